@@ -1,0 +1,1 @@
+"""Model engines on ONNX Runtime: the encoder (embeddings), the decoder (LLM), synthetic graphs."""
