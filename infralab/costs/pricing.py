@@ -1,0 +1,209 @@
+"""Published prices from datasets/pricing/*.csv: loaded, validated, never invented.
+
+Every row carries its ``source`` and ``as_of`` date and every price column names its unit
+(``usd_per_hour``, ``usd_per_1m_input_tokens``, ...). The validator refuses a file with a row
+that lacks either, or with a negative or non-numeric price, so a bad edit fails loudly in the
+schema test instead of quietly skewing a break-even. A price the sources do not give stays
+blank (missing) where the schema allows it; it is never filled with a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+PRICING_DIR = Path(__file__).resolve().parents[2] / "datasets" / "pricing"
+_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
+
+
+class PricingError(ValueError):
+    """A price file that breaks the schema; the message lists every bad row."""
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What one price file must hold: columns, which are prices, which may be blank."""
+
+    columns: tuple[str, ...]
+    prices: tuple[str, ...]
+    optional: tuple[str, ...] = ("note",)
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    positive_ints: tuple[str, ...] = ()
+
+
+SCHEMAS: dict[str, Schema] = {
+    "llm_api": Schema(
+        columns=(
+            "provider",
+            "model",
+            "usd_per_1m_input_tokens",
+            "usd_per_1m_output_tokens",
+            "source",
+            "as_of",
+            "note",
+        ),
+        prices=("usd_per_1m_input_tokens", "usd_per_1m_output_tokens"),
+    ),
+    "gpu_instances": Schema(
+        columns=(
+            "provider",
+            "instance",
+            "gpu",
+            "gpu_count",
+            "gpu_memory_gb",
+            "pricing",
+            "usd_per_hour",
+            "region",
+            "source",
+            "as_of",
+            "note",
+        ),
+        prices=("usd_per_hour",),
+        optional=("note", "gpu_memory_gb"),
+        choices={"pricing": ("on_demand", "reserved", "spot")},
+        positive_ints=("gpu_count",),
+    ),
+    "serverless_gpu": Schema(
+        columns=("provider", "gpu", "usd_per_hour", "billing", "source", "as_of", "note"),
+        prices=("usd_per_hour",),
+        choices={"billing": ("per_second",)},
+    ),
+    "serverless_cpu": Schema(
+        columns=(
+            "provider",
+            "service",
+            "meter",
+            "unit",
+            "usd_per_unit",
+            "free_units_per_month",
+            "billing_increment_s",
+            "source",
+            "as_of",
+            "note",
+        ),
+        prices=("usd_per_unit",),
+        # A meter may have a free tier but no price in the sources: the price stays blank.
+        optional=("note", "usd_per_unit", "free_units_per_month", "billing_increment_s"),
+        choices={
+            "meter": ("requests", "compute", "cpu", "memory"),
+            "unit": ("1m_requests", "gb_second", "gib_second", "vcpu_second"),
+        },
+    ),
+    "hardware": Schema(
+        columns=("device", "metric", "value", "unit", "source", "as_of", "note"),
+        prices=("value",),
+        choices={"unit": ("tflop_per_s", "tb_per_s", "samples_per_s")},
+    ),
+}
+
+
+def validate(df: pd.DataFrame, name: str) -> list[str]:
+    """Every problem in one price table, as 'row N: ...' lines (empty when valid).
+
+    Row numbers count like a spreadsheet: the header is row 1, the first price row 2.
+    """
+    if name not in SCHEMAS:
+        raise PricingError(f"unknown price file {name!r}; known: {', '.join(SCHEMAS)}")
+    schema = SCHEMAS[name]
+    missing = [c for c in schema.columns if c not in df.columns]
+    extra = [c for c in df.columns if c not in schema.columns]
+    problems: list[str] = []
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    if extra:
+        problems.append(f"unexpected column(s) (units must be in the name): {', '.join(extra)}")
+    if missing:
+        return problems
+    if df.empty:
+        problems.append("no rows")
+    numeric = set(schema.prices) | set(schema.positive_ints)
+    numeric |= {c for c in ("gpu_memory_gb", "free_units_per_month", "billing_increment_s")}
+    for i, row in df.iterrows():
+        where = f"row {int(i) + 2}"  # type: ignore[call-overload]
+        for col in schema.columns:
+            text = "" if pd.isna(row[col]) else str(row[col]).strip()
+            if not text:
+                if col not in schema.optional:
+                    problems.append(f"{where}: {col} is empty")
+                continue
+            if col == "as_of" and not _DATE.match(text):
+                problems.append(f"{where}: as_of {text!r} is not a date (YYYY-MM-DD or YYYY-MM)")
+            if col in schema.choices and text not in schema.choices[col]:
+                allowed = ", ".join(schema.choices[col])
+                problems.append(f"{where}: {col} {text!r} is not one of {allowed}")
+            if col in numeric:
+                try:
+                    value = float(text)
+                except ValueError:
+                    problems.append(f"{where}: {col} {text!r} is not a number")
+                    continue
+                if value != value or value < 0:
+                    problems.append(f"{where}: {col} is {text} (negative or NaN)")
+                elif col in schema.positive_ints and (value < 1 or value != int(value)):
+                    problems.append(f"{where}: {col} must be a whole number >= 1, not {text}")
+    return problems
+
+
+def load_prices(name: str, folder: Path | str | None = None) -> pd.DataFrame:
+    """Load ``<folder>/<name>.csv`` after validating it; raise PricingError listing bad rows."""
+    if name not in SCHEMAS:
+        raise PricingError(f"unknown price file {name!r}; known: {', '.join(SCHEMAS)}")
+    path = Path(folder or PRICING_DIR) / f"{name}.csv"
+    if not path.is_file():
+        raise PricingError(f"{path} not found: is this a full checkout of the kit?")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    problems = validate(df, name)
+    if problems:
+        raise PricingError(f"{path.name} breaks the price schema:\n  " + "\n  ".join(problems))
+    schema = SCHEMAS[name]
+    for col in df.columns:
+        if col in schema.prices or col in (
+            "gpu_count",
+            "gpu_memory_gb",
+            "free_units_per_month",
+            "billing_increment_s",
+        ):
+            df[col] = pd.to_numeric(df[col].replace("", None), errors="coerce")
+    if name == "gpu_instances":
+        df["usd_per_gpu_hour"] = df["usd_per_hour"] / df["gpu_count"]
+    if name == "serverless_gpu":
+        df["usd_per_second"] = df["usd_per_hour"] / 3600.0
+    return df
+
+
+def validate_folder(folder: Path | str | None = None) -> dict[str, list[str]]:
+    """Problems per price file in ``folder``; a file the schema does not know is a problem."""
+    root = Path(folder or PRICING_DIR)
+    report: dict[str, list[str]] = {}
+    for path in sorted(root.glob("*.csv")):
+        if path.stem not in SCHEMAS:
+            report[path.stem] = [f"no schema for {path.name}: add one to SCHEMAS"]
+            continue
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        report[path.stem] = validate(df, path.stem)
+    return report
+
+
+def gpu_hourly(gpu: str, pricing: str = "on_demand") -> pd.DataFrame:
+    """Rows for one GPU model and pricing kind, cheapest per GPU-hour first."""
+    df = load_prices("gpu_instances")
+    if pricing not in SCHEMAS["gpu_instances"].choices["pricing"]:
+        raise PricingError(f"pricing {pricing!r} must be on_demand, reserved or spot")
+    rows = df[(df["gpu"].str.lower() == gpu.lower()) & (df["pricing"] == pricing)]
+    if rows.empty:
+        known = ", ".join(sorted(df["gpu"].unique()))
+        raise PricingError(f"no {pricing} price for GPU {gpu!r}; GPUs with prices: {known}")
+    return rows.sort_values("usd_per_gpu_hour").reset_index(drop=True)
+
+
+def serverless_cpu_price(provider: str, service: str, meter: str) -> tuple[float, float]:
+    """(usd_per_unit, free_units_per_month) for one serverless meter; NaN where missing."""
+    df = load_prices("serverless_cpu")
+    rows = df[(df["provider"] == provider) & (df["service"] == service) & (df["meter"] == meter)]
+    if rows.empty:
+        raise PricingError(f"no serverless price for {provider}/{service}/{meter}")
+    row = rows.iloc[0]
+    return float(row["usd_per_unit"]), float(row["free_units_per_month"])
