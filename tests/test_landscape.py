@@ -1,0 +1,141 @@
+"""The AI-infrastructure map and price-per-unit helpers: sourced data, exact arithmetic, clear errors."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from infralab import landscape as L
+
+SEED_LAYERS = [
+    "accelerated compute",
+    "model serving",
+    "training orchestration",
+    "data infrastructure",
+    "vector infrastructure",
+    "observability",
+    "inference gateway",
+]
+
+
+def test_map_has_every_layer_the_article_names_and_every_row_a_source() -> None:
+    df = L.load_landscape()
+    for layer in SEED_LAYERS:
+        assert (df["layer"] == layer).sum() >= 3, layer
+    assert (df["source"].str.startswith("http")).all()
+    assert set(df["side"]) <= {"AI infrastructure", "traditional cloud", "both", "web3"}
+    assert not df.duplicated(["layer", "name"]).any()
+
+
+def test_filter_by_layer_side_and_text() -> None:
+    vec = L.filter_landscape(layer="vector infrastructure")
+    assert set(vec["name"]) == {"Pinecone", "Weaviate", "Qdrant", "Milvus"}
+    assert len(L.filter_landscape(layer="ALL")) == len(L.load_landscape())
+    cloud = L.filter_landscape(side="traditional cloud")
+    assert (cloud["side"] == "traditional cloud").all()
+    hits = L.filter_landscape(text="batching")
+    assert "vLLM" in set(hits["name"])
+    assert L.filter_landscape(layer="model serving", text="no-such-word").empty
+
+
+def test_unknown_layer_suggests_the_closest() -> None:
+    with pytest.raises(L.LandscapeError, match="Did you mean 'vector infrastructure'"):
+        L.filter_landscape(layer="vectr")
+    with pytest.raises(L.LandscapeError, match="should be a string"):
+        L.filter_landscape(side=3)  # type: ignore[arg-type]
+
+
+def test_widget_builds_and_filters() -> None:
+    box = L.landscape_widget()
+    layer_dd = box.children[0].children[0]
+    count = box.children[1].children[1]
+    layer_dd.value = "vector infrastructure"
+    assert count.value.startswith("<b>4</b>")
+
+
+@pytest.mark.parametrize(
+    ("name", "device"),
+    [
+        ("H100 p5.4xlarge", "H100 SXM"),
+        ("H100 H100 SXM community cloud", "H100 SXM"),
+        ("H100 H100 PCIe secure cloud", None),
+        ("H100 NVL NC40ads_H100_v5", None),
+        ("A100-40GB p4d.24xlarge", "A100"),
+        ("L4 g6.xlarge", "L4"),
+        ("L40S g6e.xlarge", "L40S"),
+        ("T4 g4dn.xlarge", None),
+        ("B200 1x B200", None),
+    ],
+)
+def test_match_device_only_where_a_spec_is_sourced(name: str, device: str | None) -> None:
+    assert L.match_device(name) == device
+
+
+def test_gpu_unit_prices_arithmetic() -> None:
+    inst = pd.DataFrame(
+        [
+            {
+                "provider": "x",
+                "instance": "8x",
+                "gpu": "H100",
+                "gpu_count": 8,
+                "gpu_memory_gb": 80,
+                "usd_per_hour": 32.0,
+            },
+            {
+                "provider": "x",
+                "instance": "t4",
+                "gpu": "T4",
+                "gpu_count": 1,
+                "gpu_memory_gb": 16,
+                "usd_per_hour": 0.5,
+            },
+        ]
+    )
+    out = L.gpu_unit_prices(inst, precision="fp16")
+    h = out.iloc[0]
+    assert h["usd_per_gpu_hour"] == pytest.approx(4.0)
+    assert h["memory_gb"] == 640
+    assert h["usd_per_gb_hour"] == pytest.approx(32 / 640)
+    assert h["peak_tflops"] == pytest.approx(8 * 989)
+    assert h["usd_per_tflop_hour"] == pytest.approx(32 / (8 * 989))
+    assert math.isnan(out.iloc[1]["usd_per_tflop_hour"])  # no sourced T4 peak: stays empty
+    fp32 = L.gpu_unit_prices(inst, precision="fp32").iloc[0]
+    assert fp32["usd_per_tflop_hour"] == pytest.approx(32 / (8 * 67))
+    with pytest.raises(L.LandscapeError, match="precision"):
+        L.gpu_unit_prices(inst, precision="int3")
+
+
+def test_cpu_side_from_serverless_prices() -> None:
+    cpu = L.cpu_unit_prices(vcpus=2)
+    run = cpu[cpu["instance"].str.startswith("cloud_run_request_based")].iloc[0]
+    assert run["usd_per_hour"] == pytest.approx(0.000024 * 3600 * 2)
+    assert run["usd_per_tflop_hour"] == pytest.approx(0.000024 * 3600 * 2 / 0.192)
+    lam = cpu[cpu["provider"] == "aws"].iloc[0]
+    assert lam["usd_per_gb_hour"] == pytest.approx(0.00001667 * 3600)
+    assert math.isnan(lam["usd_per_tflop_hour"])
+    with pytest.raises(L.LandscapeError, match="vcpus"):
+        L.cpu_unit_prices(vcpus=0)
+
+
+def test_gpu_is_cheaper_per_peak_tflop_than_cpu_on_the_shipped_prices() -> None:
+    table = L.unit_price_table()
+    best = L.cheapest_per_tflop(table)
+    assert best["kind"] == "GPU"
+    cpu_best = table[table["kind"] == "CPU"]["usd_per_tflop_hour"].min()
+    assert cpu_best / best["usd_per_tflop_hour"] > 10
+    assert (table["source"].astype(str).str.len() > 0).all()
+
+
+def test_peaks_need_a_source(tmp_path) -> None:
+    bad = tmp_path / "peaks.csv"
+    bad.write_text("device,kind,precision,peak_tflops,source\nX,gpu,fp16,1,\n")
+    with pytest.raises(L.LandscapeError, match="source"):
+        L.load_peaks(bad)
+
+
+def test_missing_price_file_says_where(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="No GPU price list"):
+        L.load_gpu_instances(tmp_path / "none.csv")
