@@ -1,0 +1,420 @@
+"""The embeddings service: an OpenAI-compatible ``POST /v1/embeddings`` on FastAPI.
+
+One app object serves three ways: as a uvicorn process (``launcher``), in-process in tests
+(``TestClient``), and on AWS Lambda behind API Gateway (``lambda_handler``, through Mangum).
+Every input a client can send gets a 2xx or a 4xx whose ``error.message`` says what was
+wrong; a 5xx only ever means the server itself failed.
+
+The app records when it was imported, when its heavy imports finished and when the model
+was loaded, and ``GET /healthz`` reports those times, so a launcher can split a cold start
+into process spawn, imports, model load and first response.
+"""
+
+from __future__ import annotations
+
+import time
+
+_MODULE_T0 = time.time()  # first line that runs: the end of "process spawn" for a cold start
+
+import base64  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+from collections import Counter  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
+from typing import Any, Literal, Protocol  # noqa: E402
+
+import numpy as np  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import JSONResponse, Response  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+
+from infralab.serving.batching import MicroBatcher, NaiveRunner  # noqa: E402
+
+log = logging.getLogger("infralab.serving")
+
+MODEL_ID = "all-MiniLM-L6-v2"
+DIM = 384
+DEFAULT_MAX_ITEMS = 256
+DEFAULT_MAX_CHARS = 8192
+DEFAULT_MAX_TOTAL_TOKENS = 16384
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+EMBEDDER_ENV = (
+    "INFRALAB_EMBEDDER"  # "onnx" (default) or "hash": which embedder a bare factory builds
+)
+
+
+class EmbedderLike(Protocol):
+    """What the service needs from an embedder (``infralab.models.encoder.Embedder`` has it)."""
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+    def count_tokens(self, texts: list[str]) -> list[int]: ...
+
+
+class HashEmbedder:
+    """A stand-in with no model: unit vectors from a hash of the text.
+
+    Why it exists: it measures what serving costs on its own (HTTP, JSON, queueing) with the
+    model's cost taken out, and it lets API tests run without model files. Same text, same
+    vector; its "tokens" are whitespace-separated words plus the two special tokens.
+    """
+
+    dim = DIM
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            seed = int.from_bytes(
+                hashlib.blake2b(text.encode("utf-8", "surrogatepass")).digest()[:8], "little"
+            )
+            vec = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+            out[i] = vec / np.linalg.norm(vec)
+        return out
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(t.split()) + 2 for t in texts]
+
+
+class EmbeddingRequest(BaseModel):
+    """The OpenAI embeddings request; fields this server does not use are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str | list[str] = Field(description="A text, or a list of texts, to embed.")
+    model: str | None = Field(default=None, description=f"'{MODEL_ID}' (or omit).")
+    encoding_format: Literal["float", "base64"] = Field(
+        default="float", description="'float' (a JSON list) or 'base64' (little-endian float32)."
+    )
+    dimensions: int | None = Field(default=None, description=f"Must be {DIM} if given.")
+    user: str | None = None
+
+
+class _ClientError(Exception):
+    """Bad input, answered as a 4xx with this message."""
+
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.status, self.param = message, status, param
+
+
+def _error(
+    status: int, message: str, *, param: str | None = None, kind: str | None = None
+) -> JSONResponse:
+    """An OpenAI-style error body: clients and students read ``error.message``."""
+    kind = kind or ("invalid_request_error" if status < 500 else "server_error")
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"message": message, "type": kind, "param": param, "code": None}},
+    )
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
+    """Turn pydantic's error list into one sentence a person can act on."""
+    errors = exc.errors()
+    if not errors:
+        return "The request body is not valid.", None
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        return "The request body is not valid JSON.", None
+    if not loc:
+        if kind in ("missing", "model_attributes_type", "dict_type"):
+            return (
+                'The request body must be a JSON object like {"input": "some text"}.',
+                None,
+            )
+        return f"The request body is not valid: {first.get('msg', '')}.", None
+    field = loc[0]
+    if field == "input":
+        if kind == "missing":
+            return "'input' is missing: send a text or a list of texts.", "input"
+        return (
+            "'input' must be a text or a list of texts (token-id arrays are not supported here).",
+            "input",
+        )
+    path = ".".join(loc)
+    return f"'{path}': {first.get('msg', 'invalid value')}.", field
+
+
+def create_app(
+    embedder: EmbedderLike | str | None = None,
+    *,
+    batching: bool = True,
+    max_batch_size: int = 32,
+    max_wait_ms: float = 5.0,
+    variant: str = "int8",
+    threads: int | None = None,
+    batch_size: int = 32,
+    max_items: int = DEFAULT_MAX_ITEMS,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    max_total_tokens: int = DEFAULT_MAX_TOTAL_TOKENS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    warmup: bool = True,
+) -> FastAPI:
+    """Build the embeddings service.
+
+    ``embedder``: an object with ``embed`` and ``count_tokens``; ``"hash"`` for the
+    model-free stand-in; ``None`` for the real ONNX embedder (``variant``, ``threads``,
+    ``batch_size`` go to it), or whatever ``INFRALAB_EMBEDDER`` names. ``batching`` picks
+    the micro-batcher (``max_batch_size`` texts, ``max_wait_ms``) or one model call per
+    request. The limits bound what one request may ask for.
+    """
+    factory_t0 = time.time()
+    for name, value in (
+        ("max_items", max_items),
+        ("max_chars", max_chars),
+        ("max_total_tokens", max_total_tokens),
+        ("max_batch_size", max_batch_size),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+
+    if embedder is None:
+        embedder = os.environ.get(EMBEDDER_ENV, "onnx").strip().lower() or "onnx"
+    if isinstance(embedder, str):
+        if embedder == "hash":
+            embedder, served_variant = HashEmbedder(), "hash"
+            imports_done = model_loaded = time.time()
+        elif embedder == "onnx":
+            try:
+                from infralab.models.encoder import Embedder
+            except ImportError as exc:
+                raise RuntimeError(
+                    "The ONNX embedder (infralab.models.encoder) could not be imported: "
+                    f"{exc}. Use create_app(embedder='hash') to serve without a model."
+                ) from exc
+            imports_done = time.time()
+            embedder = Embedder(
+                variant=variant, provider="cpu", batch_size=batch_size, threads=threads
+            )
+            served_variant = variant
+            model_loaded = time.time()
+        else:
+            raise ValueError(f"embedder must be an object, 'onnx' or 'hash', got {embedder!r}")
+    else:
+        served_variant = getattr(embedder, "variant", "custom")
+        imports_done = model_loaded = factory_t0
+    if warmup:  # the first call pays for allocations: keep that out of the first request
+        embedder.embed(["warm-up"])
+    warmed = time.time()
+
+    runner: MicroBatcher | NaiveRunner = (
+        MicroBatcher(embedder.embed, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+        if batching
+        else NaiveRunner(embedder.embed)
+    )
+    responses: Counter = Counter()
+    startup: dict[str, Any] = {
+        "module_imported": _MODULE_T0,
+        "factory_called": factory_t0,
+        "imports_done": imports_done,
+        "model_loaded": model_loaded,
+        "warmed_up": warmed,
+        "ready": None,
+    }
+    try:
+        import psutil
+
+        startup["process_created"] = psutil.Process().create_time()
+    except Exception:  # psutil is optional here; the launcher can do without it
+        startup["process_created"] = None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runner.start()
+        startup["ready"] = time.time()
+        yield
+        await runner.stop()
+
+    app = FastAPI(
+        title="infralab embeddings",
+        version="1.0",
+        description=f"OpenAI-compatible embeddings from {MODEL_ID} ({served_variant}).",
+        lifespan=lifespan,
+    )
+    app.state.embedder = embedder
+    app.state.runner = runner
+    app.state.startup = startup
+    served_names = {MODEL_ID, f"sentence-transformers/{MODEL_ID}", f"{MODEL_ID}-{served_variant}"}
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > max_body_bytes
+            except ValueError:
+                responses["400"] += 1
+                return _error(400, "The Content-Length header is not a number.")
+            if too_big:
+                responses["413"] += 1
+                return _error(
+                    413,
+                    f"The request body is {int(length):,} bytes; the limit is {max_body_bytes:,}.",
+                )
+        try:
+            response = await call_next(request)
+        except Exception:  # a server fault: say so, never leak a traceback
+            log.exception("unhandled error")
+            response = _error(500, "The server failed while answering; see its log.")
+        responses[str(response.status_code)] += 1
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = _describe_validation(exc)
+        return _error(400, message, param=param)  # OpenAI answers 400 to every malformed request
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail else "HTTP error"
+        if exc.status_code == 404:
+            detail = f"No route {request.url.path}: try POST /v1/embeddings or GET /healthz."
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}."
+        return _error(exc.status_code, detail)
+
+    @app.exception_handler(_ClientError)
+    async def on_client(request: Request, exc: _ClientError) -> JSONResponse:
+        return _error(exc.status, exc.message, param=exc.param)
+
+    @app.exception_handler(Exception)
+    async def on_any(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return _error(500, "The server failed while answering; see its log.")
+
+    def validate(req: EmbeddingRequest) -> list[str]:
+        """The limits, as plain checks: each failure says which item and which limit."""
+        if req.model is not None and req.model not in served_names:
+            raise _ClientError(
+                f"Model {req.model!r} is not served here; use {MODEL_ID!r} (or omit 'model').",
+                status=404,
+                param="model",
+            )
+        if req.dimensions is not None and req.dimensions != DIM:
+            raise _ClientError(
+                f"This model makes {DIM}-dimensional vectors; 'dimensions' was {req.dimensions}.",
+                param="dimensions",
+            )
+        texts = [req.input] if isinstance(req.input, str) else list(req.input)
+        if not texts:
+            raise _ClientError("'input' is an empty list: send at least one text.", param="input")
+        if len(texts) > max_items:
+            raise _ClientError(
+                f"'input' has {len(texts)} texts; the limit is {max_items} per request.",
+                param="input",
+            )
+        for i, text in enumerate(texts):
+            where = "'input'" if isinstance(req.input, str) else f"input[{i}]"
+            if not text.strip():
+                raise _ClientError(
+                    f"{where} is empty: every text needs some characters.", param="input"
+                )
+            if len(text) > max_chars:
+                raise _ClientError(
+                    f"{where} has {len(text):,} characters; the limit is {max_chars:,}.",
+                    param="input",
+                )
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _ClientError(
+                    f"{where} contains a lone surrogate and is not valid Unicode text.",
+                    param="input",
+                ) from None
+        return texts
+
+    @app.post("/v1/embeddings", summary="Embed texts (OpenAI-compatible)")
+    async def embeddings(req: EmbeddingRequest) -> Response:
+        texts = validate(req)
+        tokens = [int(n) for n in embedder.count_tokens(texts)]
+        total = sum(tokens)
+        if total > max_total_tokens:
+            raise _ClientError(
+                f"The texts make {total:,} tokens together; the limit is {max_total_tokens:,} "
+                "per request. Send fewer or shorter texts.",
+                param="input",
+            )
+        try:
+            vectors = await runner.submit(texts)
+        except RuntimeError as exc:
+            if "shutting down" in str(exc):
+                return _error(503, "The server is shutting down; retry.")
+            raise
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if req.encoding_format == "base64":
+            encoded: list[Any] = [
+                base64.b64encode(row.astype("<f4").tobytes()).decode("ascii") for row in vectors
+            ]
+        else:
+            encoded = vectors.tolist()
+        body = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": emb}
+                for i, emb in enumerate(encoded)
+            ],
+            "model": MODEL_ID,
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
+        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+    @app.get("/healthz", summary="Liveness, and when each start-up step finished")
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "model": MODEL_ID,
+            "variant": served_variant,
+            "mode": runner.mode,
+            "pid": os.getpid(),
+            "startup": startup,
+        }
+
+    @app.get("/metrics", summary="Requests, batch sizes, queue time, memory")
+    async def metrics() -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mode": runner.mode,
+            "variant": served_variant,
+            "max_batch_size": max_batch_size if batching else 1,
+            "max_wait_ms": max_wait_ms if batching else 0.0,
+            "http_responses": dict(responses),
+            **runner.stats.to_dict(),
+        }
+        try:
+            import psutil
+
+            out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
+        except Exception:
+            out["rss_mb"] = None
+        if startup.get("ready"):
+            out["uptime_s"] = time.time() - startup["ready"]
+        return out
+
+    return app
+
+
+def make_lambda_handler(app: FastAPI | None = None):
+    """An AWS Lambda handler (API Gateway HTTP API events) for ``app``.
+
+    Lambda gives each instance one request at a time, so batching has nothing to batch:
+    the default app runs one model call per request.
+    """
+    from mangum import Mangum
+
+    return Mangum(app if app is not None else create_app(batching=False), lifespan="off")
+
+
+_LAMBDA_HANDLER = None
+
+
+def lambda_handler(event: dict, context: Any) -> dict:
+    """Lambda entry point; the first call builds the app (that is the Lambda cold start)."""
+    global _LAMBDA_HANDLER
+    if _LAMBDA_HANDLER is None:
+        _LAMBDA_HANDLER = make_lambda_handler()
+    return _LAMBDA_HANDLER(event, context)

@@ -1,0 +1,222 @@
+"""Micro-batching: many small requests become one model call.
+
+A model call has a fixed cost (framework overhead, thread start-up, weights streamed from
+memory) that one short sentence does not amortise. The batcher queues requests for at most
+``max_wait_ms`` or until ``max_batch_size`` texts are waiting, then runs them together. The
+naive runner keeps one model call per request for comparison. Both run the model in one
+worker thread, so the event loop stays free to accept and answer connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EmbedFn = Callable[[list[str]], np.ndarray]
+
+
+@dataclass
+class RunnerStats:
+    """What the runner did: requests, model calls, batch sizes and queue waits."""
+
+    requests: int = 0
+    texts: int = 0
+    model_calls: int = 0
+    errors: int = 0
+    batch_sizes: Counter = field(default_factory=Counter)
+    queue_s_total: float = 0.0
+    queue_s_max: float = 0.0
+    model_s_total: float = 0.0
+
+    def record_batch(self, size: int, queue_waits: Sequence[float], model_s: float) -> None:
+        self.model_calls += 1
+        self.batch_sizes[size] += 1
+        self.model_s_total += model_s
+        for wait in queue_waits:
+            self.queue_s_total += wait
+            self.queue_s_max = max(self.queue_s_max, wait)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary for ``/metrics``."""
+        done = max(self.requests - self.errors, 0)
+        return {
+            "requests": self.requests,
+            "texts": self.texts,
+            "model_calls": self.model_calls,
+            "errors": self.errors,
+            "batch_size_histogram": {str(k): v for k, v in sorted(self.batch_sizes.items())},
+            "mean_batch_size": (self.texts / self.model_calls) if self.model_calls else 0.0,
+            "queue_ms_mean": (1e3 * self.queue_s_total / done) if done else 0.0,
+            "queue_ms_max": 1e3 * self.queue_s_max,
+            "model_ms_mean": (1e3 * self.model_s_total / self.model_calls)
+            if self.model_calls
+            else 0.0,
+        }
+
+
+class NaiveRunner:
+    """One model call per request, in one worker thread (like one function instance each)."""
+
+    mode = "naive"
+
+    def __init__(self, fn: EmbedFn) -> None:
+        self._fn = fn
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infralab-model")
+        self.stats = RunnerStats()
+
+    async def start(self) -> None:
+        """Nothing to start; present so both runners share one interface."""
+
+    async def stop(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _timed(self, texts: list[str], enqueued: float) -> tuple[np.ndarray, float, float]:
+        began = time.perf_counter()
+        out = self._fn(texts)
+        return out, began - enqueued, time.perf_counter() - began
+
+    async def submit(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts`` with a model call of their own."""
+        self.stats.requests += 1
+        self.stats.texts += len(texts)
+        loop = asyncio.get_running_loop()
+        try:
+            out, waited, model_s = await loop.run_in_executor(
+                self._pool, self._timed, texts, time.perf_counter()
+            )
+        except Exception:
+            self.stats.errors += 1
+            raise
+        self.stats.record_batch(len(texts), [waited], model_s)
+        return out
+
+
+@dataclass
+class _Pending:
+    texts: list[str]
+    future: asyncio.Future
+    enqueued: float
+
+
+class MicroBatcher:
+    """Queue requests and run them together, up to ``max_batch_size`` texts or ``max_wait_ms``.
+
+    A request with more texts than ``max_batch_size`` runs as a batch of its own (never
+    split, so its answer comes from one call). While the model is busy, new requests keep
+    queueing, so under load batches fill up without waiting for the timer.
+    """
+
+    mode = "batching"
+
+    def __init__(self, fn: EmbedFn, *, max_batch_size: int = 32, max_wait_ms: float = 5.0) -> None:
+        if not isinstance(max_batch_size, int) or max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be a whole number >= 1, got {max_batch_size!r}")
+        if not (0 <= float(max_wait_ms) <= 1000):
+            raise ValueError(f"max_wait_ms must be between 0 and 1000 ms, got {max_wait_ms!r}")
+        self._fn = fn
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = float(max_wait_ms) / 1e3
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infralab-model")
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._task: asyncio.Task | None = None
+        self._carry: _Pending | None = None
+        self.stats = RunnerStats()
+
+    async def start(self) -> None:
+        """Start the batching loop on the running event loop (idempotent)."""
+        if self._task is None or self._task.done():
+            self._queue = asyncio.Queue()
+            self._task = asyncio.create_task(self._loop(), name="infralab-microbatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        leftovers = [self._carry] if self._carry is not None else []
+        self._carry = None
+        if self._queue is not None:
+            while not self._queue.empty():
+                leftovers.append(self._queue.get_nowait())
+            for item in leftovers:
+                if not item.future.done():
+                    item.future.set_exception(RuntimeError("the server is shutting down"))
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, texts: list[str]) -> np.ndarray:
+        """Queue ``texts`` and wait for their rows of the batch result."""
+        if self._queue is None or self._task is None or self._task.done():
+            await self.start()
+        assert self._queue is not None
+        self.stats.requests += 1
+        self.stats.texts += len(texts)
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(list(texts), future, time.perf_counter()))
+        return await future
+
+    async def _collect(self) -> list[_Pending]:
+        assert self._queue is not None
+        if self._carry is not None:
+            first, self._carry = self._carry, None
+        else:
+            first = await self._queue.get()
+        batch, size = [first], len(first.texts)
+        deadline = time.perf_counter() + self.max_wait_s
+        while size < self.max_batch_size:
+            # Take whatever is already waiting first: under load this fills batches at once.
+            if not self._queue.empty():
+                nxt = self._queue.get_nowait()
+            else:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                try:
+                    nxt = await asyncio.wait_for(self._queue.get(), remaining)
+                except asyncio.TimeoutError:
+                    break
+            if size + len(nxt.texts) > self.max_batch_size:
+                self._carry = nxt  # does not fit: it starts the next batch
+                break
+            batch.append(nxt)
+            size += len(nxt.texts)
+        return batch
+
+    def _run(self, texts: list[str]) -> tuple[np.ndarray, float, float]:
+        began = time.perf_counter()
+        out = self._fn(texts)
+        return out, began, time.perf_counter() - began
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            texts = [t for item in batch for t in item.texts]
+            try:
+                out, began, model_s = await loop.run_in_executor(self._pool, self._run, texts)
+            except asyncio.CancelledError:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(RuntimeError("the server is shutting down"))
+                raise
+            except Exception as exc:  # the model failed: every request in the batch learns why
+                self.stats.errors += len(batch)
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            self.stats.record_batch(len(texts), [began - item.enqueued for item in batch], model_s)
+            start = 0
+            for item in batch:
+                rows = out[start : start + len(item.texts)]
+                start += len(item.texts)
+                if not item.future.done():  # the client may have gone away
+                    item.future.set_result(rows)
