@@ -95,7 +95,7 @@ SCHEMAS: dict[str, Schema] = {
     "hardware": Schema(
         columns=("device", "metric", "value", "unit", "source", "as_of", "note"),
         prices=("value",),
-        choices={"unit": ("tflop_per_s", "tb_per_s", "samples_per_s")},
+        choices={"unit": ("tflop_per_s", "tb_per_s", "samples_per_s", "tokens_per_s")},
     ),
 }
 
