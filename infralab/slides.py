@@ -1,0 +1,118 @@
+"""Every lesson is also a slide deck: slide metadata rules and the HTML export.
+
+An instructor presents the same notebooks the students run, with jupyterlab-rise (the
+``lab`` extra) live in JupyterLab, or as static reveal.js HTML from :func:`export_all`.
+The rules are mechanical so no one hand-edits slide types: a top-level or section heading
+starts a slide, a ``###`` heading a sub-slide (down arrow), everything else stays on the
+slide above it, and the generated badge and set-up cells are skipped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SKIP_TAGS = {"infralab-header", "infralab-setup", "slide-skip"}
+SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
+
+
+def _source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def slide_type_for(cell: dict[str, Any]) -> str:
+    """The slide type a cell should have under the course's rules."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    if tags & SKIP_TAGS:
+        return "skip"
+    if "slide-notes" in tags:
+        return "notes"
+    if cell.get("cell_type") == "markdown":
+        first = _source(cell).lstrip().split("\n", 1)[0]
+        if first.startswith("# ") or first.startswith("## "):
+            return "slide"
+        if first.startswith("### "):
+            return "subslide"
+    return "-"
+
+
+def apply_slide_metadata(nb: Any) -> bool:
+    """Give every cell ``metadata.slideshow.slide_type``; return True if anything changed.
+
+    Works on a plain dict (as read from JSON) or an ``nbformat.NotebookNode``; idempotent.
+    """
+    changed = False
+    for cell in nb.get("cells", []) if isinstance(nb, dict) else nb.cells:
+        want = slide_type_for(cell)
+        meta = cell.setdefault("metadata", {})
+        show = meta.get("slideshow")
+        if not isinstance(show, dict):
+            show = type(meta)()  # a NotebookNode stays a NotebookNode (attribute access)
+            meta["slideshow"] = show
+        if show.get("slide_type") != want:
+            show["slide_type"] = want
+            changed = True
+    return changed
+
+
+def lessons(root: Path = REPO_ROOT) -> list[Path]:
+    """The lesson notebooks, in course order."""
+    return sorted((Path(root) / "course").glob("[0-9][0-9]_*.ipynb"))
+
+
+def export_notebook(path: Path, out_dir: Path) -> Path:
+    """One notebook to ``out_dir/<name>.slides.html`` (as ``jupyter nbconvert --to slides``).
+
+    The notebook is not executed: a deck shows the narrative and code, and the instructor
+    runs the cells live (outputs are never committed). Slide metadata is applied on the fly,
+    so a notebook that was not yet synced still exports with the course's rules.
+    """
+    import nbformat
+    from nbconvert import SlidesExporter
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No notebook at {path}")
+    nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    nb = copy.deepcopy(nb)
+    apply_slide_metadata(nb)
+    exporter = SlidesExporter()
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{path.stem}.slides.html"
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def export_all(out_dir: Path | str = "artifacts/slides", root: Path = REPO_ROOT) -> list[Path]:
+    """Every lesson in ``course/`` as HTML slides in ``out_dir``; returns the files written.
+
+    The HTML loads reveal.js from a CDN when opened, so present from a machine with network
+    access, or open the notebooks with jupyterlab-rise in an air-gapped room.
+    """
+    from tqdm.auto import tqdm
+
+    paths = lessons(root)
+    if not paths:
+        raise FileNotFoundError(f"No lessons (course/NN_*.ipynb) under {root}")
+    out = Path(out_dir)
+    if not out.is_absolute():
+        out = Path(root) / out
+    return [export_notebook(p, out) for p in tqdm(paths, desc="slides", unit="lesson")]
+
+
+def check_metadata(path: Path) -> list[str]:
+    """Cells of a committed notebook whose slide type differs from the rules (empty = in step)."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    problems = []
+    for index, cell in enumerate(nb.get("cells", [])):
+        have = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+        want = slide_type_for(cell)
+        if have != want:
+            problems.append(f"{Path(path).name} cell {index}: slide_type {have!r}, want {want!r}")
+    return problems

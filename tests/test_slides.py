@@ -1,0 +1,79 @@
+"""Slide metadata rules and the HTML export of every lesson (the instructor's one command)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from infralab import slides
+
+
+def _nb() -> dict:
+    cells = [
+        {"cell_type": "markdown", "metadata": {"tags": ["infralab-header"]}, "source": "[badge]"},
+        {
+            "cell_type": "code",
+            "metadata": {"tags": ["infralab-setup"]},
+            "source": "x = 1",
+            "outputs": [],
+            "execution_count": None,
+        },
+        {"cell_type": "markdown", "metadata": {}, "source": "# 99 · Title\nintro"},
+        {"cell_type": "markdown", "metadata": {}, "source": "## Goals\n- a"},
+        {"cell_type": "markdown", "metadata": {}, "source": "Some prose"},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "source": "1 + 1",
+            "outputs": [],
+            "execution_count": None,
+        },
+        {"cell_type": "markdown", "metadata": {}, "source": ["### Detail\n", "more"]},
+    ]
+    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
+
+
+def test_rules_give_every_cell_a_slide_type() -> None:
+    nb = _nb()
+    assert slides.apply_slide_metadata(nb) is True
+    types = [c["metadata"]["slideshow"]["slide_type"] for c in nb["cells"]]
+    assert types == ["skip", "skip", "slide", "slide", "-", "-", "subslide"]
+    assert all(t in slides.SLIDE_TYPES for t in types)
+    assert slides.apply_slide_metadata(nb) is False  # idempotent
+
+
+def test_rules_work_on_a_notebook_node() -> None:
+    node = nbformat.from_dict(_nb())
+    assert slides.apply_slide_metadata(node) is True
+    assert node.cells[2].metadata.slideshow.slide_type == "slide"
+
+
+def test_export_one_notebook(tmp_path: Path) -> None:
+    src = tmp_path / "course" / "99_demo.ipynb"
+    src.parent.mkdir()
+    src.write_text(json.dumps(_nb()))
+    out = slides.export_all(tmp_path / "out", root=tmp_path)
+    assert [p.name for p in out] == ["99_demo.slides.html"]
+    html = out[0].read_text()
+    assert "reveal" in html and "<section" in html
+    assert "99 · Title" in html
+
+
+def test_every_lesson_exports_to_reveal_html(tmp_path: Path) -> None:
+    lessons = slides.lessons()
+    if not lessons:
+        pytest.skip("no lessons in course/ yet")
+    out = slides.export_all(tmp_path)
+    assert len(out) == len(lessons)
+    for path in out:
+        html = path.read_text(encoding="utf-8")
+        assert 'class="reveal"' in html, path.name
+        assert "<section" in html, path.name
+
+
+def test_missing_lessons_give_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="No lessons"):
+        slides.export_all(tmp_path / "out", root=tmp_path)
