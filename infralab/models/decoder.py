@@ -155,7 +155,7 @@ def load_tokenizer() -> Any:
     )
     tok.decoder = decoders.ByteLevel()
     specials = [
-        AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types) if k == 3
+        AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types, strict=True) if k == 3
     ]
     tok.add_special_tokens(specials)
     return tok
