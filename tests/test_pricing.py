@@ -1,0 +1,115 @@
+"""The price data: every row has a source and a date, units are explicit, nothing negative."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infralab.costs import pricing
+
+
+def test_shipped_price_files_are_valid() -> None:
+    report = pricing.validate_folder()
+    assert set(report) >= {"llm_api", "gpu_instances", "serverless_gpu", "serverless_cpu"}
+    assert all(problems == [] for problems in report.values()), report
+
+
+@pytest.mark.parametrize("name", sorted(pricing.SCHEMAS))
+def test_every_row_has_source_and_date(name: str) -> None:
+    df = pricing.load_prices(name)
+    assert len(df) > 0
+    assert (df["source"].str.strip() != "").all()
+    assert df["as_of"].str.match(r"^\d{4}-\d{2}(-\d{2})?$").all()
+    for col in pricing.SCHEMAS[name].prices:
+        assert (df[col].dropna() >= 0).all()
+
+
+def test_price_columns_name_their_unit() -> None:
+    for schema in pricing.SCHEMAS.values():
+        for col in schema.prices:
+            assert col.startswith("usd_per_") or col == "value", col
+
+
+def test_known_prices_match_the_sources() -> None:
+    api = pricing.load_prices("llm_api").set_index("model")
+    assert api.loc["gpt-4o-mini", "usd_per_1m_input_tokens"] == pytest.approx(0.15)
+    assert api.loc["gpt-4o-mini", "usd_per_1m_output_tokens"] == pytest.approx(0.60)
+    gpus = pricing.load_prices("gpu_instances")
+    p5 = gpus[(gpus["instance"] == "p5.48xlarge") & (gpus["pricing"] == "on_demand")].iloc[0]
+    assert p5["usd_per_gpu_hour"] == pytest.approx(55.04 / 8)
+    modal = pricing.load_prices("serverless_gpu")
+    h100 = modal[(modal["provider"] == "modal") & (modal["gpu"] == "H100")].iloc[0]
+    assert h100["usd_per_second"] == pytest.approx(0.001097, rel=1e-3)
+
+
+def test_disagreeing_sources_are_both_kept() -> None:
+    gpus = pricing.load_prices("gpu_instances")
+    lam = gpus[(gpus["provider"] == "lambda") & (gpus["instance"] == "1x H100 SXM")]
+    assert sorted(lam["usd_per_hour"]) == [3.78, 4.29]
+
+
+def test_missing_price_stays_missing() -> None:
+    cpu = pricing.load_prices("serverless_cpu")
+    mem = cpu[(cpu["service"] == "cloud_run_request_based") & (cpu["meter"] == "memory")]
+    assert mem["usd_per_unit"].isna().all()
+
+
+def _copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "pricing"
+    shutil.copytree(pricing.PRICING_DIR, folder)
+    return folder
+
+
+def _append(folder: Path, name: str, line: str) -> None:
+    with (folder / f"{name}.csv").open("a") as fh:
+        fh.write(line + "\n")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("acme,cheap-model,0.1,0.2,,2026-01-01,", "source is empty"),
+        ("acme,cheap-model,0.1,0.2,somewhere,,", "as_of is empty"),
+        ("acme,cheap-model,0.1,0.2,somewhere,last week,", "not a date"),
+        ("acme,cheap-model,-0.1,0.2,somewhere,2026-01-01,", "negative"),
+        ("acme,cheap-model,free,0.2,somewhere,2026-01-01,", "not a number"),
+        ("acme,cheap-model,,0.2,somewhere,2026-01-01,", "usd_per_1m_input_tokens is empty"),
+    ],
+)
+def test_bad_row_fails_validation(tmp_path: Path, line: str, expected: str) -> None:
+    folder = _copy(tmp_path)
+    _append(folder, "llm_api", line)
+    with pytest.raises(pricing.PricingError, match=expected) as err:
+        pricing.load_prices("llm_api", folder)
+    assert "row 15" in str(err.value)  # header is row 1, 13 good rows, then the bad one
+    assert pricing.validate_folder(folder)["llm_api"]
+
+
+def test_bad_gpu_row_fails(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    _append(folder, "gpu_instances", "acme,x1,H100,0,80,monthly,2.0,us,somewhere,2026-01-01,")
+    problems = pricing.validate_folder(folder)["gpu_instances"]
+    assert any("pricing 'monthly'" in p for p in problems)
+    assert any("gpu_count" in p for p in problems)
+
+
+def test_unitless_column_fails(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "llm_api.csv"
+    text = path.read_text().replace("usd_per_1m_input_tokens", "price_in", 1)
+    path.write_text(text)
+    with pytest.raises(pricing.PricingError, match="missing column"):
+        pricing.load_prices("llm_api", folder)
+
+
+def test_unknown_file_and_gpu_give_hints(tmp_path: Path) -> None:
+    with pytest.raises(pricing.PricingError, match="known"):
+        pricing.load_prices("llm_apis")
+    with pytest.raises(pricing.PricingError, match="GPUs with prices"):
+        pricing.gpu_hourly("H1000")
+    with pytest.raises(pricing.PricingError, match="not found"):
+        pricing.load_prices("llm_api", tmp_path)
+    (tmp_path / "mystery.csv").write_text("a,b\n1,2\n")
+    assert pricing.validate_folder(tmp_path)["mystery"]
