@@ -1,4 +1,4 @@
-"""Command line: ``python -m infralab doctor | fetch | build-models | bench | serve | build-labs``.
+"""Command line: ``python -m infralab doctor | fetch | build-models | bench | serve | build-labs | slides``.
 
 Each command lives in the module of its concern; this file only dispatches, so a missing or
 broken engine cannot stop the doctor from running.
@@ -85,6 +85,14 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slides(args: argparse.Namespace) -> int:
+    from infralab import slides
+
+    for path in slides.export_all(args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infralab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build-labs", help="student labs and notebook headers from one source")
     p.add_argument("--check", action="store_true", help="fail if anything is out of step")
     p.set_defaults(func=_build_labs)
+
+    p = sub.add_parser("slides", help="export every lesson as HTML slides (reveal.js)")
+    p.add_argument("--out", default="artifacts/slides")
+    p.set_defaults(func=_slides)
 
     p = sub.add_parser("report-notebooks", help="wall time and peak RSS per notebook, to CSV")
     p.add_argument("paths", nargs="*")

@@ -122,7 +122,9 @@ def gpu_info() -> list[dict[str, str]]:
     for line in out.stdout.strip().splitlines():
         parts = [p.strip() for p in line.split(",")]
         if len(parts) == 4:
-            gpus.append(dict(zip(("name", "driver", "memory", "compute_capability"), parts)))
+            gpus.append(
+                dict(zip(("name", "driver", "memory", "compute_capability"), parts, strict=True))
+            )
     cuda = re.search(r"CUDA Version:\s*([\d.]+)", _run_text([exe]))
     for gpu in gpus:
         gpu["driver_cuda"] = cuda.group(1) if cuda else "?"

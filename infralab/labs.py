@@ -1,0 +1,140 @@
+"""Student labs generated from one source: the solution notebook with nbgrader-style markers.
+
+A code cell's lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become a
+placeholder that raises ``NotImplementedError``; the student copy tags that cell, and every
+cell that runs a check, ``raises-exception`` so the unfinished lab still executes in CI.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+from infralab import notebooks
+from infralab.notebooks import REPO_ROOT
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+RAISES = "raises-exception"
+CHECK_CALL = re.compile(r"\bcheck_\w+\s*\(|\bchecks\.\w+")
+PLACEHOLDER = 'raise NotImplementedError("Your turn: write this part, then run the check below.")'
+MARKDOWN_PLACEHOLDER = "_Your answer here._"
+
+
+class LabSourceError(ValueError):
+    """A solution notebook whose markers do not pair up."""
+
+
+def _blank_solution(source: str, where: str, markdown: bool) -> tuple[str, bool]:
+    lines = source.splitlines()
+    out: list[str] = []
+    inside = False
+    replaced = False
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped == BEGIN or (markdown and stripped == BEGIN.lstrip("# ").strip()):
+            if inside:
+                raise LabSourceError(f"{where}, line {number}: {BEGIN} inside another solution")
+            inside = True
+            replaced = True
+            indent = line[: len(line) - len(line.lstrip())]
+            if markdown:
+                out.append(MARKDOWN_PLACEHOLDER)
+            else:
+                out.append(f"{indent}# YOUR CODE HERE")
+                out.append(f"{indent}{PLACEHOLDER}")
+            continue
+        if stripped == END or (markdown and stripped == END.lstrip("# ").strip()):
+            if not inside:
+                raise LabSourceError(f"{where}, line {number}: {END} without {BEGIN}")
+            inside = False
+            continue
+        if not inside:
+            out.append(line)
+    if inside:
+        raise LabSourceError(f"{where}: {BEGIN} is never closed by {END}")
+    return "\n".join(out), replaced
+
+
+def _add_tag(cell: dict[str, Any], tag: str) -> None:
+    tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+    if tag not in tags:
+        tags.append(tag)
+
+
+def student_version(solution: dict[str, Any], where: str = "notebook") -> dict[str, Any]:
+    """The student copy of a solution notebook (outputs and headers are handled by sync)."""
+    nb = copy.deepcopy(solution)
+    exercises = 0
+    for index, cell in enumerate(nb.get("cells", [])):
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(source)
+        markdown = cell.get("cell_type") == "markdown"
+        if "BEGIN SOLUTION" in source or "END SOLUTION" in source:
+            source, replaced = _blank_solution(source, f"{where} cell {index}", markdown)
+            if replaced:
+                exercises += 1
+                if not markdown:
+                    _add_tag(cell, RAISES)
+        if cell.get("cell_type") == "code" and CHECK_CALL.search(source):
+            _add_tag(cell, RAISES)
+        cell["source"] = source
+    if exercises == 0:
+        raise LabSourceError(f"{where} has no {BEGIN} / {END} block: nothing for students to do")
+    return nb
+
+
+def student_path(solution_path: Path) -> Path:
+    return solution_path.parent.parent / solution_path.name
+
+
+def build_all(check: bool = False, root: Path = REPO_ROOT) -> list[Path]:
+    """Sync every notebook's header and regenerate every student lab.
+
+    Returns the notebooks that were rewritten or, with ``check``, that are out of step.
+    """
+    changed: list[Path] = []
+    sources = sorted((root / "labs" / "solutions").glob("*.ipynb"))
+    for path in [*sorted((root / "course").glob("*.ipynb")), *sources]:
+        if notebooks.sync(path, check=check, root=root):
+            changed.append(path)
+    wanted = set()
+    for source in sources:
+        target = student_path(source)
+        wanted.add(target.name)
+        relpath = target.resolve().relative_to(root).as_posix()
+        solution = notebooks.read(source)
+        student = notebooks.normalise(student_version(solution, source.name), relpath)
+        text = notebooks.dumps(student)
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != text:
+            changed.append(target)
+            if not check:
+                target.write_text(text, encoding="utf-8")
+    for orphan in sorted((root / "labs").glob("*.ipynb")):
+        if orphan.name not in wanted:  # a student lab whose source is gone
+            changed.append(orphan)
+            if not check:
+                orphan.unlink()
+    if not check:
+        _sync_readme_badges(root)
+    return changed
+
+
+def _sync_readme_badges(root: Path) -> None:
+    readme = root / "README.md"
+    if not readme.exists():
+        return
+    from infralab.project import badges_markdown
+
+    text = readme.read_text(encoding="utf-8")
+    start, end = "<!-- badges:start -->", "<!-- badges:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        new = f"{head}{start}\n{badges_markdown()}\n{end}{tail}"
+        if new != text:
+            readme.write_text(new, encoding="utf-8")

@@ -1,0 +1,197 @@
+"""Notebook housekeeping: generated header cells, outputs stripped, and the time/memory report.
+
+Every notebook starts with two generated cells (launch badges, and the set-up cell that makes
+Colab work), so they are written here from one template rather than by hand in each file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from infralab.project import badges_markdown
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HEADER_TAG = "infralab-header"
+SETUP_TAG = "infralab-setup"
+
+SETUP_TEMPLATE = """\
+# Set-up (generated): on Colab this installs the kit once; anywhere else it does nothing.
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("infralab") is None:
+    subprocess.run(["git", "clone", "--depth", "1", "{repo}", "/content/infralab"], check=True)
+    sys.path.insert(0, "/content/infralab")
+from infralab.colab import bootstrap
+bootstrap("{path}")"""
+
+
+def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:
+    """Lessons, lab sources and student labs, in course order."""
+    return (
+        sorted((root / "course").glob("*.ipynb"))
+        + sorted((root / "labs" / "solutions").glob("*.ipynb"))
+        + sorted((root / "labs").glob("*.ipynb"))
+    )
+
+
+def read(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def dumps(nb: dict[str, Any]) -> str:
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def _tags(cell: dict[str, Any]) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def header_cells(relpath: str) -> list[dict[str, Any]]:
+    from infralab.project import REPOSITORY
+
+    badge = {
+        "cell_type": "markdown",
+        "metadata": {"tags": [HEADER_TAG]},
+        "source": badges_markdown(relpath),
+    }
+    setup = {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"tags": [SETUP_TAG]},
+        "outputs": [],
+        "source": SETUP_TEMPLATE.format(repo=REPOSITORY, path=relpath),
+    }
+    return [badge, setup]
+
+
+def strip_outputs(nb: dict[str, Any]) -> None:
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        cell.get("metadata", {}).pop("execution", None)
+
+
+def normalise(nb: dict[str, Any], relpath: str) -> dict[str, Any]:
+    """The notebook as it must be committed: header cells, no outputs, slide metadata."""
+    nb = copy.deepcopy(nb)
+    body = [c for c in nb.get("cells", []) if not {HEADER_TAG, SETUP_TAG} & set(_tags(c))]
+    cells = header_cells(relpath) + body
+    for cell in cells:
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+        cell.pop("id", None)
+    nb["cells"] = cells
+    nb["nbformat"], nb["nbformat_minor"] = 4, 4
+    nb.setdefault("metadata", {})
+    nb["metadata"]["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
+    nb["metadata"].setdefault("language_info", {"name": "python"})
+    strip_outputs(nb)
+    try:
+        from infralab.slides import apply_slide_metadata
+    except ImportError:
+        pass
+    else:
+        apply_slide_metadata(nb)
+    return nb
+
+
+def sync(path: Path, *, check: bool = False, root: Path = REPO_ROOT) -> bool:
+    """Bring one notebook in step; return True if it was (or, with check, would be) changed."""
+    relpath = Path(path).resolve().relative_to(root).as_posix()
+    text = Path(path).read_text(encoding="utf-8")
+    want = dumps(normalise(json.loads(text), relpath))
+    if want == text:
+        return False
+    if not check:
+        Path(path).write_text(want, encoding="utf-8")
+    return True
+
+
+# ---------------------------------------------------------------- time and memory report
+def _peak_rss_sampler(pid: int, stop: threading.Event, peak: list[int]) -> None:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+    except psutil.Error:
+        return
+    while not stop.is_set():
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+            rss = 0
+            for p in procs:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak[0] = max(peak[0], rss)
+        except psutil.Error:
+            return
+        stop.wait(0.1)
+
+
+def measure_notebook(path: Path, timeout_s: int = 600) -> dict[str, Any]:
+    """Run a notebook in a fresh kernel; wall time and peak RSS of the kernel and children."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(path), as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout_s,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(Path(path).parent)}},
+        allow_errors=False,
+    )
+    peak = [0]
+    stop = threading.Event()
+    started = time.perf_counter()
+    error = ""
+    with client.setup_kernel():
+        pid = client.km.provisioner.pid if client.km.provisioner else None
+        sampler = threading.Thread(target=_peak_rss_sampler, args=(pid, stop, peak), daemon=True)
+        if pid:
+            sampler.start()
+        try:
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+        except Exception as exc:  # the report records failures rather than stopping
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        finally:
+            stop.set()
+    return {
+        "notebook": Path(path).resolve().relative_to(REPO_ROOT).as_posix(),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(peak[0] / 2**20),
+        "within_90s": None,
+        "within_1_5gb": None,
+        "error": error,
+    }
+
+
+def report(paths: list[str] | None = None, out: str | None = None):
+    """Time and memory per notebook against the Binder targets (90 s, 1.5 GB) as a DataFrame."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    notebooks = [Path(p) for p in paths] if paths else course_notebooks()
+    rows = []
+    for path in tqdm(notebooks, desc="notebooks"):
+        row = measure_notebook(path)
+        row["within_90s"] = row["wall_s"] <= 90
+        row["within_1_5gb"] = row["peak_rss_mb"] <= 1536
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out, index=False)
+    return df

@@ -1,0 +1,170 @@
+"""One source for labs, clean notebooks, generated headers, and the Colab set-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from infralab import colab, labs, notebooks
+from infralab.project import REPOSITORY, badges_markdown
+
+
+def _cell(kind: str, source: str, tags: list[str] | None = None) -> dict:
+    cell = {"cell_type": kind, "metadata": {"tags": tags or []}, "source": source}
+    if kind == "code":
+        cell.update(outputs=[], execution_count=None)
+    return cell
+
+
+def _nb(*cells: dict) -> dict:
+    return {"cells": list(cells), "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+SOLUTION = _nb(
+    _cell("markdown", "# Lab"),
+    _cell(
+        "code",
+        "def p99(xs):\n    ### BEGIN SOLUTION\n    return sorted(xs)[-1]\n    ### END SOLUTION",
+    ),
+    _cell("code", "check_p99(p99)"),
+    _cell("code", "print('independent')"),
+)
+
+
+def test_student_version_blanks_solutions_and_tags_cells():
+    student = labs.student_version(SOLUTION)
+    code = student["cells"][1]
+    assert "sorted" not in code["source"] and "NotImplementedError" in code["source"]
+    assert code["source"].startswith("def p99(xs):\n    # YOUR CODE HERE")
+    assert labs.RAISES in code["metadata"]["tags"]
+    assert labs.RAISES in student["cells"][2]["metadata"]["tags"]  # the check cell
+    assert labs.RAISES not in student["cells"][3]["metadata"]["tags"]
+    assert "sorted" in SOLUTION["cells"][1]["source"]  # the source is untouched
+
+
+def test_student_code_still_parses():
+    student = labs.student_version(SOLUTION)
+    compile(student["cells"][1]["source"], "cell", "exec")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("### BEGIN SOLUTION\nx = 1", "never closed"),
+        ("x = 1\n### END SOLUTION", "without"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another"),
+    ],
+)
+def test_broken_markers_are_reported(source, message):
+    with pytest.raises(labs.LabSourceError, match=message):
+        labs.student_version(_nb(_cell("code", source)))
+
+
+def test_a_lab_without_exercises_is_an_error():
+    with pytest.raises(labs.LabSourceError, match="nothing for students"):
+        labs.student_version(_nb(_cell("code", "x = 1")))
+
+
+def test_build_all_in_a_scratch_repo(tmp_path):
+    (tmp_path / "course").mkdir()
+    (tmp_path / "labs" / "solutions").mkdir(parents=True)
+    (tmp_path / "course" / "00_x.ipynb").write_text(json.dumps(_nb(_cell("markdown", "# x"))))
+    (tmp_path / "labs" / "solutions" / "02_y.ipynb").write_text(json.dumps(SOLUTION))
+    (tmp_path / "labs" / "99_orphan.ipynb").write_text("{}")
+    changed = labs.build_all(root=tmp_path)
+    assert {p.name for p in changed} == {"00_x.ipynb", "02_y.ipynb", "99_orphan.ipynb"}
+    assert not (tmp_path / "labs" / "99_orphan.ipynb").exists()
+    assert labs.build_all(check=True, root=tmp_path) == []
+    student = json.loads((tmp_path / "labs" / "02_y.ipynb").read_text())
+    setup = student["cells"][1]
+    assert notebooks.SETUP_TAG in setup["metadata"]["tags"]
+    assert 'bootstrap("labs/02_y.ipynb")' in setup["source"] and REPOSITORY in setup["source"]
+    # editing the solution puts the student copy out of step
+    sol = json.loads((tmp_path / "labs" / "solutions" / "02_y.ipynb").read_text())
+    sol["cells"].append(_cell("markdown", "new"))
+    (tmp_path / "labs" / "solutions" / "02_y.ipynb").write_text(json.dumps(sol))
+    assert {p.name for p in labs.build_all(check=True, root=tmp_path)} == {"02_y.ipynb"}
+
+
+def test_committed_notebooks_are_in_step(repo_root):
+    out_of_step = labs.build_all(check=True, root=repo_root)
+    assert out_of_step == [], f"run `python -m infralab build-labs`: {out_of_step}"
+
+
+def test_no_notebook_has_stored_outputs(repo_root):
+    found = notebooks.course_notebooks(repo_root)
+    assert found, "no notebooks found"
+    for path in found:
+        nb = notebooks.read(path)
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and cell.get("execution_count") is None, path
+
+
+def test_every_lesson_and_lab_exists(repo_root):
+    assert (repo_root / "course" / "00_start_here.ipynb").is_file()
+    for sol in (repo_root / "labs" / "solutions").glob("*.ipynb"):
+        assert (repo_root / "labs" / sol.name).is_file()
+
+
+def test_readme_badges_come_from_the_one_url(repo_root):
+    assert badges_markdown() in (repo_root / "README.md").read_text()
+
+
+# ---------------------------------------------------------------- Colab bootstrap
+@pytest.fixture()
+def local_repo(tmp_path):
+    repo = tmp_path / "origin"
+    (repo / "course").mkdir(parents=True)
+    (repo / "course" / "01.ipynb").write_text("{}")
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    return repo
+
+
+def test_bootstrap_does_nothing_outside_colab(tmp_path):
+    assert colab.bootstrap("course/01.ipynb", colab=False, root=tmp_path / "x") == "local"
+    assert not (tmp_path / "x").exists()
+
+
+def test_bootstrap_on_fake_colab_is_idempotent(local_repo, tmp_path, monkeypatch):
+    calls: list[str] = []
+    widget_calls: list[int] = []
+    fake_output = types.SimpleNamespace(enable_custom_widget_manager=lambda: widget_calls.append(1))
+    fake_colab = types.ModuleType("google.colab")
+    fake_colab.output = fake_output
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", fake_colab)
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "content" / "infralab"
+    kwargs = dict(
+        repo_url=str(local_repo),
+        root=root,
+        install=lambda r: calls.append(f"install {r.name}"),
+        fetch=lambda r: calls.append("fetch"),
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert colab.in_colab()
+    assert colab.bootstrap("course/01.ipynb", **kwargs) == "installed"
+    assert (root / "course" / "01.ipynb").is_file()
+    assert Path.cwd() == root / "course"
+    assert calls == ["install infralab", "fetch"] and widget_calls == [1]
+    assert colab.bootstrap("course/01.ipynb", **kwargs) == "ready"
+    assert calls == ["install infralab", "fetch"]  # nothing repeated
+    assert widget_calls == [1, 1]  # the widget manager is per notebook session
+
+
+def test_setup_cell_runs_locally_as_a_no_op(repo_root, tmp_path):
+    source = notebooks.header_cells("course/00_start_here.ipynb")[1]["source"]
+    out = subprocess.run(
+        [sys.executable, "-c", source], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
