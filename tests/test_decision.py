@@ -1,0 +1,169 @@
+"""Capstone decisions: the article's scenarios, labelled inputs, and the memo's honesty."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infralab import decision as D
+from infralab import results
+from infralab.costs import model as costs
+
+
+@pytest.fixture
+def no_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No student measurements and no recorded benchmarks: only the kit's defaults."""
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "mine"))
+    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path / "recorded")
+    return tmp_path
+
+
+@pytest.fixture
+def measured(no_results: Path) -> Path:
+    """The student ran lessons 02, 03, 04 and 06 on this machine."""
+    results.save_result("generation", {"decode_tokens_per_s": 40.0})
+    results.save_result("embedding", {"sentences_per_s": 300.0})
+    results.save_result("serving", {"mean_duration_s": 0.05})
+    results.save_result("rag", {"retrieval_ms": 30.0})
+    return no_results
+
+
+def test_defaults_are_labelled(no_results: Path) -> None:
+    inputs = D.gather_inputs()
+    assert inputs["generation"].source == "default"
+    assert inputs["rag"].source == "default"
+    assert inputs["serving"].source == "missing"
+    memo = D.decide(D.scenario("legal"), inputs).to_markdown()
+    assert "inputs measured on this machine: none" in memo
+    assert "**default**" in memo and "**measured**" not in memo
+    assert "not priced (no measurement)" in memo
+
+
+def test_measured_inputs_are_labelled(measured: Path) -> None:
+    inputs = D.gather_inputs()
+    assert {k: i.source for k, i in inputs.items()} == {
+        "generation": "measured",
+        "embedding": "measured",
+        "serving": "measured",
+        "rag": "measured",
+    }
+    assert inputs["generation"].value == 40.0
+    assert inputs["rag"].value == 30.0
+    memo = D.decide(D.scenario("legal"), inputs).to_markdown()
+    assert "**measured**" in memo and "**default**" not in memo
+    assert "not measured here: none" in memo
+    assert "Retrieval takes 30 ms (measured)" in memo
+
+
+def test_recorded_benchmark_is_labelled_recorded(no_results: Path) -> None:
+    rec = no_results / "recorded"
+    rec.mkdir()
+    (rec / "rag.json").write_text('{"data": {"retrieval_ms": 55.0}, "measured_at": "2026-11-28"}')
+    assert D.gather_inputs()["rag"].source == "recorded"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [("saas", "traditional cloud"), ("legal", "hybrid"), ("web3", "hybrid")],
+)
+def test_scenarios_reach_the_articles_choice_on_defaults(
+    no_results: Path, key: str, expected: str
+) -> None:
+    d = D.decide(D.scenario(key))
+    assert d.recommendation == expected
+    assert d.flips, "every memo says what would flip it"
+
+
+def test_saas_stays_on_api_and_avoids_gpus(no_results: Path) -> None:
+    d = D.decide(D.scenario("saas"))
+    assert d.chosen.kind == "api"
+    assert any("Nobody on the team" in r for r in d.reasons)
+
+
+def test_flip_by_volume_is_a_real_break_even(no_results: Path) -> None:
+    d = D.decide(D.scenario("legal"))
+    vol = next(f for f in d.flips if f.startswith("Volume"))
+    assert "break-even at" in vol
+    # below the break-even, the API wins; so the recommendation flips with traffic
+    low = D.decide(D.scenario("legal").with_traffic(2_000))
+    assert low.chosen.kind == "api" and low.recommendation == "traditional cloud"
+
+
+def test_cheap_cpu_model_is_shown_but_not_chosen_unless_allowed(no_results: Path) -> None:
+    sc = D.scenario("saas")
+    d = D.decide(sc)
+    assert any(b.kind == "serverless_cpu" for b in d.bills)
+    assert d.chosen.kind != "serverless_cpu"
+    from dataclasses import replace
+
+    ok = D.decide(replace(sc, small_model_ok=True))
+    assert ok.chosen.kind == "serverless_cpu"
+
+
+def test_memo_exports_to_a_markdown_file(no_results: Path, tmp_path: Path) -> None:
+    d = D.decide(D.scenario("web3"))
+    path = d.write(tmp_path / "memos" / "web3.md")
+    text = path.read_text()
+    assert text.startswith("# Decision memo: Web3 analytics with AI agents")
+    for heading in (
+        "## Inputs and where they came from",
+        "## The numbers",
+        "## What would flip it",
+    ):
+        assert heading in text
+    assert "Recommendation: hybrid" in text
+    with pytest.raises(D.DecisionError, match=r"\.md"):
+        d.write(tmp_path / "memo.pdf")
+
+
+def test_pricer_is_swappable(no_results: Path) -> None:
+    def only_api(w: costs.Workload, inputs: dict) -> tuple[list, list[str]]:
+        return [costs.ManagedAPI("API test", 1.0, 1.0)], ["test price"]
+
+    d = D.decide(D.scenario("legal"), pricer=only_api)
+    assert d.inference_on == "API test" and d.recommendation == "traditional cloud"
+
+
+def test_bad_scenario_input_is_explained() -> None:
+    with pytest.raises(D.DecisionError, match="choose one of"):
+        D.scenario("fintech")
+    with pytest.raises(D.DecisionError, match="demand"):
+        D.Scenario(
+            "x",
+            "x",
+            "x",
+            costs.Workload(10),
+            ai_is_core=True,
+            demand="sometimes",  # type: ignore[arg-type]
+            ml_engineers=0,
+            sensitive_data=False,
+            app_on_cloud=(),
+        )
+    with pytest.raises(D.DecisionError, match="ml_engineers"):
+        D.Scenario(
+            "x",
+            "x",
+            "x",
+            costs.Workload(10),
+            ai_is_core=True,
+            demand="stable",
+            ml_engineers=-1,
+            sensitive_data=False,
+            app_on_cloud=(),
+        )
+    with pytest.raises(D.DecisionError, match="Scenario"):
+        D.decide("legal")  # type: ignore[arg-type]
+
+
+def test_pure_inference_product_is_ai_infrastructure(no_results: Path) -> None:
+    from dataclasses import replace
+
+    sc = replace(D.scenario("web3"), app_on_cloud=())
+    assert D.decide(sc).recommendation == "AI infrastructure"
+
+
+def test_sweep_shows_where_it_flips(no_results: Path) -> None:
+    rows = D.recommendation_sweep(D.scenario("legal"), [1_000, 100_000])
+    assert rows[0]["recommendation"] == "traditional cloud"
+    assert rows[1]["recommendation"] == "hybrid"
