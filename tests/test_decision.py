@@ -167,3 +167,29 @@ def test_sweep_shows_where_it_flips(no_results: Path) -> None:
     rows = D.recommendation_sweep(D.scenario("legal"), [1_000, 100_000])
     assert rows[0]["recommendation"] == "traditional cloud"
     assert rows[1]["recommendation"] == "hybrid"
+
+
+def test_lab07_checks(no_results: Path, tmp_path: Path) -> None:
+    from infralab.checks import CheckFailed, lab07
+
+    sc = D.scenario("legal")
+    assert "Scenario" in lab07.check_scenario(sc)
+    with pytest.raises(CheckFailed, match="decision.Scenario"):
+        lab07.check_scenario({"requests_per_day": 5})
+    lab07.check_cost_per_customer(lambda usd, n: None if n == 0 else usd / n)
+    with pytest.raises(CheckFailed, match="dividing|returned|raised"):
+        lab07.check_cost_per_customer(lambda usd, n: usd / n)
+    opts, _ = costs.llm_options(sc.workload, option_set="API vs per-second GPU")
+    api = min(
+        (o for o in opts if isinstance(o, costs.ManagedAPI)),
+        key=lambda o: o.bill(sc.workload).monthly_usd,
+    )
+    gpu = next(o for o in opts if isinstance(o, costs.PerSecondGPU))
+    be = costs.break_even(api, gpu, sc.workload, low=10, high=1e8)
+    lab07.check_flip_volume(be.requests_per_day, sc)
+    with pytest.raises(CheckFailed):
+        lab07.check_flip_volume(be.requests_per_day * 3, sc)
+    path = D.decide(sc).write(tmp_path / "m.md")
+    assert "labelled default" in lab07.check_memo(path)
+    with pytest.raises(CheckFailed, match="No file"):
+        lab07.check_memo(tmp_path / "none.md")

@@ -139,3 +139,45 @@ def test_peaks_need_a_source(tmp_path) -> None:
 def test_missing_price_file_says_where(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="No GPU price list"):
         L.load_gpu_instances(tmp_path / "none.csv")
+
+
+def test_lesson01_checks_confirm_hint_and_reject_bad_input() -> None:
+    from infralab.checks import CheckFailed
+    from infralab.checks import lesson01 as q
+
+    assert "Right" in q.check_answer("cost_driver", " B ")
+    with pytest.raises(CheckFailed, match="Not a"):
+        q.check_answer("cost_driver", "a")
+    with pytest.raises(CheckFailed, match="not one of the choices"):
+        q.check_answer("cost_driver", 2)
+    assert "a)" in q.ask("bottleneck")
+    q.check_reliability(["model drift", "Retrieval quality", "token latency"])
+    with pytest.raises(CheckFailed, match="classic cloud"):
+        q.check_reliability(["uptime", "model drift", "token latency"])
+    table = L.unit_price_table()
+    ratio = (
+        table[table.kind == "CPU"].usd_per_tflop_hour.min()
+        / table[table.kind == "GPU"].usd_per_tflop_hour.min()
+    )
+    q.check_gpu_advantage(ratio, table)
+    with pytest.raises(CheckFailed):
+        q.check_gpu_advantage(ratio / 2, table)
+    q.check_share_of_peak(0.5, 96.0)
+    with pytest.raises(CheckFailed, match="percentage"):
+        q.check_share_of_peak(50, 96.0)
+
+
+def test_charts_have_titled_axes() -> None:
+    from infralab.charts import landscape as C
+
+    table = L.unit_price_table()
+    for metric in C.METRICS:
+        spec = C.unit_price_chart(table, metric).to_dict()
+        assert spec["encoding"]["x"]["title"] == C.METRICS[metric]
+    spec = C.peak_vs_measured_chart(100.0, L.load_peaks()).to_dict()
+    assert "GFLOP/s" in spec["encoding"]["x"]["title"]
+    assert C.landscape_chart(L.load_landscape()).to_dict()["encoding"]["x"]["title"]
+    with pytest.raises(ValueError, match="metric"):
+        C.unit_price_chart(table, "usd_per_banana")
+    with pytest.raises(ValueError, match="positive"):
+        C.peak_vs_measured_chart(0, L.load_peaks())
