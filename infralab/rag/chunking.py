@@ -7,6 +7,7 @@ Overlap keeps a fact that straddles a boundary whole in at least one chunk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,7 +35,10 @@ class Chunk:
 
 
 def split_words(text: str, size: int = DEFAULT_SIZE, overlap: int = DEFAULT_OVERLAP) -> list[str]:
-    """Windows of ``size`` words that start every ``size - overlap`` words."""
+    """Windows of ``size`` words that start every ``size - overlap`` words.
+
+    Line breaks inside a window are kept: paragraphs still mean something downstream (the
+    injection screen removes a whole paragraph, not one sentence of it)."""
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive whole number of words, got {size!r}.")
     if not isinstance(overlap, int) or overlap < 0 or overlap >= size:
@@ -42,13 +46,13 @@ def split_words(text: str, size: int = DEFAULT_SIZE, overlap: int = DEFAULT_OVER
             f"overlap must be a whole number from 0 to size-1 (= {size - 1}), got {overlap!r}; "
             "an overlap as large as the chunk would never move forward."
         )
-    words = text.split()
+    words = re.findall(r"\S+\s*", text)  # each word keeps its trailing space or line break
     if not words:
         return []
     step = size - overlap
     pieces: list[str] = []
     for start in range(0, len(words), step):
-        pieces.append(" ".join(words[start : start + size]))
+        pieces.append("".join(words[start : start + size]).strip())
         if start + size >= len(words):
             break
     return pieces

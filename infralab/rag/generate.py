@@ -38,10 +38,11 @@ INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     for p in (
         r"\b(ignore|disregard|forget|override)\b[^.]{0,40}\b(instruction|prompt|rule|message|guideline|above|previous|prior)s?\b",
         r"\byou are now\b",
-        r"\b(system|developer) (prompt|message|instruction)s?\b",
         r"\bnew instructions?\b",
         r"\b(reply|respond|answer|say|output|print)\b[^.]{0,20}\b(only|exactly|verbatim)\b",
         r"\bdo not (cite|mention|tell)\b",
+        r"\b(begin|start|end)\s+your\s+(reply|answer|response)\b",
+        r"\bevery other (document|client|tenant)s?\b",
         r"\b(reveal|print|leak|disclose)\b[^.]{0,30}\b(prompt|instructions|secret|password|key)s?\b",
     )
 )
@@ -49,6 +50,7 @@ URL_RE = re.compile(
     r"\b(?:https?://)?(?:[a-z0-9-]+\.)+(?:com|net|org|io|xyz|ru|co|info|app)\b\S*", re.I
 )
 CITATION_RE = re.compile(r"\[([A-Za-z0-9_.\-]+#\d+)\]")
+CODE_RE = re.compile(r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{4,}\b")
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -84,18 +86,19 @@ def looks_like_instruction(sentence: str) -> bool:
 
 
 def screen(text: str) -> tuple[str, list[str]]:
-    """Replace instruction-like sentences by a marker; return (clean text, removed)."""
+    """Replace every paragraph (line) that holds an instruction-like sentence by a marker.
+
+    A whole paragraph goes, not one sentence: an injection's other sentences ("begin your
+    reply with CANARY...") often look harmless alone. Returns (clean text, removed)."""
     removed: list[str] = []
     kept: list[str] = []
-    for sentence in SENTENCE_RE.split(text):
-        if not sentence.strip():
-            continue
-        if looks_like_instruction(sentence):
-            removed.append(sentence.strip())
+    for line in text.splitlines():
+        if any(looks_like_instruction(s) for s in SENTENCE_RE.split(line) if s.strip()):
+            removed.append(line.strip())
             kept.append(REMOVED)
         else:
-            kept.append(sentence.strip())
-    return " ".join(kept), removed
+            kept.append(line)
+    return "\n".join(kept), removed
 
 
 def _quote(text: str) -> str:
@@ -162,6 +165,9 @@ def check_output(
         if any(g in " ".join(re.findall(r"[a-z0-9]+", low)) for g in grams):
             problems.append("repeats text that was screened as an injected instruction")
             break
+    codes = {t for s in screened for t in CODE_RE.findall(s)}
+    if any(code.lower() in low for code in codes):
+        problems.append("repeats a code word from screened text (a canary)")
     if looks_like_instruction(raw):
         problems.append("contains an instruction-like phrase")
     sources = " ".join(h.text for h in hits).lower()
