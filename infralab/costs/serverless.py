@@ -1,0 +1,227 @@
+"""Serverless bills from measured durations: AWS Lambda style, Cloud Run style, and an always-on VM.
+
+A function is billed for the time it runs (rounded up) times the memory it reserves, plus a
+fee per request; a VM is billed for every hour it exists, busy or not. Which is cheaper
+depends on traffic: these functions turn a measured mean duration into a monthly bill so
+the lesson can find the crossing point.
+
+Prices (defaults), from the kit's price notes (shared/PRICING_SOURCES.md):
+- AWS Lambda, from the "How AWS Pricing Works" whitepaper: 0.20 USD per 1M requests,
+  0.00001667 USD per GB-second; free tier 1M requests and 400,000 GB-s per month.
+  Durations are billed in 1 ms steps.
+- Google Cloud Run, from cloud.google.com/run/pricing: request-based billing 0.000024 USD
+  per vCPU-second, billed in 100 ms steps; free tier 180,000 vCPU-s, 360,000 GiB-s and 2M
+  requests per month. The kit's notes have no memory (GiB-second) or per-request price for
+  Cloud Run, so those parts are unpriced unless you pass a price: the bill lists them
+  under ``unpriced`` rather than inventing a figure.
+Check a price before quoting it as current; pass your own to any function.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+SOURCE_LAMBDA = "AWS 'How AWS Pricing Works' whitepaper (via shared/PRICING_SOURCES.md, 2026)"
+SOURCE_CLOUD_RUN = "cloud.google.com/run/pricing (via shared/PRICING_SOURCES.md, 2026)"
+
+LAMBDA_PRICE_PER_GB_S = 0.00001667
+LAMBDA_PRICE_PER_MILLION_REQUESTS = 0.20
+LAMBDA_FREE_REQUESTS = 1_000_000
+LAMBDA_FREE_GB_S = 400_000
+LAMBDA_STEP_S = 0.001
+LAMBDA_MEMORY_GB_RANGE = (0.125, 10.24)  # 128 MB to 10,240 MB
+
+CLOUD_RUN_PRICE_PER_VCPU_S = 0.000024  # request-based billing
+CLOUD_RUN_INSTANCE_PRICE_PER_VCPU_S = 0.000018  # instance-based billing
+CLOUD_RUN_FREE_VCPU_S = 180_000
+CLOUD_RUN_FREE_GIB_S = 360_000
+CLOUD_RUN_FREE_REQUESTS = 2_000_000
+CLOUD_RUN_STEP_S = 0.1
+
+HOURS_PER_MONTH = 730
+
+
+def _number(name: str, value: Any, *, low: float = 0.0, allow_zero: bool = True) -> float:
+    """A finite number >= ``low``; a clear message otherwise (sliders and students pass odd things)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if value < low or (not allow_zero and value == 0):
+        bound = f"> {low:g}" if not allow_zero else f">= {low:g}"
+        raise ValueError(f"{name} must be {bound}, got {value:g}")
+    return value
+
+
+def billed_duration(duration_s: float, step_s: float) -> float:
+    """``duration_s`` rounded up to a whole number of billing steps (never below one step)."""
+    duration_s = _number("duration_s", duration_s)
+    steps = max(1, math.ceil(round(duration_s / step_s, 9)))
+    return steps * step_s
+
+
+def lambda_bill(
+    requests: int,
+    mean_duration_s: float,
+    memory_gb: float,
+    *,
+    price_per_gb_s: float = LAMBDA_PRICE_PER_GB_S,
+    price_per_million_requests: float = LAMBDA_PRICE_PER_MILLION_REQUESTS,
+    free_tier: bool = False,
+) -> dict[str, Any]:
+    """A month of AWS Lambda: GB-seconds (each request rounded up to 1 ms) + per-request fee.
+
+    Every request is taken to last ``mean_duration_s``: with a spread of durations, the
+    rounding adds on average about half a step per request more than shown here.
+    """
+    n = _number("requests", requests)
+    if n != int(n):
+        raise ValueError(f"requests must be a whole number, got {requests}")
+    duration = _number("mean_duration_s", mean_duration_s)
+    memory = _number("memory_gb", memory_gb, allow_zero=False)
+    lo, hi = LAMBDA_MEMORY_GB_RANGE
+    if not lo <= memory <= hi:
+        raise ValueError(
+            f"memory_gb must be between {lo} and {hi} (Lambda offers 128 MB to 10,240 MB), "
+            f"got {memory:g}. Did you pass MB instead of GB?"
+        )
+    price_gb_s = _number("price_per_gb_s", price_per_gb_s)
+    price_req = _number("price_per_million_requests", price_per_million_requests)
+    billed = billed_duration(duration, LAMBDA_STEP_S) if n else 0.0
+    gb_seconds = n * billed * memory
+    billable_gb_s = max(gb_seconds - LAMBDA_FREE_GB_S, 0.0) if free_tier else gb_seconds
+    billable_req = max(n - LAMBDA_FREE_REQUESTS, 0.0) if free_tier else n
+    compute = billable_gb_s * price_gb_s
+    fees = billable_req / 1e6 * price_req
+    return {
+        "total_usd": compute + fees,
+        "compute_usd": compute,
+        "requests_usd": fees,
+        "gb_seconds": gb_seconds,
+        "billed_duration_s": billed,
+        "requests": int(n),
+        "memory_gb": memory,
+        "free_tier": bool(free_tier),
+        "source": SOURCE_LAMBDA,
+    }
+
+
+def cloud_run_bill(
+    requests: int,
+    mean_duration_s: float,
+    vcpu: float,
+    memory_gib: float,
+    *,
+    concurrency: float = 1,
+    free_tier: bool = False,
+    price_per_vcpu_s: float = CLOUD_RUN_PRICE_PER_VCPU_S,
+    price_per_gib_s: float | None = None,
+    price_per_million_requests: float | None = None,
+) -> dict[str, Any]:
+    """A month of Cloud Run request-based billing: instance time while serving, 100 ms steps.
+
+    ``concurrency`` is how many requests share an instance's billed time on average (1: none
+    overlap; Cloud Run allows up to 80 by default, but CPU-bound requests that overlap each
+    run slower, so real sharing is lower than the setting). Memory and request fees are
+    priced only when you pass their prices (see the module docstring).
+    """
+    n = _number("requests", requests)
+    if n != int(n):
+        raise ValueError(f"requests must be a whole number, got {requests}")
+    duration = _number("mean_duration_s", mean_duration_s)
+    vcpu = _number("vcpu", vcpu, allow_zero=False)
+    memory = _number("memory_gib", memory_gib, allow_zero=False)
+    share = _number("concurrency", concurrency, low=1)
+    price_cpu = _number("price_per_vcpu_s", price_per_vcpu_s)
+    billed = billed_duration(duration, CLOUD_RUN_STEP_S) if n else 0.0
+    instance_s = n * billed / share
+    vcpu_s, gib_s = instance_s * vcpu, instance_s * memory
+    cpu_billable = max(vcpu_s - CLOUD_RUN_FREE_VCPU_S, 0.0) if free_tier else vcpu_s
+    mem_billable = max(gib_s - CLOUD_RUN_FREE_GIB_S, 0.0) if free_tier else gib_s
+    req_billable = max(n - CLOUD_RUN_FREE_REQUESTS, 0.0) if free_tier else n
+    unpriced = []
+    cpu_usd = cpu_billable * price_cpu
+    if price_per_gib_s is None:
+        mem_usd = 0.0
+        unpriced.append("memory GiB-seconds (no published figure in the kit's price notes)")
+    else:
+        mem_usd = mem_billable * _number("price_per_gib_s", price_per_gib_s)
+    if price_per_million_requests is None:
+        req_usd = 0.0
+        unpriced.append("per-request fee (no published figure in the kit's price notes)")
+    else:
+        req_usd = (
+            req_billable / 1e6 * _number("price_per_million_requests", price_per_million_requests)
+        )
+    return {
+        "total_usd": cpu_usd + mem_usd + req_usd,
+        "compute_usd": cpu_usd + mem_usd,
+        "cpu_usd": cpu_usd,
+        "memory_usd": mem_usd,
+        "requests_usd": req_usd,
+        "vcpu_seconds": vcpu_s,
+        "gib_seconds": gib_s,
+        "instance_seconds": instance_s,
+        "billed_duration_s": billed,
+        "requests": int(n),
+        "free_tier": bool(free_tier),
+        "unpriced": unpriced,
+        "source": SOURCE_CLOUD_RUN,
+    }
+
+
+def always_on_bill(hourly_usd: float, hours: float = HOURS_PER_MONTH) -> dict[str, Any]:
+    """A VM (or kept-warm instance) billed for every hour, whether it serves or idles."""
+    rate = _number("hourly_usd", hourly_usd)
+    hours = _number("hours", hours)
+    return {"total_usd": rate * hours, "hourly_usd": rate, "hours": hours}
+
+
+def break_even_requests(
+    hourly_usd: float,
+    mean_duration_s: float,
+    memory_gb: float,
+    *,
+    hours: float = HOURS_PER_MONTH,
+    price_per_gb_s: float = LAMBDA_PRICE_PER_GB_S,
+    price_per_million_requests: float = LAMBDA_PRICE_PER_MILLION_REQUESTS,
+) -> float:
+    """Requests per month above which the always-on VM is cheaper than Lambda (no free tier).
+
+    Lambda's bill grows linearly with requests, the VM's is flat: they cross where the VM's
+    monthly price equals the per-request Lambda cost times requests. Whether the VM can
+    actually serve that many requests is a separate question (its throughput).
+    """
+    per_request = lambda_bill(
+        1,
+        mean_duration_s,
+        memory_gb,
+        price_per_gb_s=price_per_gb_s,
+        price_per_million_requests=price_per_million_requests,
+    )["total_usd"]
+    if per_request <= 0:
+        return math.inf
+    return always_on_bill(hourly_usd, hours)["total_usd"] / per_request
+
+
+def vm_capacity_requests(
+    throughput_rps: float, hours: float = HOURS_PER_MONTH, *, utilization: float = 1.0
+) -> float:
+    """Requests one always-on server can serve in ``hours`` at ``utilization`` of its measured throughput."""
+    rps = _number("throughput_rps", throughput_rps)
+    util = _number("utilization", utilization)
+    if util > 1:
+        raise ValueError(f"utilization is a fraction between 0 and 1, got {util:g}")
+    return rps * util * _number("hours", hours) * 3600
+
+
+def cloud_run_always_on_hourly(vcpu: float = 2.0) -> float:
+    """USD per hour to keep a Cloud Run instance of ``vcpu`` warm all the time (instance-based
+    billing, CPU part only; its memory price is not in the kit's notes).
+
+    The kit's price notes have no plain CPU VM price, so this is its sourced always-on
+    figure; pass any VM's hourly price to :func:`always_on_bill` instead if you have one.
+    """
+    return _number("vcpu", vcpu, allow_zero=False) * CLOUD_RUN_INSTANCE_PRICE_PER_VCPU_S * 3600
