@@ -146,6 +146,8 @@ class Bill:
 
     def summary(self) -> str:
         """One line a student can read."""
+        if not math.isfinite(self.monthly_usd):
+            return f"{self.option}: cannot serve this ({self.note or NO_REQUESTS})"
         per_1k = self.usd_per_1k_requests
         unit = f"${per_1k:,.4f} per 1k requests" if per_1k is not None else self.note
         util = f", {self.utilization:.0%} utilized" if self.utilization is not None else ""
@@ -406,7 +408,10 @@ class PerSecondGPU:
         lam = w.busy_rps / instances  # arrivals per second at one instance
         u = min(lam / self.throughput_rps, 1.0)
         idle_periods = n * (1 - u)
-        warm_idle_s = idle_periods * (1 - math.exp(-lam * self.idle_timeout_s)) / lam
+        x = lam * self.idle_timeout_s
+        # E[min(gap, timeout)] for exponential gaps; = timeout when arrivals are very rare
+        idle_per_gap = self.idle_timeout_s if x < 1e-9 else -math.expm1(-x) / lam
+        warm_idle_s = idle_periods * idle_per_gap
         cold = self.cold_share(w)
         cold_s = n * cold * self.cold_start_s
         billed_s = min(busy_s + warm_idle_s + cold_s, instances * SECONDS_PER_MONTH)

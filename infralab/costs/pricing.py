@@ -9,6 +9,7 @@ blank (missing) where the schema allows it; it is never filled with a guess.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,13 @@ def load_prices(name: str, folder: Path | str | None = None) -> pd.DataFrame:
     path = Path(folder or PRICING_DIR) / f"{name}.csv"
     if not path.is_file():
         raise PricingError(f"{path} not found: is this a full checkout of the kit?")
+    # cached per file version: a dashboard redraw must not re-read and re-validate CSVs
+    return _load(str(path), name, path.stat().st_mtime_ns).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _load(path_text: str, name: str, _mtime_ns: int) -> pd.DataFrame:
+    path = Path(path_text)
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     problems = validate(df, name)
     if problems:
