@@ -58,6 +58,10 @@ RELIABILITY_BASICS = {"uptime", "backups", "failover", "security posture"}
 
 def _letter(answer: Any, choices: Iterable[str]) -> str:
     choices = list(choices)
+    if answer is None:
+        raise CheckFailed(
+            "No answer yet.", 'Set the variable to one letter, e.g. "a", and run again.'
+        )
     if not isinstance(answer, str) or answer.strip().lower() not in choices:
         raise CheckFailed(
             f"{answer!r} is not one of the choices.",
