@@ -53,9 +53,12 @@ class DecoderError(RuntimeError):
 
 def gguf_path() -> Path:
     """Where the fetched GGUF file lives (``python -m infralab fetch smollm2`` puts it there)."""
-    from infralab.assets import asset_paths
+    from infralab.assets import AssetError, asset_paths
 
-    path = asset_paths("smollm2")[GGUF_NAME]
+    try:
+        path = asset_paths("smollm2")[GGUF_NAME]
+    except AssetError as exc:
+        raise DecoderError(f"The SmolLM2 GGUF file is not available: {exc}") from None
     if not path.is_file():
         raise DecoderError(
             f"The SmolLM2 GGUF file is not at {path}. Run `python -m infralab fetch smollm2` "
@@ -155,7 +158,9 @@ def load_tokenizer() -> Any:
     )
     tok.decoder = decoders.ByteLevel()
     specials = [
-        AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types, strict=True) if k == 3
+        AddedToken(t, special=True, normalized=False)
+        for t, k in zip(tokens, types, strict=True)
+        if k == 3
     ]
     tok.add_special_tokens(specials)
     return tok
