@@ -1,0 +1,590 @@
+"""`python -m infralab bench embed`: the embedding engine measured, as ratios in one run.
+
+What it measures, all in the same process so that a busy shared machine slows every side
+alike: sentences/s of the kit's ONNX encoder (fp32 fused, fp32 plain ops, int8; fp16 and
+fp32 on CUDA when asked) against sentence-transformers on PyTorch when that is installed;
+achieved GFLOP/s at sequence 128, batch 32 against a numpy float32 matmul measured here (the
+roofline); a batch x sequence sweep; and the synthetic-MLP crossover where a GPU overtakes
+the CPU. ``--out`` writes everything as JSON with the machine, versions and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from infralab.bench.harness import Timing, measure
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT.parent / "shared" / "reference" / "minilm_reference.json"
+RECORDED = ROOT / "datasets" / "benchmarks"
+ST_NAME = "sentence-transformers (PyTorch CPU)"
+
+# ---------------------------------------------------------------- inputs
+_SUBJECTS = [
+    "The cluster",
+    "Our API",
+    "A small startup",
+    "The batch job",
+    "This embedding model",
+    "The GPU node",
+    "A serverless function",
+    "The vector index",
+    "Every tenant",
+    "The nightly pipeline",
+    "An idle accelerator",
+    "The load balancer",
+    "Each request",
+]
+_VERBS = [
+    "scales out when",
+    "costs more than expected because",
+    "waits for input while",
+    "finishes sooner after",
+    "stays cheap as long as",
+    "slows down whenever",
+    "answers in milliseconds once",
+    "needs more memory if",
+]
+_ENDINGS = [
+    "traffic doubles at noon.", "the cache is cold.", "batches grow to thirty-two items.",
+    "users upload long documents.", "the model runs on the CPU.", "prices change every month.",
+    "nobody sends requests overnight.", "we quantize the weights to eight bits.",
+    "the queue fills up.", "three regions share one database.",
+]  # fmt: skip
+
+
+def sample_sentences(n: int = 256, seed: int = 0) -> list[str]:
+    """``n`` short English sentences (about 15 tokens each), the same for a given seed."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive whole number, not {n!r}.")
+    rng = random.Random(seed)
+    return [
+        f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_ENDINGS)}" for _ in range(n)
+    ]
+
+
+def fixed_batch(batch: int, seq: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs of exactly ``batch`` x ``seq`` tokens (no padding), for shape sweeps."""
+    if batch < 1 or not 2 <= seq <= 256:
+        raise ValueError(f"need batch >= 1 and 2 <= seq <= 256, got batch={batch}, seq={seq}.")
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000, 30000, size=(batch, seq), dtype=np.int64)
+    ids[:, 0], ids[:, -1] = 101, 102  # [CLS] ... [SEP]
+    return {"input_ids": ids, "attention_mask": np.ones((batch, seq), dtype=np.int64)}
+
+
+# ---------------------------------------------------------------- FLOPs and the roofline
+def encoder_flops_per_token(seq: int) -> float:
+    """FLOPs per token of MiniLM-L6 at sequence length ``seq`` (multiply-add = 2).
+
+    Per layer: Q, K, V and output projections (4 H^2), the MLP (2 H I), and attention scores
+    plus weighted sum (2 seq H) multiply-adds. Embedding lookups, LayerNorm and softmax are
+    memory-bound and left out, so the GFLOP/s reported is a slight underestimate.
+    """
+    from infralab.models.encoder import HIDDEN, INTERMEDIATE, LAYERS
+
+    macs = 4 * HIDDEN * HIDDEN + 2 * HIDDEN * INTERMEDIATE + 2 * seq * HIDDEN
+    return 2.0 * macs * LAYERS
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """numpy float32 n x n matmul GFLOP/s on this process's cores: the CPU's practical peak."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    t = measure(lambda: a @ b, label="numpy matmul", warmup=1, repeats=repeats)
+    return 2.0 * n**3 / t.median_s / 1e9
+
+
+# ---------------------------------------------------------------- engines
+def sentence_transformers_model(threads: int | None = None) -> Any | None:
+    """The original implementation, built offline from the kit's fetched files; None if absent.
+
+    The model folder is assembled from the safetensors, the tokenizer and configuration
+    files written from the model's known values, so nothing is fetched from a hub.
+    """
+    try:
+        import sentence_transformers  # noqa: F401
+        import torch
+    except ImportError:
+        return None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    from infralab.runtime import physical_cores
+
+    folder = _st_folder()
+    torch.set_num_threads(threads or physical_cores())
+    return SentenceTransformer(str(folder), device="cpu")
+
+
+def _st_folder() -> Path:
+    from infralab.assets import asset_paths, cache_dir
+
+    folder = cache_dir() / "compare" / "st-minilm-l6"
+    (folder / "1_Pooling").mkdir(parents=True, exist_ok=True)
+    for name, src in asset_paths("minilm").items():
+        link = folder / name
+        if link.is_symlink() and link.resolve() != src.resolve():
+            link.unlink()
+        if not link.exists():
+            try:
+                link.symlink_to(src)
+            except OSError:  # e.g. Windows without symlink rights
+                import shutil
+
+                shutil.copyfile(src, link)
+    files = {
+        "config.json": {
+            "architectures": ["BertModel"], "model_type": "bert", "hidden_size": 384,
+            "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536,
+            "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512,
+            "type_vocab_size": 2, "vocab_size": 30522, "layer_norm_eps": 1e-12,
+            "initializer_range": 0.02, "pad_token_id": 0, "position_embedding_type": "absolute",
+        },
+        "tokenizer_config.json": {
+            "do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer",
+            "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+            "unk_token": "[UNK]", "mask_token": "[MASK]",
+        },
+        "modules.json": [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+        "sentence_bert_config.json": {"max_seq_length": 256, "do_lower_case": False},
+        "1_Pooling/config.json": {
+            "word_embedding_dimension": 384, "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        },
+    }  # fmt: skip
+    for name, content in files.items():
+        (folder / name).write_text(json.dumps(content, indent=1))
+    return folder
+
+
+def compare(
+    engines: dict[str, Callable[[list[str]], Any]],
+    sentences: Sequence[str],
+    *,
+    rounds: int = 3,
+    progress: bool = True,
+) -> Any:
+    """Sentences/s of each engine on the same sentences, rounds interleaved so drift is shared.
+
+    Returns a DataFrame: engine, sentences_per_s, p50_ms / p95_ms per pass over the sentences.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    texts = list(sentences)
+    seconds: dict[str, list[float]] = {name: [] for name in engines}
+    with tqdm(
+        total=len(engines) * (rounds + 1), desc="compare engines", disable=not progress
+    ) as bar:
+        for fn in engines.values():  # warm-up: first calls allocate and tune
+            fn(texts)
+            bar.update()
+        for _ in range(rounds):
+            for name, fn in engines.items():
+                seconds[name] += measure(lambda f=fn: f(texts), warmup=0, repeats=1).seconds
+                bar.update()
+    rows = []
+    for name, secs in seconds.items():
+        t = Timing(label=name, seconds=secs, items_per_call=len(texts))
+        s = t.summary()
+        rows.append(
+            {"engine": name, "sentences_per_s": s["items_per_s"], "p50_ms": s["p50_ms"],
+             "p95_ms": s["p95_ms"], "passes": len(secs)}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def time_shape(
+    session: Any, batch: int, seq: int, *, max_time_s: float = 1.0, repeats: int = 3
+) -> Timing:
+    """One session on a fixed (batch, seq) input: p50/p95 latency, sentences/s."""
+    feeds = fixed_batch(batch, seq)
+    return measure(
+        lambda: session.run(None, feeds),
+        label=f"b{batch} s{seq}",
+        items_per_call=batch,
+        warmup=1,
+        repeats=repeats,
+        max_time_s=max_time_s,
+    )
+
+
+def sweep(
+    variants: Sequence[tuple[str, str]] = (("fp32", "cpu"), ("int8", "cpu")),
+    batches: Sequence[int] = (1, 8, 32),
+    seqs: Sequence[int] = (16, 128),
+    *,
+    peak_gflops: float | None = None,
+    max_time_s: float = 0.5,
+    progress: bool = True,
+) -> Any:
+    """Batch x sequence x (variant, provider) into a DataFrame with latency, throughput, GFLOP/s."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from infralab.models.encoder import Embedder
+
+    rows = []
+    points = [(v, p, b, s) for v, p in variants for s in seqs for b in batches]
+    sessions = {}
+    for v, p, b, s in tqdm(points, desc="sweep", disable=not progress):
+        if (v, p) not in sessions:
+            sessions[(v, p)] = Embedder(v, p).session
+        t = time_shape(sessions[(v, p)], b, s, max_time_s=max_time_s)
+        summ = t.summary()
+        gflops = encoder_flops_per_token(s) * b * s / t.median_s / 1e9
+        rows.append(
+            {"variant": v, "provider": p, "batch": b, "seq": s, "p50_ms": summ["p50_ms"],
+             "p95_ms": summ["p95_ms"], "sentences_per_s": b / t.median_s,
+             "tokens_per_s": b * s / t.median_s, "gflops": gflops,
+             "pct_of_peak": 100 * gflops / peak_gflops if peak_gflops else float("nan")}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def crossover(
+    hiddens: Sequence[int] = (64, 128, 256, 512, 1024, 2048),
+    *,
+    batch: int = 32,
+    layers: int = 4,
+    providers: Sequence[str] = ("cpu",),
+    max_time_s: float = 0.5,
+    progress: bool = True,
+) -> Any:
+    """Per synthetic MLP size: ms per call on each provider (CUDA with and without copies)."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from infralab import runtime
+    from infralab.models import synthetic
+
+    rows = []
+    x = np.random.default_rng(0).standard_normal((batch, max(hiddens)), dtype=np.float32)
+    for h in tqdm(hiddens, desc="crossover", disable=not progress):
+        path = synthetic.build(h, layers)
+        feeds = {"x": np.ascontiguousarray(x[:, :h])}
+        flops = synthetic.mlp_flops(batch, h, layers)
+        for prov in providers:
+            sess = runtime.make_session(path, prov)
+            modes: dict[str, Callable[[], Any]] = {
+                "numpy in/out": lambda s=sess, f=feeds: s.run(None, f)
+            }
+            if prov == "cuda":
+                modes["on device (IOBinding)"] = runtime.bound_runner(sess, feeds, copy_back=False)
+            for mode, fn in modes.items():
+                t = measure(fn, warmup=2, repeats=5, max_time_s=max_time_s, min_time_s=0.05)
+                rows.append(
+                    {"hidden": h, "layers": layers, "batch": batch, "provider": prov,
+                     "mode": mode, "ms": t.median_s * 1e3, "gflop": flops / 1e9,
+                     "gflops": flops / t.median_s / 1e9}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def crossover_point(df: Any, mode: str = "numpy in/out") -> int | None:
+    """Smallest hidden size at which CUDA (in ``mode``) is faster than the CPU; None if never."""
+    if df is None or len(df) == 0 or "cuda" not in set(df["provider"]):
+        return None
+    cpu = df[df.provider == "cpu"].set_index("hidden")["ms"]
+    gpu = df[(df.provider == "cuda") & (df["mode"] == mode)].set_index("hidden")["ms"]
+    faster = [h for h in sorted(gpu.index) if h in cpu.index and gpu[h] < cpu[h]]
+    return int(faster[0]) if faster else None
+
+
+# ---------------------------------------------------------------- quality
+def reference_items() -> list[dict] | None:
+    """Items of ../shared/reference/minilm_reference.json, or None when it is absent."""
+    if not REFERENCE.is_file():
+        return None
+    return json.loads(REFERENCE.read_text())["items"]
+
+
+def quality(embeddings: dict[str, np.ndarray], base: str = "fp32") -> dict[str, dict[str, float]]:
+    """Cosine of each variant's embeddings to ``base`` on the same sentences (min and mean)."""
+    from infralab.models.encoder import cosine
+
+    out = {}
+    for name, emb in embeddings.items():
+        if name == base:
+            continue
+        c = cosine(emb, embeddings[base])
+        out[name] = {"min_cosine": float(c.min()), "mean_cosine": float(c.mean())}
+    return out
+
+
+# ---------------------------------------------------------------- provenance
+def machine_info(threads: int | None = None) -> dict[str, Any]:
+    """CPU, cores, threads, load and GPU: what a recorded figure needs to be read correctly."""
+    from infralab.runtime import physical_cores
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "logical_cpus": os.cpu_count(),
+        "physical_cores_used": physical_cores(),
+        "threads": threads or physical_cores(),
+    }
+    try:
+        from infralab import env
+
+        info["cpu"] = env.cpu_model()
+        flags = env.cpu_flags()
+        info["cpu_flags"] = sorted(
+            f
+            for f in flags
+            if f in {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}
+        )
+        info["gpus"] = env.gpu_info()
+    except Exception:
+        info["gpus"] = []
+    if hasattr(os, "getloadavg"):
+        info["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for dist in ("onnxruntime-gpu", "onnxruntime", "onnx", "numpy", "tokenizers", "torch",
+                 "sentence-transformers", "transformers"):  # fmt: skip
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def recorded_gpu_runs(folder: Path | None = None) -> list[dict[str, Any]]:
+    """Real GPU runs of this bench shipped in datasets/benchmarks/ (embedding_gpu_*.json)."""
+    folder = folder or RECORDED
+    runs = []
+    for path in sorted(folder.glob("embedding_gpu_*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        rec["_file"] = path.name
+        runs.append(rec)
+    return runs
+
+
+def provenance(record: dict[str, Any]) -> str:
+    """One line saying where and when a recorded run was measured."""
+    m = record.get("machine", {})
+    gpus = m.get("gpus") or []
+    gpu = ", ".join(
+        f"{g.get('name', '?')} (driver {g.get('driver', '?')})" for g in gpus if isinstance(g, dict)
+    )
+    ver = record.get("versions", {})
+    ort = ver.get("onnxruntime-gpu") or ver.get("onnxruntime", "?")
+    return (
+        f"Recorded elsewhere: {gpu or 'no GPU'}; CPU {m.get('cpu', '?')}; ONNX Runtime {ort}; "
+        f"measured {record.get('measured_at', '?')} ({record.get('_file', 'file')})."
+    )
+
+
+# ---------------------------------------------------------------- the run
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run(
+    provider: str = "cpu",
+    *,
+    quick: bool = False,
+    batch: int = 32,
+    compare_st: bool = True,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The whole benchmark; returns the record that ``--out`` writes."""
+    from infralab.models import encoder
+
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "name": "embedding",
+        "benchmark": "python -m infralab bench embed",
+        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(threads),
+        "versions": versions(),
+        "provider": provider,
+        "quick": quick,
+    }
+    m = record["machine"]
+    _say(f"machine: {m['cpu']}, {m['threads']} threads, load {m.get('load_average_1m_at_start')}")
+    for g in m.get("gpus") or []:
+        _say(f"gpu: {g}")
+    _say("versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()))
+
+    _say("building the encoder variants (cached after the first time) ...")
+    variants = [("fp32", "cpu"), ("int8", "cpu"), ("fp32-unfused", "cpu")]
+    if provider == "cuda":
+        variants = [("fp16", "cuda"), ("fp32", "cuda"), *variants]
+    for v in {v for v, _ in variants}:
+        encoder.build(v, quiet=not progress)
+
+    _say("measuring numpy float32 matmul (the CPU roofline) ...")
+    peak = matmul_peak_gflops(2048, repeats=3 if quick else 5)
+    _say(f"  numpy matmul: {peak:.1f} GFLOP/s")
+
+    sentences = sample_sentences(128 if quick else 256)
+    embedders = {}
+    for v, p in variants:
+        key = f"{p}/{v}"
+        opt = "basic" if v == "fp32-unfused" else "all"  # plain ops, without ORT's own fusions
+        embedders[key] = encoder.Embedder(v, p, batch_size=batch, threads=threads, opt_level=opt)
+    tokens = embedders["cpu/fp32"].count_tokens(sentences)
+    _say(f"{len(sentences)} sentences, {np.mean(tokens):.1f} tokens on average, batch {batch}")
+
+    # quality
+    embs = {key: e.embed(sentences) for key, e in embedders.items()}
+    qual: dict[str, Any] = {"vs_cpu_fp32": quality(embs, base="cpu/fp32")}
+    ref = reference_items()
+    if ref is not None:
+        refs = np.array([it["embedding"] for it in ref], dtype=np.float32)
+        mine = embedders["cpu/fp32"].embed([it["text"] for it in ref])
+        qual["fp32_vs_reference"] = {
+            "min_cosine": float(encoder.cosine(mine, refs).min()),
+            "max_abs_diff": float(np.abs(mine - refs).max()),
+            "items": len(ref),
+        }
+    record["quality"] = qual
+
+    engines: dict[str, Callable[[list[str]], Any]] = {k: e.embed for k, e in embedders.items()}
+    st = sentence_transformers_model(threads) if compare_st else None
+    if st is not None:
+        engines[ST_NAME] = lambda t: st.encode(t, batch_size=batch)
+    elif compare_st:
+        _say("sentence-transformers is not installed: no PyTorch comparison "
+             "(pip install 'infralab[compare]' to add it)")  # fmt: skip
+    _say("comparing engines on the same sentences (interleaved rounds) ...")
+    cmp_df = compare(engines, sentences, rounds=2 if quick else 3, progress=progress)
+    _say(cmp_df.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+
+    _say("encoder GFLOP/s at seq 128, batch 32 (fixed shape, no padding) ...")
+    roof = sweep([("fp32", "cpu"), ("int8", "cpu")], (32,), (128,), peak_gflops=peak,
+                 max_time_s=2.0, progress=False)  # fmt: skip
+    _say(roof[["variant", "provider", "p50_ms", "gflops", "pct_of_peak"]].to_string(index=False))
+
+    _say("sweep: batch x sequence ...")
+    if provider == "cuda":
+        sv, batches, seqs = (
+            [("fp32", "cpu"), ("fp32", "cuda"), ("fp16", "cuda")],
+            (1, 8, 32, 128),
+            (16, 64, 128, 256),
+        )
+        if quick:
+            batches, seqs = (1, 8, 32, 128), (16, 128)
+    else:
+        sv, batches, seqs = [("fp32", "cpu"), ("int8", "cpu")], (1, 4, 16, 32), (16, 64, 128)
+        if quick:
+            batches, seqs = (1, 8, 32), (16, 128)
+    sw = sweep(sv, batches, seqs, peak_gflops=peak, max_time_s=0.3 if quick else 0.6,
+               progress=progress)  # fmt: skip
+
+    _say("crossover: synthetic MLPs of growing width ...")
+    hiddens = (64, 128, 256, 512, 1024, 2048) + ((4096,) if provider == "cuda" else ())
+    if quick and provider != "cuda":
+        hiddens = (64, 256, 1024)
+    cross = crossover(hiddens, providers=("cpu", "cuda") if provider == "cuda" else ("cpu",),
+                      progress=progress)  # fmt: skip
+    _say(cross.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+    sps = dict(zip(cmp_df.engine, cmp_df.sentences_per_s, strict=True))
+    ratios: dict[str, float | None] = {}
+    st_sps = sps.get(ST_NAME)
+    for key in sps:
+        if key != ST_NAME and st_sps:
+            ratios[f"{key} / sentence-transformers"] = sps[key] / st_sps
+    if "cpu/fp32-unfused" in sps:
+        ratios["fusion gain (cpu/fp32 / cpu/fp32-unfused)"] = (
+            sps["cpu/fp32"] / sps["cpu/fp32-unfused"]
+        )
+    if "cuda/fp16" in sps:
+        ratios["cuda/fp16 / cpu/fp32"] = sps["cuda/fp16"] / sps["cpu/fp32"]
+    fp32_roof = roof[roof.variant == "fp32"].iloc[0]
+    ratios["encoder GFLOP/s (seq 128, batch 32) / numpy matmul peak"] = fp32_roof.gflops / peak
+    cp = crossover_point(cross)
+    record["data"] = {
+        "batch_size": batch,
+        "sentences": len(sentences),
+        "mean_tokens_per_sentence": float(np.mean(tokens)),
+        "sentences_per_s": {k: float(v) for k, v in sps.items()},
+        "ratios": ratios,
+        "matmul_peak_gflops": peak,
+        "encoder_gflops_seq128_batch32": {r.variant: float(r.gflops) for r in roof.itertuples()},
+        "crossover_hidden": cp,
+        "compare": cmp_df.to_dict(orient="records"),
+        "sweep": sw.to_dict(orient="records"),
+        "crossover": cross.to_dict(orient="records"),
+    }
+    record["quality"] = qual
+    record["seconds"] = round(time.perf_counter() - started, 1)
+
+    _say("\n== results (one run, same sentences) ==")
+    for k, v in ratios.items():
+        _say(f"  {k}: {v:.2f}x" if "peak" not in k else f"  {k}: {v:.0%}")
+    for k, v in qual["vs_cpu_fp32"].items():
+        _say(f"  cosine {k} to cpu/fp32: min {v['min_cosine']:.4f}, mean {v['mean_cosine']:.4f}")
+    if "fp32_vs_reference" in qual:
+        r = qual["fp32_vs_reference"]
+        _say(f"  fp32 vs reference ({r['items']} items): min cosine {r['min_cosine']:.6f}, "
+             f"max |diff| {r['max_abs_diff']:.2e}")  # fmt: skip
+    if provider == "cuda":
+        _say(f"  crossover (GPU faster than CPU from hidden size): {cp}")
+    _say(f"  took {record['seconds']:.0f} s")
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infralab bench embed", description=__doc__)
+    parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--quick", action="store_true", help="fewer sentences and sweep points")
+    parser.add_argument("--out", type=Path, help="write the record as JSON here")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None, help="default: physical cores")
+    parser.add_argument("--no-compare", action="store_true", help="skip sentence-transformers")
+    args = parser.parse_args(list(argv or []))
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
+    if args.provider == "cuda":
+        from infralab import runtime
+
+        if not runtime.cuda_usable():
+            print(f"error: the CUDA provider does not run here: {runtime.explain('cuda')}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    record = run(args.provider, quick=args.quick, batch=args.batch,
+                 compare_st=not args.no_compare, threads=args.threads)  # fmt: skip
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=1, default=float) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

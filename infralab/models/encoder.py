@@ -1,0 +1,473 @@
+"""all-MiniLM-L6-v2 as ONNX, built from the fetched safetensors without PyTorch; `Embedder`.
+
+Why write the graph by hand: the kit must run where PyTorch is absent (Binder, a CPU
+wheel mirror), and emitting ONNX Runtime's fused transformer ops directly
+(``EmbedLayerNormalization``, ``Attention``, ``SkipLayerNormalization``, ``BiasGelu``, all in the
+``com.microsoft`` domain) gives the optimized graph without depending on the optimizer
+recognising an exporter's pattern. A plain-ops graph (``fp32-unfused``) is kept so the lesson
+can show what fusion buys.
+
+Variants: ``fp32`` (fused), ``fp32-unfused`` (standard ONNX ops only), ``fp16`` (for the GPU,
+inputs and outputs stay float32/int64) and ``int8`` (CPU, dynamic quantization of the weights).
+Each is built once into ``cache_dir()/models``, named by the weights' sha256 and the variant.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HIDDEN = 384
+HEADS = 12
+LAYERS = 6
+INTERMEDIATE = 1536
+EPS = 1e-12
+MAX_LENGTH = 256
+DIM = HIDDEN
+EXPORT_VERSION = 1  # bump when the graph changes, so caches rebuild
+IR_VERSION = 10  # onnx >= 1.23 writes 14 by default, which ONNX Runtime 1.31 refuses
+OPSET = 17
+
+VARIANTS = ("fp32", "fp16", "int8", "fp32-unfused")
+DEFAULT_PROVIDER = {"fp32": "cpu", "fp32-unfused": "cpu", "int8": "cpu", "fp16": "cuda"}
+
+
+def _check_variant(variant: str) -> str:
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"Unknown encoder variant {variant!r}: choose one of {', '.join(VARIANTS)} "
+            "(fp32 for CPU or GPU, fp16 for the GPU, int8 for the CPU)."
+        )
+    return variant
+
+
+# ---------------------------------------------------------------- weights
+def _weights() -> tuple[dict[str, np.ndarray], str]:
+    from safetensors.numpy import load_file
+
+    from infralab.assets import MINILM, asset_paths
+
+    paths = asset_paths("minilm")  # verified against the pinned sha256
+    return load_file(str(paths["model.safetensors"])), MINILM.files[0].sha256
+
+
+def tokenizer_path() -> Path:
+    from infralab.assets import asset_paths
+
+    return asset_paths("minilm")["tokenizer.json"]
+
+
+# ---------------------------------------------------------------- graph export
+class _Graph:
+    """A tiny builder over onnx.helper: unique names, initializers, nodes."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self._n = 0
+
+    def const(self, name: str, array: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def op(self, op_type: str, inputs: Sequence[str], n_out: int = 1, **attrs: Any) -> Any:
+        from onnx import helper
+
+        domain = attrs.pop("domain", "")
+        self._n += 1
+        outs = [f"{op_type.lower()}_{self._n}_{i}" for i in range(n_out)]
+        self.nodes.append(
+            helper.make_node(
+                op_type, list(inputs), outs, name=f"{op_type}_{self._n}", domain=domain, **attrs
+            )
+        )
+        return outs[0] if n_out == 1 else outs
+
+
+def export(weights: dict[str, np.ndarray], fused: bool = True) -> Any:
+    """The encoder as an ONNX ModelProto: (input_ids, attention_mask) -> sentence_embedding.
+
+    Mean pooling over the mask and L2 normalisation are in the graph, so a GPU run copies
+    back (batch, 384) floats rather than every token's hidden state.
+    """
+    from onnx import TensorProto, helper
+
+    w = weights
+    g = _Graph()
+    ids, mask = "input_ids", "attention_mask"
+    # Single-sentence inputs always have token type 0: fold that row into the positions.
+    pos = (
+        w["embeddings.position_embeddings.weight"] + w["embeddings.token_type_embeddings.weight"][0]
+    )
+    word = g.const("word_embeddings", w["embeddings.word_embeddings.weight"])
+    pos = g.const("position_embeddings", pos.astype(np.float32))
+    emb_g = g.const("emb_ln_gamma", w["embeddings.LayerNorm.weight"])
+    emb_b = g.const("emb_ln_beta", w["embeddings.LayerNorm.bias"])
+    maskf = g.op("Cast", [mask], to=TensorProto.FLOAT)
+
+    if fused:
+        ids32 = g.op("Cast", [ids], to=TensorProto.INT32)
+        mask32 = g.op("Cast", [mask], to=TensorProto.INT32)
+        x, mask_index = g.op(
+            "EmbedLayerNormalization",
+            [ids32, "", word, pos, "", emb_g, emb_b, mask32],
+            n_out=2,
+            epsilon=EPS,
+            domain="com.microsoft",
+        )
+    else:
+        seq = g.op("Shape", [ids], start=1, end=2)
+        start = g.const("zero_1d", np.array([0], np.int64))
+        pos_rows = g.op("Slice", [pos, start, seq, start])  # rows 0..seq-1 (axis 0)
+        e = g.op("Add", [g.op("Gather", [word, ids]), pos_rows])
+        x = g.op("LayerNormalization", [e, emb_g, emb_b], axis=-1, epsilon=EPS)
+        # additive attention bias: 0 where attended, -10000 on padding; shape (B, 1, 1, S)
+        inv = g.op("Sub", [g.const("one_f", np.array(1.0, np.float32)), maskf])
+        bias = g.op("Mul", [inv, g.const("neg_big", np.array(-10000.0, np.float32))])
+        attn_bias = g.op("Unsqueeze", [bias, g.const("axes12", np.array([1, 2], np.int64))])
+        head_shape = g.const("head_shape", np.array([0, 0, HEADS, HIDDEN // HEADS], np.int64))
+        merged_shape = g.const("merged_shape", np.array([0, 0, HIDDEN], np.int64))
+        scale = g.const("attn_scale", np.array(1.0 / math.sqrt(HIDDEN // HEADS), np.float32))
+
+    for i in range(LAYERS):
+        p = f"encoder.layer.{i}."
+        wq, wk, wv = (w[f"{p}attention.self.{n}.weight"].T for n in ("query", "key", "value"))
+        bq, bk, bv = (w[f"{p}attention.self.{n}.bias"] for n in ("query", "key", "value"))
+        wo = g.const(f"l{i}_wo", w[f"{p}attention.output.dense.weight"].T)
+        bo = g.const(f"l{i}_bo", w[f"{p}attention.output.dense.bias"])
+        ln1_g = g.const(f"l{i}_ln1_g", w[f"{p}attention.output.LayerNorm.weight"])
+        ln1_b = g.const(f"l{i}_ln1_b", w[f"{p}attention.output.LayerNorm.bias"])
+        w1 = g.const(f"l{i}_w1", w[f"{p}intermediate.dense.weight"].T)
+        b1 = g.const(f"l{i}_b1", w[f"{p}intermediate.dense.bias"])
+        w2 = g.const(f"l{i}_w2", w[f"{p}output.dense.weight"].T)
+        b2 = g.const(f"l{i}_b2", w[f"{p}output.dense.bias"])
+        ln2_g = g.const(f"l{i}_ln2_g", w[f"{p}output.LayerNorm.weight"])
+        ln2_b = g.const(f"l{i}_ln2_b", w[f"{p}output.LayerNorm.bias"])
+        if fused:
+            qkv_w = g.const(f"l{i}_qkv_w", np.concatenate([wq, wk, wv], axis=1))
+            qkv_b = g.const(f"l{i}_qkv_b", np.concatenate([bq, bk, bv]))
+            ctx = g.op(
+                "Attention", [x, qkv_w, qkv_b, mask_index], num_heads=HEADS, domain="com.microsoft"
+            )
+            proj = g.op("MatMul", [ctx, wo])
+            x1 = g.op(
+                "SkipLayerNormalization",
+                [proj, x, ln1_g, ln1_b, bo],
+                epsilon=EPS,
+                domain="com.microsoft",
+            )
+            h = g.op("BiasGelu", [g.op("MatMul", [x1, w1]), b1], domain="com.microsoft")
+            x = g.op(
+                "SkipLayerNormalization",
+                [g.op("MatMul", [h, w2]), x1, ln2_g, ln2_b, b2],
+                epsilon=EPS,
+                domain="com.microsoft",
+            )
+        else:
+
+            def heads(t: str) -> str:
+                return g.op("Transpose", [g.op("Reshape", [t, head_shape])], perm=[0, 2, 1, 3])
+
+            q = heads(
+                g.op("Add", [g.op("MatMul", [x, g.const(f"l{i}_wq", wq)]), g.const(f"l{i}_bq", bq)])
+            )
+            k = heads(
+                g.op("Add", [g.op("MatMul", [x, g.const(f"l{i}_wk", wk)]), g.const(f"l{i}_bk", bk)])
+            )
+            v = heads(
+                g.op("Add", [g.op("MatMul", [x, g.const(f"l{i}_wv", wv)]), g.const(f"l{i}_bv", bv)])
+            )
+            kt = g.op("Transpose", [k], perm=[0, 1, 3, 2])
+            scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [q, kt]), scale]), attn_bias])
+            probs = g.op("Softmax", [scores], axis=-1)
+            ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
+            ctx = g.op("Reshape", [ctx, merged_shape])
+            proj = g.op("Add", [g.op("MatMul", [ctx, wo]), bo])
+            x1 = g.op(
+                "LayerNormalization", [g.op("Add", [proj, x]), ln1_g, ln1_b], axis=-1, epsilon=EPS
+            )
+            h = g.op("Add", [g.op("MatMul", [x1, w1]), b1])
+            # exact GELU: 0.5 * h * (1 + erf(h / sqrt(2)))
+            erf = g.op(
+                "Erf",
+                [g.op("Div", [h, g.const(f"l{i}_sqrt2", np.array(math.sqrt(2), np.float32))])],
+            )
+            gelu = g.op(
+                "Mul",
+                [g.op("Mul", [h, g.op("Add", [erf, g.const(f"l{i}_one", np.array(1, np.float32))])]),
+                 g.const(f"l{i}_half", np.array(0.5, np.float32))],
+            )  # fmt: skip
+            out = g.op("Add", [g.op("MatMul", [gelu, w2]), b2])
+            x = g.op(
+                "LayerNormalization", [g.op("Add", [out, x1]), ln2_g, ln2_b], axis=-1, epsilon=EPS
+            )
+
+    # mean pooling over the mask, then L2 normalisation (kept in float32 in every variant)
+    m3 = g.op("Unsqueeze", [maskf, g.const("axes_last", np.array([2], np.int64))])
+    axis1 = g.const("axes1", np.array([1], np.int64))
+    summed = g.op("ReduceSum", [g.op("Mul", [x, m3]), axis1], keepdims=0)
+    count = g.op("ReduceSum", [m3, axis1], keepdims=0)
+    count = g.op("Max", [count, g.const("min_count", np.array(1e-9, np.float32))])
+    mean = g.op("Div", [summed, count])
+    norm = g.op("ReduceL2", [mean], axes=[-1], keepdims=1)  # opset 17: axes is an attribute
+    norm = g.op("Max", [norm, g.const("min_norm", np.array(1e-12, np.float32))])
+    g.nodes.append(helper.make_node("Div", [mean, norm], ["sentence_embedding"], name="l2norm"))
+
+    graph = helper.make_graph(
+        g.nodes,
+        "minilm_l6_" + ("fused" if fused else "plain"),
+        [
+            helper.make_tensor_value_info(ids, TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info(mask, TensorProto.INT64, ["batch", "seq"]),
+        ],
+        [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", DIM])],
+        initializer=g.inits,
+    )
+    opsets = [helper.make_opsetid("", OPSET)]
+    if fused:
+        opsets.append(helper.make_opsetid("com.microsoft", 1))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="infralab")
+    model.ir_version = IR_VERSION
+    return model
+
+
+POOLING_NODES = ("Unsqueeze", "ReduceSum", "Max", "Div", "ReduceL2", "Mul")
+
+
+def _to_fp16(model: Any) -> Any:
+    """fp16 weights and compute; int64 inputs and the float32 pooling/normalisation stay."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    # the pooling tail (after the last SkipLayerNormalization) stays float32: sums of
+    # up to 256 token vectors and a norm are where half precision would lose digits
+    last_ln = max(i for i, n in enumerate(model.graph.node) if n.op_type.endswith("Normalization"))
+    keep = [n.name for n in model.graph.node[last_ln + 1 :]] + [
+        n.name for n in model.graph.node if n.op_type == "Cast" or n.name == "l2norm"
+    ]
+    fp16 = convert_float_to_float16(
+        model, keep_io_types=True, node_block_list=keep, disable_shape_infer=True
+    )
+    fp16.ir_version = IR_VERSION
+    return fp16
+
+
+def _to_int8(fp32_path: Path, out_path: Path) -> None:
+    """Dynamic int8: weights quantized per output channel; activations per batch at run time.
+
+    reduce_range (7-bit weights) avoids int16 saturation in the u8s8 AVX2 kernels of CPUs
+    without VNNI, which otherwise costs accuracy; the embedding table stays float32.
+    """
+    import logging
+
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(logging.ERROR)  # its "consider pre-processing" advice is noise
+
+    quantize_dynamic(
+        str(fp32_path),
+        str(out_path),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=True,
+        op_types_to_quantize=["MatMul", "Attention"],
+        extra_options={"DefaultTensorType": TensorProto.FLOAT},
+    )
+
+
+# ---------------------------------------------------------------- build and cache
+def model_path(variant: str) -> Path:
+    """Where a built variant lives: named by the weights' sha256, the variant and the exporter."""
+    from infralab.assets import MINILM, cache_dir
+
+    _check_variant(variant)
+    sha = MINILM.files[0].sha256[:16]
+    return cache_dir() / "models" / f"minilm-l6-{variant}-{sha}-v{EXPORT_VERSION}.onnx"
+
+
+def _save_atomic(model: Any, path: Path) -> None:
+    import onnx
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        onnx.save_model(model, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def build(variant: str = "fp32", *, quiet: bool = True, force: bool = False) -> Path:
+    """Build ``variant`` once into the cache (atomic write) and return its path."""
+    from tqdm.auto import tqdm
+
+    out = model_path(variant)
+    if out.is_file() and not force:
+        return out
+    steps = {"fp32": 2, "fp32-unfused": 2, "fp16": 3, "int8": 3}[variant]
+    with tqdm(total=steps, desc=f"build encoder {variant}", disable=quiet) as bar:
+        weights, _sha = _weights()
+        bar.update()
+        if variant == "int8":
+            src = build("fp32", quiet=True)
+            bar.update()
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".part", dir=out.parent)
+            os.close(fd)
+            try:
+                _to_int8(src, Path(tmp))
+                os.replace(tmp, out)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            model = export(weights, fused=variant != "fp32-unfused")
+            if variant == "fp16":
+                bar.update()
+                model = _to_fp16(model)
+            _save_atomic(model, out)
+        bar.update(steps - bar.n)
+    return out
+
+
+def build_all(quiet: bool = False) -> dict[str, Path]:
+    """Build every variant (a few seconds in all); ``python -m infralab build-models`` calls it."""
+    return {v: build(v, quiet=quiet) for v in ("fp32", "int8", "fp16", "fp32-unfused")}
+
+
+# ---------------------------------------------------------------- Embedder
+def _load_tokenizer(max_length: int) -> Any:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_path()))
+    tok.no_padding()
+    tok.enable_truncation(max_length=max_length)
+    return tok
+
+
+def _as_texts(texts: str | Iterable[str]) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist()
+    try:
+        items = list(texts)
+    except TypeError:
+        raise ValueError(
+            f"texts must be a string or a list of strings, not {type(texts).__name__}."
+        ) from None
+    if not items:
+        raise ValueError("texts is empty: pass at least one string to embed.")
+    for i, t in enumerate(items):
+        if not isinstance(t, str):
+            raise ValueError(
+                f"texts[{i}] is a {type(t).__name__} ({t!r:.40}), not a string: "
+                "convert your items with str() or drop them."
+            )
+    return items
+
+
+class Embedder:
+    """Sentence embeddings (384 floats, L2-normalised) from all-MiniLM-L6-v2 on ONNX Runtime.
+
+    Batches are formed from texts sorted by length, so little compute is spent on padding;
+    results come back in the caller's order.
+    """
+
+    def __init__(
+        self,
+        variant: str = "fp32",
+        provider: str = "cpu",
+        *,
+        batch_size: int = 32,
+        threads: int | None = None,
+        max_length: int = MAX_LENGTH,
+        spinning: bool = False,
+        opt_level: str = "all",
+    ) -> None:
+        from infralab import runtime
+
+        _check_variant(variant)
+        if provider not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}.")
+        if not isinstance(max_length, int) or not 2 <= max_length <= MAX_LENGTH:
+            raise ValueError(f"max_length must be between 2 and {MAX_LENGTH}, not {max_length!r}.")
+        if variant == "fp16" and provider == "cpu":
+            raise ValueError(
+                "The fp16 variant is for the GPU (ONNX Runtime's CPU kernels for these fused ops "
+                "are float32 only). Use provider='cuda', or variant 'fp32' / 'int8' on the CPU."
+            )
+        self.variant = variant
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.path = build(variant)
+        self.session = runtime.make_session(
+            self.path, provider, threads=threads, spinning=spinning, opt_level=opt_level
+        )
+        self.provider = runtime.session_provider(self.session)
+        if variant == "fp16" and self.provider == "cpu":
+            raise ValueError(
+                "The fp16 variant needs the GPU, and the GPU is not usable here: "
+                f"{runtime.explain('cuda')}"
+            )
+        self.threads = self.session.get_session_options().intra_op_num_threads
+        self.tokenizer = _load_tokenizer(max_length)
+
+    def __repr__(self) -> str:
+        return (
+            f"Embedder(variant={self.variant!r}, provider={self.provider!r}, "
+            f"batch_size={self.batch_size}, threads={self.threads})"
+        )
+
+    def tokenize(self, texts: str | Iterable[str]) -> list[list[int]]:
+        """Token ids per text, with [CLS]/[SEP], truncated at ``max_length``."""
+        return [e.ids for e in self.tokenizer.encode_batch(_as_texts(texts))]
+
+    def count_tokens(self, texts: str | Iterable[str]) -> list[int]:
+        """Tokens the model sees per text (with [CLS] and [SEP], after truncation)."""
+        return [len(ids) for ids in self.tokenize(texts)]
+
+    @staticmethod
+    def pad(batch: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
+        """Pad to the longest in the batch (right padding, id 0); the model's two inputs."""
+        width = max(len(ids) for ids in batch)
+        input_ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = ids
+            mask[row, : len(ids)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """One model call on already padded inputs; (batch, 384) float32."""
+        return self.session.run(["sentence_embedding"], feeds)[0]
+
+    def embed(self, texts: str | Iterable[str]) -> np.ndarray:
+        """Embeddings in the caller's order: float32, shape (n, 384), each of unit length."""
+        ids = self.tokenize(texts)
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        out = np.empty((len(ids), DIM), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            out[chunk] = self.run(self.pad([ids[i] for i in chunk]))
+        return out
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two (n, d) arrays."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    den = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    return (a * b).sum(-1) / np.maximum(den, 1e-30)
