@@ -1,0 +1,101 @@
+"""Micro-batcher: concurrent requests share model calls, answers stay in order, errors reach everyone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from infralab.serving.batching import MicroBatcher, NaiveRunner
+
+
+class Recorder:
+    """A model that returns each text's length as its vector and records its call sizes."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls: list[int] = []
+        self.fail_on = fail_on
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        if self.fail_on is not None and self.fail_on in texts:
+            raise RuntimeError("model failed")
+        return np.array([[len(t), i] for i, t in enumerate(texts)], dtype=np.float32)
+
+
+async def _gather(runner, requests: list[list[str]]):
+    await runner.start()
+    try:
+        return await asyncio.gather(*(runner.submit(r) for r in requests), return_exceptions=True)
+    finally:
+        await runner.stop()
+
+
+def test_concurrent_requests_share_one_call_and_keep_their_rows():
+    model = Recorder()
+    batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=50)
+    requests = [["x" * (i + 1)] for i in range(10)]
+    out = asyncio.run(_gather(batcher, requests))
+    assert model.calls == [10]
+    for i, rows in enumerate(out):
+        assert rows.shape == (1, 2) and rows[0, 0] == i + 1
+    stats = batcher.stats.to_dict()
+    assert stats["requests"] == 10 and stats["model_calls"] == 1
+    assert stats["batch_size_histogram"] == {"10": 1}
+
+
+def test_batches_never_exceed_the_maximum_and_big_requests_run_alone():
+    model = Recorder()
+    batcher = MicroBatcher(model, max_batch_size=4, max_wait_ms=20)
+    requests = [["a"], ["b", "c"], ["d", "e"], ["f"] * 9, ["g"]]
+    out = asyncio.run(_gather(batcher, requests))
+    assert sum(model.calls) == 15
+    assert all(size <= 4 for size in model.calls if size != 9)
+    assert 9 in model.calls  # the 9-text request was not split
+    assert [len(rows) for rows in out] == [1, 2, 2, 9, 1]
+
+
+def test_lone_request_waits_at_most_about_max_wait():
+    model = Recorder()
+    batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=1)
+    out = asyncio.run(_gather(batcher, [["only"]]))
+    assert model.calls == [1] and out[0][0, 0] == 4
+
+
+def test_a_model_error_reaches_every_request_of_the_batch_and_the_batcher_survives():
+    model = Recorder(fail_on="boom")
+    batcher = MicroBatcher(model, max_batch_size=8, max_wait_ms=30)
+
+    async def scenario():
+        await batcher.start()
+        try:
+            first = await asyncio.gather(
+                batcher.submit(["ok"]), batcher.submit(["boom"]), return_exceptions=True
+            )
+            second = await batcher.submit(["fine"])
+            return first, second
+        finally:
+            await batcher.stop()
+
+    first, second = asyncio.run(scenario())
+    assert all(isinstance(r, RuntimeError) for r in first)
+    assert second[0, 0] == 4
+    assert batcher.stats.errors == 2
+
+
+def test_naive_runner_makes_one_call_per_request():
+    model = Recorder()
+    runner = NaiveRunner(model)
+    out = asyncio.run(_gather(runner, [["a"], ["bb"], ["ccc"]]))
+    assert model.calls == [1, 1, 1]
+    assert [r[0, 0] for r in out] == [1, 2, 3]
+    assert runner.stats.to_dict()["mean_batch_size"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_batch_size": 0}, {"max_batch_size": 2.5}, {"max_wait_ms": -1}]
+)
+def test_bad_settings_are_refused_with_a_message(kwargs):
+    with pytest.raises(ValueError, match="max_"):
+        MicroBatcher(Recorder(), **kwargs)

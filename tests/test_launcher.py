@@ -1,0 +1,70 @@
+"""Launcher: a real uvicorn child process, a cold-start breakdown, and nothing left behind."""
+
+from __future__ import annotations
+
+import httpx
+import psutil
+import pytest
+
+from infralab.serving.launcher import LaunchError, launch, port_is_free, stop_all
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_launch_serves_reports_a_cold_start_and_leaves_no_process_or_port():
+    with launch(factory_kwargs={"embedder": "hash", "max_wait_ms": 1}) as server:
+        pid, port = server.pid, server.port
+        children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
+        r = httpx.post(server.url + "/v1/embeddings", json={"input": "hello"})
+        assert r.status_code == 200
+        cold = server.cold_start
+        for key in (
+            "spawn_s",
+            "imports_s",
+            "model_load_s",
+            "ready_s",
+            "first_response_s",
+            "warm_response_s",
+        ):
+            assert cold[key] is not None and cold[key] >= 0, key
+        assert cold["spawn_s"] + cold["imports_s"] <= cold["ready_s"] + 0.05
+        assert server.rss_mb() > 10
+        assert not port_is_free(port)
+    assert _gone(pid) and all(_gone(c) for c in children)
+    assert port_is_free(port)
+    server.stop()  # idempotent
+    assert not server.running
+
+
+def test_factory_kwargs_reach_the_factory():
+    with launch(factory_kwargs={"embedder": "hash", "batching": False}) as server:
+        assert httpx.get(server.url + "/healthz").json()["mode"] == "naive"
+        assert server.metrics()["mode"] == "naive"
+
+
+def test_a_failing_factory_raises_with_the_reason_and_cleans_up():
+    with pytest.raises(LaunchError, match="embedder must be"):
+        launch(factory_kwargs={"embedder": "no-such-embedder"}, ready_timeout_s=30)
+    assert stop_all() == 0
+
+
+def test_bad_app_strings_and_arguments_are_refused_before_starting():
+    with pytest.raises(ValueError, match="module:factory|package.module:factory"):
+        launch("no_colon_here")
+    with pytest.raises(ValueError, match="no module"):
+        launch("infralab.not_written_yet:create_app")
+    with pytest.raises(TypeError, match="JSON"):
+        launch(factory_kwargs={"embedder": object()})
+    with pytest.raises(ValueError, match="loopback"):
+        launch(host="0.0.0.0")
+
+
+def test_busy_port_is_reported():
+    with launch(factory_kwargs={"embedder": "hash"}) as server:
+        with pytest.raises(LaunchError, match="already in use"):
+            launch(port=server.port)

@@ -1,0 +1,210 @@
+"""The embeddings API: OpenAI-shaped answers, 4xx with a message for bad input, Lambda via Mangum."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from infralab.serving import app as app_module
+from infralab.serving.app import HashEmbedder, create_app, make_lambda_handler
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app("hash", max_items=8, max_chars=100, max_total_tokens=40)) as c:
+        yield c
+
+
+def _message(r) -> str:
+    body = r.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]["message"]
+
+
+def test_single_text_gives_one_unit_vector_in_openai_shape(client):
+    r = client.post("/v1/embeddings", json={"input": "hello world", "model": "all-MiniLM-L6-v2"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "list" and body["model"] == "all-MiniLM-L6-v2"
+    assert body["usage"] == {"prompt_tokens": 4, "total_tokens": 4}
+    (item,) = body["data"]
+    assert item["object"] == "embedding" and item["index"] == 0
+    vec = np.array(item["embedding"])
+    assert vec.shape == (384,) and abs(np.linalg.norm(vec) - 1) < 1e-5
+
+
+def test_list_input_keeps_order_and_matches_the_embedder(client):
+    texts = ["first text", "second one here", "third"]
+    r = client.post("/v1/embeddings", json={"input": texts})
+    assert r.status_code == 200
+    got = np.array([d["embedding"] for d in r.json()["data"]], dtype=np.float32)
+    np.testing.assert_allclose(got, HashEmbedder().embed(texts), atol=1e-6)
+    assert [d["index"] for d in r.json()["data"]] == [0, 1, 2]
+
+
+def test_base64_encoding_decodes_to_the_same_floats(client):
+    a = client.post("/v1/embeddings", json={"input": "same", "encoding_format": "base64"}).json()
+    b = client.post("/v1/embeddings", json={"input": "same"}).json()
+    decoded = np.frombuffer(base64.b64decode(a["data"][0]["embedding"]), dtype="<f4")
+    np.testing.assert_allclose(decoded, b["data"][0]["embedding"], atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({}, 400, "'input' is missing"),
+        ({"input": []}, 400, "empty list"),
+        ({"input": ""}, 400, "empty"),
+        ({"input": ["ok", "   "]}, 400, "input[1] is empty"),
+        ({"input": [1, 2, 3]}, 400, "token-id arrays"),
+        ({"input": "x" * 101}, 400, "101 characters; the limit is 100"),
+        ({"input": ["a"] * 9}, 400, "9 texts; the limit is 8"),
+        ({"input": ["w " * 30, "w " * 30]}, 400, "64 tokens together; the limit is 40"),
+        ({"input": "x", "model": "text-embedding-3-small"}, 404, "not served here"),
+        ({"input": "x", "dimensions": 1536}, 400, "384-dimensional"),
+        ({"input": "x", "encoding_format": "hex"}, 400, "encoding_format"),
+        ([1, 2], 400, "JSON object"),
+        ("just a string", 400, "JSON object"),
+    ],
+)
+def test_bad_input_gets_a_4xx_that_says_what_was_wrong(client, body, status, words):
+    r = client.post("/v1/embeddings", json=body)
+    assert r.status_code == status
+    assert words in _message(r)
+
+
+def test_malformed_json_oversized_body_and_unknown_routes_are_4xx_with_messages(client):
+    r = client.post(
+        "/v1/embeddings", content=b'{"input": ', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and "JSON" in _message(r)
+    r = client.post("/v1/embeddings", content=b"x" * 10, headers={"content-length": "99999999"})
+    assert r.status_code == 413 and "limit" in _message(r)
+    r = client.get("/nowhere")
+    assert r.status_code == 404 and "/v1/embeddings" in _message(r)
+    r = client.get("/v1/embeddings")
+    assert r.status_code == 405 and "GET" in _message(r)
+
+
+def test_lone_surrogate_is_a_400_not_a_crash(client):
+    raw = b'{"input": "bad \\ud800 text"}'
+    r = client.post("/v1/embeddings", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "surrogate" in _message(r)
+
+
+def test_healthz_reports_startup_times_and_metrics_count_batches(client):
+    h = client.get("/healthz").json()
+    assert h["status"] == "ok" and h["mode"] == "batching"
+    st = h["startup"]
+    assert st["module_imported"] <= st["factory_called"] <= st["warmed_up"] <= st["ready"]
+    m = client.get("/metrics").json()
+    assert m["requests"] >= 1 and m["model_calls"] >= 1
+    assert sum(m["batch_size_histogram"].values()) == m["model_calls"]
+    assert m["http_responses"]["200"] >= 1 and m["rss_mb"] > 0
+
+
+def test_a_model_failure_is_a_500_with_a_message_not_a_traceback():
+    class Broken(HashEmbedder):
+        def embed(self, texts):
+            if texts == ["warm-up"]:
+                return super().embed(texts)
+            raise RuntimeError("secret internal detail")
+
+    with TestClient(create_app(Broken(), batching=False), raise_server_exceptions=False) as c:
+        r = c.post("/v1/embeddings", json={"input": "x"})
+    assert r.status_code == 500
+    assert "secret" not in r.text and "failed" in _message(r)
+
+
+def test_bad_factory_arguments_are_refused():
+    with pytest.raises(ValueError, match="embedder"):
+        create_app("nonsense")
+    with pytest.raises(ValueError, match="max_items"):
+        create_app("hash", max_items=0)
+
+
+def _apigw_v2_event(body: dict | None, method: str = "POST", path: str = "/v1/embeddings") -> dict:
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/json",
+            "host": "abc123.execute-api.us-east-1.amazonaws.com",
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.1",
+                "userAgent": "pytest",
+            },
+            "requestId": "req-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "28/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1795824000000,
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+    }
+
+
+class _Context:
+    function_name = "infralab-embeddings"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def test_the_same_app_answers_an_api_gateway_v2_event_through_mangum():
+    handler = make_lambda_handler(create_app("hash", batching=False))
+    out = handler(_apigw_v2_event({"input": ["a lambda request", "two"]}), _Context())
+    assert out["statusCode"] == 200
+    body = json.loads(out["body"])
+    assert len(body["data"]) == 2 and len(body["data"][0]["embedding"]) == 384
+    bad = handler(_apigw_v2_event({"input": []}), _Context())
+    assert bad["statusCode"] == 400 and "empty" in json.loads(bad["body"])["error"]["message"]
+    again = handler(_apigw_v2_event(None, "GET", "/healthz"), _Context())
+    assert again["statusCode"] == 200
+
+
+def test_module_level_lambda_handler_builds_its_app_once(monkeypatch):
+    monkeypatch.setenv("INFRALAB_EMBEDDER", "hash")
+    monkeypatch.setattr(app_module, "_LAMBDA_HANDLER", None)
+    first = app_module.lambda_handler(_apigw_v2_event({"input": "cold"}), _Context())
+    built = app_module._LAMBDA_HANDLER
+    second = app_module.lambda_handler(_apigw_v2_event({"input": "warm"}), _Context())
+    assert first["statusCode"] == second["statusCode"] == 200
+    assert app_module._LAMBDA_HANDLER is built
+    monkeypatch.setattr(app_module, "_LAMBDA_HANDLER", None)
+
+
+def test_real_model_through_the_api_matches_the_reference(reference_dir):
+    pytest.importorskip("infralab.models.encoder", reason="the ONNX embedder is not available")
+    ref = json.loads((reference_dir / "minilm_reference.json").read_text())["items"][:4]
+    texts = [item["text"] for item in ref]
+    try:
+        app = create_app(variant="fp32", max_wait_ms=2)
+    except Exception as exc:  # model files missing: say why
+        pytest.skip(f"real embedder unavailable: {exc}")
+    with TestClient(app) as c:
+        r = c.post("/v1/embeddings", json={"input": texts})
+    assert r.status_code == 200
+    got = np.array([d["embedding"] for d in r.json()["data"]])
+    want = np.array([item["embedding"] for item in ref])
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert cos.min() >= 0.9999
+    assert np.abs(got - want).max() <= 1e-4
+    assert r.json()["usage"]["prompt_tokens"] == sum(item["num_tokens"] for item in ref)
