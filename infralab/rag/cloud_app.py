@@ -154,7 +154,7 @@ def create_app(
     embed_url: str | None = None,
     network_delay_ms: float = 0.0,
     corpus_dir: str | None = None,
-    layout: str = "shared",
+    layout: str = "auto",
     chunk_size: int = 120,
     chunk_overlap: int = 30,
     variant: str = "int8",
@@ -173,6 +173,8 @@ def create_app(
     ``embed``, ``"hash"`` for the model-free stand-in, or None for the ONNX ``variant``.
     ``index`` / ``generator``: pass prebuilt ones (tests, notebooks).
     """
+    if layout == "auto":  # local mode filters in Python: one collection per tenant is faster
+        layout = "shared" if os.environ.get("QDRANT_URL") else "per_tenant"
     if network_delay_ms < 0:
         raise ValueError(f"network_delay_ms must be >= 0, got {network_delay_ms}.")
     keys = KeyRing(

@@ -15,7 +15,7 @@ system abstains, which the best dense similarity decides (see :func:`calibrate_t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from infralab.rag.corpus import Question
-from infralab.rag.hybrid import MODES, RagIndex
+from infralab.rag.hybrid import MODES, RagIndex, fuse_hits
 from infralab.rag.store import Hit
 
 
@@ -80,10 +80,13 @@ def run_retrieval(
     )
     rows: list[dict[str, Any]] = []
     for q, vec in tqdm(list(zip(questions, vectors, strict=True)), desc="retrieval", leave=False):
-        best = index.relevance(q.tenant, vec)
+        # one dense and one lexical search per question; the hybrid fuses those same lists
+        dense = index.store.search(q.tenant, vec, k=depth)
+        lexical = index.lexical.search(q.tenant, q.question, k=depth)
+        by_mode = {"dense": dense, "lexical": lexical, "hybrid": fuse_hits(dense, lexical, k=depth)}
+        best = dense[0].score if dense else 0.0
         for mode in modes:
-            hits = index.search(q.tenant, q.question, vec, mode=mode, k=depth, depth=depth)
-            ranked = doc_ranking(hits)
+            ranked = doc_ranking(by_mode[mode])
             row: dict[str, Any] = {
                 "qid": q.qid,
                 "tenant": q.tenant,
@@ -147,3 +150,198 @@ def abstention(per_question: pd.DataFrame, threshold: float) -> dict[str, float]
         "answerable_answered": float(np.mean(ans >= threshold)) if ans.size else float("nan"),
         "unanswerable_abstained": float(np.mean(una < threshold)) if una.size else float("nan"),
     }
+
+
+# --- latency per stage and the bill per placement ---------------------------------------
+STAGES: tuple[str, ...] = ("embed_query", "search", "generate", "network")
+
+
+def stage_percentiles(timings: Sequence[Mapping[str, float]]) -> pd.DataFrame:
+    """p50 / p95 (ms) of each stage over many ``/ask`` responses' ``timings_ms``."""
+    if not timings:
+        raise ValueError("no timings: ask some questions first.")
+    rows = []
+    for stage in (*STAGES, "total"):
+        vals = [float(t[stage]) for t in timings if stage in t]
+        if vals:
+            rows.append(
+                {
+                    "stage": stage,
+                    "p50_ms": float(np.percentile(vals, 50)),
+                    "p95_ms": float(np.percentile(vals, 95)),
+                    "n": len(vals),
+                }
+            )
+    return pd.DataFrame(rows).set_index("stage")
+
+
+def serverless_usd_per_1k(duration_ms: float, memory_gb: float = 2.0) -> float:
+    """AWS Lambda-style price of 1,000 calls of ``duration_ms`` (published prices, no free
+    tier): GB-seconds plus the per-request fee."""
+    from infralab.costs.pricing import serverless_cpu_price
+
+    per_gb_s, _ = serverless_cpu_price("aws", "lambda", "compute")
+    per_1m, _ = serverless_cpu_price("aws", "lambda", "requests")
+    if duration_ms < 0 or memory_gb <= 0:
+        raise ValueError("duration must be >= 0 ms and memory > 0 GB.")
+    billed_s = math.ceil(duration_ms - 1e-9) / 1000.0  # Lambda bills whole milliseconds
+    return 1000 * (billed_s * memory_gb * per_gb_s) + per_1m / 1000.0
+
+
+def gpu_usd_per_hour(gpu: str = "L4") -> tuple[float, str]:
+    """Cheapest on-demand price of one ``gpu`` per hour in the kit's price data, and its source."""
+    from infralab.costs.pricing import gpu_hourly
+
+    row = gpu_hourly(gpu, "on_demand").iloc[0]
+    return float(row["usd_per_gpu_hour"]), f"{row['provider']} {row['instance']} ({row['as_of']})"
+
+
+def gpu_usd_per_1k(duration_ms: float, usd_per_hour: float, utilization: float) -> float | None:
+    """An hourly GPU serving one call at a time: cost of 1,000 calls at ``utilization``."""
+    from infralab.costs.model import cost_per_1k_at_utilization
+
+    if duration_ms <= 0:
+        raise ValueError("a GPU stage needs a duration above 0 ms.")
+    return cost_per_1k_at_utilization(usd_per_hour, 1000.0 / duration_ms, utilization)
+
+
+def placement_costs(
+    stage_ms: Mapping[str, float],
+    *,
+    gpu: str = "L4",
+    utilization: float = 0.3,
+    memory_gb: float = 2.0,
+    gpu_ms: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Per stage: the measured CPU time priced on serverless CPU, and what the same stage
+    would cost on an hourly GPU. ``gpu_ms`` holds GPU timings you measured; stages without
+    one are priced at the CPU time (column ``gpu_time``) and the table gives the speed-up
+    the GPU would need to break even, instead of an invented GPU number."""
+    if not 0 < utilization <= 1:
+        raise ValueError(f"utilization is a share in (0, 1], got {utilization}.")
+    price, source = gpu_usd_per_hour(gpu)
+    gpu_ms = dict(gpu_ms or {})
+    rows = []
+    for stage in ("embed_query", "search", "generate"):
+        if stage not in stage_ms:
+            continue
+        cpu_ms = float(stage_ms[stage])
+        cpu_usd = serverless_usd_per_1k(cpu_ms, memory_gb)
+        g_ms = float(gpu_ms.get(stage, cpu_ms))
+        g_usd = gpu_usd_per_1k(max(g_ms, 1e-3), price, utilization)
+        # GPU cost per call scales with its time: break even when t_gpu = t_cpu / speed-up
+        at_cpu_speed = gpu_usd_per_1k(max(cpu_ms, 1e-3), price, utilization) or float("inf")
+        rows.append(
+            {
+                "stage": stage,
+                "cpu_ms": cpu_ms,
+                "serverless_cpu_usd_per_1k": cpu_usd,
+                "gpu_ms": g_ms,
+                "gpu_time": "measured" if stage in gpu_ms else "assumed = CPU time",
+                "gpu_usd_per_1k": g_usd,
+                "gpu_speedup_to_break_even": at_cpu_speed / cpu_usd if cpu_usd else float("inf"),
+            }
+        )
+    table = pd.DataFrame(rows).set_index("stage")
+    table.attrs.update(
+        gpu=gpu,
+        gpu_usd_per_hour=price,
+        gpu_price_source=source,
+        utilization=utilization,
+        memory_gb=memory_gb,
+    )
+    return table
+
+
+def placements(
+    stage_ms: Mapping[str, float],
+    costs: pd.DataFrame,
+    network_ms: float,
+) -> pd.DataFrame:
+    """Whole-question latency and cost for the usual ways to split the stages.
+
+    Each move of work across the cloud / AI-infra boundary adds one ``network_ms`` round
+    trip; cost is the sum of the stages where they run (the network itself is not billed
+    here: egress between providers is, but it is small for text)."""
+    plans = {
+        "all on cloud CPU (serverless)": {"embed_query": "cpu", "search": "cpu", "generate": "cpu"},
+        "retrieve on cloud, generate on GPU": {
+            "embed_query": "cpu",
+            "search": "cpu",
+            "generate": "gpu",
+        },
+        "all on GPU infra": {"embed_query": "gpu", "search": "gpu", "generate": "gpu"},
+    }
+    rows = []
+    for name, plan in plans.items():
+        usd = 0.0
+        ms = 0.0
+        for stage, where in plan.items():
+            if stage not in costs.index:
+                continue
+            row = costs.loc[stage]
+            usd += (
+                row["serverless_cpu_usd_per_1k"] if where == "cpu" else (row["gpu_usd_per_1k"] or 0)
+            )
+            ms += row["cpu_ms"] if where == "cpu" else row["gpu_ms"]
+        hops = 1 if "gpu" in plan.values() else 0  # the app on the cloud calls the AI infra once
+        rows.append(
+            {
+                "placement": name,
+                "latency_ms": ms + hops * network_ms,
+                "network_hops": hops,
+                "usd_per_1k_questions": usd,
+            }
+        )
+    return pd.DataFrame(rows).set_index("placement")
+
+
+def measure_layouts(
+    sizes: Sequence[int] = (600, 1800, 4800),
+    *,
+    tenants: Sequence[str] = ("saas", "lawfirm", "web3"),
+    queries: int = 10,
+    dim: int = 384,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Search time per query for the two tenant layouts at growing store sizes.
+
+    Synthetic unit vectors: this measures the store's work, not retrieval quality. In
+    qdrant-client's local mode the ``shared`` layout checks the tenant filter in Python for
+    every point, so its time grows with the whole store; ``per_tenant`` searches one tenant's
+    collection without a filter. (A Qdrant server would use the tenant payload index.)
+    """
+    import time
+
+    from infralab.bench.harness import percentiles
+    from infralab.rag.chunking import Chunk
+    from infralab.rag.store import TenantVectorStore
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in tqdm(list(sizes), desc="layouts", leave=False):
+        vecs = rng.standard_normal((n, dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        chunks = [
+            Chunk(f"x-{i}#0", f"x-{i}", tenants[i % len(tenants)], "", "", 0) for i in range(n)
+        ]
+        qs = rng.standard_normal((queries, dim)).astype(np.float32)
+        for layout in ("shared", "per_tenant"):
+            store = TenantVectorStore(layout=layout)  # type: ignore[arg-type]
+            store.add(chunks, vecs)
+            samples = []
+            for i, q in enumerate(qs):
+                t0 = time.perf_counter()
+                store.search(tenants[i % len(tenants)], q, k=5)
+                samples.append(time.perf_counter() - t0)
+            store.close()
+            pct = percentiles(samples, (50, 95))
+            rows.append(
+                {
+                    "layout": layout,
+                    "points": n,
+                    "p50_ms": pct["p50"] * 1e3,
+                    "p95_ms": pct["p95"] * 1e3,
+                }
+            )
+    return pd.DataFrame(rows)
