@@ -145,6 +145,7 @@ def measure_notebook(path: Path, timeout_s: int = 600) -> dict[str, Any]:
     from nbclient import NotebookClient
 
     nb = nbformat.read(str(path), as_version=4)
+    nb = nbformat.from_dict(nbformat.validator.normalize(nb)[1])
     client = NotebookClient(
         nb,
         timeout=timeout_s,
@@ -165,11 +166,15 @@ def measure_notebook(path: Path, timeout_s: int = 600) -> dict[str, Any]:
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
         except Exception as exc:  # the report records failures rather than stopping
-            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ename = getattr(exc, "ename", type(exc).__name__)
+            evalue = getattr(exc, "evalue", str(exc).splitlines()[0] if str(exc) else "")
+            error = f"{ename}: {evalue}"
         finally:
             stop.set()
+    resolved = Path(path).resolve()
+    name = resolved.relative_to(REPO_ROOT) if resolved.is_relative_to(REPO_ROOT) else resolved
     return {
-        "notebook": Path(path).resolve().relative_to(REPO_ROOT).as_posix(),
+        "notebook": Path(name).as_posix(),
         "wall_s": round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(peak[0] / 2**20),
         "within_90s": None,

@@ -1,0 +1,37 @@
+"""The per-notebook time and memory report runs a real kernel and sees its children."""
+
+from __future__ import annotations
+
+import json
+
+from infralab import notebooks
+
+
+def _write(path, *sources):
+    cells = [
+        {"cell_type": "code", "metadata": {}, "source": s, "outputs": [], "execution_count": None}
+        for s in sources
+    ]
+    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "py",
+          "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}  # fmt: skip
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_report_measures_time_and_peak_memory(tmp_path):
+    nb = _write(
+        tmp_path / "alloc.ipynb",
+        "import numpy as np, time\nblock = np.ones(200 * 2**20 // 8)\ntime.sleep(0.5)",
+    )
+    df = notebooks.report([str(nb)], out=str(tmp_path / "report.csv"))
+    row = df.iloc[0]
+    assert row["error"] == ""
+    assert row["peak_rss_mb"] >= 200  # the kernel's 200 MB block was seen
+    assert 0.5 <= row["wall_s"] < 90 and bool(row["within_90s"])
+    assert (tmp_path / "report.csv").read_text().startswith("notebook,")
+
+
+def test_report_records_a_failing_notebook(tmp_path):
+    nb = _write(tmp_path / "fails.ipynb", "raise ValueError('boom')")
+    df = notebooks.report([str(nb)])
+    assert "boom" in df.iloc[0]["error"] or "ValueError" in df.iloc[0]["error"]
