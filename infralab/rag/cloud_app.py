@@ -337,3 +337,19 @@ def create_app(
         return {"requests": [e for e in request_log if e["tenant"] == tenant]}
 
     return app
+
+
+def ask_many(
+    client: Any, key: str, questions: list[str], *, progress: bool = True, **body: Any
+) -> list[dict[str, Any]]:
+    """POST each question to ``/ask`` with ``key`` (an ``httpx.Client`` with a base URL or a
+    FastAPI ``TestClient``); returns the JSON bodies, failing loudly on a non-200."""
+    from tqdm.auto import tqdm
+
+    out = []
+    for q in tqdm(questions, desc="asking", leave=False, disable=not progress):
+        resp = client.post("/ask", headers={"X-API-Key": key}, json={"question": q, **body})
+        if resp.status_code != 200:
+            raise RuntimeError(f"/ask answered {resp.status_code}: {resp.text[:300]}")
+        out.append(resp.json())
+    return out

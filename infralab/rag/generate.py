@@ -30,7 +30,6 @@ from infralab.rag.store import Hit
 
 NOT_FOUND = "not in your documents"
 DEFAULT_MIN_SCORE = 0.35  # best cosine below this: nothing relevant (calibrated in evaluate)
-DEFAULT_MODEL = "smollm2-135m-instruct"
 REMOVED = "[instruction-like text removed]"
 
 INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
@@ -210,7 +209,7 @@ class Generator:
     ) -> None:
         self._client = client
         self._base_url = base_url
-        self.model = model or os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL
+        self._model = model or os.environ.get("OPENAI_MODEL") or None
         self.max_tokens = max_tokens
         self.min_score = min_score
         self.context_chunks = context_chunks
@@ -220,6 +219,18 @@ class Generator:
         if self._client is None:
             self._client = default_client(self._base_url)
         return self._client
+
+    @property
+    def model(self) -> str:
+        """The model name: given, ``OPENAI_MODEL``, the server's first listed model, or ""
+        (the kit's server accepts an empty name and uses the one model it has)."""
+        if self._model is None:
+            try:
+                listed = self.client.models.list().data
+                self._model = listed[0].id if listed else ""
+            except Exception:  # endpoint without /v1/models: let the server choose
+                self._model = ""
+        return self._model
 
     def complete(self, messages: list[dict[str, str]]) -> str:
         """One chat completion, greedy, short."""
