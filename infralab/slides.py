@@ -35,6 +35,8 @@ def slide_type_for(cell: dict[str, Any]) -> str:
         first = _source(cell).lstrip().split("\n", 1)[0]
         if first.startswith("# ") or first.startswith("## "):
             return "slide"
+        if first.strip() in ("### BEGIN SOLUTION", "### END SOLUTION"):
+            return "-"  # a lab's answer markers, not a heading
         if first.startswith("### "):
             return "subslide"
     return "-"
