@@ -30,7 +30,7 @@ INTERMEDIATE = 1536
 EPS = 1e-12
 MAX_LENGTH = 256
 DIM = HIDDEN
-EXPORT_VERSION = 1  # bump when the graph changes, so caches rebuild
+EXPORT_VERSION = 2  # bump when the graph changes, so caches rebuild
 IR_VERSION = 10  # onnx >= 1.23 writes 14 by default, which ONNX Runtime 1.31 refuses
 OPSET = 17
 
@@ -262,8 +262,11 @@ def _to_fp16(model: Any) -> Any:
 def _to_int8(fp32_path: Path, out_path: Path) -> None:
     """Dynamic int8: weights quantized per output channel; activations per batch at run time.
 
+    Choices measured for quality (cosine to fp32) at little cost in speed:
     reduce_range (7-bit weights) avoids int16 saturation in the u8s8 AVX2 kernels of CPUs
-    without VNNI, which otherwise costs accuracy; the embedding table stays float32.
+    without VNNI; the MLP's output projection stays float32, because the GELU outputs it reads
+    have a long tail that one uint8 scale per tensor resolves poorly (0.977 -> 0.983 minimum
+    cosine on one-word inputs); the embedding table stays float32.
     """
     import logging
 
@@ -272,6 +275,11 @@ def _to_int8(fp32_path: Path, out_path: Path) -> None:
 
     logging.getLogger().setLevel(logging.ERROR)  # its "consider pre-processing" advice is noise
 
+    import onnx
+
+    graph = onnx.load(str(fp32_path), load_external_data=False).graph
+    after_gelu = {n.output[0] for n in graph.node if n.op_type in ("BiasGelu", "Gelu")}
+    keep_fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[0] in after_gelu]
     quantize_dynamic(
         str(fp32_path),
         str(out_path),
@@ -279,6 +287,7 @@ def _to_int8(fp32_path: Path, out_path: Path) -> None:
         per_channel=True,
         reduce_range=True,
         op_types_to_quantize=["MatMul", "Attention"],
+        nodes_to_exclude=keep_fp32,
         extra_options={"DefaultTensorType": TensorProto.FLOAT},
     )
 

@@ -1,0 +1,109 @@
+"""The embedding bench: its arithmetic, its tables and its refusal to invent GPU numbers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from infralab import runtime
+from infralab.bench import embed
+
+
+def test_sentences_are_deterministic_and_short() -> None:
+    a, b = embed.sample_sentences(50, seed=3), embed.sample_sentences(50, seed=3)
+    assert a == b and len(a) == 50 and all(isinstance(s, str) and s for s in a)
+    assert embed.sample_sentences(50, seed=4) != a
+    with pytest.raises(ValueError, match="positive"):
+        embed.sample_sentences(0)
+
+
+def test_flops_per_token_by_hand() -> None:
+    h, i, layers = 384, 1536, 6
+    assert embed.encoder_flops_per_token(128) == 2 * layers * (4 * h * h + 2 * h * i + 2 * 128 * h)
+    assert embed.encoder_flops_per_token(256) > embed.encoder_flops_per_token(16)
+
+
+def test_fixed_batch_shape_and_errors() -> None:
+    feeds = embed.fixed_batch(3, 10)
+    assert feeds["input_ids"].shape == (3, 10) and feeds["attention_mask"].all()
+    assert (feeds["input_ids"][:, 0] == 101).all()
+    with pytest.raises(ValueError, match="seq"):
+        embed.fixed_batch(2, 1000)
+
+
+def test_compare_returns_one_row_per_engine() -> None:
+    engines = {"a": lambda t: np.zeros((len(t), 2)), "b": lambda t: sum(range(1000))}
+    df = embed.compare(engines, ["x", "y", "z"], rounds=2, progress=False)
+    assert list(df.engine) == ["a", "b"]
+    assert (df.sentences_per_s > 0).all() and (df.passes == 2).all()
+
+
+def test_sweep_and_roofline_columns() -> None:
+    df = embed.sweep([("fp32", "cpu")], (2,), (16,), peak_gflops=100.0, max_time_s=0.05,
+                     progress=False)  # fmt: skip
+    assert len(df) == 1
+    row = df.iloc[0]
+    assert row.gflops > 0 and row.pct_of_peak == pytest.approx(row.gflops)
+    assert row.tokens_per_s == pytest.approx(row.sentences_per_s * 16)
+
+
+def test_crossover_on_cpu_and_crossover_point() -> None:
+    df = embed.crossover((16, 32), batch=4, layers=2, max_time_s=0.05, progress=False)
+    assert set(df.provider) == {"cpu"} and len(df) == 2 and (df.ms > 0).all()
+    assert embed.crossover_point(df) is None  # no GPU column: no crossover claimed
+    fake = pd.DataFrame(
+        [
+            {"hidden": h, "provider": p, "mode": "numpy in/out", "ms": ms}
+            for h, p, ms in [(64, "cpu", 0.01), (64, "cuda", 0.1), (512, "cpu", 1.0),
+                             (512, "cuda", 0.2), (1024, "cpu", 4.0), (1024, "cuda", 0.3)]
+        ]
+    )  # fmt: skip
+    assert embed.crossover_point(fake) == 512
+
+
+def test_quality_is_cosine_to_base() -> None:
+    x = np.eye(3, 4, dtype=np.float32)
+    q = embed.quality({"fp32": x, "same": x.copy(), "other": np.roll(x, 1, axis=1)})
+    assert q["same"]["min_cosine"] == pytest.approx(1.0)
+    assert q["other"]["min_cosine"] == pytest.approx(0.0)
+
+
+def test_recorded_gpu_runs_and_provenance(tmp_path) -> None:
+    assert embed.recorded_gpu_runs(tmp_path) == []
+    rec = {
+        "measured_at": "2026-11-28T01:00:00+00:00",
+        "machine": {"cpu": "Xeon", "gpus": [{"name": "NVIDIA H100", "driver": "580"}]},
+        "versions": {"onnxruntime-gpu": "1.31.1"},
+        "data": {"sentences_per_s": {"cuda/fp16": 1.0}},
+    }
+    (tmp_path / "embedding_gpu_h100.json").write_text(json.dumps(rec))
+    (tmp_path / "embedding_gpu_broken.json").write_text("{not json")
+    runs = embed.recorded_gpu_runs(tmp_path)
+    assert len(runs) == 1
+    line = embed.provenance(runs[0])
+    assert "NVIDIA H100" in line and "1.31.1" in line and "2026-11-28" in line
+
+
+def test_shipped_cpu_record_has_provenance(repo_root) -> None:
+    path = repo_root / "datasets" / "benchmarks" / "embedding.json"
+    if not path.is_file():
+        pytest.skip("no recorded CPU benchmark yet")
+    rec = json.loads(path.read_text())
+    assert rec["name"] == "embedding" and rec["measured_at"]
+    assert rec["machine"]["cpu"] and rec["versions"]["onnx"]
+    sps = rec["data"]["sentences_per_s"]
+    assert sps["cpu/fp32"] > 0 and sps["cpu/int8"] > 0
+
+
+@pytest.mark.skipif(runtime.cuda_usable(), reason="CUDA works here")
+def test_cuda_bench_on_cpu_machine_refuses_with_reason(capsys) -> None:
+    assert embed.main(["--provider", "cuda"]) == 2
+    assert "CUDA" in capsys.readouterr().err
+
+
+def test_cli_rejects_bad_batch() -> None:
+    with pytest.raises(SystemExit):
+        embed.main(["--batch", "0"])

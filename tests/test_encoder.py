@@ -1,0 +1,143 @@
+"""The encoder: exported without PyTorch, it must reproduce sentence-transformers' embeddings."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import onnx
+import pytest
+
+from infralab import runtime
+from infralab.models import encoder
+from infralab.models.encoder import Embedder, cosine
+
+
+@pytest.fixture(scope="module")
+def fp32() -> Embedder:
+    return Embedder("fp32", batch_size=4, threads=1)
+
+
+@pytest.fixture(scope="module")
+def reference(reference_dir) -> list[dict]:
+    return json.loads((reference_dir / "minilm_reference.json").read_text())["items"]
+
+
+SENTENCES = [
+    "Batching raises throughput.",
+    "A GPU that idles still costs money by the hour, which is why utilisation matters.",
+    "Hi",
+    "Quantization to eight bits trades a little accuracy for speed on CPUs.",
+    "",
+    "Serverless functions scale to zero when no requests arrive at night.",
+    "Vector search returns the nearest chunks.",
+]
+
+
+def test_fp32_matches_reference(fp32: Embedder, reference: list[dict]) -> None:
+    texts = [item["text"] for item in reference]
+    ref = np.array([item["embedding"] for item in reference], dtype=np.float32)
+    got = fp32.embed(texts)
+    assert got.dtype == np.float32 and got.shape == (len(texts), 384)
+    for i, item in enumerate(reference):
+        assert cosine(got[i : i + 1], ref[i : i + 1])[0] >= 0.9999, item["text"]
+        assert np.abs(got[i] - ref[i]).max() <= 1e-4, item["text"]
+    assert fp32.count_tokens(texts) == [item["num_tokens"] for item in reference]
+
+
+def test_plain_graph_equals_fused_graph(fp32: Embedder) -> None:
+    plain = Embedder("fp32-unfused", batch_size=4, threads=1)
+    np.testing.assert_allclose(plain.embed(SENTENCES), fp32.embed(SENTENCES), atol=2e-5)
+
+
+def test_int8_keeps_quality(fp32: Embedder) -> None:
+    int8 = Embedder("int8", threads=1)
+    assert int8.provider == "cpu"
+    assert cosine(int8.embed(SENTENCES), fp32.embed(SENTENCES)).min() >= 0.98
+
+
+def test_order_kept_across_length_sorted_batches(fp32: Embedder) -> None:
+    together = fp32.embed(SENTENCES)  # 7 texts, batch 4, sorted by length internally
+    alone = np.concatenate([fp32.embed(t) for t in SENTENCES])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_unit_length_and_single_string(fp32: Embedder) -> None:
+    one = fp32.embed("hello world")
+    assert one.shape == (1, 384)
+    np.testing.assert_allclose(np.linalg.norm(fp32.embed(SENTENCES), axis=1), 1.0, atol=1e-5)
+
+
+def test_truncation_at_max_length(fp32: Embedder) -> None:
+    long = "word " * 1000
+    assert fp32.count_tokens([long, "short"]) == [256, 3]
+    assert fp32.embed(long).shape == (1, 384)
+    short = Embedder("fp32", max_length=16, threads=1)
+    assert short.count_tokens(long) == [16]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"variant": "fp8"}, "Unknown encoder variant"),
+        ({"provider": "tpu"}, "provider must be"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"max_length": 1000}, "max_length"),
+        ({"variant": "fp16", "provider": "cpu"}, "for the GPU"),
+    ],
+)
+def test_bad_configuration_is_explained(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Embedder(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "texts, match",
+    [([], "empty"), (["ok", 3], r"texts\[1\] is a int"), ([None], "not a string"), (5, "list")],
+)
+def test_bad_input_is_explained(fp32: Embedder, texts, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        fp32.embed(texts)
+
+
+def test_built_models_are_valid_and_fused() -> None:
+    for variant in ("fp32", "int8", "fp16", "fp32-unfused"):
+        path = encoder.build(variant)
+        assert path == encoder.model_path(variant) and path.is_file()
+        model = onnx.load(str(path), load_external_data=False)
+        assert model.ir_version == encoder.IR_VERSION
+        ops = Counter(n.op_type for n in model.graph.node)
+        if variant == "fp32-unfused":
+            assert not any(n.domain == "com.microsoft" for n in model.graph.node)
+        elif variant == "int8":
+            assert ops["QAttention"] == 6
+        else:
+            assert ops["Attention"] == 6 and ops["SkipLayerNormalization"] == 12
+    fp16 = onnx.load(str(encoder.build("fp16")))
+    assert [i.type.tensor_type.elem_type for i in fp16.graph.input] == [onnx.TensorProto.INT64] * 2
+    assert fp16.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in fp16.graph.initializer)
+
+
+def test_build_is_cached_by_hash_and_variant() -> None:
+    path = encoder.build("fp32")
+    mtime = path.stat().st_mtime_ns
+    assert encoder.build("fp32") == path and path.stat().st_mtime_ns == mtime
+    assert "53aa51172d142c89" in path.name and "fp32" in path.name
+    assert not list(path.parent.glob("*.part"))
+
+
+def test_build_all_returns_every_variant() -> None:
+    built = encoder.build_all(quiet=True)
+    assert set(built) >= {"fp32", "int8", "fp16"}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not runtime.cuda_usable(), reason="no usable CUDA provider on this machine")
+def test_fp16_on_cuda_close_to_fp32(fp32: Embedder) -> None:
+    fp16 = Embedder("fp16", "cuda")
+    assert fp16.provider == "cuda"
+    assert cosine(fp16.embed(SENTENCES), fp32.embed(SENTENCES)).min() >= 0.999
+    gpu32 = Embedder("fp32", "cuda")
+    np.testing.assert_allclose(gpu32.embed(SENTENCES), fp32.embed(SENTENCES), atol=1e-4)
