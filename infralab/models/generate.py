@@ -89,6 +89,7 @@ class _Seq:
     t_last: float = 0.0
     on_piece: Any = None  # callback(piece: str) for streaming
     length: int = 0  # tokens in the KV cache
+    ignore_eos: bool = False  # benchmarks: always produce max_tokens
 
     @property
     def done(self) -> bool:
@@ -307,7 +308,7 @@ class Generator:
         if not seq.out_ids and not seq.t_first:
             seq.t_first = now
         seq.t_last = now
-        if token in self.stop_ids:
+        if token in self.stop_ids and not seq.ignore_eos:
             seq.finish_reason = "stop"
         else:
             seq.out_ids.append(token)
@@ -393,9 +394,15 @@ class Generator:
         top_p: float = 1.0,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
+        *,
+        ignore_eos: bool = False,
     ) -> GenerationResult:
-        """Complete one prompt; greedy by default, seeded sampling when temperature > 0."""
+        """Complete one prompt; greedy by default, seeded sampling when temperature > 0.
+
+        ``ignore_eos`` keeps decoding past the end-of-turn token (for benchmarks that need
+        exactly ``max_tokens`` new tokens, like llama.cpp's ``--ignore-eos``)."""
         seq = self._new_seq(prompt, max_tokens, temperature, top_p, seed, stop)
+        seq.ignore_eos = ignore_eos
         self._run_all([seq])
         self.last_result = self._result(seq)
         return self.last_result
@@ -431,6 +438,8 @@ class Generator:
         top_p: float = 1.0,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
+        *,
+        ignore_eos: bool = False,
     ) -> BatchResult:
         """Complete prompts of different lengths together: one decode step serves them all."""
         if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
@@ -442,6 +451,8 @@ class Generator:
             )
             for i, p in enumerate(prompts)
         ]
+        for s in seqs:
+            s.ignore_eos = ignore_eos
         rate, steps, peak = self._run_all(seqs)
         results = [self._result(s) for s in seqs]
         return BatchResult(results, len(seqs), rate, time.perf_counter() - t0, steps,

