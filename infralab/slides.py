@@ -118,3 +118,44 @@ def check_metadata(path: Path) -> list[str]:
         if have != want:
             problems.append(f"{Path(path).name} cell {index}: slide_type {have!r}, want {want!r}")
     return problems
+
+
+def lesson_structure_problems(path: Path) -> list[str]:
+    """Where a lesson departs from the course's shape (empty = consistent).
+
+    Every lesson: a title ``# NN · Title`` matching its file name, then ``## Goals``, live
+    sections, ``## Summary`` and ``## Exercises`` last, whose text links to the lesson's lab
+    (``labs/NN_...``) when the lesson has one, or else to another notebook.
+    """
+    path = Path(path)
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    number = path.name[:2]
+    headings: list[tuple[str, str]] = []  # (heading line, text of the cell)
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        text = _source(cell)
+        for line in text.splitlines():
+            if line.startswith("# ") or line.startswith("## "):
+                headings.append((line.strip(), text))
+    problems: list[str] = []
+    name = path.name
+    if not headings or not headings[0][0].startswith(f"# {number} · "):
+        problems.append(f"{name}: the first heading should be '# {number} · Title'")
+    sections = [h for h, _ in headings if h.startswith("## ")]
+    for want in ("## Goals", "## Summary", "## Exercises"):
+        if want not in sections:
+            problems.append(f"{name}: no '{want}' section")
+    if "## Goals" in sections and sections.index("## Goals") != 0:
+        problems.append(f"{name}: '## Goals' should be the first section")
+    if sections and sections[-1] != "## Exercises":
+        problems.append(f"{name}: '## Exercises' should be the last section")
+    exercises = "\n".join(t for h, t in headings if h == "## Exercises")
+    root = path.parent.parent
+    has_lab = any((root / "labs" / "solutions").glob(f"{number}_*.ipynb"))
+    if "## Exercises" in sections:
+        if has_lab and f"labs/{number}_" not in exercises:
+            problems.append(f"{name}: the exercises should link to the lab labs/{number}_*.ipynb")
+        if not has_lab and ".ipynb" not in exercises:
+            problems.append(f"{name}: the exercises should link to the next notebook")
+    return problems

@@ -77,3 +77,31 @@ def test_every_lesson_exports_to_reveal_html(tmp_path: Path) -> None:
 def test_missing_lessons_give_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="No lessons"):
         slides.export_all(tmp_path / "out", root=tmp_path)
+
+
+def test_every_lesson_has_the_course_shape() -> None:
+    lessons = slides.lessons()
+    if not lessons:
+        pytest.skip("no lessons in course/ yet")
+    problems = [p for path in lessons for p in slides.lesson_structure_problems(path)]
+    assert not problems, "\n".join(problems)
+
+
+def test_structure_check_names_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "course").mkdir()
+    (tmp_path / "labs" / "solutions").mkdir(parents=True)
+    (tmp_path / "labs" / "solutions" / "42_lab.ipynb").write_text("{}")
+    nb = _nb()
+    nb["cells"][2]["source"] = "# 42 · Answer\nintro"
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "## Summary\n- x"})
+    nb["cells"].append(
+        {"cell_type": "markdown", "metadata": {}, "source": "## Exercises\n1. [next](43_x.ipynb)"}
+    )
+    path = tmp_path / "course" / "42_answer.ipynb"
+    path.write_text(json.dumps(nb))
+    assert slides.lesson_structure_problems(path) == [
+        "42_answer.ipynb: the exercises should link to the lab labs/42_*.ipynb"
+    ]
+    nb["cells"][2]["source"] = "# Answer"
+    path.write_text(json.dumps(nb))
+    assert "first heading" in slides.lesson_structure_problems(path)[0]
