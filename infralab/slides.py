@@ -159,3 +159,37 @@ def lesson_structure_problems(path: Path) -> list[str]:
         if not has_lab and ".ipynb" not in exercises:
             problems.append(f"{name}: the exercises should link to the next notebook")
     return problems
+
+
+def coverage_map_problems(map_path: Path | None = None, root: Path = REPO_ROOT) -> list[str]:
+    """References ``NN § Heading`` in docs/coverage_map.md whose section no lesson has.
+
+    Only lessons present in ``course/`` are checked; a heading ending in '…' matches by prefix,
+    and a parenthetical after the heading is a comment.
+    """
+    import re
+
+    root = Path(root)
+    text = Path(map_path or root / "docs" / "coverage_map.md").read_text(encoding="utf-8")
+    sections: dict[str, list[str]] = {}
+    for path in lessons(root):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        sections[path.name[:2]] = [
+            line[3:].strip()
+            for cell in nb.get("cells", [])
+            if cell.get("cell_type") == "markdown"
+            for line in _source(cell).splitlines()
+            if line.startswith("## ")
+        ]
+    problems = []
+    for match in re.finditer(r"\b(\d\d) § ([^;|]+)", text):
+        number = match.group(1)
+        if number not in sections:
+            continue
+        for part in re.split(r",? § | and § ", match.group(2)):
+            ref = re.sub(r"\s*\(.*$", "", part).strip()
+            heads = sections[number]
+            ok = ref in heads or (ref.endswith("…") and any(h.startswith(ref[:-1]) for h in heads))
+            if not ok:
+                problems.append(f"coverage map: lesson {number} has no section '## {ref}'")
+    return sorted(set(problems))

@@ -105,3 +105,20 @@ def test_structure_check_names_what_is_missing(tmp_path: Path) -> None:
     nb["cells"][2]["source"] = "# Answer"
     path.write_text(json.dumps(nb))
     assert "first heading" in slides.lesson_structure_problems(path)[0]
+
+
+def test_coverage_map_points_at_real_sections() -> None:
+    if not slides.lessons():
+        pytest.skip("no lessons in course/ yet")
+    problems = slides.coverage_map_problems()
+    assert not problems, "\n".join(problems)
+
+
+def test_coverage_map_check_catches_a_stale_heading(tmp_path: Path) -> None:
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "99_demo.ipynb").write_text(json.dumps(_nb()))
+    doc = tmp_path / "map.md"
+    doc.write_text("| a | 99 § Goals; 99 § Gone (note) | x |\n| b | 98 § Not here yet | y |\n")
+    assert slides.coverage_map_problems(doc, root=tmp_path) == [
+        "coverage map: lesson 99 has no section '## Gone'"
+    ]
