@@ -642,3 +642,68 @@ def recommendation_sweep(
             }
         )
     return rows
+
+
+def explorer(sc: Scenario | str = "legal", inputs: dict[str, Input] | None = None) -> Any:
+    """Controls for volume, demand, team and confidentiality; the decision redraws as they move.
+
+    Returns an ``ipywidgets.VBox`` whose ``decision`` attribute holds the latest
+    :class:`Decision` (so code, and tests, can read what the widgets show).
+    """
+    import ipywidgets as w
+    import pandas as pd
+    from IPython.display import Markdown, display
+
+    base = scenario(sc) if isinstance(sc, str) else sc
+    inputs = gather_inputs() if inputs is None else inputs
+    volume = w.FloatLogSlider(
+        value=base.workload.requests_per_day,
+        base=10,
+        min=2,
+        max=7,
+        step=0.05,
+        description="requests/day",
+        readout_format=",.0f",
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
+    demand = w.Dropdown(
+        options=["volatile", "growing", "stable"], value=base.demand, description="demand"
+    )
+    team = w.IntSlider(
+        value=base.ml_engineers,
+        min=0,
+        max=5,
+        description="ML engineers",
+        style={"description_width": "initial"},
+    )
+    secret = w.Checkbox(value=base.sensitive_data, description="confidential data")
+    out = w.Output()
+    box = w.VBox([w.HBox([volume, demand]), w.HBox([team, secret]), out])
+
+    def redraw(_: Any = None) -> None:
+        current = replace(
+            base.with_traffic(volume.value),
+            demand=demand.value,
+            ml_engineers=team.value,
+            sensitive_data=secret.value,
+        )
+        d = decide(current, inputs)
+        box.decision = d
+        table = pd.DataFrame([b.as_row() for b in d.bills])[
+            ["option", "monthly_usd", "usd_per_1k_requests", "utilization", "meets_latency"]
+        ]
+        out.clear_output(wait=True)
+        with out:
+            display(
+                Markdown(
+                    f"**{d.recommendation}**: LLM inference on **{d.inference_on}** "
+                    f"({_money(d.chosen.monthly_usd)}/month at {volume.value:,.0f} requests/day)"
+                )
+            )
+            display(table.round(3))
+
+    for control in (volume, demand, team, secret):
+        control.observe(redraw, names="value")
+    redraw()
+    return box

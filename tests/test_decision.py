@@ -193,3 +193,15 @@ def test_lab07_checks(no_results: Path, tmp_path: Path) -> None:
     assert "labelled default" in lab07.check_memo(path)
     with pytest.raises(CheckFailed, match="No file"):
         lab07.check_memo(tmp_path / "none.md")
+
+
+def test_explorer_redraws_the_decision(no_results: Path) -> None:
+    box = D.explorer("legal")
+    assert box.decision.recommendation == "hybrid"
+    volume = box.children[0].children[0]
+    volume.value = 1_000
+    assert box.decision.recommendation == "traditional cloud"
+    demand = box.children[0].children[1]
+    volume.value = 100_000
+    demand.value = "volatile"
+    assert box.decision.chosen.kind != "dedicated_gpu"
