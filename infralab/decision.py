@@ -390,6 +390,7 @@ def decide(
             "shown, and the memo's flip conditions say what to change."
         )
     best = min(allowed, key=lambda b: b.monthly_usd)
+    switched = False  # True when confidentiality, not price, picked the option
     if sc.sensitive_data and best.kind == "api":
         hosted = [b for b in allowed if _is_gpu(b)]
         if hosted:
@@ -401,6 +402,7 @@ def decide(
                     f"API's bill (within the {SENSITIVE_DATA_TOLERANCE:g}x the memo accepts)."
                 )
                 best = alt
+                switched = True
     elif sc.sensitive_data:
         reasons.append(
             "The data is confidential, and the chosen option already keeps inference on "
@@ -421,10 +423,10 @@ def decide(
             if api_bills
             else ""
         )
-        reasons.append(
-            f"Cheapest option that passes every rule: {best.option} at "
-            f"${best.monthly_usd:,.0f}/month{cheaper_than}."
+        lead = (
+            "Chosen for confidentiality" if switched else "Cheapest option that passes every rule"
         )
+        reasons.append(f"{lead}: {best.option} at ${best.monthly_usd:,.0f}/month{cheaper_than}.")
         if sc.app_on_cloud:
             reasons.append(
                 "Inference moves to AI infrastructure; "
