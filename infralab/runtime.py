@@ -158,7 +158,10 @@ def _cuda_session(model: str | bytes, opts: Any) -> Any:
     try:
         session = _create(model, opts, [PROVIDERS["cuda"], PROVIDERS["cpu"]])
     except Exception as exc:
-        raise ProviderUnavailable(f"{explain('cuda')} (ONNX Runtime said: {exc})") from None
+        text = str(exc)
+        if not any(k in text for k in ("CUDA", "cuda", "cudnn", "cublas", "provider", ".so")):
+            raise  # a problem with the model itself, not with the provider
+        raise ProviderUnavailable(f"{explain('cuda')} (ONNX Runtime said: {text})") from None
     if session.get_providers()[0] != PROVIDERS["cuda"]:
         raise ProviderUnavailable(explain("cuda"))
     return session

@@ -84,7 +84,6 @@ def test_truncation_at_max_length(fp32: Embedder) -> None:
         ({"provider": "tpu"}, "provider must be"),
         ({"batch_size": 0}, "batch_size"),
         ({"max_length": 1000}, "max_length"),
-        ({"variant": "fp16", "provider": "cpu"}, "for the GPU"),
     ],
 )
 def test_bad_configuration_is_explained(kwargs: dict, match: str) -> None:
@@ -126,6 +125,12 @@ def test_build_is_cached_by_hash_and_variant() -> None:
     assert encoder.build("fp32") == path and path.stat().st_mtime_ns == mtime
     assert "53aa51172d142c89" in path.name and "fp32" in path.name
     assert not list(path.parent.glob("*.part"))
+
+
+def test_fp16_on_cpu_warns_and_stays_close(fp32: Embedder) -> None:
+    with pytest.warns(UserWarning, match="no faster"):
+        fp16 = Embedder("fp16", "cpu", threads=1)
+    assert cosine(fp16.embed(SENTENCES), fp32.embed(SENTENCES)).min() >= 0.999
 
 
 def test_build_all_returns_every_variant() -> None:

@@ -7,8 +7,8 @@ wheel mirror), and emitting ONNX Runtime's fused transformer ops directly
 recognising an exporter's pattern. A plain-ops graph (``fp32-unfused``) is kept so the lesson
 can show what fusion buys.
 
-Variants: ``fp32`` (fused), ``fp32-unfused`` (standard ONNX ops only), ``fp16`` (for the GPU,
-inputs and outputs stay float32/int64) and ``int8`` (CPU, dynamic quantization of the weights).
+Variants: ``fp32`` (fused), ``fp32-unfused`` (standard ONNX ops only), ``fp16`` (for the GPU;
+it also runs on the CPU, without gain, to compare quality; inputs and outputs stay int64/float32) and ``int8`` (CPU, dynamic quantization of the weights).
 Each is built once into ``cache_dir()/models``, named by the weights' sha256 and the variant.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ INTERMEDIATE = 1536
 EPS = 1e-12
 MAX_LENGTH = 256
 DIM = HIDDEN
-EXPORT_VERSION = 2  # bump when the graph changes, so caches rebuild
+EXPORT_VERSION = 3  # bump when the graph changes, so caches rebuild
 IR_VERSION = 10  # onnx >= 1.23 writes 14 by default, which ONNX Runtime 1.31 refuses
 OPSET = 17
 
@@ -92,25 +93,34 @@ class _Graph:
         return outs[0] if n_out == 1 else outs
 
 
-def export(weights: dict[str, np.ndarray], fused: bool = True) -> Any:
+def export(weights: dict[str, np.ndarray], fused: bool = True, half: bool = False) -> Any:
     """The encoder as an ONNX ModelProto: (input_ids, attention_mask) -> sentence_embedding.
 
     Mean pooling over the mask and L2 normalisation are in the graph, so a GPU run copies
-    back (batch, 384) floats rather than every token's hidden state.
+    back (batch, 384) floats rather than every token's hidden state. ``half`` stores weights
+    and runs the transformer in float16 (fused graph only); the pooling tail stays float32,
+    since sums of up to 256 token vectors are where half precision would lose digits.
     """
     from onnx import TensorProto, helper
 
+    if half and not fused:
+        raise ValueError("float16 is built on the fused graph only.")
     w = weights
     g = _Graph()
+    wdtype = np.float16 if half else np.float32
+
+    def wt(name: str, array: np.ndarray) -> str:
+        return g.const(name, np.asarray(array).astype(wdtype))
+
     ids, mask = "input_ids", "attention_mask"
     # Single-sentence inputs always have token type 0: fold that row into the positions.
     pos = (
         w["embeddings.position_embeddings.weight"] + w["embeddings.token_type_embeddings.weight"][0]
     )
-    word = g.const("word_embeddings", w["embeddings.word_embeddings.weight"])
-    pos = g.const("position_embeddings", pos.astype(np.float32))
-    emb_g = g.const("emb_ln_gamma", w["embeddings.LayerNorm.weight"])
-    emb_b = g.const("emb_ln_beta", w["embeddings.LayerNorm.bias"])
+    word = wt("word_embeddings", w["embeddings.word_embeddings.weight"])
+    pos = wt("position_embeddings", pos)
+    emb_g = wt("emb_ln_gamma", w["embeddings.LayerNorm.weight"])
+    emb_b = wt("emb_ln_beta", w["embeddings.LayerNorm.bias"])
     maskf = g.op("Cast", [mask], to=TensorProto.FLOAT)
 
     if fused:
@@ -141,19 +151,19 @@ def export(weights: dict[str, np.ndarray], fused: bool = True) -> Any:
         p = f"encoder.layer.{i}."
         wq, wk, wv = (w[f"{p}attention.self.{n}.weight"].T for n in ("query", "key", "value"))
         bq, bk, bv = (w[f"{p}attention.self.{n}.bias"] for n in ("query", "key", "value"))
-        wo = g.const(f"l{i}_wo", w[f"{p}attention.output.dense.weight"].T)
-        bo = g.const(f"l{i}_bo", w[f"{p}attention.output.dense.bias"])
-        ln1_g = g.const(f"l{i}_ln1_g", w[f"{p}attention.output.LayerNorm.weight"])
-        ln1_b = g.const(f"l{i}_ln1_b", w[f"{p}attention.output.LayerNorm.bias"])
-        w1 = g.const(f"l{i}_w1", w[f"{p}intermediate.dense.weight"].T)
-        b1 = g.const(f"l{i}_b1", w[f"{p}intermediate.dense.bias"])
-        w2 = g.const(f"l{i}_w2", w[f"{p}output.dense.weight"].T)
-        b2 = g.const(f"l{i}_b2", w[f"{p}output.dense.bias"])
-        ln2_g = g.const(f"l{i}_ln2_g", w[f"{p}output.LayerNorm.weight"])
-        ln2_b = g.const(f"l{i}_ln2_b", w[f"{p}output.LayerNorm.bias"])
+        wo = wt(f"l{i}_wo", w[f"{p}attention.output.dense.weight"].T)
+        bo = wt(f"l{i}_bo", w[f"{p}attention.output.dense.bias"])
+        ln1_g = wt(f"l{i}_ln1_g", w[f"{p}attention.output.LayerNorm.weight"])
+        ln1_b = wt(f"l{i}_ln1_b", w[f"{p}attention.output.LayerNorm.bias"])
+        w1 = wt(f"l{i}_w1", w[f"{p}intermediate.dense.weight"].T)
+        b1 = wt(f"l{i}_b1", w[f"{p}intermediate.dense.bias"])
+        w2 = wt(f"l{i}_w2", w[f"{p}output.dense.weight"].T)
+        b2 = wt(f"l{i}_b2", w[f"{p}output.dense.bias"])
+        ln2_g = wt(f"l{i}_ln2_g", w[f"{p}output.LayerNorm.weight"])
+        ln2_b = wt(f"l{i}_ln2_b", w[f"{p}output.LayerNorm.bias"])
         if fused:
-            qkv_w = g.const(f"l{i}_qkv_w", np.concatenate([wq, wk, wv], axis=1))
-            qkv_b = g.const(f"l{i}_qkv_b", np.concatenate([bq, bk, bv]))
+            qkv_w = wt(f"l{i}_qkv_w", np.concatenate([wq, wk, wv], axis=1))
+            qkv_b = wt(f"l{i}_qkv_b", np.concatenate([bq, bk, bv]))
             ctx = g.op(
                 "Attention", [x, qkv_w, qkv_b, mask_index], num_heads=HEADS, domain="com.microsoft"
             )
@@ -211,6 +221,8 @@ def export(weights: dict[str, np.ndarray], fused: bool = True) -> Any:
             )
 
     # mean pooling over the mask, then L2 normalisation (kept in float32 in every variant)
+    if half:
+        x = g.op("Cast", [x], to=TensorProto.FLOAT)
     m3 = g.op("Unsqueeze", [maskf, g.const("axes_last", np.array([2], np.int64))])
     axis1 = g.const("axes1", np.array([1], np.int64))
     summed = g.op("ReduceSum", [g.op("Mul", [x, m3]), axis1], keepdims=0)
@@ -237,26 +249,6 @@ def export(weights: dict[str, np.ndarray], fused: bool = True) -> Any:
     model = helper.make_model(graph, opset_imports=opsets, producer_name="infralab")
     model.ir_version = IR_VERSION
     return model
-
-
-POOLING_NODES = ("Unsqueeze", "ReduceSum", "Max", "Div", "ReduceL2", "Mul")
-
-
-def _to_fp16(model: Any) -> Any:
-    """fp16 weights and compute; int64 inputs and the float32 pooling/normalisation stay."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    # the pooling tail (after the last SkipLayerNormalization) stays float32: sums of
-    # up to 256 token vectors and a norm are where half precision would lose digits
-    last_ln = max(i for i, n in enumerate(model.graph.node) if n.op_type.endswith("Normalization"))
-    keep = [n.name for n in model.graph.node[last_ln + 1 :]] + [
-        n.name for n in model.graph.node if n.op_type == "Cast" or n.name == "l2norm"
-    ]
-    fp16 = convert_float_to_float16(
-        model, keep_io_types=True, node_block_list=keep, disable_shape_infer=True
-    )
-    fp16.ir_version = IR_VERSION
-    return fp16
 
 
 def _to_int8(fp32_path: Path, out_path: Path) -> None:
@@ -340,10 +332,8 @@ def build(variant: str = "fp32", *, quiet: bool = True, force: bool = False) -> 
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         else:
-            model = export(weights, fused=variant != "fp32-unfused")
-            if variant == "fp16":
-                bar.update()
-                model = _to_fp16(model)
+            model = export(weights, fused=variant != "fp32-unfused", half=variant == "fp16")
+            bar.update()
             _save_atomic(model, out)
         bar.update(steps - bar.n)
     return out
@@ -414,9 +404,11 @@ class Embedder:
         if not isinstance(max_length, int) or not 2 <= max_length <= MAX_LENGTH:
             raise ValueError(f"max_length must be between 2 and {MAX_LENGTH}, not {max_length!r}.")
         if variant == "fp16" and provider == "cpu":
-            raise ValueError(
-                "The fp16 variant is for the GPU (ONNX Runtime's CPU kernels for these fused ops "
-                "are float32 only). Use provider='cuda', or variant 'fp32' / 'int8' on the CPU."
+            warnings.warn(
+                "fp16 on the CPU runs, but CPUs without native half-precision math convert "
+                "back and forth, so it is no faster than fp32; it is here to compare quality. "
+                "Use it on the GPU (provider='cuda'), and int8 for CPU speed.",
+                stacklevel=2,
             )
         self.variant = variant
         self.batch_size = batch_size
@@ -426,11 +418,6 @@ class Embedder:
             self.path, provider, threads=threads, spinning=spinning, opt_level=opt_level
         )
         self.provider = runtime.session_provider(self.session)
-        if variant == "fp16" and self.provider == "cpu":
-            raise ValueError(
-                "The fp16 variant needs the GPU, and the GPU is not usable here: "
-                f"{runtime.explain('cuda')}"
-            )
         self.threads = self.session.get_session_options().intra_op_num_threads
         self.tokenizer = _load_tokenizer(max_length)
 
