@@ -99,7 +99,7 @@ def session_options(
     return opts
 
 
-def _create(model: str | bytes, opts: Any, providers: list[str]) -> Any:
+def _create(model: str | bytes, opts: Any, providers: list) -> Any:
     import onnxruntime as ort
 
     return ort.InferenceSession(model, opts, providers=providers)
@@ -156,7 +156,9 @@ def _cuda_session(model: str | bytes, opts: Any) -> Any:
         pass
     opts.log_severity_level = 4  # the failure is explained below, not as a C++ log line
     try:
-        session = _create(model, opts, [PROVIDERS["cuda"], PROVIDERS["cpu"]])
+        # TF32 off: "fp32 on the GPU" should mean fp32, so its numbers compare with the CPU's
+        cuda = (PROVIDERS["cuda"], {"use_tf32": "0"})
+        session = _create(model, opts, [cuda, PROVIDERS["cpu"]])
     except Exception as exc:
         text = str(exc)
         if not any(k in text for k in ("CUDA", "cuda", "cudnn", "cublas", "provider", ".so")):
