@@ -20,20 +20,6 @@ import ipywidgets as w
 from infralab.charts import costs as charts
 from infralab.costs import model as m
 
-_OFFLINE_READY = False
-
-
-def _enable_offline() -> bool:
-    """Bundle Vega's JavaScript into the charts once per kernel; False if that is impossible."""
-    global _OFFLINE_READY
-    if not _OFFLINE_READY:
-        try:
-            alt.JupyterChart.enable_offline()
-            _OFFLINE_READY = True
-        except Exception:  # anywidget or vl-convert missing: charts fall back to Output
-            return False
-    return True
-
 
 class ChartSlot:
     """One chart on the dashboard that can be replaced without flicker."""
@@ -41,7 +27,7 @@ class ChartSlot:
     def __init__(self, chart: alt.TopLevelMixin, *, interactive: bool) -> None:
         self.chart = chart
         self._jc: Any = None
-        if interactive and _enable_offline():
+        if interactive and charts.enable_offline():
             self._jc = alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False})
             self.widget: w.Widget = self._jc
         else:
@@ -58,7 +44,9 @@ class ChartSlot:
     def show(self, chart: alt.TopLevelMixin) -> None:
         self.chart = chart
         if self._jc is not None:
-            self._jc.chart = chart
+            # the spec alone, unvalidated: the builders are tested, and validation is half
+            # the redraw time; the charts have no selections or params to carry over
+            self._jc.spec = chart.to_dict(validate=False)
         else:
             self._render_output()
 
@@ -247,10 +235,12 @@ class CostDashboard:
         ref, ref_label = _api_reference(bills)
         v = self.values()
         if gpu is not None:
+            # where this workload actually sits: served requests over paid capacity
+            actual = next(b for b in bills if b.option == gpu.name).utilization
             util_chart = charts.utilization_chart(
                 gpu.usd_per_hour,
                 gpu.throughput_rps,
-                v["utilization"],
+                actual if actual is not None else 0.0,
                 reference_usd_per_1k=ref,
                 reference_label=ref_label,
             )

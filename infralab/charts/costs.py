@@ -24,6 +24,31 @@ from infralab.costs.model import (
 )
 
 WIDTH, HEIGHT = 380, 220
+_OFFLINE_READY = False
+
+
+def enable_offline() -> bool:
+    """Bundle Vega's JavaScript for charts once per kernel (no CDN); False if impossible.
+
+    Altair's default HTML output fetches Vega from a CDN, which an air-gapped classroom (and
+    this kit's CI browser) cannot reach. ``JupyterChart`` with the bundle renders anywhere a
+    widget manager runs: JupyterLab, Notebook 7, Binder, Colab with custom widgets.
+    """
+    global _OFFLINE_READY
+    if not _OFFLINE_READY:
+        try:
+            alt.JupyterChart.enable_offline()
+            _OFFLINE_READY = True
+        except Exception:  # anywidget or vl-convert missing
+            return False
+    return True
+
+
+def show(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """The chart as an offline-rendering widget when possible, else the chart itself."""
+    if enable_offline():
+        return alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False})
+    return chart
 
 
 def _finite(x: float | None) -> bool:
@@ -97,7 +122,9 @@ def bill_vs_traffic_chart(
                 title="traffic (requests per day)",
             ),
             y=alt.Y("monthly_usd:Q", scale=alt.Scale(type="log"), title="monthly bill (USD)"),
-            color=alt.Color("option:N", title="option"),
+            color=alt.Color(
+                "option:N", title="option", legend=alt.Legend(orient="bottom", columns=2)
+            ),
             tooltip=[
                 "option",
                 alt.Tooltip("requests_per_day:Q", format=",.0f", title="requests/day"),

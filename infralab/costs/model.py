@@ -522,7 +522,7 @@ def break_even(
         if d0 == 0 or (d0 < 0) == (d1 < 0) or d1 == 0:
             continue
         lo, hi = r0, r1
-        for _ in range(60):  # bisection on the sign change
+        while hi / lo > 1 + 1e-7:  # bisection on the sign change, to 1e-7 relative
             mid = math.sqrt(lo * hi)
             if (diff(mid) < 0) == (d0 < 0):
                 lo = mid
