@@ -295,3 +295,16 @@ def test_real_corpus_injection_document_is_screened():
     # The screen is conservative: a document that *quotes* an attack (a security policy)
     # loses that paragraph too. Keep such false positives rare.
     assert len(others) <= max(1, len(docs) // 50), f"too many false positives: {others}"
+
+
+def test_citations_by_word_overlap_when_the_model_gives_none():
+    from infralab.rag.generate import attribute
+
+    hits = [
+        Hit("a#0", "a", "t", "", "Digests are generated every Monday at 06:00 UTC.", 0.9),
+        Hit("b#0", "b", "t", "", "Refunds are possible within 14 days.", 0.8),
+    ]
+    assert attribute("The digests are generated every Monday.", hits) == ["a#0"]
+    assert attribute("Bananas are yellow.", hits) == []
+    ans = Generator(FakeLLM("Refunds are possible within 14 days.")).answer("q", hits, 0.9)
+    assert ans.citations == ["b#0"] and not ans.cited_by_model
