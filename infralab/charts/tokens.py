@@ -172,3 +172,34 @@ def cost_chart(df: pd.DataFrame) -> alt.Chart:
         )
         .properties(width=420, height=22 * max(3, len(df)))
     )
+
+
+def hourly_prices() -> pd.DataFrame:
+    """Hourly prices to set against a measured speed, each with its source and date.
+
+    A CPU machine like the student's: 2 vCPU at Google Cloud Run's instance-based vCPU
+    price (memory not included: the kit's sources lack it). A GPU: the cheapest single H100
+    hour in ``datasets/pricing/gpu_instances.csv``. Rows whose file is missing are left out.
+    """
+    rows = []
+    cpu_csv = REPO_ROOT / "datasets" / "pricing" / "serverless_cpu.csv"
+    if cpu_csv.is_file():
+        df = pd.read_csv(cpu_csv)
+        hit = df[(df["service"] == "cloud_run_instance_based") & (df["meter"] == "cpu")]
+        hit = hit.dropna(subset=["usd_per_unit"])
+        if len(hit):
+            r = hit.iloc[0]
+            rows.append({"machine": "2 vCPU (Cloud Run, instance-based, CPU only)", "device": "cpu",
+                         "usd_per_hour": float(r["usd_per_unit"]) * 3600 * 2,
+                         "source": r["source"], "as_of": r["as_of"]})  # fmt: skip
+    gpu_csv = REPO_ROOT / "datasets" / "pricing" / "gpu_instances.csv"
+    if gpu_csv.is_file():
+        df = pd.read_csv(gpu_csv)
+        one = df[(df["gpu"].astype(str).str.startswith("H100")) & (df["gpu_count"] == 1)]
+        one = one.dropna(subset=["usd_per_hour"])
+        if len(one):
+            r = one.sort_values("usd_per_hour").iloc[0]
+            rows.append({"machine": f"1x {r['gpu']} ({r['provider']} {r['instance']}, {r['pricing']})",
+                         "device": "cuda", "usd_per_hour": float(r["usd_per_hour"]),
+                         "source": r["source"], "as_of": r["as_of"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["machine", "device", "usd_per_hour", "source", "as_of"])
