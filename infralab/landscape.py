@@ -315,6 +315,7 @@ def unit_price_table(precision: str = "fp16") -> pd.DataFrame:
         "kind",
         "provider",
         "instance",
+        "pricing",
         "usd_per_hour",
         "memory_gb",
         "usd_per_gb_hour",
@@ -327,6 +328,8 @@ def unit_price_table(precision: str = "fp16") -> pd.DataFrame:
         "note",
     ]
     both = pd.concat([cpu.reindex(columns=cols), gpu.reindex(columns=cols)], ignore_index=True)
+    text = ["pricing", "source", "as_of", "spec_source", "note"]
+    both[text] = both[text].astype(object).where(both[text].notna(), "")  # NaN is not JSON
     return both
 
 

@@ -24,15 +24,16 @@ def unit_price_chart(table: pd.DataFrame, metric: str = "usd_per_tflop_hour") ->
     df = table.dropna(subset=[metric]).copy()
     if df.empty:
         raise ValueError(f"No row has a value for {metric}.")
-    pricing = df["pricing"].fillna("") if "pricing" in df.columns else ""
-    df["label"] = (
-        df["provider"].astype(str)
-        + " · "
-        + df["instance"].astype(str)
-        + (" · " + pricing.astype(str)).where(pricing.astype(str) != "", "")
-        if isinstance(pricing, pd.Series)
-        else df["provider"].astype(str) + " · " + df["instance"].astype(str)
+    pricing = (
+        df["pricing"].fillna("").astype(str).str.replace("_", "-")
+        if "pricing" in df.columns
+        else pd.Series("", index=df.index)
     )
+    df["label"] = df["provider"].astype(str) + " · " + df["instance"].astype(str)
+    df["label"] = df["label"].where(pricing == "", df["label"] + " · " + pricing)
+    twice = df["label"].duplicated(keep=False)  # two sources for one offer: keep both, dated
+    if "as_of" in df.columns:
+        df.loc[twice, "label"] = df.loc[twice, "label"] + " · " + df.loc[twice, "as_of"].astype(str)
     df = df.drop_duplicates("label")
     log = metric == "usd_per_tflop_hour"
     x = alt.X(
@@ -40,24 +41,21 @@ def unit_price_chart(table: pd.DataFrame, metric: str = "usd_per_tflop_hour") ->
         title=METRICS[metric],
         scale=alt.Scale(type="log") if log else alt.Scale(),
     )
-    chart = (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            x=x,
-            y=alt.Y("label:N", sort="x", title="instance (provider · name · pricing)"),
-            color=alt.Color("kind:N", title="compute"),
-            tooltip=[
-                "kind",
-                "provider",
-                "instance",
-                alt.Tooltip(f"{metric}:Q", format=".4g"),
-                "source",
-                "as_of",
-            ],
-        )
-        .properties(width=520, height=max(200, 14 * len(df)))
-    )
+    # Bars cannot start at zero on a log axis, so the log metric is drawn as dots.
+    mark = alt.Chart(df).mark_circle(size=90, opacity=0.9) if log else alt.Chart(df).mark_bar()
+    chart = mark.encode(
+        x=x,
+        y=alt.Y("label:N", sort="x", title="instance (provider · name · pricing)"),
+        color=alt.Color("kind:N", title="compute"),
+        tooltip=[
+            "kind",
+            "provider",
+            "instance",
+            alt.Tooltip(f"{metric}:Q", format=".4g"),
+            "source",
+            "as_of",
+        ],
+    ).properties(width=520, height=max(200, 14 * len(df)))
     return titled(
         chart,
         METRICS[metric].replace(" (log scale)", ""),
@@ -85,17 +83,18 @@ def peak_vs_measured_chart(measured_gflops: float, peaks: pd.DataFrame) -> alt.C
             }
         )
     df = pd.DataFrame(rows)
-    chart = (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            x=alt.X("gflops:Q", title="GFLOP/s (log scale)", scale=alt.Scale(type="log")),
-            y=alt.Y("what:N", sort="-x", title=None),
-            color=alt.Color("kind:N", title=None),
-            tooltip=["what", alt.Tooltip("gflops:Q", format=",.0f")],
-        )
-        .properties(width=520, height=max(160, 22 * len(df)))
+    df["shown"] = df["gflops"].map(lambda g: f"{g:,.0f} GFLOP/s")
+    base = alt.Chart(df).encode(
+        x=alt.X("gflops:Q", title="GFLOP/s (log scale)", scale=alt.Scale(type="log")),
+        y=alt.Y("what:N", sort="-x", title=None),
+        tooltip=["what", alt.Tooltip("gflops:Q", format=",.0f")],
     )
+    # Bars cannot start at zero on a log axis: dots, with the value written beside each.
+    dots = base.mark_circle(size=120, opacity=0.9).encode(
+        color=alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom"))
+    )
+    labels = base.mark_text(align="left", dx=8, fontSize=11).encode(text="shown:N")
+    chart = (dots + labels).properties(width=520, height=max(160, 22 * len(df)))
     return titled(chart, "Compute per device", "peaks are upper bounds; measured is what you got")
 
 
