@@ -345,3 +345,139 @@ def measure_layouts(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Benchmark the whole pipeline: retrieval quality, per-stage latency through the cloud
+    app with the kit's LLM server, and the placement bill. ``--record`` writes the kit's
+    recorded reference (datasets/benchmarks/rag.json) instead of the student's results."""
+    import argparse
+    import datetime as dt
+    import json
+    import platform
+    from importlib.metadata import version
+
+    from fastapi.testclient import TestClient
+
+    from infralab.assets import cache_dir
+    from infralab.models.encoder import Embedder
+    from infralab.rag.cloud_app import ask_many, create_app
+    from infralab.rag.corpus import load_documents, load_questions
+    from infralab.rag.generate import Generator
+    from infralab.results import RECORDED_DIR, _machine, save_result
+    from infralab.serving.launcher import launch
+
+    parser = argparse.ArgumentParser(prog="python -m infralab bench rag")
+    parser.add_argument("--generate", type=int, default=10, help="questions answered by the LLM")
+    parser.add_argument("--retrieve", type=int, default=60, help="retrieval-only questions")
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="injected network delay")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--record", action="store_true", help="write datasets/benchmarks/rag.json")
+    args = parser.parse_args(list(argv or []))
+
+    docs = load_documents()
+    questions = load_questions(documents=docs)
+    embedder = Embedder(variant="int8", provider="cpu", batch_size=32)
+    index = RagIndex.build(
+        docs, embedder, layout="per_tenant", cache_dir=cache_dir() / "rag", label="int8"
+    )
+    per_question = run_retrieval(index, questions)
+    summary = summarize(per_question)
+    first = per_question.drop_duplicates("qid")
+    abstain = calibrate_threshold(
+        first[first.answerable].best_cosine, first[~first.answerable].best_cosine
+    )
+    keys = {"bench-saas": "saas", "bench-law": "lawfirm", "bench-web3": "web3"}
+    by_key = {
+        k: [q.question for q in questions if q.tenant == t and q.answerable]
+        for k, t in keys.items()
+    }
+    with launch("infralab.serving.chat:create_chat_app", factory_kwargs={"variant": "q4"}) as llm:
+        gen = Generator(
+            base_url=llm.url + "/v1", max_tokens=args.max_tokens, min_score=abstain["threshold"]
+        )
+        app = create_app(keys, index=index, generator=gen, network_delay_ms=args.delay_ms)
+        with TestClient(app) as client:
+            answered: list[dict[str, Any]] = []
+            retrieved: list[dict[str, Any]] = []
+            for i, key in enumerate(keys):
+                n_gen = args.generate // len(keys) + (i < args.generate % len(keys))
+                answered += ask_many(client, key, by_key[key][:n_gen])
+                retrieved += ask_many(
+                    client,
+                    key,
+                    by_key[key][n_gen : n_gen + args.retrieve // len(keys)],
+                    generate=False,
+                )
+            llm_cold = {k: v for k, v in llm.cold_start.items() if isinstance(v, float)}
+    timings = [a["timings_ms"] for a in answered] + [
+        {k: v for k, v in a["timings_ms"].items() if k in ("embed_query", "search")}
+        for a in retrieved
+    ]
+    stages = stage_percentiles(timings)
+    stage_ms = stages["p50_ms"].to_dict()
+    costs = placement_costs(stage_ms, gpu="L4", utilization=0.3)
+    plan = placements(stage_ms, costs, network_ms=args.delay_ms)
+    data = {
+        "recall_at_5": summary["recall@5"].to_dict(),
+        "mrr": summary["mrr"].to_dict(),
+        "ndcg_at_10": summary["ndcg@10"].to_dict(),
+        "questions": {
+            "answerable": int(first.answerable.sum()),
+            "unanswerable": int((~first.answerable).sum()),
+        },
+        "abstention": abstain,
+        "stage_ms": stages.to_dict(orient="index"),
+        "cited_by_model": sum(a["cited_by_model"] for a in answered),
+        "answers_with_citations": sum(bool(a["citations"]) for a in answered),
+        "answered": len(answered),
+        "abstained": sum(a["abstained"] for a in answered),
+        "blocked": sum(a["blocked"] for a in answered),
+        "sample_answers": [
+            {"answer": a["answer"], "citations": a["citations"]} for a in answered[:3]
+        ],
+        "network_delay_ms": args.delay_ms,
+        "llm_cold_start_s": llm_cold,
+        "placement_costs": json.loads(costs.to_json(orient="index")),
+        "placement_prices": dict(costs.attrs),
+        "placements": plan.to_dict(orient="index"),
+        "chunks": len(index.chunks),
+        "documents": len(docs),
+    }
+    if args.record:
+        record = {
+            "name": "rag",
+            "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": _machine(),
+            "versions": {
+                p: version(p)
+                for p in ("onnxruntime-gpu", "qdrant-client", "bm25s", "fastapi", "openai")
+                if _installed(p)
+            }
+            | {"python": platform.python_version()},
+            "command": "python -m infralab.rag.evaluate --record",
+            "data": data,
+        }
+        path = RECORDED_DIR / "rag.json"
+        path.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    else:
+        path = save_result("rag", data)
+    print(summary.round(3).to_string())
+    print(stages.round(1).to_string())
+    print(plan.round(5).to_string())
+    print(f"wrote {path}")
+    return 0
+
+
+def _installed(package: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(package)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(__import__("sys").argv[1:]))

@@ -268,11 +268,15 @@ class Generator:
         )
         return (resp.choices[0].message.content or "").strip()
 
+    def abstains(self, hits: Sequence[Hit], relevance: float) -> bool:
+        """True when retrieval is too weak to call the model at all."""
+        return not hits or relevance < self.min_score
+
     def answer(
         self, question: str, hits: Sequence[Hit], relevance: float, *, guarded: bool = True
     ) -> Answer:
         """Answer from ``hits``; ``relevance`` is the best dense cosine for the question."""
-        if not hits or relevance < self.min_score:
+        if self.abstains(hits, relevance):
             return Answer(
                 text=NOT_FOUND,
                 citations=[],
