@@ -9,6 +9,7 @@ many events and only the last one (after ``debounce_s`` of quiet) recomputes and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import math
 import time
@@ -22,17 +23,25 @@ from infralab.costs import model as m
 
 
 class ChartSlot:
-    """One chart on the dashboard that can be replaced without flicker."""
+    """One chart on the dashboard, replaced in place (no flicker) when its data change."""
 
-    def __init__(self, chart: alt.TopLevelMixin, *, interactive: bool) -> None:
-        self.chart = chart
+    def __init__(self, data: charts.ChartData, *, interactive: bool) -> None:
+        self.data = data
         self._jc: Any = None
         if interactive and charts.enable_offline():
-            self._jc = alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False})
+            self._jc = alt.JupyterChart(
+                charts.to_chart(data), embed_options={"renderer": "svg", "actions": False}
+            )
             self.widget: w.Widget = self._jc
+            charts.to_spec(data)  # builds and caches the skeleton now, not on the first move
         else:
             self.widget = w.Output()
             self._render_output()
+
+    @property
+    def chart(self) -> alt.TopLevelMixin:
+        """The current chart as an Altair object."""
+        return charts.to_chart(self.data)
 
     def _render_output(self) -> None:
         from IPython.display import clear_output, display
@@ -41,12 +50,11 @@ class ChartSlot:
             clear_output(wait=True)
             display(self.chart)
 
-    def show(self, chart: alt.TopLevelMixin) -> None:
-        self.chart = chart
+    def show(self, data: charts.ChartData) -> None:
+        self.data = data
         if self._jc is not None:
-            # the spec alone, unvalidated: the builders are tested, and validation is half
-            # the redraw time; the charts have no selections or params to carry over
-            self._jc.spec = chart.to_dict(validate=False)
+            # swap datasets and titles in the cached spec: no Altair objects, no re-validation
+            self._jc.spec = charts.to_spec(data)
         else:
             self._render_output()
 
@@ -224,7 +232,7 @@ class CostDashboard:
             option_set=v["option_set"],
         )
 
-    def _build_charts(self) -> list[alt.TopLevelMixin]:
+    def _build_charts(self) -> list[charts.ChartData]:
         work = self.workload()
         opts, notes = self.options()
         bills = m.compare(opts, work)
@@ -237,7 +245,7 @@ class CostDashboard:
         if gpu is not None:
             # where this workload actually sits: served requests over paid capacity
             actual = next(b for b in bills if b.option == gpu.name).utilization
-            util_chart = charts.utilization_chart(
+            util = charts.utilization_data(
                 gpu.usd_per_hour,
                 gpu.throughput_rps,
                 actual if actual is not None else 0.0,
@@ -245,18 +253,17 @@ class CostDashboard:
                 reference_label=ref_label,
             )
         else:
-            util_chart = charts.utilization_chart(
-                v["gpu_usd_per_hour"],
-                1.0,
-                v["utilization"],
-                reference_usd_per_1k=ref,
-                reference_label=ref_label,
-            ).properties(title="What an idle GPU costs (add a GPU option to compare)")
+            util = charts.utilization_data(
+                v["gpu_usd_per_hour"], 1.0, 0.0, reference_usd_per_1k=ref, reference_label=ref_label
+            )
+            util = dataclasses.replace(
+                util, subtitle="choose an option set with a GPU to see where you sit"
+            )
         built = [
-            charts.cost_per_1k_chart(bills, subtitle=f"{work.requests_per_day:,.0f} requests/day"),
-            charts.bill_vs_traffic_chart(opts, work, self.break_evens),
-            util_chart,
-            charts.customer_chart(bills, v["customer_requests"], v["customer_price"]),
+            charts.cost_per_1k_data(bills, subtitle=f"{work.requests_per_day:,.0f} requests/day"),
+            charts.bill_vs_traffic_data(opts, work, self.break_evens),
+            util,
+            charts.customer_data(bills, v["customer_requests"], v["customer_price"]),
         ]
         self._write_status(work, bills, notes)
         return built

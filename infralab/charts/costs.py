@@ -3,12 +3,21 @@
 Each builder takes plain numbers or :class:`~infralab.costs.model.Bill` objects and returns an
 Altair chart with every axis titled in its unit. Options that serve nothing (or cannot serve)
 are left out of per-unit charts and named in the subtitle, never drawn as an infinite bar.
+
+Why the split into a fixed *skeleton* (marks, encodings, named datasets) and *data*: building
+and validating Altair objects takes longer than the whole cost model, so the dashboard builds
+each skeleton once and, on a slider move, only swaps the datasets and the subtitle in the
+Vega-Lite spec (:func:`to_spec`). The notebook functions (``*_chart``) return the same chart.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -23,7 +32,8 @@ from infralab.costs.model import (
     sweep,
 )
 
-WIDTH, HEIGHT = 380, 220
+WIDTH, HEIGHT = 320, 220
+LABEL_LIMIT = 170
 _OFFLINE_READY = False
 
 
@@ -51,12 +61,172 @@ def show(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     return chart
 
 
+@dataclass(frozen=True)
+class ChartData:
+    """What changes between two drawings of one chart: its datasets and its titles."""
+
+    skeleton: str  # a key of SKELETONS
+    datasets: dict[str, list[dict[str, Any]]]
+    title: str
+    subtitle: str
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return df.to_dict("records")
+
+
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
 
-def cost_per_1k_chart(bills: Sequence[Bill], subtitle: str | None = None) -> alt.Chart:
-    """Horizontal bars: USD per 1,000 requests for each option, latency misses marked."""
+def _data(name: str) -> alt.NamedData:
+    return alt.NamedData(name=name)
+
+
+# --- skeletons: marks and encodings, built once -------------------------------------------------
+
+
+def _cost_skeleton() -> alt.TopLevelMixin:
+    sort = alt.EncodingSortField("usd_per_1k", order="ascending")
+    y = alt.Y("option:N", sort=sort, title="option", axis=alt.Axis(labelLimit=LABEL_LIMIT))
+    x = alt.X("usd_per_1k:Q", title="cost per 1,000 requests (USD)")
+    bars = (
+        alt.Chart(_data("bars"))
+        .mark_bar()
+        .encode(
+            y=y,
+            x=x,
+            color=alt.Color(
+                "latency:N",
+                title="latency",
+                scale=alt.Scale(
+                    domain=["meets target", "misses target"], range=["#4c78a8", "#e45756"]
+                ),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("option:N"),
+                alt.Tooltip("usd_per_1k:Q", format="$.4f", title="USD per 1k"),
+            ],
+        )
+    )
+    text = alt.Chart(_data("bars")).mark_text(align="left", dx=3).encode(y=y, x=x, text="label:N")
+    return alt.layer(bars, text).properties(width=WIDTH, height=HEIGHT)
+
+
+def _traffic_skeleton() -> alt.TopLevelMixin:
+    x = alt.X("requests_per_day:Q", scale=alt.Scale(type="log"), title="traffic (requests per day)")
+    lines = (
+        alt.Chart(_data("lines"))
+        .mark_line()
+        .encode(
+            x=x,
+            y=alt.Y("monthly_usd:Q", scale=alt.Scale(type="log"), title="monthly bill (USD)"),
+            color=alt.Color(
+                "option:N",
+                title="option",
+                legend=alt.Legend(orient="bottom", columns=2, labelLimit=LABEL_LIMIT),
+            ),
+            tooltip=[
+                alt.Tooltip("option:N"),
+                alt.Tooltip("requests_per_day:Q", format=",.0f", title="requests/day"),
+                alt.Tooltip("monthly_usd:Q", format="$,.0f", title="USD/month"),
+            ],
+        )
+    )
+    marks = (
+        alt.Chart(_data("break_even"))
+        .mark_rule(strokeDash=[4, 3], color="gray")
+        .encode(x=x, tooltip=[alt.Tooltip("label:N", title="break-even")])
+    )
+    now = alt.Chart(_data("now")).mark_rule(color="black", strokeWidth=2).encode(x=x)
+    return alt.layer(lines, marks, now).properties(width=WIDTH, height=HEIGHT)
+
+
+def _utilization_skeleton() -> alt.TopLevelMixin:
+    x = alt.X(
+        "utilization:Q",
+        title="GPU utilization (share of paid hours busy)",
+        axis=alt.Axis(format="%"),
+        scale=alt.Scale(domain=[0, 1]),
+    )
+    y = alt.Y("usd_per_1k:Q", scale=alt.Scale(type="log"), title="cost per 1,000 requests (USD)")
+    line = alt.Chart(_data("curve")).mark_line(color="#f58518").encode(x=x, y=y)
+    point = (
+        alt.Chart(_data("here")).mark_point(size=80, filled=True, color="black").encode(x=x, y=y)
+    )
+    label = alt.Chart(_data("here")).mark_text(dx=8, align="left").encode(x=x, y=y, text="label:N")
+    ref = alt.Chart(_data("reference")).mark_rule(strokeDash=[4, 3]).encode(y=y)
+    ref_label = (
+        alt.Chart(_data("reference"))
+        .mark_text(align="right", dy=-5, x=WIDTH)
+        .encode(y=y, text="label:N")
+    )
+    return alt.layer(line, point, label, ref, ref_label).properties(width=WIDTH, height=HEIGHT)
+
+
+def _customer_skeleton() -> alt.TopLevelMixin:
+    bars = (
+        alt.Chart(_data("customers"))
+        .mark_bar()
+        .encode(
+            y=alt.Y(
+                "option:N",
+                sort=alt.EncodingSortField("usd_per_customer", order="ascending"),
+                title="option",
+                axis=alt.Axis(labelLimit=LABEL_LIMIT),
+            ),
+            x=alt.X("usd_per_customer:Q", title="infrastructure cost per customer (USD/month)"),
+            color=alt.Color(
+                "margin:N",
+                title="at this price",
+                scale=alt.Scale(
+                    domain=["margin left", "loses money"], range=["#54a24b", "#e45756"]
+                ),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("option:N"),
+                alt.Tooltip("usd_per_customer:Q", format="$.3f", title="USD per customer"),
+            ],
+        )
+    )
+    rule = alt.Chart(_data("price")).mark_rule(strokeDash=[4, 3]).encode(x="usd_per_customer:Q")
+    return alt.layer(bars, rule).properties(width=WIDTH, height=HEIGHT)
+
+
+SKELETONS: dict[str, Callable[[], alt.TopLevelMixin]] = {
+    "cost_per_1k": _cost_skeleton,
+    "bill_vs_traffic": _traffic_skeleton,
+    "utilization": _utilization_skeleton,
+    "customer": _customer_skeleton,
+}
+
+
+@functools.cache
+def _template(name: str) -> dict[str, Any]:
+    return SKELETONS[name]().to_dict()  # validated once, here
+
+
+def to_spec(cd: ChartData) -> dict[str, Any]:
+    """The Vega-Lite spec for ``cd``: the cached skeleton with new datasets and titles."""
+    spec = copy.copy(_template(cd.skeleton))
+    spec["datasets"] = cd.datasets
+    spec["title"] = {"text": cd.title, "subtitle": [cd.subtitle] if cd.subtitle else []}
+    return spec
+
+
+def to_chart(cd: ChartData) -> alt.TopLevelMixin:
+    """The same chart as an Altair object (for notebooks, tests and saving)."""
+    chart = SKELETONS[cd.skeleton]().properties(datasets=cd.datasets)
+    return titled(chart, cd.title, cd.subtitle or None)
+
+
+# --- data: what a slider move recomputes ---------------------------------------------------------
+
+
+def cost_per_1k_data(bills: Sequence[Bill], subtitle: str | None = None) -> ChartData:
+    """Bars of USD per 1,000 requests per option; unservable options named in the subtitle."""
     rows = [
         {
             "option": b.option,
@@ -72,30 +242,13 @@ def cost_per_1k_chart(bills: Sequence[Bill], subtitle: str | None = None) -> alt
         for b in bills
         if not _finite(b.usd_per_1k_requests)
     ]
-    df = pd.DataFrame(rows, columns=["option", "usd_per_1k", "latency", "label"])
-    order = list(df.sort_values("usd_per_1k")["option"]) if len(df) else []
-    base = alt.Chart(df).encode(
-        y=alt.Y("option:N", sort=order, title="option"),
-        x=alt.X("usd_per_1k:Q", title="cost per 1,000 requests (USD)"),
-    )
-    bars = base.mark_bar().encode(
-        color=alt.Color(
-            "latency:N",
-            title="latency",
-            scale=alt.Scale(domain=["meets target", "misses target"], range=["#4c78a8", "#e45756"]),
-        ),
-        tooltip=["option", alt.Tooltip("usd_per_1k:Q", format="$.4f", title="USD per 1k")],
-    )
-    text = base.mark_text(align="left", dx=3).encode(text="label:N")
     sub = subtitle or ""
     if left_out:
         sub = (sub + " | " if sub else "") + "not shown: " + "; ".join(left_out)
-    return titled(
-        (bars + text).properties(width=WIDTH, height=HEIGHT), "Cost per 1,000 requests", sub
-    )
+    return ChartData("cost_per_1k", {"bars": rows}, "Cost per 1,000 requests", sub)
 
 
-def bill_vs_traffic_chart(
+def bill_vs_traffic_data(
     options: Iterable[Option],
     workload: Workload,
     break_evens: Iterable[BreakEven] = (),
@@ -103,159 +256,119 @@ def bill_vs_traffic_chart(
     low: float = 100.0,
     high: float = 1e8,
     points: int = 40,
-) -> alt.Chart:
-    """Monthly bill against requests/day (log-log), with break-even markers and today's traffic."""
+) -> ChartData:
+    """Monthly bill against requests/day, break-even markers, and today's traffic."""
     grid = [low * (high / low) ** (i / (points - 1)) for i in range(points)]
-    rows = [
-        r
+    lines = [
+        {k: r[k] for k in ("option", "requests_per_day", "monthly_usd")}
         for r in sweep(options, workload, grid)
         if _finite(r["monthly_usd"]) and r["monthly_usd"] > 0
     ]
-    df = pd.DataFrame(rows, columns=["option", "requests_per_day", "monthly_usd"])
-    lines = (
-        alt.Chart(df)
-        .mark_line()
-        .encode(
-            x=alt.X(
-                "requests_per_day:Q",
-                scale=alt.Scale(type="log"),
-                title="traffic (requests per day)",
-            ),
-            y=alt.Y("monthly_usd:Q", scale=alt.Scale(type="log"), title="monthly bill (USD)"),
-            color=alt.Color(
-                "option:N", title="option", legend=alt.Legend(orient="bottom", columns=2)
-            ),
-            tooltip=[
-                "option",
-                alt.Tooltip("requests_per_day:Q", format=",.0f", title="requests/day"),
-                alt.Tooltip("monthly_usd:Q", format="$,.0f", title="USD/month"),
-            ],
-        )
-    )
     marks = [
-        {"requests_per_day": be.requests_per_day, "label": f"{be.a} = {be.b}"}
+        {"requests_per_day": be.requests_per_day, "label": f"{be.a} = {be.b}: {be.verdict}"}
         for be in break_evens
         if be.requests_per_day is not None and low <= be.requests_per_day <= high
     ]
-    now = pd.DataFrame([{"requests_per_day": max(workload.requests_per_day, low), "label": "you"}])
-    layers: list[alt.Chart] = [lines]
-    if marks:
-        be_df = pd.DataFrame(marks)
-        layers.append(
-            alt.Chart(be_df)
-            .mark_rule(strokeDash=[4, 3], color="gray")
-            .encode(x="requests_per_day:Q", tooltip=["label:N"])
-        )
-        layers.append(
-            alt.Chart(be_df)
-            .mark_text(angle=270, align="left", dy=-4, fontSize=9, color="gray")
-            .encode(x="requests_per_day:Q", y=alt.value(HEIGHT - 4), text="label:N")
-        )
-    layers.append(
-        alt.Chart(now).mark_rule(color="black", strokeWidth=2).encode(x="requests_per_day:Q")
-    )
+    now = [{"requests_per_day": min(max(workload.requests_per_day, low), high)}]
     sub = f"dashed: break-even points ({len(marks)}); black: your traffic"
-    return titled(
-        alt.layer(*layers).properties(width=WIDTH, height=HEIGHT), "Monthly bill vs traffic", sub
+    return ChartData(
+        "bill_vs_traffic",
+        {"lines": lines, "break_even": marks, "now": now},
+        "Monthly bill vs traffic",
+        sub,
     )
 
 
-def utilization_chart(
+def utilization_data(
     usd_per_hour: float,
     throughput_rps: float,
     utilization: float,
     *,
     reference_usd_per_1k: float | None = None,
     reference_label: str = "API",
-) -> alt.Chart:
-    """The idle-GPU trap: cost per 1,000 requests of an hourly instance against its utilization."""
+) -> ChartData:
+    """Cost per 1,000 requests of an hourly instance against its utilization (the idle trap)."""
     grid = [i / 100 for i in range(2, 101, 2)]
-    df = pd.DataFrame(
-        {
-            "utilization": grid,
-            "usd_per_1k": [
-                cost_per_1k_at_utilization(usd_per_hour, throughput_rps, u) for u in grid
-            ],
-        }
-    ).dropna()
-    x = alt.X(
-        "utilization:Q",
-        title="GPU utilization (share of paid hours busy)",
-        axis=alt.Axis(format="%"),
-    )
-    y = alt.Y("usd_per_1k:Q", scale=alt.Scale(type="log"), title="cost per 1,000 requests (USD)")
-    line = alt.Chart(df).mark_line(color="#f58518").encode(x=x, y=y)
-    layers: list[alt.Chart] = [line]
+    curve = [
+        {"utilization": u, "usd_per_1k": c}
+        for u in grid
+        if (c := cost_per_1k_at_utilization(usd_per_hour, throughput_rps, u)) is not None
+    ]
     here = cost_per_1k_at_utilization(usd_per_hour, throughput_rps, utilization)
-    if here is not None:
-        point = pd.DataFrame(
-            [{"utilization": utilization, "usd_per_1k": here, "label": f"${here:,.4f}"}]
-        )
-        layers.append(
-            alt.Chart(point).mark_point(size=80, filled=True, color="black").encode(x=x, y=y)
-        )
-        layers.append(
-            alt.Chart(point).mark_text(dx=8, align="left").encode(x=x, y=y, text="label:N")
-        )
-    if reference_usd_per_1k is not None and reference_usd_per_1k > 0:
-        ref = pd.DataFrame([{"usd_per_1k": reference_usd_per_1k, "label": reference_label}])
-        layers.append(alt.Chart(ref).mark_rule(strokeDash=[4, 3]).encode(y="usd_per_1k:Q"))
-        layers.append(
-            alt.Chart(ref)
-            .mark_text(align="right", dy=-5, x=WIDTH)
-            .encode(y="usd_per_1k:Q", text="label:N")
-        )
+    points = (
+        [{"utilization": utilization, "usd_per_1k": here, "label": f"you: ${here:,.4f}"}]
+        if here is not None
+        else []
+    )
+    ref = (
+        [{"usd_per_1k": reference_usd_per_1k, "label": reference_label}]
+        if reference_usd_per_1k is not None and reference_usd_per_1k > 0
+        else []
+    )
     sub = (
-        f"${usd_per_hour:.2f}/h, {throughput_rps:,.1f} requests/s when busy"
+        f"${usd_per_hour:.2f}/h, {throughput_rps:,.1f} requests/s when busy; "
+        f"you are at {utilization:.0%}"
         if here is not None
         else "0 % utilization: no requests served"
     )
-    return titled(
-        alt.layer(*layers).properties(width=WIDTH, height=HEIGHT), "What an idle GPU costs", sub
+    return ChartData(
+        "utilization",
+        {"curve": curve, "here": points, "reference": ref},
+        "What an idle GPU costs",
+        sub,
     )
 
 
-def customer_chart(
+def customer_data(
     bills: Sequence[Bill], requests_per_customer_per_month: float, price_per_customer_usd: float
-) -> alt.Chart:
+) -> ChartData:
     """Infrastructure cost per active customer per month against what a customer pays."""
     rows = []
     for b in bills:
         per_1k = b.usd_per_1k_requests
         if _finite(per_1k):
             cost = per_1k * requests_per_customer_per_month / 1000.0
-            rows.append(
-                {
-                    "option": b.option,
-                    "usd_per_customer": cost,
-                    "margin": "margin left" if cost < price_per_customer_usd else "loses money",
-                }
-            )
-    df = pd.DataFrame(rows, columns=["option", "usd_per_customer", "margin"])
-    bars = (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            y=alt.Y("option:N", sort="x", title="option"),
-            x=alt.X(
-                "usd_per_customer:Q", title="infrastructure cost per active customer (USD/month)"
-            ),
-            color=alt.Color(
-                "margin:N",
-                title="at this price",
-                scale=alt.Scale(
-                    domain=["margin left", "loses money"], range=["#54a24b", "#e45756"]
-                ),
-            ),
-            tooltip=["option", alt.Tooltip("usd_per_customer:Q", format="$.3f")],
-        )
-    )
-    price = pd.DataFrame([{"usd": price_per_customer_usd}])
-    rule = alt.Chart(price).mark_rule(strokeDash=[4, 3]).encode(x="usd:Q")
+            margin = "margin left" if cost < price_per_customer_usd else "loses money"
+            rows.append({"option": b.option, "usd_per_customer": cost, "margin": margin})
     sub = (
         f"{requests_per_customer_per_month:,.0f} requests per customer per month; "
         f"dashed: the customer pays ${price_per_customer_usd:,.2f}/month"
     )
-    return titled(
-        (bars + rule).properties(width=WIDTH, height=HEIGHT), "Cost per active customer", sub
+    return ChartData(
+        "customer",
+        {"customers": rows, "price": [{"usd_per_customer": price_per_customer_usd}]},
+        "Cost per active customer",
+        sub,
     )
+
+
+# --- the notebook API: one call, one Altair chart -----------------------------------------------
+
+
+def cost_per_1k_chart(bills: Sequence[Bill], subtitle: str | None = None) -> alt.TopLevelMixin:
+    """Horizontal bars: USD per 1,000 requests for each option, latency misses in red."""
+    return to_chart(cost_per_1k_data(bills, subtitle))
+
+
+def bill_vs_traffic_chart(
+    options: Iterable[Option],
+    workload: Workload,
+    break_evens: Iterable[BreakEven] = (),
+    **kwargs: Any,
+) -> alt.TopLevelMixin:
+    """Monthly bill against requests/day (log-log), with break-even markers and your traffic."""
+    return to_chart(bill_vs_traffic_data(options, workload, break_evens, **kwargs))
+
+
+def utilization_chart(
+    usd_per_hour: float, throughput_rps: float, utilization: float, **kwargs: Any
+) -> alt.TopLevelMixin:
+    """The idle-GPU trap: cost per 1,000 requests against utilization, you marked on it."""
+    return to_chart(utilization_data(usd_per_hour, throughput_rps, utilization, **kwargs))
+
+
+def customer_chart(
+    bills: Sequence[Bill], requests_per_customer_per_month: float, price_per_customer_usd: float
+) -> alt.TopLevelMixin:
+    """Infrastructure cost per active customer against the customer's monthly price."""
+    return to_chart(customer_data(bills, requests_per_customer_per_month, price_per_customer_usd))
