@@ -202,8 +202,13 @@ def _torch_llama_from_gguf() -> Any:
     return model
 
 
-def torch_decode_tok_s(threads: int, tokens: int) -> dict[str, Any]:
-    """transformers (PyTorch CPU) decoding from the same GGUF, or why it could not run."""
+def torch_decode_tok_s(
+    threads: int, tokens: int, ort_gen: Any = None, rounds: int = 3
+) -> dict[str, Any]:
+    """transformers (PyTorch CPU) decoding from the same GGUF, or why it could not run.
+
+    With ``ort_gen``, ONNX Runtime and PyTorch take turns for ``rounds`` rounds and each
+    keeps its best round: a neighbour's burst of load then hits both alike."""
     try:
         import torch
         import transformers
@@ -242,12 +247,20 @@ def torch_decode_tok_s(threads: int, tokens: int) -> dict[str, Any]:
         return clock.times[1:]  # the first put is the prompt
 
     run(2)
-    times = run(tokens)
-    steps = np.diff(times)
-    rate = 1 / float(np.median(steps))
+    rates, means, ort_rates = [], [], []
+    for _ in range(rounds):
+        if ort_gen is not None:
+            ort_rates.append(decode_run(ort_gen, tokens)["decode_tok_s"])
+        times = run(tokens)
+        steps = np.diff(times)
+        rates.append(1 / float(np.median(steps)))
+        means.append(len(steps) / (times[-1] - times[0]))
+    rate = max(rates)
     return {
         "decode_tok_s": rate,
-        "decode_tok_s_mean": len(steps) / (times[-1] - times[0]),
+        "decode_tok_s_mean": max(means),
+        "rounds": rates,
+        "onnxruntime_fp32_rounds": ort_rates,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
@@ -321,10 +334,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["cpu_same_machine"] = {"threads": args.cpu_threads, **decode_run(cpu, args.tokens)}
     if args.provider == "cpu" and not args.no_torch and "fp32" in out["variants"]:
         _say("transformers (PyTorch CPU) baseline...")
-        tb = torch_decode_tok_s(args.threads, args.torch_tokens)
+        tb = torch_decode_tok_s(args.threads, args.torch_tokens, gens["fp32"])
         out["transformers_cpu"] = tb
-        if "decode_tok_s" in tb:  # ONNX Runtime again right after, so both see the same load
-            again = decode_run(gens["fp32"], args.torch_tokens)["decode_tok_s"]
+        if "decode_tok_s" in tb:  # ONNX Runtime took turns with PyTorch: same load for both
+            again = max(tb["onnxruntime_fp32_rounds"])
             tb["onnxruntime_fp32_adjacent_decode_tok_s"] = again
             out["variants"]["fp32"]["speedup_vs_transformers"] = again / tb["decode_tok_s"]
             _say(f"  transformers {tb['decode_tok_s']:.1f} tok/s; ONNX Runtime fp32 is "
