@@ -32,8 +32,8 @@ from infralab.costs.model import (
     sweep,
 )
 
-WIDTH, HEIGHT = 320, 220
-LABEL_LIMIT = 170
+WIDTH, HEIGHT = 300, 210
+LABEL_LIMIT = 140
 _OFFLINE_READY = False
 
 
@@ -87,9 +87,9 @@ def _data(name: str) -> alt.NamedData:
 
 
 def _cost_skeleton() -> alt.TopLevelMixin:
-    sort = alt.EncodingSortField("usd_per_1k", order="ascending")
-    y = alt.Y("option:N", sort=sort, title="option", axis=alt.Axis(labelLimit=LABEL_LIMIT))
-    x = alt.X("usd_per_1k:Q", title="cost per 1,000 requests (USD)")
+    # rows arrive cheapest first; sorting in the spec would be dropped when layers merge
+    y = alt.Y("option:N", sort=None, title="option", axis=alt.Axis(labelLimit=LABEL_LIMIT))
+    x = alt.X("usd_per_1k:Q", title="cost per 1,000 requests (USD)", axis=alt.Axis(tickCount=5))
     bars = (
         alt.Chart(_data("bars"))
         .mark_bar()
@@ -166,17 +166,17 @@ def _utilization_skeleton() -> alt.TopLevelMixin:
 
 
 def _customer_skeleton() -> alt.TopLevelMixin:
-    bars = (
+    x = alt.X(
+        "usd_per_customer:Q",
+        scale=alt.Scale(type="log"),
+        title="infrastructure cost per customer (USD/month, log scale)",
+    )
+    dots = (
         alt.Chart(_data("customers"))
-        .mark_bar()
+        .mark_point(filled=True, size=120)
         .encode(
-            y=alt.Y(
-                "option:N",
-                sort=alt.EncodingSortField("usd_per_customer", order="ascending"),
-                title="option",
-                axis=alt.Axis(labelLimit=LABEL_LIMIT),
-            ),
-            x=alt.X("usd_per_customer:Q", title="infrastructure cost per customer (USD/month)"),
+            y=alt.Y("option:N", sort=None, title="option", axis=alt.Axis(labelLimit=LABEL_LIMIT)),
+            x=x,
             color=alt.Color(
                 "margin:N",
                 title="at this price",
@@ -188,11 +188,15 @@ def _customer_skeleton() -> alt.TopLevelMixin:
             tooltip=[
                 alt.Tooltip("option:N"),
                 alt.Tooltip("usd_per_customer:Q", format="$.3f", title="USD per customer"),
+                alt.Tooltip("share:Q", format=".1%", title="share of the price"),
             ],
         )
     )
-    rule = alt.Chart(_data("price")).mark_rule(strokeDash=[4, 3]).encode(x="usd_per_customer:Q")
-    return alt.layer(bars, rule).properties(width=WIDTH, height=HEIGHT)
+    rule = alt.Chart(_data("price")).mark_rule(strokeDash=[4, 3]).encode(x=x)
+    label = (
+        alt.Chart(_data("price")).mark_text(align="right", dx=-4, y=8).encode(x=x, text="label:N")
+    )
+    return alt.layer(dots, rule, label).properties(width=WIDTH, height=HEIGHT)
 
 
 SKELETONS: dict[str, Callable[[], alt.TopLevelMixin]] = {
@@ -234,7 +238,7 @@ def cost_per_1k_data(bills: Sequence[Bill], subtitle: str | None = None) -> Char
             "latency": "meets target" if b.meets_latency else "misses target",
             "label": f"${b.usd_per_1k_requests:,.3f}",
         }
-        for b in bills
+        for b in sorted(bills, key=lambda b: b.usd_per_1k_requests or 0.0)
         if _finite(b.usd_per_1k_requests)
     ]
     left_out = [
@@ -329,14 +333,26 @@ def customer_data(
         if _finite(per_1k):
             cost = per_1k * requests_per_customer_per_month / 1000.0
             margin = "margin left" if cost < price_per_customer_usd else "loses money"
-            rows.append({"option": b.option, "usd_per_customer": cost, "margin": margin})
+            share = cost / price_per_customer_usd if price_per_customer_usd > 0 else None
+            rows.append(
+                {"option": b.option, "usd_per_customer": cost, "margin": margin, "share": share}
+            )
+    rows.sort(key=lambda r: r["usd_per_customer"])
     sub = (
         f"{requests_per_customer_per_month:,.0f} requests per customer per month; "
         f"dashed: the customer pays ${price_per_customer_usd:,.2f}/month"
     )
     return ChartData(
         "customer",
-        {"customers": rows, "price": [{"usd_per_customer": price_per_customer_usd}]},
+        {
+            "customers": rows,
+            "price": [
+                {
+                    "usd_per_customer": price_per_customer_usd,
+                    "label": f"customer pays ${price_per_customer_usd:,.0f}",
+                }
+            ],
+        },
         "Cost per active customer",
         sub,
     )
