@@ -60,6 +60,13 @@ class RunnerStats:
         }
 
 
+def _executor(runner: NaiveRunner | MicroBatcher) -> ThreadPoolExecutor:
+    """The runner's one model thread, made on first use (and again after a stop)."""
+    if runner._pool is None:
+        runner._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infralab-model")
+    return runner._pool
+
+
 class NaiveRunner:
     """One model call per request, in one worker thread (like one function instance each)."""
 
@@ -67,14 +74,16 @@ class NaiveRunner:
 
     def __init__(self, fn: EmbedFn) -> None:
         self._fn = fn
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infralab-model")
+        self._pool: ThreadPoolExecutor | None = None
         self.stats = RunnerStats()
 
     async def start(self) -> None:
         """Nothing to start; present so both runners share one interface."""
 
     async def stop(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def _timed(self, texts: list[str], enqueued: float) -> tuple[np.ndarray, float, float]:
         began = time.perf_counter()
@@ -88,7 +97,7 @@ class NaiveRunner:
         loop = asyncio.get_running_loop()
         try:
             out, waited, model_s = await loop.run_in_executor(
-                self._pool, self._timed, texts, time.perf_counter()
+                _executor(self), self._timed, texts, time.perf_counter()
             )
         except Exception:
             self.stats.errors += 1
@@ -122,20 +131,29 @@ class MicroBatcher:
         self._fn = fn
         self.max_batch_size = max_batch_size
         self.max_wait_s = float(max_wait_ms) / 1e3
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infralab-model")
+        self._pool: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task | None = None
         self._carry: _Pending | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = RunnerStats()
 
     async def start(self) -> None:
-        """Start the batching loop on the running event loop (idempotent)."""
-        if self._task is None or self._task.done():
+        """Start the batching loop on the running event loop (idempotent).
+
+        If the app is now driven by another event loop (a test client without lifespan, a
+        Lambda adapter that makes a loop per call), the old loop's task is abandoned and a
+        new one started here; otherwise requests would wait on a loop that no longer runs.
+        """
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._loop is not loop:
             self._queue = asyncio.Queue()
-            self._task = asyncio.create_task(self._loop(), name="infralab-microbatcher")
+            self._carry = None
+            self._loop = loop
+            self._task = loop.create_task(self._loop_body(), name="infralab-microbatcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        if self._task is not None and self._loop is asyncio.get_running_loop():
             self._task.cancel()
             try:
                 await self._task
@@ -150,11 +168,13 @@ class MicroBatcher:
             for item in leftovers:
                 if not item.future.done():
                     item.future.set_exception(RuntimeError("the server is shutting down"))
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     async def submit(self, texts: list[str]) -> np.ndarray:
         """Queue ``texts`` and wait for their rows of the batch result."""
-        if self._queue is None or self._task is None or self._task.done():
+        if self._task is None or self._task.done() or self._loop is not asyncio.get_running_loop():
             await self.start()
         assert self._queue is not None
         self.stats.requests += 1
@@ -195,13 +215,13 @@ class MicroBatcher:
         out = self._fn(texts)
         return out, began, time.perf_counter() - began
 
-    async def _loop(self) -> None:
+    async def _loop_body(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect()
             texts = [t for item in batch for t in item.texts]
             try:
-                out, began, model_s = await loop.run_in_executor(self._pool, self._run, texts)
+                out, began, model_s = await loop.run_in_executor(_executor(self), self._run, texts)
             except asyncio.CancelledError:
                 for item in batch:
                     if not item.future.done():
