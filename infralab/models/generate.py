@@ -513,21 +513,23 @@ class Engine:
         return n
 
     def _compact(self) -> None:
-        """Drop finished rows, moving the last active row into each gap (CPU: one copy)."""
+        """Drop finished rows, moving the last active row into each gap (one row copy)."""
+        while self.active and self.active[-1].done:
+            self.active.pop()
         i = 0
         while i < len(self.active):
             if self.active[i].done:
                 last = len(self.active) - 1
-                if i != last:
-                    moved = self.active[last]
-                    if self.cache.on_cpu:
-                        self.cache.move_row(last, i, moved.length)
-                    else:
-                        self._swap_device(last, i)
-                    self.active[i] = moved
+                moved = self.active[last]
+                if self.cache.on_cpu:
+                    self.cache.move_row(last, i, moved.length)
+                else:
+                    self._swap_device(last, i)
+                self.active[i] = moved
                 self.active.pop()
-            else:
-                i += 1
+                while self.active and self.active[-1].done:
+                    self.active.pop()
+            i += 1
 
     def _swap_device(self, src: int, dst: int) -> None:
         import onnxruntime as ort
