@@ -121,3 +121,23 @@ def test_cuda_bench_on_cpu_machine_refuses_with_reason(capsys) -> None:
 def test_cli_rejects_bad_batch() -> None:
     with pytest.raises(SystemExit):
         embed.main(["--batch", "0"])
+
+
+def test_predict_crossover_model() -> None:
+    sizes = [64, 128, 256, 512, 1024]
+    # no overhead on either side: the faster GPU wins from the smallest size
+    kw = {"batch": 32, "layers": 4, "cpu_gflops": 100.0, "gpu_gflops": 10000.0}
+    assert embed.predict_crossover(sizes, gpu_overhead_ms=0.0, **kw) == 64
+    # 0.1 ms toll: the GPU wins once the CPU needs more than ~0.1 ms of compute
+    assert embed.predict_crossover(sizes, gpu_overhead_ms=0.1, **kw) == 256
+    assert embed.predict_crossover(sizes, gpu_overhead_ms=1e3, **kw) is None
+    with pytest.raises(ValueError):
+        embed.predict_crossover(sizes, gpu_overhead_ms=0.1, batch=1, layers=1, cpu_gflops=0,
+                                gpu_gflops=1)  # fmt: skip
+
+
+def test_latest_gpu_run_is_the_newest(tmp_path) -> None:
+    assert embed.latest_gpu_run(tmp_path) is None
+    for name, when in [("a", "2026-01-01"), ("b", "2026-06-01")]:
+        (tmp_path / f"embedding_gpu_{name}.json").write_text(json.dumps({"measured_at": when}))
+    assert embed.latest_gpu_run(tmp_path)["measured_at"] == "2026-06-01"

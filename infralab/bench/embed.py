@@ -312,6 +312,35 @@ def crossover_point(df: Any, mode: str = "numpy in/out") -> int | None:
     return int(faster[0]) if faster else None
 
 
+def predict_crossover(
+    hiddens: Sequence[int],
+    *,
+    batch: int,
+    layers: int,
+    gpu_overhead_ms: float,
+    cpu_gflops: float,
+    gpu_gflops: float,
+    cpu_overhead_ms: float = 0.0,
+) -> int | None:
+    """Smallest width at which a simple model says the GPU wins; None if it never does.
+
+    Model: time = fixed overhead per call + FLOPs / rate, on each side. The GPU's overhead
+    (kernel launches, copies over PCIe) is larger and its rate far higher, so it wins once
+    the compute it saves exceeds the extra overhead.
+    """
+    from infralab.models.synthetic import mlp_flops
+
+    if min(cpu_gflops, gpu_gflops) <= 0 or min(gpu_overhead_ms, cpu_overhead_ms) < 0:
+        raise ValueError("rates must be positive and the overhead not negative.")
+    for h in sorted(hiddens):
+        flops = mlp_flops(batch, h, layers)
+        cpu_ms = cpu_overhead_ms + flops / (cpu_gflops * 1e9) * 1e3
+        gpu_ms = gpu_overhead_ms + flops / (gpu_gflops * 1e9) * 1e3
+        if gpu_ms < cpu_ms:
+            return int(h)
+    return None
+
+
 # ---------------------------------------------------------------- quality
 def reference_items() -> list[dict] | None:
     """Items of ../shared/reference/minilm_reference.json, or None when it is absent."""
@@ -412,6 +441,12 @@ def recorded_gpu_runs(folder: Path | None = None) -> list[dict[str, Any]]:
         rec["_file"] = path.name
         runs.append(rec)
     return runs
+
+
+def latest_gpu_run(folder: Path | None = None) -> dict[str, Any] | None:
+    """The most recent recorded GPU run, or None (then a lesson says so, and invents nothing)."""
+    runs = recorded_gpu_runs(folder)
+    return max(runs, key=lambda r: str(r.get("measured_at", ""))) if runs else None
 
 
 def provenance(record: dict[str, Any]) -> str:
