@@ -1,0 +1,332 @@
+"""Benchmark: the embeddings API with and without micro-batching, in one run.
+
+``python -m infralab bench serve`` starts the service cold (naive: one model call per
+request), measures one client alone (the duration a per-request bill charges) and then N
+concurrent clients; then does the same with micro-batching on. Both runs share the machine
+state of the moment, so their ratio means more than either number on a busy machine.
+``--record`` writes the result as the kit's recorded benchmark
+(datasets/benchmarks/serving.json) in the format ``infralab.results`` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from infralab.results import RECORDED_DIR, _machine
+
+# Short, search-query-like texts (about 8-14 tokens each): the load an embeddings API behind
+# a search box sees. Written for the kit.
+TEXTS = [
+    "how do I reset my password",
+    "serverless functions scale to zero when idle",
+    "what does a cold start cost the first user",
+    "embedding models turn sentences into vectors",
+    "latency percentiles under rising concurrency",
+    "the always-on instance bills every hour",
+    "micro-batching trades a little wait for throughput",
+    "a GPU wins when the batch is large enough",
+    "which region is closest to our customers",
+    "cheapest way to serve a small model",
+    "refund policy for annual plans",
+    "monitor p99 latency in production",
+    "why is my first request slow",
+    "compare per-second and per-hour billing",
+    "vector search with a tenant filter",
+    "keep an instance warm during office hours",
+]
+PAYLOADS = [{"input": t} for t in TEXTS]
+TARGET_RATIO = 3.0
+TARGET_P99_MS = 250.0
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in (
+        "onnxruntime-gpu",
+        "onnxruntime",
+        "fastapi",
+        "uvicorn",
+        "httptools",
+        "uvloop",
+        "numpy",
+    ):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def measure_mode(
+    batching: bool,
+    *,
+    concurrency: int,
+    requests: int,
+    max_seconds: float,
+    variant: str = "int8",
+    threads: int | None = None,
+    max_batch_size: int = 32,
+    max_wait_ms: float = 5.0,
+    single_requests: int = 100,
+    embedder: str | None = None,
+) -> dict[str, Any]:
+    """Start a fresh server in one mode; its cold start, one client alone, then N clients."""
+    from infralab.serving.launcher import launch
+    from infralab.serving.loadgen import closed_loop
+
+    kwargs: dict[str, Any] = {
+        "batching": batching,
+        "variant": variant,
+        "threads": threads,
+        "max_batch_size": max_batch_size,
+        "max_wait_ms": max_wait_ms,
+    }
+    if embedder is not None:
+        kwargs["embedder"] = embedder
+    with launch(factory_kwargs=kwargs, ready_timeout_s=120) as server:
+        url = server.url + "/v1/embeddings"
+        single = closed_loop(
+            url,
+            PAYLOADS,
+            1,
+            total_requests=single_requests,
+            max_seconds=max_seconds,
+            warmup_requests=10,
+        )
+        loaded = closed_loop(
+            url,
+            PAYLOADS,
+            concurrency,
+            total_requests=requests,
+            max_seconds=max_seconds,
+            warmup_requests=concurrency,
+        )
+        metrics = server.metrics()
+        rss = server.rss_mb()
+        cold = dict(server.cold_start)
+    return {
+        "mode": "batching" if batching else "naive",
+        "cold_start": cold,
+        "single_client": {k: v for k, v in single.summary.items() if k != "errors_by_kind"},
+        "loaded": loaded.summary,
+        "server": {
+            "rss_mb": rss,
+            "model_calls": metrics.get("model_calls"),
+            "mean_batch_size": metrics.get("mean_batch_size"),
+            "queue_ms_mean": metrics.get("queue_ms_mean"),
+            "model_ms_mean": metrics.get("model_ms_mean"),
+        },
+    }
+
+
+def model_ceiling(
+    variant: str = "int8", threads: int | None = None, max_batch_size: int = 32
+) -> dict[str, float]:
+    """The model alone, in-process: texts/s one at a time vs in batches of ``max_batch_size``.
+
+    This bounds what batching can gain behind HTTP: the API's ratio can approach it only if
+    serving overhead is small next to the model.
+    """
+    from infralab.bench.harness import measure
+    from infralab.models.encoder import Embedder
+
+    emb = Embedder(variant=variant, provider="cpu", batch_size=max_batch_size, threads=threads)
+    batch = (TEXTS * (max_batch_size // len(TEXTS) + 1))[:max_batch_size]
+    counter = iter(range(10**9))
+    one = measure(lambda: emb.embed([TEXTS[next(counter) % len(TEXTS)]]), repeats=50, max_time_s=3)
+    full = measure(lambda: emb.embed(batch), items_per_call=len(batch), repeats=5, max_time_s=3)
+    return {
+        "texts_per_s_batch_1": one.items_per_s,
+        "texts_per_s_batch_full": full.items_per_s,
+        "ratio": full.items_per_s / one.items_per_s,
+    }
+
+
+def run_benchmark(
+    *,
+    concurrency: int = 32,
+    requests: int = 2000,
+    max_seconds: float = 30.0,
+    variant: str = "int8",
+    threads: int | None = None,
+    max_batch_size: int = 32,
+    max_wait_ms: float = 5.0,
+    embedder: str | None = None,
+) -> dict[str, Any]:
+    """Naive then batching, same settings; returns both and the comparison with the targets."""
+    from tqdm.auto import tqdm
+
+    runs = {}
+    for batching in tqdm([False, True], desc="serve benchmark", unit="mode", leave=False):
+        runs["batching" if batching else "naive"] = measure_mode(
+            batching,
+            concurrency=concurrency,
+            requests=requests,
+            max_seconds=max_seconds,
+            variant=variant,
+            threads=threads,
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            embedder=embedder,
+        )
+    try:
+        ceiling = (
+            model_ceiling(variant, threads, max_batch_size) if embedder in (None, "onnx") else None
+        )
+    except Exception as exc:  # the API numbers still stand without the ceiling
+        ceiling = {"error": str(exc)}
+    naive, batched = runs["naive"]["loaded"], runs["batching"]["loaded"]
+    ratio = (
+        batched["throughput_rps"] / naive["throughput_rps"]
+        if naive["throughput_rps"]
+        else float("nan")
+    )
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "settings": {
+            "concurrency": concurrency,
+            "requests": requests,
+            "max_seconds": max_seconds,
+            "variant": variant,
+            "threads": threads,
+            "max_batch_size": max_batch_size,
+            "max_wait_ms": max_wait_ms,
+            "payload": f"{len(TEXTS)} short query-like texts, one per request",
+            "client": "infralab.serving.loadgen raw HTTP/1.1 client on the same machine",
+        },
+        "naive": runs["naive"],
+        "batching": runs["batching"],
+        "throughput_ratio": ratio,
+        "model_only": ceiling,
+        "targets": {
+            "throughput_ratio_min": TARGET_RATIO,
+            "p99_ms_max": TARGET_P99_MS,
+            "ratio_met": bool(ratio >= TARGET_RATIO),
+            "p99_met": bool(batched["p99_ms"] <= TARGET_P99_MS),
+        },
+        "load_average_after": load,
+    }
+
+
+def result_record(bench: dict[str, Any]) -> dict[str, Any]:
+    """The ``serving`` measurement later lessons price (same keys as the lesson saves)."""
+    naive, batched = bench["naive"], bench["batching"]
+    return {
+        "throughput_rps": batched["loaded"]["throughput_rps"],
+        "throughput_rps_naive": naive["loaded"]["throughput_rps"],
+        "concurrency": bench["settings"]["concurrency"],
+        "p50_ms": batched["loaded"]["p50_ms"],
+        "p95_ms": batched["loaded"]["p95_ms"],
+        "p99_ms": batched["loaded"]["p99_ms"],
+        "cold_start_s": naive["cold_start"]["total_s"],
+        "rss_mb": max(naive["server"]["rss_mb"], batched["server"]["rss_mb"]),
+        "mean_duration_s": naive["single_client"]["mean_ms"] / 1e3,
+        "variant": bench["settings"]["variant"],
+    }
+
+
+def _print(bench: dict[str, Any]) -> None:
+    s = bench["settings"]
+    print(
+        f"embeddings API, {s['variant']}, {s['concurrency']} concurrent clients, {s['requests']} requests per mode"
+    )
+    print(
+        f"{'mode':<10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'batch':>7}{'alone ms':>10}{'cold s':>8}"
+    )
+    for mode in ("naive", "batching"):
+        r = bench[mode]
+        ld = r["loaded"]
+        print(
+            f"{mode:<10}{ld['throughput_rps']:>9.1f}{ld['p50_ms']:>9.1f}{ld['p95_ms']:>9.1f}"
+            f"{ld['p99_ms']:>9.1f}{ld['errors']:>8}{(r['server']['mean_batch_size'] or 0):>7.1f}"
+            f"{r['single_client']['mean_ms']:>10.1f}{r['cold_start']['total_s']:>8.2f}"
+        )
+    t = bench["targets"]
+    print(
+        f"throughput ratio {bench['throughput_ratio']:.2f}x (target >= {t['throughput_ratio_min']:g}x: "
+        f"{'met' if t['ratio_met'] else 'NOT met'}); batching p99 {bench['batching']['loaded']['p99_ms']:.0f} ms "
+        f"(target <= {t['p99_ms_max']:g} ms: {'met' if t['p99_met'] else 'NOT met'})"
+    )
+    ceiling = bench.get("model_only") or {}
+    if "ratio" in ceiling:
+        print(
+            f"the model alone, in-process: {ceiling['texts_per_s_batch_1']:.0f} texts/s one at a time, "
+            f"{ceiling['texts_per_s_batch_full']:.0f} in batches of {s['max_batch_size']}: "
+            f"{ceiling['ratio']:.2f}x is the most batching can give here"
+        )
+    if bench.get("load_average_after"):
+        print(
+            f"load average after the run: {', '.join(f'{x:.2f}' for x in bench['load_average_after'])} on {os.cpu_count()} CPUs"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m infralab bench serve", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--requests", type=int, default=2000, help="requests per mode (default 2000)")
+    p.add_argument("--max-seconds", type=float, default=30.0, help="time cap per mode")
+    p.add_argument("--variant", default="int8", choices=["int8", "fp32"])
+    p.add_argument(
+        "--threads", type=int, default=None, help="ONNX Runtime threads (default: its choice)"
+    )
+    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--max-wait-ms", type=float, default=5.0)
+    p.add_argument("--json", type=Path, help="also write the full result here")
+    p.add_argument("--record", action="store_true", help="write datasets/benchmarks/serving.json")
+    args = p.parse_args(argv)
+    try:
+        bench = run_benchmark(
+            concurrency=args.concurrency,
+            requests=args.requests,
+            max_seconds=args.max_seconds,
+            variant=args.variant,
+            threads=args.threads,
+            max_batch_size=args.max_batch_size,
+            max_wait_ms=args.max_wait_ms,
+        )
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print(bench)
+    machine = {**_machine(), "cpu_model": _cpu_model()}
+    record = {
+        "name": "serving",
+        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "versions": _versions(),
+        "command": "python -m infralab bench serve " + " ".join(argv or []),
+        "data": result_record(bench),
+        "benchmark": bench,
+    }
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=2, default=float))
+    if args.record:
+        RECORDED_DIR.mkdir(parents=True, exist_ok=True)
+        path = RECORDED_DIR / "serving.json"
+        path.write_text(json.dumps(record, indent=2, default=float) + "\n")
+        print(f"recorded {path}")
+    return 0
