@@ -100,20 +100,22 @@ def check_predict_crossover(fn: Any) -> CheckPassed:
     if not callable(fn):
         raise CheckFailed("predict_crossover should be a function.", "Define it with `def`.")
     sizes = [64, 128, 256, 512, 1024, 2048, 4096]
-    cases = [(32, 4, 0.08, 50.0, 5000.0), (32, 4, 0.5, 100.0, 20000.0), (1, 4, 5.0, 80.0, 1000.0)]
-    for batch, layers, over, cpu, gpu in cases:
-        got = run_student_function(
-            fn, sizes, batch, layers, over, cpu, gpu, name="predict_crossover"
-        )
-        want = predict_crossover(sizes, batch=batch, layers=layers, gpu_overhead_ms=over,
-                                 cpu_gflops=cpu, gpu_gflops=gpu)  # fmt: skip
+    cases = [
+        (32, 4, 0.02, 0.08, 50.0, 5000.0),
+        (32, 4, 0.0, 0.5, 100.0, 20000.0),
+        (1, 4, 0.01, 5.0, 80.0, 1000.0),
+    ]
+    for batch, layers, c_over, g_over, cpu, gpu in cases:
+        args = (sizes, batch, layers, c_over, g_over, cpu, gpu)
+        got = run_student_function(fn, *args, name="predict_crossover")
+        want = predict_crossover(sizes, batch=batch, layers=layers, cpu_overhead_ms=c_over,
+                                 gpu_overhead_ms=g_over, cpu_gflops=cpu, gpu_gflops=gpu)  # fmt: skip
         if got != want:
             raise CheckFailed(
-                f"predict_crossover(batch={batch}, overhead={over} ms, CPU {cpu:g} GFLOP/s, "
-                f"GPU {gpu:g} GFLOP/s) returned {got!r}; the model gives {want!r}.",
-                "FLOPs = 2 x batch x hidden² x layers; CPU ms = FLOPs / CPU rate; GPU ms = "
-                "overhead + FLOPs / GPU rate; return the first width where GPU ms < CPU ms, "
-                "or None.",
+                f"predict_crossover(hiddens, {', '.join(map(str, args[1:]))}) returned {got!r}; "
+                f"the model gives {want!r}.",
+                "FLOPs = 2 x batch x hidden² x layers; ms on each side = overhead + FLOPs / "
+                "(GFLOP/s x 1e9) x 1000; return the first width where GPU ms < CPU ms, or None.",
             )
     return CheckPassed("predict_crossover follows the overhead + compute model.")
 
