@@ -161,7 +161,7 @@ def test_keys_from_env_spec_and_network_delay(index):
     assert body["answer"] == "Refunds within 14 days."
 
 
-@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_qdrant_url_selects_a_server(monkeypatch, tmp_path):
     monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:6333")
     client = make_client(tmp_path / "ignored")

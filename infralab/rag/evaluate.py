@@ -176,16 +176,24 @@ def stage_percentiles(timings: Sequence[Mapping[str, float]]) -> pd.DataFrame:
 
 
 def serverless_usd_per_1k(duration_ms: float, memory_gb: float = 2.0) -> float:
-    """AWS Lambda-style price of 1,000 calls of ``duration_ms`` (published prices, no free
-    tier): GB-seconds plus the per-request fee."""
+    """AWS Lambda price of 1,000 calls of ``duration_ms`` (``infralab.costs.serverless``
+    with the published prices in datasets/pricing, no free tier): GB-seconds, each call
+    rounded up to 1 ms, plus the per-request fee."""
     from infralab.costs.pricing import serverless_cpu_price
+    from infralab.costs.serverless import lambda_bill
 
+    if duration_ms < 0:
+        raise ValueError(f"duration must be >= 0 ms, got {duration_ms}.")
     per_gb_s, _ = serverless_cpu_price("aws", "lambda", "compute")
     per_1m, _ = serverless_cpu_price("aws", "lambda", "requests")
-    if duration_ms < 0 or memory_gb <= 0:
-        raise ValueError("duration must be >= 0 ms and memory > 0 GB.")
-    billed_s = math.ceil(duration_ms - 1e-9) / 1000.0  # Lambda bills whole milliseconds
-    return 1000 * (billed_s * memory_gb * per_gb_s) + per_1m / 1000.0
+    bill = lambda_bill(
+        1000,
+        duration_ms / 1000.0,
+        memory_gb,
+        price_per_gb_s=per_gb_s,
+        price_per_million_requests=per_1m,
+    )
+    return float(bill["total_usd"])
 
 
 def gpu_usd_per_hour(gpu: str = "L4") -> tuple[float, str]:
