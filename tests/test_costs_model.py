@@ -268,3 +268,29 @@ def test_measured_throughput_prefers_the_students_file(tmp_path, monkeypatch) ->
     assert fallback is not None and fallback.source in {"recorded", "default", "measured"}
     with pytest.raises(m.CostError):
         m.measured_throughput("training")  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    p1=st.floats(0.1, 20),
+    p2=st.floats(0.1, 20),
+    r1=st.floats(0.1, 1e3),
+    r2=st.floats(0.1, 1e3),
+    idle=st.floats(0, 600),
+    shape=st.sampled_from(sorted(m.TRAFFIC_SHAPES)),
+)
+def test_break_even_symmetric_between_gpu_kinds(
+    p1: float, p2: float, r1: float, r2: float, idle: float, shape: str
+) -> None:
+    w = m.Workload(1000, traffic=shape)
+    a = m.PerSecondGPU("per-second", p1, r1, 0.5, idle_timeout_s=idle)
+    b = m.DedicatedGPU("dedicated", p2, r2, 0.5)
+    ab, ba = m.break_even(a, b, w, points=50), m.break_even(b, a, w, points=50)
+    assert ab.crossings == pytest.approx(ba.crossings, rel=1e-5)
+
+
+def test_tiny_capacity_cannot_serve_instead_of_overflowing() -> None:
+    w = m.Workload(1e6)
+    for opt in (gpu(rps=1e-300), m.PerSecondGPU("p", 3, 1e-300, 1)):
+        bill = opt.bill(w)
+        assert math.isinf(bill.monthly_usd) and m.NO_REQUESTS in bill.note

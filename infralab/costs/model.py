@@ -279,6 +279,19 @@ class ServerlessCPU:
         return _base(self, "serverless_cpu", w, usd, latency_s=lat, meets_latency=ok, note=note)
 
 
+MAX_INSTANCES = 1_000_000  # beyond this a "fleet" is a modelling error, not a plan
+
+
+def _instances_needed(peak_rps: float, capacity_rps: float, minimum: int) -> int | None:
+    """Whole instances to absorb ``peak_rps``; None when no finite fleet can."""
+    if capacity_rps <= 0:
+        return None
+    ratio = peak_rps / capacity_rps
+    if not math.isfinite(ratio) or ratio > MAX_INSTANCES:
+        return None
+    return max(minimum, math.ceil(ratio - 1e-9))
+
+
 @dataclass(frozen=True)
 class DedicatedGPU:
     """Instances rented by the hour, always on: the bill does not care if they are idle.
@@ -331,7 +344,17 @@ class DedicatedGPU:
                 meets_latency=False,
                 note=f"{NO_REQUESTS}: {why}",
             )
-        instances = max(self.min_instances, math.ceil(w.peak_rps / capacity - 1e-9))
+        needed = _instances_needed(w.peak_rps, capacity, self.min_instances)
+        if needed is None:
+            return _base(
+                self,
+                "dedicated_gpu",
+                w,
+                math.inf,
+                meets_latency=False,
+                note=f"{NO_REQUESTS}: capacity per instance is too small for this traffic",
+            )
+        instances = needed
         usd = instances * self.usd_per_hour * HOURS_PER_MONTH
         paid_rps = instances * self.throughput_rps * self.available_share
         util = (n / SECONDS_PER_MONTH) / paid_rps if paid_rps > 0 else 0.0
@@ -382,28 +405,35 @@ class PerSecondGPU:
         if w.requests_per_day <= 0 or self.throughput_rps <= 0:
             return 0.0
         instances = self._instances(w)
+        if instances <= 0:
+            return 0.0
         lam = w.busy_rps / instances
         u = min(lam / self.throughput_rps, 1.0)
         return (1 - u) * math.exp(-lam * self.idle_timeout_s)
 
     def _instances(self, w: Workload) -> int:
         cap = self.throughput_rps * self.max_utilization
-        return max(1, math.ceil(w.peak_rps / cap - 1e-9)) if cap > 0 else 0
+        return (_instances_needed(w.peak_rps, cap, 1) or 0) if cap > 0 else 0
 
     def bill(self, w: Workload) -> Bill:
         n = w.requests_per_month
         if n <= 0:
             return _base(self, "per_second_gpu", w, 0.0, utilization=None)
-        if self.throughput_rps * self.max_utilization <= 0:
+        instances = self._instances(w)
+        if instances <= 0:
+            why = (
+                "no usable throughput"
+                if self.throughput_rps * self.max_utilization <= 0
+                else "capacity per instance is too small for this traffic"
+            )
             return _base(
                 self,
                 "per_second_gpu",
                 w,
                 math.inf,
                 meets_latency=False,
-                note=f"{NO_REQUESTS}: no usable throughput",
+                note=f"{NO_REQUESTS}: {why}",
             )
-        instances = self._instances(w)
         busy_s = n / self.throughput_rps
         lam = w.busy_rps / instances  # arrivals per second at one instance
         u = min(lam / self.throughput_rps, 1.0)
@@ -516,19 +546,22 @@ def break_even(
     grid = [low * (high / low) ** (i / (points - 1)) for i in range(points)]
     values = [diff(r) for r in grid]
     crossings: list[float] = []
-    for (r0, d0), (r1, d1) in zip(
-        zip(grid, values, strict=True), zip(grid[1:], values[1:], strict=True), strict=False
-    ):
-        if d0 == 0 or (d0 < 0) == (d1 < 0) or d1 == 0:
+    last: tuple[float, float] | None = None  # the last grid point where the costs differ
+    for r1, d1 in zip(grid, values, strict=True):
+        if d1 == 0:
             continue
-        lo, hi = r0, r1
-        while hi / lo > 1 + 1e-7:  # bisection on the sign change, to 1e-7 relative
-            mid = math.sqrt(lo * hi)
-            if (diff(mid) < 0) == (d0 < 0):
-                lo = mid
-            else:
-                hi = mid
-        crossings.append(hi)
+        if last is not None and (last[1] < 0) != (d1 < 0):
+            lo, hi, d0 = last[0], r1, last[1]
+            while hi / lo > 1 + 1e-7:  # bisection on the sign change, to 1e-7 relative
+                mid = math.sqrt(lo * hi)
+                dm = diff(mid)
+                # equal costs count as "crossed": the same answer whichever option is a
+                if dm != 0 and (dm < 0) == (d0 < 0):
+                    lo = mid
+                else:
+                    hi = mid
+            crossings.append(hi)
+        last = (r1, d1)
     rng = f"between {low:,.0f} and {high:,.0f} requests/day"
     sign_low = next((v for v in values if v != 0), 0.0)
     if not crossings:
