@@ -808,6 +808,11 @@ def llm_options(
                     f"H100 {kind}: ${price:.3f}/GPU-hour, {row['provider']} {row['instance']}, "
                     f"{row['as_of']}"
                 )
+            if kind == "spot":
+                notes.append(
+                    f"H100 spot: assumed {spot_interruptions_per_hour:g} interruptions/hour, "
+                    "5 min lost each (an assumption, not a published rate)"
+                )
             opts.append(
                 DedicatedGPU(
                     f"H100 {kind.replace('_', '-')}",
