@@ -284,16 +284,12 @@ class Generator:
         for (past, present), value in zip(self._names, kv, strict=True):
             b.bind_ortvalue_input(past, value)
             b.bind_ortvalue_output(present, value)
-        if self.device == "cpu":
-            logits = np.empty((ids.shape[0], self.config.vocab), dtype=np.float32)
-            b.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(logits))
-            with self.lock:
-                self.session.run_with_iobinding(b)
-            return logits
-        b.bind_output("logits", "cpu")
+        # logits land in host memory (ORT copies them from the GPU); the KV cache stays put
+        logits = np.empty((ids.shape[0], self.config.vocab), dtype=np.float32)
+        b.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(logits))
         with self.lock:
             self.session.run_with_iobinding(b)
-        return b.copy_outputs_to_cpu()[0]
+        return logits
 
     @property
     def _names(self) -> list[tuple[str, str]]:
