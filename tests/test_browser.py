@@ -71,6 +71,11 @@ def jupyterlab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     work.mkdir()
     shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
     port, token = _free_port(), secrets.token_hex(16)
+    # fresh user settings; no "get Jupyter news?" toast over the dashboard
+    settings = tmp_path / "user-settings"
+    news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false"}')
     env = dict(os.environ)
     for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
         env[name] = str(tmp_path / name.lower())
@@ -86,6 +91,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[tuple[str, str]]:
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={work}",
         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        f"--LabApp.user_settings_dir={settings}",
         "--LabApp.expose_app_in_browser=True",
         "--LabApp.extension_manager=readonly",  # no PyPI look-ups from the test
     ]
@@ -161,7 +167,7 @@ def test_dashboard_renders_and_redraws(jupyterlab: tuple[str, str]) -> None:
                 executable_path=str(CHROMIUM),
                 headless=True,
                 args=CHROMIUM_ARGS,
-                viewport={"width": 1500, "height": 1000},
+                viewport={"width": 1400, "height": 1800},
             )
             try:
                 page = browser.new_page()
