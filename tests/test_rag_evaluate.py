@@ -161,13 +161,20 @@ def test_keys_from_env_spec_and_network_delay(index):
     assert body["answer"] == "Refunds within 14 days."
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_qdrant_url_selects_a_server(monkeypatch, tmp_path):
-    monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:6333")
-    client = make_client(tmp_path / "ignored")
-    assert "Remote" in type(client._client).__name__  # no connection is made until used
+    import infralab.rag.store as store_mod
+
+    seen: list[dict] = []
+    monkeypatch.setattr(store_mod, "QdrantClient", lambda **kw: seen.append(kw) or kw)
+    monkeypatch.setenv("QDRANT_URL", "http://qdrant.internal:6333")
+    monkeypatch.setenv("QDRANT_API_KEY", "secret")
+    make_client(tmp_path / "ignored")
+    assert seen[-1] == {"url": "http://qdrant.internal:6333", "api_key": "secret"}
     monkeypatch.delenv("QDRANT_URL")
-    assert "Local" in type(make_client(None)._client).__name__
+    make_client(None)
+    assert seen[-1] == {"location": ":memory:"}
+    make_client(tmp_path / "q")
+    assert seen[-1] == {"path": str(tmp_path / "q")}
 
 
 def test_chunk_ids_unique_on_fixture(docs):
