@@ -294,3 +294,21 @@ def test_tiny_capacity_cannot_serve_instead_of_overflowing() -> None:
     for opt in (gpu(rps=1e-300), m.PerSecondGPU("p", 3, 1e-300, 1)):
         bill = opt.bill(w)
         assert math.isinf(bill.monthly_usd) and m.NO_REQUESTS in bill.note
+
+
+def test_cloud_run_bill_is_a_labelled_lower_bound() -> None:
+    opts, _ = m.llm_options(W, option_set="serverless CPU: Lambda vs Cloud Run")
+    run = next(o for o in opts if isinstance(o, m.CloudRunCPU))
+    bill = run.bill(W)
+    # vCPU-seconds only: 100 ms steps, 1 vCPU, at the published 0.000024 USD per vCPU-second
+    steps = math.ceil(run.duration_s / 0.1 - 1e-9) * 0.1
+    assert bill.monthly_usd == pytest.approx(
+        round(W.requests_per_month) * steps * 0.000024, rel=1e-6
+    )
+    assert "lower bound" in bill.note and "lower bound" in bill.summary()
+
+
+def test_zero_cpu_speed_leaves_serverless_out() -> None:
+    opts, notes = m.llm_options(W, cpu_tokens_per_s=0, option_set="serverless CPU vs GPU")
+    assert not any(isinstance(o, m.ServerlessCPU) for o in opts)
+    assert any(m.NO_REQUESTS in n for n in notes)

@@ -152,7 +152,12 @@ class Bill:
         unit = f"${per_1k:,.4f} per 1k requests" if per_1k is not None else self.note
         util = f", {self.utilization:.0%} utilized" if self.utilization is not None else ""
         lat = "" if self.meets_latency else " — MISSES the latency target"
-        return f"{self.option}: ${self.monthly_usd:,.2f}/month, {unit}{util}{lat}"
+        low = (
+            " (a lower bound: some fees have no published price)"
+            if "lower bound" in self.note
+            else ""
+        )
+        return f"{self.option}: ${self.monthly_usd:,.2f}/month{low}, {unit}{util}{lat}"
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -290,6 +295,59 @@ def _instances_needed(peak_rps: float, capacity_rps: float, minimum: int) -> int
     if not math.isfinite(ratio) or ratio > MAX_INSTANCES:
         return None
     return max(minimum, math.ceil(ratio - 1e-9))
+
+
+@dataclass(frozen=True)
+class CloudRunCPU:
+    """A Cloud Run service (request-based billing): vCPU-seconds while serving, 100 ms steps.
+
+    The kit's sources give Cloud Run's vCPU price but not its memory or per-request prices, so
+    this bill is a lower bound and its ``note`` says so (a missing price is not guessed).
+    """
+
+    name: str
+    duration_s: float
+    vcpu: float = 1.0
+    memory_gib: float = 2.0
+    concurrency: float = 1.0
+    usd_per_vcpu_s: float = 0.000024  # datasets/pricing/serverless_cpu.csv
+    free_tier: bool = False
+    cold_start_s: float = 0.0  # not in the kit's sources for Cloud Run
+    cold_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        for n in ("duration_s", "usd_per_vcpu_s"):
+            _nonneg(n, getattr(self, n))
+        for n in ("vcpu", "memory_gib"):
+            if _nonneg(n, getattr(self, n)) == 0:
+                raise CostError(f"{n} must be > 0")
+        if _nonneg("concurrency", self.concurrency) < 1:
+            raise CostError("concurrency must be >= 1 (requests sharing one instance)")
+
+    def bill(self, w: Workload) -> Bill:
+        from infralab.costs.serverless import cloud_run_bill
+
+        n = w.requests_per_month
+        usd, unpriced = 0.0, []
+        if n > 0:
+            out = cloud_run_bill(
+                int(round(n)),
+                self.duration_s,
+                self.vcpu,
+                self.memory_gib,
+                concurrency=self.concurrency,
+                free_tier=self.free_tier,
+                price_per_vcpu_s=self.usd_per_vcpu_s,
+            )
+            usd, unpriced = float(out["total_usd"]), list(out.get("unpriced", []))
+        lat = self.duration_s + (self.cold_start_s if self.cold_share > 0.05 else 0.0)
+        ok = lat <= w.latency_target_s
+        notes = [] if ok else [f"one request takes {lat:.2f} s > target {w.latency_target_s} s"]
+        if unpriced:
+            notes.append("lower bound: not priced: " + "; ".join(unpriced))
+        return _base(
+            self, "serverless_cpu", w, usd, latency_s=lat, meets_latency=ok, note=" | ".join(notes)
+        )
 
 
 @dataclass(frozen=True)
@@ -837,23 +895,36 @@ def llm_options(
             )
         )
         notes.append(f"Modal H100: ${row['usd_per_hour']:.4f}/h billed per second, {row['as_of']}")
-    if "cpu" in kinds:
+    if "cpu" in kinds or "cloud_run" in kinds:
         tps = cpu_tokens_per_s
         if tps is None:
             m = measured_throughput("generation")
             tps = m.value if m else DEFAULTS["generation"].value
             notes.append(f"CPU decode speed: {(m or DEFAULTS['generation']).label()}")
-        price, _ = pricing.serverless_cpu_price("aws", "lambda", "compute")
-        per_req, _ = pricing.serverless_cpu_price("aws", "lambda", "requests")
-        duration = workload.tokens_out / _nonneg("cpu_tokens_per_s", tps) if tps else math.inf
-        opts.append(
-            ServerlessCPU(
-                "Serverless CPU (SmolLM2-135M, Lambda 2 GB)",
-                duration if math.isfinite(duration) else 0.0,
-                usd_per_gb_s=price,
-                usd_per_1m_requests=per_req,
-            )
-        )
+        if _nonneg("cpu_tokens_per_s", tps) == 0:
+            notes.append(f"serverless CPU left out: {NO_REQUESTS} at 0 tokens/s")
+        else:
+            duration = workload.tokens_out / tps
+            if "cpu" in kinds:
+                price, _ = pricing.serverless_cpu_price("aws", "lambda", "compute")
+                per_req, _ = pricing.serverless_cpu_price("aws", "lambda", "requests")
+                opts.append(
+                    ServerlessCPU(
+                        "Serverless CPU (SmolLM2-135M, Lambda 2 GB)",
+                        duration,
+                        usd_per_gb_s=price,
+                        usd_per_1m_requests=per_req,
+                    )
+                )
+            if "cloud_run" in kinds:
+                cpu_price, _ = pricing.serverless_cpu_price("gcp", "cloud_run_request_based", "cpu")
+                opts.append(
+                    CloudRunCPU(
+                        "Serverless CPU (SmolLM2-135M, Cloud Run 1 vCPU)",
+                        duration,
+                        usd_per_vcpu_s=cpu_price,
+                    )
+                )
     notes.append(
         f"GPU at batch {point.batch}: {point.tokens_per_s:,.0f} tokens/s, "
         f"{1 / point.step_s:,.1f} tokens/s per user (bandwidth model anchored on silybench)"
@@ -867,4 +938,5 @@ OPTION_SETS: dict[str, tuple[str, ...]] = {
     "API vs per-second GPU": ("api", "per_second"),
     "GPU: dedicated vs per-second": ("gpu", "per_second"),
     "serverless CPU vs GPU": ("cpu", "gpu", "per_second"),
+    "serverless CPU: Lambda vs Cloud Run": ("cpu", "cloud_run"),
 }
