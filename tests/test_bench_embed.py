@@ -141,3 +141,80 @@ def test_latest_gpu_run_is_the_newest(tmp_path) -> None:
     for name, when in [("a", "2026-01-01"), ("b", "2026-06-01")]:
         (tmp_path / f"embedding_gpu_{name}.json").write_text(json.dumps({"measured_at": when}))
     assert embed.latest_gpu_run(tmp_path)["measured_at"] == "2026-06-01"
+
+
+def _fake_sweep() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"variant": "fp32", "provider": "cpu", "batch": b, "seq": 16, "p50_ms": 1.0 + b,
+             "sentences_per_s": s, "gflops": s / 10}
+            for b, s in [(1, 100.0), (8, 400.0), (32, 300.0)]
+        ]
+    )  # fmt: skip
+
+
+def test_charts_title_every_axis() -> None:
+    from infralab.charts import inference as charts
+
+    sweep = _fake_sweep()
+    cross = pd.DataFrame(
+        [{"hidden": 64, "provider": "cpu", "mode": "numpy in/out", "ms": 0.1, "gflops": 1.0}]
+    )
+    quality = pd.DataFrame([{"engine": "cpu/int8", "sentences_per_s": 5.0, "min_cosine": 0.99}])
+    for chart in (charts.throughput_vs_batch(sweep), charts.latency_vs_seq(sweep),
+                  charts.roofline(sweep, 50.0), charts.crossover_chart(cross),
+                  charts.speed_vs_quality(quality)):  # fmt: skip
+        spec = json.dumps(chart.to_dict())
+        assert '"title"' in spec and "(" in spec  # titled axes carry units in parentheses
+    with pytest.raises(ValueError, match="columns"):
+        charts.throughput_vs_batch(sweep.drop(columns=["seq"]))
+    with pytest.raises(ValueError, match="non-empty"):
+        charts.crossover_chart(pd.DataFrame())
+
+
+def test_lab03_checks_pass_and_fail_with_hints() -> None:
+    from infralab.checks import CheckFailed, lab03
+
+    sweep = _fake_sweep()
+    assert "Batch 8" in lab03.check_best_batch(sweep, 8)
+    with pytest.raises(CheckFailed, match="batch 8 is fastest"):
+        lab03.check_best_batch(sweep, 32)
+    with pytest.raises(CheckFailed, match="fewer than 3"):
+        lab03.check_best_batch(sweep.head(2), 8)
+
+    a = np.eye(4, 6, dtype=np.float32)
+    b = a + 0.01
+    from infralab.models.encoder import cosine
+
+    worst = float(cosine(a, b).min())
+    assert lab03.check_int8_quality(worst, a, b, worst >= 0.98)
+    with pytest.raises(CheckFailed, match="worst row"):
+        lab03.check_int8_quality(worst - 0.1, a, b, True)
+    with pytest.raises(CheckFailed, match="verdict"):
+        lab03.check_int8_quality(worst, a, b, "yes")
+
+    def right(hiddens, batch, layers, c_over, g_over, c_rate, g_rate):
+        return embed.predict_crossover(hiddens, batch=batch, layers=layers, cpu_overhead_ms=c_over,
+                                       gpu_overhead_ms=g_over, cpu_gflops=c_rate, gpu_gflops=g_rate)  # fmt: skip
+
+    assert lab03.check_predict_crossover(right)
+    with pytest.raises(CheckFailed, match="returned 64"):
+        lab03.check_predict_crossover(lambda *args: 64)
+    with pytest.raises(CheckFailed, match="placeholder"):
+        lab03.check_predict_crossover(lambda *args: (_ for _ in ()).throw(NotImplementedError()))
+
+    assert lab03.check_crossover_prediction(512, 128)
+    with pytest.raises(CheckFailed, match="GPU won from"):
+        lab03.check_crossover_prediction(2048, 128)
+    with pytest.raises(CheckFailed, match="no measured crossover"):
+        lab03.check_crossover_prediction(512, None)
+
+
+@pytest.mark.skipif(runtime.cuda_usable(), reason="CUDA works here: the CPU embedder is not best")
+def test_check_provider_on_a_cpu_machine() -> None:
+    from infralab.checks import CheckFailed, lab03
+    from infralab.models.encoder import Embedder
+
+    assert "runs on cpu" in lab03.check_provider(Embedder("fp32", "cpu", threads=1))
+    with pytest.raises(CheckFailed, match="should be a Embedder"):
+        lab03.check_provider("cpu")
