@@ -121,3 +121,12 @@ def test_interactive_dashboard_uses_offline_jupyter_charts() -> None:
     spec = d.slots[0].widget.spec
     d.controls["requests_per_day"].value = 2e6
     assert d.slots[0].widget.spec != spec
+
+
+def test_every_option_set_draws(dash: CostDashboard) -> None:
+    for name in m.OPTION_SETS:
+        dash.controls["option_set"].value = name
+        assert len(dash.slots) == 4
+        assert all(slot.chart.to_dict() for slot in dash.slots)
+        assert "Cheapest" in dash.status.value or "No option" in dash.status.value
+    dash.controls["option_set"].value = "all"
