@@ -450,12 +450,19 @@ class Embedder:
         """One model call on already padded inputs; (batch, 384) float32."""
         return self.session.run(["sentence_embedding"], feeds)[0]
 
-    def embed(self, texts: str | Iterable[str]) -> np.ndarray:
-        """Embeddings in the caller's order: float32, shape (n, 384), each of unit length."""
+    def embed(self, texts: str | Iterable[str], *, progress: bool | None = None) -> np.ndarray:
+        """Embeddings in the caller's order: float32, shape (n, 384), each of unit length.
+
+        ``progress`` shows a bar over batches; by default only for 2,000 texts or more.
+        """
+        from tqdm.auto import tqdm
+
         ids = self.tokenize(texts)
         order = np.argsort([-len(x) for x in ids], kind="stable")
         out = np.empty((len(ids), DIM), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
+        show = len(ids) >= 2000 if progress is None else progress
+        starts = range(0, len(order), self.batch_size)
+        for start in tqdm(starts, desc="embed", unit="batch", disable=not show, leave=False):
             chunk = order[start : start + self.batch_size]
             out[chunk] = self.run(self.pad([ids[i] for i in chunk]))
         return out
