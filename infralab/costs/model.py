@@ -633,13 +633,15 @@ def break_even(
     below = a.name if sign_low < 0 else b.name
     sign_high = next((v for v in reversed(values) if v != 0), 0.0)
     above = a.name if sign_high < 0 else b.name
+    other = b.name if below == a.name else a.name
     verdict = (
-        f"break-even at {crossings[0]:,.0f} requests/day: {below} is cheaper below, "
-        f"{('the other' if above == below else above)} above"
+        f"break-even at {crossings[0]:,.0f} requests/day: {below} is cheaper below, {other} above"
     )
     if len(crossings) > 1:
+        where = ", ".join(f"{c:,.0f}" for c in crossings)
         verdict += (
-            f" (they cross {len(crossings)} times: whole instances make the bill a staircase)"
+            f"; they cross {len(crossings)} times ({where} requests/day) because whole "
+            f"instances make the bill a staircase, and {above} is cheaper at the top of the range"
         )
     return BreakEven(a.name, b.name, crossings[0], tuple(crossings), verdict, below, above)
 
