@@ -181,11 +181,20 @@ def cost_chart(df: pd.DataFrame) -> alt.Chart:
     )
 
 
-def hourly_prices() -> pd.DataFrame:
+def gpu_model(record: dict[str, Any] | None) -> str:
+    """``"H200"`` from a recorded run's ``machine.gpu`` (``"NVIDIA H200, 580.., 143771 MiB"``)."""
+    name = str(((record or {}).get("machine") or {}).get("gpu") or "")
+    for model in ("H200", "H100", "A100", "L40S", "L4", "A10G", "T4", "B200"):
+        if model in name:
+            return model
+    return "H100"
+
+
+def hourly_prices(gpu: str = "H100") -> pd.DataFrame:
     """Hourly prices to set against a measured speed, each with its source and date.
 
     A CPU machine like the student's: 2 vCPU at Google Cloud Run's instance-based vCPU
-    price (memory not included: the kit's sources lack it). A GPU: the cheapest single H100
+    price (memory not included: the kit's sources lack it). A GPU: the cheapest single ``gpu``
     hour in ``datasets/pricing/gpu_instances.csv``. Rows whose file is missing are left out.
     """
     rows = []
@@ -202,7 +211,7 @@ def hourly_prices() -> pd.DataFrame:
     gpu_csv = REPO_ROOT / "datasets" / "pricing" / "gpu_instances.csv"
     if gpu_csv.is_file():
         df = pd.read_csv(gpu_csv)
-        one = df[(df["gpu"].astype(str).str.startswith("H100")) & (df["gpu_count"] == 1)]
+        one = df[(df["gpu"].astype(str).str.startswith(gpu)) & (df["gpu_count"] == 1)]
         one = one.dropna(subset=["usd_per_hour"])
         if len(one):
             r = one.sort_values("usd_per_hour").iloc[0]
