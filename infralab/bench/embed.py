@@ -215,6 +215,43 @@ def compare(
     return pd.DataFrame(rows)
 
 
+def cpu_time_ratios(
+    st: Any, sentences: Sequence[str], batch: int = 32, *, rounds: int = 3
+) -> dict[str, float]:
+    """fp32 and int8 against sentence-transformers, one thread each, in CPU seconds.
+
+    On a shared machine wall-clock ratios depend on how each runtime copes with competing
+    processes (PyTorch's OpenMP threads suffer more); CPU time of a single thread is the
+    like-for-like work each does per sentence.
+    """
+    import torch
+
+    from infralab.models.encoder import Embedder
+
+    texts = list(sentences)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        engines = {
+            "cpu/fp32": Embedder("fp32", "cpu", batch_size=batch, threads=1).embed,
+            "cpu/int8": Embedder("int8", "cpu", batch_size=batch, threads=1).embed,
+            ST_NAME: lambda t: st.encode(t, batch_size=batch),
+        }
+        cpu_s: dict[str, list[float]] = {k: [] for k in engines}
+        for fn in engines.values():
+            fn(texts)
+        for _ in range(rounds):
+            for name, fn in engines.items():
+                t0 = time.process_time()
+                fn(texts)
+                cpu_s[name].append(time.process_time() - t0)
+    finally:
+        torch.set_num_threads(before)
+    st_s = float(np.median(cpu_s[ST_NAME]))
+    return {f"{k} / sentence-transformers": st_s / float(np.median(v))
+            for k, v in cpu_s.items() if k != ST_NAME}  # fmt: skip
+
+
 def time_shape(
     session: Any, batch: int, seq: int, *, max_time_s: float = 1.0, repeats: int = 3
 ) -> Timing:
@@ -542,6 +579,12 @@ def run(
     cmp_df = compare(engines, sentences, rounds=2 if quick else 3, progress=progress)
     _say(cmp_df.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
 
+    single: dict[str, float] = {}
+    if st is not None:
+        _say("contention-robust check: one thread each, sentences per CPU-second ...")
+        single = cpu_time_ratios(st, sentences, batch, rounds=2 if quick else 3)
+        _say("  " + ", ".join(f"{k}: {v:.2f}x" for k, v in single.items()))
+
     _say("encoder GFLOP/s at seq 128, batch 32 (fixed shape, no padding) ...")
     roof = sweep([("fp32", "cpu"), ("int8", "cpu")], (32,), (128,), peak_gflops=peak,
                  max_time_s=2.0, progress=False)  # fmt: skip
@@ -583,6 +626,8 @@ def run(
         )
     if "cuda/fp16" in sps:
         ratios["cuda/fp16 / cpu/fp32"] = sps["cuda/fp16"] / sps["cpu/fp32"]
+    for k, v in single.items():
+        ratios[f"{k} (1 thread, CPU time)"] = v
     fp32_roof = roof[roof.variant == "fp32"].iloc[0]
     ratios["encoder GFLOP/s (seq 128, batch 32) / numpy matmul peak"] = fp32_roof.gflops / peak
     cp = crossover_point(cross)
