@@ -180,3 +180,34 @@ def test_qdrant_url_selects_a_server(monkeypatch, tmp_path):
 def test_chunk_ids_unique_on_fixture(docs):
     chunks = chunk_documents(docs, 20, 5)
     assert len({c.chunk_id for c in chunks}) == len(chunks)
+
+
+def test_gpu_generate_estimate_by_hand():
+    record = {
+        "ttft_vs_prompt": {
+            "rows": [{"prompt_tokens": 100, "ttft_s": 0.01}, {"prompt_tokens": 300, "ttft_s": 0.03}]
+        },
+        "decode_tokens_per_s": 200.0,
+        "machine": {"gpu": "NVIDIA X, driver"},
+        "date": "2026-11-28T00:00:00",
+    }
+    ms, note = ev.gpu_generate_ms(200, 20, record)
+    assert ms == pytest.approx((0.02 + 20 / 200) * 1000)
+    assert "NVIDIA X" in note and "2026-11-28" in note
+    with pytest.raises(ValueError):
+        ev.gpu_generate_ms(-1, 3, record)
+    answers = [
+        {"usage": {"prompt_tokens": 100, "completion_tokens": 10}},
+        {"usage": {"prompt_tokens": 300, "completion_tokens": 30}},
+        {"usage": {}},
+    ]
+    assert ev.mean_usage(answers) == {"prompt_tokens": 200.0, "completion_tokens": 20.0}
+    assert ev.gpu_estimate([{"usage": {}}]) == ({}, "no token counts in the answers")
+
+
+def test_recorded_gpu_run_gives_an_estimate():
+    try:
+        ms, note = ev.gpu_generate_ms(500, 22)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    assert 0 < ms < 10_000 and "recorded" in note

@@ -220,11 +220,13 @@ def placement_costs(
     utilization: float = 0.3,
     memory_gb: float = 2.0,
     gpu_ms: Mapping[str, float] | None = None,
+    gpu_note: str = "measured",
 ) -> pd.DataFrame:
     """Per stage: the measured CPU time priced on serverless CPU, and what the same stage
-    would cost on an hourly GPU. ``gpu_ms`` holds GPU timings you measured; stages without
-    one are priced at the CPU time (column ``gpu_time``) and the table gives the speed-up
-    the GPU would need to break even, instead of an invented GPU number."""
+    would cost on an hourly GPU. ``gpu_ms`` holds GPU timings you measured (or estimated
+    from a recorded run: say so in ``gpu_note``); stages without one are priced at the CPU
+    time (column ``gpu_time``). Either way the table gives the speed-up the GPU would need
+    to break even, instead of an invented GPU number."""
     if not 0 < utilization <= 1:
         raise ValueError(f"utilization is a share in (0, 1], got {utilization}.")
     price, source = gpu_usd_per_hour(gpu)
@@ -245,7 +247,7 @@ def placement_costs(
                 "cpu_ms": cpu_ms,
                 "serverless_cpu_usd_per_1k": cpu_usd,
                 "gpu_ms": g_ms,
-                "gpu_time": "measured" if stage in gpu_ms else "assumed = CPU time",
+                "gpu_time": gpu_note if stage in gpu_ms else "assumed = CPU time",
                 "gpu_usd_per_1k": g_usd,
                 "gpu_speedup_to_break_even": at_cpu_speed / cpu_usd if cpu_usd else float("inf"),
             }
@@ -259,6 +261,37 @@ def placement_costs(
         memory_gb=memory_gb,
     )
     return table
+
+
+GPU_GENERATION_RECORD = "generation_gpu_h200.json"
+
+
+def gpu_generate_ms(
+    prompt_tokens: float, new_tokens: float, record: Mapping[str, Any] | None = None
+) -> tuple[float, str]:
+    """Generation time on a GPU estimated from the kit's *recorded* GPU run of the same
+    model (datasets/benchmarks/generation_gpu_h200.json): time to first token at this
+    prompt length (interpolated) plus ``new_tokens`` at the batch-1 decode rate.
+    Returns (ms, where it came from); raises FileNotFoundError without a record."""
+    import json
+
+    from infralab.results import RECORDED_DIR
+
+    if prompt_tokens < 0 or new_tokens < 0:
+        raise ValueError("token counts must be >= 0.")
+    if record is None:
+        path = RECORDED_DIR / GPU_GENERATION_RECORD
+        if not path.is_file():
+            raise FileNotFoundError(f"no recorded GPU generation run at {path}.")
+        record = json.loads(path.read_text())
+    rows = sorted(record["ttft_vs_prompt"]["rows"], key=lambda r: r["prompt_tokens"])
+    ttft_s = float(
+        np.interp(prompt_tokens, [r["prompt_tokens"] for r in rows], [r["ttft_s"] for r in rows])
+    )
+    decode = float(record["decode_tokens_per_s"])
+    gpu = record.get("machine", {}).get("gpu", "GPU").split(",")[0]
+    when = str(record.get("date", record.get("measured_at", "undated")))[:10]
+    return (ttft_s + new_tokens / decode) * 1e3, f"estimated from the recorded {gpu} run ({when})"
 
 
 def placements(
@@ -355,6 +388,27 @@ def measure_layouts(
     return pd.DataFrame(rows)
 
 
+def mean_usage(answers: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Mean prompt and completion tokens over ``/ask`` answers that called the model."""
+    used = [a["usage"] for a in answers if a.get("usage")]
+    if not used:
+        return {}
+    return {k: float(np.mean([u[k] for u in used if k in u])) for k in used[0]}
+
+
+def gpu_estimate(answers: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], str]:
+    """``({"generate": ms}, note)`` for these answers' mean token counts on the recorded
+    GPU run, or ``({}, reason)`` when there is no usage or no record."""
+    usage = mean_usage(answers)
+    if "prompt_tokens" not in usage or "completion_tokens" not in usage:
+        return {}, "no token counts in the answers"
+    try:
+        ms, note = gpu_generate_ms(usage["prompt_tokens"], usage["completion_tokens"])
+    except FileNotFoundError as exc:
+        return {}, str(exc)
+    return {"generate": ms}, note
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Benchmark the whole pipeline: retrieval quality, per-stage latency through the cloud
     app with the kit's LLM server, and the placement bill. ``--record`` writes the kit's
@@ -362,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import datetime as dt
     import json
+    import os
     import platform
     from importlib.metadata import version
 
@@ -424,7 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     stages = stage_percentiles(timings)
     stage_ms = stages["p50_ms"].to_dict()
-    costs = placement_costs(stage_ms, gpu="L4", utilization=0.3)
+    gpu_ms, gpu_note = gpu_estimate(answered)
+    costs = placement_costs(stage_ms, gpu="H200", utilization=0.3, gpu_ms=gpu_ms, gpu_note=gpu_note)
     plan = placements(stage_ms, costs, network_ms=args.delay_ms)
     data = {
         "recall_at_5": summary["recall@5"].to_dict(),
@@ -446,6 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
         "network_delay_ms": args.delay_ms,
         "llm_cold_start_s": llm_cold,
+        "gpu_generate_ms": gpu_ms.get("generate"),
+        "gpu_generate_note": gpu_note,
+        "mean_usage": mean_usage(answered),
         "placement_costs": json.loads(costs.to_json(orient="index")),
         "placement_prices": dict(costs.attrs),
         "placements": plan.to_dict(orient="index"),
@@ -456,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         record = {
             "name": "rag",
             "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "machine": _machine(),
+            "machine": _machine() | {"load_average_1m": round(os.getloadavg()[0], 2)},
             "versions": {
                 p: version(p)
                 for p in ("onnxruntime-gpu", "qdrant-client", "bm25s", "fastapi", "openai")

@@ -66,6 +66,7 @@ class Answer:
     screened: list[str] = field(default_factory=list)
     raw: str = ""
     generate_ms: float = 0.0
+    usage: dict[str, int] = field(default_factory=dict)  # prompt / completion tokens
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +77,7 @@ class Answer:
             "blocked": self.blocked,
             "reasons": self.reasons,
             "screened_sentences": len(self.screened),
+            "usage": self.usage,
         }
 
 
@@ -261,12 +263,22 @@ class Generator:
                 self._model = ""
         return self._model
 
-    def complete(self, messages: list[dict[str, str]]) -> str:
-        """One chat completion, greedy, short."""
+    def complete_with_usage(self, messages: list[dict[str, str]]) -> tuple[str, dict[str, int]]:
+        """One chat completion, greedy, short: (text, prompt/completion token counts)."""
         resp = self.client.chat.completions.create(
             model=self.model, messages=messages, max_tokens=self.max_tokens, temperature=0.0
         )
-        return (resp.choices[0].message.content or "").strip()
+        usage = getattr(resp, "usage", None)
+        counts = {
+            k: int(getattr(usage, k))
+            for k in ("prompt_tokens", "completion_tokens")
+            if usage is not None and isinstance(getattr(usage, k, None), int)
+        }
+        return (resp.choices[0].message.content or "").strip(), counts
+
+    def complete(self, messages: list[dict[str, str]]) -> str:
+        """One chat completion, greedy, short."""
+        return self.complete_with_usage(messages)[0]
 
     def abstains(self, hits: Sequence[Hit], relevance: float) -> bool:
         """True when retrieval is too weak to call the model at all."""
@@ -286,8 +298,16 @@ class Generator:
         context = list(hits[: self.context_chunks])
         messages, screened = build_messages(question, context, guarded=guarded)
         t0 = time.perf_counter()
-        raw = self.complete(messages)
+        raw, usage = self.complete_with_usage(messages)
         ms = (time.perf_counter() - t0) * 1e3
+        answer = self._judge(raw, context, screened, guarded, ms)
+        answer.usage = usage
+        return answer
+
+    def _judge(
+        self, raw: str, context: list[Hit], screened: list[str], guarded: bool, ms: float
+    ) -> Answer:
+        """Turn the model's reply into an Answer: the output check, abstention, citations."""
         if not guarded:
             return Answer(raw, [h.chunk_id for h in context], raw=raw, generate_ms=ms)
         problems, valid = check_output(raw, context, screened)
