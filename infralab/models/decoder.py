@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-EXPORT_VERSION = 3  # bump when the graph changes, so cached models are rebuilt
+EXPORT_VERSION = 4  # bump when the graph changes, so cached models are rebuilt
 VARIANTS = ("fp32", "q4", "fp16", "q4f16")
 CPU_VARIANTS = ("fp32", "q4")
 IR_VERSION = 10  # onnx >= 1.23 writes IR 14 by default, which ONNX Runtime 1.31 refuses
@@ -284,6 +284,15 @@ def _q4_1_blocks(t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return q, d, m
 
 
+def _q8_0_blocks(t: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Split Q8_0 rows into (q + 128 as uint8 [N, nb, 32], d [N, nb] float32): w = d*(u - 128)."""
+    raw = np.asarray(t.data, dtype=np.uint8)
+    blocks = raw.reshape(raw.shape[0], -1, 34)
+    d = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    q = (blocks[..., 2:].view(np.int8).astype(np.int16) + 128).astype(np.uint8)
+    return q, d
+
+
 def _pack_nbits(q: np.ndarray) -> np.ndarray:
     """MatMulNBits 4-bit layout: element 2i in the low nibble of byte i, 2i+1 in the high."""
     return (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
@@ -339,17 +348,32 @@ class _Builder:
         axes = self.w.small(self.w.name("axes"), np.array([-1], dtype=np.int64))
         return self.w.node("ReduceSum", [r, axes], keepdims=0)
 
+    def embedding(self, ids: str) -> str:
+        """Token embeddings: the Q8_0 table gathered as 8-bit blocks (q4 on CPU, a quarter of
+        the float32 table's memory), else a dense table."""
+        from gguf import GGMLQuantizationType
+
+        t = _tensor(self.r, "token_embd.weight")
+        if self.quant and not self.cuda and t.tensor_type == GGMLQuantizationType.Q8_0:
+            q, d = _q8_0_blocks(t)
+            n, nb, _ = q.shape
+            return self.w.node(
+                "GatherBlockQuantized",
+                [self.w.init("embed.q8", q.reshape(n, nb * 32)), ids,
+                 self.w.init("embed.scales", d.astype(self.w.ft)),
+                 self.w.init("embed.zp", np.full((n, nb), 128, dtype=np.uint8))],
+                domain="com.microsoft", gather_axis=0, quantize_axis=1, block_size=32, bits=8,
+            )  # fmt: skip
+        table = self.w.init("embed.weight", _dequant(t).astype(self.w.ft))
+        return self.w.node("Gather", [table, ids])
+
     def lm_head(self, x: str) -> str:
         t = _tensor(self.r, "token_embd.weight")
         from gguf import GGMLQuantizationType
 
         if self.quant and not self.cuda and t.tensor_type == GGMLQuantizationType.Q8_0:
-            raw = np.asarray(t.data, dtype=np.uint8)
-            n = raw.shape[0]
-            blocks = raw.reshape(n, -1, 34)
-            d = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
-            q = (blocks[..., 2:].view(np.int8).astype(np.int16) + 128).astype(np.uint8)
-            nb = q.shape[1]
+            q, d = _q8_0_blocks(t)
+            n, nb, _ = q.shape
             return self.w.node(
                 "MatMulNBits",
                 [x, self.w.init("lm_head.qweight", q),
@@ -374,13 +398,12 @@ def _export(path: Path, variant: str, quiet: bool) -> None:
     w = _Writer(path.with_suffix(".onnx.data"), ft)
     b = _Builder(cfg, reader, w, quant=variant.startswith("q4"), cuda=ft is np.float16)
 
-    embed = w.init("embed.weight", _dequant(_tensor(reader, "token_embd.weight")).astype(ft))
+    x = b.embedding("input_ids")
     pos = np.arange(cfg.context, dtype=np.float64)[:, None]
     inv = cfg.rope_base ** (-np.arange(0, cfg.head_dim, 2, dtype=np.float64) / cfg.head_dim)
     cos = w.init("rope.cos", np.cos(pos * inv).astype(ft))
     sin = w.init("rope.sin", np.sin(pos * inv).astype(ft))
 
-    x = w.node("Gather", [embed, "input_ids"])
     residual = x
     mlp_out = None
     inputs = [
@@ -500,7 +523,7 @@ def weight_bytes(variant: str) -> int:
     model = onnx.load(str(build(variant)), load_external_data=False)
     total = 0
     for t in model.graph.initializer:
-        if t.name in ("embed.weight", "rope.cos", "rope.sin"):
+        if t.name.startswith(("embed.", "rope.")):  # gathered rows, not read whole
             continue
         info = {e.key: e.value for e in t.external_data}
         total += int(info.get("length", len(t.raw_data)))
