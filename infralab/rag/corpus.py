@@ -136,11 +136,7 @@ def load_questions(
     """Questions from ``questions.csv``; with ``documents``, gold ids are checked to exist
     and to belong to the question's own tenant."""
     if path is None:
-        main = CORPUS_DIR / "questions.csv"
-        parts = sorted(CORPUS_DIR.glob("questions_*.csv"))
-        if not main.is_file() and parts:  # per-tenant files while the corpus is being merged
-            return [q for part in parts for q in load_questions(part, documents)]
-        path = main
+        path = CORPUS_DIR / "questions.csv"
     csv_path = Path(path)
     if not csv_path.is_file():
         raise CorpusError(f"questions file {csv_path} does not exist.")
