@@ -450,3 +450,53 @@ def lambda_handler(event: dict, context: Any) -> dict:
     if _LAMBDA_HANDLER is None:
         _LAMBDA_HANDLER = make_lambda_handler()
     return _LAMBDA_HANDLER(event, context)
+
+
+def api_gateway_event(method: str, path: str, body: Any = None) -> dict:
+    """A minimal API Gateway HTTP API (payload 2.0) event, as Lambda would receive it."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/json",
+            "host": "example.execute-api.us-east-1.amazonaws.com",
+        },
+        "requestContext": {
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "infralab",
+            },
+            "requestId": "local",
+            "routeKey": "$default",
+            "stage": "$default",
+        },
+        "body": None if body is None else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def invoke_locally(handler: Any, event: dict, context: Any = None) -> dict:
+    """Call a Lambda handler the way Lambda does: in a thread with an event loop of its own.
+
+    Why: Mangum runs the app on the thread's event loop, and in Jupyter that loop is already
+    busy running the notebook.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run() -> dict:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            return handler(event, context)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
