@@ -57,6 +57,14 @@ def test_int8_keeps_quality(fp32: Embedder) -> None:
     assert cosine(int8.embed(SENTENCES), fp32.embed(SENTENCES)).min() >= 0.98
 
 
+def test_int8_all_quantizes_every_matmul_and_stays_close(fp32: Embedder) -> None:
+    graph = onnx.load(str(encoder.build("int8-all")), load_external_data=False).graph
+    assert not any(n.op_type == "MatMul" for n in graph.node)
+    fast = Embedder("int8-all", threads=1)
+    sentences = [s for s in SENTENCES if len(s) > 20]  # one-word inputs lose most: see _to_int8
+    assert cosine(fast.embed(sentences), fp32.embed(sentences)).min() >= 0.98
+
+
 def test_order_kept_across_length_sorted_batches(fp32: Embedder) -> None:
     together = fp32.embed(SENTENCES)  # 7 texts, batch 4, sorted by length internally
     alone = np.concatenate([fp32.embed(t) for t in SENTENCES])

@@ -235,6 +235,7 @@ def cpu_time_ratios(
         engines = {
             "cpu/fp32": Embedder("fp32", "cpu", batch_size=batch, threads=1).embed,
             "cpu/int8": Embedder("int8", "cpu", batch_size=batch, threads=1).embed,
+            "cpu/int8-all": Embedder("int8-all", "cpu", batch_size=batch, threads=1).embed,
             ST_NAME: lambda t: st.encode(t, batch_size=batch),
         }
         cpu_s: dict[str, list[float]] = {k: [] for k in engines}
@@ -535,7 +536,7 @@ def run(
     _say("versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()))
 
     _say("building the encoder variants (cached after the first time) ...")
-    variants = [("fp32", "cpu"), ("int8", "cpu"), ("fp32-unfused", "cpu")]
+    variants = [("fp32", "cpu"), ("int8", "cpu"), ("int8-all", "cpu"), ("fp32-unfused", "cpu")]
     if provider == "cuda":
         variants = [("fp16", "cuda"), ("fp32", "cuda"), *variants]
     for v in {v for v, _ in variants}:

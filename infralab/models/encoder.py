@@ -35,8 +35,14 @@ EXPORT_VERSION = 3  # bump when the graph changes, so caches rebuild
 IR_VERSION = 10  # onnx >= 1.23 writes 14 by default, which ONNX Runtime 1.31 refuses
 OPSET = 17
 
-VARIANTS = ("fp32", "fp16", "int8", "fp32-unfused")
-DEFAULT_PROVIDER = {"fp32": "cpu", "fp32-unfused": "cpu", "int8": "cpu", "fp16": "cuda"}
+VARIANTS = ("fp32", "fp16", "int8", "fp32-unfused", "int8-all")
+DEFAULT_PROVIDER = {
+    "fp32": "cpu",
+    "fp32-unfused": "cpu",
+    "int8": "cpu",
+    "int8-all": "cpu",
+    "fp16": "cuda",
+}
 
 
 def _check_variant(variant: str) -> str:
@@ -251,37 +257,41 @@ def export(weights: dict[str, np.ndarray], fused: bool = True, half: bool = Fals
     return model
 
 
-def _to_int8(fp32_path: Path, out_path: Path) -> None:
+def _to_int8(fp32_path: Path, out_path: Path, *, keep_mlp_output_fp32: bool = True) -> None:
     """Dynamic int8: weights quantized per output channel; activations per batch at run time.
 
-    Choices measured for quality (cosine to fp32) at little cost in speed:
+    Choices measured for quality (cosine to fp32):
     reduce_range (7-bit weights) avoids int16 saturation in the u8s8 AVX2 kernels of CPUs
     without VNNI; the MLP's output projection stays float32, because the GELU outputs it reads
     have a long tail that one uint8 scale per tensor resolves poorly (0.977 -> 0.983 minimum
-    cosine on one-word inputs); the embedding table stays float32.
+    cosine on one-word inputs, at about 1.4x the CPU time); the embedding table stays float32.
+    ``keep_mlp_output_fp32=False`` (variant ``int8-all``) quantizes every MatMul: faster, worse.
     """
     import logging
 
+    import onnx
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    logging.getLogger().setLevel(logging.ERROR)  # its "consider pre-processing" advice is noise
-
-    import onnx
 
     graph = onnx.load(str(fp32_path), load_external_data=False).graph
     after_gelu = {n.output[0] for n in graph.node if n.op_type in ("BiasGelu", "Gelu")}
     keep_fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[0] in after_gelu]
-    quantize_dynamic(
-        str(fp32_path),
-        str(out_path),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        reduce_range=True,
-        op_types_to_quantize=["MatMul", "Attention"],
-        nodes_to_exclude=keep_fp32,
-        extra_options={"DefaultTensorType": TensorProto.FLOAT},
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is noise here
+    try:
+        quantize_dynamic(
+            str(fp32_path),
+            str(out_path),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_exclude=keep_fp32 if keep_mlp_output_fp32 else [],
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
 
 
 # ---------------------------------------------------------------- build and cache
@@ -315,18 +325,18 @@ def build(variant: str = "fp32", *, quiet: bool = True, force: bool = False) -> 
     out = model_path(variant)
     if out.is_file() and not force:
         return out
-    steps = {"fp32": 2, "fp32-unfused": 2, "fp16": 3, "int8": 3}[variant]
+    steps = {"fp32": 2, "fp32-unfused": 2, "fp16": 3, "int8": 3, "int8-all": 3}[variant]
     with tqdm(total=steps, desc=f"build encoder {variant}", disable=quiet) as bar:
         weights, _sha = _weights()
         bar.update()
-        if variant == "int8":
+        if variant.startswith("int8"):
             src = build("fp32", quiet=True)
             bar.update()
             out.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".part", dir=out.parent)
             os.close(fd)
             try:
-                _to_int8(src, Path(tmp))
+                _to_int8(src, Path(tmp), keep_mlp_output_fp32=variant == "int8")
                 os.replace(tmp, out)
             finally:
                 if os.path.exists(tmp):
