@@ -214,3 +214,47 @@ def check_break_even(
         name="requests_per_month",
         hint="Divide the always-on monthly bill (hourly x 730) by the Lambda cost of one request.",
     )
+
+
+def check_handler(app: Any) -> CheckPassed:
+    """The student's FastAPI app: 200 with one vector per text, 4xx with a message for bad input."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    check_type(app, FastAPI, name="app")
+    routes = {getattr(r, "path", None) for r in app.routes}
+    if "/embed" not in routes:
+        raise CheckFailed(
+            "app has no route /embed.", 'Decorate your handler with @app.post("/embed").'
+        )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.post("/embed", json={"input": ["one", "two"]})
+        if r.status_code != 200:
+            raise CheckFailed(
+                f"A good request got HTTP {r.status_code}: {r.text[:200]}",
+                "Return {'embeddings': vectors.tolist()} for valid input.",
+            )
+        vectors = r.json().get("embeddings") if isinstance(r.json(), dict) else None
+        if not isinstance(vectors, list) or len(vectors) != 2:
+            raise CheckFailed(
+                "A request with two texts should give 'embeddings' with two vectors.",
+                "Call embedder.embed(texts) and return .tolist() under the key 'embeddings'.",
+            )
+        for body in ({"input": []}, {"text": "x"}, ["x"]):
+            r = client.post("/embed", json=body)
+            if r.status_code >= 500:
+                raise CheckFailed(
+                    f"The body {body!r} crashed the handler (HTTP {r.status_code}).",
+                    "Catch the ValueError from validate_request and raise HTTPException(400, str(exc)).",
+                )
+            if not 400 <= r.status_code < 500:
+                raise CheckFailed(f"The body {body!r} got HTTP {r.status_code}, not a 4xx.")
+            text = r.text
+            if len(text) < 20:
+                raise CheckFailed(
+                    f"The 4xx for {body!r} says only {text!r}.",
+                    "Put your message in the HTTPException.",
+                )
+    return CheckPassed(
+        "Your handler answers good input with vectors and bad input with a 4xx and a message."
+    )
