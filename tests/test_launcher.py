@@ -68,3 +68,57 @@ def test_busy_port_is_reported():
     with launch(factory_kwargs={"embedder": "hash"}) as server:
         with pytest.raises(LaunchError, match="already in use"):
             launch(port=server.port)
+
+
+def test_a_python_that_exits_without_stopping_leaves_nothing_behind(tmp_path):
+    """atexit stops servers a notebook kernel or script forgot to stop."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "from infralab.serving.launcher import launch\n"
+        "s = launch(factory_kwargs={'embedder': 'hash'})\n"
+        "print(s.pid, s.port, flush=True)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    pid, port = (int(x) for x in out.stdout.split())
+    deadline = time.monotonic() + 10
+    while not (_gone(pid) and port_is_free(port)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(pid) and port_is_free(port)
+
+
+def test_serve_cli_refuses_bad_arguments_with_a_message(capsys):
+    from infralab.serving.cli import main
+
+    assert main(["embeddings", "--port", "0"]) == 2
+    assert "--port" in capsys.readouterr().err
+    assert main(["embeddings", "--kwargs", "[1]"]) == 2
+    assert "JSON object" in capsys.readouterr().err
+    assert main(["embeddings", "--kwargs", '{"embedder": "nope"}']) == 2
+    assert "could not build" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["no-such-service"])
+
+
+def test_bench_serve_runs_both_modes_and_makes_a_result_record():
+    from infralab.bench import serve
+
+    bench = serve.run_benchmark(concurrency=4, requests=40, max_seconds=10, embedder="hash")
+    assert bench["naive"]["loaded"]["requests"] == 40 and bench["batching"]["loaded"]["errors"] == 0
+    assert bench["throughput_ratio"] > 0 and bench["model_only"] is None
+    record = serve.result_record(bench)
+    for key in (
+        "throughput_rps",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "cold_start_s",
+        "rss_mb",
+        "mean_duration_s",
+    ):
+        assert isinstance(record[key], float) and record[key] > 0, key
