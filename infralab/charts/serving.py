@@ -50,11 +50,18 @@ def percentiles_vs_concurrency(sweep: pd.DataFrame, *, title: str | None = None)
         alt.Chart(long)
         .mark_line(point=True)
         .encode(
-            x=alt.X("concurrency:Q", title="concurrent clients", scale=alt.Scale(type="log", base=2)),
+            x=alt.X(
+                "concurrency:Q", title="concurrent clients", scale=alt.Scale(type="log", base=2)
+            ),
             y=alt.Y("latency_ms:Q", title="latency (ms)"),
             color=alt.Color("percentile:N", title="percentile"),
             strokeDash=alt.StrokeDash("mode:N", title="mode"),
-            tooltip=["mode", "concurrency", "percentile", alt.Tooltip("latency_ms:Q", format=".1f")],
+            tooltip=[
+                "mode",
+                "concurrency",
+                "percentile",
+                alt.Tooltip("latency_ms:Q", format=".1f"),
+            ],
         )
         .properties(width=300, height=220)
     )
@@ -62,7 +69,9 @@ def percentiles_vs_concurrency(sweep: pd.DataFrame, *, title: str | None = None)
         alt.Chart(data)
         .mark_line(point=True)
         .encode(
-            x=alt.X("concurrency:Q", title="concurrent clients", scale=alt.Scale(type="log", base=2)),
+            x=alt.X(
+                "concurrency:Q", title="concurrent clients", scale=alt.Scale(type="log", base=2)
+            ),
             y=alt.Y("throughput_rps:Q", title="throughput (requests/s)"),
             color=alt.Color("mode:N", title="mode"),
             tooltip=["mode", "concurrency", alt.Tooltip("throughput_rps:Q", format=".1f")],
@@ -75,7 +84,9 @@ def percentiles_vs_concurrency(sweep: pd.DataFrame, *, title: str | None = None)
     )
 
 
-def cold_start_bars(cold: Mapping[str, float | None], *, title: str = "Where a cold start goes") -> alt.Chart:
+def cold_start_bars(
+    cold: Mapping[str, float | None], *, title: str = "Where a cold start goes"
+) -> alt.Chart:
     """Stacked seconds of spawn, imports, model load, first response; a warm request beside it."""
     parts = [
         ("process spawn", cold.get("spawn_s")),
@@ -87,8 +98,19 @@ def cold_start_bars(cold: Mapping[str, float | None], *, title: str = "Where a c
     other = (cold.get("ready_s") or 0) + (cold.get("first_response_s") or 0) - known
     if other > 1e-3:
         parts.insert(3, ("other start-up", other))
-    rows = [{"request": "cold", "step": k, "seconds": float(v), "order": i} for i, (k, v) in enumerate(parts) if v]
-    rows.append({"request": "warm", "step": "warm response", "seconds": float(cold.get("warm_response_s") or 0), "order": 9})
+    rows = [
+        {"request": "cold", "step": k, "seconds": float(v), "order": i}
+        for i, (k, v) in enumerate(parts)
+        if v
+    ]
+    rows.append(
+        {
+            "request": "warm",
+            "step": "warm response",
+            "seconds": float(cold.get("warm_response_s") or 0),
+            "order": 9,
+        }
+    )
     chart = (
         alt.Chart(pd.DataFrame(rows))
         .mark_bar()
@@ -104,7 +126,9 @@ def cold_start_bars(cold: Mapping[str, float | None], *, title: str = "Where a c
     return titled(chart, title)
 
 
-def trace_rate(timestamps: np.ndarray, *, bin_s: float = 600, title: str = "Requests over the day") -> alt.Chart:
+def trace_rate(
+    timestamps: np.ndarray, *, bin_s: float = 600, title: str = "Requests over the day"
+) -> alt.Chart:
     """Requests per second, averaged over ``bin_s``-second bins, against hours."""
     ts = np.asarray(timestamps, dtype=float)
     if ts.size == 0:
@@ -133,7 +157,9 @@ def bills(rows: pd.DataFrame, *, title: str = "Monthly bill by option") -> alt.C
     }
     chart = alt.Chart(rows).mark_bar()
     if "pattern" in rows:
-        chart = chart.encode(**enc, color=alt.Color("option:N", legend=None), row=alt.Row("pattern:N", title=None))
+        chart = chart.encode(
+            **enc, color=alt.Color("option:N", legend=None), row=alt.Row("pattern:N", title=None)
+        )
     else:
         chart = chart.encode(**enc, color=alt.Color("option:N", legend=None))
     return titled(chart.properties(width=420), title)
@@ -148,7 +174,11 @@ def break_even(df: pd.DataFrame, *, title: str = "Serverless or always-on?") -> 
             x=alt.X("requests:Q", title="requests per month", scale=alt.Scale(type="log")),
             y=alt.Y("total_usd:Q", title="bill per month (USD)", scale=alt.Scale(type="log")),
             color=alt.Color("option:N", title="option"),
-            tooltip=["option", alt.Tooltip("requests:Q", format=",.0f"), alt.Tooltip("total_usd:Q", format=",.2f")],
+            tooltip=[
+                "option",
+                alt.Tooltip("requests:Q", format=",.0f"),
+                alt.Tooltip("total_usd:Q", format=",.2f"),
+            ],
         )
         .properties(width=520, height=260)
     )
