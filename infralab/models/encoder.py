@@ -318,7 +318,7 @@ def _save_atomic(model: Any, path: Path) -> None:
             os.unlink(tmp)
 
 
-def build(variant: str = "fp32", *, quiet: bool = True, force: bool = False) -> Path:
+def build(variant: str = "fp32", *, quiet: bool = False, force: bool = False) -> Path:
     """Build ``variant`` once into the cache (atomic write) and return its path."""
     from tqdm.auto import tqdm
 
