@@ -199,10 +199,16 @@ class MicroBatcher:
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0:
                     break
-                try:
-                    nxt = await asyncio.wait_for(self._queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
+                # Not wait_for(queue.get()): before Python 3.12 a timeout racing a put could
+                # drop the item, and a request would then wait forever.
+                getter = asyncio.ensure_future(self._queue.get())
+                done, _ = await asyncio.wait({getter}, timeout=remaining)
+                if not done:
+                    getter.cancel()
+                    await asyncio.wait({getter})
+                    if getter.cancelled():
+                        break
+                nxt = getter.result()
             if size + len(nxt.texts) > self.max_batch_size:
                 self._carry = nxt  # does not fit: it starts the next batch
                 break
