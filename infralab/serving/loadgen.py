@@ -116,6 +116,7 @@ class _RawConnection:
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -157,7 +158,15 @@ class _RawConnection:
             await self.close()
         return status, size
 
+    # Servers close idle keep-alive connections (uvicorn after 5 s): reopen before that, so a
+    # quiet spell in an open loop does not show up as dropped connections.
+    IDLE_REOPEN_S = 2.0
+
     async def post(self, path: str, body: bytes) -> tuple[int, int]:
+        now = time.monotonic()
+        if self.writer is not None and now - self.last_used > self.IDLE_REOPEN_S:
+            await self.close()
+        self.last_used = now
         request = (
             f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
