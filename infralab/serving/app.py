@@ -242,8 +242,14 @@ def create_app(
                     f"{exc}. Use create_app(embedder='hash') to serve without a model."
                 ) from exc
             imports_done = time.time()
+            # Spinning off on purpose: ORT's idle threads would otherwise busy-wait and take
+            # CPU from the event loop that accepts and answers requests (2 cores here).
             embedder = Embedder(
-                variant=variant, provider="cpu", batch_size=batch_size, threads=threads
+                variant=variant,
+                provider="cpu",
+                batch_size=batch_size,
+                threads=threads,
+                spinning=False,
             )
             served_variant = variant
             model_loaded = time.time()
