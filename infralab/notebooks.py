@@ -21,11 +21,16 @@ SETUP_TAG = "infralab-setup"
 
 SETUP_TEMPLATE = """\
 # Set-up (generated): on Colab this installs the kit once; anywhere else it does nothing.
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
+REPO = "{repo}"
 if "google.colab" in sys.modules and importlib.util.find_spec("infralab") is None:
-    subprocess.run(["git", "clone", "--depth", "1", "{repo}", "/content/infralab"], check=True)
+    subprocess.run(["git", "clone", "--depth", "1", REPO, "/content/infralab"], check=True)
     sys.path.insert(0, "/content/infralab")
-from infralab.colab import bootstrap
+from infralab.colab import bootstrap  # noqa: E402
+
 bootstrap("{path}")"""
 
 
