@@ -49,7 +49,7 @@ def test_doctor_cli_names_the_failing_cuda_library():
 
     if "CUDAExecutionProvider" in ort.get_available_providers() and not env.gpu_info():
         line = next(
-            l for l in out.stdout.splitlines() if "CUDAExecutionProvider" in l and "NOT" in l
+            ln for ln in out.stdout.splitlines() if "CUDAExecutionProvider" in ln and "NOT" in ln
         )
         assert ".so" in line and "failed to load" in line
     # the probe's native noise stays out of the student's terminal
