@@ -263,13 +263,25 @@ def _tensor(reader: Any, name: str) -> Any:
     raise DecoderError(f"tensor {name!r} missing from the GGUF file")
 
 
+_DEQUANT_ROWS = 2048
+
+
 def _dequant(t: Any) -> np.ndarray:
     """Float32 weight [out, in] of a GGUF tensor (rows are output features)."""
     from gguf import GGMLQuantizationType, dequantize
 
     if t.tensor_type == GGMLQuantizationType.F32:
         return np.asarray(t.data, dtype=np.float32)
-    return dequantize(t.data, t.tensor_type).astype(np.float32, copy=False)
+    # Row chunks: gguf's vectorised dequantize makes several full-size temporaries, which for
+    # the 49152-row embedding table alone would push the export past Binder's memory limit.
+    data = t.data
+    first = dequantize(data[:1], t.tensor_type)
+    out = np.empty((data.shape[0], *first.shape[1:]), dtype=np.float32)
+    for start in range(0, data.shape[0], _DEQUANT_ROWS):
+        out[start : start + _DEQUANT_ROWS] = dequantize(
+            data[start : start + _DEQUANT_ROWS], t.tensor_type
+        )
+    return out
 
 
 def _q4_1_blocks(t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
