@@ -24,8 +24,31 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def ort_requirement_for_driver(gpus: list[dict[str, str]]) -> str | None:
+    """An onnxruntime-gpu pin that matches an older driver, or None to keep the default.
+
+    The default wheel targets CUDA 13; Colab's driver often supports CUDA 12 only, and there
+    the CUDA provider would not load (the doctor says so). A CUDA 12 build makes it work.
+    """
+    if not gpus:
+        return None
+    try:
+        driver_major = int(gpus[0].get("driver_cuda", "0").split(".")[0])
+    except ValueError:
+        return None
+    if 0 < driver_major < 13:
+        return "onnxruntime-gpu>=1.20,<1.24"
+    return None
+
+
 def _pip_install(root: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)], check=True)
+    from infralab.env import gpu_info
+
+    pin = ort_requirement_for_driver(gpu_info())
+    if pin:
+        print(f"This GPU's driver supports CUDA 12: installing {pin} so the GPU is used ...")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", pin], check=True)
 
 
 def _fetch_assets(root: Path) -> None:

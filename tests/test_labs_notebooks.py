@@ -168,3 +168,16 @@ def test_setup_cell_runs_locally_as_a_no_op(repo_root, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("gpus", "pin"),
+    [
+        ([], None),
+        ([{"name": "Tesla T4", "driver_cuda": "12.4"}], "onnxruntime-gpu>=1.20,<1.24"),
+        ([{"name": "H100", "driver_cuda": "13.0"}], None),
+        ([{"name": "odd", "driver_cuda": "?"}], None),
+    ],
+)
+def test_colab_pins_a_cuda12_runtime_for_an_older_driver(gpus, pin):
+    assert colab.ort_requirement_for_driver(gpus) == pin
