@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from infralab.bench.serve import TEXTS
 from infralab.serving.launcher import launch, port_is_free
 from infralab.serving.loadgen import closed_loop
-
-TEXTS = [
-    "how do I reset my password",
-    "serverless functions scale to zero when idle",
-    "what does a cold start cost the first user",
-    "embedding models turn sentences into vectors",
-    "latency percentiles under rising concurrency",
-    "the always-on instance bills every hour",
-    "micro-batching trades a little wait for throughput",
-    "a GPU wins when the batch is large enough",
-]
 
 
 @pytest.mark.slow

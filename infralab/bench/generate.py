@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from infralab.env import cpu_model
+
 LLAMA_CPP_Q4_1_TOK_S = 49.0  # DESIGN.md §8: llama.cpp, same file, 2 threads, measured once
 BENCH_PROMPT = "Write a long, detailed story about a data centre engineer who learns to love GPUs."
 
@@ -44,16 +46,6 @@ def read_bandwidth_gbs(mb: int = 256, repeats: int = 7) -> float:
         a.sum()
         times.append(time.perf_counter() - t)
     return a.nbytes / float(np.median(times)) / 1e9
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _gpu_name() -> str | None:
@@ -76,7 +68,7 @@ def machine_info() -> dict[str, Any]:
     import onnxruntime as ort
 
     info: dict[str, Any] = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_model(),
         "cpus_visible": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),

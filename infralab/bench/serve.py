@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from infralab.env import cpu_model
 from infralab.results import RECORDED_DIR, _machine
 
 # Short, search-query-like texts (about 8-14 tokens each): the load an embeddings API behind
@@ -63,16 +64,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure_mode(
@@ -318,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _print(bench)
-    machine = {**_machine(), "cpu_model": _cpu_model()}
+    machine = {**_machine(), "cpu_model": cpu_model()}
     record = {
         "name": "serving",
         "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
