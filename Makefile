@@ -33,7 +33,8 @@ lab: setup
 browser-deps:
 	@if [ -x /usr/bin/chromium ]; then echo "chromium: present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && echo "chromium: installed"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	    && echo "chromium: installed"; } || echo "WARNING: chromium could not be installed; the browser test will skip"; \
 	else echo "chromium: not installed (needs root and apt-get); the browser test will skip"; fi
 
 unit: setup browser-deps
