@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from infralab.env import cpu_model
+from infralab.env import cpu_model, gpu_info
 
 LLAMA_CPP_Q4_1_TOK_S = 49.0  # DESIGN.md §8: llama.cpp, same file, 2 threads, measured once
 BENCH_PROMPT = "Write a long, detailed story about a data centre engineer who learns to love GPUs."
@@ -49,19 +49,9 @@ def read_bandwidth_gbs(mb: int = 256, repeats: int = 7) -> float:
 
 
 def _gpu_name() -> str | None:
-    import shutil
-    import subprocess
-
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20,
-        )  # fmt: skip
-        return out.stdout.strip() or None
-    except Exception:
-        return None
+    """'name, driver, memory' of the first GPU, as recorded runs have always written it."""
+    gpus = gpu_info()
+    return ", ".join(gpus[0][k] for k in ("name", "driver", "memory")) if gpus else None
 
 
 def machine_info() -> dict[str, Any]:
