@@ -99,10 +99,14 @@ def session_options(
     return opts
 
 
-def _create(model: str | bytes, opts: Any, providers: list) -> Any:
+def _create(
+    model: str | bytes, opts: Any, providers: list, disabled_optimizers: Sequence[str] = ()
+) -> Any:
     import onnxruntime as ort
 
-    return ort.InferenceSession(model, opts, providers=providers)
+    return ort.InferenceSession(
+        model, opts, providers=providers, disabled_optimizers=list(disabled_optimizers) or None
+    )
 
 
 def make_session(
@@ -112,11 +116,14 @@ def make_session(
     threads: int | None = None,
     spinning: bool = False,
     opt_level: str = "all",
+    disabled_on_cpu: Sequence[str] = (),
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` that runs where asked, or says why it cannot.
 
     ``provider``: ``"cpu"``, ``"cuda"`` (raises :class:`ProviderUnavailable` when CUDA does not
     really run) or ``"auto"`` (CUDA when it truly works, else CPU with a warning saying why).
+    ``disabled_on_cpu`` names graph optimizers to skip when the session runs on the CPU (a
+    fusion that is a gain on the GPU can be a loss there).
     """
     if provider not in ("cpu", "cuda", "auto"):
         raise ValueError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
@@ -132,7 +139,7 @@ def make_session(
         model = model_path
     opts = session_options(threads=threads, spinning=spinning, opt_level=opt_level)
     if provider == "cpu":
-        return _create(model, opts, [PROVIDERS["cpu"]])
+        return _create(model, opts, [PROVIDERS["cpu"]], disabled_on_cpu)
     try:
         return _cuda_session(model, opts)
     except ProviderUnavailable as exc:
@@ -140,7 +147,7 @@ def make_session(
             raise
         warnings.warn(f"Using the CPU, not the GPU: {exc}", stacklevel=2)
         opts = session_options(threads=threads, spinning=spinning, opt_level=opt_level)
-        return _create(model, opts, [PROVIDERS["cpu"]])
+        return _create(model, opts, [PROVIDERS["cpu"]], disabled_on_cpu)
 
 
 def _cuda_session(model: str | bytes, opts: Any) -> Any:
