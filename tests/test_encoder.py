@@ -77,8 +77,9 @@ def test_workers_run_batches_side_by_side_and_keep_the_order(fp32: Embedder) -> 
     texts = SENTENCES * 5  # 35 texts
     two = Embedder("fp32", batch_size=8, workers=2)
     assert two.workers == 2 and len(two.sessions) == 2 and two.threads == 1
-    assert two.plan(35) == [8, 8, 8, 8, 3]
-    assert two.plan(10) == [5, 5]  # fewer batches than workers: split so both get a share
+    assert two.plan(100) == [8] * 12 + [4]  # full batches when there are plenty
+    assert two.plan(35) == [6, 6, 6, 6, 6, 5]  # at least three batches per worker
+    assert two.plan(10) == [4, 4, 2]  # but not under 4 texts a batch
     assert two.plan(1) == [1]
     np.testing.assert_allclose(two.embed(texts), fp32.embed(texts), atol=1e-5)
     assert "workers=2" in repr(two)
