@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import queue
 import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
@@ -406,12 +405,12 @@ class Embedder:
     Batches are formed from texts sorted by length, so little compute is spent on padding;
     results come back in the caller's order.
 
-    On the CPU the default is one single-threaded session per physical core (``workers``),
-    each running whole batches side by side, rather than one session whose threads split
-    every operator: a sentence-length operator is too small to split well, and on 2 cores the
-    side-by-side layout measured 1.05-1.6x the throughput of one 2-thread session (more for
-    fewer texts). ``threads=N`` alone gives the classic one session with N threads, which is
-    the faster way to embed one long text.
+    On the CPU the default is one single-threaded model call per physical core (``workers``,
+    sharing one session and so one copy of the weights), whole batches side by side, rather
+    than one call whose threads split every operator: a sentence-length operator is too
+    small to split well, and on 2 cores the side-by-side layout measured 1.05-1.6x the
+    throughput of one 2-thread call (more for fewer texts). ``threads=N`` alone gives the
+    classic one call on N threads, which is the faster way to embed one long text.
     """
 
     def __init__(
@@ -454,22 +453,14 @@ class Embedder:
         self.batch_size = batch_size
         self.max_length = max_length
         self.path = build(variant)
-
-        def open_session(where: str) -> Any:
-            return runtime.make_session(
-                self.path, where, threads=threads, spinning=spinning, opt_level=opt_level,
-                disabled_on_cpu=CPU_SLOW_FUSIONS,
-            )  # fmt: skip
-
-        self.session = open_session(provider)
+        self.session = runtime.make_session(
+            self.path, provider, threads=threads, spinning=spinning, opt_level=opt_level,
+            disabled_on_cpu=CPU_SLOW_FUSIONS,
+        )  # fmt: skip
         self.provider = runtime.session_provider(self.session)
-        if self.provider == "cuda":
-            workers = 1
-        self.sessions = [self.session] + [open_session("cpu") for _ in range(workers - 1)]
-        self.workers = workers
-        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for session in self.sessions:
-            self._idle.put(session)
+        # ONNX Runtime sessions run concurrent calls safely: the workers share one session
+        # (one copy of the weights), each call on its own thread.
+        self.workers = 1 if self.provider == "cuda" else workers
         self.threads = self.session.get_session_options().intra_op_num_threads
         self.tokenizer = _load_tokenizer(max_length)
 
@@ -499,15 +490,8 @@ class Embedder:
         return {"input_ids": input_ids, "attention_mask": mask}
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """One model call on already padded inputs; (batch, 384) float32.
-
-        Safe to call from several threads at once: each call takes an idle worker session.
-        """
-        session = self._idle.get()
-        try:
-            return session.run(["sentence_embedding"], feeds)[0]
-        finally:
-            self._idle.put(session)
+        """One model call on already padded inputs; (batch, 384) float32. Thread-safe."""
+        return self.session.run(["sentence_embedding"], feeds)[0]
 
     def plan(self, n_texts: int) -> list[int]:
         """Batch sizes for ``n_texts``: ``batch_size`` each, or smaller to keep workers even.
