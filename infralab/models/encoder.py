@@ -461,6 +461,7 @@ class Embedder:
         # ONNX Runtime sessions run concurrent calls safely: the workers share one session
         # (one copy of the weights), each call on its own thread.
         self.workers = 1 if self.provider == "cuda" else workers
+        self._executor: ThreadPoolExecutor | None = None
         self.threads = self.session.get_session_options().intra_op_num_threads
         self.tokenizer = _load_tokenizer(max_length)
 
@@ -519,10 +520,7 @@ class Embedder:
         order = np.argsort([-len(x) for x in ids], kind="stable")
         out = np.empty((len(ids), DIM), dtype=np.float32)
         show = len(ids) >= 2000 if progress is None else progress
-        chunks, start = [], 0
-        for size in self.plan(len(ids)):
-            chunks.append(order[start : start + size])
-            start += size
+        chunks = np.split(order, np.cumsum(self.plan(len(ids)))[:-1])
 
         def one(chunk: np.ndarray) -> None:
             out[chunk] = self.run(self.pad([ids[i] for i in chunk]))
@@ -534,11 +532,16 @@ class Embedder:
                     one(chunk)
                     bar.update()
             else:
-                with ThreadPoolExecutor(self.workers, thread_name_prefix="infralab-embed") as pool:
-                    for done in as_completed([pool.submit(one, c) for c in chunks]):
-                        done.result()
-                        bar.update()
+                for done in as_completed([self._pool().submit(one, c) for c in chunks]):
+                    done.result()
+                    bar.update()
         return out
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The workers' threads, started on first use and kept: a server embeds every batch."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="infralab-embed")
+        return self._executor
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
