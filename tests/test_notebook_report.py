@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import nbformat
 
 from infralab import notebooks
 
 
 def _write(path, *sources):
-    cells = [
-        {"cell_type": "code", "metadata": {}, "source": s, "outputs": [], "execution_count": None}
-        for s in sources
-    ]
-    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "py",
-          "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}  # fmt: skip
-    path.write_text(json.dumps(nb))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "py", "language": "python"}
+    nbformat.write(nb, path)
     return path
 
 
