@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -113,3 +114,18 @@ def test_unknown_file_and_gpu_give_hints(tmp_path: Path) -> None:
         pricing.load_prices("llm_api", tmp_path)
     (tmp_path / "mystery.csv").write_text("a,b\n1,2\n")
     assert pricing.validate_folder(tmp_path)["mystery"]
+
+
+def test_an_edited_price_file_is_read_again(tmp_path: Path) -> None:
+    """An instructor who edits a CSV sees the new price without restarting the kernel."""
+    folder = _copy(tmp_path)
+    path = folder / "llm_api.csv"
+    price = pricing.load_prices("llm_api", folder).iloc[0]["usd_per_1m_input_tokens"]
+    header, first, *rest = path.read_text().splitlines(keepends=True)
+    cells = first.split(",")
+    cells[2] = f"{price + 1.25:.2f}"
+    staged = folder / "llm_api.csv.new"
+    staged.write_text("".join([header, ",".join(cells), *rest]))
+    os.replace(staged, path)  # how editors and git write a file
+    edited = pricing.load_prices("llm_api", folder).iloc[0]["usd_per_1m_input_tokens"]
+    assert edited == pytest.approx(price + 1.25)

@@ -155,12 +155,15 @@ def load_prices(name: str, folder: Path | str | None = None) -> pd.DataFrame:
     path = Path(folder or PRICING_DIR) / f"{name}.csv"
     if not path.is_file():
         raise PricingError(f"{path} not found: is this a full checkout of the kit?")
-    # cached per file version: a dashboard redraw must not re-read and re-validate CSVs
-    return _load(str(path), name, path.stat().st_mtime_ns).copy()
+    # cached per file version: a dashboard redraw must not re-read and re-validate CSVs;
+    # ctime, size and inode join mtime so a quick edit within one clock tick is still seen
+    st = path.stat()
+    version = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+    return _load(str(path), name, version).copy()
 
 
 @functools.lru_cache(maxsize=32)
-def _load(path_text: str, name: str, _mtime_ns: int) -> pd.DataFrame:
+def _load(path_text: str, name: str, _version: tuple[int, int, int, int]) -> pd.DataFrame:
     path = Path(path_text)
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     problems = validate(df, name)
