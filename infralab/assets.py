@@ -157,7 +157,7 @@ def _stamp_vouches_for(entry: object, path: Path, spec: AssetFile) -> bool:
     if not isinstance(entry, list) or len(entry) != 6:
         return False  # an older stamp layout: hash again
     *recorded, hashed_at = entry
-    size, mtime_ns, ctime_ns, _ino = signature = _file_signature(path)
+    _size, mtime_ns, ctime_ns, _ino = signature = _file_signature(path)
     if recorded != [spec.sha256, *signature]:
         return False
     return max(mtime_ns, ctime_ns) + _RACY_WINDOW_NS < hashed_at
