@@ -21,6 +21,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from infralab import assets
+    from infralab.models import manifest
 
     keys = args.assets or list(assets.ASSETS)
     try:
@@ -28,7 +29,13 @@ def _fetch(args: argparse.Namespace) -> int:
             paths = assets.fetch(key, full_verify=args.verify)
             for name, path in paths.items():
                 print(f"  ok  {key}: {name} -> {path}")
-    except assets.AssetError as exc:
+        # Built models derive from these files: check them too (every byte with --verify)
+        # and rebuild any that is damaged or has no manifest.
+        for row in manifest.repair_built(manifest.models_for_assets(keys), full=args.verify):
+            mark = "ok" if row["state"] == "ok" else row["state"]
+            print(f"  {mark}  built {row['model']} {row['variant']}: {row['path']}", end="")
+            print("" if row["state"] == "ok" else f" ({row['reason']})")
+    except (assets.AssetError, manifest.ModelIntegrityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -42,12 +49,25 @@ MODEL_BUILDERS = {
 
 
 def _build_models(args: argparse.Namespace) -> int:
+    from infralab.assets import AssetError
+    from infralab.models import manifest
+
     names = args.models or list(MODEL_BUILDERS)
     for name in names:
         module = importlib.import_module(MODEL_BUILDERS[name])
-        built = module.build_all(quiet=args.quiet)
+        # What was wrong before (damaged, stale) is reported; build_all keeps what verifies.
+        before = {row["variant"]: row for row in manifest.check_built([name])}
+        try:
+            built = module.build_all(quiet=args.quiet)
+        except (AssetError, manifest.ModelIntegrityError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         for variant, path in built.items():
-            print(f"  ok  {name} {variant}: {path}")
+            row = before.get(variant)
+            if row and row["state"] in ("damaged", "stale"):
+                print(f"  rebuilt  {name} {variant}: {path} (was {row['state']}: {row['reason']})")
+            else:
+                print(f"  ok  {name} {variant}: {path}")
     return 0
 
 
@@ -103,7 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fetch", help="download and verify the pinned model files")
     p.add_argument("assets", nargs="*", help="minilm, smollm2 (default: both)")
-    p.add_argument("--verify", action="store_true", help="re-hash files even if stamped")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-hash every file, built models too, even if stamped; rebuild damaged models",
+    )
     p.set_defaults(func=_fetch)
 
     p = sub.add_parser("build-models", help="build the ONNX models from the fetched files")

@@ -143,9 +143,15 @@ def _stamp_path(folder: Path) -> Path:
 
 def _read_stamp(folder: Path) -> dict:
     try:
-        return json.loads(_stamp_path(folder).read_text())
+        stamp = json.loads(_stamp_path(folder).read_text())
     except (OSError, ValueError):
         return {}
+    return stamp if isinstance(stamp, dict) else {}
+
+
+def read_stamp(folder: Path) -> dict:
+    """The stamp of ``folder`` (``{}`` when absent or unreadable): file name -> entry."""
+    return _read_stamp(folder)
 
 
 def _file_signature(path: Path) -> list[int]:
@@ -154,13 +160,19 @@ def _file_signature(path: Path) -> list[int]:
 
 
 def _stamp_vouches_for(entry: object, path: Path, spec: AssetFile) -> bool:
+    return stamp_vouches(entry, path, spec.sha256)
+
+
+def stamp_vouches(entry: object, path: Path, sha256: str) -> bool:
+    """True when a stamp ``entry`` proves ``path`` still hashes to ``sha256`` without reading it:
+    same signature as when it was hashed, and hashed well after its last change."""
     if not isinstance(entry, list) or len(entry) != 6:
         return False  # an older stamp layout: hash again
     *recorded, hashed_at = entry
     _size, mtime_ns, ctime_ns, _ino = signature = _file_signature(path)
-    if recorded != [spec.sha256, *signature]:
+    if recorded != [sha256, *signature]:
         return False
-    return max(mtime_ns, ctime_ns) + _RACY_WINDOW_NS < hashed_at
+    return isinstance(hashed_at, int) and max(mtime_ns, ctime_ns) + _RACY_WINDOW_NS < hashed_at
 
 
 def _verified(path: Path, spec: AssetFile, stamp: dict, full: bool) -> bool:
@@ -279,13 +291,29 @@ def _use_override(folder: Path, asset: Asset) -> dict[str, Path]:
 
 
 def _write_stamp(folder: Path, asset: Asset) -> None:
+    update_stamp(folder, {f.name: f.sha256 for f in asset.files})
+
+
+def update_stamp(folder: Path, hashes: dict[str, str]) -> None:
+    """Record that each file ``name`` in ``folder`` hashed to ``hashes[name]`` just now.
+
+    Written to a temporary file and renamed, so a reader in another process never sees half
+    a stamp; a lost race only costs the loser's entries a second hashing.
+    """
     stamp = _read_stamp(folder)
-    for f in asset.files:
-        path = folder / f.name
+    for name, sha in hashes.items():
+        path = folder / name
         if path.is_file():
-            stamp[f.name] = [f.sha256, *_file_signature(path), _now_ns()]
+            stamp[name] = [sha, *_file_signature(path), _now_ns()]
     try:
-        _stamp_path(folder).write_text(json.dumps(stamp, indent=1))
+        fd, tmp = tempfile.mkstemp(prefix=".verified.", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(stamp, indent=1))
+            os.replace(tmp, _stamp_path(folder))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     except OSError:
         pass  # a read-only folder just means hashing again next time
 

@@ -503,13 +503,59 @@ def _check_variant(variant: str) -> None:
         )
 
 
-def build(variant: str = "fp32", *, quiet: bool = True, force: bool = False) -> Path:
-    """Build (once; cached) the ONNX decoder of ``variant`` and return its model.onnx path."""
+BUILDER = f"infralab.models.decoder/v{EXPORT_VERSION}"
+MANIFEST_NAME = "manifest.json"
+
+
+def output_path(variant: str) -> Path:
+    """The built model.onnx of ``variant`` (its weights are in model.onnx.data beside it)."""
+    return model_dir(variant) / "model.onnx"
+
+
+def _identity(variant: str) -> dict[str, Any]:
+    from infralab.models import manifest
+
+    return manifest.identity(
+        model="decoder",
+        variant=variant,
+        builder=BUILDER,
+        inputs={GGUF_NAME: _gguf_sha256()},
+        options={"opset": OPSET, "ir_version": IR_VERSION},
+    )
+
+
+def check(variant: str, *, full: bool = False) -> Any:
+    """Check a built variant against its manifest (a :class:`manifest.Check`); the 650 MB
+    fp32 weights are hashed only when they changed since last hashed, unless ``full``."""
+    from infralab.models import manifest
+
+    _check_variant(variant)
+    folder = model_dir(variant)
+    return manifest.check(
+        folder / MANIFEST_NAME, _identity(variant), folder / "model.onnx", full=full
+    )
+
+
+def build(
+    variant: str = "fp32", *, quiet: bool = True, force: bool = False, repair: bool = False
+) -> Path:
+    """Build (once; cached, with a manifest) the ONNX decoder of ``variant``; return its path.
+
+    A damaged build (bytes that differ from its manifest) raises
+    :class:`~infralab.models.manifest.ModelIntegrityError` naming the fix, unless ``repair``
+    (``build-models``) or ``force`` rebuild it; one without a manifest is rebuilt.
+    """
+    from infralab.models import manifest
+
     _check_variant(variant)
     folder = model_dir(variant)
     target = folder / "model.onnx"
-    if target.is_file() and (folder / "meta.json").is_file() and not force:
-        return target
+    if not force:
+        state = check(variant)
+        if state.ok:
+            return target
+        if state.state == "damaged" and not repair:
+            raise manifest.refusal(f"decoder {variant}", target, state)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
@@ -518,6 +564,8 @@ def build(variant: str = "fp32", *, quiet: bool = True, force: bool = False) -> 
         meta = {"variant": variant, "gguf_sha256": _gguf_sha256(), "export_version": EXPORT_VERSION,
                 "config": cfg.__dict__}  # fmt: skip
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        outputs = [tmp / "model.onnx", tmp / "model.onnx.data", tmp / "meta.json"]
+        manifest.write(tmp / MANIFEST_NAME, _identity(variant), outputs)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
@@ -529,7 +577,6 @@ def build(variant: str = "fp32", *, quiet: bool = True, force: bool = False) -> 
 
 def weight_bytes(variant: str) -> int:
     """Bytes of weights one decode step reads (all weights except the embedding table)."""
-    data = build(variant).with_suffix(".onnx.data")
     import onnx
 
     model = onnx.load(str(build(variant)), load_external_data=False)
@@ -539,10 +586,10 @@ def weight_bytes(variant: str) -> int:
             continue
         info = {e.key: e.value for e in t.external_data}
         total += int(info.get("length", len(t.raw_data)))
-    del data
     return total
 
 
 def build_all(quiet: bool = False) -> dict[str, Path]:
-    """The CPU variants (fp32 and q4), for ``python -m infralab build-models``."""
-    return {v: build(v, quiet=quiet) for v in CPU_VARIANTS}
+    """The CPU variants (fp32 and q4), for ``python -m infralab build-models``: kept when they
+    match their manifests, rebuilt when damaged."""
+    return {v: build(v, quiet=quiet, repair=True) for v in CPU_VARIANTS}

@@ -16,7 +16,8 @@ Variants: ``fp32`` (fused), ``fp32-unfused`` (standard ONNX ops only), ``fp16`` 
 it also runs on the CPU, without gain, to compare quality; inputs and outputs stay
 int64/float32), ``int8`` (CPU: every MatMul dynamically quantized) and ``int8-mixed`` (CPU: the
 MLP's output projection kept in float32, slower and a little closer to fp32).
-Each is built once into ``cache_dir()/models``, named by the weights' sha256 and the variant.
+Each is built once into ``cache_dir()/models``, named by the weights' sha256 and the variant,
+with a manifest that every load checks (:mod:`infralab.models.manifest`).
 """
 
 from __future__ import annotations
@@ -331,19 +332,79 @@ def _save_atomic(model: Any, path: Path) -> None:
             os.unlink(tmp)
 
 
-def build(variant: str = "fp32", *, quiet: bool = False, force: bool = False) -> Path:
-    """Build ``variant`` once into the cache (atomic write) and return its path."""
+BUILDER = f"infralab.models.encoder/v{EXPORT_VERSION}"
+# What each variant is built with, recorded in its manifest (another value means a rebuild).
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "fp32": {"fused": True, "half": False, "opset": OPSET, "ir_version": IR_VERSION},
+    "fp32-unfused": {"fused": False, "half": False, "opset": OPSET, "ir_version": IR_VERSION},
+    "fp16": {"fused": True, "half": True, "opset": OPSET, "ir_version": IR_VERSION},
+    "int8": {"from": "fp32", "dynamic_int8": True, "keep_mlp_output_fp32": False},
+    "int8-mixed": {"from": "fp32", "dynamic_int8": True, "keep_mlp_output_fp32": True},
+}
+
+
+def output_path(variant: str) -> Path:
+    """The built file of ``variant`` (what the manifest vouches for); same as model_path."""
+    return model_path(variant)
+
+
+def manifest_path(variant: str) -> Path:
+    """The manifest next to a built variant: inputs, builder, options, output hash and size."""
+    path = model_path(variant)
+    return path.with_name(path.name + ".manifest.json")
+
+
+def _identity(variant: str) -> dict[str, Any]:
+    from infralab.assets import MINILM
+    from infralab.models import manifest
+
+    return manifest.identity(
+        model="encoder",
+        variant=variant,
+        builder=BUILDER,
+        inputs={"model.safetensors": MINILM.files[0].sha256},
+        options=_OPTIONS[variant],
+    )
+
+
+def check(variant: str, *, full: bool = False) -> Any:
+    """Check a built variant against its manifest (a :class:`manifest.Check`); reads only
+    sizes when the stamp vouches for the hash, unless ``full``."""
+    from infralab.models import manifest
+
+    _check_variant(variant)
+    return manifest.check(
+        manifest_path(variant), _identity(variant), model_path(variant), full=full
+    )
+
+
+def build(
+    variant: str = "fp32", *, quiet: bool = False, force: bool = False, repair: bool = False
+) -> Path:
+    """Build ``variant`` once into the cache (atomic write, with a manifest); return its path.
+
+    A model that is present and matches its manifest is reused; one without a manifest or
+    from another builder is rebuilt. A damaged one (its bytes differ from its manifest)
+    raises :class:`~infralab.models.manifest.ModelIntegrityError` naming the fix, unless
+    ``repair`` (``build-models``) or ``force`` rebuild it.
+    """
     from tqdm.auto import tqdm
 
+    from infralab.models import manifest
+
     out = model_path(variant)
-    if out.is_file() and not force:
-        return out
+    if not force:
+        state = check(variant)
+        if state.ok:
+            return out
+        if state.state == "damaged" and not repair:
+            raise manifest.refusal(f"encoder {variant}", out, state)
     steps = {"fp32": 2, "fp32-unfused": 2, "fp16": 3, "int8": 3, "int8-mixed": 3}[variant]
     with tqdm(total=steps, desc=f"build encoder {variant}", disable=quiet) as bar:
         weights, _sha = _weights()
         bar.update()
         if variant.startswith("int8"):
-            src = build("fp32", quiet=True)
+            src = build("fp32", quiet=True, repair=repair)
             bar.update()
             out.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".part", dir=out.parent)
@@ -358,13 +419,17 @@ def build(variant: str = "fp32", *, quiet: bool = False, force: bool = False) ->
             model = export(weights, fused=variant != "fp32-unfused", half=variant == "fp16")
             bar.update()
             _save_atomic(model, out)
+        manifest.write(manifest_path(variant), _identity(variant), [out])
         bar.update(steps - bar.n)
     return out
 
 
 def build_all(quiet: bool = False) -> dict[str, Path]:
-    """Build every variant (a few seconds in all); ``python -m infralab build-models`` calls it."""
-    return {v: build(v, quiet=quiet) for v in ("fp32", "int8", "fp16", "fp32-unfused")}
+    """Build every variant (a few seconds in all); ``python -m infralab build-models`` calls it.
+
+    Idempotent: a variant that matches its manifest is kept; a damaged one is rebuilt.
+    """
+    return {v: build(v, quiet=quiet, repair=True) for v in ("fp32", "int8", "fp16", "fp32-unfused")}
 
 
 # ---------------------------------------------------------------- Embedder
