@@ -393,12 +393,38 @@ def doctor(probe_providers: bool = True) -> dict[str, Any]:
         report["warnings"].append(f"ONNX Runtime cannot be imported: {exc}. Run `make setup`.")
     report["cache_dir"] = str(assets.cache_dir())
     report["assets"] = [assets.status(key) for key in assets.ASSETS]
+    report["built_models"] = built_models_report(report["warnings"])
     if report["ram_gb"] < 2.5:
         report["warnings"].append(
             f"Only {report['ram_gb']} GB of RAM: run one lesson at a time and shut down "
             "kernels you no longer use (Binder kills a kernel above its limit)."
         )
     return report
+
+
+def built_models_report(warnings: list[str]) -> list[dict[str, Any]]:
+    """Each built model checked against its manifest (hashing only files that changed)."""
+    try:
+        from infralab.models import manifest
+
+        rows = manifest.check_built()
+    except Exception as exc:  # the doctor reports; it never stops on a broken module
+        warnings.append(f"The built models could not be checked: {exc}")
+        return []
+    damaged = [f"{r['model']} {r['variant']}" for r in rows if r["state"] == "damaged"]
+    stale = [f"{r['model']} {r['variant']}" for r in rows if r["state"] == "stale"]
+    if damaged:
+        warnings.append(
+            f"Built model(s) {', '.join(damaged)} do not match their manifest (changed or "
+            f"truncated on disk): run `{manifest.FIX}` to rebuild them."
+        )
+    if stale:
+        warnings.append(
+            f"Built model(s) {', '.join(stale)} have no manifest or one from another kit "
+            "version: they are rebuilt on first use, or now with `python -m infralab "
+            "build-models`."
+        )
+    return rows
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -460,6 +486,23 @@ def doctor_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{state} ({asset['package']}, {asset['size_mb']} MB, {asset['source']})",
             )
         )
+    built = report.get("built_models")
+    if built is not None:
+        counts = {
+            state: sum(r["state"] == state for r in built) for state in ("ok", "damaged", "stale")
+        }
+        if not built:
+            rows.append(("built models", "none yet (python -m infralab build-models)"))
+        else:
+            text = f"{counts['ok']} verified against their manifest"
+            if counts["damaged"]:
+                text += f", {counts['damaged']} DAMAGED"
+            if counts["stale"]:
+                text += f", {counts['stale']} without a current manifest"
+            rows.append(("built models", text))
+            for r in built:
+                if r["state"] != "ok":
+                    rows.append((f"  {r['model']} {r['variant']}", f"{r['state']}: {r['reason']}"))
     return rows
 
 
