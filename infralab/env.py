@@ -394,6 +394,7 @@ def doctor(probe_providers: bool = True) -> dict[str, Any]:
     report["cache_dir"] = str(assets.cache_dir())
     report["assets"] = [assets.status(key) for key in assets.ASSETS]
     report["built_models"] = built_models_report(report["warnings"])
+    report["orphans_stopped"] = _sweep_orphans(report["warnings"])
     if report["ram_gb"] < 2.5:
         report["warnings"].append(
             f"Only {report['ram_gb']} GB of RAM: run one lesson at a time and shut down "
@@ -425,6 +426,17 @@ def built_models_report(warnings: list[str]) -> list[dict[str, Any]]:
             "build-models`."
         )
     return rows
+
+
+def _sweep_orphans(warnings: list[str]) -> list[dict[str, Any]]:
+    """Stop the kit's servers whose kernel died (they would hold a port and memory)."""
+    try:
+        from infralab.serving.launcher import sweep_orphans
+
+        return sweep_orphans()
+    except Exception as exc:
+        warnings.append(f"Leftover kit servers could not be checked: {exc}")
+        return []
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -503,6 +515,18 @@ def doctor_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             for r in built:
                 if r["state"] != "ok":
                     rows.append((f"  {r['model']} {r['variant']}", f"{r['state']}: {r['reason']}"))
+    if "orphans_stopped" in report:
+        gone = report["orphans_stopped"]
+        rows.append(
+            (
+                "orphan servers",
+                "none"
+                if not gone
+                else "stopped "
+                + ", ".join(f"{o['app']} pid {o['pid']} port {o['port']}" for o in gone)
+                + " (their kernel had died)",
+            )
+        )
     return rows
 
 

@@ -11,6 +11,18 @@ start the same thing: ``uvicorn --factory infralab.serving.launcher:app_from_env
 
 A server is stopped by ``stop()``, by leaving its ``with`` block, or at interpreter exit
 (``atexit``); the whole process group is signalled, so workers die with it.
+
+A kernel that dies without running ``atexit`` (SIGKILL from the OOM killer, SIGTERM or SIGHUP
+from a restart or Binder's culler) must not leave a server holding its port and memory, so
+the server also watches its parent: it holds the read end of a pipe whose only write end
+stays in the launching process, and when that reaches end-of-file (the kernel closes every
+descriptor of a dead process, whatever killed it) the server shuts down. On Linux the
+server also asks for a parent-death signal (``prctl(PR_SET_PDEATHSIG)``); on Windows, where
+no descriptor can be passed, it waits on the parent's process handle (via psutil). As a last
+line, each launch records its server in a registry under :func:`runtime_dir`;
+:func:`sweep_orphans` (run by every ``launch()`` and by the doctor) stops a server whose
+launching process is gone, and only one that is provably the kit's: same pid and start
+time as recorded, and the random token the launcher put in its environment.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import importlib  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import secrets  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -37,7 +50,11 @@ from typing import Any  # noqa: E402
 APP_ENV = "INFRALAB_APP"
 KWARGS_ENV = "INFRALAB_FACTORY_KWARGS"
 LAUNCH_T0_ENV = "INFRALAB_LAUNCH_T0"
+PARENT_ENV = "INFRALAB_LAUNCH_PARENT"  # JSON: the launching process and how to watch it
+TOKEN_ENV = "INFRALAB_SERVER_TOKEN"  # a random mark that proves a process is this kit's server
+RUNTIME_ENV = "INFRALAB_RUNTIME_DIR"  # moves the registry of running servers
 EMBEDDINGS_APP = "infralab.serving.app:create_app"
+_EXIT_GRACE_S = 5.0  # after its parent died, a server that has not shut down by then is ended
 
 _LIVE: weakref.WeakSet[Server] = weakref.WeakSet()
 
@@ -49,6 +66,7 @@ class LaunchError(RuntimeError):
 def app_from_env():
     """Factory for ``uvicorn --factory``: build the app named by ``INFRALAB_APP`` with the
     JSON keyword arguments in ``INFRALAB_FACTORY_KWARGS``."""
+    _watch_parent()
     spec = os.environ.get(APP_ENV, EMBEDDINGS_APP)
     kwargs = json.loads(os.environ.get(KWARGS_ENV) or "{}")
     factory = _resolve(spec)
@@ -57,6 +75,77 @@ def app_from_env():
     if isinstance(startup, dict):  # let the app's own report include the spawn time
         startup.setdefault("launcher_imported", _CHILD_T0)
     return app
+
+
+# ---------------------------------------------------------------- in the server: watch the parent
+def _watch_parent() -> None:
+    """Shut this server down when the process that launched it dies, however it died."""
+    raw = os.environ.pop(PARENT_ENV, None)  # popped: the server's own children do not inherit it
+    if not raw:
+        return
+    try:
+        info = json.loads(raw)
+        parent = int(info["pid"])
+    except (ValueError, KeyError, TypeError):
+        return
+    if info.get("pdeathsig"):
+        _set_parent_death_signal(signal.SIGTERM)
+    # The parent may have died before the signal was armed: then this process was already
+    # handed to another parent (init or a subreaper), and it stops now.
+    if os.name != "nt" and os.getppid() != parent:
+        _parent_gone()
+        return
+    fd = info.get("fd")
+    if isinstance(fd, int) and os.name != "nt":
+        target, args = _wait_for_eof, (fd,)
+    else:
+        target, args = _wait_for_process, (parent, info.get("create_time"))
+    threading.Thread(target=target, args=args, name="infralab-parent-watch", daemon=True).start()
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """Linux: have the kernel send ``sig`` when the launching thread exits (PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, int(sig), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
+def _wait_for_eof(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):  # the parent never writes: data would only be noise
+            pass
+    except OSError:
+        pass
+    _parent_gone()
+
+
+def _wait_for_process(pid: int, create_time: float | None) -> None:
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        if create_time is None or abs(proc.create_time() - create_time) < 0.05:
+            proc.wait()  # Windows: waits on the process handle
+    except Exception:
+        pass
+    _parent_gone()
+
+
+def _parent_gone() -> None:
+    """Ask uvicorn for its graceful shutdown, and end the process if that does not finish."""
+    timer = threading.Timer(_EXIT_GRACE_S, os._exit, args=(1,))
+    timer.daemon = True  # a clean shutdown before the deadline exits at once
+    timer.start()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+    except OSError:
+        os._exit(1)
 
 
 def _resolve(spec: str):
@@ -95,13 +184,23 @@ class Server:
     """A running service process. Use as a context manager, or call :meth:`stop`."""
 
     def __init__(
-        self, proc: subprocess.Popen, url: str, port: int, log_path: Path, app: str
+        self,
+        proc: subprocess.Popen,
+        url: str,
+        port: int,
+        log_path: Path,
+        app: str,
+        *,
+        watch_fd: int | None = None,
+        record: Path | None = None,
     ) -> None:
         self.proc = proc
         self.url = url
         self.port = port
         self.app = app
         self.log_path = log_path
+        self._watch_fd = watch_fd  # the write end of the pipe the server watches
+        self._record = record  # its entry in the registry of running servers
         self.cold_start: dict[str, float | None] = {}
         self.health: dict[str, Any] = {}
         self._stopped = False
@@ -165,6 +264,14 @@ class Server:
             self.proc.wait(timeout=timeout_s)
         # Children that ignored the group signal (or re-grouped) are killed by pid.
         _kill_stragglers(self.proc.pid)
+        if self._watch_fd is not None:
+            try:
+                os.close(self._watch_fd)
+            except OSError:
+                pass
+            self._watch_fd = None
+        if self._record is not None:
+            self._record.unlink(missing_ok=True)
         # The socket closes with the process; give the kernel a moment to release the port.
         deadline = time.monotonic() + 5
         while not port_is_free(self.port) and time.monotonic() < deadline:
@@ -225,6 +332,174 @@ def stop_all() -> int:
     return len(live)
 
 
+# ---------------------------------------------------------------- registry and orphan sweep
+def runtime_dir() -> Path:
+    """Where the kit keeps run-time state (its registry of servers); ``INFRALAB_RUNTIME_DIR``
+    moves it. Defaults to ``$XDG_RUNTIME_DIR/infralab`` (cleared at logout or reboot), else a
+    per-user folder in the temporary directory."""
+    env = os.environ.get(RUNTIME_ENV)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isdir(xdg):
+        return Path(xdg) / "infralab"
+    try:
+        user = str(os.getuid())
+    except AttributeError:  # Windows
+        user = os.environ.get("USERNAME", "user")
+    return Path(tempfile.gettempdir()) / f"infralab-{user}"
+
+
+def _registry() -> Path:
+    return runtime_dir() / "servers"
+
+
+def _create_time(pid: int) -> float | None:
+    try:
+        import psutil
+
+        return psutil.Process(pid).create_time()
+    except Exception:
+        return None
+
+
+def _register(pid: int, token: str, app: str, port: int, log_path: Path) -> Path | None:
+    """Record a launched server, so a later sweep can recognise it once its parent is gone."""
+    record = {
+        "pid": pid,
+        "create_time": _create_time(pid),
+        "token": token,
+        "parent_pid": os.getpid(),
+        "parent_create_time": _create_time(os.getpid()),
+        "app": app,
+        "port": port,
+        "log": str(log_path),
+        "started": time.time(),
+    }
+    try:
+        folder = _registry()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"{pid}.json"
+        fd, tmp = tempfile.mkstemp(prefix=f".{pid}.", suffix=".part", dir=folder)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(record, fh)
+        os.replace(tmp, path)
+        return path
+    except OSError:
+        return None  # no registry (read-only disk): the watchdog still works
+
+
+def _same_start(recorded: object, actual: float | None) -> bool:
+    return (
+        isinstance(recorded, (int, float)) and actual is not None and abs(recorded - actual) < 0.05
+    )
+
+
+def _kit_server(record: dict[str, Any]) -> Any:
+    """The psutil.Process of the recorded server if it is provably still that server, else None.
+
+    Provably: the pid runs a process started when the record says (so the pid was not reused)
+    whose environment carries the record's random token.
+    """
+    import psutil
+
+    try:
+        proc = psutil.Process(int(record["pid"]))
+        if not _same_start(record.get("create_time"), proc.create_time()):
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        token = proc.environ().get(TOKEN_ENV)
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return None  # gone, or not ours to read (another user): never touched
+    if not isinstance(record.get("token"), str) or token != record["token"]:
+        return None
+    return proc
+
+
+def _parent_alive(record: dict[str, Any]) -> bool:
+    import psutil
+
+    try:
+        parent = psutil.Process(int(record["parent_pid"]))
+        return _same_start(record.get("parent_create_time"), parent.create_time()) and (
+            parent.status() != psutil.STATUS_ZOMBIE
+        )
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return False
+
+
+def _forget(path: Path, record: dict[str, Any]) -> None:
+    path.unlink(missing_ok=True)
+    log = Path(str(record.get("log", "")))
+    # only a log file this launcher made: infralab-server-*.log in the temporary directory
+    if log.name.startswith("infralab-server-") and log.parent == Path(tempfile.gettempdir()):
+        log.unlink(missing_ok=True)
+
+
+def _wait_gone(proc: Any, timeout_s: float) -> bool:
+    """Wait until ``proc`` (not necessarily our child) has exited; a zombie counts as gone."""
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.Error:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def sweep_orphans(timeout_s: float = 5.0) -> list[dict[str, Any]]:
+    """Stop the kit's servers whose launching process is gone; forget records of dead ones.
+
+    A process is stopped only when the registry recorded it, it still has the recorded start
+    time and token, and its launcher no longer runs: an unrelated process, or a server whose
+    kernel is alive, is never touched. Returns one row per orphan stopped
+    (``pid``, ``app``, ``port``, ``parent_pid``).
+    """
+    import psutil
+
+    folder = _registry()
+    stopped: list[dict[str, Any]] = []
+    try:
+        entries = sorted(folder.glob("*.json"))
+    except OSError:
+        return stopped
+    for path in entries:
+        try:
+            record = json.loads(path.read_text())
+            if not isinstance(record, dict):
+                raise ValueError("not a record")
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)  # written atomically, so only a foreign file is unreadable
+            continue
+        proc = _kit_server(record)
+        if proc is None:
+            _forget(path, record)  # the server is gone (or the pid is someone else's now)
+            continue
+        if _parent_alive(record):
+            continue  # a live kernel's server: its own business
+        try:
+            group = os.getpgid(proc.pid) if os.name != "nt" else None
+            if group == proc.pid:  # launched as its own session: the group is its workers too
+                os.killpg(group, signal.SIGTERM)
+            else:
+                proc.terminate()
+            if not _wait_gone(proc, timeout_s):
+                proc.kill()
+                _wait_gone(proc, timeout_s)
+        except (psutil.Error, OSError):
+            pass
+        _forget(path, record)
+        stopped.append({k: record.get(k) for k in ("pid", "app", "port", "parent_pid")})
+    return stopped
+
+
 def _default_probe(app: str) -> dict[str, Any] | None:
     if app == EMBEDDINGS_APP:
         return {"method": "POST", "path": "/v1/embeddings", "json": {"input": "a cold start"}}
@@ -241,6 +516,7 @@ def launch(
     health_path: str = "/healthz",
     first_request: dict[str, Any] | None = None,
     host: str = "127.0.0.1",
+    die_with_parent: bool = True,
 ) -> Server:
     """Start ``app`` (a ``module:factory`` string) in a new uvicorn process and wait until ready.
 
@@ -249,6 +525,10 @@ def launch(
     time the first (cold) and a warm response; by default the embeddings app gets an
     embeddings request and other apps a second health check. Returns a :class:`Server`
     with ``url``, ``pid`` and ``cold_start`` (seconds per step).
+
+    The server shuts down when this process dies, even by SIGKILL (see the module
+    docstring); ``die_with_parent=False`` turns that watch off, leaving only ``atexit`` and
+    the next :func:`sweep_orphans` to stop it, as servers behaved before.
     """
     import httpx
 
@@ -265,10 +545,29 @@ def launch(
         port = free_port(host)
     elif not port_is_free(port, host):
         raise LaunchError(f"port {port} is already in use; pass port=None to pick a free one")
+    try:
+        sweep_orphans()
+    except Exception:  # a sweep is housekeeping: it never stops a launch
+        pass
     child_env = {**os.environ, **(env or {})}
     child_env[APP_ENV] = app
     child_env[KWARGS_ENV] = kwargs_json
     child_env.setdefault("PYTHONUNBUFFERED", "1")
+    token = secrets.token_hex(16)
+    child_env[TOKEN_ENV] = token
+    child_env.pop(PARENT_ENV, None)
+    read_fd = write_fd = None
+    pass_fds: tuple[int, ...] = ()
+    if die_with_parent:
+        parent = {"pid": os.getpid(), "create_time": _create_time(os.getpid())}
+        if os.name != "nt":
+            read_fd, write_fd = os.pipe()  # both ends close-on-exec; the child gets read_fd
+            pass_fds = (read_fd,)
+            parent["fd"] = read_fd
+        # The parent-death signal follows the thread that forks: only the main thread lives
+        # as long as the process, so from any other thread the pipe alone watches.
+        parent["pdeathsig"] = threading.current_thread() is threading.main_thread()
+        child_env[PARENT_ENV] = json.dumps(parent)
     log_fd, log_name = tempfile.mkstemp(prefix="infralab-server-", suffix=".log")
     cmd = [
         sys.executable,
@@ -288,17 +587,30 @@ def launch(
     ]
     t0 = time.time()
     child_env[LAUNCH_T0_ENV] = repr(t0)
-    with os.fdopen(log_fd, "w") as log_file:
-        proc = subprocess.Popen(
-            cmd,
-            env=child_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=(os.name != "nt"),
-        )
+    try:
+        with os.fdopen(log_fd, "w") as log_file:
+            proc = subprocess.Popen(
+                cmd,
+                env=child_env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=(os.name != "nt"),
+                pass_fds=pass_fds,
+            )
+    except BaseException:
+        if write_fd is not None:
+            os.close(write_fd)
+        raise
+    finally:
+        if read_fd is not None:  # the child has its copy; ours would hide the parent's death
+            try:
+                os.close(read_fd)
+            except OSError:
+                pass
     url = f"http://{host}:{port}"
-    server = Server(proc, url, port, Path(log_name), app)
+    record = _register(proc.pid, token, app, port, Path(log_name))
+    server = Server(proc, url, port, Path(log_name), app, watch_fd=write_fd, record=record)
     try:
         health = _wait_ready(server, health_path, ready_timeout_s)
         t_ready = time.time()
