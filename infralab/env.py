@@ -512,8 +512,8 @@ def doctor_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             if counts["stale"]:
                 text += f", {counts['stale']} without a current manifest"
             rows.append(("built models", text))
-            for r in built:
-                if r["state"] != "ok":
+            for r in built:  # stale ones are named in the warning; damaged ones get a row
+                if r["state"] == "damaged":
                     rows.append((f"  {r['model']} {r['variant']}", f"{r['state']}: {r['reason']}"))
     if "orphans_stopped" in report:
         gone = report["orphans_stopped"]
