@@ -242,3 +242,60 @@ def test_the_doctor_sweeps_and_reports(private_registry):
     finally:
         if not _gone(orphan):
             os.kill(orphan, signal.SIGKILL)
+
+
+WATCHER = (
+    "import time\n"
+    "from infralab.serving import launcher\n"
+    "launcher._watch_parent()\n"
+    "print('watching', flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+def test_a_server_whose_parent_died_before_the_watch_began_stops():
+    """The race the parent-death signal leaves open: the parent died before prctl ran."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    env = dict(os.environ)
+    env[launcher.PARENT_ENV] = json.dumps({"pid": dead.pid, "pdeathsig": True})
+    child = subprocess.Popen([sys.executable, "-c", WATCHER], env=env)
+    try:
+        child.wait(timeout=DEADLINE_S)
+        assert child.returncode == -signal.SIGTERM
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_process_wait_used_on_windows_also_stops_the_server():
+    """No descriptor to watch (Windows): the server waits on its parent process instead."""
+    middle = (
+        "import json, os, subprocess, sys, time\n"
+        "import psutil\n"
+        "from infralab.serving import launcher\n"
+        "me = {'pid': os.getpid(), 'create_time': psutil.Process().create_time()}\n"
+        "env = dict(os.environ, **{launcher.PARENT_ENV: json.dumps(me)})\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {WATCHER!r}], env=env,\n"
+        "                         stdout=subprocess.PIPE, text=True)\n"
+        "assert child.stdout.readline().startswith('watching')\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", middle], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    line = parent.stdout.readline()
+    assert line, parent.stderr.read()[-3000:]
+    pid = int(line)
+    try:
+        time.sleep(1.0)
+        assert not _gone(pid)  # watching, not fooled into stopping early
+        parent.kill()
+        parent.wait()
+        assert _wait_until(lambda: _gone(pid))
+    finally:
+        parent.kill()
+        parent.wait()
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)

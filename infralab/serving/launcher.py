@@ -96,11 +96,19 @@ def _watch_parent() -> None:
         _parent_gone()
         return
     fd = info.get("fd")
-    if isinstance(fd, int) and os.name != "nt":
+    if isinstance(fd, int) and os.name != "nt" and _is_open(fd):
         target, args = _wait_for_eof, (fd,)
     else:
         target, args = _wait_for_process, (parent, info.get("create_time"))
     threading.Thread(target=target, args=args, name="infralab-parent-watch", daemon=True).start()
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
 
 
 def _set_parent_death_signal(sig: int) -> bool:
@@ -121,19 +129,24 @@ def _wait_for_eof(fd: int) -> None:
         while os.read(fd, 4096):  # the parent never writes: data would only be noise
             pass
     except OSError:
-        pass
+        return  # the descriptor itself went bad: that says nothing about the parent
     _parent_gone()
 
 
 def _wait_for_process(pid: int, create_time: float | None) -> None:
     try:
         import psutil
-
+    except ImportError:
+        return
+    try:
         proc = psutil.Process(pid)
-        if create_time is None or abs(proc.create_time() - create_time) < 0.05:
-            proc.wait()  # Windows: waits on the process handle
-    except Exception:
+        if create_time is not None and abs(proc.create_time() - create_time) >= 0.05:
+            raise psutil.NoSuchProcess(pid)  # the pid was reused: the parent is gone
+        proc.wait()  # Windows: waits on the process handle
+    except psutil.NoSuchProcess:
         pass
+    except psutil.Error:
+        return  # cannot watch it (access denied): leave the server to atexit and the sweep
     _parent_gone()
 
 
