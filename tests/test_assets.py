@@ -204,3 +204,24 @@ def test_cli_fetch_reports_errors_without_traceback(monkeypatch, capsys):
 
     assert main(["fetch", "nonsense"]) == 2
     assert "Unknown asset 'nonsense'" in capsys.readouterr().err
+
+
+def test_update_stamp_merges_entries_atomically_and_vouches_only_for_the_recorded_hash(
+    tmp_path, monkeypatch
+):
+    """The stamp the built-model manifests share with the assets."""
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(b"alpha")
+    b.write_bytes(b"beta")
+    later = assets._now_ns() + 10 * assets._RACY_WINDOW_NS
+    monkeypatch.setattr(assets, "_now_ns", lambda: later)
+    assets.update_stamp(tmp_path, {"a.bin": _sha(b"alpha")})
+    assets.update_stamp(tmp_path, {"b.bin": _sha(b"beta"), "absent.bin": "0" * 64})
+    stamp = assets.read_stamp(tmp_path)
+    assert set(stamp) == {"a.bin", "b.bin"}  # merged; a missing file gets no entry
+    assert not list(tmp_path.glob("*.part"))
+    assert assets.stamp_vouches(stamp["a.bin"], a, _sha(b"alpha"))
+    assert not assets.stamp_vouches(stamp["a.bin"], a, _sha(b"other"))
+    assert not assets.stamp_vouches(stamp["a.bin"], b, _sha(b"alpha"))  # another file's entry
+    (tmp_path / ".verified.json").write_text("[1, 2]")  # not a dict: treated as no stamp
+    assert assets.read_stamp(tmp_path) == {}

@@ -95,3 +95,36 @@ def test_explain_provider_for_unknown_build():
 def test_failing_library_parser():
     log = "Failed to load libcublasLt.so.13: libcublasLt.so.13: cannot open shared object file"
     assert env._failing_library(log) == "libcublasLt.so.13"
+
+
+def test_doctor_names_damaged_and_stale_built_models_with_the_fix(monkeypatch):
+    from infralab.models import manifest
+
+    rows = [
+        {"model": "encoder", "variant": "int8", "state": "damaged", "reason": "bytes differ",
+         "path": "/x/int8.onnx"},
+        {"model": "decoder", "variant": "q4", "state": "stale", "reason": "no manifest",
+         "path": "/x/q4/model.onnx"},
+        {"model": "encoder", "variant": "fp32", "state": "ok", "reason": "ok",
+         "path": "/x/fp32.onnx"},
+    ]  # fmt: skip
+    monkeypatch.setattr(manifest, "check_built", lambda *a, **k: [dict(r) for r in rows])
+    report = env.doctor(probe_providers=False)
+    table = dict(env.doctor_rows(report))
+    assert table["built models"].startswith("1 verified") and "1 DAMAGED" in table["built models"]
+    assert "bytes differ" in table["  encoder int8"]
+    damaged = [w for w in report["warnings"] if "encoder int8" in w]
+    assert damaged and "python -m infralab fetch --verify" in damaged[0]
+    assert any("decoder q4" in w and "build-models" in w for w in report["warnings"])
+
+
+def test_doctor_reports_a_broken_model_check_without_failing(monkeypatch):
+    from infralab.models import manifest
+
+    def broken(*a, **k):
+        raise RuntimeError("cannot read the cache")
+
+    monkeypatch.setattr(manifest, "check_built", broken)
+    report = env.doctor(probe_providers=False)
+    assert report["built_models"] == []
+    assert any("cannot read the cache" in w for w in report["warnings"])
