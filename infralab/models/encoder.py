@@ -404,7 +404,7 @@ def build(
         weights, _sha = _weights()
         bar.update()
         if variant.startswith("int8"):
-            src = build("fp32", quiet=True, repair=repair)
+            src = build("fp32", quiet=True, repair=repair or force)
             bar.update()
             out.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".part", dir=out.parent)
