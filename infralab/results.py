@@ -268,6 +268,8 @@ class RagResult(Record):
         "generate_ms": "ms",
         "network_ms": "ms",
         "recall_at_5": "share",
+        "prompt_tokens": "tokens",
+        "completion_tokens": "tokens",
     }
     required: ClassVar[tuple[str, ...]] = ("retrieval_ms", "embed_query_ms", "search_ms")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -296,16 +297,18 @@ def test_tiny_capacity_cannot_serve_instead_of_overflowing() -> None:
         assert math.isinf(bill.monthly_usd) and m.NO_REQUESTS in bill.note
 
 
-def test_cloud_run_bill_is_a_labelled_lower_bound() -> None:
+def test_cloud_run_bill_has_cpu_memory_and_request_fees() -> None:
     opts, _ = m.llm_options(W, option_set="serverless CPU: Lambda vs Cloud Run")
     run = next(o for o in opts if isinstance(o, m.CloudRunCPU))
     bill = run.bill(W)
-    # vCPU-seconds only: 100 ms steps, 1 vCPU, at the published 0.000024 USD per vCPU-second
+    # 100 ms steps, 1 vCPU at 0.000024 USD/vCPU-s, 2 GiB at 0.0000025 USD/GiB-s, 0.40 USD/1M
+    n = round(W.requests_per_month)
     steps = math.ceil(run.duration_s / 0.1 - 1e-9) * 0.1
-    assert bill.monthly_usd == pytest.approx(
-        round(W.requests_per_month) * steps * 0.000024, rel=1e-6
-    )
-    assert "lower bound" in bill.note and "lower bound" in bill.summary()
+    expected = n * steps * (0.000024 + 2 * 0.0000025) + n / 1e6 * 0.40
+    assert bill.monthly_usd == pytest.approx(expected, rel=1e-6)
+    assert "lower bound" not in bill.note
+    unpriced = replace(run, usd_per_gib_s=None).bill(W)
+    assert "lower bound" in unpriced.note and "lower bound" in unpriced.summary()
 
 
 def test_zero_cpu_speed_leaves_serverless_out() -> None:

@@ -39,7 +39,9 @@ def test_zero_requests_cost_nothing():
 
 
 def test_cloud_run_bills_100ms_steps_and_names_what_is_unpriced():
-    bill = sl.cloud_run_bill(1_000_000, 0.12, vcpu=2, memory_gib=1)
+    bill = sl.cloud_run_bill(
+        1_000_000, 0.12, vcpu=2, memory_gib=1, price_per_gib_s=None, price_per_million_requests=None
+    )
     assert bill["billed_duration_s"] == pytest.approx(0.2)
     assert bill["vcpu_seconds"] == pytest.approx(400_000)
     assert bill["cpu_usd"] == pytest.approx(400_000 * 0.000024)
@@ -49,6 +51,9 @@ def test_cloud_run_bills_100ms_steps_and_names_what_is_unpriced():
     )
     assert priced["unpriced"] == []
     assert priced["total_usd"] == pytest.approx(9.6 + 200_000 * 0.000002 + 0.5)
+    sourced = sl.cloud_run_bill(1_000_000, 0.12, 2, 1)  # the sourced memory and request fees
+    assert sourced["unpriced"] == []
+    assert sourced["total_usd"] == pytest.approx(9.6 + 200_000 * 0.0000025 + 0.40)
 
 
 def test_cloud_run_concurrency_shares_instance_time_and_free_tier_applies():

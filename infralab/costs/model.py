@@ -299,10 +299,9 @@ def _instances_needed(peak_rps: float, capacity_rps: float, minimum: int) -> int
 
 @dataclass(frozen=True)
 class CloudRunCPU:
-    """A Cloud Run service (request-based billing): vCPU-seconds while serving, 100 ms steps.
-
-    The kit's sources give Cloud Run's vCPU price but not its memory or per-request prices, so
-    this bill is a lower bound and its ``note`` says so (a missing price is not guessed).
+    """A Cloud Run service (request-based billing): vCPU- and GiB-seconds while serving, in
+    100 ms steps, plus a fee per request (datasets/pricing/serverless_cpu.csv). A price set
+    to None is left out and the bill's ``note`` then calls it a lower bound.
     """
 
     name: str
@@ -311,6 +310,8 @@ class CloudRunCPU:
     memory_gib: float = 2.0
     concurrency: float = 1.0
     usd_per_vcpu_s: float = 0.000024  # datasets/pricing/serverless_cpu.csv
+    usd_per_gib_s: float | None = 0.0000025  # the same file (a 2022-10 figure: re-check)
+    usd_per_1m_requests: float | None = 0.40
     free_tier: bool = False
     cold_start_s: float = 0.0  # not in the kit's sources for Cloud Run
     cold_share: float = 0.0
@@ -338,6 +339,8 @@ class CloudRunCPU:
                 concurrency=self.concurrency,
                 free_tier=self.free_tier,
                 price_per_vcpu_s=self.usd_per_vcpu_s,
+                price_per_gib_s=self.usd_per_gib_s,
+                price_per_million_requests=self.usd_per_1m_requests,
             )
             usd, unpriced = float(out["total_usd"]), list(out.get("unpriced", []))
         lat = self.duration_s + (self.cold_start_s if self.cold_share > 0.05 else 0.0)
@@ -919,12 +922,17 @@ def llm_options(
                     )
                 )
             if "cloud_run" in kinds:
-                cpu_price, _ = pricing.serverless_cpu_price("gcp", "cloud_run_request_based", "cpu")
+                run = "cloud_run_request_based"
+                cpu_price, _ = pricing.serverless_cpu_price("gcp", run, "cpu")
+                mem_price, _ = pricing.serverless_cpu_price("gcp", run, "memory")
+                req_price, _ = pricing.serverless_cpu_price("gcp", run, "requests")
                 opts.append(
                     CloudRunCPU(
                         "Serverless CPU (SmolLM2-135M, Cloud Run 1 vCPU)",
                         duration,
                         usd_per_vcpu_s=cpu_price,
+                        usd_per_gib_s=mem_price,
+                        usd_per_1m_requests=req_price,
                     )
                 )
     notes.append(
