@@ -91,18 +91,18 @@ def test_bad_input_gets_a_clear_message(call, match):
         call()
 
 
-def test_defaults_match_the_kit_price_table(repo_root):
-    import csv
+def test_defaults_match_the_kit_price_table():
+    from infralab.costs import pricing
 
-    path = repo_root / "datasets" / "pricing" / "serverless_cpu.csv"
-    if not path.is_file():
-        pytest.skip("datasets/pricing/serverless_cpu.csv not present")
-    rows = {(r["service"], r["meter"]): r for r in csv.DictReader(path.open())}
-    assert float(rows[("lambda", "compute")]["usd_per_unit"]) == sl.LAMBDA_PRICE_PER_GB_S
+    assert pricing.serverless_cpu_price("aws", "lambda", "compute")[0] == sl.LAMBDA_PRICE_PER_GB_S
     assert (
-        float(rows[("lambda", "requests")]["usd_per_unit"]) == sl.LAMBDA_PRICE_PER_MILLION_REQUESTS
+        pricing.serverless_cpu_price("aws", "lambda", "requests")[0]
+        == sl.LAMBDA_PRICE_PER_MILLION_REQUESTS
     )
+    run = "cloud_run_request_based"
+    assert pricing.serverless_cpu_price("gcp", run, "cpu")[0] == sl.CLOUD_RUN_PRICE_PER_VCPU_S
+    assert pricing.serverless_cpu_price("gcp", run, "memory")[0] == sl.CLOUD_RUN_PRICE_PER_GIB_S
     assert (
-        float(rows[("cloud_run_request_based", "cpu")]["usd_per_unit"])
-        == sl.CLOUD_RUN_PRICE_PER_VCPU_S
+        pricing.serverless_cpu_price("gcp", run, "requests")[0]
+        == sl.CLOUD_RUN_PRICE_PER_MILLION_REQUESTS
     )

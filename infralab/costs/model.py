@@ -14,7 +14,7 @@ give a :class:`Bill` whose ``note`` says why there is no unit cost.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -679,97 +679,52 @@ class Measured:
         return f"{self.value:,.4g} {self.unit} ({self.source}: {self.detail})"
 
 
-# Defaults when neither a student measurement nor a recorded benchmark exists. Both are
-# measurements written down in the kit's design notes (2 AMD EPYC cores, 2026-11-28).
+# Used only when neither the student's result nor the kit's recorded run can be read (a
+# partial checkout): the llama.cpp reference figure written down in the recorded run.
 DEFAULTS: dict[str, Measured] = {
     "generation": Measured(
-        49.0, "tokens/s", "default", "llama.cpp, SmolLM2-135M Q4_1, 2 cores (DESIGN.md §8)"
-    ),
-    "embedding": Measured(
-        135.0,
-        "sentences/s",
+        49.0,
+        "tokens/s",
         "default",
-        "sentence-transformers CPU, MiniLM batch 32, 2 cores (DESIGN.md §8)",
+        "datasets/benchmarks/generation.json, llama.cpp reference run (SmolLM2-135M Q4_1, 2 cores)",
     ),
 }
 
-_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
-    "generation": (("decode_tokens_per_s", "tokens_per_s", "tok_per_s", "decode_tps"), "tokens/s"),
-    "embedding": (("sentences_per_s", "throughput_sentences_per_s", "throughput"), "sentences/s"),
-    "serving": (("throughput_rps", "rps", "requests_per_s"), "requests/s"),
+_FIELDS: dict[str, str] = {
+    "generation": "decode_tokens_per_s",
+    "embedding": "sentences_per_s",
+    "serving": "throughput_rps",
 }
 
 
-def _find_number(
-    data: Any, keys: tuple[str, ...], fuzzy: Callable[[str], bool]
-) -> tuple[str, float] | None:
-    """The first numeric value under one of ``keys`` (searching nested dicts), else a fuzzy match."""
-    found: list[tuple[int, str, float]] = []
+def _measured(kind: str, name: str) -> Measured | None:
+    """One field of a typed result (``infralab.results.load``) as a labelled Measured."""
+    from infralab import results
 
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                p = f"{path}.{k}" if path else str(k)
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                    if k in keys:
-                        found.append((keys.index(k), p, float(v)))
-                    elif fuzzy(str(k)):
-                        found.append((len(keys), p, float(v)))
-                else:
-                    walk(v, p)
-
-    walk(data, "")
-    if not found:
+    try:
+        record = results.load(kind)
+    except (FileNotFoundError, results.ResultError, OSError):
         return None
-    found.sort(key=lambda t: t[0])
-    return found[0][1], found[0][2]
+    fig = record.figure(name)
+    return Measured(fig.value, fig.unit, fig.origin, f"{fig.source}, {fig.detail}")
 
 
 def measured_throughput(kind: Literal["generation", "embedding", "serving"]) -> Measured | None:
     """The student's throughput from lesson 02-04 results, else the kit's recorded one.
 
-    Reads ``infralab.results.load_result(kind)`` defensively (other lessons own the keys) and
-    says which source was used; falls back to :data:`DEFAULTS` (itself labelled) or None.
+    Reads the typed record's field (no key guessing) and says which source was used; falls
+    back to :data:`DEFAULTS` (itself labelled) or None.
     """
-    if kind not in _KEYS:
-        raise CostError(f"kind must be one of {', '.join(_KEYS)}")
-    keys, unit = _KEYS[kind]
-    word = {"generation": "tok", "embedding": "sent", "serving": "rps"}[kind]
-    try:
-        from infralab.results import load_result
-
-        record, source = load_result(kind)
-    except (FileNotFoundError, ValueError, OSError):
-        return DEFAULTS.get(kind)
-    hit = _find_number(record.get("data", record), keys, lambda k: word in k.lower())
-    if hit is None:
-        return DEFAULTS.get(kind)
-    path, value = hit
-    when = record.get("measured_at") or record.get("date") or "undated"
-    return Measured(value, unit, source, f"{kind}.json '{path}', {when}")
+    if kind not in _FIELDS:
+        raise CostError(f"kind must be one of {', '.join(_FIELDS)}")
+    return _measured(kind, _FIELDS[kind]) or DEFAULTS.get(kind)
 
 
 def measured_duration_s(kind: str = "serving") -> Measured | None:
-    """Mean seconds per request from lesson 02's result, if it saved one."""
-    try:
-        from infralab.results import load_result
-
-        record, source = load_result(kind)
-    except (FileNotFoundError, ValueError, OSError):
-        return None
-    hit = _find_number(
-        record.get("data", record),
-        ("mean_duration_s", "mean_latency_s", "duration_s"),
-        lambda k: "duration" in k.lower() and k.lower().endswith("_s"),
-    )
-    if hit is None:
-        ms = _find_number(
-            record.get("data", record), ("mean_duration_ms", "p50_ms"), lambda k: False
-        )
-        if ms is None:
-            return None
-        return Measured(ms[1] / 1000.0, "s", source, f"{kind}.json '{ms[0]}' / 1000")
-    return Measured(hit[1], "s", source, f"{kind}.json '{hit[0]}'")
+    """Mean seconds per request, alone, from lesson 02's (or lab 02's) result."""
+    if kind not in ("serving", "loadtest"):
+        raise CostError("kind must be 'serving' or 'loadtest'")
+    return _measured(kind, "mean_duration_s")
 
 
 # --- an LLM chat service: the options the lesson and the dashboard compare ------------------
