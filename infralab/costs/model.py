@@ -130,6 +130,7 @@ class Bill:
     meets_latency: bool = True
     note: str = ""
     breakdown: dict[str, float] = field(default_factory=dict)
+    model: str = ""  # what the option runs: options running different models are other products
 
     @property
     def usd_per_1k_requests(self) -> float | None:
@@ -171,6 +172,7 @@ class Bill:
             "latency_s": self.latency_s,
             "meets_latency": self.meets_latency,
             "note": self.note,
+            "model": self.model,
         }
 
 
@@ -192,6 +194,7 @@ def _base(option: Any, kind: str, w: Workload, usd: float, **kw: Any) -> Bill:
         requests_per_month=served,
         tokens_per_month=served * w.tokens_per_request,
         note=note,
+        model=getattr(option, "model", ""),
         **kw,
     )
 
@@ -204,6 +207,7 @@ class ManagedAPI:
     usd_per_1m_input: float
     usd_per_1m_output: float
     latency_s: float | None = None  # unknown unless you measured it
+    model: str = ""
 
     def __post_init__(self) -> None:
         _nonneg("usd_per_1m_input", self.usd_per_1m_input)
@@ -259,6 +263,7 @@ class ServerlessCPU:
     free_tier: bool = False
     cold_start_s: float = 0.085  # Python 3.12 zip init, lambda-perf 2026-08-22 (x86)
     cold_share: float = 0.01  # assumption: share of requests that start cold
+    model: str = ""
 
     def __post_init__(self) -> None:
         for n in ("duration_s", "memory_gb", "usd_per_gb_s", "usd_per_1m_requests"):
@@ -315,6 +320,7 @@ class CloudRunCPU:
     free_tier: bool = False
     cold_start_s: float = 0.0  # not in the kit's sources for Cloud Run
     cold_share: float = 0.0
+    model: str = ""
 
     def __post_init__(self) -> None:
         for n in ("duration_s", "usd_per_vcpu_s"):
@@ -371,6 +377,7 @@ class DedicatedGPU:
     interruptions_per_hour: float = 0.0
     recovery_s: float = 300.0
     min_instances: int = 1
+    model: str = ""
 
     def __post_init__(self) -> None:
         for n in ("usd_per_hour", "throughput_rps", "latency_s", "interruptions_per_hour"):
@@ -454,6 +461,7 @@ class PerSecondGPU:
     cold_start_s: float = 70.0  # vLLM on Modal with GPU snapshots (infinitylogesh/vllm-serverless)
     idle_timeout_s: float = 5.0  # RunPod serverless default
     max_utilization: float = 0.7
+    model: str = ""
 
     def __post_init__(self) -> None:
         for n in ("usd_per_hour", "throughput_rps", "latency_s", "cold_start_s", "idle_timeout_s"):
@@ -800,6 +808,7 @@ def llm_options(
                     f"API {model}",
                     row["usd_per_1m_input_tokens"],
                     row["usd_per_1m_output_tokens"],
+                    model=model,
                 )
             )
             notes.append(f"API {model}: {row['provider']}, {row['source']}, {row['as_of']}")
@@ -840,6 +849,7 @@ def llm_options(
                     pricing=kind,
                     max_utilization=max_utilization,
                     interruptions_per_hour=spot_interruptions_per_hour if kind == "spot" else 0.0,
+                    model=GPU_MODEL,
                 )
             )
     if "per_second" in kinds:
@@ -852,6 +862,7 @@ def llm_options(
                 rps,
                 latency,
                 max_utilization=max_utilization,
+                model=GPU_MODEL,
             )
         )
         notes.append(f"Modal H100: ${row['usd_per_hour']:.4f}/h billed per second, {row['as_of']}")
@@ -874,6 +885,7 @@ def llm_options(
                         duration,
                         usd_per_gb_s=price,
                         usd_per_1m_requests=per_req,
+                        model=CPU_MODEL,
                     )
                 )
             if "cloud_run" in kinds:
@@ -888,6 +900,7 @@ def llm_options(
                         usd_per_vcpu_s=cpu_price,
                         usd_per_gib_s=mem_price,
                         usd_per_1m_requests=req_price,
+                        model=CPU_MODEL,
                     )
                 )
     notes.append(
@@ -895,6 +908,25 @@ def llm_options(
         f"{1 / point.step_s:,.1f} tokens/s per user (bandwidth model anchored on silybench)"
     )
     return opts, notes
+
+
+# What each option of llm_options runs. The GPU options' throughput is anchored on an 8B
+# model (Qwen3-8B FP8, silybench); the serverless CPU runs lesson 04's 135M model.
+GPU_MODEL = "an 8B model (Qwen3-8B FP8 throughput)"
+CPU_MODEL = "SmolLM2-135M-Instruct"
+
+
+def product_note(bills: Iterable[Bill]) -> str:
+    """Empty when every bill runs the same model; else says these are different products."""
+    models = sorted({b.model for b in bills if b.model})
+    if len(models) <= 1:
+        return ""
+    return (
+        "Not the same product: these options run different models ("
+        + "; ".join(models)
+        + "), so their answers differ in quality; compare price only between options that "
+        "run the same model, or between models you have checked are good enough."
+    )
 
 
 OPTION_SETS: dict[str, tuple[str, ...]] = {
