@@ -146,3 +146,16 @@ def test_quality_differences_are_named() -> None:
     assert any(n.startswith("Not the same product") and "gpt-4o-mini" in n for n in notes)
     _, notes = wl.comparison("requests", t, 1e6)
     assert not any("Not the same product" in n for n in notes)
+
+
+def test_lambda_volume_tiers_per_architecture() -> None:
+    assert unit.lambda_compute_usd_tiered(1e9) == pytest.approx(1e9 * 0.0000166667)
+    x86 = unit.lambda_compute_usd_tiered(20e9)
+    assert x86 == pytest.approx(6e9 * 0.0000166667 + 9e9 * 0.000015 + 5e9 * 0.0000133334)
+    arm = unit.lambda_compute_usd_tiered(20e9, "arm64")
+    assert arm == pytest.approx(
+        7.5e9 * 0.0000133334 + 11.25e9 * 0.0000120001 + 1.25e9 * 0.0000106667
+    )
+    assert arm < x86
+    with pytest.raises(unit.UnitCostError):
+        unit.lambda_compute_usd_tiered(-1)

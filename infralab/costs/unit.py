@@ -540,3 +540,17 @@ def load_thread() -> Thread:
         loaded["rag"],  # type: ignore[arg-type]
         notes,
     )
+
+
+def lambda_compute_usd_tiered(gb_seconds: float, architecture: str = "x86_64") -> float:
+    """A month's Lambda compute charge for ``gb_seconds`` under the published volume tiers
+    (each GB-second is billed at the rate of the tier it falls in; no free tier)."""
+    if gb_seconds < 0 or not math.isfinite(gb_seconds):
+        raise UnitCostError(f"gb_seconds must be a finite number >= 0, not {gb_seconds!r}")
+    tiers = pricing.lambda_tiers(architecture)
+    usd = 0.0
+    for k, (start, rate) in enumerate(tiers):
+        end = tiers[k + 1][0] if k + 1 < len(tiers) else math.inf
+        if gb_seconds > start:
+            usd += (min(gb_seconds, end) - start) * rate
+    return usd
