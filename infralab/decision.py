@@ -172,34 +172,6 @@ def scenario(key: str) -> Scenario:
 
 # ------------------------------------------------------------------------ the inputs
 
-# DESIGN.md §8: qdrant local mode, 5,000 points, ~120 ms per query with a tenant filter.
-RAG_DEFAULT_MS = 120.0
-RAG_KEYS = ("retrieval_ms", "retrieve_ms", "search_ms", "retrieval_p50_ms", "p50_retrieval_ms")
-
-
-def _find(data: Any, keys: tuple[str, ...], contains: str = "") -> tuple[str, float] | None:
-    """First positive number under one of ``keys`` in nested dicts, else one whose key contains ``contains``."""
-    hits: list[tuple[int, str, float]] = []
-
-    def walk(node: Any, path: str) -> None:
-        if not isinstance(node, dict):
-            return
-        for k, v in node.items():
-            p = f"{path}.{k}" if path else str(k)
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                if k in keys:
-                    hits.append((keys.index(k), p, float(v)))
-                elif contains and contains in str(k).lower():
-                    hits.append((len(keys), p, float(v)))
-            else:
-                walk(v, p)
-
-    walk(data, "")
-    if not hits:
-        return None
-    hits.sort(key=lambda h: h[0])
-    return hits[0][1], hits[0][2]
-
 
 def _from_measured(name: str, m: costs.Measured | None, missing_hint: str) -> Input:
     if m is None:
@@ -208,8 +180,12 @@ def _from_measured(name: str, m: costs.Measured | None, missing_hint: str) -> In
 
 
 def gather_inputs() -> dict[str, Input]:
-    """The four measurements the capstone uses, each labelled measured/recorded/default/missing."""
-    from infralab.results import load_result
+    """The four measurements the capstone uses, each labelled with its origin and file.
+
+    Each is a field of a typed result (``infralab.results``): the student's saved run if it
+    is valid, else the kit's recorded run, never a key guessed from a free-form file.
+    """
+    from infralab import results
 
     inputs = {
         "generation": _from_measured(
@@ -229,22 +205,28 @@ def gather_inputs() -> dict[str, Input]:
         ),
     }
     try:
-        record, source = load_result("rag")
-        hit = _find(record.get("data", record), RAG_KEYS, contains="retriev")
-    except (FileNotFoundError, ValueError, OSError):
-        hit, source, record = None, "default", {}
-    if hit is not None:
-        when = record.get("measured_at", "undated")
-        inputs["rag"] = Input(
-            "retrieval latency (lesson 06)", hit[1], "ms", source, f"rag.json '{hit[0]}', {when}"
+        fig = results.load("serving").figure("cpu_vcpus")
+        inputs["serving_vcpus"] = Input(
+            "CPU the request was measured with (lesson 02)",
+            fig.value,
+            fig.unit,
+            fig.origin,
+            f"{fig.source}, {fig.detail}",
         )
-    else:
+    except (FileNotFoundError, results.ResultError, OSError):
+        pass
+    try:
+        fig = results.load("rag").figure("retrieval_ms")
         inputs["rag"] = Input(
             "retrieval latency (lesson 06)",
-            RAG_DEFAULT_MS,
-            "ms",
-            "default",
-            "qdrant local mode, tenant-filtered query on 5,000 points (DESIGN.md §8)",
+            fig.value,
+            fig.unit,
+            fig.origin,
+            f"{fig.source}, {fig.detail}",
+        )
+    except (FileNotFoundError, results.ResultError, OSError):
+        inputs["rag"] = Input(
+            "retrieval latency (lesson 06)", None, "ms", "missing", "run lesson 06 to measure it"
         )
     return inputs
 
@@ -332,7 +314,8 @@ def decide(
         retrieval_s = inputs["rag"].value / 1000.0
         budget = max(w.latency_target_s - retrieval_s, 1e-3)
         reasons.append(
-            f"Retrieval takes {retrieval_s * 1000:,.0f} ms ({inputs['rag'].source}), leaving "
+            f"Retrieval takes {retrieval_s * 1000:,.0f} ms ({inputs['rag'].source}: "
+            f"{inputs['rag'].detail}), leaving "
             f"{budget:.2f} s of the {w.latency_target_s:g} s target for generation."
         )
         w = replace(w, latency_target_s=budget)
@@ -469,13 +452,17 @@ def _extra_costs(sc: Scenario, inputs: dict[str, Input]) -> dict[str, float | No
         else:
             out["embedding pipeline (Cloud Run, 2 vCPU)"] = None
     srv = inputs.get("serving")
+    vcpus = inputs.get("serving_vcpus")
+    label = "app API tier (Lambda at the measured CPU share)"
     if srv and srv.value:
-        per_gb_s, _ = pricing.serverless_cpu_price("aws", "lambda", "compute")
-        per_1m, _ = pricing.serverless_cpu_price("aws", "lambda", "requests")
-        n = sc.workload.requests_per_month
-        out["app API tier (Lambda, 1 GB)"] = n * srv.value * 1.0 * per_gb_s + n / 1e6 * per_1m
+        from infralab.costs import unit
+
+        v = vcpus.value if vcpus and vcpus.value else 1.0
+        mb = unit.lambda_memory_for(v)
+        per_1m, _, _ = unit.lambda_per_million(srv.value, mb)
+        out[f"{label}, {mb:,} MB"] = sc.workload.requests_per_month / 1e6 * per_1m
     else:
-        out["app API tier (Lambda, 1 GB)"] = None
+        out[label] = None
     return out
 
 
@@ -586,8 +573,9 @@ def render_memo(d: Decision) -> str:
         lines.append(f"| {i.name} | {i.shown()} | **{i.source}** | {i.detail} |")
     lines += [
         "",
-        "*measured*: your run of the lesson on this machine; *recorded*: the kit's own benchmark "
-        "(datasets/benchmarks); *default*: a figure written down in the kit's design notes.",
+        "*measured*: your run of the lesson on this machine (your results folder); *recorded*: "
+        "the kit's own benchmark (the datasets/benchmarks file named); *default*: a sourced "
+        "figure; *missing*: not measured, so not priced.",
         "",
         "## The numbers (LLM part, per month)",
         "",

@@ -242,12 +242,13 @@ def cpu_unit_prices(
     peaks: pd.DataFrame | None = None,
     vcpus: int = 2,
 ) -> pd.DataFrame:
-    """The CPU side, from serverless per-second prices (the kit has no sourced CPU VM price).
+    """The CPU side: on-demand CPU VMs (``datasets/pricing/cpu_vm.csv``) and serverless
+    per-second prices.
 
-    Cloud Run bills per vCPU-second, so a ``vcpus``-vCPU hour has a price; its peak is the
-    sourced 2-core AVX2 figure shared per vCPU (an assumption the lesson states: a cloud
-    vCPU is often half a physical core, so the real peak may be lower). Lambda bills per
-    GB-second, which prices memory (with a CPU share that grows with it), not cores. A
+    A VM or a Cloud Run ``vcpus``-vCPU hour has a price; its peak is the sourced 2-core AVX2
+    figure shared per vCPU (an assumption the lesson states: an x86 vCPU is often half a
+    physical core, so the real peak may be lower; an arm64 VM has no sourced peak here).
+    Lambda bills per GB-second, which prices memory (one vCPU per 1,769 MB), not cores. A
     figure without a source stays NaN and ``note`` says why.
     """
     if not isinstance(vcpus, int) or vcpus < 1:
@@ -262,7 +263,39 @@ def cpu_unit_prices(
     prices = serverless.copy()
     prices["usd_per_unit"] = pd.to_numeric(prices["usd_per_unit"], errors="coerce")
     priced = prices[prices["usd_per_unit"].notna()]
+    if "tier_from_units_per_month" in priced.columns:  # one row per meter: the flat rate
+        priced = priced[priced["tier_from_units_per_month"].isna()]
     rows: list[dict[str, Any]] = []
+    vm_path = PRICING_DIR / "cpu_vm.csv"
+    vms = pd.read_csv(vm_path) if vm_path.is_file() else pd.DataFrame()
+    for _, row in vms.iterrows():
+        x86 = row["architecture"] == "x86_64"
+        burstable = str(row["instance"]).startswith("t")  # full speed only on CPU credits
+        rated = x86 and not burstable
+        tflops = per_vcpu_tflops * float(row["vcpu"]) if rated else float("nan")
+        mem_gb = float(row["memory_gib"]) * 1.073741824
+        rows.append(
+            {
+                "kind": "CPU",
+                "provider": row["provider"],
+                "instance": f"{row['instance']} VM, {int(row['vcpu'])} vCPU",
+                "pricing": row["pricing"],
+                "usd_per_hour": float(row["usd_per_hour"]),
+                "memory_gb": mem_gb,
+                "usd_per_gb_hour": float(row["usd_per_hour"]) / mem_gb,
+                "precision": "fp32",
+                "peak_tflops": tflops,
+                "usd_per_tflop_hour": float(row["usd_per_hour"]) / tflops,
+                "note": "peak = the 2-core AVX2 figure per vCPU (an assumption)"
+                if rated
+                else "burstable: no sustained peak"
+                if burstable
+                else "arm64: no sourced peak in the kit",
+                "source": row["source"],
+                "as_of": row["as_of"],
+                "spec_source": cpu["source"] if rated else "",
+            }
+        )
     for _, row in priced[priced["unit"] == "vcpu_second"].iterrows():
         hour = float(row["usd_per_unit"]) * 3600 * vcpus
         tflops = per_vcpu_tflops * vcpus
@@ -277,7 +310,7 @@ def cpu_unit_prices(
                 "precision": "fp32",
                 "peak_tflops": tflops,
                 "usd_per_tflop_hour": hour / tflops,
-                "note": "memory is billed apart; its price is not in the kit's sources",
+                "note": "memory is billed apart (per GiB-second)",
                 "source": row["source"],
                 "as_of": row["as_of"],
                 "spec_source": cpu["source"],
@@ -296,7 +329,7 @@ def cpu_unit_prices(
                 "precision": "fp32",
                 "peak_tflops": float("nan"),
                 "usd_per_tflop_hour": float("nan"),
-                "note": "CPU share grows with memory; no sourced vCPU-per-GB figure in the kit",
+                "note": "CPU share grows with memory: one vCPU at 1,769 MB",
                 "source": row["source"],
                 "as_of": row["as_of"],
                 "spec_source": "",
@@ -339,3 +372,55 @@ def cheapest_per_tflop(table: pd.DataFrame) -> pd.Series:
     if rated.empty:
         raise LandscapeError("No row has both a price and a sourced peak TFLOP/s.")
     return rated.loc[rated["usd_per_tflop_hour"].idxmin()]
+
+
+def utilization_break_even(
+    table: pd.DataFrame, gpu_instance: str = "p5.4xlarge"
+) -> tuple[float, pd.Series, pd.Series]:
+    """``(utilization, gpu_row, cpu_row)``: the busy share at which ``gpu_instance``'s price per
+    *useful* TFLOP/s-hour equals the cheapest CPU offer's at 100 % (below it the CPU wins).
+
+    Useful work costs ``usd_per_tflop_hour / utilization``, so the crossing is the ratio of
+    the two peak prices: the lesson's table and its sentence both come from here.
+    """
+    gpus = table[(table["kind"] == "GPU") & (table["instance"] == gpu_instance)]
+    gpus = gpus.dropna(subset=["usd_per_tflop_hour"])
+    if gpus.empty:
+        raise LandscapeError(f"No GPU row {gpu_instance!r} with a sourced peak in the table.")
+    cpus = table[table["kind"] == "CPU"].dropna(subset=["usd_per_tflop_hour"])
+    if cpus.empty:
+        raise LandscapeError("No CPU row with a price and a sourced peak in the table.")
+    gpu = gpus.iloc[0]
+    cpu = cpus.loc[cpus["usd_per_tflop_hour"].idxmin()]
+    return float(gpu["usd_per_tflop_hour"] / cpu["usd_per_tflop_hour"]), gpu, cpu
+
+
+def utilization_table(
+    table: pd.DataFrame,
+    utilizations: tuple[float, ...] = (0.005, 0.01, 0.02, 0.1, 0.3, 0.7),
+    gpu_instance: str = "p5.4xlarge",
+) -> pd.DataFrame:
+    """USD per useful TFLOP/s-hour of the GPU at each utilization, next to the cheapest CPU."""
+    _, gpu, cpu = utilization_break_even(table, gpu_instance)
+    rows = [
+        {
+            "utilization": u,
+            f"{gpu['provider']} {gpu['instance']} (GPU)": gpu["usd_per_tflop_hour"] / u,
+            f"{cpu['provider']} {cpu['instance']} (CPU) at 100 %": cpu["usd_per_tflop_hour"],
+            "cheaper": "GPU"
+            if gpu["usd_per_tflop_hour"] / u < cpu["usd_per_tflop_hour"]
+            else "CPU",
+        }
+        for u in utilizations
+    ]
+    return pd.DataFrame(rows)
+
+
+def break_even_sentence(table: pd.DataFrame, gpu_instance: str = "p5.4xlarge") -> str:
+    """The lesson's claim about the utilization break-even, written from the numbers."""
+    u, gpu, cpu = utilization_break_even(table, gpu_instance)
+    return (
+        f"Below {u:.2%} utilization the {gpu['provider']} {gpu['instance']} costs more per useful "
+        f"TFLOP/s-hour than the cheapest CPU offer ({cpu['provider']} {cpu['instance']}, fully "
+        f"busy); above it the GPU is cheaper per unit of work."
+    )

@@ -1,22 +1,42 @@
-"""Measurements that one lesson saves and a later one prices ("measure, then price").
+"""Measurements that one lesson saves and a later one prices ("measure, then price, decide").
 
-A lesson saves what the student measured as a small JSON file with the machine and the
-date; a later lesson loads it, or falls back to the kit's recorded benchmark in
-datasets/benchmarks/ and says so. Nothing here is ever a made-up constant.
+One typed record per measurement (:class:`ServingResult`, :class:`LoadTestResult`,
+:class:`EmbeddingResult`, :class:`GenerationResult`, :class:`RagResult`). Each carries the
+schema version, the machine (:func:`machine`, the kit's one description of it), the date,
+what produced it, and where its numbers came from:
+
+* ``measured``: the student's own run, saved with :func:`save` under :func:`results_dir`;
+* ``recorded``: the kit's recorded run in ``datasets/benchmarks/`` (labelled with its file);
+* ``default``: a sourced constant (a price, a published figure), never a made-up one.
+
+Readers (the cost model, the lesson 05 dashboard, the capstone) use the fields, never key
+searches. A saved file from an older schema, or one edited by hand into something invalid,
+is not trusted: :func:`load` says why in ``record.note`` and falls back to the recorded run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeVar
 
 RESULTS_ENV = "INFRALAB_RESULTS"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECORDED_DIR = REPO_ROOT / "datasets" / "benchmarks"
+SCHEMA_VERSION = 2
+
+Origin = Literal["measured", "recorded", "default"]
+ORIGINS: tuple[str, ...] = ("measured", "recorded", "default")
+
+
+class ResultError(ValueError):
+    """A saved result that cannot be used; the message says why and what to run."""
 
 
 def results_dir() -> Path:
@@ -29,39 +49,529 @@ def results_dir() -> Path:
     return cache_dir() / "results"
 
 
-def _machine() -> dict[str, Any]:
-    return {
+def machine(threads: int | None = None) -> dict[str, Any]:
+    """The one description of the machine a figure was measured on (CPU, cores, GPU, load).
+
+    Every record and every ``bench ... --record`` file uses this, so a recorded figure and a
+    student's figure can be read side by side.
+    """
+    info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
+    try:
+        from infralab import env
+
+        info["cpu_model"] = env.cpu_model()
+        info["usable_cpus"] = env.usable_cores()
+        info["gpus"] = [g.get("name", "GPU") for g in env.gpu_info()]
+    except Exception:  # an odd platform must not stop a result from being saved
+        info.setdefault("gpus", [])
+    if threads is not None:
+        info["threads"] = int(threads)
+    if hasattr(os, "getloadavg"):
+        info["load_average_1m"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _relative(path: Path) -> str:
+    """A recorded file as a repository path (what a student's clone has), else as given."""
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One number with its unit and where it came from (origin and file or page)."""
+
+    value: float
+    unit: str
+    origin: str
+    source: str
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.origin not in ORIGINS:
+            raise ResultError(f"origin must be one of {', '.join(ORIGINS)}, not {self.origin!r}")
+
+    def label(self) -> str:
+        extra = f", {self.detail}" if self.detail else ""
+        return f"{self.value:,.4g} {self.unit} ({self.origin}: {self.source}{extra})"
+
+
+@dataclass
+class Record:
+    """Fields every measurement carries; subclasses add the numbers."""
+
+    kind: ClassVar[str] = ""
+    units: ClassVar[dict[str, str]] = {}
+    required: ClassVar[tuple[str, ...]] = ()
+
+    date: str = field(default_factory=_now)
+    machine: dict[str, Any] = field(default_factory=machine)
+    command: str = ""
+    origin: str = "measured"
+    source: str = ""  # the file it was read from (set by load)
+    note: str = ""  # why a fallback happened, or how an older file was converted
+    schema: int = SCHEMA_VERSION
+
+    def figure(self, name: str) -> Figure:
+        """A field as a :class:`Figure`, labelled with this record's origin and file."""
+        value = getattr(self, name, None)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ResultError(f"{self.kind} has no number {name!r}")
+        when = self.date[:10] if self.date else "undated"
+        return Figure(
+            float(value),
+            self.units.get(name, ""),
+            self.origin,
+            self.source or f"{self.kind}.json",
+            f"{name}, {when}",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for transient in ("origin", "source", "note"):
+            data.pop(transient, None)
+        return {"kind": self.kind, **data}
+
+
+@dataclass
+class ServingResult(Record):
+    """Lesson 02 / ``bench serve``: the embeddings API under load, and one request alone."""
+
+    kind: ClassVar[str] = "serving"
+    units: ClassVar[dict[str, str]] = {
+        "throughput_rps": "requests/s",
+        "throughput_rps_naive": "requests/s",
+        "mean_duration_s": "s",
+        "cpu_vcpus": "vCPU",
+        "p50_ms": "ms",
+        "p95_ms": "ms",
+        "p99_ms": "ms",
+        "cold_start_s": "s",
+        "rss_mb": "MB",
+    }
+    required: ClassVar[tuple[str, ...]] = ("throughput_rps", "mean_duration_s", "cpu_vcpus")
+
+    throughput_rps: float = 0.0  # with micro-batching, at ``concurrency`` clients
+    mean_duration_s: float = 0.0  # one request alone: what a function is billed for
+    cpu_vcpus: float = 1.0  # the CPU the request was measured with (vCPUs the server used)
+    concurrency: int = 1
+    throughput_rps_naive: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    cold_start_s: float | None = None
+    rss_mb: float | None = None
+    variant: str = "int8"
+    model: str = "all-MiniLM-L6-v2"
+
+
+@dataclass
+class LoadLevel:
+    """One step of a load test: how many clients, what they got."""
+
+    concurrency: int
+    throughput_rps: float
+    p50_ms: float
+    p95_ms: float
+    errors: int = 0
+
+
+@dataclass
+class LoadTestResult(Record):
+    """Lab 02: a load test of the student's own service (a concurrency sweep)."""
+
+    kind: ClassVar[str] = "loadtest"
+    units: ClassVar[dict[str, str]] = {
+        "throughput_rps": "requests/s",
+        "mean_duration_s": "s",
+        "cpu_vcpus": "vCPU",
+    }
+    required: ClassVar[tuple[str, ...]] = ("throughput_rps", "mean_duration_s")
+
+    throughput_rps: float = 0.0  # the best level's throughput
+    mean_duration_s: float = 0.0  # one request alone (concurrency 1)
+    cpu_vcpus: float = 1.0
+    levels: list[LoadLevel] = field(default_factory=list)
+    target: str = ""  # what was tested (an app name, never a remote address)
+
+    def __post_init__(self) -> None:
+        self.levels = [LoadLevel(**lv) if isinstance(lv, dict) else lv for lv in self.levels]
+
+
+@dataclass
+class EmbeddingResult(Record):
+    """Lesson 03 / ``bench embed``: sentences per second of the best engine."""
+
+    kind: ClassVar[str] = "embedding"
+    units: ClassVar[dict[str, str]] = {
+        "sentences_per_s": "sentences/s",
+        "cpu_vcpus": "vCPU",
+        "min_cosine_vs_fp32": "cosine",
+        "mean_tokens_per_sentence": "tokens",
+    }
+    required: ClassVar[tuple[str, ...]] = ("sentences_per_s",)
+
+    sentences_per_s: float = 0.0
+    engine: str = ""
+    provider: str = "cpu"
+    device: str = ""  # "CPU (2 cores)" or the GPU's name
+    batch_size: int = 32
+    cpu_vcpus: float = 1.0
+    mean_tokens_per_sentence: float | None = None
+    min_cosine_vs_fp32: float | None = None  # quality of the engine against fp32
+    model: str = "all-MiniLM-L6-v2"
+
+
+@dataclass
+class GenerationResult(Record):
+    """Lesson 04 / ``bench generate``: decode speed of the small LLM."""
+
+    kind: ClassVar[str] = "generation"
+    units: ClassVar[dict[str, str]] = {
+        "decode_tokens_per_s": "tokens/s",
+        "ttft_s": "s",
+        "cpu_vcpus": "vCPU",
+    }
+    required: ClassVar[tuple[str, ...]] = ("decode_tokens_per_s",)
+
+    decode_tokens_per_s: float = 0.0
+    ttft_s: float | None = None
+    variant: str = "q4"
+    provider: str = "cpu"
+    device: str = ""
+    threads: int | None = None
+    cpu_vcpus: float = 1.0
+    model: str = "SmolLM2-135M-Instruct"
+
+
+@dataclass
+class RagResult(Record):
+    """Lesson 06 / ``bench rag``: retrieval quality and time per stage of one question."""
+
+    kind: ClassVar[str] = "rag"
+    units: ClassVar[dict[str, str]] = {
+        "retrieval_ms": "ms",
+        "embed_query_ms": "ms",
+        "search_ms": "ms",
+        "generate_ms": "ms",
+        "network_ms": "ms",
+        "recall_at_5": "share",
+        "prompt_tokens": "tokens",
+        "completion_tokens": "tokens",
+    }
+    required: ClassVar[tuple[str, ...]] = ("retrieval_ms", "embed_query_ms", "search_ms")
+
+    retrieval_ms: float = 0.0  # embed the query + search, p50
+    embed_query_ms: float = 0.0
+    search_ms: float = 0.0
+    generate_ms: float | None = None  # the LLM's answer on this machine's CPU, p50
+    network_ms: float | None = None  # the injected delay between tiers
+    recall_at_5: float | None = None  # hybrid retrieval
+    retrieval: str = "hybrid"
+    prompt_tokens: float | None = None
+    completion_tokens: float | None = None
+    generate_model: str = "SmolLM2-135M-Instruct"
+    embed_model: str = "all-MiniLM-L6-v2"
+
+
+KINDS: dict[str, type[Record]] = {
+    c.kind: c for c in (ServingResult, LoadTestResult, EmbeddingResult, GenerationResult, RagResult)
+}
+R = TypeVar("R", bound=Record)
+
+
+def from_dict(data: dict[str, Any]) -> Record:
+    """A record from its saved form; ResultError (saying what is wrong) for anything else."""
+    if not isinstance(data, dict):
+        raise ResultError("the file does not hold a JSON object")
+    if "schema" not in data:
+        raise ResultError("it has no 'schema' field: it was saved by an older kit")
+    if data["schema"] != SCHEMA_VERSION:
+        raise ResultError(f"it has schema {data['schema']!r}; this kit reads {SCHEMA_VERSION}")
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ResultError(f"its kind {kind!r} is not one of {', '.join(KINDS)}")
+    cls = KINDS[kind]
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names - {"kind"})
+    if unknown:
+        raise ResultError(f"it has fields this kit does not know: {', '.join(unknown)}")
+    try:
+        record = cls(**{k: v for k, v in data.items() if k != "kind"})
+    except TypeError as exc:
+        raise ResultError(f"its fields do not fit a {cls.__name__}: {exc}") from None
+    _check(record)
+    return record
+
+
+def _check(record: Record) -> None:
+    """Numbers that a cost model divides by must be positive, finite numbers."""
+    for name in record.required:
+        value = getattr(record, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ResultError(f"{name} is {value!r}, not a number")
+        if not (value > 0 and value != float("inf")):
+            raise ResultError(f"{name} is {value!r}; it must be a positive, finite number")
+    for name in record.units:
+        value = getattr(record, name, None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ResultError(f"{name} is {value!r}, not a number")
+
+
+def save(record: Record) -> Path:
+    """Save a measurement as ``<results_dir>/<kind>.json`` (replacing the previous one)."""
+    if not isinstance(record, Record) or record.kind not in KINDS:
+        raise ResultError(
+            "save() takes a result record, e.g. results.ServingResult(throughput_rps=...)"
+        )
+    _check(record)
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record.kind}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record.to_dict(), indent=2, default=float) + "\n")
+    tmp.replace(path)  # a reader never sees half a file
+    return path
+
+
+def _read_recorded(kind: str, name: str | None = None) -> Record:
+    path = RECORDED_DIR / f"{name or kind}.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No recorded {kind} run at {_relative(path)}: is this a full checkout of the kit?"
+        )
+    raw = json.loads(path.read_text())
+    data = raw.get("record") if isinstance(raw, dict) else None
+    record = from_dict(data) if data is not None else from_legacy(kind, raw)
+    if record.kind != kind:
+        raise ResultError(f"{_relative(path)} holds a {record.kind} record, not {kind}")
+    record.origin, record.source = "recorded", _relative(path)
+    return record
+
+
+def load_recorded(kind: str, name: str | None = None) -> Record:
+    """The kit's recorded run of ``kind`` (``name`` picks another file, e.g.
+    ``"embedding_gpu_h200"``), labelled ``recorded`` with its repository path."""
+    if kind not in KINDS:
+        raise ResultError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    return _read_recorded(kind, name)
+
+
+def load(kind: str, *, fallback: bool = True) -> Record:
+    """The student's saved ``kind`` if it is valid, else the kit's recorded run.
+
+    The returned record's ``origin`` says which (``measured`` or ``recorded``) and ``note``
+    says why a saved file was not used. With ``fallback=False`` a missing or bad saved file
+    raises instead. A load test (lab 02) has no recorded run: its fallback is lesson 02's
+    recorded serving run.
+    """
+    if kind not in KINDS:
+        raise ResultError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    own = results_dir() / f"{kind}.json"
+    why = ""
+    if own.is_file():
+        try:
+            record = from_dict(json.loads(own.read_text()))
+            if record.kind != kind:
+                raise ResultError(f"it holds a {record.kind} record")
+            record.origin, record.source = "measured", str(own)
+            return record
+        except (ResultError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            why = f"Your saved {own} was not used: {exc}. "
+    if not fallback:
+        raise ResultError(why or f"No saved {kind} result in {results_dir()}: run its lesson.")
+    recorded_kind = "serving" if kind == "loadtest" else kind
+    record = _read_recorded(recorded_kind)
+    lesson = LESSON_OF.get(kind, "its lesson")
+    record.note = (
+        why + f"Using the kit's recorded run ({record.source}); run {lesson} to use yours."
+    )
+    return record
+
+
+LESSON_OF = {
+    "serving": "lesson 02",
+    "loadtest": "lab 02",
+    "embedding": "lesson 03",
+    "generation": "lesson 04",
+    "rag": "lesson 06",
+}
+
+
+# --------------------------------------------------------------- older files (converters)
+
+
+def _legacy_machine(raw: dict[str, Any]) -> dict[str, Any]:
+    m = dict(raw.get("machine") or {})
+    m.setdefault("cpus", m.get("logical_cpus") or m.get("cpus_visible"))
+    m.setdefault("cpu_model", m.get("cpu") or m.get("processor"))
+    return m
+
+
+def _legacy_vcpus(m: dict[str, Any]) -> float:
+    """The vCPUs a recorded run used: its threads if written down, else the usable cores."""
+    for key in ("threads", "cpus_usable", "usable_cpus", "physical_cores_used", "cpus"):
+        value = m.get(key)
+        if isinstance(value, (int, float)) and value > 0:
+            return float(value)
+    return 1.0
+
+
+def _serving(raw: dict[str, Any]) -> ServingResult:
+    d, m = raw["data"], _legacy_machine(raw)
+    return ServingResult(
+        date=raw.get("measured_at", ""),
+        machine=m,
+        command=raw.get("command", ""),
+        throughput_rps=float(d["throughput_rps"]),
+        mean_duration_s=float(d["mean_duration_s"]),
+        cpu_vcpus=_legacy_vcpus(m),
+        concurrency=int(d.get("concurrency", 1)),
+        throughput_rps_naive=d.get("throughput_rps_naive"),
+        p50_ms=d.get("p50_ms"),
+        p95_ms=d.get("p95_ms"),
+        p99_ms=d.get("p99_ms"),
+        cold_start_s=d.get("cold_start_s"),
+        rss_mb=d.get("rss_mb"),
+        variant=d.get("variant", "int8"),
+    )
+
+
+def _embedding(raw: dict[str, Any]) -> EmbeddingResult:
+    d, m = raw["data"], _legacy_machine(raw)
+    engine = d.get("best_engine", "")
+    quality = (raw.get("quality") or {}).get("vs_cpu_fp32", {}).get(engine, {})
+    gpus = m.get("gpus") or []
+    provider = raw.get("provider", "cpu")
+    if provider == "cpu":
+        device = f"CPU ({m.get('cpu_model')}, {int(_legacy_vcpus(m))} threads)"
+    else:
+        device = (gpus[0].get("name") if gpus and isinstance(gpus[0], dict) else str(gpus)) or ""
+    return EmbeddingResult(
+        date=raw.get("measured_at", ""),
+        machine=m,
+        command=raw.get("benchmark", "") if isinstance(raw.get("benchmark"), str) else "",
+        sentences_per_s=float(d["sentences_per_s"]),
+        engine=engine,
+        provider=provider,
+        device=device,
+        batch_size=int(d.get("batch_size", 32)),
+        cpu_vcpus=_legacy_vcpus(m),
+        mean_tokens_per_sentence=d.get("mean_tokens_per_sentence"),
+        min_cosine_vs_fp32=quality.get("min_cosine", 1.0 if engine.endswith("fp32") else None),
+    )
+
+
+def _generation(raw: dict[str, Any]) -> GenerationResult:
+    m = _legacy_machine(raw)
+    provider = raw.get("provider", "cpu")
+    if "decode_tokens_per_s" in raw:  # the GPU file names its headline figure
+        tps, variant = raw["decode_tokens_per_s"], raw.get("decode_tokens_per_s_variant", "q4")
+        ttft = raw["variants"]["q4"].get("ttft_s")
+    else:
+        q4 = raw["variants"]["q4"]
+        tps, variant, ttft = q4["decode_tok_s"], q4.get("model_variant", "q4"), q4.get("ttft_s")
+    threads = raw.get("threads")
+    return GenerationResult(
+        date=raw.get("date", ""),
+        machine=m,
+        command=raw.get("command", ""),
+        decode_tokens_per_s=float(tps),
+        ttft_s=ttft,
+        variant=variant,
+        provider=provider,
+        device=str(m.get("gpu") or f"CPU ({m.get('cpu_model')})"),
+        threads=threads,
+        cpu_vcpus=float(threads) if threads else _legacy_vcpus(m),
+    )
+
+
+def _rag(raw: dict[str, Any]) -> RagResult:
+    d, m = raw["data"], _legacy_machine(raw)
+    stage = {k: v["p50_ms"] for k, v in d["stage_ms"].items()}
+    usage = d.get("mean_usage") or {}
+    return RagResult(
+        date=raw.get("measured_at", ""),
+        machine=m,
+        command=raw.get("command", ""),
+        retrieval_ms=float(stage["embed_query"] + stage["search"]),
+        embed_query_ms=float(stage["embed_query"]),
+        search_ms=float(stage["search"]),
+        generate_ms=stage.get("generate"),
+        network_ms=stage.get("network"),
+        recall_at_5=(d.get("recall_at_5") or {}).get("hybrid"),
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+    )
+
+
+_LEGACY: dict[str, Callable[[dict[str, Any]], Record]] = {
+    "serving": _serving,
+    "embedding": _embedding,
+    "generation": _generation,
+    "rag": _rag,
+}
+
+
+def from_legacy(kind: str, raw: dict[str, Any]) -> Record:
+    """Convert a file in the kit's first format (free-form ``data``) into a typed record.
+
+    Used for the recorded runs in ``datasets/benchmarks/`` and by the ``bench`` commands,
+    so a recorded figure and the record derived from it are the same number.
+    """
+    if kind not in _LEGACY:
+        raise ResultError(f"no converter for {kind!r}; known: {', '.join(_LEGACY)}")
+    try:
+        record = _LEGACY[kind](raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ResultError(f"cannot read a {kind} result from this file ({exc!r})") from None
+    _check(record)
+    return record
+
+
+def with_record(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` (a bench's full output) with its typed record under ``"record"``."""
+    return {**raw, "record": from_legacy(kind, raw).to_dict()}
+
+
+# ------------------------------------------------------------ the first API (kept working)
 
 
 def save_result(name: str, data: dict[str, Any]) -> Path:
-    """Save a measurement under ``name`` (e.g. ``"serving"``), stamped with machine and time."""
+    """Save free-form data under ``name`` (the first API; prefer :func:`save` with a record).
+
+    Kept so that older notebooks still run; readers that price results use :func:`load`,
+    which does not read these files.
+    """
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"result name {name!r} must be letters, digits, '-' or '_'")
-    folder = results_dir()
+    folder = results_dir() / "free"
     folder.mkdir(parents=True, exist_ok=True)
-    record = {
-        "name": name,
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "data": data,
-    }
+    record = {"name": name, "measured_at": _now(), "machine": machine(), "data": data}
     path = folder / f"{name}.json"
     path.write_text(json.dumps(record, indent=2, default=float))
     return path
 
 
 def load_result(name: str) -> tuple[dict[str, Any], str]:
-    """The student's measurement if there is one, else the kit's recorded one.
+    """Free-form data saved by :func:`save_result`, else the kit's recorded file as it is.
 
-    Returns ``(record, source)`` where source is ``"measured"`` or ``"recorded"``; raises
+    Returns ``(record, source)``, source ``"measured"`` or ``"recorded"``; raises
     FileNotFoundError (naming the lesson to run) when neither exists.
     """
-    own = results_dir() / f"{name}.json"
+    own = results_dir() / "free" / f"{name}.json"
     if own.is_file():
         return json.loads(own.read_text()), "measured"
     recorded = RECORDED_DIR / f"{name}.json"
@@ -69,5 +579,10 @@ def load_result(name: str) -> tuple[dict[str, Any], str]:
         return json.loads(recorded.read_text()), "recorded"
     raise FileNotFoundError(
         f"No measurement called {name!r}: run the lesson that measures it, or check "
-        f"that {RECORDED_DIR} holds the kit's recorded benchmarks."
+        f"that {_relative(RECORDED_DIR)} holds the kit's recorded benchmarks."
     )
+
+
+def _machine() -> dict[str, Any]:
+    """Old name of :func:`machine` (bench modules import it)."""
+    return machine()

@@ -39,7 +39,9 @@ def test_zero_requests_cost_nothing():
 
 
 def test_cloud_run_bills_100ms_steps_and_names_what_is_unpriced():
-    bill = sl.cloud_run_bill(1_000_000, 0.12, vcpu=2, memory_gib=1)
+    bill = sl.cloud_run_bill(
+        1_000_000, 0.12, vcpu=2, memory_gib=1, price_per_gib_s=None, price_per_million_requests=None
+    )
     assert bill["billed_duration_s"] == pytest.approx(0.2)
     assert bill["vcpu_seconds"] == pytest.approx(400_000)
     assert bill["cpu_usd"] == pytest.approx(400_000 * 0.000024)
@@ -49,6 +51,9 @@ def test_cloud_run_bills_100ms_steps_and_names_what_is_unpriced():
     )
     assert priced["unpriced"] == []
     assert priced["total_usd"] == pytest.approx(9.6 + 200_000 * 0.000002 + 0.5)
+    sourced = sl.cloud_run_bill(1_000_000, 0.12, 2, 1)  # the sourced memory and request fees
+    assert sourced["unpriced"] == []
+    assert sourced["total_usd"] == pytest.approx(9.6 + 200_000 * 0.0000025 + 0.40)
 
 
 def test_cloud_run_concurrency_shares_instance_time_and_free_tier_applies():
@@ -86,18 +91,18 @@ def test_bad_input_gets_a_clear_message(call, match):
         call()
 
 
-def test_defaults_match_the_kit_price_table(repo_root):
-    import csv
+def test_defaults_match_the_kit_price_table():
+    from infralab.costs import pricing
 
-    path = repo_root / "datasets" / "pricing" / "serverless_cpu.csv"
-    if not path.is_file():
-        pytest.skip("datasets/pricing/serverless_cpu.csv not present")
-    rows = {(r["service"], r["meter"]): r for r in csv.DictReader(path.open())}
-    assert float(rows[("lambda", "compute")]["usd_per_unit"]) == sl.LAMBDA_PRICE_PER_GB_S
+    assert pricing.serverless_cpu_price("aws", "lambda", "compute")[0] == sl.LAMBDA_PRICE_PER_GB_S
     assert (
-        float(rows[("lambda", "requests")]["usd_per_unit"]) == sl.LAMBDA_PRICE_PER_MILLION_REQUESTS
+        pricing.serverless_cpu_price("aws", "lambda", "requests")[0]
+        == sl.LAMBDA_PRICE_PER_MILLION_REQUESTS
     )
+    run = "cloud_run_request_based"
+    assert pricing.serverless_cpu_price("gcp", run, "cpu")[0] == sl.CLOUD_RUN_PRICE_PER_VCPU_S
+    assert pricing.serverless_cpu_price("gcp", run, "memory")[0] == sl.CLOUD_RUN_PRICE_PER_GIB_S
     assert (
-        float(rows[("cloud_run_request_based", "cpu")]["usd_per_unit"])
-        == sl.CLOUD_RUN_PRICE_PER_VCPU_S
+        pricing.serverless_cpu_price("gcp", run, "requests")[0]
+        == sl.CLOUD_RUN_PRICE_PER_MILLION_REQUESTS
     )

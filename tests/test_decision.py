@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,17 +23,17 @@ def no_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def measured(no_results: Path) -> Path:
     """The student ran lessons 02, 03, 04 and 06 on this machine."""
-    results.save_result("generation", {"decode_tokens_per_s": 40.0})
-    results.save_result("embedding", {"sentences_per_s": 300.0})
-    results.save_result("serving", {"mean_duration_s": 0.05})
-    results.save_result("rag", {"retrieval_ms": 30.0})
+    results.save(results.GenerationResult(decode_tokens_per_s=40.0))
+    results.save(results.EmbeddingResult(sentences_per_s=300.0))
+    results.save(results.ServingResult(throughput_rps=20.0, mean_duration_s=0.05, cpu_vcpus=2))
+    results.save(results.RagResult(retrieval_ms=30.0, embed_query_ms=20.0, search_ms=10.0))
     return no_results
 
 
 def test_defaults_are_labelled(no_results: Path) -> None:
     inputs = D.gather_inputs()
     assert inputs["generation"].source == "default"
-    assert inputs["rag"].source == "default"
+    assert inputs["rag"].source == "missing" and inputs["rag"].value is None
     assert inputs["serving"].source == "missing"
     memo = D.decide(D.scenario("legal"), inputs).to_markdown()
     assert "inputs measured on this machine: none" in memo
@@ -46,6 +47,7 @@ def test_measured_inputs_are_labelled(measured: Path) -> None:
         "generation": "measured",
         "embedding": "measured",
         "serving": "measured",
+        "serving_vcpus": "measured",
         "rag": "measured",
     }
     assert inputs["generation"].value == 40.0
@@ -53,13 +55,22 @@ def test_measured_inputs_are_labelled(measured: Path) -> None:
     memo = D.decide(D.scenario("legal"), inputs).to_markdown()
     assert "**measured**" in memo and "**default**" not in memo
     assert "not measured here: none" in memo
-    assert "Retrieval takes 30 ms (measured)" in memo
+    assert "Retrieval takes 30 ms (measured: " in memo
+    assert str(results.results_dir() / "rag.json") in memo  # the file it came from
+    # the app tier is priced on Lambda at the memory that buys the measured 2 vCPUs
+    assert "3,538 MB" in memo
 
 
 def test_recorded_benchmark_is_labelled_recorded(no_results: Path) -> None:
     rec = no_results / "recorded"
     rec.mkdir()
-    (rec / "rag.json").write_text('{"data": {"retrieval_ms": 55.0}, "measured_at": "2026-11-28"}')
+    record = results.RagResult(retrieval_ms=55.0, embed_query_ms=50.0, search_ms=5.0)
+    (rec / "rag.json").write_text(json.dumps({"record": record.to_dict()}))
+    got = D.gather_inputs()["rag"]
+    assert got.source == "recorded" and got.value == 55.0
+    # a hand-edited student file is not trusted: a clear note, and the recorded run is used
+    results.results_dir().mkdir(parents=True)
+    (results.results_dir() / "rag.json").write_text('{"retrieval_ms": "fast"}')
     assert D.gather_inputs()["rag"].source == "recorded"
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from infralab import landscape as L
 
+REPO = L.REPO_ROOT
+
 SEED_LAYERS = [
     "accelerated compute",
     "model serving",
@@ -113,7 +115,7 @@ def test_cpu_side_from_serverless_prices() -> None:
     run = cpu[cpu["instance"].str.startswith("cloud_run_request_based")].iloc[0]
     assert run["usd_per_hour"] == pytest.approx(0.000024 * 3600 * 2)
     assert run["usd_per_tflop_hour"] == pytest.approx(0.000024 * 3600 * 2 / 0.192)
-    lam = cpu[cpu["provider"] == "aws"].iloc[0]
+    lam = cpu[cpu["instance"].str.startswith("lambda")].iloc[0]
     assert lam["usd_per_gb_hour"] == pytest.approx(0.00001667 * 3600)
     assert math.isnan(lam["usd_per_tflop_hour"])
     with pytest.raises(L.LandscapeError, match="vcpus"):
@@ -182,3 +184,37 @@ def test_charts_have_titled_axes() -> None:
         C.unit_price_chart(table, "usd_per_banana")
     with pytest.raises(ValueError, match="positive"):
         C.peak_vs_measured_chart(0, L.load_peaks())
+
+
+def test_cpu_vms_are_priced_and_burstable_or_arm_have_no_peak() -> None:
+    cpu = L.cpu_unit_prices()
+    c7i = cpu[cpu["instance"].str.startswith("c7i.large")].iloc[0]
+    assert c7i["usd_per_hour"] == pytest.approx(0.08925)
+    assert c7i["usd_per_tflop_hour"] == pytest.approx(0.08925 / 0.192)
+    assert c7i["source"].startswith("https://")
+    for name in ("t3.medium", "c7g.large"):
+        row = cpu[cpu["instance"].str.startswith(name)].iloc[0]
+        assert pd.isna(row["usd_per_tflop_hour"]), name
+
+
+def test_utilization_break_even_agrees_with_the_table_and_the_sentence() -> None:
+    table = L.unit_price_table()
+    u, gpu, cpu = L.utilization_break_even(table)
+    assert u == pytest.approx(gpu["usd_per_tflop_hour"] / cpu["usd_per_tflop_hour"])
+    rows = L.utilization_table(table, utilizations=(u * 0.5, u * 0.99, u * 1.01, u * 2))
+    assert list(rows["cheaper"]) == ["CPU", "CPU", "GPU", "GPU"]
+    assert f"Below {u:.2%} utilization" in L.break_even_sentence(table)
+
+
+def test_lesson01_prose_states_no_break_even_figure_and_prints_the_computed_one() -> None:
+    """The lesson's claim comes from the table: its prose names no utilization figure, and a
+    cell prints the sentence computed from the same numbers as the table."""
+    import json
+    import re
+
+    nb = json.loads((REPO / "course" / "01_two_infrastructures.ipynb").read_text())
+    prose = "\n".join(c["source"] for c in nb["cells"] if c["cell_type"] == "markdown")
+    code = "\n".join(c["source"] for c in nb["cells"] if c["cell_type"] == "code")
+    claims = re.findall(r"\d+(?:\.\d+)?\s?%\s+utili[sz]ation|utili[sz]ation of \d", prose)
+    assert claims == [], f"lesson 01 prose states a utilization figure: {claims}"
+    assert "break_even_sentence(prices)" in code and "utilization_table(prices)" in code

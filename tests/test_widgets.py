@@ -130,3 +130,32 @@ def test_every_option_set_draws(dash: CostDashboard) -> None:
         assert all(slot.chart.to_dict() for slot in dash.slots)
         assert "Cheapest" in dash.status.value or "No option" in dash.status.value
     dash.controls["option_set"].value = "all"
+
+
+def test_workload_dashboard_covers_four_workloads_with_origins_and_people_cost(
+    tmp_path, monkeypatch
+) -> None:
+    from infralab import results
+    from infralab.widgets import WorkloadDashboard
+
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "none"))
+    dash = WorkloadDashboard(interactive=False)
+    assert "0 USD/month (the default" in dash.note_lines[0]
+    for workload in ("requests", "embeddings", "tokens", "rag questions"):
+        dash.controls["workload"].value = workload
+        assert dash.rows, workload
+        for row in dash.rows:
+            origins = str(row["inputs (origin: file)"])
+            assert "default: https://" in origins, (workload, origins)  # a sourced price
+            if not str(row["option"]).startswith("API"):  # an API's bill needs no measurement
+                assert "recorded: datasets/benchmarks/" in origins, (workload, origins)
+        assert "<table" in dash.table.value and "recorded" in dash.table.value
+    dash.controls["workload"].value = "tokens"
+    assert any(n.startswith("Not the same product") for n in dash.note_lines)
+    dash.controls["workload"].value = "requests"
+    before = [n for n in dash.note_lines if "break-even at" in n]
+    dash.controls["people_hours"].value = 20
+    dash.controls["people_rate"].value = 100
+    after = [n for n in dash.note_lines if "break-even at" in n]
+    assert "2,000 USD/month (your input)" in dash.note_lines[0]
+    assert before and after and before != after  # break-evens move with the people cost

@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
 import sys
 import time
@@ -427,32 +426,24 @@ def throughput_summary(cmp_df: Any, batch: int, provider: str = "cpu") -> dict[s
 
 # ---------------------------------------------------------------- provenance
 def machine_info(threads: int | None = None) -> dict[str, Any]:
-    """CPU, cores, threads, load and GPU: what a recorded figure needs to be read correctly."""
+    """:func:`infralab.results.machine` (the kit's one machine description), plus the keys
+    this benchmark's recorded files have always carried (cpu, threads, CPU flags)."""
+    from infralab.results import machine
     from infralab.runtime import physical_cores
 
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
-        "logical_cpus": os.cpu_count(),
-        "physical_cores_used": physical_cores(),
-        "threads": threads or physical_cores(),
-    }
+    info = machine(threads or physical_cores())
+    info["cpu"] = info["cpu_model"]
+    info["logical_cpus"] = info["cpus"]
+    info["physical_cores_used"] = physical_cores()
+    info["load_average_1m_at_start"] = info.pop("load_average_1m", None)
     try:
         from infralab import env
 
-        info["cpu"] = env.cpu_model()
-        flags = env.cpu_flags()
-        info["cpu_flags"] = sorted(
-            f
-            for f in flags
-            if f in {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}
-        )
+        keep = {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}
+        info["cpu_flags"] = sorted(f for f in env.cpu_flags() if f in keep)
         info["gpus"] = env.gpu_info()
     except Exception:
         info["gpus"] = []
-    if hasattr(os, "getloadavg"):
-        info["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
     return info
 
 
@@ -686,6 +677,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                  compare_st=not args.no_compare, threads=args.threads)  # fmt: skip
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        from infralab.results import with_record
+
+        record = with_record("embedding", record)  # the typed record lessons and readers use
         args.out.write_text(json.dumps(record, indent=1, default=float) + "\n")
         print(f"wrote {args.out}")
     return 0

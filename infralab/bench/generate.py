@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from infralab.env import cpu_model, gpu_info
+from infralab.env import gpu_info
 
-LLAMA_CPP_Q4_1_TOK_S = 49.0  # DESIGN.md §8: llama.cpp, same file, 2 threads, measured once
+LLAMA_CPP_Q4_1_TOK_S = 49.0  # llama.cpp, same file, 2 threads, measured once on 2 AMD EPYC cores
 BENCH_PROMPT = "Write a long, detailed story about a data centre engineer who learns to love GPUs."
 
 
@@ -55,23 +53,21 @@ def _gpu_name() -> str | None:
 
 
 def machine_info() -> dict[str, Any]:
+    """:func:`infralab.results.machine` plus the keys this bench's files have always had."""
     import onnxruntime as ort
 
-    info: dict[str, Any] = {
-        "cpu": cpu_model(),
-        "cpus_visible": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "onnxruntime": ort.__version__,
-        "numpy": np.__version__,
-        "gpu": _gpu_name(),
-    }
-    try:
-        from infralab.env import usable_cores
+    from infralab.results import machine
 
-        info["cpus_usable"] = usable_cores()
-    except Exception:
-        pass
+    info = machine()
+    info.update(
+        cpu=info["cpu_model"],
+        cpus_visible=info["cpus"],
+        onnxruntime=ort.__version__,
+        numpy=np.__version__,
+        gpu=_gpu_name(),
+    )
+    if "usable_cpus" in info:
+        info["cpus_usable"] = info["usable_cpus"]
     return info
 
 
@@ -330,7 +326,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.provider == "cpu" and "q4" in out["variants"]:
         out["variants"]["q4"]["vs_llama_cpp_reference"] = {
             "llama_cpp_tok_s": LLAMA_CPP_Q4_1_TOK_S,
-            "source": "DESIGN.md §8: measured once on this kind of machine, not in this run",
+            "source": (
+                "llama.cpp measured once on the same kind of machine (2 AMD EPYC cores, "
+                "2026-11-28), not in this run"
+            ),
             "ratio": out["variants"]["q4"]["decode_tok_s"] / LLAMA_CPP_Q4_1_TOK_S,
         }
     if args.provider == "cpu":  # the bound again with every bandwidth sample of the run
@@ -405,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise
+    from infralab.results import with_record
+
+    result = with_record("generation", result)  # the typed record lessons and readers use
     text = json.dumps(result, indent=2, default=float)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

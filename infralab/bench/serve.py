@@ -20,8 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from infralab.env import cpu_model
-from infralab.results import RECORDED_DIR, _machine
+from infralab.results import RECORDED_DIR, machine, with_record
 
 # Short, search-query-like texts (about 8-14 tokens each): the load an embeddings API behind
 # a search box sees. Written for the kit.
@@ -309,16 +308,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _print(bench)
-    machine = {**_machine(), "cpu_model": cpu_model()}
     record = {
         "name": "serving",
         "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine,
+        "machine": machine(args.threads),
         "versions": _versions(),
         "command": "python -m infralab bench serve " + " ".join(argv or []),
         "data": result_record(bench),
         "benchmark": bench,
     }
+    record = with_record("serving", record)  # the typed record lessons and readers use
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=2, default=float))

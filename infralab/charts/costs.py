@@ -388,3 +388,50 @@ def customer_chart(
 ) -> alt.TopLevelMixin:
     """Infrastructure cost per active customer against the customer's monthly price."""
     return to_chart(customer_data(bills, requests_per_customer_per_month, price_per_customer_usd))
+
+
+def workload_bill_chart(
+    offers: Sequence[Any],
+    people: Any,
+    units: str,
+    current: float,
+    *,
+    low: float = 1e3,
+    high: float = 1e11,
+    points: int = 60,
+) -> alt.LayerChart:
+    """Monthly bill against monthly volume for each way to run one measured workload.
+
+    A per-unit option is a straight line on log axes; an always-on machine is flat, then
+    steps up a machine at a time, and people cost lifts only the options you run yourself.
+    """
+    grid = [low * (high / low) ** (i / (points - 1)) for i in range(points)]
+    rows = []
+    for o in offers:
+        for x in grid:
+            usd = o.monthly_usd(x, people)
+            if _finite(usd) and usd > 0:
+                rows.append({"option": o.name, "volume": x, "monthly_usd": usd})
+    df = pd.DataFrame(rows)
+    lines = (
+        alt.Chart(df)
+        .mark_line()
+        .encode(
+            x=alt.X("volume:Q", scale=alt.Scale(type="log"), title=f"{units} per month"),
+            y=alt.Y("monthly_usd:Q", scale=alt.Scale(type="log"), title="monthly bill (USD)"),
+            color=alt.Color("option:N", legend=alt.Legend(orient="bottom", columns=1)),
+            tooltip=[
+                "option:N",
+                alt.Tooltip("volume:Q", format=",.0f"),
+                alt.Tooltip("monthly_usd:Q", format=",.2f"),
+            ],
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"volume": [current]}))
+        .mark_rule(strokeDash=[4, 4], color="black")
+        .encode(x="volume:Q")
+    )
+    return (lines + rule).properties(
+        width=520, height=300, title=f"Monthly bill against {units} per month (dashed: yours)"
+    )

@@ -22,12 +22,12 @@ GPU_RECORDS = [
     REPO_ROOT / "datasets" / "benchmarks" / "generation_gpu_h200.json",
 ]
 
-# Used only when datasets/pricing/llm_api.csv is absent (from /work/shared/PRICING_SOURCES.md).
+# Used only when datasets/pricing/llm_api.csv is absent (the same rows, the same sources).
 _FALLBACK_API = [
-    ("openai", "gpt-4o-mini", 0.15, 0.60, "LiteLLM model_prices_and_context_window.json", "2026-07-24"),
-    ("openai", "gpt-5-nano", 0.05, 0.40, "LiteLLM model_prices_and_context_window.json", "2026-07-24"),
-    ("anthropic", "claude-haiku-4-5", 1.00, 5.00, "LiteLLM model_prices_and_context_window.json", "2026-07-24"),
-    ("together", "Llama-3.1-8B-Instruct-Turbo", 0.18, 0.18, "pydantic/genai-prices prices/data.json", "2025-07-03"),
+    ("openai", "gpt-4o-mini", 0.15, 0.60, "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json", "2026-07-24"),
+    ("openai", "gpt-5-nano", 0.05, 0.40, "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json", "2026-07-24"),
+    ("anthropic", "claude-haiku-4-5", 1.00, 5.00, "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json", "2026-07-24"),
+    ("together", "Llama-3.1-8B-Instruct-Turbo", 0.18, 0.18, "https://github.com/pydantic/genai-prices/blob/main/prices/data.json", "2025-07-03"),
 ]  # fmt: skip
 
 
@@ -55,7 +55,7 @@ def api_prices() -> pd.DataFrame:
     else:
         df = pd.DataFrame(_FALLBACK_API, columns=["provider", "model", "usd_per_1m_input_tokens",
                                                   "usd_per_1m_output_tokens", "source", "as_of"])  # fmt: skip
-        df["from"] = "kit fallback table (PRICING_SOURCES)"
+        df["from"] = "infralab/charts/tokens.py fallback table"
     return df
 
 
@@ -193,20 +193,26 @@ def gpu_model(record: dict[str, Any] | None) -> str:
 def hourly_prices(gpu: str = "H100") -> pd.DataFrame:
     """Hourly prices to set against a measured speed, each with its source and date.
 
-    A CPU machine like the student's: 2 vCPU at Google Cloud Run's instance-based vCPU
-    price (memory not included: the kit's sources lack it). A GPU: the cheapest single ``gpu``
-    hour in ``datasets/pricing/gpu_instances.csv``. Rows whose file is missing are left out.
+    A CPU machine like the student's: the cheapest 2-vCPU x86 on-demand VM in
+    ``datasets/pricing/cpu_vm.csv`` that is not burstable (a ``t`` instance runs at full speed
+    only while its CPU credits last). A GPU: the cheapest single ``gpu`` hour in
+    ``datasets/pricing/gpu_instances.csv``. Rows whose file is missing are left out.
     """
     rows = []
-    cpu_csv = REPO_ROOT / "datasets" / "pricing" / "serverless_cpu.csv"
-    if cpu_csv.is_file():
-        df = pd.read_csv(cpu_csv)
-        hit = df[(df["service"] == "cloud_run_instance_based") & (df["meter"] == "cpu")]
-        hit = hit.dropna(subset=["usd_per_unit"])
+    vm_csv = REPO_ROOT / "datasets" / "pricing" / "cpu_vm.csv"
+    if vm_csv.is_file():
+        df = pd.read_csv(vm_csv)
+        hit = df[
+            (df["vcpu"] == 2)
+            & (df["architecture"] == "x86_64")
+            & (df["pricing"] == "on_demand")
+            & ~df["instance"].str.startswith("t")
+        ]
+        hit = hit.dropna(subset=["usd_per_hour"])
         if len(hit):
-            r = hit.iloc[0]
-            rows.append({"machine": "2 vCPU (Cloud Run, instance-based, CPU only)", "device": "cpu",
-                         "usd_per_hour": float(r["usd_per_unit"]) * 3600 * 2,
+            r = hit.sort_values("usd_per_hour").iloc[0]
+            rows.append({"machine": f"2 vCPU VM ({r['provider']} {r['instance']}, on demand)",
+                         "device": "cpu", "usd_per_hour": float(r["usd_per_hour"]),
                          "source": r["source"], "as_of": r["as_of"]})  # fmt: skip
     gpu_csv = REPO_ROOT / "datasets" / "pricing" / "gpu_instances.csv"
     if gpu_csv.is_file():

@@ -14,7 +14,7 @@ give a :class:`Bill` whose ``note`` says why there is no unit cost.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -130,6 +130,7 @@ class Bill:
     meets_latency: bool = True
     note: str = ""
     breakdown: dict[str, float] = field(default_factory=dict)
+    model: str = ""  # what the option runs: options running different models are other products
 
     @property
     def usd_per_1k_requests(self) -> float | None:
@@ -171,6 +172,7 @@ class Bill:
             "latency_s": self.latency_s,
             "meets_latency": self.meets_latency,
             "note": self.note,
+            "model": self.model,
         }
 
 
@@ -192,6 +194,7 @@ def _base(option: Any, kind: str, w: Workload, usd: float, **kw: Any) -> Bill:
         requests_per_month=served,
         tokens_per_month=served * w.tokens_per_request,
         note=note,
+        model=getattr(option, "model", ""),
         **kw,
     )
 
@@ -204,6 +207,7 @@ class ManagedAPI:
     usd_per_1m_input: float
     usd_per_1m_output: float
     latency_s: float | None = None  # unknown unless you measured it
+    model: str = ""
 
     def __post_init__(self) -> None:
         _nonneg("usd_per_1m_input", self.usd_per_1m_input)
@@ -259,6 +263,7 @@ class ServerlessCPU:
     free_tier: bool = False
     cold_start_s: float = 0.085  # Python 3.12 zip init, lambda-perf 2026-08-22 (x86)
     cold_share: float = 0.01  # assumption: share of requests that start cold
+    model: str = ""
 
     def __post_init__(self) -> None:
         for n in ("duration_s", "memory_gb", "usd_per_gb_s", "usd_per_1m_requests"):
@@ -299,10 +304,9 @@ def _instances_needed(peak_rps: float, capacity_rps: float, minimum: int) -> int
 
 @dataclass(frozen=True)
 class CloudRunCPU:
-    """A Cloud Run service (request-based billing): vCPU-seconds while serving, 100 ms steps.
-
-    The kit's sources give Cloud Run's vCPU price but not its memory or per-request prices, so
-    this bill is a lower bound and its ``note`` says so (a missing price is not guessed).
+    """A Cloud Run service (request-based billing): vCPU- and GiB-seconds while serving, in
+    100 ms steps, plus a fee per request (datasets/pricing/serverless_cpu.csv). A price set
+    to None is left out and the bill's ``note`` then calls it a lower bound.
     """
 
     name: str
@@ -311,9 +315,12 @@ class CloudRunCPU:
     memory_gib: float = 2.0
     concurrency: float = 1.0
     usd_per_vcpu_s: float = 0.000024  # datasets/pricing/serverless_cpu.csv
+    usd_per_gib_s: float | None = 0.0000025  # the same file (a 2022-10 figure: re-check)
+    usd_per_1m_requests: float | None = 0.40
     free_tier: bool = False
     cold_start_s: float = 0.0  # not in the kit's sources for Cloud Run
     cold_share: float = 0.0
+    model: str = ""
 
     def __post_init__(self) -> None:
         for n in ("duration_s", "usd_per_vcpu_s"):
@@ -338,6 +345,8 @@ class CloudRunCPU:
                 concurrency=self.concurrency,
                 free_tier=self.free_tier,
                 price_per_vcpu_s=self.usd_per_vcpu_s,
+                price_per_gib_s=self.usd_per_gib_s,
+                price_per_million_requests=self.usd_per_1m_requests,
             )
             usd, unpriced = float(out["total_usd"]), list(out.get("unpriced", []))
         lat = self.duration_s + (self.cold_start_s if self.cold_share > 0.05 else 0.0)
@@ -368,6 +377,7 @@ class DedicatedGPU:
     interruptions_per_hour: float = 0.0
     recovery_s: float = 300.0
     min_instances: int = 1
+    model: str = ""
 
     def __post_init__(self) -> None:
         for n in ("usd_per_hour", "throughput_rps", "latency_s", "interruptions_per_hour"):
@@ -451,6 +461,7 @@ class PerSecondGPU:
     cold_start_s: float = 70.0  # vLLM on Modal with GPU snapshots (infinitylogesh/vllm-serverless)
     idle_timeout_s: float = 5.0  # RunPod serverless default
     max_utilization: float = 0.7
+    model: str = ""
 
     def __post_init__(self) -> None:
         for n in ("usd_per_hour", "throughput_rps", "latency_s", "cold_start_s", "idle_timeout_s"):
@@ -676,97 +687,52 @@ class Measured:
         return f"{self.value:,.4g} {self.unit} ({self.source}: {self.detail})"
 
 
-# Defaults when neither a student measurement nor a recorded benchmark exists. Both are
-# measurements written down in the kit's design notes (2 AMD EPYC cores, 2026-11-28).
+# Used only when neither the student's result nor the kit's recorded run can be read (a
+# partial checkout): the llama.cpp reference figure written down in the recorded run.
 DEFAULTS: dict[str, Measured] = {
     "generation": Measured(
-        49.0, "tokens/s", "default", "llama.cpp, SmolLM2-135M Q4_1, 2 cores (DESIGN.md §8)"
-    ),
-    "embedding": Measured(
-        135.0,
-        "sentences/s",
+        49.0,
+        "tokens/s",
         "default",
-        "sentence-transformers CPU, MiniLM batch 32, 2 cores (DESIGN.md §8)",
+        "datasets/benchmarks/generation.json, llama.cpp reference run (SmolLM2-135M Q4_1, 2 cores)",
     ),
 }
 
-_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
-    "generation": (("decode_tokens_per_s", "tokens_per_s", "tok_per_s", "decode_tps"), "tokens/s"),
-    "embedding": (("sentences_per_s", "throughput_sentences_per_s", "throughput"), "sentences/s"),
-    "serving": (("throughput_rps", "rps", "requests_per_s"), "requests/s"),
+_FIELDS: dict[str, str] = {
+    "generation": "decode_tokens_per_s",
+    "embedding": "sentences_per_s",
+    "serving": "throughput_rps",
 }
 
 
-def _find_number(
-    data: Any, keys: tuple[str, ...], fuzzy: Callable[[str], bool]
-) -> tuple[str, float] | None:
-    """The first numeric value under one of ``keys`` (searching nested dicts), else a fuzzy match."""
-    found: list[tuple[int, str, float]] = []
+def _measured(kind: str, name: str) -> Measured | None:
+    """One field of a typed result (``infralab.results.load``) as a labelled Measured."""
+    from infralab import results
 
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                p = f"{path}.{k}" if path else str(k)
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                    if k in keys:
-                        found.append((keys.index(k), p, float(v)))
-                    elif fuzzy(str(k)):
-                        found.append((len(keys), p, float(v)))
-                else:
-                    walk(v, p)
-
-    walk(data, "")
-    if not found:
+    try:
+        record = results.load(kind)
+    except (FileNotFoundError, results.ResultError, OSError):
         return None
-    found.sort(key=lambda t: t[0])
-    return found[0][1], found[0][2]
+    fig = record.figure(name)
+    return Measured(fig.value, fig.unit, fig.origin, f"{fig.source}, {fig.detail}")
 
 
 def measured_throughput(kind: Literal["generation", "embedding", "serving"]) -> Measured | None:
     """The student's throughput from lesson 02-04 results, else the kit's recorded one.
 
-    Reads ``infralab.results.load_result(kind)`` defensively (other lessons own the keys) and
-    says which source was used; falls back to :data:`DEFAULTS` (itself labelled) or None.
+    Reads the typed record's field (no key guessing) and says which source was used; falls
+    back to :data:`DEFAULTS` (itself labelled) or None.
     """
-    if kind not in _KEYS:
-        raise CostError(f"kind must be one of {', '.join(_KEYS)}")
-    keys, unit = _KEYS[kind]
-    word = {"generation": "tok", "embedding": "sent", "serving": "rps"}[kind]
-    try:
-        from infralab.results import load_result
-
-        record, source = load_result(kind)
-    except (FileNotFoundError, ValueError, OSError):
-        return DEFAULTS.get(kind)
-    hit = _find_number(record.get("data", record), keys, lambda k: word in k.lower())
-    if hit is None:
-        return DEFAULTS.get(kind)
-    path, value = hit
-    when = record.get("measured_at") or record.get("date") or "undated"
-    return Measured(value, unit, source, f"{kind}.json '{path}', {when}")
+    if kind not in _FIELDS:
+        raise CostError(f"kind must be one of {', '.join(_FIELDS)}")
+    return _measured(kind, _FIELDS[kind]) or DEFAULTS.get(kind)
 
 
 def measured_duration_s(kind: str = "serving") -> Measured | None:
-    """Mean seconds per request from lesson 02's result, if it saved one."""
-    try:
-        from infralab.results import load_result
-
-        record, source = load_result(kind)
-    except (FileNotFoundError, ValueError, OSError):
-        return None
-    hit = _find_number(
-        record.get("data", record),
-        ("mean_duration_s", "mean_latency_s", "duration_s"),
-        lambda k: "duration" in k.lower() and k.lower().endswith("_s"),
-    )
-    if hit is None:
-        ms = _find_number(
-            record.get("data", record), ("mean_duration_ms", "p50_ms"), lambda k: False
-        )
-        if ms is None:
-            return None
-        return Measured(ms[1] / 1000.0, "s", source, f"{kind}.json '{ms[0]}' / 1000")
-    return Measured(hit[1], "s", source, f"{kind}.json '{hit[0]}'")
+    """Mean seconds per request, alone, from lesson 02's (or lab 02's) result."""
+    if kind not in ("serving", "loadtest"):
+        raise CostError("kind must be 'serving' or 'loadtest'")
+    return _measured(kind, "mean_duration_s")
 
 
 # --- an LLM chat service: the options the lesson and the dashboard compare ------------------
@@ -842,6 +808,7 @@ def llm_options(
                     f"API {model}",
                     row["usd_per_1m_input_tokens"],
                     row["usd_per_1m_output_tokens"],
+                    model=model,
                 )
             )
             notes.append(f"API {model}: {row['provider']}, {row['source']}, {row['as_of']}")
@@ -882,6 +849,7 @@ def llm_options(
                     pricing=kind,
                     max_utilization=max_utilization,
                     interruptions_per_hour=spot_interruptions_per_hour if kind == "spot" else 0.0,
+                    model=GPU_MODEL,
                 )
             )
     if "per_second" in kinds:
@@ -894,6 +862,7 @@ def llm_options(
                 rps,
                 latency,
                 max_utilization=max_utilization,
+                model=GPU_MODEL,
             )
         )
         notes.append(f"Modal H100: ${row['usd_per_hour']:.4f}/h billed per second, {row['as_of']}")
@@ -916,15 +885,22 @@ def llm_options(
                         duration,
                         usd_per_gb_s=price,
                         usd_per_1m_requests=per_req,
+                        model=CPU_MODEL,
                     )
                 )
             if "cloud_run" in kinds:
-                cpu_price, _ = pricing.serverless_cpu_price("gcp", "cloud_run_request_based", "cpu")
+                run = "cloud_run_request_based"
+                cpu_price, _ = pricing.serverless_cpu_price("gcp", run, "cpu")
+                mem_price, _ = pricing.serverless_cpu_price("gcp", run, "memory")
+                req_price, _ = pricing.serverless_cpu_price("gcp", run, "requests")
                 opts.append(
                     CloudRunCPU(
                         "Serverless CPU (SmolLM2-135M, Cloud Run 1 vCPU)",
                         duration,
                         usd_per_vcpu_s=cpu_price,
+                        usd_per_gib_s=mem_price,
+                        usd_per_1m_requests=req_price,
+                        model=CPU_MODEL,
                     )
                 )
     notes.append(
@@ -932,6 +908,25 @@ def llm_options(
         f"{1 / point.step_s:,.1f} tokens/s per user (bandwidth model anchored on silybench)"
     )
     return opts, notes
+
+
+# What each option of llm_options runs. The GPU options' throughput is anchored on an 8B
+# model (Qwen3-8B FP8, silybench); the serverless CPU runs lesson 04's 135M model.
+GPU_MODEL = "an 8B model (Qwen3-8B FP8 throughput)"
+CPU_MODEL = "SmolLM2-135M-Instruct"
+
+
+def product_note(bills: Iterable[Bill]) -> str:
+    """Empty when every bill runs the same model; else says these are different products."""
+    models = sorted({b.model for b in bills if b.model})
+    if len(models) <= 1:
+        return ""
+    return (
+        "Not the same product: these options run different models ("
+        + "; ".join(models)
+        + "), so their answers differ in quality; compare price only between options that "
+        "run the same model, or between models you have checked are good enough."
+    )
 
 
 OPTION_SETS: dict[str, tuple[str, ...]] = {

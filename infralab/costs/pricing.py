@@ -20,6 +20,32 @@ PRICING_DIR = Path(__file__).resolve().parents[2] / "datasets" / "pricing"
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
 
 
+REPO_ROOT = PRICING_DIR.parents[1]
+_NUMERIC_EXTRA = (
+    "gpu_memory_gb",
+    "free_units_per_month",
+    "tier_from_units_per_month",
+    "billing_increment_s",
+    "vcpu",
+    "memory_gib",
+)
+
+
+def source_is_citable(text: str) -> bool:
+    """A source a student's clone can follow: a web address, or a file inside the repository.
+
+    Why: a citation of a path outside the repository (a maintainer's notes) is a dead end
+    for everyone else, so it is refused like a missing source.
+    """
+    text = text.strip()
+    if text.startswith("https://") or text.startswith("http://"):
+        return True
+    path = text.split(" ", 1)[0].split("#", 1)[0]
+    if not path or path.startswith(("/", "..")) or ".." in Path(path).parts:
+        return False
+    return (REPO_ROOT / path).is_file()
+
+
 class PricingError(ValueError):
     """A price file that breaks the schema; the message lists every bad row."""
 
@@ -76,10 +102,12 @@ SCHEMAS: dict[str, Schema] = {
         columns=(
             "provider",
             "service",
+            "architecture",
             "meter",
             "unit",
             "usd_per_unit",
             "free_units_per_month",
+            "tier_from_units_per_month",
             "billing_increment_s",
             "source",
             "as_of",
@@ -87,11 +115,44 @@ SCHEMAS: dict[str, Schema] = {
         ),
         prices=("usd_per_unit",),
         # A meter may have a free tier but no price in the sources: the price stays blank.
-        optional=("note", "usd_per_unit", "free_units_per_month", "billing_increment_s"),
+        optional=(
+            "note",
+            "usd_per_unit",
+            "free_units_per_month",
+            "tier_from_units_per_month",
+            "billing_increment_s",
+        ),
         choices={
+            "architecture": ("any", "x86_64", "arm64"),
             "meter": ("requests", "compute", "cpu", "memory"),
             "unit": ("1m_requests", "gb_second", "gib_second", "vcpu_second"),
         },
+    ),
+    "serverless_limits": Schema(
+        columns=("provider", "service", "fact", "value", "unit", "source", "as_of", "note"),
+        prices=("value",),
+        choices={"unit": ("mb", "gib", "vcpu", "requests")},
+    ),
+    "cpu_vm": Schema(
+        columns=(
+            "provider",
+            "instance",
+            "vcpu",
+            "memory_gib",
+            "architecture",
+            "pricing",
+            "usd_per_hour",
+            "region",
+            "source",
+            "as_of",
+            "note",
+        ),
+        prices=("usd_per_hour",),
+        choices={
+            "architecture": ("x86_64", "arm64"),
+            "pricing": ("on_demand", "reserved", "committed", "spot"),
+        },
+        positive_ints=("vcpu",),
     ),
     "hardware": Schema(
         columns=("device", "metric", "value", "unit", "source", "as_of", "note"),
@@ -121,7 +182,7 @@ def validate(df: pd.DataFrame, name: str) -> list[str]:
     if df.empty:
         problems.append("no rows")
     numeric = set(schema.prices) | set(schema.positive_ints)
-    numeric |= {c for c in ("gpu_memory_gb", "free_units_per_month", "billing_increment_s")}
+    numeric |= set(_NUMERIC_EXTRA)
     for i, row in df.iterrows():
         where = f"row {int(i) + 2}"  # type: ignore[call-overload]
         for col in schema.columns:
@@ -130,6 +191,11 @@ def validate(df: pd.DataFrame, name: str) -> list[str]:
                 if col not in schema.optional:
                     problems.append(f"{where}: {col} is empty")
                 continue
+            if col == "source" and not source_is_citable(text):
+                problems.append(
+                    f"{where}: source {text!r} is neither a web address (https://...) nor a "
+                    "file in this repository"
+                )
             if col == "as_of" and not _DATE.match(text):
                 problems.append(f"{where}: as_of {text!r} is not a date (YYYY-MM-DD or YYYY-MM)")
             if col in schema.choices and text not in schema.choices[col]:
@@ -171,12 +237,7 @@ def _load(path_text: str, name: str, _version: tuple[int, int, int, int]) -> pd.
         raise PricingError(f"{path.name} breaks the price schema:\n  " + "\n  ".join(problems))
     schema = SCHEMAS[name]
     for col in df.columns:
-        if col in schema.prices or col in (
-            "gpu_count",
-            "gpu_memory_gb",
-            "free_units_per_month",
-            "billing_increment_s",
-        ):
+        if col in schema.prices or col in ("gpu_count", *_NUMERIC_EXTRA):
             df[col] = pd.to_numeric(df[col].replace("", None), errors="coerce")
     if name == "gpu_instances":
         df["usd_per_gpu_hour"] = df["usd_per_hour"] / df["gpu_count"]
@@ -210,11 +271,68 @@ def gpu_hourly(gpu: str, pricing: str = "on_demand") -> pd.DataFrame:
     return rows.sort_values("usd_per_gpu_hour").reset_index(drop=True)
 
 
-def serverless_cpu_price(provider: str, service: str, meter: str) -> tuple[float, float]:
-    """(usd_per_unit, free_units_per_month) for one serverless meter; NaN where missing."""
-    df = load_prices("serverless_cpu")
-    rows = df[(df["provider"] == provider) & (df["service"] == service) & (df["meter"] == meter)]
-    if rows.empty:
-        raise PricingError(f"no serverless price for {provider}/{service}/{meter}")
-    row = rows.iloc[0]
+def serverless_cpu_price(
+    provider: str, service: str, meter: str, architecture: str = "x86_64"
+) -> tuple[float, float]:
+    """(usd_per_unit, free_units_per_month) for one serverless meter; NaN where missing.
+
+    Picks the flat (untiered) row when there is one, else the first tier; a meter priced the
+    same on every architecture is listed once as ``any``.
+    """
+    row = serverless_cpu_row(provider, service, meter, architecture)
     return float(row["usd_per_unit"]), float(row["free_units_per_month"])
+
+
+def serverless_cpu_row(
+    provider: str, service: str, meter: str, architecture: str = "x86_64"
+) -> pd.Series:
+    """The row behind :func:`serverless_cpu_price` (with its source and date)."""
+    df = load_prices("serverless_cpu")
+    rows = df[
+        (df["provider"] == provider)
+        & (df["service"] == service)
+        & (df["meter"] == meter)
+        & df["architecture"].isin([architecture, "any"])
+    ]
+    if rows.empty:
+        raise PricingError(f"no serverless price for {provider}/{service}/{meter}/{architecture}")
+    flat = rows[rows["tier_from_units_per_month"].isna()]
+    return (flat if not flat.empty else rows.sort_values("tier_from_units_per_month")).iloc[0]
+
+
+def lambda_tiers(architecture: str = "x86_64") -> list[tuple[float, float]]:
+    """Lambda's monthly GB-second tiers as (from_gb_s, usd_per_gb_s), lowest first."""
+    df = load_prices("serverless_cpu")
+    rows = df[
+        (df["service"] == "lambda")
+        & (df["meter"] == "compute")
+        & (df["architecture"] == architecture)
+        & df["tier_from_units_per_month"].notna()
+    ].sort_values("tier_from_units_per_month")
+    if rows.empty:
+        raise PricingError(f"no Lambda tiers for architecture {architecture!r} (x86_64, arm64)")
+    return [(float(r.tier_from_units_per_month), float(r.usd_per_unit)) for r in rows.itertuples()]
+
+
+def serverless_fact(provider: str, service: str, fact: str) -> tuple[float, str, str]:
+    """(value, source, as_of) of one sourced limit, e.g. Lambda's memory per vCPU."""
+    df = load_prices("serverless_limits")
+    rows = df[(df["provider"] == provider) & (df["service"] == service) & (df["fact"] == fact)]
+    if rows.empty:
+        known = ", ".join(sorted(df["fact"].unique()))
+        raise PricingError(f"no sourced fact {provider}/{service}/{fact}; known facts: {known}")
+    row = rows.iloc[0]
+    return float(row["value"]), str(row["source"]), str(row["as_of"])
+
+
+def cpu_vm(instance: str | None = None, pricing: str = "on_demand") -> pd.DataFrame:
+    """CPU virtual machines at one pricing kind, cheapest per vCPU-hour first."""
+    df = load_prices("cpu_vm")
+    df = df[df["pricing"] == pricing]
+    if instance is not None:
+        df = df[df["instance"] == instance]
+        if df.empty:
+            known = ", ".join(load_prices("cpu_vm")["instance"])
+            raise PricingError(f"no {pricing} price for VM {instance!r}; known: {known}")
+    df = df.assign(usd_per_vcpu_hour=df["usd_per_hour"] / df["vcpu"])
+    return df.sort_values("usd_per_vcpu_hour").reset_index(drop=True)

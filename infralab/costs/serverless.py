@@ -5,15 +5,14 @@ fee per request; a VM is billed for every hour it exists, busy or not. Which is 
 depends on traffic: these functions turn a measured mean duration into a monthly bill so
 the lesson can find the crossing point.
 
-Prices (defaults), from the kit's price notes (shared/PRICING_SOURCES.md):
-- AWS Lambda, from the "How AWS Pricing Works" whitepaper: 0.20 USD per 1M requests,
-  0.00001667 USD per GB-second; free tier 1M requests and 400,000 GB-s per month.
-  Durations are billed in 1 ms steps.
-- Google Cloud Run, from cloud.google.com/run/pricing: request-based billing 0.000024 USD
-  per vCPU-second, billed in 100 ms steps; free tier 180,000 vCPU-s, 360,000 GiB-s and 2M
-  requests per month. The kit's notes have no memory (GiB-second) or per-request price for
-  Cloud Run, so those parts are unpriced unless you pass a price: the bill lists them
-  under ``unpriced`` rather than inventing a figure.
+Prices (defaults) are the rows of datasets/pricing/serverless_cpu.csv, each with its source:
+- AWS Lambda (https://docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/aws-lambda.html):
+  0.20 USD per 1M requests, 0.00001667 USD per GB-second (x86, first tier); free tier 1M
+  requests and 400,000 GB-s per month. Durations are billed in 1 ms steps.
+- Google Cloud Run, request-based (https://cloud.google.com/run/pricing): 0.000024 USD per
+  vCPU-second, billed in 100 ms steps; free tier 180,000 vCPU-s, 360,000 GiB-s and 2M
+  requests per month. Memory 0.0000025 USD per GiB-second and 0.40 USD per million
+  requests, as listed in firebase/firebase-tools (2022-10-01: an old figure, re-check).
 Check a price before quoting it as current; pass your own to any function.
 """
 
@@ -22,8 +21,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-SOURCE_LAMBDA = "AWS 'How AWS Pricing Works' whitepaper (via shared/PRICING_SOURCES.md, 2026)"
-SOURCE_CLOUD_RUN = "cloud.google.com/run/pricing (via shared/PRICING_SOURCES.md, 2026)"
+SOURCE_LAMBDA = (
+    "https://docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/aws-lambda.html"
+)
+SOURCE_CLOUD_RUN = (
+    "https://cloud.google.com/run/pricing (CPU); memory and request fees: "
+    "https://github.com/firebase/firebase-tools/blob/master/src/deploy/functions/pricing.ts"
+)
 
 LAMBDA_PRICE_PER_GB_S = 0.00001667
 LAMBDA_PRICE_PER_MILLION_REQUESTS = 0.20
@@ -33,6 +37,8 @@ LAMBDA_STEP_S = 0.001
 LAMBDA_MEMORY_GB_RANGE = (0.125, 10.24)  # 128 MB to 10,240 MB
 
 CLOUD_RUN_PRICE_PER_VCPU_S = 0.000024  # request-based billing
+CLOUD_RUN_PRICE_PER_GIB_S = 0.0000025  # request-based billing (2022-10 figure, re-check)
+CLOUD_RUN_PRICE_PER_MILLION_REQUESTS = 0.40
 CLOUD_RUN_INSTANCE_PRICE_PER_VCPU_S = 0.000018  # instance-based billing
 CLOUD_RUN_FREE_VCPU_S = 180_000
 CLOUD_RUN_FREE_GIB_S = 360_000
@@ -117,15 +123,15 @@ def cloud_run_bill(
     concurrency: float = 1,
     free_tier: bool = False,
     price_per_vcpu_s: float = CLOUD_RUN_PRICE_PER_VCPU_S,
-    price_per_gib_s: float | None = None,
-    price_per_million_requests: float | None = None,
+    price_per_gib_s: float | None = CLOUD_RUN_PRICE_PER_GIB_S,
+    price_per_million_requests: float | None = CLOUD_RUN_PRICE_PER_MILLION_REQUESTS,
 ) -> dict[str, Any]:
     """A month of Cloud Run request-based billing: instance time while serving, 100 ms steps.
 
     ``concurrency`` is how many requests share an instance's billed time on average (1: none
     overlap; Cloud Run allows up to 80 by default, but CPU-bound requests that overlap each
-    run slower, so real sharing is lower than the setting). Memory and request fees are
-    priced only when you pass their prices (see the module docstring).
+    run slower, so real sharing is lower than the setting). Memory and request fees use the
+    sourced defaults; pass ``None`` to leave one unpriced (it is then listed in ``unpriced``).
     """
     n = _number("requests", requests)
     if n != int(n):
@@ -145,12 +151,12 @@ def cloud_run_bill(
     cpu_usd = cpu_billable * price_cpu
     if price_per_gib_s is None:
         mem_usd = 0.0
-        unpriced.append("memory GiB-seconds (no published figure in the kit's price notes)")
+        unpriced.append("memory GiB-seconds (no price given)")
     else:
         mem_usd = mem_billable * _number("price_per_gib_s", price_per_gib_s)
     if price_per_million_requests is None:
         req_usd = 0.0
-        unpriced.append("per-request fee (no published figure in the kit's price notes)")
+        unpriced.append("per-request fee (no price given)")
     else:
         req_usd = (
             req_billable / 1e6 * _number("price_per_million_requests", price_per_million_requests)
@@ -219,9 +225,6 @@ def vm_capacity_requests(
 
 def cloud_run_always_on_hourly(vcpu: float = 2.0) -> float:
     """USD per hour to keep a Cloud Run instance of ``vcpu`` warm all the time (instance-based
-    billing, CPU part only; its memory price is not in the kit's notes).
-
-    The kit's price notes have no plain CPU VM price, so this is its sourced always-on
-    figure; pass any VM's hourly price to :func:`always_on_bill` instead if you have one.
+    billing, CPU part only). For a plain VM use ``infralab.costs.pricing.cpu_vm()``.
     """
     return _number("vcpu", vcpu, allow_zero=False) * CLOUD_RUN_INSTANCE_PRICE_PER_VCPU_S * 3600

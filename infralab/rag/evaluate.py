@@ -416,7 +416,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import datetime as dt
     import json
-    import os
     import platform
     from importlib.metadata import version
 
@@ -427,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from infralab.rag.cloud_app import ask_many, create_app
     from infralab.rag.corpus import load_documents, load_questions
     from infralab.rag.generate import Generator
-    from infralab.results import RECORDED_DIR, _machine, save_result
+    from infralab.results import RECORDED_DIR, machine, save, with_record
     from infralab.serving.launcher import launch
 
     parser = argparse.ArgumentParser(prog="python -m infralab bench rag")
@@ -511,24 +510,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chunks": len(index.chunks),
         "documents": len(docs),
     }
-    if args.record:
-        record = {
+    record = with_record(
+        "rag",
+        {
             "name": "rag",
             "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "machine": _machine() | {"load_average_1m": round(os.getloadavg()[0], 2)},
+            "machine": machine(),
             "versions": {
                 p: version(p)
                 for p in ("onnxruntime-gpu", "qdrant-client", "bm25s", "fastapi", "openai")
                 if _installed(p)
             }
             | {"python": platform.python_version()},
-            "command": "python -m infralab.rag.evaluate --record",
+            "command": "python -m infralab bench rag" + (" --record" if args.record else ""),
             "data": data,
-        }
+        },
+    )
+    if args.record:
         path = RECORDED_DIR / "rag.json"
         path.write_text(json.dumps(record, indent=2, default=float) + "\n")
-    else:
-        path = save_result("rag", data)
+    else:  # the student's run: the same typed record lesson 06 saves
+        from infralab.results import RagResult, from_dict
+
+        typed = from_dict(record["record"])
+        assert isinstance(typed, RagResult)
+        path = save(typed)
     print(summary.round(3).to_string())
     print(stages.round(1).to_string())
     print(plan.round(5).to_string())

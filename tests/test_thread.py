@@ -1,0 +1,103 @@
+"""The course's thread: what lessons 02, 03, 04 and 06 save reaches the lesson 05 dashboard
+and the capstone memo unchanged, each number with its origin (measured) and its file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from infralab import decision, results
+
+REPO = results.REPO_ROOT
+LESSONS = ("02_serverless_api", "03_onnx_gpu_vs_cpu", "04_llm_tokens", "06_hybrid_rag")
+# (record kind, dashboard workload, the field the dashboard shows)
+THREAD = [
+    ("serving", "requests", "mean_duration_s"),
+    ("embedding", "embeddings", "sentences_per_s"),
+    ("generation", "tokens", "decode_tokens_per_s"),
+    ("rag", "rag questions", "embed_query_ms"),
+]
+
+
+def _walk_the_thread(folder: Path) -> None:
+    """Assert that every saved figure reaches the dashboard and the memo, labelled."""
+    from infralab.widgets import WorkloadDashboard
+
+    saved = {k: json.loads((folder / f"{k}.json").read_text()) for k, _, _ in THREAD}
+    for data in saved.values():
+        assert data["schema"] == results.SCHEMA_VERSION and data["machine"] and data["date"]
+
+    dash = WorkloadDashboard(interactive=False)
+    for kind, workload, name in THREAD:
+        dash.controls["workload"].value = workload
+        shown = " ".join(str(r["inputs (origin: file)"]) for r in dash.rows)
+        fig = results.load(kind).figure(name)
+        assert fig.value == saved[kind][name]  # unchanged
+        assert fig.origin == "measured" and fig.source == str(folder / f"{kind}.json")
+        assert fig.label() in shown, (workload, fig.label())
+
+    inputs = decision.gather_inputs()
+    expect = {
+        "generation": saved["generation"]["decode_tokens_per_s"],
+        "embedding": saved["embedding"]["sentences_per_s"],
+        "serving": saved["serving"]["mean_duration_s"],
+        "rag": saved["rag"]["retrieval_ms"],
+    }
+    memo = decision.decide(decision.scenario("legal"), inputs).to_markdown()
+    for key, value in expect.items():
+        got = inputs[key]
+        assert got.value == value and got.source == "measured", key
+        kind = key
+        assert str(folder / f"{kind}.json") in got.detail
+        assert f"| {got.name} | {got.shown()} | **measured** | {got.detail} |" in memo
+    retrieval = f"Retrieval takes {expect['rag']:,.0f} ms (measured: {folder / 'rag.json'}"
+    assert retrieval in memo
+    assert "not measured here: none" in memo
+
+
+@pytest.fixture
+def results_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "results"
+    monkeypatch.setenv(results.RESULTS_ENV, str(folder))
+    return folder
+
+
+def test_saved_records_reach_dashboard_and_memo(results_folder: Path) -> None:
+    """The records the lessons save (same classes, same save function), with odd values so
+    that nothing recorded or default could match them by chance."""
+    results.save(results.ServingResult(throughput_rps=321.5, mean_duration_s=0.00731, cpu_vcpus=2))
+    results.save(results.EmbeddingResult(sentences_per_s=777.25, cpu_vcpus=2, engine="cpu/int8"))
+    results.save(results.GenerationResult(decode_tokens_per_s=61.75, cpu_vcpus=2))
+    results.save(
+        results.RagResult(
+            retrieval_ms=37.5,
+            embed_query_ms=30.25,
+            search_ms=7.25,
+            generate_ms=900.0,
+            prompt_tokens=480.0,
+            completion_tokens=21.0,
+        )
+    )
+    _walk_the_thread(results_folder)
+
+
+@pytest.mark.slow
+def test_lessons_executed_on_cpu_feed_dashboard_and_memo(results_folder: Path) -> None:
+    """Executes lessons 02, 03, 04 and 06 (several minutes on 2 cores), then walks the thread."""
+    import nbclient
+    import nbformat
+
+    for name in LESSONS:
+        nb = nbformat.read(REPO / "course" / f"{name}.ipynb", as_version=4)
+        client = nbclient.NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(REPO / "course")}},
+        )
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        client.execute(env=env)
+    _walk_the_thread(results_folder)
