@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from infralab.models import decoder
-
-REFERENCE = Path(__file__).parents[1].parent / "shared" / "reference" / "smollm2_reference.json"
+from infralab.paths import SMOLLM2_REFERENCE
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +23,7 @@ def gen():
 
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference outputs not found at {REFERENCE}")
-    return json.loads(REFERENCE.read_text())
+    return json.loads(SMOLLM2_REFERENCE.read_text())
 
 
 def _expected(item: dict, n: int) -> tuple[list[int], bool]:
