@@ -123,7 +123,12 @@ def minilm(vers: dict[str, str]) -> dict:
             )
         )
         word = models.Transformer(str(folder), max_seq_length=256)
-        pool = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+        dim = (
+            word.get_embedding_dimension()
+            if hasattr(type(word), "get_embedding_dimension")
+            else word.get_word_embedding_dimension()
+        )
+        pool = models.Pooling(dim, pooling_mode="mean")
         model = SentenceTransformer(modules=[word, pool, models.Normalize()], device="cpu")
         with torch.inference_mode():
             emb = model.encode(MINILM_TEXTS, batch_size=8, convert_to_numpy=True)
