@@ -137,6 +137,7 @@ def test_pack_nbits_layout() -> None:
     assert packed[0, 0, 0] == (0 | (1 << 4)) and packed[0, 0, 1] == (2 | (3 << 4))
 
 
+@pytest.mark.slow
 def test_export_peaks_under_1_5_gb(tmp_path: Path) -> None:
     """Build a variant in a fresh process with its own cache and read its peak RSS."""
     _gguf_or_skip()

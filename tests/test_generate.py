@@ -33,6 +33,7 @@ def _expected(item: dict, n: int) -> tuple[list[int], bool]:
     return (ids[:-1] if ended else ids), ended
 
 
+@pytest.mark.slow
 def test_fp32_generator_reproduces_reference_greedy(reference: dict) -> None:
     from infralab.models.generate import Generator
 
@@ -57,6 +58,7 @@ def test_measurements_are_filled(gen) -> None:
     assert r.provider == "cpu" and r.variant == "q4"
 
 
+@pytest.mark.slow
 def test_batch_of_different_lengths_equals_one_by_one(gen) -> None:
     prompts = ["Hi", "Explain in two sentences why GPUs are fast at matrix multiplication.", "2+2?"]
     batch = gen.generate_batch(prompts, max_tokens=12)
@@ -81,6 +83,7 @@ def test_seeded_sampling_is_reproducible(gen) -> None:
     assert len(others | {tuple(a)}) > 1  # different seeds explore different continuations
 
 
+@pytest.mark.slow
 def test_stop_string_cuts_the_text(gen) -> None:
     full = gen.generate("Count from 1 to 10, one number per line.", max_tokens=40).text
     assert "3" in full

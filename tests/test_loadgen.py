@@ -148,6 +148,7 @@ def test_sweep_has_one_row_per_level(server):
     assert list(df["concurrency"]) == [1, 4] and (df["ok"] == 12).all()
 
 
+@pytest.mark.slow
 def test_a_quiet_spell_longer_than_the_server_keep_alive_is_not_an_error(server):
     """uvicorn closes idle connections after 5 s; a slow open loop must not count that as errors."""
     # seed 26: requests at 1.4 s, then 7.4 s and 7.7 s (a 6 s gap)
