@@ -45,6 +45,10 @@ MARK_BY_NODE: dict[str, str] = {
     "tests/test_widgets.py::test_slider_move_changes_bills_and_charts": "slow",  # 10
     "tests/test_chat_api.py::test_official_openai_client_against_uvicorn": "slow",  # 24
     "tests/test_launcher.py::test_bench_serve_runs_both_modes_and_makes_a_result_record": "slow",
+    "tests/test_chat_api.py::test_concurrent_requests_share_decode_steps": "slow",  # 19
+    "tests/test_api_fuzz.py::test_schemathesis_no_server_errors": "slow",  # 13
+    "tests/test_assets.py::test_corrupted_cached_file_is_detected_and_replaced": "slow",  # 12
+    "tests/test_assets.py::test_no_network_says_so_with_a_remedy": "slow",  # 9 (runs pip)
     "tests/test_notebook_report.py::test_report_measures_time_and_peak_memory": "notebook",
     "tests/test_notebook_report.py::test_report_records_a_failing_notebook": "notebook",
 }
