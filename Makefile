@@ -1,7 +1,8 @@
 # The course kit's two commands: `make lab` opens the course, `make test` runs every test
 # and notebook. Both first set up .venv (idempotent). Windows without make: see README.md.
 SHELL := /bin/bash
-PYTHON ?= $(shell for p in python3.11 python3.12 python3.10 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,12))' && echo $$p && break; done)
+# Python 3.10-3.14 are accepted; 3.11 and 3.12 are preferred (3.11 and 3.13 are the versions tested).
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3.14 python3.10 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,14))' 2>/dev/null && echo $$p && break; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8888
@@ -9,16 +10,20 @@ BROWSER ?= yes            # BROWSER=no: serve without opening a browser (remote 
 LAB_ARGS ?=
 NOTEBOOKS ?= course labs/solutions labs
 PYTEST_ARGS ?=
+# Versions the suite last passed with (make constraints), applied on the platform they were
+# frozen on; elsewhere the ranges in pyproject.toml decide. CONSTRAINTS= turns them off.
+CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
+QUICK_MARKERS ?= not slow and not browser and not notebook
 
-.PHONY: setup lab test unit notebooks browser-deps slides report lint clean
+.PHONY: setup lab test test-quick unit notebooks browser-deps slides report lint constraints clean
 
 $(BIN)/python:
-	@test -n "$(PYTHON)" || { echo "Python 3.10-3.12 is needed (python3.11 recommended)."; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Python 3.10-3.14 is needed (python3.11 or 3.12 recommended)."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -29,7 +34,8 @@ lab: setup
 	$(BIN)/jupyter lab course/00_start_here.ipynb --port=$(PORT) $(if $(filter no,$(strip $(BROWSER))),--no-browser,) $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 # Headless Chromium for the dashboard's real-browser test (Debian/Ubuntu, as root).
-# Elsewhere the browser test skips and says why.
+# Elsewhere the browser test skips and says why (under CI that skip fails the run unless
+# INFRALAB_NO_SKIP_EXCEPT=chromium allows it: see tests/conftest.py).
 browser-deps:
 	@if [ -x /usr/bin/chromium ]; then echo "chromium: present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -47,13 +53,23 @@ notebooks: setup
 slides: setup
 	$(BIN)/python -m infralab slides --out artifacts/slides
 
-test: unit notebooks slides
+# The full gate: lint first (cheap), then every test, notebook and the slide export.
+test: lint unit notebooks slides
+
+# The inner loop: unit tests without slow, browser and notebook tests (about 1-2 minutes).
+test-quick: setup
+	$(BIN)/python -m pytest -p no:cacheprovider -m "$(QUICK_MARKERS)" tests $(PYTEST_ARGS)
 
 report: setup
 	$(BIN)/python -m infralab report-notebooks --out artifacts/notebook_report.csv
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# After a green `make test`: pin what the suite passed with (see CONTRIBUTING.md).
+constraints: $(VENV)/.installed
+	$(BIN)/python scripts/refresh_constraints.py > constraints.txt.new && mv constraints.txt.new constraints.txt
+	@echo "constraints.txt refreshed from $(VENV); commit it with the change that needed it."
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

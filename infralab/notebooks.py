@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from infralab.paths import REPO_ROOT
 from infralab.project import badges_markdown
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 HEADER_TAG = "infralab-header"
 SETUP_TAG = "infralab-setup"
 

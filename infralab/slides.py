@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from infralab.paths import REPO_ROOT
+
 SKIP_TAGS = {"infralab-header", "infralab-setup", "slide-skip"}
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from infralab.models import decoder
-
-REFERENCE = Path(__file__).parents[1].parent / "shared" / "reference" / "smollm2_reference.json"
+from infralab.paths import SMOLLM2_REFERENCE
 
 
 def _gguf_or_skip() -> None:
@@ -24,10 +23,8 @@ def _gguf_or_skip() -> None:
 
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference outputs not found at {REFERENCE}")
     _gguf_or_skip()
-    return json.loads(REFERENCE.read_text())
+    return json.loads(SMOLLM2_REFERENCE.read_text())
 
 
 def test_config_from_metadata() -> None:
@@ -140,6 +137,7 @@ def test_pack_nbits_layout() -> None:
     assert packed[0, 0, 0] == (0 | (1 << 4)) and packed[0, 0, 1] == (2 | (3 << 4))
 
 
+@pytest.mark.slow
 def test_export_peaks_under_1_5_gb(tmp_path: Path) -> None:
     """Build a variant in a fresh process with its own cache and read its peak RSS."""
     _gguf_or_skip()

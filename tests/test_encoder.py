@@ -62,6 +62,7 @@ def test_int8_keeps_quality_on_the_reference_sentences(
     assert cosine(int8.embed(sentences), fp32.embed(sentences)).min() >= 0.98
 
 
+@pytest.mark.slow
 def test_int8_quantizes_every_matmul_and_int8_mixed_keeps_the_mlp_output(fp32: Embedder) -> None:
     def ops(variant: str) -> Counter:
         graph = onnx.load(str(encoder.build(variant)), load_external_data=False).graph

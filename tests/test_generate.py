@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from infralab.models import decoder
-
-REFERENCE = Path(__file__).parents[1].parent / "shared" / "reference" / "smollm2_reference.json"
+from infralab.paths import SMOLLM2_REFERENCE
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +23,7 @@ def gen():
 
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference outputs not found at {REFERENCE}")
-    return json.loads(REFERENCE.read_text())
+    return json.loads(SMOLLM2_REFERENCE.read_text())
 
 
 def _expected(item: dict, n: int) -> tuple[list[int], bool]:
@@ -37,6 +33,7 @@ def _expected(item: dict, n: int) -> tuple[list[int], bool]:
     return (ids[:-1] if ended else ids), ended
 
 
+@pytest.mark.slow
 def test_fp32_generator_reproduces_reference_greedy(reference: dict) -> None:
     from infralab.models.generate import Generator
 
@@ -61,6 +58,7 @@ def test_measurements_are_filled(gen) -> None:
     assert r.provider == "cpu" and r.variant == "q4"
 
 
+@pytest.mark.slow
 def test_batch_of_different_lengths_equals_one_by_one(gen) -> None:
     prompts = ["Hi", "Explain in two sentences why GPUs are fast at matrix multiplication.", "2+2?"]
     batch = gen.generate_batch(prompts, max_tokens=12)
@@ -85,6 +83,7 @@ def test_seeded_sampling_is_reproducible(gen) -> None:
     assert len(others | {tuple(a)}) > 1  # different seeds explore different continuations
 
 
+@pytest.mark.slow
 def test_stop_string_cuts_the_text(gen) -> None:
     full = gen.generate("Count from 1 to 10, one number per line.", max_tokens=40).text
     assert "3" in full

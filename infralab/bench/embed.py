@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from infralab.bench.harness import Timing, measure
+from infralab.paths import MINILM_REFERENCE
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference" / "minilm_reference.json"
+REFERENCE = MINILM_REFERENCE
 RECORDED = ROOT / "datasets" / "benchmarks"
 ST_NAME = "sentence-transformers (PyTorch CPU)"
 
@@ -382,7 +383,7 @@ def predict_crossover(
 
 # ---------------------------------------------------------------- quality
 def reference_items() -> list[dict] | None:
-    """Items of ../shared/reference/minilm_reference.json, or None when it is absent."""
+    """Items of datasets/reference/minilm_reference.json, or None when it is absent."""
     if not REFERENCE.is_file():
         return None
     return json.loads(REFERENCE.read_text())["items"]
