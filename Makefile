@@ -10,7 +10,7 @@ LAB_ARGS ?=
 NOTEBOOKS ?= course labs/solutions labs
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test unit notebooks browser-deps slides report lint clean
+.PHONY: setup lab test unit notebooks browser-deps slides report lint clean site
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.12 is needed (python3.11 recommended)."; exit 1; }
@@ -48,6 +48,11 @@ slides: setup
 	$(BIN)/python -m infralab slides --out artifacts/slides
 
 test: unit notebooks slides
+
+# Every lesson and solution lab, executed once, as static HTML with outputs (no CDN needed):
+# artifacts/site/index.html. A few minutes: it runs every notebook.
+site: setup
+	$(BIN)/python -m infralab.site --out artifacts/site
 
 report: setup
 	$(BIN)/python -m infralab report-notebooks --out artifacts/notebook_report.csv
