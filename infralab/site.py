@@ -260,7 +260,12 @@ class WidgetRenderer:
 
 
 def staticize(nb: Any) -> tuple[int, int]:
-    """Replace chart and widget outputs by static HTML; return (charts, widgets) converted."""
+    """Drop speaker notes; replace chart and widget outputs by static HTML.
+
+    Returns the number of (charts, widgets) converted.
+    """
+    # speaker notes are for the presenter (slides), not for the page a student reads
+    nb.cells = [c for c in nb.cells if "slide-notes" not in c.get("metadata", {}).get("tags", [])]
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {})
     renderer = WidgetRenderer(state)
     widgets = 0
