@@ -21,6 +21,7 @@ import csv
 import html
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 BUNDLE = "_static/vega-bundle.js"
 EXECUTED = "_executed"
+REMOTE_IMAGE = re.compile(r"!\[([^\]]*)\]\(https?://[^)]*\)")
 ALTAIR_SETUP = """
 import altair as _alt
 
@@ -227,7 +229,11 @@ class WidgetRenderer:
             return f"<button disabled>{desc}</button>"
         if "value" in s:  # sliders, text boxes, check boxes
             value = s["value"]  # a log slider's value is the value itself, not its exponent
-            shown = f"{value:,.4g}" if isinstance(value, float) else str(value)
+            shown = str(value)
+            if isinstance(value, float):
+                shown = (
+                    f"{value:,.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:,.4g}"
+                )
             if isinstance(value, list):
                 shown = " to ".join(str(v) for v in value)
             return f'<div class="control">{label}{html.escape(shown)}</div>'
@@ -266,6 +272,9 @@ def staticize(nb: Any) -> tuple[int, int]:
     """
     # speaker notes are for the presenter (slides), not for the page a student reads
     nb.cells = [c for c in nb.cells if "slide-notes" not in c.get("metadata", {}).get("tags", [])]
+    for cell in nb.cells:  # remote images (the launch badges) would need the network: keep text
+        if cell.cell_type == "markdown":
+            cell.source = REMOTE_IMAGE.sub(r"\1", cell.source)
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {})
     renderer = WidgetRenderer(state)
     widgets = 0
