@@ -102,3 +102,12 @@ def test_answer_keys_are_not_linked_from_student_notebooks() -> None:
     notebooks = [*LESSONS, *sorted((REPO_ROOT / "labs").glob("[0-9][0-9]_*.ipynb"))]
     for path in notebooks:
         assert "docs/answers" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_speaker_notes_reach_the_exported_deck(tmp_path: Path) -> None:
+    if not LESSONS:
+        pytest.skip("no lessons in course/ yet")
+    lesson = LESSONS[-1]
+    notes = [c for c in _cells(lesson) if "slide-notes" in c["tags"]]
+    html = slides.export_notebook(lesson, tmp_path).read_text(encoding="utf-8")
+    assert html.count('<aside class="notes">') == len(notes) > 0
