@@ -117,16 +117,30 @@ def peaks_from_report(path: Path) -> dict[str, float]:
     return peaks
 
 
-_TABLE_ROW = re.compile(r"^\|\s*((?:course|labs)/[\w/.-]+\.ipynb)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)")
-
-
 def peaks_from_guide(path: Path) -> dict[str, float]:
-    """Peak RSS (MB) per notebook from the measured table in docs/instructor.md."""
+    """Peak RSS (MB) per notebook from the measured table in docs/instructor.md.
+
+    The table may hold several runs side by side (quiet and busy machine): every column whose
+    header says *peak* counts, and the highest figure is kept.
+    """
     peaks: dict[str, float] = {}
+    columns: list[int] = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
-        match = _TABLE_ROW.match(line.strip())
-        if match:
-            peaks[match.group(1)] = float(match.group(3))
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2:
+            continue
+        if cells[0] == "notebook":
+            columns = [i for i, c in enumerate(cells) if "peak" in c.lower()]
+            continue
+        if columns and re.fullmatch(r"(course|labs)/[\w/.-]+\.ipynb", cells[0]):
+            values = []
+            for i in columns:
+                try:
+                    values.append(float(cells[i]))
+                except (IndexError, ValueError):
+                    continue
+            if values:
+                peaks[cells[0]] = max(values)
     return peaks
 
 

@@ -124,6 +124,21 @@ def test_peaks_come_from_the_guide_table_and_from_a_report(tmp_path: Path) -> No
     assert preflight.kit_peak(tmp_path / "nowhere") is None
 
 
+def test_guide_table_keeps_the_highest_peak_of_several_runs(tmp_path: Path) -> None:
+    guide = tmp_path / "guide.md"
+    guide.write_text(
+        "| notebook | wall time (s), quiet | peak RSS (MB), quiet | wall (s), busy | peak RSS (MB), busy |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        "| course/06_rag.ipynb | 13.8 | 1014 | 112.4 | 1787 |\n"
+        "| labs/07_x.ipynb | 1.1 | 101 | - | - |\n"
+        "| not a notebook | 1 | 2 | 3 | 4 |\n"
+    )
+    assert preflight.peaks_from_guide(guide) == {
+        "course/06_rag.ipynb": 1787.0,
+        "labs/07_x.ipynb": 101.0,
+    }
+
+
 def test_gpu_check_skips_without_a_gpu_and_tells_colab_users_what_to_do() -> None:
     skipped = preflight.check_gpu(gpus=[], platform="local")
     assert skipped.status == "skip" and "no NVIDIA GPU" in skipped.finding
