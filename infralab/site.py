@@ -141,7 +141,18 @@ def execute(path: Path, out_path: Path, timeout_s: int = 600) -> tuple[float, st
 
     nb = nbformat.read(str(path), as_version=4)
     nb = nbformat.from_dict(nbformat.validator.normalize(nb)[1])
-    client = NotebookClient(
+    closed: set[str] = set()
+
+    class Client(NotebookClient):
+        """Also notes widgets the kernel closed (tqdm's ``leave=False`` bars): the front end
+        removes their views, so the page must not show their last state."""
+
+        def process_message(self, msg, cell, cell_index):  # type: ignore[no-untyped-def]
+            if msg.get("msg_type") == "comm_close":
+                closed.add(msg.get("content", {}).get("comm_id", ""))
+            return super().process_message(msg, cell, cell_index)
+
+    client = Client(
         nb,
         timeout=timeout_s,
         kernel_name="python3",
@@ -166,7 +177,11 @@ def execute(path: Path, out_path: Path, timeout_s: int = 600) -> tuple[float, st
     except Exception as exc:  # a dead kernel, a timeout: record it, render what ran
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     wall = time.perf_counter() - started
-    nb.metadata["infralab_site"] = {"wall_s": round(wall, 1), "error": error}
+    nb.metadata["infralab_site"] = {
+        "wall_s": round(wall, 1),
+        "error": error,
+        "closed_widgets": sorted(closed - {""}),
+    }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(out_path))
     return wall, error
@@ -189,11 +204,14 @@ def _model_id(ref: Any) -> str:
 class WidgetRenderer:
     """Widgets in their last state, as static HTML (the kernel that drove them is gone)."""
 
-    def __init__(self, state: dict[str, Any]) -> None:
+    def __init__(self, state: dict[str, Any], closed: set[str] | None = None) -> None:
         self.state = state.get("state", {}) if "state" in state else state
+        self.closed = closed or set()  # closed by the kernel: no view left to show
         self.charts = 0
 
     def render(self, model_id: str, depth: int = 0) -> str:
+        if model_id in self.closed:
+            return ""
         model = self.state.get(model_id)
         if model is None or depth > 20:
             return '<div class="infralab-note">(a widget whose state was not saved)</div>'
@@ -276,7 +294,8 @@ def staticize(nb: Any) -> tuple[int, int]:
         if cell.cell_type == "markdown":
             cell.source = REMOTE_IMAGE.sub(r"\1", cell.source)
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {})
-    renderer = WidgetRenderer(state)
+    closed = set(nb.metadata.get("infralab_site", {}).get("closed_widgets", []))
+    renderer = WidgetRenderer(state, closed)
     widgets = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -291,7 +310,9 @@ def staticize(nb: Any) -> tuple[int, int]:
                     renderer.charts += 1
                     new = chart_html(data[mime])
                     break
-            if new is None and WIDGET_VIEW in data:
+            if new is None and WIDGET_VIEW in data and data[WIDGET_VIEW].get("model_id") in closed:
+                new = ""  # closed by the kernel: a front end shows nothing here either
+            elif new is None and WIDGET_VIEW in data:
                 widgets += 1
                 inner = renderer.render(data[WIDGET_VIEW].get("model_id", ""))
                 new = (

@@ -52,6 +52,8 @@ def test_widget_state_renders_statically() -> None:
     assert "<b>users</b> 42" in out and "<b>shape</b> spiky" in out
     assert 'class="infralab-chart"' in renderer.render("c") and renderer.charts == 1
     assert "not saved" in renderer.render("missing")
+    # a widget the kernel closed (tqdm with leave=False) has no view in a front end either
+    assert "users" not in site.WidgetRenderer(state, closed={"s"}).render("box")
 
 
 def test_chart_spec_cannot_close_its_script_tag() -> None:
