@@ -327,6 +327,59 @@ def staticize(nb: Any) -> tuple[int, int]:
     return renderer.charts, widgets
 
 
+# ---------------------------------------------------------------- links between pages
+MD_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(([^)\s#]+)(#[^)\s]*)?\)")
+
+
+def _relative(target: Path, start: Path) -> str:
+    return Path(os.path.relpath(target, start)).as_posix()
+
+
+def rewrite_links(nb: Any, page: Page, pages: list[Page], root: Path, out: Path) -> None:
+    """Point links at pages of the site: a notebook to its page, a student lab to its solution
+    page, a repository document (``docs/*.md``) to an HTML copy; other links stay as they are."""
+    on_site = {p.source.as_posix(): p for p in pages}
+    here = page.source.parent
+
+    def target_for(link: str) -> str | None:
+        if "://" in link or link.startswith("mailto:"):
+            return None
+        path = Path(os.path.normpath(here / link)).as_posix()
+        if path.endswith(".ipynb"):
+            hit = on_site.get(path) or on_site.get(path.replace("labs/", "labs/solutions/", 1))
+            return _relative(Path(hit.html_name), here) if hit else None
+        if path.endswith(".md") and (root / path).is_file() and not path.startswith(".."):
+            html_path = Path(path).with_suffix(".html")
+            write_document(root / path, out / html_path, _relative(out, (out / html_path).parent))
+            return _relative(html_path, here)
+        return None
+
+    def swap(match: re.Match[str]) -> str:
+        new = target_for(match.group(2))
+        if new is None:
+            return match.group(0)
+        return f"[{match.group(1)}]({new}{match.group(3) or ''})"
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = MD_LINK.sub(swap, cell.source)
+
+
+def write_document(source: Path, target: Path, prefix: str) -> None:
+    """A Markdown document of the repository as a plain page of the site."""
+    from nbconvert.filters import markdown2html
+
+    body = markdown2html(source.read_text(encoding="utf-8"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{source.stem}</title>'
+        f'<link rel="stylesheet" href="{prefix}/_static/site.css"></head><body><main>'
+        f'<nav class="infralab-nav"><a href="{prefix}/index.html">Contents</a></nav>{body}'
+        "</main></body></html>",
+        encoding="utf-8",
+    )
+
+
 # ---------------------------------------------------------------- pages
 def title_of(nb: Any, fallback: str) -> str:
     for cell in nb.cells:
@@ -483,6 +536,7 @@ def build(
     for index, nb in enumerate(tqdm(notebooks, desc="render", unit="page")):
         nb = copy.deepcopy(nb)
         pages[index].charts, pages[index].widgets = staticize(nb)
+        rewrite_links(nb, pages[index], pages, root, out)
         render_page(nb, pages, index, out)
     built = time.strftime("%Y-%m-%d %H:%M %Z")
     render_index(pages, out, built)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,26 @@ def test_widget_state_renders_statically() -> None:
 def test_chart_spec_cannot_close_its_script_tag() -> None:
     out = site.chart_html({"title": "</script><script>alert(1)</script>"})
     assert out.count("</script>") == 1
+
+
+def test_links_point_at_pages_of_the_site(tmp_path: Path) -> None:
+    import nbformat
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "glossary.md").write_text("# Glossary\n\n**KV cache**: ...\n")
+    pages = [site.Page(Path("course/01_a.ipynb")), site.Page(Path("labs/solutions/01_lab.ipynb"))]
+    cell = nbformat.v4.new_markdown_cell(
+        "[lab](../labs/01_lab.ipynb) [self](01_a.ipynb#top) [terms](../docs/glossary.md) "
+        "[gone](02_missing.ipynb) [web](https://example.org/x.ipynb) ![img](pic.png)"
+    )
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    out = tmp_path / "site"
+    site.rewrite_links(nb, pages[0], pages, tmp_path, out)
+    assert nb.cells[0].source == (
+        "[lab](../labs/solutions/01_lab.html) [self](01_a.html#top) [terms](../docs/glossary.html) "
+        "[gone](02_missing.ipynb) [web](https://example.org/x.ipynb) ![img](pic.png)"
+    )
+    assert "KV cache" in (out / "docs" / "glossary.html").read_text()
 
 
 def test_missing_executed_copies_give_a_clear_error(tmp_path: Path) -> None:
@@ -153,8 +174,13 @@ def test_every_page_loads_offline_and_every_chart_renders(
                     assert failed.count() == 0, f"{p.html_name}: a chart failed"
                     text = page.locator("body").inner_text()
                     assert "Traceback" not in text or "raises-exception" in text
-                    # the page's own navigation reaches the contents
+                    # the page's own navigation reaches the contents; no link points nowhere
                     assert page.locator("nav.infralab-nav a", has_text="Contents").count() >= 1
+                    links = page.eval_on_selector_all("a", "els => els.map(e => e.href)")
+                    for link in links:
+                        if link.startswith("file://"):
+                            target = Path(urllib.parse.unquote(link[7:].split("#")[0]))
+                            assert target.exists(), f"{p.html_name}: broken link {link}"
             finally:
                 browser.close()
     finally:
