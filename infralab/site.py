@@ -457,8 +457,8 @@ def render_index(pages: list[Page], out_dir: Path, built: str) -> Path:
 <link rel="stylesheet" href="_static/site.css"></head>
 <body><main>
 <h1>infralab: the course, executed</h1>
-<p>Every lesson and solution lab, run top to bottom once by <code>make site</code> ({built}), with
-its outputs. Numbers on these pages were measured on the machine that built the site; your own
+<p>Every lesson and solution lab, run top to bottom once by <code>make site</code>, with its
+outputs: built {built}. Numbers on these pages were measured on the machine that built the site; your own
 run will differ. Widgets are shown in their last state; to move them, run the notebook.</p>
 {"".join(sections)}
 </main></body></html>
@@ -538,7 +538,13 @@ def build(
         pages[index].charts, pages[index].widgets = staticize(nb)
         rewrite_links(nb, pages[index], pages, root, out)
         render_page(nb, pages, index, out)
-    built = time.strftime("%Y-%m-%d %H:%M %Z")
+    from infralab import env
+
+    gpus = ", ".join(g.get("name", "?") for g in env.gpu_info()) or "no GPU"
+    built = (
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')} on {html.escape(env.cpu_model())}, "
+        f"{env.usable_cores()} usable cores, {gpus}"
+    )
     render_index(pages, out, built)
     with (out / "timings.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
