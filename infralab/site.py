@@ -337,7 +337,9 @@ def _relative(target: Path, start: Path) -> str:
 
 def rewrite_links(nb: Any, page: Page, pages: list[Page], root: Path, out: Path) -> None:
     """Point links at pages of the site: a notebook to its page, a student lab to its solution
-    page, a repository document (``docs/*.md``) to an HTML copy; other links stay as they are."""
+    page, a Markdown document of the repository to an HTML copy. A relative link the site
+    cannot serve (a missing file, a data file) keeps its text and loses the link; web links stay.
+    """
     on_site = {p.source.as_posix(): p for p in pages}
     here = page.source.parent
 
@@ -355,9 +357,12 @@ def rewrite_links(nb: Any, page: Page, pages: list[Page], root: Path, out: Path)
         return None
 
     def swap(match: re.Match[str]) -> str:
-        new = target_for(match.group(2))
-        if new is None:
+        link = match.group(2)
+        if "://" in link or link.startswith("mailto:"):
             return match.group(0)
+        new = target_for(link)
+        if new is None:
+            return match.group(1)
         return f"[{match.group(1)}]({new}{match.group(3) or ''})"
 
     for cell in nb.cells:
