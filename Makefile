@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
 QUICK_MARKERS ?= not slow and not browser and not notebook
 
-.PHONY: setup lab test test-quick unit notebooks browser-deps slides report lint constraints clean
+.PHONY: setup lab test test-quick unit notebooks browser-deps slides report lint constraints clean site
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.14 is needed (python3.11 or 3.12 recommended)."; exit 1; }
@@ -59,6 +59,11 @@ test: lint unit notebooks slides
 # The inner loop: unit tests without slow, browser and notebook tests (about 1-2 minutes).
 test-quick: setup
 	$(BIN)/python -m pytest -p no:cacheprovider -m "$(QUICK_MARKERS)" tests $(PYTEST_ARGS)
+
+# Every lesson and solution lab, executed once, as static HTML with outputs (no CDN needed):
+# artifacts/site/index.html. A few minutes: it runs every notebook.
+site: setup
+	$(BIN)/python -m infralab.site --out artifacts/site
 
 report: setup
 	$(BIN)/python -m infralab report-notebooks --out artifacts/notebook_report.csv

@@ -105,6 +105,12 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preflight(args: argparse.Namespace) -> int:
+    from infralab import preflight
+
+    return preflight.main(kernel=not args.no_kernel, max_price_age_days=args.max_price_age_days)
+
+
 def _slides(args: argparse.Namespace) -> int:
     from infralab import slides
 
@@ -152,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("slides", help="export every lesson as HTML slides (reveal.js)")
     p.add_argument("--out", default="artifacts/slides")
     p.set_defaults(func=_slides)
+
+    p = sub.add_parser("preflight", help="is this room ready? first cell, memory, GPU, prices")
+    p.add_argument("--no-kernel", action="store_true", help="do not time a Jupyter kernel start")
+    p.add_argument("--max-price-age-days", type=int, default=180, help="warn past this age")
+    p.set_defaults(func=_preflight)
 
     p = sub.add_parser("report-notebooks", help="wall time and peak RSS per notebook, to CSV")
     p.add_argument("paths", nargs="*")
