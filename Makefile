@@ -10,7 +10,7 @@ LAB_ARGS ?=
 NOTEBOOKS ?= course labs/solutions labs
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test unit notebooks browser-deps slides report lint clean
+.PHONY: setup lab test unit notebooks browser-deps hub-deps slides report lint clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.12 is needed (python3.11 recommended)."; exit 1; }
@@ -37,7 +37,15 @@ browser-deps:
 	    && echo "chromium: installed"; } || echo "WARNING: chromium could not be installed; the browser test will skip"; \
 	else echo "chromium: not installed (needs root and apt-get); the browser test will skip"; fi
 
-unit: setup browser-deps
+# configurable-http-proxy (npm) for the local-hub test; without npm the test skips and says why.
+CHP := .hub/node_modules/.bin/configurable-http-proxy
+$(CHP):
+	@if command -v npm >/dev/null; then npm install --silent --prefix .hub configurable-http-proxy@^4.6; \
+	else echo "npm not found: the local JupyterHub test will skip"; fi
+
+hub-deps: $(CHP)
+
+unit: setup browser-deps hub-deps
 	$(BIN)/python -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
 
 notebooks: setup
