@@ -68,7 +68,7 @@ def _shared_assets(tmp: Path) -> Path:
 
     folder = tmp / "shared-assets"
     folder.mkdir()
-    for key, asset in assets.ASSETS.items():
+    for asset in assets.ASSETS.values():
         for f in asset.files:
             path = assets.asset_dir(asset) / f.name
             if not path.is_file():
