@@ -66,7 +66,8 @@ def peak_notebook(report: Path | str = REPORT) -> tuple[float, str]:
     df = pd.read_csv(path)
     if df.empty or "peak_rss_mb" not in df or "notebook" not in df:
         raise SizingError(f"{path} is not a report-notebooks CSV (needs notebook, peak_rss_mb)")
-    ok = df[df.get("error", pd.Series("", index=df.index)).fillna("") == ""]
+    errors = df["error"].astype(object).fillna("") if "error" in df else pd.Series("", df.index)
+    ok = df[errors.astype(str).str.strip() == ""]
     if ok.empty:
         raise SizingError(f"every notebook in {path} failed; fix them and run the report again")
     row = ok.loc[ok["peak_rss_mb"].idxmax()]
