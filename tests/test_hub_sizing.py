@@ -80,3 +80,13 @@ def test_values_file_is_sized_from_the_committed_measurements():
     names = [p["display_name"] for p in values["singleuser"]["profileList"]]
     assert any("CPU" in n for n in names) and any("GPU" in n for n in names)
     assert values["cull"]["enabled"] and values["prePuller"]["continuous"]["enabled"]
+
+
+def test_readme_tables_are_the_commands_output():
+    text = (REPO / "deploy" / "README.md").read_text()
+    block = text.split("<!-- sizing:begin", 1)[1].split("-->\n", 1)[1].split("<!-- sizing:end")[0]
+    generated = sizing.tables(sizing.user_size(), [30, 100, 300])
+    assert block.strip() == generated.strip(), (
+        "deploy/README.md is out of step: run `python -m infralab.classroom.sizing 30 100 300` "
+        "and paste its output between the sizing markers"
+    )

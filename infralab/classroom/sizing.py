@@ -214,6 +214,28 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
+def tables(user: UserSize, students: list[int], hours: float = 3.0, top: int = 3) -> str:
+    """The README's sizing section: per-user figures, the cheapest node types, the GPU profile."""
+    lines = [
+        f"Per user: heaviest notebook {user.heaviest_notebook} peaks at "
+        f"{user.peak_notebook_mb:.0f} MB (deploy/measured/{REPORT.name}); idle single-user "
+        f"server {user.server_mb:.0f} MB ({user.server_origin}); +{user.margin:.0%} margin: "
+        f"guarantee {user.guarantee_mb:.0f} MB, limit {user.limit_mb:.0f} MB. CPU guarantee "
+        f"{user.cpu_guarantee:g}, limit {user.cpu_limit:g} (chosen). Class length {hours:g} h.",
+        "",
+    ]
+    cols = ["students", "instance", "users_per_node", "bound_by", "nodes", "usd_per_hour",
+            "usd_per_class", "usd_per_student_hour", "price_as_of"]  # fmt: skip
+    for n in students:
+        lines += [markdown(size_class(n, user, hours=hours)[cols].head(top)), ""]
+    gpu = pd.DataFrame([gpu_profile(n, hours=hours) for n in students])
+    lines += ["GPU profile (one T4 per student):", ""]
+    lines += [markdown(gpu.drop(columns=["price_source"])), ""]
+    lines += [f"Prices: datasets/pricing/cpu_vm.csv and gpu_instances.csv (GPU row: "
+              f"{gpu['price_source'].iloc[0]})."]  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the sizing tables (markdown) for the class sizes given on the command line."""
     import argparse
@@ -236,23 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         row.to_csv(SERVER, index=False)
         print(f"idle Jupyter server: {rss:.0f} MB -> {SERVER}")
     user = user_size(server_mb=args.server_mb)
-    print(
-        f"Per user: heaviest notebook {user.heaviest_notebook} peaks at "
-        f"{user.peak_notebook_mb:.0f} MB (notebook report {REPORT.relative_to(REPORT.parents[2])}); "
-        f"idle single-user server {user.server_mb:.0f} MB ({user.server_origin}); "
-        f"+{user.margin:.0%} margin -> guarantee {user.guarantee_mb:.0f} MB, "
-        f"limit {user.limit_mb:.0f} MB; CPU guarantee {user.cpu_guarantee:g}, "
-        f"limit {user.cpu_limit:g} (chosen). Class length {args.hours:g} h.\n"
-    )
-    cols = ["students", "instance", "users_per_node", "bound_by", "nodes", "usd_per_hour",
-            "usd_per_class", "usd_per_student_hour", "price_as_of"]  # fmt: skip
-    for n in args.students:
-        print(markdown(size_class(n, user, hours=args.hours)[cols].head(args.top)))
-        print()
-    gpu = pd.DataFrame([gpu_profile(n, hours=args.hours) for n in args.students])
-    print("GPU profile (one T4 per student):\n")
-    print(markdown(gpu.drop(columns=["price_source"])))
-    print(f"\nGPU price source: {gpu['price_source'].iloc[0]}")
+    print(tables(user, args.students, hours=args.hours, top=args.top))
     return 0
 
 
