@@ -63,3 +63,34 @@ def share(url: str, token: str, nickname: str, timeout: float = 30.0) -> dict[st
             detail = response.text
         raise ShareError(f"the collector refused the upload ({response.status_code}): {detail}")
     return response.json()
+
+
+def fetch_room(url: str, token: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Every record the class shared (the instructor's view; the join token reads it)."""
+    import httpx
+
+    r = httpx.get(
+        url.rstrip("/") + "/api/records",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
+    )
+    if r.status_code >= 400:
+        raise ShareError(f"the collector refused ({r.status_code}): {r.json().get('detail')}")
+    return r.json()["records"]
+
+
+def export_csv(url: str, token: str, path: Path | str, timeout: float = 30.0) -> Path:
+    """The class as CSV (one row per record, with the record itself as JSON) saved to ``path``."""
+    import httpx
+
+    r = httpx.get(
+        url.rstrip("/") + "/api/export.csv",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
+    )
+    if r.status_code >= 400:
+        raise ShareError(f"the collector refused ({r.status_code}): {r.json().get('detail')}")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(r.text)
+    return out
