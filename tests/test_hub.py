@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -37,6 +38,9 @@ LESSON = REPO / "course" / "00_start_here.ipynb"
 USERS = ("ada", "grace", "linus")
 ADMIN_TOKEN = uuid.uuid4().hex
 COLLECTOR_TOKEN = uuid.uuid4().hex
+# Each user's saved figure: unique to this run, so a stray copy anywhere can be found even
+# while other jobs write to the shared cache.
+MARKS = [round(100 + i + random.random(), 9) for i in range(len(USERS))]
 
 
 def _need() -> None:
@@ -199,18 +203,11 @@ def _cells() -> list[tuple[str, bool]]:
     ]
 
 
-def _snapshot(folder: Path) -> dict[str, float]:
-    if not folder.is_dir():
-        return {}
-    return {str(p): p.stat().st_mtime for p in folder.rglob("*")}
-
-
 def test_three_students_run_lesson_00_through_a_local_hub(tmp_path):
     _need()
     from infralab import assets
 
     started = time.monotonic()
-    shared_cache = _snapshot(assets.cache_dir() / "results")
     ports = _free_ports(4)
     cfg = _config(tmp_path, ports, _shared_assets(tmp_path))
     hub_url = f"http://127.0.0.1:{ports[0]}"
@@ -292,7 +289,7 @@ def test_three_students_run_lesson_00_through_a_local_hub(tmp_path):
                 probe = kernel.run(
                     "import json, os\n"
                     "from infralab import assets, results\n"
-                    f"p = results.save(results.ServingResult(throughput_rps={100 + i}, "
+                    f"p = results.save(results.ServingResult(throughput_rps={MARKS[i]!r}, "
                     "mean_duration_s=0.01))\n"
                     "print(json.dumps({'prefix': os.environ.get('JUPYTERHUB_SERVICE_PREFIX'),"
                     " 'home': os.path.expanduser('~'), 'cache': str(assets.cache_dir()),"
@@ -334,9 +331,12 @@ def test_three_students_run_lesson_00_through_a_local_hub(tmp_path):
         # no user sees another's results; the shared cache was not written
         for name in USERS:
             saved = json.loads(Path(seen_homes[name]["results"]).read_text())
-            assert saved["throughput_rps"] == 100 + USERS.index(name)
+            assert saved["throughput_rps"] == MARKS[USERS.index(name)]
         assert len({h["results"] for h in seen_homes.values()}) == len(USERS)
-        assert _snapshot(assets.cache_dir() / "results") == shared_cache
+        shared_results = assets.cache_dir() / "results"
+        written = [p for p in shared_results.rglob("*.json") if any(
+            str(m) in p.read_text(errors="replace") for m in MARKS)]  # fmt: skip
+        assert written == [], "a user's result reached the shared cache"
         rows = httpx.get(
             f"{service}/api/records", headers={"Authorization": f"Bearer {class_token}"}
         ).json()["records"]
