@@ -294,3 +294,29 @@ def test_data_survives_a_restart_and_share_cli_is_idempotent(collector, tmp_path
         assert set(df["value"]) == {321.0, 55.0}
     finally:
         _stop(proc2)
+
+
+def test_share_and_collector_cli_explain_bad_input(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "r"))
+    results.save(results.ServingResult(throughput_rps=5.0, mean_duration_s=0.1))
+    closed = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(client.ShareError, match="cannot reach the collector"):
+        client.share(closed, "t", "nick", timeout=2)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    bad_db = subprocess.run(
+        [sys.executable, "-m", "infralab", "collector", "--db", "mysql://x", "--create-class", "A"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad_db.returncode == 2 and "sqlite:///" in bad_db.stderr
+    made = subprocess.run(
+        [sys.executable, "-m", "infralab", "collector", "--db", f"sqlite:///{tmp_path / 'c.db'}",
+         "--create-class", "Room B"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert made.returncode == 0 and "join token" in made.stdout
+    token = made.stdout.rsplit(" ", 1)[-1].strip()
+    assert Store(f"sqlite:///{tmp_path / 'c.db'}").class_for(token)[1] == "Room B"
+    # a bad saved file is skipped and named, the good one still goes
+    (tmp_path / "r" / "embedding.json").write_text('{"kind": "embedding"}')
+    found, skipped = client.saved_records(tmp_path / "r")
+    assert [r["kind"] for r in found] == ["serving"] and "embedding.json" in skipped[0]
