@@ -8,14 +8,14 @@ BIN := $(VENV)/bin
 PORT ?= 8888
 BROWSER ?= yes            # BROWSER=no: serve without opening a browser (remote machines)
 LAB_ARGS ?=
-NOTEBOOKS ?= course labs/solutions labs
+NOTEBOOKS ?= course labs/solutions labs docs/class_dashboard.ipynb
 PYTEST_ARGS ?=
 # Versions the suite last passed with (make constraints), applied on the platform they were
 # frozen on; elsewhere the ranges in pyproject.toml decide. CONSTRAINTS= turns them off.
 CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
 QUICK_MARKERS ?= not slow and not browser and not notebook
 
-.PHONY: setup lab test test-quick unit notebooks browser-deps slides report lint constraints clean site
+.PHONY: setup lab test test-quick unit notebooks browser-deps hub-deps slides report lint constraints clean site
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.14 is needed (python3.11 or 3.12 recommended)."; exit 1; }
@@ -43,7 +43,15 @@ browser-deps:
 	    && echo "chromium: installed"; } || echo "WARNING: chromium could not be installed; the browser test will skip"; \
 	else echo "chromium: not installed (needs root and apt-get); the browser test will skip"; fi
 
-unit: setup browser-deps
+# configurable-http-proxy (npm) for the local-hub test; without npm the test skips and says why.
+CHP := .hub/node_modules/.bin/configurable-http-proxy
+$(CHP):
+	@if command -v npm >/dev/null; then npm install --silent --prefix .hub configurable-http-proxy@^4.6; \
+	else echo "npm not found: the local JupyterHub test will skip"; fi
+
+hub-deps: $(CHP)
+
+unit: setup browser-deps hub-deps
 	$(BIN)/python -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
 
 notebooks: setup

@@ -119,6 +119,40 @@ def _slides(args: argparse.Namespace) -> int:
     return 0
 
 
+def _share(args: argparse.Namespace) -> int:
+    import os
+
+    from infralab.classroom import client
+
+    url = args.url or os.environ.get("INFRALAB_CLASS_URL")
+    token = args.token or os.environ.get("INFRALAB_CLASS_TOKEN")
+    if not url or not token:
+        print("error: give --url and --token (or INFRALAB_CLASS_URL / INFRALAB_CLASS_TOKEN)")
+        return 2
+    try:
+        answer = client.share(url, token, args.nickname)
+    except client.ShareError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"shared with {answer['class']}: {answer['received']} records, {answer['stored']} new")
+    return 0
+
+
+def _collector(args: argparse.Namespace) -> int:
+    from infralab.classroom import service, store
+
+    try:
+        if args.create_class:
+            info = store.Store(args.db).create_class(args.create_class)
+            print(f"class {info.name!r} (id {info.id}); join token (shown once): {info.token}")
+            return 0
+        service.serve(args.db, args.port, args.host, args.prefix)
+    except (store.StoreError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infralab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -168,6 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*")
     p.add_argument("--out", default="artifacts/notebook_report.csv")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("share", help="send your saved measurements to your class's collector")
+    p.add_argument("--url", help="the collector (or env INFRALAB_CLASS_URL)")
+    p.add_argument("--token", help="the class join token (or env INFRALAB_CLASS_TOKEN)")
+    p.add_argument("--nickname", required=True, help="a name you choose; no real name needed")
+    p.set_defaults(func=_share)
+
+    p = sub.add_parser("collector", help="run the class collector (instructor)")
+    p.add_argument(
+        "--db", default="sqlite:///class_collector.db", help="sqlite:///... or postgresql://..."
+    )
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument(
+        "--prefix", default=None, help="URL prefix (default: JUPYTERHUB_SERVICE_PREFIX or /)"
+    )
+    p.add_argument("--create-class", metavar="NAME", help="create a class, print its token, exit")
+    p.set_defaults(func=_collector)
     return parser
 
 

@@ -1,0 +1,167 @@
+"""The class database: classes with join tokens, and the records students shared.
+
+SQLite (the standard library's ``sqlite3``) by default: one file, enough for a class of a
+few hundred. A ``postgresql://`` URL works where the ``psycopg`` (v3) driver is installed
+(``pip install 'psycopg[binary]'``); the kit's tests run SQLite only. Tokens are stored as
+sha256 hashes, so a copy of the database does not let anyone join a class. Records are
+unique per class by content hash: re-sharing the same measurement stores nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS classes (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS records (
+        class_id TEXT NOT NULL REFERENCES classes(id), content_sha256 TEXT NOT NULL,
+        nickname TEXT NOT NULL, kind TEXT NOT NULL, record TEXT NOT NULL,
+        received TEXT NOT NULL, PRIMARY KEY (class_id, content_sha256))""",
+)
+
+
+class StoreError(ValueError):
+    """A database URL the collector cannot use; the message says what to install or write."""
+
+
+def _sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """A class as the instructor sees it once: its id, name and join token (shown once)."""
+
+    id: str
+    name: str
+    token: str
+
+
+class Store:
+    """Thread-safe access to the class database (one short connection per operation)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            self.kind = "sqlite"
+            self.path = Path(url.removeprefix("sqlite:///")).expanduser()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif url.startswith(("postgresql://", "postgres://")):
+            try:
+                import psycopg  # noqa: F401
+            except ImportError:
+                raise StoreError(
+                    "a Postgres URL needs the psycopg driver: pip install 'psycopg[binary]>=3.1'"
+                ) from None
+            self.kind = "postgres"
+        else:
+            raise StoreError(
+                f"database URL {url!r} is not supported: use sqlite:///path/to/class.db "
+                "(default) or postgresql://user@host/db"
+            )
+        self._lock = threading.Lock()  # SQLite: one writer at a time inside this process
+        with self._connect() as db:
+            for statement in SCHEMA:
+                db.execute(statement)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        if self.kind == "sqlite":
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            try:
+                with self._lock:
+                    db.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield _Cursor(db, "?")
+                        db.execute("COMMIT")
+                    except BaseException:
+                        db.execute("ROLLBACK")
+                        raise
+            finally:
+                db.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(self.url) as db, db.transaction():
+                yield _Cursor(db, "%s")
+
+    def create_class(self, name: str) -> ClassInfo:
+        """A new class and its join token (printed once; only its hash is stored)."""
+        name = name.strip()
+        if not 1 <= len(name) <= 80:
+            raise ValueError("a class name has 1-80 characters")
+        info = ClassInfo(secrets.token_hex(4), name, secrets.token_urlsafe(24))
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO classes (id, name, token_sha256, created) VALUES (?, ?, ?, ?)",
+                (info.id, info.name, _sha(info.token), _now()),
+            )
+        return info
+
+    def class_for(self, token: str | None) -> tuple[str, str] | None:
+        """(class id, name) whose join token this is, else None."""
+        if not token:
+            return None
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT id, name FROM classes WHERE token_sha256 = ?", (_sha(token),)
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def add(self, class_id: str, nickname: str, rows: list[tuple[str, str, str]]) -> int:
+        """Store (kind, content hash, record JSON) rows in one transaction; returns how many
+        were new (a record already in the class is skipped)."""
+        new = 0
+        with self._connect() as db:
+            for kind, digest, record in rows:
+                cur = db.execute(
+                    "INSERT INTO records (class_id, content_sha256, nickname, kind, record, "
+                    "received) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (class_id, content_sha256) DO NOTHING",
+                    (class_id, digest, nickname, kind, record, _now()),
+                )
+                new += max(cur.rowcount, 0)
+        return new
+
+    def records(self, class_id: str) -> list[tuple[str, str, str, str, str]]:
+        """(nickname, kind, content hash, received, record JSON) in the order received."""
+        with self._connect() as db:
+            return db.execute(
+                "SELECT nickname, kind, content_sha256, received, record FROM records "
+                "WHERE class_id = ? ORDER BY received, content_sha256",
+                (class_id,),
+            ).fetchall()
+
+    def count(self) -> int:
+        """Records in every class (tests use it to prove that a refusal stored nothing)."""
+        with self._connect() as db:
+            return int(db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+
+class _Cursor:
+    """One placeholder style ('?') for both drivers."""
+
+    def __init__(self, db: Any, style: str) -> None:
+        self._db, self._style = db, style
+
+    def execute(self, sql: str, params: tuple = ()) -> Any:
+        if self._style != "?":
+            sql = sql.replace("?", self._style)
+        return self._db.execute(sql, params)
