@@ -26,13 +26,19 @@ from contextlib import asynccontextmanager  # noqa: E402
 from typing import Any, Literal, Protocol  # noqa: E402
 
 import numpy as np  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
+from fastapi import APIRouter, FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
-from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+from prometheus_client.core import (  # noqa: E402
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    SummaryMetricFamily,
+)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt  # noqa: E402
 
-from infralab.serving.batching import MicroBatcher, NaiveRunner  # noqa: E402
+from infralab.serving import errors  # noqa: E402
+from infralab.serving.batching import MicroBatcher, NaiveRunner, RunnerStats  # noqa: E402
+from infralab.serving.metrics import BATCH_BUCKETS, ServiceMetrics, metrics_endpoint  # noqa: E402
 
 log = logging.getLogger("infralab.serving")
 
@@ -41,7 +47,8 @@ DIM = 384
 DEFAULT_MAX_ITEMS = 256
 DEFAULT_MAX_CHARS = 8192
 DEFAULT_MAX_TOTAL_TOKENS = 16384
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = errors.DEFAULT_MAX_BODY_BYTES
+ROUTES_HINT = "POST /v1/embeddings, GET /v1/models, GET /healthz and GET /metrics"
 EMBEDDER_ENV = (
     "INFRALAB_EMBEDDER"  # "onnx" (default) or "hash": which embedder a bare factory builds
 )
@@ -89,7 +96,7 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = Field(
         default="float", description="'float' (a JSON list) or 'base64' (little-endian float32)."
     )
-    dimensions: int | None = Field(default=None, description=f"Must be {DIM} if given.")
+    dimensions: StrictInt | None = Field(default=None, description=f"Must be {DIM} if given.")
     user: str | None = None
 
 
@@ -101,15 +108,9 @@ class _ClientError(Exception):
         self.message, self.status, self.param = message, status, param
 
 
-def _error(
-    status: int, message: str, *, param: str | None = None, kind: str | None = None
-) -> JSONResponse:
-    """An OpenAI-style error body: clients and students read ``error.message``."""
-    kind = kind or ("invalid_request_error" if status < 500 else "server_error")
-    return JSONResponse(
-        status_code=status,
-        content={"error": {"message": message, "type": kind, "param": param, "code": None}},
-    )
+def _error(status: int, message: str, *, param: str | None = None) -> JSONResponse:
+    """An OpenAI-style error body (the shared shape of :mod:`infralab.serving.errors`)."""
+    return errors.error_response(status, message, param=param)
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -141,57 +142,36 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"'{path}': {first.get('msg', 'invalid value')}.", field
 
 
-class _Guard:
-    """Pure ASGI middleware: refuses oversized bodies, counts responses, hides tracebacks.
+class _RunnerCollector:
+    """Prometheus view of the runner's own counters, read at scrape time (no double count)."""
 
-    Written at the ASGI level rather than with ``@app.middleware`` because that wrapper
-    costs a noticeable share of a millisecond per request, which a 2-core server feels.
-    """
+    def __init__(self, stats: RunnerStats) -> None:
+        self.stats = stats
 
-    def __init__(self, app: Any, *, max_body_bytes: int, responses: Counter) -> None:
-        self.app, self.max_body_bytes, self.responses = app, max_body_bytes, responses
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None:
-            try:
-                size = int(length)
-            except ValueError:
-                size = -1
-            if size < 0:
-                self.responses["400"] += 1
-                await _error(400, "The Content-Length header is not a number.")(
-                    scope, receive, send
-                )
-                return
-            if size > self.max_body_bytes:
-                self.responses["413"] += 1
-                message = (
-                    f"The request body is {size:,} bytes; the limit is {self.max_body_bytes:,}."
-                )
-                await _error(413, message)(scope, receive, send)
-                return
-        started = False
-
-        async def counting_send(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                self.responses[str(message["status"])] += 1
-            await send(message)
-
-        try:
-            await self.app(scope, receive, counting_send)
-        except Exception:  # a server fault: say so, never leak a traceback
-            log.exception("unhandled error")
-            if not started:
-                self.responses["500"] += 1
-                await _error(500, "The server failed while answering; see its log.")(
-                    scope, receive, send
-                )
+    def collect(self):  # noqa: ANN201 - prometheus_client's collector protocol
+        st = self.stats
+        sizes = sorted(st.batch_sizes.items())
+        buckets = [
+            (str(bound), sum(n for size, n in sizes if size <= bound)) for bound in BATCH_BUCKETS
+        ]
+        buckets.append(("+Inf", sum(n for _, n in sizes)))
+        hist = HistogramMetricFamily(
+            "infralab_embed_batch_size", "Texts in each model call (the batch size)."
+        )
+        hist.add_metric([], buckets, sum_value=float(sum(k * n for k, n in sizes)))
+        yield hist
+        done = max(st.requests - st.errors, 0)
+        queue = SummaryMetricFamily(
+            "infralab_embed_queue_seconds", "Time requests waited before their model call."
+        )
+        queue.add_metric([], count_value=done, sum_value=st.queue_s_total)
+        yield queue
+        yield CounterMetricFamily(
+            "infralab_embed_texts", "Texts embedded (tokens in).", value=st.texts
+        )
+        yield CounterMetricFamily(
+            "infralab_embed_model_calls", "Calls to the model.", value=st.model_calls
+        )
 
 
 def create_app(
@@ -301,30 +281,29 @@ def create_app(
     app.state.startup = startup
     served_names = {MODEL_ID, f"sentence-transformers/{MODEL_ID}", f"{MODEL_ID}-{served_variant}"}
 
-    app.add_middleware(_Guard, max_body_bytes=max_body_bytes, responses=responses)
+    metrics = ServiceMetrics("embeddings")
+    metrics.registry.register(_RunnerCollector(runner.stats))
+    app.state.metrics = metrics
+
+    def observe(route: str, method: str, status: int, seconds: float) -> None:
+        responses[str(status)] += 1
+        metrics.observe(route, method, status, seconds)
+
+    app.add_middleware(errors.ServiceGuard, max_body_bytes=max_body_bytes, observe=observe)
+    errors.install_error_handlers(app, routes_hint=ROUTES_HINT)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param = _describe_validation(exc)
-        return _error(400, message, param=param)  # OpenAI answers 400 to every malformed request
-
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) and exc.detail else "HTTP error"
-        if exc.status_code == 404:
-            detail = f"No route {request.url.path}: try POST /v1/embeddings or GET /healthz."
-        elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}."
-        return _error(exc.status_code, detail)
+        status, message, param = errors.describe_validation(exc, request)
+        if status == 400:  # the embeddings-specific wording names 'input' and its forms
+            message, param = _describe_validation(exc)
+        return _error(status, message, param=param)  # OpenAI answers 400 to malformed requests
 
     @app.exception_handler(_ClientError)
     async def on_client(request: Request, exc: _ClientError) -> JSONResponse:
         return _error(exc.status, exc.message, param=exc.param)
 
-    @app.exception_handler(Exception)
-    async def on_any(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return _error(500, "The server failed while answering; see its log.")
+    router = APIRouter()
 
     def validate(req: EmbeddingRequest) -> list[str]:
         """The limits, as plain checks: each failure says which item and which limit."""
@@ -367,7 +346,7 @@ def create_app(
                 ) from None
         return texts
 
-    @app.post("/v1/embeddings", summary="Embed texts (OpenAI-compatible)")
+    @router.post("/v1/embeddings", summary="Embed texts (OpenAI-compatible)")
     async def embeddings(req: EmbeddingRequest) -> Response:
         texts = validate(req)
         tokens = [int(n) for n in embedder.count_tokens(texts)]
@@ -402,7 +381,14 @@ def create_app(
         }
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
-    @app.get("/healthz", summary="Liveness, and when each start-up step finished")
+    @router.get("/v1/models", summary="The model this server serves (OpenAI-compatible)")
+    async def list_models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "infralab"}],
+        }
+
+    @router.get("/healthz", summary="Liveness, and when each start-up step finished")
     async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",
@@ -413,8 +399,8 @@ def create_app(
             "startup": startup,
         }
 
-    @app.get("/metrics", summary="Requests, batch sizes, queue time, memory")
-    async def metrics() -> dict[str, Any]:
+    def metrics_json() -> dict[str, Any]:
+        """The JSON summary the launcher, benchmarks and lesson 02 read (plain GET)."""
         out: dict[str, Any] = {
             "mode": runner.mode,
             "variant": served_variant,
@@ -433,6 +419,13 @@ def create_app(
             out["uptime_s"] = time.time() - startup["ready"]
         return out
 
+    router.add_api_route(
+        "/metrics",
+        metrics_endpoint(metrics, metrics_json),
+        methods=["GET"],
+        summary="Prometheus text to a scraper (or ?format=prometheus); a JSON summary otherwise",
+    )
+    app.include_router(router)
     return app
 
 

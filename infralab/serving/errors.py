@@ -17,6 +17,7 @@ Also here, because every service needs them before its own code runs:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -58,6 +59,13 @@ def error_body(
     return {"error": {"message": message, "type": error_type(status), "param": param, "code": code}}
 
 
+class _AsciiJSON(JSONResponse):
+    """JSON with non-ASCII escaped: a lone surrogate echoed in a message cannot break it."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def error_response(
     status: int,
     message: str,
@@ -67,7 +75,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """A JSON error response in the shared shape."""
-    return JSONResponse(
+    return _AsciiJSON(
         error_body(message, status, param=param, code=code), status_code=status, headers=headers
     )
 
