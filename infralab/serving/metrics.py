@@ -67,8 +67,10 @@ class ServiceMetrics:
     def counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(name, doc, list(labels), registry=self.registry)
 
-    def histogram(self, name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
-        return Histogram(name, doc, buckets=buckets, registry=self.registry)
+    def histogram(
+        self, name: str, doc: str, buckets: tuple[float, ...], labels: tuple[str, ...] = ()
+    ) -> Histogram:
+        return Histogram(name, doc, list(labels), buckets=buckets, registry=self.registry)
 
     def gauge(self, name: str, doc: str) -> Gauge:
         return Gauge(name, doc, registry=self.registry)
