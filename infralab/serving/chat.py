@@ -23,7 +23,7 @@ import os
 import threading
 import time
 import uuid
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -201,8 +201,8 @@ class ChatMetrics:
 class Scheduler:
     """A thread that admits waiting requests into free rows and runs decode steps.
 
-    Waiting requests sit in one queue per client; admission takes them round-robin across
-    clients, one per free row, re-reading the free rows after each admission. At most
+    Waiting requests sit in one queue per client; admission takes the next request of the
+    client served least recently (round-robin across clients), one per free row, re-reading the free rows after each admission. At most
     ``max_queue`` requests wait in all; ``submit`` raises :class:`QueueFull` beyond that.
     """
 
@@ -219,7 +219,7 @@ class Scheduler:
         self.max_batch = max_batch
         self.max_queue = max_queue
         self.metrics = metrics
-        self.queues: OrderedDict[str, deque[_Request]] = OrderedDict()
+        self.queues: dict[str, deque[_Request]] = {}
         self.n_waiting = 0
         self.running: list[_Request] = []
         self.cond = threading.Condition()
@@ -228,6 +228,9 @@ class Scheduler:
         self.steps = 0
         self.batch_sizes: deque[int] = deque(maxlen=10_000)
         self.stats: Counter[str] = Counter()
+        self.admitted: deque[str] = deque(maxlen=1000)  # client keys, in admission order
+        self._served: dict[str, int] = {}  # client -> ticket of its last admission
+        self._ticket = 0
         self._mean_request_s = 2.0  # refined by each finished request (for Retry-After)
 
     @property
@@ -295,13 +298,17 @@ class Scheduler:
             self.metrics.running.set(len(self.running))
 
     def _next(self) -> _Request:
-        """Round-robin: the head of the first client's queue; that client goes to the back."""
-        client, queue = next(iter(self.queues.items()))
+        """The head of the queue of the client served least recently (never served first)."""
+        client = min(self.queues, key=lambda c: self._served.get(c, -1))
+        queue = self.queues[client]
         req = queue.popleft()
-        self.queues.move_to_end(client)
         if not queue:
             del self.queues[client]
         self.n_waiting -= 1
+        self._ticket += 1
+        self._served[client] = self._ticket
+        if len(self._served) > 10_000:  # forget clients with nothing waiting
+            self._served = {c: t for c, t in self._served.items() if c in self.queues}
         return req
 
     def _finish_done(self) -> None:
@@ -356,6 +363,7 @@ class Scheduler:
                     admit.append(self._next())
             for req in admit:
                 req.state = "running"
+                self.admitted.append(req.client)
                 if self.metrics:
                     self.metrics.queue_s.observe(time.perf_counter() - req.enqueued)
                 self.running.append(req)
