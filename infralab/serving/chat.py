@@ -333,6 +333,7 @@ class Scheduler:
                 if result.completion_tokens:
                     self.metrics.ttft_s.observe(max(result.ttft_s, 0.0))
             req._put(("done", result))
+        self._gauges()
 
     def _fail_all(self, message: str) -> None:
         with self.cond:
