@@ -152,7 +152,8 @@ class _RunnerCollector:
         st = self.stats
         sizes = sorted(st.batch_sizes.items())
         buckets = [
-            (str(bound), sum(n for size, n in sizes if size <= bound)) for bound in BATCH_BUCKETS
+            (str(float(bound)), sum(n for size, n in sizes if size <= bound))
+            for bound in BATCH_BUCKETS
         ]
         buckets.append(("+Inf", sum(n for _, n in sizes)))
         hist = HistogramMetricFamily(
