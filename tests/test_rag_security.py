@@ -308,3 +308,34 @@ def test_citations_by_word_overlap_when_the_model_gives_none():
     assert attribute("Bananas are yellow.", hits) == []
     ans = Generator(FakeLLM("Refunds are possible within 14 days.")).answer("q", hits, 0.9)
     assert ans.citations == ["b#0"] and not ans.cited_by_model
+
+
+def test_metrics_after_a_known_sequence_hold_no_question_text(docs):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    idx = RagIndex.build(docs, HashEmbedder(), size=12, overlap=3)
+    llm = FakeLLM("Annual plans are refundable within 14 days [saas-002#0].")
+    app = create_app(KEYS, index=idx, generator=Generator(llm, min_score=-1.0))
+    secret = "Is the zebracorn merger with quokkafish refundable?"
+    with TestClient(app) as client:
+        h = {"X-API-Key": "key-saas"}
+        assert client.post("/ask", headers=h, json={"question": secret}).status_code == 200
+        assert client.post("/ask", headers=h, json={"question": ""}).status_code == 400
+        assert client.post("/ask", json={"question": secret}).status_code == 401
+        text = client.get("/metrics").text  # public, like /healthz: no tenant data in it
+    assert "zebracorn" not in text and "quokkafish" not in text and "saas" not in text
+    values = {
+        (smp.name, tuple(sorted(smp.labels.items()))): smp.value
+        for fam in text_string_to_metric_families(text)
+        for smp in fam.samples
+    }
+
+    def requests(route: str, status: str) -> float:
+        key = (("method", "POST"), ("route", route), ("status", status))
+        return values.get(("infralab_http_requests_total", key), 0.0)
+
+    assert requests("/ask", "200") == 1 and requests("/ask", "400") == 1
+    assert requests("unmatched", "401") == 1  # refused before routing
+    for stage in ("embed_query", "search", "generate", "total"):
+        assert values[("infralab_rag_stage_seconds_count", (("stage", stage),))] == 1
+    assert values[("infralab_rag_upstream_errors_total", ())] == 0
