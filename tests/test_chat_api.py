@@ -240,13 +240,14 @@ def test_every_error_is_openai_shaped(client, method, path, kwargs, status, word
     assert words in err["message"]
 
 
-def test_metrics_after_a_known_sequence(generator) -> None:
+def test_metrics_after_a_known_sequence(generator, caplog) -> None:
     from fastapi.testclient import TestClient
     from prometheus_client.parser import text_string_to_metric_families
 
     from infralab.serving.chat import create_chat_app
 
     secret = "The zebracorn launch word is quokkafish."
+    caplog.set_level("DEBUG")
     with TestClient(create_chat_app(generator=generator)) as c:
         oks = [c.post("/v1/chat/completions", json=_ask(p, max_tokens=3))
                for p in (secret, "Say hi.")]  # fmt: skip
@@ -258,6 +259,7 @@ def test_metrics_after_a_known_sequence(generator) -> None:
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
     text = resp.text
     assert "zebracorn" not in text and "quokkafish" not in text  # no prompt text in metrics
+    assert "zebracorn" not in caplog.text  # nor in the logs
     values = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for fam in text_string_to_metric_families(text)
