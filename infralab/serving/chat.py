@@ -302,6 +302,7 @@ class Scheduler:
         client = min(self.queues, key=lambda c: self._served.get(c, -1))
         queue = self.queues[client]
         req = queue.popleft()
+        req.state = "running"  # under the lock: a cancel from now on stops it at a step
         if not queue:
             del self.queues[client]
         self.n_waiting -= 1
@@ -363,7 +364,6 @@ class Scheduler:
                 while self.n_waiting and len(admit) < engine.free:
                     admit.append(self._next())
             for req in admit:
-                req.state = "running"
                 self.admitted.append(req.client)
                 if self.metrics:
                     self.metrics.queue_s.observe(time.perf_counter() - req.enqueued)

@@ -188,8 +188,7 @@ def install_error_handlers(app: FastAPI, *, routes_hint: str) -> None:
         return error_response(500, "The server failed while answering; see its log.")
 
 
-class _TooLarge(Exception):
-    pass
+_GONE = object()  # the client disconnected before its body arrived
 
 
 class ServiceGuard:
@@ -237,6 +236,8 @@ class ServiceGuard:
             early = self.gate(scope) if self.gate is not None else None
             if early is None:
                 early = await self._read_body(scope, receive)
+            if early is _GONE:
+                return  # nobody to answer; counted as 499 below
             if isinstance(early, JSONResponse):
                 await early(scope, receive, tracking_send)
             else:
@@ -271,8 +272,8 @@ class ServiceGuard:
         total = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # disconnect while sending the body
-                return _replay([], receive, first=message)
+            if message["type"] != "http.request":  # gone while sending the body
+                return _GONE
             chunk = message.get("body", b"")
             total += len(chunk)
             if total > self.max_body_bytes:
@@ -282,11 +283,9 @@ class ServiceGuard:
                 return _replay(chunks, receive)
 
 
-def _replay(chunks: list[bytes], receive: Any, first: dict | None = None) -> Any:
-    """A ``receive`` that hands over the body read so far, then the real channel."""
-    pending: list[dict] = (
-        [first] if first is not None else [{"type": "http.request", "body": b"".join(chunks)}]
-    )
+def _replay(chunks: list[bytes], receive: Any) -> Any:
+    """A ``receive`` that hands over the body read whole, then the real channel."""
+    pending: list[dict] = [{"type": "http.request", "body": b"".join(chunks)}]
 
     async def replay() -> dict:
         if pending:
