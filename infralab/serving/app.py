@@ -296,7 +296,8 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, message, param = errors.describe_validation(exc, request)
-        if status == 400:  # the embeddings-specific wording names 'input' and its forms
+        json_broken = any(e.get("type") == "json_invalid" for e in exc.errors())
+        if status == 400 and not json_broken:  # embeddings wording names 'input' and its forms
             message, param = _describe_validation(exc)
         return _error(status, message, param=param)  # OpenAI answers 400 to malformed requests
 

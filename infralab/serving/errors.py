@@ -132,7 +132,12 @@ def describe_validation(exc: RequestValidationError, request: Request) -> tuple[
     if kind == "json_invalid":
         ctx = first.get("ctx") or {}
         why = ctx.get("error") or first.get("msg", "")
-        return 400, f"The request body is not valid JSON ({why}); send one JSON object.", None
+        at = f" at character {loc[0]}" if loc and loc[0].isdigit() else ""
+        return (
+            400,
+            f"The request body is not valid JSON ({why}{at}); send one JSON object.",
+            None,
+        )
     if not loc:
         if kind in ("missing", "model_attributes_type", "dict_type", "model_type"):
             return 400, "The request body must be a JSON object with the documented fields.", None
