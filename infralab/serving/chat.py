@@ -633,5 +633,19 @@ def create_chat_app(
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "model": _model_id(generator), "provider": generator.device}
 
-    app.add_api_route("/metrics", metrics_endpoint(metrics), methods=["GET"])
+    def summary() -> dict[str, Any]:
+        sched = router.scheduler  # type: ignore[attr-defined]
+        sizes = list(sched.batch_sizes)
+        return {
+            "max_batch": sched.max_batch,
+            "max_queue": sched.max_queue,
+            "waiting": sched.n_waiting,
+            "running": len(sched.running),
+            "decode_steps": sched.steps,
+            "mean_batch_size": sum(sizes) / len(sizes) if sizes else 0.0,
+            **{k: int(v) for k, v in sched.stats.items()},
+            "prometheus": metrics.as_dict(),
+        }
+
+    app.add_api_route("/metrics", metrics_endpoint(metrics, summary), methods=["GET"])
     return app
