@@ -53,6 +53,7 @@ DEFAULT_MAX_TOKENS = 256
 MAX_BATCH = 4
 DEFAULT_MAX_QUEUE = 128  # waiting requests (all clients together) before 429
 MAX_QUEUE_ENV = "INFRALAB_CHAT_MAX_QUEUE"
+STAT_KEYS = ("submitted", "completed", "rejected", "cancelled_waiting", "cancelled_running")
 ROUTES_HINT = "POST /v1/chat/completions, GET /v1/models, GET /healthz and GET /metrics"
 
 
@@ -643,7 +644,7 @@ def create_chat_app(
             "running": len(sched.running),
             "decode_steps": sched.steps,
             "mean_batch_size": sum(sizes) / len(sizes) if sizes else 0.0,
-            **{k: int(v) for k, v in sched.stats.items()},
+            **{k: int(sched.stats[k]) for k in STAT_KEYS},
             "prometheus": metrics.as_dict(),
         }
 
