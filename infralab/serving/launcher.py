@@ -257,10 +257,13 @@ class Server:
             return 0.0
 
     def metrics(self) -> dict[str, Any]:
-        """The server's ``GET /metrics`` (empty when it has none)."""
+        """The server's ``GET /metrics`` as JSON (empty when it has none).
+
+        Asks for JSON explicitly: the same route answers Prometheus text to a scraper.
+        """
         import httpx
 
-        r = httpx.get(self.url + "/metrics", timeout=10)
+        r = httpx.get(self.url + "/metrics", headers={"Accept": "application/json"}, timeout=10)
         return r.json() if r.status_code == 200 else {}
 
     def stop(self, timeout_s: float = 10.0) -> None:
