@@ -181,3 +181,21 @@ def test_setup_cell_runs_locally_as_a_no_op(repo_root, tmp_path):
 )
 def test_colab_pins_a_cuda12_runtime_for_an_older_driver(gpus, pin):
     assert colab.ort_requirement_for_driver(gpus) == pin
+
+
+def test_solutions_never_carry_raises_exception_and_needs_exercise_moves_to_the_copy():
+    tagged = _nb(
+        _cell("code", "x = 1\n### BEGIN SOLUTION\nx = 2\n### END SOLUTION"),
+        _cell("code", "print(x)", tags=[labs.RAISES]),
+    )
+    with pytest.raises(labs.LabSourceError, match="never carries"):
+        labs.student_version(tagged)
+    tagged["cells"][1]["metadata"]["tags"] = [labs.NEEDS]
+    student = labs.student_version(tagged)
+    assert student["cells"][1]["metadata"]["tags"] == [labs.RAISES]
+
+
+def test_committed_solutions_have_no_raises_exception(repo_root):
+    for path in sorted((repo_root / "labs" / "solutions").glob("*.ipynb")):
+        for cell in notebooks.read(path)["cells"]:
+            assert labs.RAISES not in cell.get("metadata", {}).get("tags", []), path
