@@ -93,6 +93,12 @@ def _slides(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from infralab import grade
+
+    return grade.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infralab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*")
     p.add_argument("--out", default="artifacts/notebook_report.csv")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("grade", help="grade student lab notebooks: gradebook CSV and feedback")
+    from infralab.grade import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_grade)
     return parser
 
 
