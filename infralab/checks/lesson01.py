@@ -84,11 +84,12 @@ def _letter(answer: Any, choices: dict[str, str]) -> str:
             "No answer yet.", 'Set the variable to one letter, e.g. "a", and run again.'
         )
     if isinstance(answer, str):
-        text = answer.strip().lower().strip("().: ")
+        full = " ".join(answer.lower().split())
+        text = full.strip("().: ")
         if text in choices:
             return text
         for letter, choice in choices.items():
-            if text and text == choice.lower():
+            if full and full in (choice.lower(), choice.lower().rstrip(".")):
                 return letter
     raise CheckFailed(
         f"{answer!r} is not one of the choices.",
