@@ -195,7 +195,10 @@ def _plans():
 @points(2)
 def check_choose_placement(fn: Any) -> CheckPassed:
     """``fn(plan, budget_ms)`` -> the cheapest placement within the budget, or None."""
-    refuse_kit_function(fn, _kit(), name="choose_placement")
+    sample = pd.DataFrame(
+        {"latency_ms": [100.0, 900.0], "usd_per_1k_questions": [2.0, 1.0]}, index=["a", "b"]
+    )
+    refuse_kit_function(fn, _kit(), name="choose_placement", sample_args=(sample, 500.0))
     tried = agrees_with_reference(
         fn,
         _reference_choice,
