@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import types
@@ -199,3 +200,12 @@ def test_committed_solutions_have_no_raises_exception(repo_root):
     for path in sorted((repo_root / "labs" / "solutions").glob("*.ipynb")):
         for cell in notebooks.read(path)["cells"]:
             assert labs.RAISES not in cell.get("metadata", {}).get("tags", []), path
+
+
+def test_glossary_defines_the_terms_lessons_link_to(repo_root):
+    text = (repo_root / "docs" / "glossary.md").read_text(encoding="utf-8")
+    terms = re.findall(r"^\*\*(.+?)\.\*\*", text, flags=re.M)
+    for needed in ("ASGI", "VNNI", "AMX", "Closed-loop load", "Open-loop load", "Roofline",
+                   "RRF", "nDCG", "recall@k", "MRR", "TTFT", "KV cache", "int8 quantization",
+                   "Micro-batching", "p99", "Cold start", "vCPU share", "GB-second", "MFU"):  # fmt: skip
+        assert any(needed.lower() in term.lower() for term in terms), needed
