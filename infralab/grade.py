@@ -120,34 +120,48 @@ def check_calls(lab: str, root: Path = REPO_ROOT) -> list[tuple[str, str]]:
     return calls
 
 
-def grader_source(lab: str, calls: list[tuple[str, str]], extra: list[Path], out: Path) -> str:
-    """The code the grader runs in the student's kernel after the notebook."""
-    lines = [
-        "import importlib as _grade_il, json as _grade_json",
-        "import infralab.checks as _grade_checks",
-        f"_grade_mod = _grade_il.reload(_grade_il.import_module('infralab.checks.lab{lab}'))",
-        "_grade_out = []",
-        "def _grade_run(name, points, call):",
-        "    row = {'name': name, 'points': points, 'earned': 0, 'hint': ''}",
-        "    try:",
-        "        row['message'] = str(call()); row['earned'] = points",
-        "    except NotImplementedError:",
-        "        row['message'] = 'not done yet: a placeholder still raises NotImplementedError'",
-        "        row['hint'] = 'Replace `raise NotImplementedError` with your code.'",
-        "    except _grade_checks.CheckFailed as exc:",
-        "        row['message'], row['hint'] = exc.problem, exc.hint",
-        "    except NameError as exc:",
-        "        row['message'] = f'not attempted: {exc}'",
-        "        row['hint'] = 'Write the exercise and run every cell above in order.'",
-        "    except Exception as exc:",
-        "        row['message'] = f'{type(exc).__name__}: {exc}'",
-        "        row['hint'] = 'Run the notebook top to bottom in a fresh kernel and read the error.'",
-        "    _grade_out.append(row)",
-    ]
+def grader_cells(
+    lab: str, calls: list[tuple[str, str]], extra: list[Path], out: Path
+) -> tuple[str, dict[str, str], str]:
+    """The grader's code for the student's kernel: a set-up cell (run first, before any of
+    the student's code, so it holds the real checks), one cell per check (run right after
+    the student's cell that calls it, when the notebook's state is what the check expects),
+    and a final cell for the hidden checks. Every result is written to ``out`` at once, so
+    checks passed before a time or memory limit still count."""
+    names = [name for name, _ in calls]
+    setup = "\n".join(
+        [
+            "import importlib as _grade_il, json as _grade_json",
+            "import infralab.checks as _grade_checks",
+            f"_grade_mod = _grade_il.reload(_grade_il.import_module('infralab.checks.lab{lab}'))",
+            f"_grade_fns = {{n: getattr(_grade_mod, n) for n in {names!r}}}",
+            "_grade_failed, _grade_out = _grade_checks.CheckFailed, []",
+            "def _grade_run(name, points, call):",
+            "    row = {'name': name, 'points': points, 'earned': 0, 'hint': ''}",
+            "    try:",
+            "        row['message'] = str(call()); row['earned'] = points",
+            "    except NotImplementedError:",
+            "        row['message'] = 'not done yet: a placeholder still raises NotImplementedError'",
+            "        row['hint'] = 'Replace `raise NotImplementedError` with your code.'",
+            "    except _grade_failed as exc:",
+            "        row['message'], row['hint'] = exc.problem, exc.hint",
+            "    except NameError as exc:",
+            "        row['message'] = f'not attempted: {exc}'",
+            "        row['hint'] = 'Write the exercise and run every cell above in order.'",
+            "    except Exception as exc:",
+            "        row['message'] = f'{type(exc).__name__}: {exc}'",
+            "        row['hint'] = 'Run the notebook top to bottom in a fresh kernel; read the error.'",
+            "    _grade_out.append(row)",
+            f"    _grade_json.dump(_grade_out, open({str(out)!r}, 'w'))",
+        ]
+    )
+    per_check = {}
     for name, call in calls:
-        lines.append(f"_grade_run({name!r}, _grade_mod.{name}.points, lambda: {call})")
+        call = call.replace(f"_grade_mod.{name}", f"_grade_fns[{name!r}]", 1)
+        per_check[name] = f"_grade_run({name!r}, _grade_fns[{name!r}].points, lambda: {call})"
+    final: list[str] = []
     for path in extra:
-        lines += [
+        final += [
             f"_grade_ns = {{'__name__': 'extra_checks', '__file__': {str(path)!r}}}",
             f"exec(compile(open({str(path)!r}).read(), {str(path)!r}, 'exec'), _grade_ns)",
             "for _grade_name, _grade_fn in list(_grade_ns.items()):",
@@ -155,8 +169,31 @@ def grader_source(lab: str, calls: list[tuple[str, str]], extra: list[Path], out
             "        _grade_run('extra:' + _grade_name, _grade_fn.points,"
             " lambda f=_grade_fn: f(get_ipython().user_ns))",
         ]
-    lines.append(f"_grade_json.dump(_grade_out, open({str(out)!r}, 'w'))")
-    return "\n".join(lines)
+    final.append(f"_grade_json.dump(_grade_out, open({str(out)!r}, 'w'))")
+    return setup, per_check, "\n".join(final)
+
+
+def _with_grader(nb: dict[str, Any], setup: str, per_check: dict[str, str], final: str) -> None:
+    """Insert the grader's cells: set-up first, each check after the cell that calls it."""
+
+    def cell(source: str) -> dict[str, Any]:
+        return {"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
+                "execution_count": None}  # fmt: skip
+
+    cells: list[dict[str, Any]] = [cell(setup)]
+    placed: set[str] = set()
+    for c in nb.get("cells", []):
+        cells.append(c)
+        if c.get("cell_type") != "code":
+            continue
+        source = _source(c)
+        for name, code in per_check.items():
+            if name not in placed and re.search(rf"\b{name}\s*\(", source):
+                cells.append(cell(code))
+                placed.add(name)
+    cells += [cell(code) for name, code in per_check.items() if name not in placed]
+    cells.append(cell(final))
+    nb["cells"] = cells
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -206,9 +243,7 @@ def run_submission(
     nb = notebooks.read(path)
     with tempfile.TemporaryDirectory(prefix="infralab-grade-") as tmp:
         out = Path(tmp) / f"results-{secrets.token_hex(8)}.json"
-        source = grader_source(lab, check_calls(lab, root), extra, out)
-        nb["cells"].append({"cell_type": "code", "metadata": {}, "source": source,
-                            "outputs": [], "execution_count": None})  # fmt: skip
+        _with_grader(nb, *grader_cells(lab, check_calls(lab, root), extra, out))
         import nbformat
 
         node = nbformat.from_dict(nb)
@@ -252,7 +287,7 @@ def run_submission(
             done.set()
             thread.join(timeout=5)
         seconds = time.monotonic() - t0
-        rows = json.loads(out.read_text()) if out.is_file() and status["value"] == "ok" else None
+        rows = json.loads(out.read_text()) if out.is_file() else None
         return rows, status["value"], seconds
 
 
@@ -301,18 +336,21 @@ def grade(
             memory_mb=memory_mb,
             root=root,
         )
-        if rows is None:  # over a limit: every check scores zero, and the feedback says why
-            why = {
-                "time limit": f"the notebook ran longer than {timeout_s:g} s",
-                "memory limit": f"the notebook used more than {memory_mb:g} MB of memory",
-            }.get(sub.status, "the kernel died")
-            rows = [
-                {"name": name, "points": module.__dict__[name].points, "earned": 0,
-                 "message": f"not graded: {why}",
-                 "hint": "Run it top to bottom in a fresh kernel (Kernel > Restart and Run "
-                 "All) and watch time and memory."}
-                for name, _ in calls
-            ]  # fmt: skip
+        rows = rows or []
+        done = {r["name"] for r in rows}
+        why = {
+            "time limit": f"the notebook ran longer than {timeout_s:g} s",
+            "memory limit": f"the notebook used more than {memory_mb:g} MB of memory",
+            "ok": "the notebook never got there",
+        }.get(sub.status, "the kernel died")
+        rows += [  # checks not reached score zero, and the feedback says why
+            {"name": name, "points": module.__dict__[name].points, "earned": 0,
+             "message": f"not graded: {why}",
+             "hint": "Run it top to bottom in a fresh kernel (Kernel > Restart and Run All) "
+             "and watch time and memory."}
+            for name, _ in calls
+            if name not in done
+        ]  # fmt: skip
         sub.results = [
             CheckResult(r["name"], int(r["points"]), int(r["earned"]), r["message"], r["hint"])
             for r in rows

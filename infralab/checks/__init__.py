@@ -72,8 +72,8 @@ def check_close(
     return check(
         off <= rel,
         ok=f"{name} = {value:.4g} (expected about {expected:.4g})",
-        problem=f"{name} = {value:.4g}, but it should be about {expected:.4g} "
-        f"({off:.0%} off, {rel:.0%} allowed).",
+        problem=f"{name} = {value:.4g} is too {'high' if value > expected else 'low'} "
+        f"({off:.0%} off, {rel:.0%} allowed).",  # the expected value stays unsaid: no answer key
         hint=hint,
     )
 
