@@ -130,3 +130,15 @@ def test_a_notebook_over_the_memory_limit_scores_zero(repo_root, tmp_path):
     path.write_text(json.dumps(nb))
     subs = grade.grade([path], tmp_path / "out", memory_mb=300, timeout_s=120, progress=False)
     assert subs[0].status == "memory limit" and subs[0].total == 0
+
+
+@pytest.mark.slow
+def test_every_untouched_student_copy_fails_every_check_with_a_hint(repo_root, tmp_path):
+    copies = sorted((repo_root / "labs").glob("0*.ipynb"))
+    assert len(copies) == 6
+    subs = grade.grade(copies, tmp_path / "out", timeout_s=300, progress=False)
+    for sub in subs:
+        assert sub.status == "ok", (sub.path.name, sub.status)
+        assert sub.possible >= 6 and sub.total == 0, sub.path.name
+        assert {r.name for r in sub.results} == {n for n, _ in grade.check_calls(sub.lab)}
+        assert all(r.hint for r in sub.results), sub.path.name
