@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3.14 python3.10 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,14))' 2>/dev/null && echo $$p && break; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
+JUPYTER ?= $(BIN)/jupyter
 PORT ?= 8888
 BROWSER ?= yes            # BROWSER=no: serve without opening a browser (remote machines)
 LAB_ARGS ?=
@@ -15,7 +16,7 @@ PYTEST_ARGS ?=
 CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
 QUICK_MARKERS ?= not slow and not browser and not notebook
 
-.PHONY: setup lab test test-quick unit notebooks browser-deps hub-deps slides report lint constraints clean site
+.PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps slides report lint constraints clean site
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.14 is needed (python3.11 or 3.12 recommended)."; exit 1; }
@@ -30,8 +31,16 @@ setup: $(VENV)/.installed
 	$(BIN)/python -m infralab fetch
 	$(BIN)/python -m infralab build-models
 
+# The server's root is the repository (so course/ and labs/ are both visible and every
+# lesson's ../labs/ link resolves); the browser opens lesson 00. .jupyter/ holds the course's
+# Jupyter settings (news pop-up off); Binder reads the same folder through ./start.
 lab: setup
-	$(BIN)/jupyter lab course/00_start_here.ipynb --port=$(PORT) $(if $(filter no,$(strip $(BROWSER))),--no-browser,) $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
+	@$(MAKE) --no-print-directory serve-lab
+
+# serve-lab: the server alone, without set-up (the test of `make lab` runs it).
+serve-lab:
+	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	$(JUPYTER) lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/course/00_start_here.ipynb --port=$(PORT) $(if $(filter no,$(strip $(BROWSER))),--no-browser,) $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 # Headless Chromium for the dashboard's real-browser test (Debian/Ubuntu, as root).
 # Elsewhere the browser test skips and says why (under CI that skip fails the run unless

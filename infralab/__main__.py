@@ -153,6 +153,12 @@ def _collector(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from infralab import grade
+
+    return grade.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infralab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--create-class", metavar="NAME", help="create a class, print its token, exit")
     p.set_defaults(func=_collector)
+
+    p = sub.add_parser("grade", help="grade student lab notebooks: gradebook CSV and feedback")
+    from infralab.grade import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_grade)
     return parser
 
 

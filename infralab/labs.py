@@ -1,13 +1,17 @@
 """Student labs generated from one source: the solution notebook with nbgrader-style markers.
 
 A code cell's lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become a
-placeholder that raises ``NotImplementedError``; the student copy tags that cell, and every
-cell that runs a check, ``raises-exception`` so the unfinished lab still executes in CI.
+placeholder that raises ``NotImplementedError``; the student copy tags that cell, every cell
+that runs a check, and every cell the solution tags ``needs-exercise``, ``raises-exception``
+so the unfinished lab still executes in CI. Solutions never carry ``raises-exception``: a
+tagged cell cannot fail, so a broken solution would pass unseen. The student copy lives one
+folder up from its solution, so its relative links are rebased to still point at the same file.
 """
 
 from __future__ import annotations
 
 import copy
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,8 @@ from infralab.notebooks import REPO_ROOT
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 RAISES = "raises-exception"
+NEEDS = "needs-exercise"  # solution tag: this cell uses an exercise's result
+LINK = re.compile(r"\]\(([^)\s]+)\)")  # a Markdown link target: [text](target)
 CHECK_CALL = re.compile(r"\bcheck_\w+\s*\(|\bchecks\.\w+")
 PLACEHOLDER = 'raise NotImplementedError("Your turn: write this part, then run the check below.")'
 MARKDOWN_PLACEHOLDER = "_Your answer here._"
@@ -64,8 +70,49 @@ def _add_tag(cell: dict[str, Any], tag: str) -> None:
         tags.append(tag)
 
 
-def student_version(solution: dict[str, Any], where: str = "notebook") -> dict[str, Any]:
-    """The student copy of a solution notebook (outputs and headers are handled by sync)."""
+def is_relative_link(target: str) -> bool:
+    """A link to a file of this repository (not a web address, anchor or mail address)."""
+    return not re.match(r"^([a-z][a-z0-9+.-]*:|#|/)", target, flags=re.IGNORECASE)
+
+
+def relative_links(nb: dict[str, Any]) -> list[str]:
+    """Every relative link target in a notebook's Markdown cells (anchors stripped)."""
+    found = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        for target in LINK.findall(source):
+            if is_relative_link(target):
+                found.append(target.split("#", 1)[0])
+    return [t for t in found if t]
+
+
+def rebase_links(text: str, from_dir: str, to_dir: str) -> str:
+    """Rewrite relative links written from ``from_dir`` so they work from ``to_dir`` (POSIX)."""
+
+    def fix(match: re.Match) -> str:
+        target = match.group(1)
+        if not is_relative_link(target):
+            return match.group(0)
+        path, sep, anchor = target.partition("#")
+        if not path:
+            return match.group(0)
+        absolute = posixpath.normpath(posixpath.join(from_dir, path))
+        return f"]({posixpath.relpath(absolute, to_dir)}{sep}{anchor})"
+
+    return LINK.sub(fix, text)
+
+
+def student_version(
+    solution: dict[str, Any], where: str = "notebook", link_base: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """The student copy of a solution notebook (outputs and headers are handled by sync).
+
+    ``link_base`` is (solution folder, student folder), relative to the repository, for
+    rebasing relative links; None leaves links as they are.
+    """
     nb = copy.deepcopy(solution)
     exercises = 0
     for index, cell in enumerate(nb.get("cells", [])):
@@ -73,6 +120,17 @@ def student_version(solution: dict[str, Any], where: str = "notebook") -> dict[s
         if isinstance(source, list):
             source = "".join(source)
         markdown = cell.get("cell_type") == "markdown"
+        tags = cell.get("metadata", {}).get("tags", [])
+        if RAISES in tags:
+            raise LabSourceError(
+                f"{where} cell {index}: a solution cell never carries {RAISES!r} (it could not "
+                f"fail); tag it {NEEDS!r} if the student copy needs it"
+            )
+        if NEEDS in tags:
+            tags.remove(NEEDS)
+            _add_tag(cell, RAISES)
+        if markdown and link_base is not None:
+            source = rebase_links(source, *link_base)
         if "BEGIN SOLUTION" in source or "END SOLUTION" in source:
             source, replaced = _blank_solution(source, f"{where} cell {index}", markdown)
             if replaced:
@@ -107,7 +165,9 @@ def build_all(check: bool = False, root: Path = REPO_ROOT) -> list[Path]:
         wanted.add(target.name)
         relpath = target.resolve().relative_to(root).as_posix()
         solution = notebooks.read(source)
-        student = notebooks.normalise(student_version(solution, source.name), relpath)
+        base = (source.parent.resolve().relative_to(root.resolve()).as_posix(),
+                target.parent.resolve().relative_to(root.resolve()).as_posix())  # fmt: skip
+        student = notebooks.normalise(student_version(solution, source.name, base), relpath)
         text = notebooks.dumps(student)
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current != text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import types
@@ -181,3 +182,30 @@ def test_setup_cell_runs_locally_as_a_no_op(repo_root, tmp_path):
 )
 def test_colab_pins_a_cuda12_runtime_for_an_older_driver(gpus, pin):
     assert colab.ort_requirement_for_driver(gpus) == pin
+
+
+def test_solutions_never_carry_raises_exception_and_needs_exercise_moves_to_the_copy():
+    tagged = _nb(
+        _cell("code", "x = 1\n### BEGIN SOLUTION\nx = 2\n### END SOLUTION"),
+        _cell("code", "print(x)", tags=[labs.RAISES]),
+    )
+    with pytest.raises(labs.LabSourceError, match="never carries"):
+        labs.student_version(tagged)
+    tagged["cells"][1]["metadata"]["tags"] = [labs.NEEDS]
+    student = labs.student_version(tagged)
+    assert student["cells"][1]["metadata"]["tags"] == [labs.RAISES]
+
+
+def test_committed_solutions_have_no_raises_exception(repo_root):
+    for path in sorted((repo_root / "labs" / "solutions").glob("*.ipynb")):
+        for cell in notebooks.read(path)["cells"]:
+            assert labs.RAISES not in cell.get("metadata", {}).get("tags", []), path
+
+
+def test_glossary_defines_the_terms_lessons_link_to(repo_root):
+    text = (repo_root / "docs" / "glossary.md").read_text(encoding="utf-8")
+    terms = re.findall(r"^\*\*(.+?)\.\*\*", text, flags=re.M)
+    for needed in ("ASGI", "VNNI", "AMX", "Closed-loop load", "Open-loop load", "Roofline",
+                   "RRF", "nDCG", "recall@k", "MRR", "TTFT", "KV cache", "int8 quantization",
+                   "Micro-batching", "p99", "Cold start", "vCPU share", "GB-second", "MFU"):  # fmt: skip
+        assert any(needed.lower() in term.lower() for term in terms), needed

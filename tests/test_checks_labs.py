@@ -1,0 +1,329 @@
+"""Every lab's function checks: (a) the solution passes, (b) the untouched student copy fails
+with a hint, (c) the kit's own implementation, a wrapper around it, or a constant fails.
+
+The student functions are taken from the notebooks themselves (the solution and the
+generated student copy), so a change to a lab cannot leave its checks behind. Checks of
+measured figures are tested with hand-made server records: invented numbers fail, a low
+batching ratio does not.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from infralab import notebooks
+from infralab.checks import CheckFailed, graded_checks, lab02, lab03, lab04, lab05, lab06, lab07
+from infralab.costs import model as cost_model
+from infralab.costs import serverless as sl
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMESPACE = {"np": np, "math": math, "pd": pd}
+
+
+def notebook_function(lab: str, name: str, student: bool = False) -> Any:
+    """The function ``name`` as defined in the lab's solution (or student copy), with the
+    functions and imports of the cells before it (their other statements are not run)."""
+    folder = ROOT / "labs" if student else ROOT / "labs" / "solutions"
+    path = next(folder.glob(f"{lab}_*.ipynb"))
+    ns: dict[str, Any] = dict(NAMESPACE)
+    for cell in notebooks.read(path)["cells"]:
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        keep = [
+            n
+            for n in tree.body
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+            or (isinstance(n, ast.FunctionDef) and not n.decorator_list)
+        ]
+        exec(compile(ast.Module(keep, []), path.name, "exec"), ns)  # noqa: S102
+        if name in ns and any(isinstance(n, ast.FunctionDef) and n.name == name for n in keep):
+            return ns[name]
+    raise LookupError(f"{name} is not defined in {path}")
+
+
+def _rrf_via_kit(rankings, k0=60):
+    from infralab.rag.hybrid import reciprocal_rank_fusion
+
+    return [item for item, _ in reciprocal_rank_fusion(rankings, k0)]
+
+
+# (lab, student function, check, [ways to game it])
+CASES = [
+    ("02", "validate_request", lab02.check_validate_request,
+     [lambda body: ["x"], lab02._reference_validate]),
+    ("02", "load_summary", lab02.check_load_summary,
+     [lambda lat, wall: {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "throughput_rps": 10.0},
+      lambda lat, wall: lab02._reference_summary(lat, wall)]),
+    ("02", "lambda_bill_at_memory", lab02.check_lambda_bill_at_memory,
+     [sl.lambda_bill,
+      lambda r, c, mb: {"vcpu_share": mb / 1769, "billed_ms": 1,
+                        "usd": sl.lambda_bill(r, c, mb / 1024)["total_usd"]},
+      lambda r, c, mb: {"vcpu_share": 1.0, "billed_ms": 50, "usd": 1.0}]),
+    ("03", "worst_cosine", lab03.check_worst_cosine,
+     [lambda a, b: 0.99,
+      lambda a, b: float(__import__("infralab.models.encoder", fromlist=["x"]).cosine(a, b).min())]),
+    ("03", "predict_crossover", lab03.check_predict_crossover,
+     [lambda *a: None,
+      lambda h, b, lay, co, go, cg, gg: __import__("infralab.bench.embed", fromlist=["x"])
+      .predict_crossover(h, batch=b, layers=lay, cpu_overhead_ms=co, gpu_overhead_ms=go,
+                         cpu_gflops=cg, gpu_gflops=gg)]),
+    ("04", "kv_bytes_per_token", lab04.check_kv_bytes_per_token,
+     [lambda *a: 46080, lab04._reference_kv]),
+    ("04", "cost_per_million", lab04.check_cost_per_million,
+     [__import__("infralab.charts.tokens", fromlist=["x"]).cost_per_million_tokens,
+      lambda p, t, u: cost_model.usd_per_1m_tokens_hourly(p, t, u),
+      lambda p, t, u: 0.5]),
+    ("05", "gpu_cost_per_1k", lab05.check_cost_per_1k,
+     [cost_model.cost_per_1k_at_utilization,
+      lambda p, r, u: cost_model.cost_per_1k_at_utilization(p, r, u),
+      lambda p, r, u: 0.01]),
+    ("05", "break_even_requests_per_day", lab05.check_break_even_function,
+     [lambda a, g: 430_400.0, lambda a, g: lab05._reference_break_even(a, g)]),
+    ("05", "trap_utilization", lab05.check_trap_function,
+     [lambda p, r, a: 0.3, lambda p, r, a: lab05._reference_trap(p, r, a)]),
+    ("06", "recall_at_k", lab06.check_recall_at_k,
+     [__import__("infralab.rag.evaluate", fromlist=["x"]).recall_at_k,
+      lambda r, g, k: __import__("infralab.rag.evaluate", fromlist=["x"]).recall_at_k(r, g, k),
+      lambda r, g, k: 1.0]),
+    ("06", "rrf", lab06.check_rrf, [_rrf_via_kit, lambda r, k0=60: ["c1", "c2"]]),
+    ("06", "choose_placement", lab06.check_choose_placement,
+     [lambda plan, budget: plan.index[0], lambda plan, b: lab06._reference_choice(plan, b)]),
+    ("07", "cost_per_customer", lab07.check_cost_per_customer,
+     [lambda usd, n: 30.0, lambda usd, n: lab07._reference_cost_per_customer(usd, n)]),
+    ("07", "find_flip", lab07.check_find_flip,
+     [lambda a, b, lo, hi: None, lambda a, b, lo, hi: 1000.0,
+      lambda a, b, lo, hi: lab07._reference_flip(a, b, lo, hi)]),
+]  # fmt: skip
+IDS = [f"lab{lab}-{name}" for lab, name, _, _ in CASES]
+
+
+@pytest.mark.parametrize(("lab", "name", "check", "gamed"), CASES, ids=IDS)
+def test_the_solution_passes(lab, name, check, gamed):
+    assert "✓" in repr(check(notebook_function(lab, name)))
+
+
+@pytest.mark.parametrize(("lab", "name", "check", "gamed"), CASES, ids=IDS)
+def test_the_untouched_student_copy_fails_with_a_hint(lab, name, check, gamed):
+    with pytest.raises(CheckFailed) as err:
+        check(notebook_function(lab, name, student=True))
+    assert "placeholder" in err.value.problem and err.value.hint
+
+
+@pytest.mark.parametrize(("lab", "name", "check", "gamed"), CASES, ids=IDS)
+def test_the_kit_a_wrapper_or_a_constant_fails(lab, name, check, gamed):
+    for fn in gamed:
+        with pytest.raises(CheckFailed) as err:
+            check(fn)
+        assert err.value.hint, f"no hint for {fn}"
+
+
+@pytest.mark.parametrize(("lab", "name", "check", "gamed"), CASES, ids=IDS)
+def test_a_plain_value_instead_of_a_function_fails(lab, name, check, gamed):
+    with pytest.raises(CheckFailed):
+        check(0.5)
+
+
+def test_kit_functions_are_named_as_such():
+    with pytest.raises(CheckFailed, match="kit's own function"):
+        lab05.check_cost_per_1k(cost_model.cost_per_1k_at_utilization)
+    with pytest.raises(CheckFailed, match="calls the kit's own"):
+        lab05.check_cost_per_1k(lambda p, r, u: cost_model.cost_per_1k_at_utilization(p, r, u))
+    with pytest.raises(CheckFailed, match="whatever the input"):
+        lab05.check_cost_per_1k(lambda p, r, u: 0.01)
+
+
+def test_hints_never_print_the_expected_value():
+    wrong = lambda p, r, u: None if u == 0 or r == 0 else p / (r * 3600 * u) * 100  # noqa: E731
+    with pytest.raises(CheckFailed) as err:
+        lab05.check_cost_per_1k(wrong)
+    shown = re.findall(r"returned ([0-9.e+-]+)", err.value.problem)
+    assert shown, err.value.problem
+    # the message names the input and the student's value, never the reference's
+    args = re.search(r"\((.*)\) returned", err.value.problem).group(1)
+    p, r, u = (float(x) for x in args.split(", "))
+    expected = p / (r * 3600 * u) * 1000
+    assert f"{expected:.4g}" not in err.value.problem + err.value.hint
+
+
+def test_every_graded_check_declares_points_and_is_called_by_its_lab():
+    from infralab import grade
+
+    for module in (lab02, lab03, lab04, lab05, lab06, lab07):
+        lab = module.__name__[-2:]
+        graded = graded_checks(module)
+        assert len(graded) >= 3 and all(fn.points >= 1 for fn in graded.values())
+        assert {name for name, _ in grade.check_calls(lab)} == set(graded)
+
+
+def _student_written_functions(source: str) -> list[str]:
+    """Functions whose body, or whose whole definition, lies inside a solution block."""
+    lines = source.splitlines()
+    begins = [i + 1 for i, line in enumerate(lines) if line.strip() == "### BEGIN SOLUTION"]
+    ends = [i + 1 for i, line in enumerate(lines) if line.strip() == "### END SOLUTION"]
+    blocks = list(zip(begins, ends, strict=True))
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            inside = any(b < first and node.end_lineno < e for b, e in blocks)
+            body = any(node.lineno < b and e <= node.end_lineno + 1 for b, e in blocks)
+            if inside or body:
+                found.append(node.name)
+    return found
+
+
+def test_every_lab_asks_for_at_least_two_functions():
+    for path in sorted((ROOT / "labs" / "solutions").glob("*.ipynb")):
+        names = []
+        for cell in notebooks.read(path)["cells"]:
+            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            if cell["cell_type"] == "code" and "### BEGIN SOLUTION" in src:
+                names += _student_written_functions(src)
+        assert len(set(names)) >= 2, (path.name, names)
+
+
+# ---------------------------------------------------------------- measured figures (lab 02)
+class FakeResult:
+    """What closed_loop returns, without a server."""
+
+    def __init__(self, ok: int, wall: float) -> None:
+        self.summary = {"ok": ok, "requests": ok, "wall_s": wall, "throughput_rps": ok / wall}
+
+
+@pytest.fixture()
+def load_result(monkeypatch):
+    from infralab.serving import loadgen
+
+    monkeypatch.setattr(loadgen, "LoadResult", FakeResult)
+    return FakeResult(300, 2.0)
+
+
+def _metrics(requests=302, texts=302, calls=40, mode="batching"):
+    return {"requests": requests, "texts": texts, "model_calls": calls, "mode": mode}
+
+
+def test_batching_never_fails_on_a_low_ratio_and_explains_it(load_result):
+    out = lab02.check_batching(load_result, 150.0, _metrics(), naive_rps=300.0)
+    assert "0.50x" in out and "not a fault of your code" in out
+
+
+def test_batching_counts_come_from_the_server(load_result):
+    with pytest.raises(CheckFailed, match="not the throughput"):
+        lab02.check_batching(load_result, 900.0, _metrics(), 300.0)  # an invented figure
+    with pytest.raises(CheckFailed, match="counted"):
+        lab02.check_batching(load_result, 150.0, _metrics(requests=40), 300.0)
+    with pytest.raises(CheckFailed, match="batching was off"):
+        lab02.check_batching(load_result, 150.0, _metrics(mode="naive"), 300.0)
+    with pytest.raises(CheckFailed, match="more than one text"):
+        lab02.check_batching(load_result, 150.0, _metrics(calls=302), 300.0)
+
+
+def test_sweep_must_match_the_server_count():
+    sweep = pd.DataFrame(
+        {"concurrency": [1, 4, 16], "requests": [150] * 3, "ok": [150] * 3,
+         "throughput_rps": [100.0, 200, 250], "p50_ms": [5.0, 9, 40], "p99_ms": [9.0, 20, 90],
+         "errors": [0, 0, 0]}
+    )  # fmt: skip
+    assert "counted" in lab02.check_sweep(sweep, {"requests": 450 + 13 + 2})
+    with pytest.raises(CheckFailed, match="server counted"):
+        lab02.check_sweep(sweep, {"requests": 12})
+    with pytest.raises(CheckFailed, match="metrics"):
+        lab02.check_sweep(sweep, {"requests": "many"})
+
+
+def test_cold_start_must_be_the_servers_record():
+    class Server:
+        cold_start = {"ready_s": 2.0, "first_response_s": 0.3, "warm_response_s": 0.01,
+                      "total_s": 2.3}  # fmt: skip
+
+    record = dict(Server.cold_start)
+    assert "✓" in repr(lab02.check_cold_start(record, 230.0, Server()))
+    with pytest.raises(CheckFailed, match="not what the server recorded"):
+        lab02.check_cold_start({**record, "total_s": 9.0}, 900.0, Server())
+    with pytest.raises(CheckFailed):
+        lab02.check_cold_start(record, 1.0, Server())
+
+
+# ---------------------------------------------------------------- dashboard (lab 05)
+def test_dashboard_needs_sliders_that_change_the_chart():
+    import ipywidgets as w
+
+    with pytest.raises(CheckFailed, match="interactive"):
+        lab05.check_dashboard(w.IntSlider())
+    deaf = w.interactive(lambda a, b: "same", a=w.FloatSlider(1, min=0, max=10),
+                         b=w.FloatSlider(1, min=0, max=10))  # fmt: skip
+    with pytest.raises(CheckFailed, match="did not change"):
+        lab05.check_dashboard(deaf)
+    alive = w.interactive(lambda a, b: f"{a}-{b}", a=w.FloatSlider(1, min=0, max=10),
+                          b=w.FloatLogSlider(100, base=10, min=1, max=6))  # fmt: skip
+    assert "2 sliders" in lab05.check_dashboard(alive)
+
+
+# ---------------------------------------------------------------- int8 (lab 03)
+def test_int8_check_refuses_one_array_twice():
+    from infralab.models.encoder import Embedder
+
+    sentences = ["a cold start", "an idle GPU costs money", "batching amortises overhead"]
+    fp32 = Embedder("fp32").embed(sentences)
+    int8 = Embedder("int8").embed(sentences)
+    worst = lab03._reference_worst_cosine(fp32, int8)
+    assert "✓" in repr(lab03.check_int8_quality(worst, fp32, int8, worst >= 0.98, sentences))
+    with pytest.raises(CheckFailed, match="int8_vectors are not"):
+        lab03.check_int8_quality(1.0, fp32, fp32, True, sentences)
+
+
+# ---------------------------------------------------------------- memo (lab 07)
+class FakeDecision:
+    recommendation = "hybrid"
+
+    def to_markdown(self) -> str:
+        return (
+            "# Memo\n\n**Recommendation: hybrid.** LLM inference on a per-second GPU because the "
+            "contracts are confidential and the volume is close to the break even point.\n"
+            "## Inputs and where they came from\n- price **default**\n## What would flip it\n"
+        )
+
+
+OWN = (
+    "We keep the web tier on managed cloud and move only inference. At 25,000 requests a day "
+    "our own search put the flip near 30,000, so cost is nearly a wash; the deciding factor is "
+    "that the firms' contracts must not leave our account. One engineer can run one model "
+    "server, and demand is steady, so the risk of paying for an idle accelerator is small. If "
+    "traffic dropped by a factor of ten I would go back to the API at once."
+)
+
+
+def test_memo_reads_the_students_own_words(tmp_path):
+    memo = tmp_path / "memo.md"
+    memo.write_text(FakeDecision().to_markdown() + "\n## My decision: hybrid\n\n" + OWN)
+    assert "you agree" in lab07.check_memo(memo, "Hybrid", OWN, FakeDecision())
+    assert "differ" in lab07.check_memo(memo, "traditional cloud", OWN, FakeDecision())
+
+
+def test_memo_refuses_headings_only_copies_and_missing_reasons(tmp_path):
+    memo = tmp_path / "memo.md"
+    memo.write_text(FakeDecision().to_markdown())  # what decision.write() alone produces
+    with pytest.raises(CheckFailed, match="does not contain your reasons"):
+        lab07.check_memo(memo, "hybrid", OWN, FakeDecision())
+    with pytest.raises(CheckFailed, match="words"):
+        lab07.check_memo(memo, "hybrid", "Because it is cheaper.", FakeDecision())
+    copied = OWN + " LLM inference on a per-second GPU because the contracts are confidential"
+    with pytest.raises(CheckFailed, match="copied"):
+        lab07.check_memo(memo, "hybrid", copied, FakeDecision())
+    with pytest.raises(CheckFailed, match="three options"):
+        lab07.check_memo(memo, "serverless maybe", OWN, FakeDecision())
+    with pytest.raises(CheckFailed, match="no number"):
+        lab07.check_memo(memo, "hybrid", re.sub(r"\d", "", OWN), FakeDecision())
