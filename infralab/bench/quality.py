@@ -208,9 +208,21 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _write(data: dict[str, Any], record: bool) -> Any:
     from infralab.results import RECORDED_DIR, _machine, save_result
 
+    if not record:
+        return save_result("quality", data)
+    path = RECORDED_DIR / "quality.json"
+    rec = json.loads(path.read_text()) if path.is_file() else {"name": "quality"}
+    rec["machine"] = _machine()
+    rec["command"] = "python -m infralab bench quality --record"
+    rec.setdefault("data", {}).update(data)
+    path.write_text(json.dumps(rec, indent=2, default=float) + "\n")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infralab bench quality")
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--llm-questions", type=int, default=24, help="q4 LLM subset size")
@@ -223,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad:
         parser.error(f"unknown section(s) {bad}; choose from {', '.join(SECTIONS)}")
     data: dict[str, Any] = {}
+    path = None
     for name in wanted:
         t0 = time.perf_counter()
         if name == "quality":
@@ -240,15 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         section["load_average_1m"] = round(os.getloadavg()[0], 2)
         data[name] = section
         print(json.dumps(section, indent=1, default=float)[:3000], flush=True)
-    if args.record:
-        path = RECORDED_DIR / "quality.json"
-        record = json.loads(path.read_text()) if path.is_file() else {"name": "quality"}
-        record["machine"] = _machine()
-        record["command"] = "python -m infralab bench quality --record"
-        record.setdefault("data", {}).update(data)
-        path.write_text(json.dumps(record, indent=2, default=float) + "\n")
-    else:
-        path = save_result("quality", data)
+        path = _write(data, args.record)  # after each section: a later failure keeps it
     print(f"wrote {path}")
     return 0
 

@@ -20,7 +20,6 @@ vector store computes, without building one store per combination.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,15 +86,24 @@ def overlap_at(a: Sequence[Sequence[str]], b: Sequence[Sequence[str]], k: int) -
     return float(np.mean([len(set(x[:k]) & set(y[:k])) / k for x, y in zip(a, b, strict=True)]))
 
 
-NAME_RE = re.compile(r"(?<!^)(?<![.?!]\s)\b([A-Z][a-zA-Z0-9]+|[A-Za-z]*\d[\w.-]*)\b")
+def _is_jargon(word: str, first: bool) -> bool:
+    core = word.strip("?,.;:!()\"'`")
+    return bool(core) and (any(ch.isdigit() for ch in core) or (core[0].isupper() and not first))
 
 
 def strip_vocabulary(question: str) -> str:
     """The question without its product names, codes and numbers (capitalised words not
-    at the start, tokens with digits): how a newcomer who lacks the jargon would ask."""
-    out = NAME_RE.sub("", question)
-    out = re.sub(r"\s+([?,.])", r"\1", re.sub(r"\s{2,}", " ", out)).strip()
-    return out or question
+    at the start, words with digits): how a newcomer who lacks the jargon would ask."""
+    words = question.split()
+    kept = []
+    for i, w in enumerate(words):
+        if _is_jargon(w, i == 0):
+            tail = w[len(w.rstrip("?,.;:!")) :]
+            if tail and kept:
+                kept[-1] += tail
+        else:
+            kept.append(w)
+    return " ".join(kept) or question
 
 
 def abstention_at(best_answerable: np.ndarray, best_other: np.ndarray, thr: float) -> dict:
