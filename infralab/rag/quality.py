@@ -259,3 +259,23 @@ def model_ladder(prompt_tokens: float, completion_tokens: float) -> pd.DataFrame
         usd, source = api_usd_per_question(prompt_tokens, completion_tokens, model)
         rows.append({"model": model, "usd_per_1k_questions": usd * 1000, "source": source})
     return pd.DataFrame(rows).sort_values("usd_per_1k_questions").reset_index(drop=True)
+
+
+def recorded(section: str) -> tuple[dict[str, Any], str]:
+    """One section of the kit's recorded quality run (datasets/benchmarks/quality.json) and
+    a label saying where it came from, for the lesson's tables."""
+    import json
+
+    from infralab.results import RECORDED_DIR
+
+    path = RECORDED_DIR / "quality.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: run `python -m infralab bench quality --record` to make it."
+        )
+    data = json.loads(path.read_text())["data"]
+    if section not in data:
+        raise KeyError(f"the recorded run has no {section!r} section; sections: {list(data)}.")
+    part = data[section]
+    when = part.get("measured_at", "undated")[:16].replace("T", " ")
+    return part, f"recorded run, {when} UTC, load average {part.get('load_average_1m')}"
