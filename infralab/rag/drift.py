@@ -227,9 +227,9 @@ def drift_report(
         },
         {
             "questions": "asked to another tenant",
-            "recall_at_5": float("nan"),  # its gold documents are in another tenant
+            "recall_at_5": None,  # its gold documents are in another tenant: not defined
             "median_best_cosine": float(np.median(o_best)),
-            "answerable_answered": float("nan"),
+            "answerable_answered": None,
             "others_abstained": float(np.mean(o_best < thr)),
         },
     ]
