@@ -121,10 +121,12 @@ def drift_report(
     *,
     tenants: Sequence[str] | None = None,
     vectors: dict[str, tuple[Any, np.ndarray]] | None = None,
-    progress: bool = True,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """All three measurements on ``questions`` (default: the whole set) restricted to
     ``tenants``; ``vectors`` may pass prebuilt ``{variant: (chunks, chunk_vectors)}``.
+    ``threshold``: the abstention threshold to hold the drifted questions to; by default
+    it is calibrated on these questions (few unanswerable ones make that unstable).
     Returns plain data (tables as lists of records) for the benchmark and the lesson."""
     from infralab.assets import cache_dir
     from infralab.models.encoder import Embedder
@@ -203,7 +205,9 @@ def drift_report(
         mixing.append({"query_model": qm, "index_model": im, "recall_at_5": rec(r)})
 
     # input drift
-    thr = calibrate_threshold(best["int8"][ans], best["int8"][~ans])["threshold"]
+    if threshold is None:
+        threshold = calibrate_threshold(best["int8"][ans], best["int8"][~ans])["threshold"]
+    thr = float(threshold)
     a_qs = [questions[i] for i in a_idx]
     stripped = [strip_vocabulary(q.question) for q in a_qs]
     s_vec = np.asarray(emb["int8"].embed(stripped), np.float32)
