@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx2
 import openai
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infralab.models import decoder
+
+try:  # the HTTP library the installed openai client speaks (httpx2 from openai 3)
+    import httpx2 as openai_http
+except ImportError:
+    import httpx as openai_http
 from infralab.serving.app import HashEmbedder, create_app
 
 CORPUS = Path(__file__).parent / "data" / "rag_corpus"
@@ -83,10 +87,10 @@ def assert_sane(r) -> None:
     assert set(body["error"]) >= {"message", "type", "param", "code"}, body
 
     def replay(request):
-        return httpx2.Response(r.status_code, headers=dict(r.headers), content=r.content)
+        return openai_http.Response(r.status_code, headers=dict(r.headers), content=r.content)
 
     client = openai.OpenAI(base_url="http://replay/v1", api_key="k", max_retries=0,
-                           http_client=httpx2.Client(transport=httpx2.MockTransport(replay)))  # fmt: skip
+                           http_client=openai_http.Client(transport=openai_http.MockTransport(replay)))  # fmt: skip
     with pytest.raises(openai.APIStatusError) as err:
         client.models.list()
     assert err.value.status_code == r.status_code

@@ -255,6 +255,7 @@ def test_metrics_after_a_known_sequence(generator, caplog) -> None:
         assert c.post("/v1/chat/completions", json={"messages": []}).status_code == 400
         assert c.get("/nowhere").status_code == 404
         resp = c.get("/metrics", headers={"accept": "text/plain"})
+        summary = c.get("/metrics").json()  # what launcher's server.metrics() reads
         steps = c.app.state.scheduler.steps
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
     text = resp.text
@@ -283,6 +284,8 @@ def test_metrics_after_a_known_sequence(generator, caplog) -> None:
     assert v("infralab_chat_batch_size_count") == steps
     assert v("infralab_chat_rejected_total") == 0
     assert v("infralab_chat_running") == 0 and v("infralab_chat_waiting") == 0
+    assert summary["completed"] == 2 and summary["decode_steps"] == steps
+    assert summary["prometheus"]["infralab_chat_completions_total"] == 2
 
 
 def _free_port() -> int:

@@ -124,7 +124,10 @@ def test_32_concurrent_requests_all_complete(generator, stream: bool) -> None:
 
 def test_queue_full_gets_429_with_retry_after_only_past_the_bound(generator) -> None:
     openai = pytest.importorskip("openai")
-    import httpx2
+    try:  # the HTTP library the installed openai client speaks (httpx2 from openai 3)
+        import httpx2 as openai_http
+    except ImportError:
+        import httpx as openai_http
 
     with chat_client(generator, max_batch=1, max_queue=2) as client:
         sched = client.app.state.scheduler
@@ -146,10 +149,12 @@ def test_queue_full_gets_429_with_retry_after_only_past_the_bound(generator) -> 
 
     # The official client reads it as a RateLimitError carrying the message.
     def replay(request):
-        return httpx2.Response(full.status_code, headers=dict(full.headers), content=full.content)
+        return openai_http.Response(
+            full.status_code, headers=dict(full.headers), content=full.content
+        )
 
     oc = openai.OpenAI(base_url="http://local/v1", api_key="k", max_retries=0,
-                       http_client=httpx2.Client(transport=httpx2.MockTransport(replay)))  # fmt: skip
+                       http_client=openai_http.Client(transport=openai_http.MockTransport(replay)))  # fmt: skip
     with pytest.raises(openai.RateLimitError) as err:
         oc.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
     assert "queue" in err.value.message

@@ -322,7 +322,8 @@ def test_metrics_after_a_known_sequence_hold_no_question_text(docs):
         assert client.post("/ask", headers=h, json={"question": secret}).status_code == 200
         assert client.post("/ask", headers=h, json={"question": ""}).status_code == 400
         assert client.post("/ask", json={"question": secret}).status_code == 401
-        text = client.get("/metrics").text  # public, like /healthz: no tenant data in it
+        text = client.get("/metrics", headers={"accept": "text/plain"}).text  # public
+        as_json = client.get("/metrics").json()  # what launcher's server.metrics() reads
     assert "zebracorn" not in text and "quokkafish" not in text and "saas" not in text
     values = {
         (smp.name, tuple(sorted(smp.labels.items()))): smp.value
@@ -336,6 +337,8 @@ def test_metrics_after_a_known_sequence_hold_no_question_text(docs):
 
     assert requests("/ask", "200") == 1 and requests("/ask", "400") == 1
     assert requests("unmatched", "401") == 1  # refused before routing
+    key = 'infralab_http_requests_total{method="POST",route="/ask",status="200"}'
+    assert as_json[key] == 1
     for stage in ("embed_query", "search", "generate", "total"):
         assert values[("infralab_rag_stage_seconds_count", (("stage", stage),))] == 1
     assert values[("infralab_rag_upstream_errors_total", ())] == 0

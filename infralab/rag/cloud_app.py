@@ -221,71 +221,21 @@ def build_index(
     )
 
 
-def create_app(
-    api_keys: Mapping[str, str] | None = None,
+def rag_router(
+    index: RagIndex,
+    generator: Generator,
+    query_embedder: Any,
     *,
-    llm_url: str | None = None,
-    embed_url: str | None = None,
-    network_delay_ms: float = 0.0,
-    corpus_dir: str | None = None,
-    layout: str = "auto",
-    chunk_size: int = 120,
-    chunk_overlap: int = 30,
-    variant: str = "int8",
-    embedder: Any = None,
-    index: RagIndex | None = None,
-    generator: Generator | None = None,
-    min_score: float | None = None,
-    max_tokens: int = 48,
-    log_size: int = 1000,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-) -> FastAPI:
-    """Build the cloud app; every argument is JSON-able except the injectable objects.
+    remote_embed: bool,
+    delay_s: float,
+    request_log: deque[dict[str, Any]],
+    metrics: ServiceMetrics,
+) -> APIRouter:
+    """``POST /ask``, ``GET /requests``, ``GET /healthz`` and ``GET /metrics``.
 
-    ``api_keys`` maps key -> tenant (else ``INFRALAB_RAG_KEYS``). ``llm_url``: the chat
-    server's OpenAI base URL (``.../v1``; else ``OPENAI_BASE_URL``). ``embed_url``: embed
-    queries on the embeddings server instead of here. ``embedder``: an object with
-    ``embed``, ``"hash"`` for the model-free stand-in, or None for the ONNX ``variant``.
-    ``index`` / ``generator``: pass prebuilt ones (tests, notebooks). ``max_body_bytes``
-    bounds a request body (counted as it arrives).
+    The tenant comes from ``request.state.tenant``, which the app's authentication gate sets
+    before the body is read; nothing in a body can set it.
     """
-    if layout == "auto":  # local mode filters in Python: one collection per tenant is faster
-        layout = "shared" if os.environ.get("QDRANT_URL") else "per_tenant"
-    if network_delay_ms < 0:
-        raise ValueError(f"network_delay_ms must be >= 0, got {network_delay_ms}.")
-    keys = KeyRing(
-        api_keys if api_keys is not None else parse_keys(os.environ.get(API_KEYS_ENV, ""))
-    )
-    delay_s = network_delay_ms / 1000.0
-
-    if index is None:
-        if embedder is None:
-            from infralab.models.encoder import Embedder
-
-            embedder, label = Embedder(variant=variant, provider="cpu", batch_size=32), variant
-        elif embedder == "hash":
-            from infralab.serving.app import HashEmbedder
-
-            embedder, label = HashEmbedder(), "hash"
-        else:
-            label = getattr(embedder, "variant", type(embedder).__name__)
-        index = build_index(
-            corpus_dir=corpus_dir,
-            embedder=embedder,
-            layout=layout,
-            size=chunk_size,
-            overlap=chunk_overlap,
-            label=label,
-        )
-    query_embedder = RemoteEmbedder(embed_url) if embed_url else index.embedder
-    if generator is None:
-        kwargs: dict[str, Any] = {"base_url": llm_url, "max_tokens": max_tokens}
-        if min_score is not None:
-            kwargs["min_score"] = min_score
-        generator = Generator(**kwargs)
-    request_log: deque[dict[str, Any]] = deque(maxlen=log_size)
-
-    metrics = ServiceMetrics("rag")
     stage_seconds = metrics.histogram(
         "infralab_rag_stage_seconds",
         "Time in each /ask stage (embed_query, search, generate, network, total).",
@@ -295,25 +245,6 @@ def create_app(
     upstream_errors = metrics.counter(
         "infralab_rag_upstream_errors", "LLM calls across the boundary that failed."
     )
-    app = FastAPI(title="infralab RAG cloud app", version="1")
-    app.state.request_log = request_log
-    app.state.index = index
-    app.state.metrics = metrics
-
-    def authenticate(scope: dict) -> JSONResponse | None:
-        """Runs before the body is read: 401 unless the key names a tenant."""
-        if scope.get("path") in PUBLIC_PATHS:
-            return None
-        tenant = keys.tenant(api_key_from(Request(scope)))
-        if tenant is None:
-            return JSONResponse(UNAUTHORIZED, status_code=401)
-        scope.setdefault("state", {})["tenant"] = tenant
-        return None
-
-    app.add_middleware(
-        ServiceGuard, max_body_bytes=max_body_bytes, observe=metrics.observe, gate=authenticate
-    )
-    install_error_handlers(app, routes_hint=ROUTES_HINT)
     router = APIRouter()
 
     @router.get("/healthz")
@@ -343,7 +274,7 @@ def create_app(
         try:
             vector = None
             if body.mode != "lexical" or body.generate:
-                if embed_url:
+                if remote_embed:
                     vectors = remote(
                         lambda: query_embedder.embed([body.question]), timings, "embed_query"
                     )
@@ -419,6 +350,102 @@ def create_app(
         tenant = request.state.tenant
         return {"requests": [e for e in request_log if e["tenant"] == tenant]}
 
+    return router
+
+
+def create_app(
+    api_keys: Mapping[str, str] | None = None,
+    *,
+    llm_url: str | None = None,
+    embed_url: str | None = None,
+    network_delay_ms: float = 0.0,
+    corpus_dir: str | None = None,
+    layout: str = "auto",
+    chunk_size: int = 120,
+    chunk_overlap: int = 30,
+    variant: str = "int8",
+    embedder: Any = None,
+    index: RagIndex | None = None,
+    generator: Generator | None = None,
+    min_score: float | None = None,
+    max_tokens: int = 48,
+    log_size: int = 1000,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """Build the cloud app; every argument is JSON-able except the injectable objects.
+
+    ``api_keys`` maps key -> tenant (else ``INFRALAB_RAG_KEYS``). ``llm_url``: the chat
+    server's OpenAI base URL (``.../v1``; else ``OPENAI_BASE_URL``). ``embed_url``: embed
+    queries on the embeddings server instead of here. ``embedder``: an object with
+    ``embed``, ``"hash"`` for the model-free stand-in, or None for the ONNX ``variant``.
+    ``index`` / ``generator``: pass prebuilt ones (tests, notebooks). ``max_body_bytes``
+    bounds a request body (counted as it arrives).
+    """
+    if layout == "auto":  # local mode filters in Python: one collection per tenant is faster
+        layout = "shared" if os.environ.get("QDRANT_URL") else "per_tenant"
+    if network_delay_ms < 0:
+        raise ValueError(f"network_delay_ms must be >= 0, got {network_delay_ms}.")
+    keys = KeyRing(
+        api_keys if api_keys is not None else parse_keys(os.environ.get(API_KEYS_ENV, ""))
+    )
+    delay_s = network_delay_ms / 1000.0
+
+    if index is None:
+        if embedder is None:
+            from infralab.models.encoder import Embedder
+
+            embedder, label = Embedder(variant=variant, provider="cpu", batch_size=32), variant
+        elif embedder == "hash":
+            from infralab.serving.app import HashEmbedder
+
+            embedder, label = HashEmbedder(), "hash"
+        else:
+            label = getattr(embedder, "variant", type(embedder).__name__)
+        index = build_index(
+            corpus_dir=corpus_dir,
+            embedder=embedder,
+            layout=layout,
+            size=chunk_size,
+            overlap=chunk_overlap,
+            label=label,
+        )
+    query_embedder = RemoteEmbedder(embed_url) if embed_url else index.embedder
+    if generator is None:
+        kwargs: dict[str, Any] = {"base_url": llm_url, "max_tokens": max_tokens}
+        if min_score is not None:
+            kwargs["min_score"] = min_score
+        generator = Generator(**kwargs)
+    request_log: deque[dict[str, Any]] = deque(maxlen=log_size)
+
+    metrics = ServiceMetrics("rag")
+    app = FastAPI(title="infralab RAG cloud app", version="1")
+    app.state.request_log = request_log
+    app.state.index = index
+    app.state.metrics = metrics
+
+    def authenticate(scope: dict) -> JSONResponse | None:
+        """Runs before the body is read: 401 unless the key names a tenant."""
+        if scope.get("path") in PUBLIC_PATHS:
+            return None
+        tenant = keys.tenant(api_key_from(Request(scope)))
+        if tenant is None:
+            return JSONResponse(UNAUTHORIZED, status_code=401)
+        scope.setdefault("state", {})["tenant"] = tenant
+        return None
+
+    app.add_middleware(
+        ServiceGuard, max_body_bytes=max_body_bytes, observe=metrics.observe, gate=authenticate
+    )
+    install_error_handlers(app, routes_hint=ROUTES_HINT)
+    router = rag_router(
+        index,
+        generator,
+        query_embedder,
+        remote_embed=bool(embed_url),
+        delay_s=delay_s,
+        request_log=request_log,
+        metrics=metrics,
+    )
     app.include_router(router)
     return app
 

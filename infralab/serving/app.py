@@ -23,6 +23,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 from collections import Counter  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from typing import Any, Literal, Protocol  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -175,6 +176,152 @@ class _RunnerCollector:
         )
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for."""
+
+    max_items: int = DEFAULT_MAX_ITEMS
+    max_chars: int = DEFAULT_MAX_CHARS
+    max_total_tokens: int = DEFAULT_MAX_TOTAL_TOKENS
+
+
+def embeddings_router(
+    embedder: EmbedderLike,
+    runner: MicroBatcher | NaiveRunner,
+    *,
+    served_variant: str,
+    limits: Limits,
+    batch_settings: dict[str, Any],
+    startup: dict[str, Any],
+    responses: Counter,
+    metrics: ServiceMetrics,
+) -> APIRouter:
+    """``POST /v1/embeddings``, ``GET /v1/models``, ``GET /healthz`` and ``GET /metrics``."""
+    router = APIRouter()
+    served_names = {MODEL_ID, f"sentence-transformers/{MODEL_ID}", f"{MODEL_ID}-{served_variant}"}
+
+    def validate(req: EmbeddingRequest) -> list[str]:
+        """The limits, as plain checks: each failure says which item and which limit."""
+        if req.model is not None and req.model not in served_names:
+            raise _ClientError(
+                f"Model {req.model!r} is not served here; use {MODEL_ID!r} (or omit 'model').",
+                status=404,
+                param="model",
+            )
+        if req.dimensions is not None and req.dimensions != DIM:
+            raise _ClientError(
+                f"This model makes {DIM}-dimensional vectors; 'dimensions' was {req.dimensions}.",
+                param="dimensions",
+            )
+        texts = [req.input] if isinstance(req.input, str) else list(req.input)
+        if not texts:
+            raise _ClientError("'input' is an empty list: send at least one text.", param="input")
+        if len(texts) > limits.max_items:
+            raise _ClientError(
+                f"'input' has {len(texts)} texts; the limit is {limits.max_items} per request.",
+                param="input",
+            )
+        for i, text in enumerate(texts):
+            where = "'input'" if isinstance(req.input, str) else f"input[{i}]"
+            if not text.strip():
+                raise _ClientError(
+                    f"{where} is empty: every text needs some characters.", param="input"
+                )
+            if len(text) > limits.max_chars:
+                raise _ClientError(
+                    f"{where} has {len(text):,} characters; the limit is {limits.max_chars:,}.",
+                    param="input",
+                )
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _ClientError(
+                    f"{where} contains a lone surrogate and is not valid Unicode text.",
+                    param="input",
+                ) from None
+        return texts
+
+    @router.post("/v1/embeddings", summary="Embed texts (OpenAI-compatible)")
+    async def embeddings(req: EmbeddingRequest) -> Response:
+        texts = validate(req)
+        tokens = [int(n) for n in embedder.count_tokens(texts)]
+        total = sum(tokens)
+        if total > limits.max_total_tokens:
+            raise _ClientError(
+                f"The texts make {total:,} tokens together; the limit is {limits.max_total_tokens:,} "
+                "per request. Send fewer or shorter texts.",
+                param="input",
+            )
+        try:
+            vectors = await runner.submit(texts)
+        except RuntimeError as exc:
+            if "shutting down" in str(exc):
+                return _error(503, "The server is shutting down; retry.")
+            raise
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if req.encoding_format == "base64":
+            encoded: list[Any] = [
+                base64.b64encode(row.astype("<f4").tobytes()).decode("ascii") for row in vectors
+            ]
+        else:
+            encoded = vectors.tolist()
+        body = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": emb}
+                for i, emb in enumerate(encoded)
+            ],
+            "model": MODEL_ID,
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
+        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+    @router.get("/v1/models", summary="The model this server serves (OpenAI-compatible)")
+    async def list_models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "infralab"}],
+        }
+
+    @router.get("/healthz", summary="Liveness, and when each start-up step finished")
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "model": MODEL_ID,
+            "variant": served_variant,
+            "mode": runner.mode,
+            "pid": os.getpid(),
+            "startup": startup,
+        }
+
+    def metrics_json() -> dict[str, Any]:
+        """The JSON summary the launcher, benchmarks and lesson 02 read (plain GET)."""
+        out: dict[str, Any] = {
+            "mode": runner.mode,
+            "variant": served_variant,
+            **batch_settings,
+            "http_responses": dict(responses),
+            **runner.stats.to_dict(),
+        }
+        try:
+            import psutil
+
+            out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
+        except Exception:
+            out["rss_mb"] = None
+        if startup.get("ready"):
+            out["uptime_s"] = time.time() - startup["ready"]
+        return out
+
+    router.add_api_route(
+        "/metrics",
+        metrics_endpoint(metrics, metrics_json),
+        methods=["GET"],
+        summary="Prometheus text to a scraper (or ?format=prometheus); a JSON summary otherwise",
+    )
+    return router
+
+
 def create_app(
     embedder: EmbedderLike | str | None = None,
     *,
@@ -280,8 +427,6 @@ def create_app(
     app.state.embedder = embedder
     app.state.runner = runner
     app.state.startup = startup
-    served_names = {MODEL_ID, f"sentence-transformers/{MODEL_ID}", f"{MODEL_ID}-{served_variant}"}
-
     metrics = ServiceMetrics("embeddings")
     metrics.registry.register(_RunnerCollector(runner.stats))
     app.state.metrics = metrics
@@ -305,127 +450,18 @@ def create_app(
     async def on_client(request: Request, exc: _ClientError) -> JSONResponse:
         return _error(exc.status, exc.message, param=exc.param)
 
-    router = APIRouter()
-
-    def validate(req: EmbeddingRequest) -> list[str]:
-        """The limits, as plain checks: each failure says which item and which limit."""
-        if req.model is not None and req.model not in served_names:
-            raise _ClientError(
-                f"Model {req.model!r} is not served here; use {MODEL_ID!r} (or omit 'model').",
-                status=404,
-                param="model",
-            )
-        if req.dimensions is not None and req.dimensions != DIM:
-            raise _ClientError(
-                f"This model makes {DIM}-dimensional vectors; 'dimensions' was {req.dimensions}.",
-                param="dimensions",
-            )
-        texts = [req.input] if isinstance(req.input, str) else list(req.input)
-        if not texts:
-            raise _ClientError("'input' is an empty list: send at least one text.", param="input")
-        if len(texts) > max_items:
-            raise _ClientError(
-                f"'input' has {len(texts)} texts; the limit is {max_items} per request.",
-                param="input",
-            )
-        for i, text in enumerate(texts):
-            where = "'input'" if isinstance(req.input, str) else f"input[{i}]"
-            if not text.strip():
-                raise _ClientError(
-                    f"{where} is empty: every text needs some characters.", param="input"
-                )
-            if len(text) > max_chars:
-                raise _ClientError(
-                    f"{where} has {len(text):,} characters; the limit is {max_chars:,}.",
-                    param="input",
-                )
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise _ClientError(
-                    f"{where} contains a lone surrogate and is not valid Unicode text.",
-                    param="input",
-                ) from None
-        return texts
-
-    @router.post("/v1/embeddings", summary="Embed texts (OpenAI-compatible)")
-    async def embeddings(req: EmbeddingRequest) -> Response:
-        texts = validate(req)
-        tokens = [int(n) for n in embedder.count_tokens(texts)]
-        total = sum(tokens)
-        if total > max_total_tokens:
-            raise _ClientError(
-                f"The texts make {total:,} tokens together; the limit is {max_total_tokens:,} "
-                "per request. Send fewer or shorter texts.",
-                param="input",
-            )
-        try:
-            vectors = await runner.submit(texts)
-        except RuntimeError as exc:
-            if "shutting down" in str(exc):
-                return _error(503, "The server is shutting down; retry.")
-            raise
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if req.encoding_format == "base64":
-            encoded: list[Any] = [
-                base64.b64encode(row.astype("<f4").tobytes()).decode("ascii") for row in vectors
-            ]
-        else:
-            encoded = vectors.tolist()
-        body = {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": emb}
-                for i, emb in enumerate(encoded)
-            ],
-            "model": MODEL_ID,
-            "usage": {"prompt_tokens": total, "total_tokens": total},
-        }
-        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
-
-    @router.get("/v1/models", summary="The model this server serves (OpenAI-compatible)")
-    async def list_models() -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "infralab"}],
-        }
-
-    @router.get("/healthz", summary="Liveness, and when each start-up step finished")
-    async def healthz() -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "model": MODEL_ID,
-            "variant": served_variant,
-            "mode": runner.mode,
-            "pid": os.getpid(),
-            "startup": startup,
-        }
-
-    def metrics_json() -> dict[str, Any]:
-        """The JSON summary the launcher, benchmarks and lesson 02 read (plain GET)."""
-        out: dict[str, Any] = {
-            "mode": runner.mode,
-            "variant": served_variant,
+    router = embeddings_router(
+        embedder,
+        runner,
+        served_variant=served_variant,
+        limits=Limits(max_items, max_chars, max_total_tokens),
+        batch_settings={
             "max_batch_size": max_batch_size if batching else 1,
             "max_wait_ms": max_wait_ms if batching else 0.0,
-            "http_responses": dict(responses),
-            **runner.stats.to_dict(),
-        }
-        try:
-            import psutil
-
-            out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
-        except Exception:
-            out["rss_mb"] = None
-        if startup.get("ready"):
-            out["uptime_s"] = time.time() - startup["ready"]
-        return out
-
-    router.add_api_route(
-        "/metrics",
-        metrics_endpoint(metrics, metrics_json),
-        methods=["GET"],
-        summary="Prometheus text to a scraper (or ?format=prometheus); a JSON summary otherwise",
+        },
+        startup=startup,
+        responses=responses,
+        metrics=metrics,
     )
     app.include_router(router)
     return app

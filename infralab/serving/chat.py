@@ -53,6 +53,7 @@ DEFAULT_MAX_TOKENS = 256
 MAX_BATCH = 4
 DEFAULT_MAX_QUEUE = 128  # waiting requests (all clients together) before 429
 MAX_QUEUE_ENV = "INFRALAB_CHAT_MAX_QUEUE"
+STAT_KEYS = ("submitted", "completed", "rejected", "cancelled_waiting", "cancelled_running")
 ROUTES_HINT = "POST /v1/chat/completions, GET /v1/models, GET /healthz and GET /metrics"
 
 
@@ -633,5 +634,19 @@ def create_chat_app(
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "model": _model_id(generator), "provider": generator.device}
 
-    app.add_api_route("/metrics", metrics_endpoint(metrics), methods=["GET"])
+    def summary() -> dict[str, Any]:
+        sched = router.scheduler  # type: ignore[attr-defined]
+        sizes = list(sched.batch_sizes)
+        return {
+            "max_batch": sched.max_batch,
+            "max_queue": sched.max_queue,
+            "waiting": sched.n_waiting,
+            "running": len(sched.running),
+            "decode_steps": sched.steps,
+            "mean_batch_size": sum(sizes) / len(sizes) if sizes else 0.0,
+            **{k: int(sched.stats[k]) for k in STAT_KEYS},
+            "prometheus": metrics.as_dict(),
+        }
+
+    app.add_api_route("/metrics", metrics_endpoint(metrics, summary), methods=["GET"])
     return app

@@ -6,9 +6,9 @@ Why one registry per app: tests and notebooks run several apps in one process, a
 ``/metrics`` must report its own app only.
 
 ``GET /metrics`` answers the Prometheus text format to a scraper (it asks for
-``text/plain`` or OpenMetrics) or to ``?format=prometheus``; the embeddings service keeps
-answering its older JSON summary to a plain ``GET`` (``Accept: */*`` or
-``application/json``), which the launcher, benchmarks and lesson 02 read.
+``text/plain`` or OpenMetrics) or to ``?format=prometheus``, and a JSON summary to a plain
+``GET`` (``Accept: */*`` or ``application/json``, or ``?format=json``): the launcher's
+``server.metrics()``, the benchmarks and lesson 02 read that one.
 
 Labels never carry prompt or question text: routes are the route templates, not raw paths.
 """
@@ -78,6 +78,17 @@ class ServiceMetrics:
     def exposition(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
+    def as_dict(self) -> dict[str, float]:
+        """Every sample as ``{'name{label="value"}': number}`` (the JSON view)."""
+        out: dict[str, float] = {}
+        for family in self.registry.collect():
+            for smp in family.samples:
+                if smp.name.endswith("_created"):
+                    continue
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(smp.labels.items()))
+                out[f"{smp.name}{{{labels}}}" if labels else smp.name] = smp.value
+        return out
+
 
 def wants_prometheus(request: Request) -> bool:
     """True for a Prometheus scraper (``text/plain`` / OpenMetrics) or ``?format=prometheus``."""
@@ -91,12 +102,12 @@ def wants_prometheus(request: Request) -> bool:
 def metrics_endpoint(
     metrics: ServiceMetrics, json_summary: Callable[[], dict[str, Any]] | None = None
 ) -> Callable[[Request], Any]:
-    """A ``GET /metrics`` handler: Prometheus text, or ``json_summary()`` where one is kept."""
+    """A ``GET /metrics`` handler: Prometheus text, or JSON (``json_summary()`` or every sample)."""
 
     async def handler(request: Request) -> Response:
-        if json_summary is not None and not wants_prometheus(request):
-            return JSONResponse(json_summary())
-        return metrics.exposition()
+        if wants_prometheus(request):
+            return metrics.exposition()
+        return JSONResponse(json_summary() if json_summary is not None else metrics.as_dict())
 
     return handler
 
