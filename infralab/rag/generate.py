@@ -173,6 +173,17 @@ def build_messages(
     return [{"role": "system", "content": system}, {"role": "user", "content": user}], removed
 
 
+LEAK_WORDS = 8  # this many consecutive words of the system prompt in an answer is a leak
+
+
+def _word_grams(text: str, n: int = LEAK_WORDS) -> set[str]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+SYSTEM_GRAMS = _word_grams(SYSTEM_GUARDED.replace("{example}", ""))
+
+
 def check_output(
     raw: str, hits: Sequence[Hit], screened: Sequence[str]
 ) -> tuple[list[str], list[str]]:
@@ -200,6 +211,8 @@ def check_output(
         problems.append("repeats a code word from screened text (a canary)")
     if looks_like_instruction(raw):
         problems.append("contains an instruction-like phrase")
+    if _word_grams(CITATION_RE.sub("", raw)) & SYSTEM_GRAMS:  # leakage: instructions stay in
+        problems.append("repeats the system prompt")
     sources = " ".join(h.text for h in hits).lower()
     for url in URL_RE.findall(raw):
         if url.lower().rstrip(".,)") not in sources or any(
