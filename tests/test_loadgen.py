@@ -7,6 +7,7 @@ import asyncio
 import pandas as pd
 import pytest
 
+from infralab.charts.serving import latency_timeline
 from infralab.serving.launcher import free_port, launch
 from infralab.serving.loadgen import (
     check_loopback,
@@ -50,7 +51,8 @@ def test_closed_loop_sends_exactly_the_requests_asked_for(server):
     assert s["requests"] == 40 and s["errors"] == 0 and s["errors_by_kind"] == {}
     assert s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] <= s["max_ms"]
     assert s["throughput_rps"] > 0
-    assert res.chart().to_dict()["encoding"]["y"]["title"] == "latency (ms)"
+    chart = latency_timeline(res.df, title="requests over time")
+    assert chart.to_dict()["encoding"]["y"]["title"] == "latency (ms)"
 
 
 def test_httpx_client_gives_the_same_counts(server):

@@ -9,15 +9,17 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from infralab.bench import rag as rag_bench
 from infralab.charts import rag as rag_charts
 from infralab.checks import CheckFailed, lab06
+from infralab.costs import placement
+from infralab.models.standin import HashEmbedder
 from infralab.rag import evaluate as ev
 from infralab.rag.chunking import chunk_documents
 from infralab.rag.cloud_app import create_app, parse_keys
 from infralab.rag.corpus import load_documents, load_questions
 from infralab.rag.hybrid import RagIndex
 from infralab.rag.store import make_client
-from infralab.serving.app import HashEmbedder
 
 DATA = Path(__file__).parent / "data"
 
@@ -46,21 +48,23 @@ def test_stage_percentiles():
 
 def test_serverless_price_by_hand():
     # AWS Lambda: 0.00001667 USD per GB-s and 0.20 USD per 1M requests (datasets/pricing)
-    usd = ev.serverless_usd_per_1k(100.0, memory_gb=2.0)
+    usd = placement.serverless_usd_per_1k(100.0, memory_gb=2.0)
     assert usd == pytest.approx(1000 * 0.1 * 2 * 0.00001667 + 0.2 / 1000)
-    assert ev.serverless_usd_per_1k(99.2) == ev.serverless_usd_per_1k(100.0)  # whole ms billed
+    assert placement.serverless_usd_per_1k(99.2) == placement.serverless_usd_per_1k(
+        100.0
+    )  # whole ms billed
     with pytest.raises(ValueError):
-        ev.serverless_usd_per_1k(-1)
+        placement.serverless_usd_per_1k(-1)
 
 
 def test_placement_costs_and_break_even():
     stage_ms = {"embed_query": 5.0, "search": 2.0, "generate": 2000.0}
-    costs = ev.placement_costs(stage_ms, gpu="T4", utilization=0.5)
+    costs = placement.placement_costs(stage_ms, gpu="T4", utilization=0.5)
     price = costs.attrs["gpu_usd_per_hour"]
     gen = costs.loc["generate"]
     assert gen["gpu_usd_per_1k"] == pytest.approx(price / (0.5 * 3600 / 2.0) * 1000)
     # at the break-even speed-up the GPU costs what serverless CPU costs
-    faster = ev.placement_costs(
+    faster = placement.placement_costs(
         stage_ms,
         gpu="T4",
         utilization=0.5,
@@ -70,17 +74,17 @@ def test_placement_costs_and_break_even():
         gen["serverless_cpu_usd_per_1k"]
     )
     assert faster.loc["generate", "gpu_time"] == "measured"
-    plan = ev.placements(stage_ms, faster, network_ms=30.0)
+    plan = placement.placements(stage_ms, faster, network_ms=30.0)
     assert plan.loc["all on cloud CPU (serverless)", "network_hops"] == 0
     assert plan.loc["all on GPU infra", "latency_ms"] == pytest.approx(
         5 + 2 + faster.loc["generate", "gpu_ms"] + 30
     )
     with pytest.raises(ValueError, match="utilization"):
-        ev.placement_costs(stage_ms, utilization=0)
+        placement.placement_costs(stage_ms, utilization=0)
 
 
 def test_measure_layouts_small():
-    table = ev.measure_layouts(sizes=(30, 60), queries=2)
+    table = rag_bench.measure_layouts(sizes=(30, 60), queries=2)
     assert set(table["layout"]) == {"shared", "per_tenant"} and len(table) == 4
     assert (table["p50_ms"] > 0).all()
 
@@ -94,7 +98,7 @@ def test_charts_build(index, docs):
         rag_charts.stage_latency(
             ev.stage_percentiles([{"embed_query": 1, "search": 2, "total": 3}])
         ),
-        rag_charts.layout_search_time(ev.measure_layouts(sizes=(30,), queries=1)),
+        rag_charts.layout_search_time(rag_bench.measure_layouts(sizes=(30,), queries=1)),
     ):
         spec = chart.to_dict()
         assert "title" in spec
@@ -113,7 +117,7 @@ def test_lab06_checks_pass_and_fail(index, docs):
     with pytest.raises(CheckFailed, match="another tenant"):
         lab06.check_scoped_search(leaky, index, owner)
     assert lab06.check_recall_at_k(lambda r, g, k: len(set(g) & set(r[:k])) / len(set(g)))
-    with pytest.raises(CheckFailed, match="not by k"):
+    with pytest.raises(CheckFailed, match="Divide by how many gold documents"):
         lab06.check_recall_at_k(lambda r, g, k: len(set(g) & set(r[:k])) / k)
     plan = pd.DataFrame(
         {"latency_ms": [100.0, 50.0], "usd_per_1k_questions": [1.0, 2.0]}, index=["a", "b"]
@@ -191,23 +195,23 @@ def test_gpu_generate_estimate_by_hand():
         "machine": {"gpu": "NVIDIA X, driver"},
         "date": "2026-11-28T00:00:00",
     }
-    ms, note = ev.gpu_generate_ms(200, 20, record)
+    ms, note = rag_bench.gpu_generate_ms(200, 20, record)
     assert ms == pytest.approx((0.02 + 20 / 200) * 1000)
     assert "NVIDIA X" in note and "2026-11-28" in note
     with pytest.raises(ValueError):
-        ev.gpu_generate_ms(-1, 3, record)
+        rag_bench.gpu_generate_ms(-1, 3, record)
     answers = [
         {"usage": {"prompt_tokens": 100, "completion_tokens": 10}},
         {"usage": {"prompt_tokens": 300, "completion_tokens": 30}},
         {"usage": {}},
     ]
-    assert ev.mean_usage(answers) == {"prompt_tokens": 200.0, "completion_tokens": 20.0}
-    assert ev.gpu_estimate([{"usage": {}}]) == ({}, "no token counts in the answers")
+    assert rag_bench.mean_usage(answers) == {"prompt_tokens": 200.0, "completion_tokens": 20.0}
+    assert rag_bench.gpu_estimate([{"usage": {}}]) == ({}, "no token counts in the answers")
 
 
 def test_recorded_gpu_run_gives_an_estimate():
     try:
-        ms, note = ev.gpu_generate_ms(500, 22)
+        ms, note = rag_bench.gpu_generate_ms(500, 22)
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     assert 0 < ms < 10_000 and "recorded" in note

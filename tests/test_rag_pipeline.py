@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infralab.models.standin import HashEmbedder
 from infralab.rag.chunking import chunk_documents, split_words
 from infralab.rag.corpus import CorpusError, load_documents, load_questions, parse_front_matter
 from infralab.rag.evaluate import (
@@ -22,7 +23,6 @@ from infralab.rag.evaluate import (
 from infralab.rag.hybrid import RagIndex, reciprocal_rank_fusion
 from infralab.rag.lexical import LexicalIndex
 from infralab.rag.store import Hit, TenantScopeError, TenantVectorStore
-from infralab.serving.app import HashEmbedder
 
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "rag_corpus"

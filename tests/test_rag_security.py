@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infralab.models.standin import HashEmbedder
 from infralab.rag.cloud_app import UNAUTHORIZED, create_app, question_hash
 from infralab.rag.corpus import load_documents
 from infralab.rag.generate import NOT_FOUND, Generator, build_messages, check_output, screen
 from infralab.rag.hybrid import RagIndex
 from infralab.rag.store import Hit
-from infralab.serving.app import HashEmbedder
 
 CORPUS = Path(__file__).parent / "data" / "rag_corpus"
 TENANTS = ["saas", "lawfirm", "web3"]

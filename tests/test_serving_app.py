@@ -259,3 +259,13 @@ def test_metrics_prometheus_and_json_after_a_known_sequence():
     assert values[("infralab_embed_batch_size_count", ())] == 2
     assert values[("infralab_embed_batch_size_sum", ())] == 3
     assert values[("infralab_embed_batch_size_bucket", (("le", "1.0"),))] == 1
+
+
+def test_the_stand_in_embedder_is_the_same_everywhere():
+    """The service's stand-in and the neutral one the RAG app uses give the same vectors
+    (serving.app keeps its own copy until it imports infralab.models.standin)."""
+    from infralab.models.standin import HashEmbedder as Neutral
+
+    texts = ["a", "the same text", "ünïcode \ud800 surrogate"]
+    np.testing.assert_array_equal(Neutral().embed(texts), HashEmbedder().embed(texts))
+    assert Neutral().count_tokens(texts) == HashEmbedder().count_tokens(texts)

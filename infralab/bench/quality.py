@@ -45,16 +45,12 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
     from infralab.assets import cache_dir
+    from infralab.bench.rag import gpu_generate_ms
+    from infralab.costs.placement import gpu_usd_per_1k, gpu_usd_per_hour
     from infralab.models.encoder import Embedder
     from infralab.rag import quality, router
     from infralab.rag.corpus import load_documents, load_questions
-    from infralab.rag.evaluate import (
-        calibrate_threshold,
-        gpu_generate_ms,
-        gpu_usd_per_1k,
-        gpu_usd_per_hour,
-        run_retrieval,
-    )
+    from infralab.rag.evaluate import calibrate_threshold, run_retrieval
     from infralab.rag.generate import Generator
     from infralab.rag.hybrid import RagIndex
     from infralab.serving.launcher import launch

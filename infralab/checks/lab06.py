@@ -241,9 +241,11 @@ def check_unauthorized(response: Any) -> CheckPassed:
     status = getattr(response, "status_code", None)
     if status is None:
         raise CheckFailed("pass the httpx response object.", "resp = httpx.post(...); check(resp)")
+    from infralab.rag.cloud_app import UNAUTHORIZED  # the app's one fixed body
+
     body = response.json() if status == 401 else None
     return check(
-        status == 401 and body == {"error": {"message": "unauthorized", "type": "unauthorized"}},
+        status == 401 and body == UNAUTHORIZED,
         ok="A request without a valid key gets 401 and learns nothing else.",
         problem=f"expected 401 with the fixed 'unauthorized' body, got {status}.",
         hint="Send the request with no key or a made-up one.",

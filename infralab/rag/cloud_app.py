@@ -396,7 +396,7 @@ def create_app(
 
             embedder, label = Embedder(variant=variant, provider="cpu", batch_size=32), variant
         elif embedder == "hash":
-            from infralab.serving.app import HashEmbedder
+            from infralab.models.standin import HashEmbedder
 
             embedder, label = HashEmbedder(), "hash"
         else:

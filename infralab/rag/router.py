@@ -186,7 +186,7 @@ def score_rows(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> Any:
     ran on the kit's chat server on the same CPU, so the same price applies to it."""
     import pandas as pd
 
-    from infralab.rag.evaluate import serverless_usd_per_1k
+    from infralab.costs.placement import serverless_usd_per_1k
     from infralab.rag.quality import score_answer
 
     by_qid = {q.qid: q for q in questions}

@@ -58,17 +58,14 @@ def check_loopback(url: str) -> str:
 
 @dataclass
 class LoadResult:
-    """Per-request rows (``df``) and a ``summary``: percentiles, throughput, errors by kind."""
+    """Per-request rows (``df``) and a ``summary``: percentiles, throughput, errors by kind.
+
+    Chart it with ``infralab.charts.serving.latency_timeline(result.df)`` (charts sit above
+    the engines, so the engine does not draw)."""
 
     df: pd.DataFrame
     summary: dict[str, Any]
     params: dict[str, Any] = field(default_factory=dict)
-
-    def chart(self):
-        """Latency of every request over the run (Altair)."""
-        from infralab.charts.serving import latency_timeline
-
-        return latency_timeline(self.df, title=self.params.get("label", "requests over time"))
 
     def _repr_html_(self) -> str:
         s = self.summary
