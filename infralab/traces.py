@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from infralab.costs.pricing import HOURS_PER_MONTH
+
 DAY_S = 86_400.0
 MAX_TRACE_REQUESTS = 5_000_000
 KINDS = ("steady", "diurnal", "bursty")
@@ -203,7 +205,7 @@ def provisioned_cost(
     instances: int,
     memory_gb: float,
     *,
-    hours: float = 730.0,
+    hours: float = HOURS_PER_MONTH,
     price_per_gb_s: float | None = None,
 ) -> dict[str, Any]:
     """Monthly cost of keeping ``instances`` warm all the time, at ``memory_gb`` each.

@@ -83,7 +83,7 @@ CASES = [
     ("04", "kv_bytes_per_token", lab04.check_kv_bytes_per_token,
      [lambda *a: 46080, lab04._reference_kv]),
     ("04", "cost_per_million", lab04.check_cost_per_million,
-     [__import__("infralab.charts.tokens", fromlist=["x"]).cost_per_million_tokens,
+     [__import__("infralab.costs.pricing", fromlist=["x"]).usd_per_1m_tokens_hourly,
       lambda p, t, u: cost_model.usd_per_1m_tokens_hourly(p, t, u),
       lambda p, t, u: 0.5]),
     ("05", "gpu_cost_per_1k", lab05.check_cost_per_1k,

@@ -1,62 +1,25 @@
 """Charts and tables of lesson 04 (LLM tokens): TTFT, decode rate, KV cache, cost per 1M tokens.
 
-Why the price table lives beside the charts: the lesson sets the student's own cost per
-token (an hourly price divided by the tokens an hour of their measured speed produces) next
-to published API prices, and both must carry their source and date on the chart.
+The lesson sets the student's own cost per token next to published API prices; the prices
+and the formula come from ``infralab.costs.pricing`` (``hourly_prices``, ``api_prices``,
+``usd_per_1m_tokens_hourly``), the one owner of price data, so both carry source and date.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-API_CSV = REPO_ROOT / "datasets" / "pricing" / "llm_api.csv"
+from infralab.paths import BENCHMARKS_DIR, REPO_ROOT
+
 # the kit's recorded GPU runs, most wanted first (the H100 run is made by the course's lead)
 GPU_RECORDS = [
-    REPO_ROOT / "datasets" / "benchmarks" / "generation_gpu_h100.json",
-    REPO_ROOT / "datasets" / "benchmarks" / "generation_gpu_h200.json",
+    BENCHMARKS_DIR / "generation_gpu_h100.json",
+    BENCHMARKS_DIR / "generation_gpu_h200.json",
 ]
-
-# Used only when datasets/pricing/llm_api.csv is absent (the same rows, the same sources).
-_FALLBACK_API = [
-    ("openai", "gpt-4o-mini", 0.15, 0.60, "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json", "2026-07-24"),
-    ("openai", "gpt-5-nano", 0.05, 0.40, "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json", "2026-07-24"),
-    ("anthropic", "claude-haiku-4-5", 1.00, 5.00, "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json", "2026-07-24"),
-    ("together", "Llama-3.1-8B-Instruct-Turbo", 0.18, 0.18, "https://github.com/pydantic/genai-prices/blob/main/prices/data.json", "2025-07-03"),
-]  # fmt: skip
-
-
-def cost_per_million_tokens(
-    usd_per_hour: float, tokens_per_s: float, utilization: float = 1.0
-) -> float | None:
-    """USD per 1M generated tokens for a machine rented by the hour; None when it serves none.
-
-    An hour at ``tokens_per_s`` and ``utilization`` (the busy share) makes
-    ``tokens_per_s * 3600 * utilization`` tokens; the hour's price spreads over them.
-    """
-    if usd_per_hour < 0 or tokens_per_s < 0 or not 0 <= utilization <= 1:
-        raise ValueError("price and speed must be >= 0 and utilization between 0 and 1")
-    tokens_per_hour = tokens_per_s * 3600 * utilization
-    if tokens_per_hour == 0:
-        return None
-    return usd_per_hour / tokens_per_hour * 1e6
-
-
-def api_prices() -> pd.DataFrame:
-    """Published API prices per 1M tokens with source and date (the kit's CSV, else a fallback)."""
-    if API_CSV.is_file():
-        df = pd.read_csv(API_CSV)
-        df["from"] = str(API_CSV.relative_to(REPO_ROOT))
-    else:
-        df = pd.DataFrame(_FALLBACK_API, columns=["provider", "model", "usd_per_1m_input_tokens",
-                                                  "usd_per_1m_output_tokens", "source", "as_of"])  # fmt: skip
-        df["from"] = "infralab/charts/tokens.py fallback table"
-    return df
 
 
 def gpu_record() -> dict[str, Any] | None:
@@ -188,40 +151,3 @@ def gpu_model(record: dict[str, Any] | None) -> str:
         if model in name:
             return model
     return "H100"
-
-
-def hourly_prices(gpu: str = "H100") -> pd.DataFrame:
-    """Hourly prices to set against a measured speed, each with its source and date.
-
-    A CPU machine like the student's: the cheapest 2-vCPU x86 on-demand VM in
-    ``datasets/pricing/cpu_vm.csv`` that is not burstable (a ``t`` instance runs at full speed
-    only while its CPU credits last). A GPU: the cheapest single ``gpu`` hour in
-    ``datasets/pricing/gpu_instances.csv``. Rows whose file is missing are left out.
-    """
-    rows = []
-    vm_csv = REPO_ROOT / "datasets" / "pricing" / "cpu_vm.csv"
-    if vm_csv.is_file():
-        df = pd.read_csv(vm_csv)
-        hit = df[
-            (df["vcpu"] == 2)
-            & (df["architecture"] == "x86_64")
-            & (df["pricing"] == "on_demand")
-            & ~df["instance"].str.startswith("t")
-        ]
-        hit = hit.dropna(subset=["usd_per_hour"])
-        if len(hit):
-            r = hit.sort_values("usd_per_hour").iloc[0]
-            rows.append({"machine": f"2 vCPU VM ({r['provider']} {r['instance']}, on demand)",
-                         "device": "cpu", "usd_per_hour": float(r["usd_per_hour"]),
-                         "source": r["source"], "as_of": r["as_of"]})  # fmt: skip
-    gpu_csv = REPO_ROOT / "datasets" / "pricing" / "gpu_instances.csv"
-    if gpu_csv.is_file():
-        df = pd.read_csv(gpu_csv)
-        one = df[(df["gpu"].astype(str).str.startswith(gpu)) & (df["gpu_count"] == 1)]
-        one = one.dropna(subset=["usd_per_hour"])
-        if len(one):
-            r = one.sort_values("usd_per_hour").iloc[0]
-            rows.append({"machine": f"1x {r['gpu']} ({r['provider']} {r['instance']}, {r['pricing']})",
-                         "device": "cuda", "usd_per_hour": float(r["usd_per_hour"]),
-                         "source": r["source"], "as_of": r["as_of"]})  # fmt: skip
-    return pd.DataFrame(rows, columns=["machine", "device", "usd_per_hour", "source", "as_of"])

@@ -25,6 +25,8 @@ from infralab.checks import (
     points,
     refuse_kit_function,
 )
+from infralab.costs.pricing import HOURS_PER_MONTH
+from infralab.costs.serverless import LAMBDA_PRICE_PER_GB_S, LAMBDA_PRICE_PER_MILLION_REQUESTS
 
 MAX_TEXTS = 64
 MAX_CHARS = 2000
@@ -32,8 +34,10 @@ MAX_CHARS = 2000
 # (one vCPU-second of credits per second)"; the share scales linearly with memory.
 # Source: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html (read 2026-11).
 LAMBDA_MB_PER_VCPU = 1769
-LAMBDA_USD_PER_GB_S = 0.00001667  # infralab.costs.serverless, from PRICING_SOURCES (2026)
-LAMBDA_USD_PER_MILLION_REQUESTS = 0.20
+# Prices from the kit's price data (datasets/pricing/serverless_cpu.csv), read once by
+# infralab.costs.pricing; the formula below stays a reference kept here.
+LAMBDA_USD_PER_GB_S = LAMBDA_PRICE_PER_GB_S
+LAMBDA_USD_PER_MILLION_REQUESTS = LAMBDA_PRICE_PER_MILLION_REQUESTS
 LAUNCH_PROBES = 2  # launch() sends a cold and a warm request before handing over the server
 
 
@@ -412,7 +416,7 @@ def check_break_even(
 ) -> CheckPassed:
     """The monthly request count where Lambda costs as much as an always-on instance."""
     per_request = _reference_lambda(1_000_000, cpu_seconds, memory_mb)["usd"] / 1e6
-    expected = hourly_usd * 730 / per_request
+    expected = hourly_usd * HOURS_PER_MONTH / per_request
     return check_close(
         requests_per_month,
         expected,

@@ -36,11 +36,9 @@ def _reference_cost(usd_per_hour: float, tokens_per_s: float, utilization: float
 
 
 def _kit() -> list[Callable[..., Any]]:
-    from infralab.charts.tokens import cost_per_million_tokens
-    from infralab.costs.model import cost_per_1k_at_utilization, usd_per_1m_tokens_hourly
+    from infralab.costs.pricing import cost_per_1k_at_utilization, usd_per_1m_tokens_hourly
 
     return [
-        cost_per_million_tokens,
         usd_per_1m_tokens_hourly,
         cost_per_1k_at_utilization,
         _reference_kv,

@@ -44,7 +44,7 @@ def gpu_usd_per_hour(gpu: str = "L4") -> tuple[float, str]:
 
 def gpu_usd_per_1k(duration_ms: float, usd_per_hour: float, utilization: float) -> float | None:
     """An hourly GPU serving one call at a time: cost of 1,000 calls at ``utilization``."""
-    from infralab.costs.model import cost_per_1k_at_utilization
+    from infralab.costs.pricing import cost_per_1k_at_utilization
 
     if duration_ms <= 0:
         raise ValueError("a GPU stage needs a duration above 0 ms.")

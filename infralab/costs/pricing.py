@@ -10,17 +10,20 @@ blank (missing) where the schema allows it; it is never filled with a guess.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-PRICING_DIR = Path(__file__).resolve().parents[2] / "datasets" / "pricing"
+from infralab.paths import PRICING_DIR, REPO_ROOT
+
+HOURS_PER_MONTH = 730.0  # the convention cloud price pages use (8,760 h / 12)
+
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
 
 
-REPO_ROOT = PRICING_DIR.parents[1]
 _NUMERIC_EXTRA = (
     "gpu_memory_gb",
     "free_units_per_month",
@@ -336,3 +339,86 @@ def cpu_vm(instance: str | None = None, pricing: str = "on_demand") -> pd.DataFr
             raise PricingError(f"no {pricing} price for VM {instance!r}; known: {known}")
     df = df.assign(usd_per_vcpu_hour=df["usd_per_hour"] / df["vcpu"])
     return df.sort_values("usd_per_vcpu_hour").reset_index(drop=True)
+
+
+# --- the unit-cost formulas (one copy: charts, checks and the RAG bill call these) ----------
+class CostError(ValueError):
+    """Bad input to the cost model; the message says which value and what is allowed."""
+
+
+def check_nonneg(name: str, value: float) -> float:
+    """``value`` as a finite float >= 0, else a :class:`CostError` naming it."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise CostError(f"{name} must be a number, not {value!r}") from None
+    if v != v or v < 0 or math.isinf(v):
+        raise CostError(f"{name} must be a finite number >= 0, not {value!r}")
+    return v
+
+
+def cost_per_1k_at_utilization(
+    usd_per_hour: float, throughput_rps: float, utilization: float
+) -> float | None:
+    """What an hourly-billed instance costs per 1k requests when it is busy ``utilization`` of the time.
+
+    The idle-GPU trap in one line: halve the utilization, double the unit cost. Returns None
+    (no requests served) at zero utilization or zero throughput, never a division error.
+    """
+    price = check_nonneg("usd_per_hour", usd_per_hour)
+    rps = check_nonneg("throughput_rps", throughput_rps)
+    util = check_nonneg("utilization", utilization)
+    if util > 1:
+        raise CostError(f"utilization is a share between 0 and 1, not {utilization}")
+    served_per_hour = rps * 3600.0 * util
+    if served_per_hour <= 0:
+        return None
+    return price / served_per_hour * 1000.0
+
+
+def usd_per_1m_tokens_hourly(
+    usd_per_hour: float, tokens_per_s: float, utilization: float = 1.0
+) -> float | None:
+    """Cost per 1M tokens of an hourly instance that generates ``tokens_per_s`` when busy."""
+    per_1k = cost_per_1k_at_utilization(usd_per_hour, tokens_per_s, utilization)
+    return None if per_1k is None else per_1k * 1000.0
+
+
+# --- price tables a lesson sets against a measured speed ------------------------------------
+def api_prices() -> pd.DataFrame:
+    """Published LLM API prices per 1M tokens (datasets/pricing/llm_api.csv) with source, date
+    and the file they came from (column ``from``)."""
+    df = load_prices("llm_api").copy()
+    df["from"] = str((PRICING_DIR / "llm_api.csv").relative_to(REPO_ROOT))
+    return df
+
+
+def hourly_prices(gpu: str = "H100") -> pd.DataFrame:
+    """Hourly prices to set against a measured speed, each with its source and date.
+
+    A CPU machine like the student's: the cheapest 2-vCPU x86 on-demand VM in
+    ``cpu_vm.csv`` that is not burstable (a ``t`` instance runs at full speed only while its
+    CPU credits last). A GPU: the cheapest single ``gpu`` hour in ``gpu_instances.csv``.
+    """
+    rows = []
+    vm = load_prices("cpu_vm")
+    hit = vm[
+        (vm["vcpu"] == 2)
+        & (vm["architecture"] == "x86_64")
+        & (vm["pricing"] == "on_demand")
+        & ~vm["instance"].str.startswith("t")
+    ].dropna(subset=["usd_per_hour"])
+    if len(hit):
+        r = hit.sort_values("usd_per_hour").iloc[0]
+        rows.append({"machine": f"2 vCPU VM ({r['provider']} {r['instance']}, on demand)",
+                     "device": "cpu", "usd_per_hour": float(r["usd_per_hour"]),
+                     "source": r["source"], "as_of": r["as_of"]})  # fmt: skip
+    gpus = load_prices("gpu_instances")
+    one = gpus[(gpus["gpu"].astype(str).str.startswith(gpu)) & (gpus["gpu_count"] == 1)]
+    one = one.dropna(subset=["usd_per_hour"])
+    if len(one):
+        r = one.sort_values("usd_per_hour").iloc[0]
+        rows.append({"machine": f"1x {r['gpu']} ({r['provider']} {r['instance']}, {r['pricing']})",
+                     "device": "cuda", "usd_per_hour": float(r["usd_per_hour"]),
+                     "source": r["source"], "as_of": r["as_of"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["machine", "device", "usd_per_hour", "source", "as_of"])

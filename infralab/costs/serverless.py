@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from infralab.costs import pricing
+
 SOURCE_LAMBDA = (
     "https://docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/aws-lambda.html"
 )
@@ -29,23 +31,35 @@ SOURCE_CLOUD_RUN = (
     "https://github.com/firebase/firebase-tools/blob/master/src/deploy/functions/pricing.ts"
 )
 
-LAMBDA_PRICE_PER_GB_S = 0.00001667
-LAMBDA_PRICE_PER_MILLION_REQUESTS = 0.20
-LAMBDA_FREE_REQUESTS = 1_000_000
-LAMBDA_FREE_GB_S = 400_000
-LAMBDA_STEP_S = 0.001
+# Every price, free allowance and billing step below is read from
+# datasets/pricing/serverless_cpu.csv through infralab.costs.pricing (the one reader of price
+# data); the names stay so callers can show or override them.
+_LAMBDA = pricing.serverless_cpu_row("aws", "lambda", "compute")
+_LAMBDA_REQ = pricing.serverless_cpu_row("aws", "lambda", "requests")
+_RUN = "cloud_run_request_based"
+_RUN_CPU = pricing.serverless_cpu_row("gcp", _RUN, "cpu")
+_RUN_MEM = pricing.serverless_cpu_row("gcp", _RUN, "memory")
+_RUN_REQ = pricing.serverless_cpu_row("gcp", _RUN, "requests")
+
+LAMBDA_PRICE_PER_GB_S = float(_LAMBDA["usd_per_unit"])
+LAMBDA_PRICE_PER_MILLION_REQUESTS = float(_LAMBDA_REQ["usd_per_unit"])
+LAMBDA_FREE_REQUESTS = float(_LAMBDA_REQ["free_units_per_month"]) * 1e6  # file unit: 1M requests
+LAMBDA_FREE_GB_S = float(_LAMBDA["free_units_per_month"])
+LAMBDA_STEP_S = float(_LAMBDA["billing_increment_s"])
 LAMBDA_MEMORY_GB_RANGE = (0.125, 10.24)  # 128 MB to 10,240 MB
 
-CLOUD_RUN_PRICE_PER_VCPU_S = 0.000024  # request-based billing
-CLOUD_RUN_PRICE_PER_GIB_S = 0.0000025  # request-based billing (2022-10 figure, re-check)
-CLOUD_RUN_PRICE_PER_MILLION_REQUESTS = 0.40
-CLOUD_RUN_INSTANCE_PRICE_PER_VCPU_S = 0.000018  # instance-based billing
-CLOUD_RUN_FREE_VCPU_S = 180_000
-CLOUD_RUN_FREE_GIB_S = 360_000
-CLOUD_RUN_FREE_REQUESTS = 2_000_000
-CLOUD_RUN_STEP_S = 0.1
+CLOUD_RUN_PRICE_PER_VCPU_S = float(_RUN_CPU["usd_per_unit"])  # request-based billing
+CLOUD_RUN_PRICE_PER_GIB_S = float(_RUN_MEM["usd_per_unit"])  # request-based (2022-10 figure)
+CLOUD_RUN_PRICE_PER_MILLION_REQUESTS = float(_RUN_REQ["usd_per_unit"])
+CLOUD_RUN_INSTANCE_PRICE_PER_VCPU_S = pricing.serverless_cpu_price(
+    "gcp", "cloud_run_instance_based", "cpu"
+)[0]  # instance-based billing
+CLOUD_RUN_FREE_VCPU_S = float(_RUN_CPU["free_units_per_month"])
+CLOUD_RUN_FREE_GIB_S = float(_RUN_MEM["free_units_per_month"])
+CLOUD_RUN_FREE_REQUESTS = float(_RUN_REQ["free_units_per_month"]) * 1e6
+CLOUD_RUN_STEP_S = float(_RUN_CPU["billing_increment_s"])
 
-HOURS_PER_MONTH = 730
+HOURS_PER_MONTH = pricing.HOURS_PER_MONTH
 
 
 def _number(name: str, value: Any, *, low: float = 0.0, allow_zero: bool = True) -> float:

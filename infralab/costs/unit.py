@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from infralab.costs import pricing
+from infralab.costs.serverless import CLOUD_RUN_STEP_S, LAMBDA_STEP_S
 from infralab.results import (
     EmbeddingResult,
     Figure,
@@ -34,8 +35,6 @@ from infralab.results import (
     ServingResult,
 )
 
-LAMBDA_STEP_S = 0.001
-CLOUD_RUN_STEP_S = 0.1
 DEFAULT_VM = "c7i.large"
 DEFAULT_GPU = "H200"
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from infralab.costs import unit
+from infralab.costs.pricing import HOURS_PER_MONTH
 from infralab.results import Figure
 
-HOURS_PER_MONTH = 730.0
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
 
 WorkloadKind = Literal["requests", "embeddings", "tokens", "rag questions"]

@@ -1,0 +1,116 @@
+"""Where two options cost the same per month, and a sweep of bills over traffic."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from infralab.costs.pricing import (
+    CostError,
+)
+from infralab.costs.pricing import (
+    check_nonneg as _nonneg,
+)
+from infralab.costs.workload import Option, Workload
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """Where two options cost the same per month, or why they never do."""
+
+    a: str
+    b: str
+    requests_per_day: float | None  # the first crossing; None when there is none
+    crossings: tuple[float, ...]
+    verdict: str
+    cheaper_below: str | None = None  # which option wins at low traffic
+    cheaper_above: str | None = None
+
+    def __str__(self) -> str:
+        return self.verdict
+
+
+def break_even(
+    a: Option,
+    b: Option,
+    workload: Workload,
+    *,
+    low: float = 1.0,
+    high: float = 1e9,
+    points: int = 400,
+) -> BreakEven:
+    """Requests/day at which ``a`` and ``b`` cost the same per month (scanned on a log grid).
+
+    Bills are step functions (whole instances, free tiers), so there may be several crossings;
+    all are returned and the verdict names the first. "never" means one option is cheaper (or
+    equal) everywhere in [low, high] requests/day.
+    """
+    low, high = _nonneg("low", low), _nonneg("high", high)
+    if not 0 < low < high:
+        raise CostError("need 0 < low < high requests/day")
+
+    def diff(r: float) -> float:
+        ca, cb = a.bill(workload.at(r)).monthly_usd, b.bill(workload.at(r)).monthly_usd
+        if math.isinf(ca) and math.isinf(cb):
+            return 0.0
+        return ca - cb
+
+    grid = [low * (high / low) ** (i / (points - 1)) for i in range(points)]
+    values = [diff(r) for r in grid]
+    crossings: list[float] = []
+    last: tuple[float, float] | None = None  # the last grid point where the costs differ
+    for r1, d1 in zip(grid, values, strict=True):
+        if d1 == 0:
+            continue
+        if last is not None and (last[1] < 0) != (d1 < 0):
+            lo, hi, d0 = last[0], r1, last[1]
+            while hi / lo > 1 + 1e-7:  # bisection on the sign change, to 1e-7 relative
+                mid = math.sqrt(lo * hi)
+                dm = diff(mid)
+                # equal costs count as "crossed": the same answer whichever option is a
+                if dm != 0 and (dm < 0) == (d0 < 0):
+                    lo = mid
+                else:
+                    hi = mid
+            crossings.append(hi)
+        last = (r1, d1)
+    rng = f"between {low:,.0f} and {high:,.0f} requests/day"
+    sign_low = next((v for v in values if v != 0), 0.0)
+    if not crossings:
+        if all(v == 0 for v in values):
+            verdict = f"never: {a.name} and {b.name} cost the same {rng}"
+            return BreakEven(a.name, b.name, None, (), verdict)
+        win = a.name if sign_low < 0 else b.name
+        lose = b.name if win == a.name else a.name
+        verdict = f"never: {win} is always cheaper than (or equal to) {lose} {rng}"
+        return BreakEven(a.name, b.name, None, (), verdict, win, win)
+    below = a.name if sign_low < 0 else b.name
+    sign_high = next((v for v in reversed(values) if v != 0), 0.0)
+    above = a.name if sign_high < 0 else b.name
+    other = b.name if below == a.name else a.name
+    verdict = (
+        f"break-even at {crossings[0]:,.0f} requests/day: {below} is cheaper below, {other} above"
+    )
+    if len(crossings) > 1:
+        where = ", ".join(f"{c:,.0f}" for c in crossings)
+        verdict += (
+            f"; they cross {len(crossings)} times ({where} requests/day) because whole "
+            f"instances make the bill a staircase, and {above} is cheaper at the top of the range"
+        )
+    return BreakEven(a.name, b.name, crossings[0], tuple(crossings), verdict, below, above)
+
+
+def sweep(
+    options: Iterable[Option], workload: Workload, requests_per_day: Iterable[float]
+) -> list[dict[str, Any]]:
+    """Rows (option, requests_per_day, monthly_usd, ...) for charts of bill against traffic."""
+    opts = list(options)
+    rows = []
+    for r in requests_per_day:
+        for o in opts:
+            row = o.bill(workload.at(r)).as_row()
+            row["requests_per_day"] = r
+            rows.append(row)
+    return rows
