@@ -107,35 +107,6 @@ def filter_landscape(
     return out.reset_index(drop=True)
 
 
-def landscape_widget(df: pd.DataFrame | None = None) -> Any:
-    """Dropdowns (layer, side) and a search box above the filtered table.
-
-    Returns an ``ipywidgets.VBox``. Where widgets do not render (a plain terminal, a
-    notebook viewer) call :func:`filter_landscape` instead: same table, no widgets.
-    """
-    import ipywidgets as w
-    from IPython.display import display
-
-    df = load_landscape() if df is None else df
-    layer = w.Dropdown(options=["all", *layers(df)], value="all", description="layer")
-    side = w.Dropdown(options=["all", *dict.fromkeys(df["side"])], value="all", description="side")
-    text = w.Text(value="", placeholder="e.g. batching, vector, per second", description="search")
-    count = w.HTML()
-    out = w.Output()
-
-    def redraw(_: Any = None) -> None:
-        table = filter_landscape(df, layer=layer.value, side=side.value, text=text.value)
-        count.value = f"<b>{len(table)}</b> of {len(df)} tools"
-        out.clear_output(wait=True)
-        with out:
-            display(table.drop(columns=["source"]).style.hide(axis="index"))
-
-    for control in (layer, side, text):
-        control.observe(redraw, names="value")
-    redraw()
-    return w.VBox([w.HBox([layer, side]), w.HBox([text, count]), out])
-
-
 # --------------------------------------------------------------------- price per unit
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infralab import decision as D
-from infralab import results
+from infralab import results, ui
 from infralab.costs import model as costs
 
 
@@ -216,7 +216,7 @@ def test_lab07_checks(no_results: Path, tmp_path: Path) -> None:
 
 
 def test_explorer_redraws_the_decision(no_results: Path) -> None:
-    box = D.explorer("legal")
+    box = ui.decision_explorer("legal")
     assert box.decision.recommendation == "hybrid"
     volume = box.children[0].children[0]
     volume.value = 1_000

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from infralab import landscape as L
+from infralab import ui
 
 REPO = L.REPO_ROOT
 
@@ -50,7 +51,7 @@ def test_unknown_layer_suggests_the_closest() -> None:
 
 
 def test_widget_builds_and_filters() -> None:
-    box = L.landscape_widget()
+    box = ui.landscape_widget()
     layer_dd = box.children[0].children[0]
     count = box.children[1].children[1]
     layer_dd.value = "vector infrastructure"

@@ -1,0 +1,62 @@
+"""The capstone: a startup scenario, the student's own numbers, and a one-page decision memo.
+
+The source article ends with a handful of decision rules and three startup stories. This
+module turns each story into a workload the cost model can price, feeds it the student's
+measurements from lessons 02-06 (or the kit's recorded/default figures, labelled as such),
+applies the rules in the open, and writes a Markdown memo: the recommendation (traditional
+cloud, AI infrastructure or hybrid), the numbers behind it, and what would flip it.
+
+Pricing goes through one small adapter, :func:`price_options`, so the decision logic does
+not depend on how ``infralab.costs`` builds its options; pass another ``pricer`` to
+:func:`decide` to swap it.
+
+One module per concern: ``inputs`` (scenarios and the figures a decision uses, with their
+origins), ``rules`` (pricing adapter, the decision, what flips it), ``memo`` (the Markdown
+memo). The interactive explorer is ``infralab.ui.decision_explorer``.
+"""
+
+from __future__ import annotations
+
+from infralab.decision.inputs import (
+    IDLE_GPU_UTILIZATION,
+    SCENARIOS,
+    SENSITIVE_DATA_TOLERANCE,
+    SOURCES,
+    DecisionError,
+    Demand,
+    Input,
+    Recommendation,
+    Scenario,
+    gather_inputs,
+    scenario,
+)
+from infralab.decision.memo import (
+    render_memo,
+)
+from infralab.decision.rules import (
+    Decision,
+    Pricer,
+    decide,
+    price_options,
+    recommendation_sweep,
+)
+
+__all__ = [
+    "Recommendation",
+    "Demand",
+    "SOURCES",
+    "SENSITIVE_DATA_TOLERANCE",
+    "IDLE_GPU_UTILIZATION",
+    "DecisionError",
+    "Input",
+    "Scenario",
+    "SCENARIOS",
+    "scenario",
+    "gather_inputs",
+    "price_options",
+    "Pricer",
+    "Decision",
+    "decide",
+    "recommendation_sweep",
+    "render_memo",
+]

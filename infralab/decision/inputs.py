@@ -1,0 +1,217 @@
+"""The capstone's scenarios and the numbers a decision uses, each with where it came from
+(the student's measurement, the kit's recorded run, or a labelled default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from infralab.costs import model as costs
+
+Recommendation = Literal["traditional cloud", "AI infrastructure", "hybrid"]
+Demand = Literal["volatile", "growing", "stable"]
+SOURCES = ("measured", "recorded", "default", "missing")
+
+# A self-hosted option must be within this factor of the API's bill for sensitive data to
+# tip the balance towards keeping inference in-house. A judgment call, stated in the memo.
+SENSITIVE_DATA_TOLERANCE = 1.5
+# Below this planned utilization a dedicated GPU is the "idle GPU" the article warns about.
+IDLE_GPU_UTILIZATION = 0.3
+
+
+class DecisionError(ValueError):
+    """Bad scenario input; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One number the decision uses, with where it came from."""
+
+    name: str
+    value: float | None
+    unit: str
+    source: str  # measured | recorded | default | missing
+    detail: str
+
+    def shown(self) -> str:
+        return "—" if self.value is None else f"{self.value:,.4g} {self.unit}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A startup, described the way the article's decision rules need it.
+
+    The traffic figures are *scenario assumptions* (a student edits them); prices and
+    throughputs never come from here.
+    """
+
+    key: str
+    title: str
+    story: str
+    workload: costs.Workload
+    ai_is_core: bool
+    demand: Demand
+    ml_engineers: int
+    sensitive_data: bool
+    app_on_cloud: tuple[str, ...]
+    rag: bool = False
+    chunks_embedded_per_day: float = 0.0
+    small_model_ok: bool = False
+    article_choice: str = ""
+
+    def __post_init__(self) -> None:
+        if self.demand not in ("volatile", "growing", "stable"):
+            raise DecisionError(
+                f"demand must be 'volatile', 'growing' or 'stable', not {self.demand!r}"
+            )
+        if int(self.ml_engineers) != self.ml_engineers or self.ml_engineers < 0:
+            raise DecisionError(
+                f"ml_engineers must be a whole number >= 0, not {self.ml_engineers!r}"
+            )
+        if self.chunks_embedded_per_day < 0:
+            raise DecisionError("chunks_embedded_per_day must be >= 0")
+        if not isinstance(self.workload, costs.Workload):
+            raise DecisionError("workload must be an infralab.costs.model.Workload")
+
+    def with_traffic(self, requests_per_day: float) -> Scenario:
+        """The same startup at another volume (for the 'what would flip it' sweep)."""
+        return replace(self, workload=self.workload.at(requests_per_day))
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "saas": Scenario(
+        key="saas",
+        title="B2B SaaS adding AI summaries",
+        story=(
+            "A business SaaS product with three engineers and nobody who runs ML systems adds "
+            "two AI features: summaries of meetings and automatic labels on support tickets."
+        ),
+        workload=costs.Workload(
+            requests_per_day=2_000,
+            tokens_in=2_000,
+            tokens_out=250,
+            latency_target_s=10.0,
+            traffic="business_hours",
+        ),
+        ai_is_core=False,
+        demand="volatile",
+        ml_engineers=0,
+        sensitive_data=False,
+        app_on_cloud=("web app", "auth", "billing", "database", "ticket store"),
+        article_choice="traditional cloud plus external AI APIs",
+    ),
+    "legal": Scenario(
+        key="legal",
+        title="AI-native legal assistant",
+        story=(
+            "A start-up sells law firms contract review: clause extraction and questions "
+            "answered from each firm's own private documents, long inputs, tight latency."
+        ),
+        workload=costs.Workload(
+            requests_per_day=40_000,
+            tokens_in=8_000,
+            tokens_out=500,
+            latency_target_s=5.0,
+            traffic="business_hours",
+        ),
+        ai_is_core=True,
+        demand="stable",
+        ml_engineers=2,
+        sensitive_data=True,
+        app_on_cloud=("web app", "auth", "billing", "document storage"),
+        rag=True,
+        chunks_embedded_per_day=200_000,
+        article_choice="hybrid: AI infrastructure for inference, cloud for the app",
+    ),
+    "web3": Scenario(
+        key="web3",
+        title="Web3 analytics with AI agents",
+        story=(
+            "A crypto-native team indexes wallets, DeFi positions and governance votes, and "
+            "lets users question that data through agents; traffic jumps with market events."
+        ),
+        workload=costs.Workload(
+            requests_per_day=200_000,
+            tokens_in=3_000,
+            tokens_out=300,
+            latency_target_s=8.0,
+            traffic="spiky",
+        ),
+        ai_is_core=True,
+        demand="growing",
+        ml_engineers=2,
+        sensitive_data=False,
+        app_on_cloud=("chain indexers", "API", "auth", "storage"),
+        rag=True,
+        chunks_embedded_per_day=1_000_000,
+        article_choice="cloud for indexing, APIs and storage; AI infrastructure for inference",
+    ),
+}
+
+
+def scenario(key: str) -> Scenario:
+    """One of the article's three scenarios by key ('saas', 'legal', 'web3')."""
+    if key not in SCENARIOS:
+        raise DecisionError(f"Unknown scenario {key!r}; choose one of: {', '.join(SCENARIOS)}.")
+    return SCENARIOS[key]
+
+
+# ------------------------------------------------------------------------ the inputs
+
+
+def _from_measured(name: str, m: costs.Measured | None, missing_hint: str) -> Input:
+    if m is None:
+        return Input(name, None, "", "missing", missing_hint)
+    return Input(name, float(m.value), m.unit, m.source, m.detail)
+
+
+def gather_inputs() -> dict[str, Input]:
+    """The four measurements the capstone uses, each labelled with its origin and file.
+
+    Each is a field of a typed result (``infralab.results``): the student's saved run if it
+    is valid, else the kit's recorded run, never a key guessed from a free-form file.
+    """
+    from infralab import results
+
+    inputs = {
+        "generation": _from_measured(
+            "CPU decode speed (lesson 04)",
+            costs.measured_throughput("generation"),
+            "run lesson 04 to measure it",
+        ),
+        "embedding": _from_measured(
+            "CPU embedding throughput (lesson 03)",
+            costs.measured_throughput("embedding"),
+            "run lesson 03 to measure it",
+        ),
+        "serving": _from_measured(
+            "API time per request on CPU (lesson 02)",
+            costs.measured_duration_s("serving"),
+            "run lesson 02 to measure it; the app tier is then not priced",
+        ),
+    }
+    try:
+        fig = results.load("serving").figure("cpu_vcpus")
+        inputs["serving_vcpus"] = Input(
+            "CPU the request was measured with (lesson 02)",
+            fig.value,
+            fig.unit,
+            fig.origin,
+            f"{fig.source}, {fig.detail}",
+        )
+    except (FileNotFoundError, results.ResultError, OSError):
+        pass
+    try:
+        fig = results.load("rag").figure("retrieval_ms")
+        inputs["rag"] = Input(
+            "retrieval latency (lesson 06)",
+            fig.value,
+            fig.unit,
+            fig.origin,
+            f"{fig.source}, {fig.detail}",
+        )
+    except (FileNotFoundError, results.ResultError, OSError):
+        inputs["rag"] = Input(
+            "retrieval latency (lesson 06)", None, "ms", "missing", "run lesson 06 to measure it"
+        )
+    return inputs

@@ -1,0 +1,97 @@
+"""The one-page Markdown memo of a decision: recommendation, inputs with their origins,
+the bills, and what would flip it."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rules imports this module to render its memo
+    from infralab.decision.rules import Decision
+
+# ----------------------------------------------------------------------------- memo
+
+
+def money(x: float | None) -> str:
+    if x is None:
+        return "not priced"
+    if not math.isfinite(x):
+        return "cannot serve"
+    return f"${x:,.0f}" if x >= 100 else f"${x:,.2f}"
+
+
+def render_memo(d: Decision) -> str:
+    """The one-page Markdown memo."""
+    sc, w = d.scenario, d.scenario.workload
+    src = d.sources()
+    measured = ", ".join(src["measured"]) or "none"
+    fallback = [f"{i.name} ({i.source})" for i in d.inputs.values() if i.source != "measured"]
+    lines = [
+        f"# Decision memo: {sc.title}",
+        "",
+        f"*{d.generated} · infralab capstone · inputs measured on this machine: {measured}; "
+        f"not measured here: {', '.join(fallback) or 'none'}.*",
+        "",
+        f"**Recommendation: {d.recommendation}.** LLM inference on **{d.inference_on}** "
+        f"({money(d.chosen.monthly_usd)}/month)"
+        + (f"; {', '.join(sc.app_on_cloud)} on traditional cloud." if sc.app_on_cloud else "."),
+        "",
+        f"{sc.story}",
+        "",
+        "## The workload (scenario assumptions)",
+        "",
+        "| requests/day | tokens in / out | traffic | latency target | demand | ML engineers | confidential data |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| {w.requests_per_day:,.0f} | {w.tokens_in:,.0f} / {w.tokens_out:,.0f} | {w.traffic} | "
+        f"{w.latency_target_s:g} s | {sc.demand} | {sc.ml_engineers} | "
+        f"{'yes' if sc.sensitive_data else 'no'} |",
+        "",
+        "## Inputs and where they came from",
+        "",
+        "| input | value | source | detail |",
+        "| --- | --- | --- | --- |",
+    ]
+    for i in d.inputs.values():
+        lines.append(f"| {i.name} | {i.shown()} | **{i.source}** | {i.detail} |")
+    lines += [
+        "",
+        "*measured*: your run of the lesson on this machine (your results folder); *recorded*: "
+        "the kit's own benchmark (the datasets/benchmarks file named); *default*: a sourced "
+        "figure; *missing*: not measured, so not priced.",
+        "",
+        "## The numbers (LLM part, per month)",
+        "",
+        "| option | monthly | per 1k requests | utilization | latency | meets target |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for b in d.bills:
+        per1k = b.usd_per_1k_requests
+        util = "—" if b.utilization is None else f"{b.utilization:.0%}"
+        lat = "—" if b.latency_s is None else f"{b.latency_s:.2f} s"
+        mark = " ←" if b.option == d.inference_on else ""
+        lines.append(
+            f"| {b.option}{mark} | {money(b.monthly_usd)} | "
+            f"{'—' if per1k is None or not math.isfinite(per1k) else f'${per1k:,.3f}'} | {util} | "
+            f"{lat} | {'yes' if b.meets_latency else 'no'} |"
+        )
+    if d.extra_costs:
+        parts = [
+            f"{k}: {money(v)}/month" if v is not None else f"{k}: not priced (no measurement)"
+            for k, v in d.extra_costs.items()
+        ]
+        lines += ["", "Beside the LLM: " + "; ".join(parts) + "."]
+    lines += ["", "## Why", ""] + [f"- {r}" for r in d.reasons]
+    lines += ["", "## What would flip it", ""] + [f"- {f}" for f in d.flips]
+    lines += [
+        "",
+        "## Not in these numbers",
+        "",
+        "- People: MLOps and on-call time for anything self-hosted; optimisation work on batching and routing.",
+        "- Traffic: data egress between clouds, and the latency of crossing them on every request.",
+        "- Governance: access control on the model and the vector store, prompt and inference-log retention, audit.",
+        "",
+        "Prices: " + "; ".join(d.notes),
+    ]
+    if sc.article_choice:
+        lines += ["", f"*The source article's choice for this scenario: {sc.article_choice}.*"]
+    return "\n".join(lines) + "\n"
