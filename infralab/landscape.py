@@ -18,11 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATASETS = REPO_ROOT / "datasets"
-LANDSCAPE_CSV = DATASETS / "landscape.csv"
-PEAKS_CSV = DATASETS / "compute_peaks.csv"
-PRICING_DIR = DATASETS / "pricing"
+from infralab.costs import pricing
+from infralab.paths import LANDSCAPE_CSV, PEAKS_CSV
 
 LANDSCAPE_COLUMNS = ["layer", "name", "side", "what_it_does", "in_this_course", "source"]
 GPU_COLUMNS = ["provider", "instance", "gpu", "gpu_count", "gpu_memory_gb", "usd_per_hour"]
@@ -121,7 +118,9 @@ def load_peaks(path: Path | str | None = None) -> pd.DataFrame:
 
 def load_gpu_instances(path: Path | str | None = None) -> pd.DataFrame:
     """GPU instance prices from ``datasets/pricing/gpu_instances.csv`` (the cost lesson's data)."""
-    path = Path(path) if path else PRICING_DIR / "gpu_instances.csv"
+    if path is None:  # the kit's own file, read (and validated) by the pricing module
+        return pricing.load_prices("gpu_instances")
+    path = Path(path)  # a file of your own
     if not path.is_file():
         raise FileNotFoundError(
             f"No GPU price list at {path}. It ships with the kit (datasets/pricing/); "
@@ -202,7 +201,9 @@ def gpu_unit_prices(
 
 def load_serverless_cpu(path: Path | str | None = None) -> pd.DataFrame:
     """Serverless CPU prices from ``datasets/pricing/serverless_cpu.csv``."""
-    path = Path(path) if path else PRICING_DIR / "serverless_cpu.csv"
+    if path is None:
+        return pricing.load_prices("serverless_cpu")
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No serverless CPU price list at {path}.")
     return pd.read_csv(path)
@@ -237,8 +238,7 @@ def cpu_unit_prices(
     if "tier_from_units_per_month" in priced.columns:  # one row per meter: the flat rate
         priced = priced[priced["tier_from_units_per_month"].isna()]
     rows: list[dict[str, Any]] = []
-    vm_path = PRICING_DIR / "cpu_vm.csv"
-    vms = pd.read_csv(vm_path) if vm_path.is_file() else pd.DataFrame()
+    vms = pricing.load_prices("cpu_vm")
     for _, row in vms.iterrows():
         x86 = row["architecture"] == "x86_64"
         burstable = str(row["instance"]).startswith("t")  # full speed only on CPU credits

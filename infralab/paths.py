@@ -21,3 +21,7 @@ MINILM_REFERENCE = REFERENCE_DIR / "minilm_reference.json"
 SMOLLM2_REFERENCE = REFERENCE_DIR / "smollm2_reference.json"
 COURSE_DIR = REPO_ROOT / "course"
 LABS_DIR = REPO_ROOT / "labs"
+LANDSCAPE_CSV = DATASETS_DIR / "landscape.csv"
+PEAKS_CSV = DATASETS_DIR / "compute_peaks.csv"
+# What the class sizing reads: the measured notebook report (deploy/measured/).
+NOTEBOOK_REPORT = REPO_ROOT / "deploy" / "measured" / "notebook_report.csv"

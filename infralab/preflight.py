@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from infralab.paths import PRICING_DIR, REPO_ROOT
+
 STATUSES = ("ok", "warn", "fail", "skip")
 MAX_PRICE_AGE_DAYS = 180
 HEADROOM_MB = 512  # beyond the heaviest notebook: the browser tab, a second kernel, noise
@@ -294,7 +295,7 @@ def check_price_age(
     max_age_days: int = MAX_PRICE_AGE_DAYS,
 ) -> Check:
     """Prices go stale: warn when a price file holds a row older than ``max_age_days``."""
-    folder = Path(folder or REPO_ROOT / "datasets" / "pricing")
+    folder = Path(folder or PRICING_DIR)
     today = today or dt.date.today()
     dates = price_dates(folder)
     if not dates:

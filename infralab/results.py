@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
+from infralab.paths import BENCHMARKS_DIR, REPO_ROOT
+
 RESULTS_ENV = "INFRALAB_RESULTS"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RECORDED_DIR = REPO_ROOT / "datasets" / "benchmarks"
+RECORDED_DIR = BENCHMARKS_DIR
 SCHEMA_VERSION = 2
 
 Origin = Literal["measured", "recorded", "default"]

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from infralab.paths import REPO_ROOT
+
 VEGA_MIMES = (
     "application/vnd.vegalite.v6+json",
     "application/vnd.vegalite.v5+json",

@@ -9,8 +9,9 @@ import pytest
 
 from infralab import landscape as L
 from infralab import ui
+from infralab.paths import REPO_ROOT
 
-REPO = L.REPO_ROOT
+REPO = REPO_ROOT
 
 SEED_LAYERS = [
     "accelerated compute",

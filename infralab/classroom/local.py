@@ -20,7 +20,9 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+from infralab.paths import REPO_ROOT
+
+REPO = REPO_ROOT
 
 
 class LocalCollector:

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-REPORT = Path(__file__).resolve().parents[2] / "deploy" / "measured" / "notebook_report.csv"
+from infralab.paths import NOTEBOOK_REPORT
+
+REPORT = NOTEBOOK_REPORT
 SERVER = REPORT.with_name("server_rss.csv")
 GIB = 1024.0
 

@@ -12,7 +12,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infralab.results import REPO_ROOT
+from infralab.paths import REPO_ROOT
 
 TENANTS: tuple[str, ...] = ("saas", "lawfirm", "web3")
 CORPUS_DIR = REPO_ROOT / "datasets" / "corpus"
