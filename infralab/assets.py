@@ -25,13 +25,17 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from infralab.errors import InfralabError
+
 CACHE_ENV = "INFRALAB_CACHE"
 OVERRIDE_ENV = "INFRALAB_ASSETS_DIR"
 _MB = 1024 * 1024
 
 
-class AssetError(RuntimeError):
+class AssetError(RuntimeError, InfralabError):
     """A fetch that failed for a reason the user can act on; the message says how."""
+
+    hint = "`python -m infralab fetch --verify` re-checks every asset and fetches what is missing."
 
 
 @dataclass(frozen=True)

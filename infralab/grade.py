@@ -32,14 +32,17 @@ from typing import Any
 
 from infralab import notebooks
 from infralab.checks import graded_checks
+from infralab.errors import InfralabError
 from infralab.notebooks import REPO_ROOT
 
 LAB_NUMBER = re.compile(r"(?:^|/)(\d{2})_[^/]*\.ipynb$")
 CHECK_IMPORT = re.compile(r"infralab\.checks(?:\.lab(\d{2})| import lab(\d{2}))")
 
 
-class GradeError(ValueError):
+class GradeError(ValueError, InfralabError):
     """A submission the grader cannot place (unknown lab, unreadable file)."""
+
+    hint = "`python -m infralab grade --help` shows the arguments; submissions are .ipynb files."
 
 
 @dataclass

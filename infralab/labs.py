@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from infralab import notebooks
+from infralab.errors import InfralabError
 from infralab.notebooks import REPO_ROOT
 
 BEGIN = "### BEGIN SOLUTION"
@@ -29,8 +30,10 @@ PLACEHOLDER = 'raise NotImplementedError("Your turn: write this part, then run t
 MARKDOWN_PLACEHOLDER = "_Your answer here._"
 
 
-class LabSourceError(ValueError):
+class LabSourceError(ValueError, InfralabError):
     """A solution notebook whose markers do not pair up."""
+
+    hint = "CONTRIBUTING.md (Notebooks) has the rules for solution cells; fix the cell it names."
 
 
 def _blank_solution(source: str, where: str, markdown: bool) -> tuple[str, bool]:

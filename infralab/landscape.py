@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from infralab.costs import pricing
+from infralab.errors import InfralabError
 from infralab.paths import LANDSCAPE_CSV, PEAKS_CSV
 
 LANDSCAPE_COLUMNS = ["layer", "name", "side", "what_it_does", "in_this_course", "source"]
@@ -35,8 +36,10 @@ _DEVICE_RULES: list[tuple[str, str, str | None]] = [
 ]
 
 
-class LandscapeError(ValueError):
+class LandscapeError(ValueError, InfralabError):
     """Bad input to a landscape helper; the message says what is allowed."""
+
+    hint = "The kit's files are in datasets/ (landscape.csv, compute_peaks.csv, pricing/)."
 
 
 def _closest(value: str, choices: list[str]) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
+from infralab.errors import InfralabError
 from infralab.paths import BENCHMARKS_DIR, REPO_ROOT
 
 RESULTS_ENV = "INFRALAB_RESULTS"
@@ -36,8 +37,12 @@ Origin = Literal["measured", "recorded", "default"]
 ORIGINS: tuple[str, ...] = ("measured", "recorded", "default")
 
 
-class ResultError(ValueError):
+class ResultError(ValueError, InfralabError):
     """A saved result that cannot be used; the message says why and what to run."""
+
+    hint = (
+        "Run the lesson that measures it, or read the kit's recorded run in datasets/benchmarks/."
+    )
 
 
 def results_dir() -> Path:
@@ -582,8 +587,3 @@ def load_result(name: str) -> tuple[dict[str, Any], str]:
         f"No measurement called {name!r}: run the lesson that measures it, or check "
         f"that {_relative(RECORDED_DIR)} holds the kit's recorded benchmarks."
     )
-
-
-def _machine() -> dict[str, Any]:
-    """Old name of :func:`machine` (bench modules import it)."""
-    return machine()

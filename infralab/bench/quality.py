@@ -205,13 +205,13 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _write(data: dict[str, Any], record: bool) -> Any:
-    from infralab.results import RECORDED_DIR, _machine, save_result
+    from infralab.results import RECORDED_DIR, machine, save_result
 
     if not record:
         return save_result("quality", data)
     path = RECORDED_DIR / "quality.json"
     rec = json.loads(path.read_text()) if path.is_file() else {"name": "quality"}
-    rec["machine"] = _machine()
+    rec["machine"] = machine()
     rec["command"] = "python -m infralab bench quality --record"
     rec.setdefault("data", {}).update(data)
     path.write_text(json.dumps(rec, indent=2, default=float) + "\n")

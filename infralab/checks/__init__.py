@@ -21,8 +21,10 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from infralab.errors import InfralabError
 
-class CheckFailed(AssertionError):
+
+class CheckFailed(AssertionError, InfralabError):
     """A check that did not pass; carries a hint for the student."""
 
     def __init__(self, problem: str, hint: str = "") -> None:

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from infralab import results
+from infralab.errors import InfralabError
 
 
-class ShareError(RuntimeError):
+class ShareError(RuntimeError, InfralabError):
     """Why sharing did not happen, with what to do."""
+
+    hint = "Check the collector URL and token your instructor gave you; `python -m infralab share --help`."
 
 
 def saved_records(folder: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:

@@ -27,11 +27,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from infralab.classroom import validate
 from infralab.classroom.store import Store
+from infralab.errors import InfralabError
 
 MAX_BODY = 512 * 1024
 
 
-class _Refused(Exception):
+class _Refused(InfralabError):
     def __init__(self, status: int, detail: str) -> None:
         self.status, self.detail = status, detail
 

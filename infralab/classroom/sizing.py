@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from infralab.errors import InfralabError
 from infralab.paths import NOTEBOOK_REPORT
 
 REPORT = NOTEBOOK_REPORT
@@ -30,8 +31,10 @@ SERVER = REPORT.with_name("server_rss.csv")
 GIB = 1024.0
 
 
-class SizingError(ValueError):
+class SizingError(ValueError, InfralabError):
     """Input the sizing cannot use; the message says what to pass or run."""
+
+    hint = "`python -m infralab report-notebooks --out deploy/measured/notebook_report.csv` measures what sizing reads."
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infralab.errors import InfralabError
+
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS classes (
         id TEXT PRIMARY KEY, name TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
@@ -31,8 +33,10 @@ SCHEMA = (
 )
 
 
-class StoreError(ValueError):
+class StoreError(ValueError, InfralabError):
     """A database URL the collector cannot use; the message says what to install or write."""
+
+    hint = "The database URL is sqlite:///path or postgresql://...; docs/hub.md shows the collector's set-up."
 
 
 def _sha(token: str) -> str:

@@ -19,6 +19,7 @@ import typing
 from typing import Any
 
 from infralab import results
+from infralab.errors import InfralabError
 
 NICKNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}$")
 MAX_RECORDS = 20
@@ -42,7 +43,7 @@ MACHINE_KEYS = (
 )
 
 
-class RecordRejected(ValueError):
+class RecordRejected(ValueError, InfralabError):
     """A record or nickname the collector refuses; the message says which and why."""
 
 

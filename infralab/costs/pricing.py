@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from infralab.errors import InfralabError
 from infralab.paths import PRICING_DIR, REPO_ROOT
 
 HOURS_PER_MONTH = 730.0  # the convention cloud price pages use (8,760 h / 12)
@@ -49,8 +50,10 @@ def source_is_citable(text: str) -> bool:
     return (REPO_ROOT / path).is_file()
 
 
-class PricingError(ValueError):
+class PricingError(ValueError, InfralabError):
     """A price file that breaks the schema; the message lists every bad row."""
+
+    hint = "datasets/pricing/README.md lists each file's columns; every price needs a source and a date."
 
 
 @dataclass(frozen=True)
@@ -342,8 +345,10 @@ def cpu_vm(instance: str | None = None, pricing: str = "on_demand") -> pd.DataFr
 
 
 # --- the unit-cost formulas (one copy: charts, checks and the RAG bill call these) ----------
-class CostError(ValueError):
+class CostError(ValueError, InfralabError):
     """Bad input to the cost model; the message says which value and what is allowed."""
+
+    hint = "Prices, rates and counts are numbers >= 0; utilization is a share between 0 and 1."
 
 
 def check_nonneg(name: str, value: float) -> float:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from infralab.costs import pricing
 from infralab.costs.serverless import CLOUD_RUN_STEP_S, LAMBDA_STEP_S
+from infralab.errors import InfralabError
 from infralab.results import (
     EmbeddingResult,
     Figure,
@@ -39,8 +40,10 @@ DEFAULT_VM = "c7i.large"
 DEFAULT_GPU = "H200"
 
 
-class UnitCostError(ValueError):
+class UnitCostError(ValueError, InfralabError):
     """Bad input to a unit cost; the message names the value and what is allowed."""
+
+    hint = "Save the measurement first (the lesson that measures it calls infralab.results.save)."
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Literal
 
 from infralab.costs import unit
 from infralab.costs.pricing import HOURS_PER_MONTH
+from infralab.errors import InfralabError
 from infralab.results import Figure
 
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
@@ -29,8 +30,10 @@ WORKLOADS: dict[str, str] = {
 }
 
 
-class WorkloadError(ValueError):
+class WorkloadError(ValueError, InfralabError):
     """Bad input to the workload comparison; the message says what is allowed."""
+
+    hint = "infralab.costs.workloads lists the workloads and the fields each needs."
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from infralab.costs import model as costs
+from infralab.errors import InfralabError
 
 Recommendation = Literal["traditional cloud", "AI infrastructure", "hybrid"]
 Demand = Literal["volatile", "growing", "stable"]
@@ -19,8 +20,10 @@ SENSITIVE_DATA_TOLERANCE = 1.5
 IDLE_GPU_UTILIZATION = 0.3
 
 
-class DecisionError(ValueError):
+class DecisionError(ValueError, InfralabError):
     """Bad scenario input; the message names the field and what is allowed."""
+
+    hint = "infralab.decision.SCENARIOS shows a complete scenario to copy."
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from infralab.errors import InfralabError
+
 EXPORT_VERSION = 4  # bump when the graph changes, so cached models are rebuilt
 VARIANTS = ("fp32", "q4", "fp16", "q4f16")
 CPU_VARIANTS = ("fp32", "q4")
@@ -44,8 +46,10 @@ OPSET = 21
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-class DecoderError(RuntimeError):
+class DecoderError(RuntimeError, InfralabError):
     """A problem the user can fix (unknown variant, missing model file); the message says how."""
+
+    hint = "`python -m infralab fetch --verify` then `python -m infralab build-models` rebuild the model."
 
 
 # --------------------------------------------------------------------------- GGUF access

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infralab.errors import InfralabError
+
 MANIFEST_FORMAT = 1
 FIX = "python -m infralab fetch --verify"
 STATES = ("ok", "missing", "stale", "damaged")
@@ -44,8 +46,10 @@ BUILT_MODELS = {
 }
 
 
-class ModelIntegrityError(RuntimeError):
+class ModelIntegrityError(RuntimeError, InfralabError):
     """A built model does not match its manifest; the message names the command that fixes it."""
+
+    hint = "`python -m infralab fetch --verify` re-hashes everything and rebuilds what fails."
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infralab.errors import InfralabError
 from infralab.paths import REPO_ROOT
 
 TENANTS: tuple[str, ...] = ("saas", "lawfirm", "web3")
@@ -19,8 +20,12 @@ CORPUS_DIR = REPO_ROOT / "datasets" / "corpus"
 REQUIRED_FIELDS = ("tenant", "doc_id", "title")
 
 
-class CorpusError(ValueError):
+class CorpusError(ValueError, InfralabError):
     """A corpus file that cannot be used; the message names the file and the fix."""
+
+    hint = (
+        "Each document needs front matter (title, tenant); tests/data/rag_corpus shows the format."
+    )
 
 
 @dataclass(frozen=True)

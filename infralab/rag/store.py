@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from qdrant_client import QdrantClient, models
 
+from infralab.errors import InfralabError
 from infralab.rag.chunking import Chunk
 
 Layout = Literal["shared", "per_tenant"]
@@ -35,8 +36,10 @@ LAYOUTS: tuple[str, ...] = ("shared", "per_tenant")
 DIM = 384
 
 
-class TenantScopeError(PermissionError):
+class TenantScopeError(PermissionError, InfralabError):
     """A search for a tenant the store does not hold (never silently widened)."""
+
+    hint = "Search with the caller's own tenant; the API key decides the tenant, never the request body."
 
 
 @dataclass(frozen=True)

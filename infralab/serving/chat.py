@@ -32,6 +32,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from infralab.errors import InfralabError
 from infralab.serving.errors import (
     DEFAULT_MAX_BODY_BYTES,
     APIError,
@@ -132,7 +133,7 @@ class ChatCompletionRequest(BaseModel):
         return v
 
 
-class QueueFull(Exception):
+class QueueFull(InfralabError):
     """The waiting queue is at its bound: answer 429 with ``Retry-After``."""
 
     def __init__(self, waiting: int, retry_after_s: int) -> None:

@@ -28,6 +28,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from infralab.errors import InfralabError
+
 log = logging.getLogger("infralab.serving")
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -80,7 +82,7 @@ def error_response(
     )
 
 
-class APIError(Exception):
+class APIError(InfralabError):
     """Raise from an endpoint to answer ``status`` with ``message`` (and optional headers)."""
 
     def __init__(

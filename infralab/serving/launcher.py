@@ -47,6 +47,8 @@ import weakref  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from infralab.errors import InfralabError  # noqa: E402
+
 APP_ENV = "INFRALAB_APP"
 KWARGS_ENV = "INFRALAB_FACTORY_KWARGS"
 LAUNCH_T0_ENV = "INFRALAB_LAUNCH_T0"
@@ -59,8 +61,12 @@ _EXIT_GRACE_S = 5.0  # after its parent died, a server that has not shut down by
 _LIVE: weakref.WeakSet[Server] = weakref.WeakSet()
 
 
-class LaunchError(RuntimeError):
+class LaunchError(RuntimeError, InfralabError):
     """The service did not come up; the message carries the end of its log."""
+
+    hint = (
+        "The message ends with the server's log; `python -m infralab doctor` checks this machine."
+    )
 
 
 def app_from_env():
