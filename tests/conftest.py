@@ -34,25 +34,6 @@ EXTRA_ENV = "INFRALAB_NO_SKIP_EXCEPT"
 
 _skipped: list[tuple[str, str]] = []
 
-# Markers for tests in files that other work owned when `make test-quick` arrived, measured
-# with `pytest --durations=30` on 2 busy cores (seconds in brackets). Move each to a decorator
-# when its file is next edited; `make test` runs them all either way.
-MARK_BY_NODE: dict[str, str] = {
-    "tests/test_make_lab.py::test_make_lab_answers_over_http": "slow",  # builds .venv (240)
-    "tests/test_rag_security.py::test_no_query_or_filter_returns_another_tenants_chunk": "slow",
-    "tests/test_widgets.py::test_interactive_dashboard_uses_offline_jupyter_charts": "slow",  # 24
-    "tests/test_widgets.py::test_every_option_set_draws": "slow",  # 14
-    "tests/test_widgets.py::test_slider_move_changes_bills_and_charts": "slow",  # 10
-    "tests/test_chat_api.py::test_official_openai_client_against_uvicorn": "slow",  # 24
-    "tests/test_launcher.py::test_bench_serve_runs_both_modes_and_makes_a_result_record": "slow",
-    "tests/test_chat_api.py::test_concurrent_requests_share_decode_steps": "slow",  # 19
-    "tests/test_api_fuzz.py::test_schemathesis_no_server_errors": "slow",  # 13
-    "tests/test_assets.py::test_corrupted_cached_file_is_detected_and_replaced": "slow",  # 12
-    "tests/test_assets.py::test_no_network_says_so_with_a_remedy": "slow",  # 9 (runs pip)
-    "tests/test_notebook_report.py::test_report_measures_time_and_peak_memory": "notebook",
-    "tests/test_notebook_report.py::test_report_records_a_failing_notebook": "notebook",
-}
-
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
@@ -63,14 +44,6 @@ def repo_root() -> Path:
 def reference_dir() -> Path:
     """The reference outputs shipped in the repository (a missing file is a failure)."""
     return REFERENCE_DIR
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        mark = MARK_BY_NODE.get(item.nodeid.split("[", 1)[0])
-        if mark:
-            item.add_marker(getattr(pytest.mark, mark))
 
 
 def strict_skips() -> bool:

@@ -19,6 +19,7 @@ SCHEMA = schemathesis.openapi.from_asgi(
 )
 
 
+@pytest.mark.slow  # about 13 s on the shared 2-core machine
 @SCHEMA.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_schemathesis_no_server_errors(case):

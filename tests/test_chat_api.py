@@ -79,6 +79,7 @@ def test_stream_is_server_sent_events(client) -> None:
     assert any(c["choices"] and c["choices"][0]["finish_reason"] for c in chunks)
 
 
+@pytest.mark.slow  # about 19 s on the shared 2-core machine
 def test_concurrent_requests_share_decode_steps(client) -> None:
     sched = client.app.state.scheduler
     sched.batch_sizes.clear()
@@ -294,6 +295,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # about 24 s on the shared 2-core machine
 def test_official_openai_client_against_uvicorn() -> None:
     """The ``openai`` package gets a completion and a stream from a real server."""
     try:

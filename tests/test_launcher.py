@@ -105,6 +105,7 @@ def test_serve_cli_refuses_bad_arguments_with_a_message(capsys):
         main(["no-such-service"])
 
 
+@pytest.mark.slow
 def test_bench_serve_runs_both_modes_and_makes_a_result_record():
     from infralab.bench import serve
 

@@ -63,6 +63,7 @@ def test_rebase_links_keeps_the_target():
     )
 
 
+@pytest.mark.slow  # starts a JupyterLab server through make
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_lab_serves_the_repository_and_follows_a_lesson_link(repo_root, tmp_path):
     port = _free_port()

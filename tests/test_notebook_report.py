@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 
 from infralab import notebooks
+
+# Both tests run real kernels: left out of `make test-quick` with the notebooks.
+pytestmark = pytest.mark.notebook
 
 
 def _write(path, *sources):

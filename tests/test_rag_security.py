@@ -89,6 +89,7 @@ queries = st.one_of(
     k=st.integers(1, 20),
     query_filter=st.one_of(st.none(), filters),
 )
+@pytest.mark.slow
 def test_no_query_or_filter_returns_another_tenants_chunk(
     index, owner, tenant, query, mode, k, query_filter
 ):

@@ -35,8 +35,9 @@ def _titles(spec: dict) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dash() -> CostDashboard:
+    """A fresh dashboard per test: the tests move its sliders, so none may see another's state."""
     return CostDashboard(interactive=False, debounce_s=0)
 
 
@@ -47,6 +48,7 @@ def test_every_chart_axis_has_a_unit(dash: CostDashboard) -> None:
         assert all("(" in t for t in titles if t != "option"), titles
 
 
+@pytest.mark.slow  # about 10 s on the shared 2-core machine
 def test_slider_move_changes_bills_and_charts(dash: CostDashboard) -> None:
     before = [json.dumps(s.chart.to_dict(), sort_keys=True) for s in dash.slots]
     status = dash.status.value
@@ -113,6 +115,7 @@ def test_charts_leave_out_what_cannot_be_served() -> None:
     assert isinstance(charts.customer_chart(bills, 100, 10), alt.LayerChart)
 
 
+@pytest.mark.slow  # about 24 s on the shared 2-core machine
 def test_interactive_dashboard_uses_offline_jupyter_charts() -> None:
     pytest.importorskip("anywidget")
     pytest.importorskip("vl_convert")
@@ -123,6 +126,7 @@ def test_interactive_dashboard_uses_offline_jupyter_charts() -> None:
     assert d.slots[0].widget.spec != spec
 
 
+@pytest.mark.slow  # about 14 s on the shared 2-core machine
 def test_every_option_set_draws(dash: CostDashboard) -> None:
     for name in m.OPTION_SETS:
         dash.controls["option_set"].value = name
