@@ -12,6 +12,9 @@ what produced it, and where its numbers came from:
 Readers (the cost model, the lesson 05 dashboard, the capstone) use the fields, never key
 searches. A saved file from an older schema, or one edited by hand into something invalid,
 is not trusted: :func:`load` says why in ``record.note`` and falls back to the recorded run.
+
+Size: the five typed records, their converters from older recorded layouts and save/load
+(which validate them) change together whenever a record gains a field.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ Assumptions, stated where they are used:
 * Lambda's CPU share is linear in memory: one vCPU at 1,769 MB (Lambda developer guide).
 * A VM serves ``throughput * vm_vcpus / measured_vcpus`` at the utilization you plan; it is
   billed for every hour.
+
+Size: one pricing function per record type, each next to the assumptions it states, and the
+table that shows them; they share the origin bookkeeping.
 """
 
 from __future__ import annotations

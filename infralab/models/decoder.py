@@ -21,6 +21,10 @@ Variants (``build(variant)``):
   MatMulNBits (``q + 128`` with zero point 128: exact) for the output layer.
 - ``fp16`` and ``q4f16``: the same graphs in float16, for CUDA (its GroupQueryAttention
   kernel takes float16 only). The 4-bit CUDA kernel takes the exact float zero point.
+
+Size: the GGUF reader, the weight conversion and the graph export are one streaming pipeline
+over the same tensor names; kept together so a change to a node and to its weights is one
+edit.
 """
 
 from __future__ import annotations

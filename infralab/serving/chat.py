@@ -11,6 +11,10 @@ clients so one busy client cannot starve the others; only a full queue answers 4
 ``Retry-After``. A client that goes away (streaming or not) frees its row at the next step.
 Limits are enforced by Pydantic and by the context check, so bad input gets a 4xx with the
 reason (in OpenAI's error shape, :mod:`infralab.serving.errors`) and never a 500.
+
+Size: the request models, the decode scheduler and the routes share the batch state and its
+limits; the split that fits is the one the service hardening set (errors in serving.errors,
+metrics in serving.metrics).
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ line, each launch records its server in a registry under :func:`runtime_dir`;
 :func:`sweep_orphans` (run by every ``launch()`` and by the doctor) stops a server whose
 launching process is gone, and only one that is provably the kit's: same pid and start
 time as recorded, and the random token the launcher put in its environment.
+
+Size: one module because starting, health-checking, timing the cold start, stopping and
+sweeping orphans all work on the same process registry and its lock; split, each part would
+reach into the others' internals.
 """
 
 from __future__ import annotations
