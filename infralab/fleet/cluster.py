@@ -1,0 +1,214 @@
+"""A local Ray cluster for the lesson: start it, measure it, stop it, prove it stopped.
+
+GPUs are declared, not detected: ``num_gpus=N`` tells Ray this node has N GPUs, and Ray
+schedules fractional GPU demands onto them exactly as it would on real ones (it packs
+each fraction onto one device and sets ``CUDA_VISIBLE_DEVICES`` for the task). On a CPU
+machine nothing uses a real device, but the placement, the queueing and the accounting are
+Ray's own. The same code runs on a multi-node cluster started with ``ray start``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+# Names of the processes a local Ray cluster starts (the raylet, the GCS, workers, agents).
+RAY_PROCESS_MARKERS = (
+    "raylet",
+    "gcs_server",
+    "ray::",
+    "default_worker.py",
+    "dashboard/agent.py",
+    "runtime_env/agent",
+    "log_monitor.py",
+    "ray/autoscaler",
+    "monitor.py",
+    "ray/dashboard",
+    "serve/_private",
+)
+# Measured on this kit's 2-core CI machine (Ray 2.60, psutil RSS summed over every Ray
+# process, 2 idle workers): about 1.26 GB for a bare cluster, before any Serve replica.
+# RSS double-counts shared pages, so the true footprint is lower; the doctor uses this as
+# the conservative figure. Re-measure with ``footprint()`` on a running cluster.
+EXPECTED_RAY_RSS_MB = 1_300
+EXPECTED_SERVE_EXTRA_MB = 700  # controller + HTTP proxy + one replica with the int8 encoder
+BINDER_LIMIT_MB = 2_048
+
+
+class FleetError(RuntimeError):
+    """Ray is missing or a cluster could not start; the message says what to do."""
+
+
+def ray_available() -> bool:
+    """True when Ray can be imported (the ``fleet`` extra is installed)."""
+    return importlib.util.find_spec("ray") is not None
+
+
+def require_ray() -> Any:
+    if not ray_available():
+        raise FleetError(
+            "Ray is not installed. Install the fleet extra: pip install -e '.[fleet]' "
+            "(or 'ray[serve]>=2.40,<3')."
+        )
+    import ray
+
+    return ray
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What Ray is expected to cost in memory here, and whether the machine can afford it."""
+
+    expected_mb: int
+    with_serve_mb: int
+    machine_total_mb: int
+    machine_available_mb: int
+    fits: bool
+    fits_with_serve: bool
+    message: str
+
+
+def expected_footprint(limit_mb: int | None = None) -> Footprint:
+    """Ray's expected memory footprint against this machine (or a limit, e.g. Binder's 2 GB).
+
+    For the doctor (``infralab.env``): call before the lesson so a student on a small
+    machine hears it before Ray starts, not after the kernel dies. Binder sets a memory
+    limit through the cgroup, which ``psutil.virtual_memory`` does not see, so pass
+    ``limit_mb`` there.
+    """
+    import psutil
+
+    vm = psutil.virtual_memory()
+    total = int(vm.total / 2**20)
+    avail = int(vm.available / 2**20)
+    budget = min(avail, limit_mb) if limit_mb else avail
+    core = EXPECTED_RAY_RSS_MB
+    serve = core + EXPECTED_SERVE_EXTRA_MB
+    fits, fits_serve = budget >= core + 500, budget >= serve + 500  # + the notebook kernel
+    if fits_serve:
+        msg = f"Ray fits: about {serve} MB with Serve, {budget} MB available."
+    elif fits:
+        msg = (
+            f"Ray fits ({core} MB) but Ray Serve may not ({serve} MB, {budget} MB available): "
+            "lesson 08 skips its Serve demo here."
+        )
+    else:
+        msg = (
+            f"Ray needs about {core} MB and this machine has {budget} MB to give: lesson 08's "
+            "fleet sections will not run here (Binder's 2 GB is too small); use a local "
+            "install or Colab."
+        )
+    return Footprint(core, serve, total, avail, fits, fits_serve, msg)
+
+
+def ray_processes() -> list[dict[str, Any]]:
+    """Every running process that belongs to a Ray cluster (pid, name, RSS in MB)."""
+    import psutil
+
+    me = os.getpid()
+    found = []
+    for p in psutil.process_iter(["pid", "name", "cmdline"]):
+        try:
+            if p.info["pid"] == me:
+                continue
+            cmd = " ".join(p.info["cmdline"] or []) or (p.info["name"] or "")
+            name = p.info["name"] or ""
+            if any(m in cmd or m in name for m in RAY_PROCESS_MARKERS) and "ray" in cmd + name:
+                found.append(
+                    {"pid": p.info["pid"], "name": name, "rss_mb": p.memory_info().rss / 2**20}
+                )
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def footprint() -> dict[str, float]:
+    """Measured now: RSS of every Ray process plus this one, in MB (RSS over-counts shared)."""
+    import psutil
+
+    procs = ray_processes()
+    ray_mb = sum(p["rss_mb"] for p in procs)
+    me = psutil.Process().memory_info().rss / 2**20
+    return {"ray_processes": len(procs), "ray_rss_mb": ray_mb, "driver_rss_mb": me}
+
+
+def start(
+    gpus: int = 4,
+    *,
+    cpus: int = 2,
+    object_store_mb: int = 80,
+    tries: int = 3,
+    extra_resources: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Start a local Ray cluster with ``gpus`` logical GPUs; returns its resources.
+
+    Small object store, no dashboard, logs kept out of the notebook. Ray's node start-up
+    waits about 30 s for its agents; on an overloaded machine that can time out, so the
+    start is retried once after a clean shutdown.
+    """
+    # Ray reports usage statistics to its makers unless told not to: no traffic leaves here.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray = require_ray()
+    if ray.is_initialized():
+        ray.shutdown()
+    last: Exception | None = None
+    for _ in range(max(1, tries)):
+        try:
+            ray.init(
+                num_cpus=cpus,
+                num_gpus=gpus,
+                resources=extra_resources or {},
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",  # nothing listens beyond this machine
+                object_store_memory=object_store_mb * 2**20,
+                log_to_driver=False,
+                configure_logging=True,
+                logging_level="ERROR",
+            )
+            return ray.cluster_resources()
+        except Exception as exc:  # Ray raises a bare Exception on a start-up timeout
+            last = exc
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            time.sleep(1.0)
+    raise FleetError(f"Ray did not start ({last}). Close other notebooks and run the cell again.")
+
+
+def stop(timeout_s: float = 20.0) -> int:
+    """Shut down Serve (if running) and Ray; wait until no Ray process is left.
+
+    Returns how many Ray processes remain (0 when clean). Ray's shutdown signals its
+    processes and returns; they take a moment to exit, hence the wait.
+    """
+    if not ray_available():
+        return 0
+    import ray
+
+    if ray.is_initialized():
+        with contextlib.suppress(Exception):
+            from ray import serve
+
+            serve.shutdown()
+        ray.shutdown()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        left = ray_processes()
+        if not left:
+            return 0
+        time.sleep(0.25)
+    return len(ray_processes())
+
+
+@contextlib.contextmanager
+def local_cluster(gpus: int = 4, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """``with local_cluster(4) as resources:`` ... Ray is stopped however the block ends."""
+    resources = start(gpus, **kwargs)
+    try:
+        yield resources
+    finally:
+        stop()
