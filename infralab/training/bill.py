@@ -168,6 +168,16 @@ def bill_table(runs: list[TrainingRun], prices: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ spot
+def _segments(work_h: float, interval_h: float) -> tuple[int, float]:
+    """Full checkpointed segments and the last partial one; float dust counts as none."""
+    full, rest = divmod(work_h, interval_h)
+    if rest > interval_h * (1 - 1e-9):  # 1.0 / 0.05 gives 19 and 0.04999...: that is 20
+        full, rest = full + 1, 0.0
+    if rest < interval_h * 1e-9:
+        rest = 0.0
+    return int(full), rest
+
+
 def expected_segment_hours(segment_h: float, rate_per_h: float, restart_h: float) -> float:
     """Expected wall hours to get through ``segment_h`` of uninterrupted running.
 
@@ -192,9 +202,9 @@ def expected_spot_hours(
     work_h = _positive("work_h", work_h)
     interval_h = _positive("interval_h", interval_h)
     checkpoint_h = _positive("checkpoint_h", checkpoint_h, allow_zero=True)
-    full, rest = divmod(work_h, interval_h)
+    full, rest = _segments(work_h, interval_h)
     total = full * expected_segment_hours(interval_h + checkpoint_h, rate_per_h, restart_h)
-    if rest > 1e-12:
+    if rest > 0:
         total += expected_segment_hours(rest, rate_per_h, restart_h)
     return total
 
@@ -220,8 +230,8 @@ def simulate_spot(
     if runs < 1:
         raise BillError("runs must be at least 1.")
     rng = np.random.default_rng(seed)
-    full, rest = divmod(work_h, interval_h)
-    segments = [interval_h + checkpoint_h] * int(full) + ([rest] if rest > 1e-12 else [])
+    full, rest = _segments(work_h, interval_h)
+    segments = [interval_h + checkpoint_h] * full + ([rest] if rest > 0 else [])
     rows = []
     for r in range(runs):
         wall, interruptions = 0.0, 0
