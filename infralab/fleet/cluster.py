@@ -73,20 +73,39 @@ class Footprint:
     message: str
 
 
+def cgroup_limit_mb() -> int | None:
+    """The container's memory limit (cgroup v2 or v1) in MB; None when there is none.
+
+    Binder and Docker cap memory through the cgroup, which ``psutil.virtual_memory`` does
+    not see: it reports the host's memory.
+    """
+    from pathlib import Path
+
+    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(f).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # v1 reports "no limit" as a huge number
+            return int(text) // 2**20
+    return None
+
+
 def expected_footprint(limit_mb: int | None = None) -> Footprint:
     """Ray's expected memory footprint against this machine (or a limit, e.g. Binder's 2 GB).
 
     For the doctor (``infralab.env``): call before the lesson so a student on a small
     machine hears it before Ray starts, not after the kernel dies. Binder sets a memory
-    limit through the cgroup, which ``psutil.virtual_memory`` does not see, so pass
-    ``limit_mb`` there.
+    limit through the cgroup, which ``psutil.virtual_memory`` does not see: the cgroup
+    limit is read here too, and ``limit_mb`` overrides both (to ask "would this fit in 2 GB?").
     """
     import psutil
 
     vm = psutil.virtual_memory()
     total = int(vm.total / 2**20)
     avail = int(vm.available / 2**20)
-    budget = min(avail, limit_mb) if limit_mb else avail
+    cap = limit_mb if limit_mb else cgroup_limit_mb()
+    budget = min(avail, cap) if cap else avail
     core = EXPECTED_RAY_RSS_MB
     serve = core + EXPECTED_SERVE_EXTRA_MB
     fits, fits_serve = budget >= core + 500, budget >= serve + 500  # + the notebook kernel
@@ -125,6 +144,46 @@ def ray_processes() -> list[dict[str, Any]]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return found
+
+
+def own_session_processes() -> list[Any]:
+    """Processes of Ray sessions this Python process started (and nothing else).
+
+    A local Ray session's directory is named ``session_<date>_<time>_<micros>_<driver pid>``
+    and every process of the session carries it in its command line, so this finds exactly
+    what this driver started, even after a failed start left orphans behind.
+    """
+    import re
+
+    import psutil
+
+    mine = re.compile(rf"/session_[0-9_-]+_{os.getpid()}(?:/|\s|$)")
+    found: dict[int, Any] = {}
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if p.info["pid"] != os.getpid() and mine.search(" ".join(p.info["cmdline"] or [])):
+                found[p.pid] = p
+                # Workers rename themselves ("ray::IDLE") and lose the session in their
+                # command line; they are the raylet's children.
+                for child in p.children(recursive=True):
+                    found[child.pid] = child
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return list(found.values())
+
+
+def _reap_own_sessions(timeout_s: float = 5.0) -> None:
+    """Terminate (then kill) what is left of this driver's Ray sessions, by pid."""
+    import psutil
+
+    procs = own_session_processes()
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
 
 
 def footprint() -> dict[str, float]:
@@ -175,6 +234,7 @@ def start(
             last = exc
             with contextlib.suppress(Exception):
                 ray.shutdown()
+            _reap_own_sessions()  # a failed start leaves its GCS and agents running
             time.sleep(1.0)
     raise FleetError(f"Ray did not start ({last}). Close other notebooks and run the cell again.")
 
@@ -197,10 +257,10 @@ def stop(timeout_s: float = 20.0) -> int:
         ray.shutdown()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        left = ray_processes()
-        if not left:
-            return 0
+        if not own_session_processes():
+            return len(ray_processes())
         time.sleep(0.25)
+    _reap_own_sessions()
     return len(ray_processes())
 
 
