@@ -112,14 +112,20 @@ def test_dispatcher_orders_by_priority_and_never_oversubscribes(ray_cluster):
     ]
     df = scheduler.run_day(jobs, n_gpus=2, seconds_per_hour=0.4)
     assert sorted(df["job"]) == sorted(j.name for j in jobs)
-    order = list(df.sort_values("start_h")["job"])
-    assert order.index("train") > order.index("tune") > order.index("serve")
+    # The dispatch order is decided by priority and capacity alone: whenever a whole GPU
+    # frees up, the fine-tune (priority 1) gets it before the training run (priority 0).
+    order = list(df.sort_values("dispatch_order")["job"])
+    assert order[:3] == ["serve", "small-a", "small-b"]
+    assert order[3:] == ["tune", "train"]
+    assert (df["start_h"] >= df["dispatched_h"] - 1e-6).all()
     # Measured run intervals lie inside Ray's resource holds, so they can never overlap
     # beyond the fleet's 2 GPUs if the packing is real.
     util = scheduler.utilization(df, 2, step_h=0.01)
     assert util["busy_gpus"].max() <= 2 + 1e-9
     s = scheduler.summary(df, 2)
     assert 0 < s["utilization"] <= 1
+    with pytest.raises(ValueError, match="fleet can hold"):
+        scheduler.run_day([scheduler.Job("big", "training", 3.0, 1.0)], n_gpus=2)
 
 
 @needs_ray

@@ -201,7 +201,7 @@ def start(
     *,
     cpus: int = 2,
     object_store_mb: int = 80,
-    tries: int = 3,
+    tries: int = 2,
     extra_resources: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Start a local Ray cluster with ``gpus`` logical GPUs; returns its resources.

@@ -111,7 +111,7 @@ def mixed_day(
 ) -> list[Job]:
     """A seeded day: inference replicas that follow daytime demand, fine-tunes, training.
 
-    Inference: one 0.25- or 0.5-GPU replica per hour of demand, more in the day (a sine
+    Inference: one half-GPU replica per hour of demand, more in the day (a sine
     with its peak at 14:00). Fine-tunes: half a GPU for 2-5 h, submitted in working hours.
     Training: a whole GPU for 6-12 h, submitted in the morning.
     """
@@ -121,9 +121,9 @@ def mixed_day(
         level = 0.5 - 0.5 * np.cos(2 * np.pi * (h - 2) / 24)  # 0 at 02:00, 1 at 14:00
         n = int(round(1 + (peak_replicas - 1) * level))
         for r in range(n):
-            jobs.append(
-                Job(f"serve-{h:02d}-{r}", "inference", float(rng.choice([0.25, 0.5])), 1, h)
-            )
+            # Half a GPU each: at most 2 x n_gpus tasks run at once, and every running task
+            # is a Ray worker process (about 100 MB), so finer shares cost memory here.
+            jobs.append(Job(f"serve-{h:02d}-{r}", "inference", 0.5, 1, h))
     for i in range(fine_tunes):
         jobs.append(
             Job(
@@ -156,8 +156,9 @@ def run_day(
 ) -> pd.DataFrame:
     """Run the jobs on the live Ray cluster with a priority dispatcher; one row per job.
 
-    Columns: submit, start and end hour (start/end measured inside the task), wait hours,
-    the GPU share and priority. The dispatcher releases a job to Ray when the fleet's free
+    Columns: submit, dispatch and start and end hour (start/end measured inside the task),
+    wait hours, the GPU share, priority and the order in which the dispatcher released jobs
+    (``dispatch_order``: decided by priorities and capacity, not by how fast workers start). The dispatcher releases a job to Ray when the fleet's free
     share (its own ledger) covers it; Ray then places it on one GPU or holds it in its queue.
     """
     ray = require_ray()
@@ -168,7 +169,14 @@ def run_day(
         time.sleep(duration_s)
         return t0, time.time()
 
+    for j in jobs:
+        if not 0 < j.gpu <= n_gpus or j.hours <= 0:
+            raise ValueError(
+                f"job {j.name!r} asks for {j.gpu} GPU for {j.hours} h on a {n_gpus}-GPU fleet: "
+                "a job needs a positive share that the fleet can hold, for a positive time."
+            )
     pending = sorted(jobs, key=lambda j: j.submit_h)
+    dispatched = 0
     waiting: list[tuple[int, float, int, Job]] = []  # (-rank, submit, seq, job)
     running: dict = {}
     rows = []
@@ -194,7 +202,8 @@ def run_day(
             j = item[3]
             if j.gpu <= free + 1e-9:
                 ref = work.options(num_gpus=j.gpu).remote(j.hours * seconds_per_hour)
-                running[ref] = j
+                running[ref] = (j, dispatched, (time.time() - t0) / seconds_per_hour)
+                dispatched += 1
                 free -= j.gpu
             else:
                 skipped.append(item)
@@ -205,7 +214,7 @@ def run_day(
         if running:
             done, _ = ray.wait(list(running), num_returns=1, timeout=seconds_per_hour / 4)
             for ref in done:
-                j = running.pop(ref)
+                j, order, sent_h = running.pop(ref)
                 s, e = ray.get(ref)
                 free += j.gpu
                 rows.append(
@@ -215,6 +224,8 @@ def run_day(
                         "gpu": j.gpu,
                         "priority": j.rank,
                         "submit_h": j.submit_h,
+                        "dispatch_order": order,
+                        "dispatched_h": sent_h,
                         "start_h": (s - t0) / seconds_per_hour,
                         "end_h": (e - t0) / seconds_per_hour,
                     }
