@@ -71,7 +71,9 @@ def ray_cluster():
     resources = cluster.start(gpus=2)
     yield resources
     left = cluster.stop()
-    assert left == 0, f"{left} Ray process(es) outlived ray.shutdown(): {cluster.ray_processes()}"
+    assert left == 0, f"{left} Ray process(es) of this run outlived ray.shutdown()"
+    # No raylet, GCS, agent or worker of any Ray cluster is left on the machine (psutil).
+    assert cluster.ray_processes() == []
 
 
 @needs_ray

@@ -240,10 +240,11 @@ def start(
 
 
 def stop(timeout_s: float = 20.0) -> int:
-    """Shut down Serve (if running) and Ray; wait until no Ray process is left.
+    """Shut down Serve (if running) and Ray; wait until this driver's Ray processes are gone.
 
-    Returns how many Ray processes remain (0 when clean). Ray's shutdown signals its
-    processes and returns; they take a moment to exit, hence the wait.
+    Returns how many of them remain (0 when clean). Ray's shutdown signals its processes
+    and returns; they take a moment to exit, hence the wait; stragglers of this driver's
+    own sessions are then terminated by pid (never by name: other Ray users are left alone).
     """
     if not ray_available():
         return 0
@@ -258,10 +259,10 @@ def stop(timeout_s: float = 20.0) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not own_session_processes():
-            return len(ray_processes())
+            return 0
         time.sleep(0.25)
     _reap_own_sessions()
-    return len(ray_processes())
+    return len(own_session_processes())
 
 
 @contextlib.contextmanager
