@@ -152,3 +152,18 @@ def test_embeddings_app_on_ray_serve(ray_cluster):
         from ray import serve
 
         serve.shutdown()
+
+
+def test_bench_fleet_keep_alive_comparison_scales_the_wait():
+    from infralab.bench import fleet as bench_fleet
+
+    out = bench_fleet.keep_alive_comparison({"fast": 1.0, "slow": 8.0, "never": None})
+    assert set(out) == {"fast", "slow"}
+    assert out["fast"]["cold_starts"] >= 1
+    # Same traffic and keep-alive: a slower start means at least as many cold starts and
+    # proportionally more waiting.
+    assert out["slow"]["cold_starts"] >= out["fast"]["cold_starts"]
+    assert (
+        out["slow"]["seconds_users_waited_for_starts"]
+        > out["fast"]["seconds_users_waited_for_starts"]
+    )
