@@ -93,7 +93,7 @@ def test_ray_runs_what_first_fit_predicts(ray_cluster, demands):
     predicted = packing.first_fit(demands, 2)
     fits = [i for i, g in enumerate(predicted) if g is not None]
     queued = [i for i, g in enumerate(predicted) if g is None]
-    got = scheduler.packing_experiment(demands, expected_running=len(fits))
+    got = scheduler.packing_experiment(demands, [g is not None for g in predicted])
     assert got["running_together"] == fits
     free = 2 - sum(demands[i] for i in fits)
     assert got["free_gpu_while_held"] == pytest.approx(free)

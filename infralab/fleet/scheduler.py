@@ -68,15 +68,21 @@ def _gate_actor():
     return Gate
 
 
-def packing_experiment(demands: Sequence[float], expected_running: int, timeout_s: float = 90.0):
+def packing_experiment(
+    demands: Sequence[float], expect_start: Sequence[bool], timeout_s: float = 90.0
+) -> dict[str, object]:
     """Submit jobs with these GPU demands to the running Ray cluster and hold them running.
 
-    Waits until ``expected_running`` jobs have started (or ``timeout_s``), then reads which
-    started and what Ray reports free, releases all, and returns the full start order.
-    Concurrency is decided by Ray's resource accounting, so the result is about placement,
-    not about how fast this machine is.
+    Jobs go in one at a time, in order: after a job that ``expect_start`` says should run,
+    the next waits until it has started (or ``timeout_s``). Ray does not promise to place
+    tasks of different shapes in submission order, so this keeps the experiment about
+    *what fits*, not about the order Ray happens to pick. Then it reads which jobs run
+    together and what Ray reports free, releases all, and returns the full start order.
+    Concurrency is decided by Ray's resource accounting, never by how fast this machine is.
     """
     ray = require_ray()
+    if len(expect_start) != len(demands):
+        raise ValueError("expect_start needs one True/False per demand.")
     gate = _gate_actor().remote()
 
     @ray.remote(num_cpus=0)
@@ -86,10 +92,14 @@ def packing_experiment(demands: Sequence[float], expected_running: int, timeout_
             time.sleep(0.05)
         return i
 
-    refs = [held.options(num_gpus=float(d)).remote(i, gate) for i, d in enumerate(demands)]
+    refs = []
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and len(ray.get(gate.log.remote())) < expected_running:
-        time.sleep(0.1)
+    for i, (d, should_start) in enumerate(zip(demands, expect_start, strict=True)):
+        refs.append(held.options(num_gpus=float(d)).remote(i, gate))
+        while should_start and time.monotonic() < deadline:
+            if i in ray.get(gate.log.remote()):
+                break
+            time.sleep(0.05)
     time.sleep(0.5)  # a job that should queue but wrongly started would show up by now
     running = sorted(ray.get(gate.log.remote()))
     free_gpu = ray.available_resources().get("GPU", 0.0)
