@@ -64,7 +64,6 @@ def deploy_embeddings(
             "target_ongoing_requests": target_ongoing_requests,
             "upscale_delay_s": upscale_delay_s,
             "downscale_delay_s": downscale_delay_s,
-            "metrics_interval_s": 0.5,
             "look_back_period_s": 2.0,
         },
         max_ongoing_requests=8,
