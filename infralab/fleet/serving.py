@@ -64,6 +64,9 @@ def deploy_embeddings(
             "target_ongoing_requests": target_ongoing_requests,
             "upscale_delay_s": upscale_delay_s,
             "downscale_delay_s": downscale_delay_s,
+            # Serve's default is a metrics push every 10 s: too slow to see a scale-up in a
+            # short run. Deprecated in favour of environment variables, still honoured.
+            "metrics_interval_s": 0.5,
             "look_back_period_s": 2.0,
         },
         max_ongoing_requests=8,
