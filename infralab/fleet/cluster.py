@@ -31,10 +31,11 @@ RAY_PROCESS_MARKERS = (
     "ray/dashboard",
     "serve/_private",
 )
-# Measured on this kit's 2-core CI machine (Ray 2.60, psutil RSS summed over every Ray
-# process, 2 idle workers): about 1.26 GB for a bare cluster, before any Serve replica.
-# RSS double-counts shared pages, so the true footprint is lower; the doctor uses this as
-# the conservative figure. Re-measure with ``footprint()`` on a running cluster.
+# Measured on the kit's 2-core machine (Ray 2.60, psutil RSS summed over every Ray process,
+# 2026-11-29): 920-1,190 MB for a bare cluster (9-11 processes); 1,680-1,800 MB with Ray
+# Serve's controller, proxy and two int8 embeddings replicas. RSS counts shared pages more
+# than once, so the true footprint is lower; the doctor uses these as conservative figures.
+# Re-measure with ``footprint()`` on a running cluster.
 EXPECTED_RAY_RSS_MB = 1_300
 EXPECTED_SERVE_EXTRA_MB = 700  # controller + HTTP proxy + one replica with the int8 encoder
 BINDER_LIMIT_MB = 2_048
