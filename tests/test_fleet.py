@@ -83,6 +83,34 @@ def test_cluster_declares_logical_gpus(ray_cluster):
 
 
 @needs_ray
+def test_ray_keeps_every_connection_on_loopback(ray_cluster):
+    """The course cluster is one machine: no Ray process talks over the network interface."""
+    import ipaddress
+
+    import psutil
+
+    procs = cluster.own_session_processes()
+    assert procs, "no process of this driver's Ray session was found"
+    seen = 0
+    for proc in [psutil.Process(), *procs]:
+        try:
+            conns = proc.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        for conn in conns:
+            for addr in (conn.laddr, conn.raddr):
+                if not addr:
+                    continue
+                ip = ipaddress.ip_address(addr.ip)
+                ip = getattr(ip, "ipv4_mapped", None) or ip
+                if conn.status == psutil.CONN_LISTEN and ip.is_unspecified:
+                    continue  # a listener on every interface, reached here only via loopback
+                seen += 1
+                assert ip.is_loopback, f"{proc.name()} uses {addr.ip}:{addr.port} ({conn.status})"
+    assert seen > 0
+
+
+@needs_ray
 @pytest.mark.parametrize(
     "demands",
     [[0.5, 0.5, 0.5, 1.0, 0.25], [0.6, 0.6, 0.6], [1.0, 0.25, 0.25, 0.5, 0.5, 0.5]],

@@ -9,3 +9,13 @@ as a Ray Serve deployment with autoscaling replicas.
 
 Ray is an optional extra (``pip install 'infralab[fleet]'``); these modules import it lazily.
 """
+
+import os as _os
+
+# The course's cluster is one machine. Ray otherwise resolves 127.0.0.1 to the machine's
+# network address and connects its processes through it; with this switch (read once, when
+# Ray is first imported) it keeps every connection on the loopback interface, as it does on
+# a laptop. Set before any module of this package can import Ray.
+_os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Ray reports usage statistics to its makers unless told not to: no traffic leaves here.
+_os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
