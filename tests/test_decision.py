@@ -187,7 +187,7 @@ def test_lab07_checks(no_results: Path, tmp_path: Path) -> None:
     assert "Scenario" in lab07.check_scenario(sc)
     with pytest.raises(CheckFailed, match="decision.Scenario"):
         lab07.check_scenario({"requests_per_day": 5})
-    lab07.check_cost_per_customer(lambda usd, n: None if n == 0 else usd / n)
+    lab07.check_cost_per_customer(lambda usd, n: None if n <= 0 else usd / n)
     with pytest.raises(CheckFailed, match="dividing|returned|raised"):
         lab07.check_cost_per_customer(lambda usd, n: usd / n)
     opts, _ = costs.llm_options(sc.workload, option_set="API vs per-second GPU")
@@ -200,10 +200,7 @@ def test_lab07_checks(no_results: Path, tmp_path: Path) -> None:
     lab07.check_flip_volume(be.requests_per_day, sc)
     with pytest.raises(CheckFailed):
         lab07.check_flip_volume(be.requests_per_day * 3, sc)
-    path = D.decide(sc).write(tmp_path / "m.md")
-    assert "labelled default" in lab07.check_memo(path)
-    with pytest.raises(CheckFailed, match="No file"):
-        lab07.check_memo(tmp_path / "none.md")
+    # The memo check reads the student's own words: tests/test_checks_labs.py covers it.
 
 
 def test_explorer_redraws_the_decision(no_results: Path) -> None:
