@@ -413,6 +413,9 @@ def _ray_footprint(warnings: list[str]) -> str:
     from infralab.fleet import cluster
 
     fp = cluster.expected_footprint()
+    gone = cluster.sweep_orphan_sessions()
+    if gone:
+        warnings.append(f"Stopped {gone} Ray process(es) left by a kernel that had died.")
     if not cluster.ray_available():
         warnings.append("Ray is not installed: lesson 08's fleet sections will be skipped.")
         return "Ray not installed (pip install -e '.[fleet]')"

@@ -195,3 +195,32 @@ def test_bench_fleet_keep_alive_comparison_scales_the_wait():
         out["slow"]["seconds_users_waited_for_starts"]
         > out["fast"]["seconds_users_waited_for_starts"]
     )
+
+
+def test_sweep_stops_a_dead_drivers_ray_session_and_nothing_else():
+    """A killed kernel's Ray processes are found by the driver pid in their session path."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # this pid is now free: a driver that died
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    sleep = "import time; time.sleep(60)"
+
+    def fake(driver_pid: int) -> subprocess.Popen:
+        path = f"/tmp/ray/session_2026-01-01_00-00-00_000000_{driver_pid}/logs"
+        return subprocess.Popen([sys.executable, "-c", sleep, path])
+
+    orphan, kept = fake(gone.pid), fake(alive.pid)
+    try:
+        assert orphan.pid in {p.pid for p in cluster.orphan_session_processes()}
+        assert cluster.sweep_orphan_sessions() >= 1
+        assert orphan.wait(timeout=30) is not None
+        assert kept.poll() is None and alive.poll() is None  # a live driver's session stays
+    finally:
+        for proc in (orphan, kept, alive):
+            if psutil.pid_exists(proc.pid):
+                proc.kill()
+                proc.wait()

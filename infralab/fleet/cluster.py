@@ -173,6 +173,51 @@ def own_session_processes() -> list[Any]:
     return list(found.values())
 
 
+_SESSION_DRIVER = r"/session_[0-9_-]+_(\d+)(?:/|\s|$)"
+
+
+def orphan_session_processes() -> list[Any]:
+    """Processes of local Ray sessions whose driver (the kernel that started them) is gone.
+
+    Ray's GCS, raylet and agents do not die with the driver: a kernel killed by a restart,
+    the OOM killer or a culler leaves them holding memory. The session directory in their
+    command line names the driver's pid, so orphans are recognised without guessing.
+    """
+    import re
+
+    import psutil
+
+    driver = re.compile(_SESSION_DRIVER)
+    found: dict[int, Any] = {}
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            m = driver.search(cmd)
+            if not m or "ray" not in cmd or psutil.pid_exists(int(m.group(1))):
+                continue
+            found[p.pid] = p
+            for child in p.children(recursive=True):
+                found[child.pid] = child
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return list(found.values())
+
+
+def sweep_orphan_sessions(timeout_s: float = 5.0) -> int:
+    """Stop the processes of Ray sessions whose driver has died; returns how many."""
+    import psutil
+
+    procs = orphan_session_processes()
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    return len(procs)
+
+
 def _reap_own_sessions(timeout_s: float = 5.0) -> None:
     """Terminate (then kill) what is left of this driver's Ray sessions, by pid."""
     import psutil
@@ -216,6 +261,7 @@ def start(
     ray = require_ray()
     if ray.is_initialized():
         ray.shutdown()
+    sweep_orphan_sessions()  # what a killed kernel's earlier cluster left behind
     last: Exception | None = None
     for _ in range(max(1, tries)):
         try:
