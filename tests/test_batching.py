@@ -99,3 +99,76 @@ def test_naive_runner_makes_one_call_per_request():
 def test_bad_settings_are_refused_with_a_message(kwargs):
     with pytest.raises(ValueError, match="max_"):
         MicroBatcher(Recorder(), **kwargs)
+
+
+# --- the chat scheduler's admission, without a model ------------------------------------
+class _FakeSeq:
+    def __init__(self, n: int) -> None:
+        self.left, self.finish_reason, self.on_piece = n, None, None
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+
+class _FakeEngine:
+    """Rows like the real engine: ``admit`` raises when no row is free (the old 503)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.active, self.peak = capacity, [], 0
+
+    @property
+    def free(self) -> int:
+        return self.capacity - len(self.active)
+
+    def admit(self, seq) -> None:
+        if not self.free:
+            raise RuntimeError("no free row in this batch")
+        self.active.append(seq)
+        self.peak = max(self.peak, len(self.active))
+
+    def step(self) -> int:
+        for s in self.active:
+            s.left -= 1
+            if s.left <= 0:
+                s.finish_reason = "length"
+        self._compact()
+        return len(self.active)
+
+    def _compact(self) -> None:
+        self.active = [s for s in self.active if not s.done]
+
+
+class _FakeGen:
+    def __init__(self) -> None:
+        self.engines: list[_FakeEngine] = []
+
+    def engine(self, capacity: int) -> _FakeEngine:
+        self.engines.append(_FakeEngine(capacity))
+        return self.engines[-1]
+
+    def _result(self, seq):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(total_s=0.0, finish_reason=seq.finish_reason)
+
+
+def test_scheduler_admits_one_request_per_free_row():
+    """Ten requests waiting at once, two rows: all complete, none is refused a row."""
+    from infralab.serving.chat import Scheduler, _Request
+
+    async def main() -> list[tuple[str, object]]:
+        loop = asyncio.get_running_loop()
+        gen = _FakeGen()
+        sched = Scheduler(gen, max_batch=2, max_queue=10)
+        reqs = [_Request(_FakeSeq(3), loop, client=f"c{i % 3}", stream=False) for i in range(10)]
+        with sched.cond:  # all ten are queued before the loop looks at them
+            for r in reqs:
+                sched.submit(r)
+        outcomes = [await asyncio.wait_for(r.queue.get(), 60) for r in reqs]
+        sched.close()
+        assert gen.engines[0].peak == 2 and sched.stats["completed"] == 10
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert [kind for kind, _ in outcomes] == ["done"] * 10

@@ -201,12 +201,12 @@ def test_tenant_in_body_is_refused_and_bad_input_is_4xx(app_client):
     h = {"X-API-Key": "key-saas"}
     assert (
         client.post("/ask", headers=h, json={"question": "x", "tenant": "lawfirm"}).status_code
-        == 422
+        == 400
     )
-    assert client.post("/ask", headers=h, json={"question": ""}).status_code == 422
-    assert client.post("/ask", headers=h, json={"question": "x", "k": 0}).status_code == 422
+    assert client.post("/ask", headers=h, json={"question": ""}).status_code == 400
+    assert client.post("/ask", headers=h, json={"question": "x", "k": 0}).status_code == 400
     bad = client.post("/ask", headers=h, json={"question": "x", "filter": {"must": 3}})
-    assert bad.status_code == 422 and "filter" in bad.json()["error"]["message"]
+    assert bad.status_code == 400 and "filter" in bad.json()["error"]["message"]
 
 
 @settings(
@@ -227,7 +227,7 @@ def test_api_never_returns_another_tenants_chunk(app_client, owner, key, query, 
         headers={"X-API-Key": key},
         json={"question": query, "filter": query_filter, "mode": mode, "k": 10, "generate": False},
     )
-    assert resp.status_code in (200, 422), resp.text
+    assert resp.status_code in (200, 400), resp.text
     if resp.status_code == 200:
         assert all(owner[c["chunk_id"]] == KEYS[key] for c in resp.json()["chunks"])
 
@@ -308,3 +308,37 @@ def test_citations_by_word_overlap_when_the_model_gives_none():
     assert attribute("Bananas are yellow.", hits) == []
     ans = Generator(FakeLLM("Refunds are possible within 14 days.")).answer("q", hits, 0.9)
     assert ans.citations == ["b#0"] and not ans.cited_by_model
+
+
+def test_metrics_after_a_known_sequence_hold_no_question_text(docs):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    idx = RagIndex.build(docs, HashEmbedder(), size=12, overlap=3)
+    llm = FakeLLM("Annual plans are refundable within 14 days [saas-002#0].")
+    app = create_app(KEYS, index=idx, generator=Generator(llm, min_score=-1.0))
+    secret = "Is the zebracorn merger with quokkafish refundable?"
+    with TestClient(app) as client:
+        h = {"X-API-Key": "key-saas"}
+        assert client.post("/ask", headers=h, json={"question": secret}).status_code == 200
+        assert client.post("/ask", headers=h, json={"question": ""}).status_code == 400
+        assert client.post("/ask", json={"question": secret}).status_code == 401
+        text = client.get("/metrics", headers={"accept": "text/plain"}).text  # public
+        as_json = client.get("/metrics").json()  # what launcher's server.metrics() reads
+    assert "zebracorn" not in text and "quokkafish" not in text and "saas" not in text
+    values = {
+        (smp.name, tuple(sorted(smp.labels.items()))): smp.value
+        for fam in text_string_to_metric_families(text)
+        for smp in fam.samples
+    }
+
+    def requests(route: str, status: str) -> float:
+        key = (("method", "POST"), ("route", route), ("status", status))
+        return values.get(("infralab_http_requests_total", key), 0.0)
+
+    assert requests("/ask", "200") == 1 and requests("/ask", "400") == 1
+    assert requests("unmatched", "401") == 1  # refused before routing
+    key = 'infralab_http_requests_total{method="POST",route="/ask",status="200"}'
+    assert as_json[key] == 1
+    for stage in ("embed_query", "search", "generate", "total"):
+        assert values[("infralab_rag_stage_seconds_count", (("stage", stage),))] == 1
+    assert values[("infralab_rag_upstream_errors_total", ())] == 0

@@ -192,13 +192,15 @@ def test_module_level_lambda_handler_builds_its_app_once(monkeypatch):
 
 
 def test_real_model_through_the_api_matches_the_reference(reference_dir):
-    pytest.importorskip("infralab.models.encoder", reason="the ONNX embedder is not available")
+    from infralab.assets import AssetError, asset_paths
+
+    try:  # the one optional thing: the pinned MiniLM files (a failure past this one fails)
+        asset_paths("minilm")
+    except AssetError as exc:
+        pytest.skip(f"the MiniLM weights are not available here: {exc}")
     ref = json.loads((reference_dir / "minilm_reference.json").read_text())["items"][:4]
     texts = [item["text"] for item in ref]
-    try:
-        app = create_app(variant="fp32", max_wait_ms=2)
-    except Exception as exc:  # model files missing: say why
-        pytest.skip(f"real embedder unavailable: {exc}")
+    app = create_app(variant="fp32", max_wait_ms=2)
     with TestClient(app) as c:
         r = c.post("/v1/embeddings", json={"input": texts})
     assert r.status_code == 200
@@ -208,3 +210,52 @@ def test_real_model_through_the_api_matches_the_reference(reference_dir):
     assert cos.min() >= 0.9999
     assert np.abs(got - want).max() <= 1e-4
     assert r.json()["usage"]["prompt_tokens"] == sum(item["num_tokens"] for item in ref)
+
+
+def test_models_lists_the_served_model():
+    with TestClient(create_app("hash")) as c:
+        body = c.get("/v1/models").json()
+    assert body["object"] == "list" and body["data"][0]["id"] == "all-MiniLM-L6-v2"
+
+
+def test_body_limit_holds_for_chunked_bodies():
+    with TestClient(create_app("hash", max_body_bytes=50_000)) as c:
+
+        def chunks():  # no Content-Length: counted while read
+            for _ in range(20):
+                yield b'"' + b"a" * 9_998 + b'"'
+
+        r = c.post("/v1/embeddings", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "limit" in r.json()["error"]["message"]
+        assert c.post("/v1/embeddings", json={"input": "fine"}).status_code == 200
+
+
+def test_wrong_content_type_is_named():
+    with TestClient(create_app("hash")) as c:
+        r = c.post("/v1/embeddings", content=b"input=x", headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and "text/plain" in r.json()["error"]["message"]
+
+
+def test_metrics_prometheus_and_json_after_a_known_sequence():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with TestClient(create_app("hash", batching=False)) as c:
+        assert c.post("/v1/embeddings", json={"input": ["a b", "c"]}).status_code == 200
+        assert c.post("/v1/embeddings", json={"input": "d"}).status_code == 200
+        assert c.post("/v1/embeddings", json={"input": []}).status_code == 400
+        legacy = c.get("/metrics").json()  # what the launcher and lesson 02 read
+        prom = c.get("/metrics", headers={"accept": "text/plain;version=0.0.4"})
+    assert legacy["texts"] == 3 and legacy["model_calls"] == 2  # one call per request (naive)
+    assert legacy["http_responses"]["200"] == 2 and legacy["http_responses"]["400"] == 1
+    values = {
+        (smp.name, tuple(sorted(smp.labels.items()))): smp.value
+        for fam in text_string_to_metric_families(prom.text)
+        for smp in fam.samples
+    }
+    key = ("infralab_http_requests_total",
+           (("method", "POST"), ("route", "/v1/embeddings"), ("status", "200")))  # fmt: skip
+    assert values[key] == 2
+    assert values[("infralab_embed_texts_total", ())] == 3
+    assert values[("infralab_embed_batch_size_count", ())] == 2
+    assert values[("infralab_embed_batch_size_sum", ())] == 3
+    assert values[("infralab_embed_batch_size_bucket", (("le", "1.0"),))] == 1

@@ -16,6 +16,7 @@ token (TTFT), prefill and decode tokens per second, and the bytes of KV cache in
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,11 @@ import numpy as np
 from infralab.models import decoder
 
 STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
+# Below this temperature sampling is greedy: the softmax is already a one-hot to float64
+# precision, and dividing by a subnormal (5e-324) would overflow to inf and NaN.
+GREEDY_BELOW = 1e-4
+_SLOT = "\x00infralab-content-{}\x00"
+_SLOT_RE = re.compile("\x00infralab-content-(\\d+)\x00")
 Prompt = str | list[dict[str, str]] | list[int]
 
 
@@ -97,11 +103,11 @@ class _Seq:
 
 
 def _sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
-    """Greedy at temperature 0, else softmax with temperature and nucleus (top-p) cut."""
-    if temperature <= 0.0:
+    """Greedy at (near) temperature 0, else softmax with temperature and nucleus (top-p) cut."""
+    if temperature < GREEDY_BELOW:
         return int(np.argmax(logits))
-    z = logits.astype(np.float64) / temperature
-    z -= z.max()
+    z = logits.astype(np.float64)
+    z = (z - z.max()) / temperature
     p = np.exp(z)
     p /= p.sum()
     if top_p < 1.0:
@@ -209,6 +215,10 @@ class Generator:
         self.threads = threads
         self.max_context = max_context
         self.tokenizer = decoder.load_tokenizer()
+        self.special_texts = sorted(
+            (t.content for t in self.tokenizer.get_added_tokens_decoder().values()), key=len
+        )
+        self._plain: Any = None  # the same tokenizer with special-token parsing off
         self.kv_dtype = np.float16 if self.model_variant in ("fp16", "q4f16") else np.float32
         self.kv_bytes_per_token = (
             2 * self.config.layers * self.config.kv_heads * self.config.head_dim
@@ -225,9 +235,7 @@ class Generator:
         if isinstance(prompt, str):
             if not prompt:
                 raise ValueError("the prompt is empty; give some text")
-            return self.tokenizer.encode(
-                decoder.apply_chat_template([{"role": "user", "content": prompt}])
-            ).ids
+            return self.encode_chat([{"role": "user", "content": prompt}])
         if (
             isinstance(prompt, list)
             and prompt
@@ -238,11 +246,45 @@ class Generator:
                 raise ValueError(f"token ids must lie in 0..{self.config.vocab - 1}")
             return ids
         if isinstance(prompt, list) and prompt:
-            return self.tokenizer.encode(decoder.apply_chat_template(prompt)).ids
+            return self.encode_chat(prompt)
         raise ValueError(
             "prompt must be a string, a list of {'role', 'content'} messages or a list of "
             f"token ids, not {type(prompt).__name__}"
         )
+
+    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of chat messages, with message text always tokenized as plain text.
+
+        Why: the chat markers (``<|im_start|>``, ``<|im_end|>`` and the other control tokens)
+        are what separate a system turn from a user turn. If text a user typed, or a chunk a
+        RAG app retrieved, were parsed for them, anyone could forge a system turn. Only the
+        template's own markers become control tokens; in message text they are characters.
+        """
+        rendered = decoder.apply_chat_template(messages)
+        contents = [m["content"] for m in messages]
+        if not any(sp in str(c) for c in contents for sp in self.special_texts):
+            return self.tokenizer.encode(rendered).ids  # nothing to escape: the usual path
+        slotted = [{**m, "content": _SLOT.format(i)} for i, m in enumerate(messages)]
+        parts = _SLOT_RE.split(decoder.apply_chat_template(slotted))
+        # parts alternate: template text, content index, template text, ...
+        if "".join(p if i % 2 == 0 else str(contents[int(p)]) for i, p in enumerate(parts)) != (
+            rendered
+        ):
+            raise ValueError("the chat template changed message text; cannot escape it safely")
+        if self._plain is None:
+            from tokenizers import Tokenizer
+
+            plain = Tokenizer.from_str(self.tokenizer.to_str())
+            plain.encode_special_tokens = True
+            self._plain = plain
+        ids: list[int] = []
+        for i, part in enumerate(parts):
+            if i % 2 == 0:
+                ids += self.tokenizer.encode(part).ids if part else []
+            else:
+                text = str(contents[int(part)])
+                ids += self._plain.encode(text).ids if text else []
+        return ids
 
     def _new_seq(
         self,

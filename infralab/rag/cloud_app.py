@@ -12,7 +12,10 @@ Security rules this file enforces:
 * the tenant comes from the API key, never from the request body; a caller's ``filter``
   can only narrow a search inside that tenant (see :mod:`infralab.rag.store`);
 * a missing or unknown key gets ``401`` with a fixed body and nothing else (checked before
-  the body is even read, so a 422 cannot reveal the API's shape);
+  the body is even read, so a 400 cannot reveal the API's shape);
+* bodies are bounded while they are read (chunked ones too) and a caller's filter is bounded
+  in depth and size before any filter work; errors use the kit's OpenAI-style shape
+  (:mod:`infralab.serving.errors`);
 * the log keeps a sha256 of the question, never its text.
 """
 
@@ -28,20 +31,52 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from infralab.rag.generate import Generator
 from infralab.rag.hybrid import RagIndex
 from infralab.rag.store import TenantScopeError
+from infralab.serving.errors import (
+    ServiceGuard,
+    check_text,
+    error_body,
+    error_response,
+    install_error_handlers,
+)
+from infralab.serving.metrics import LATENCY_BUCKETS, ServiceMetrics, metrics_endpoint
 
 log = logging.getLogger("infralab.rag.cloud")
 
-UNAUTHORIZED = {"error": {"message": "unauthorized", "type": "unauthorized"}}
-PUBLIC_PATHS = frozenset({"/healthz"})
+UNAUTHORIZED = error_body(
+    "unauthorized: send a valid API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+    401,
+    code="invalid_api_key",
+)
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics"})
+ROUTES_HINT = "POST /ask, GET /requests, GET /healthz and GET /metrics"
+DEFAULT_MAX_BODY_BYTES = 256 * 1024  # a 2,000-character question and a filter fit many times
+MAX_FILTER_DEPTH = 12  # nested objects and lists in a filter
+MAX_FILTER_NODES = 256  # objects, lists and values in a filter
+
+
+def filter_shape(value: Any) -> tuple[int, int]:
+    """(deepest nesting, number of nodes) of a JSON value, without recursion."""
+    deepest, nodes = 0, 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_FILTER_DEPTH or nodes > MAX_FILTER_NODES:
+                break  # already too big: stop counting
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest, nodes
+
+
 API_KEYS_ENV = "INFRALAB_RAG_KEYS"  # "key1=saas,key2=lawfirm" when no keys are passed
 
 
@@ -110,16 +145,55 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=2000, description="The user's question.")
     mode: Literal["dense", "lexical", "hybrid"] = Field(default="hybrid")
-    k: int = Field(default=3, ge=1, le=10, description="Chunks to retrieve.")
+    k: StrictInt = Field(default=3, ge=1, le=10, description="Chunks to retrieve.")
     filter: dict[str, Any] | None = Field(
         default=None,
         description="Optional Qdrant filter; it can only narrow results inside your tenant.",
     )
     generate: bool = Field(default=True, description="False: retrieval only, no LLM call.")
 
+    @field_validator("question")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        check_text(v, "question")
+        if not v.strip():
+            raise ValueError("the question is empty: ask something")
+        return v
 
-def _error(status: int, message: str, kind: str = "invalid_request") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+    @field_validator("filter")
+    @classmethod
+    def _bounded(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return v
+        depth, nodes = filter_shape(v)
+        if depth > MAX_FILTER_DEPTH or nodes > MAX_FILTER_NODES:
+            raise ValueError(
+                f"the filter is too large (limits: {MAX_FILTER_DEPTH} levels of nesting, "
+                f"{MAX_FILTER_NODES} values); use fewer nested must/should clauses"
+            )
+        for key in _strings(v):
+            check_text(key, "filter")
+        return v
+
+
+def _strings(value: Any) -> list[str]:
+    """Every key and string value in a (bounded) JSON value."""
+    out, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.extend(k for k in item if isinstance(k, str))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
+
+
+def _error(status: int, message: str, kind: str | None = None) -> JSONResponse:
+    """The shared OpenAI-style error; ``kind`` goes to ``error.code`` (e.g. upstream_error)."""
+    return error_response(status, message, code=kind)
 
 
 def build_index(
@@ -147,6 +221,138 @@ def build_index(
     )
 
 
+def rag_router(
+    index: RagIndex,
+    generator: Generator,
+    query_embedder: Any,
+    *,
+    remote_embed: bool,
+    delay_s: float,
+    request_log: deque[dict[str, Any]],
+    metrics: ServiceMetrics,
+) -> APIRouter:
+    """``POST /ask``, ``GET /requests``, ``GET /healthz`` and ``GET /metrics``.
+
+    The tenant comes from ``request.state.tenant``, which the app's authentication gate sets
+    before the body is read; nothing in a body can set it.
+    """
+    stage_seconds = metrics.histogram(
+        "infralab_rag_stage_seconds",
+        "Time in each /ask stage (embed_query, search, generate, network, total).",
+        LATENCY_BUCKETS,
+        ("stage",),
+    )
+    upstream_errors = metrics.counter(
+        "infralab_rag_upstream_errors", "LLM calls across the boundary that failed."
+    )
+    router = APIRouter()
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "chunks": len(index.chunks)}
+
+    router.add_api_route("/metrics", metrics_endpoint(metrics), methods=["GET"])
+
+    def remote(call, timings: dict[str, float], stage: str):
+        """A cross-system call: injected round trip, then the call, timed apart."""
+        t0 = time.perf_counter()
+        if delay_s:
+            time.sleep(delay_s)
+        t1 = time.perf_counter()
+        out = call()
+        t2 = time.perf_counter()
+        timings["network"] = timings.get("network", 0.0) + (t1 - t0) * 1e3
+        timings[stage] = timings.get(stage, 0.0) + (t2 - t1) * 1e3
+        return out
+
+    @router.post("/ask")
+    def ask(body: AskRequest, request: Request) -> JSONResponse:
+        tenant: str = request.state.tenant  # set by authentication, never by the body
+        started = time.perf_counter()
+        timings: dict[str, float] = {"embed_query": 0.0, "search": 0.0}
+        status = 200
+        try:
+            vector = None
+            if body.mode != "lexical" or body.generate:
+                if remote_embed:
+                    vectors = remote(
+                        lambda: query_embedder.embed([body.question]), timings, "embed_query"
+                    )
+                else:
+                    t0 = time.perf_counter()
+                    vectors = query_embedder.embed([body.question])
+                    timings["embed_query"] = (time.perf_counter() - t0) * 1e3
+                vector = np.asarray(vectors, dtype=np.float32)[0]
+            t0 = time.perf_counter()
+            try:
+                hits = index.search(
+                    tenant,
+                    body.question,
+                    vector,
+                    mode=body.mode,
+                    k=body.k,
+                    query_filter=body.filter,
+                )
+                relevance = index.relevance(tenant, vector) if vector is not None else 0.0
+            except TenantScopeError:
+                status = 404
+                return _error(404, "your tenant has no documents indexed yet", "not_found")
+            except ValueError as exc:
+                status = 400
+                return _error(400, f"filter: {exc}; send a Qdrant filter (must/should/must_not)")
+            timings["search"] = (time.perf_counter() - t0) * 1e3
+            result: dict[str, Any] = {"tenant": tenant, "mode": body.mode}
+            if body.generate:
+                try:
+                    if generator.abstains(hits, relevance):  # no call across the boundary
+                        answer = generator.answer(body.question, hits, relevance)
+                    else:
+                        answer = remote(
+                            lambda: generator.answer(body.question, hits, relevance),
+                            timings,
+                            "generate",
+                        )
+                except Exception as exc:  # the AI-infra side failed, not this app
+                    status = 502
+                    upstream_errors.inc()
+                    log.warning("LLM call failed: %s", type(exc).__name__)
+                    return _error(
+                        502,
+                        f"the AI-infra LLM service did not answer ({type(exc).__name__})",
+                        "upstream_error",
+                    )
+                result.update(answer.to_dict())
+            result["relevance"] = relevance
+            result["chunks"] = [
+                {"chunk_id": h.chunk_id, "doc_id": h.doc_id, "title": h.title, "score": h.score}
+                for h in hits
+            ]
+            timings["total"] = (time.perf_counter() - started) * 1e3
+            result["timings_ms"] = timings
+            for stage, ms in timings.items():
+                stage_seconds.labels(stage).observe(ms / 1e3)
+            return JSONResponse(result)
+        finally:
+            entry = {
+                "ts": time.time(),
+                "tenant": tenant,
+                "question_sha256": question_hash(body.question),
+                "mode": body.mode,
+                "status": status,
+                "latency_ms": (time.perf_counter() - started) * 1e3,
+            }
+            request_log.append(entry)
+            log.info("ask %s", entry)
+
+    @router.get("/requests")
+    def requests_log(request: Request) -> dict[str, Any]:
+        """This tenant's recent requests as logged: hashes, not questions."""
+        tenant = request.state.tenant
+        return {"requests": [e for e in request_log if e["tenant"] == tenant]}
+
+    return router
+
+
 def create_app(
     api_keys: Mapping[str, str] | None = None,
     *,
@@ -164,6 +370,7 @@ def create_app(
     min_score: float | None = None,
     max_tokens: int = 48,
     log_size: int = 1000,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """Build the cloud app; every argument is JSON-able except the injectable objects.
 
@@ -171,7 +378,8 @@ def create_app(
     server's OpenAI base URL (``.../v1``; else ``OPENAI_BASE_URL``). ``embed_url``: embed
     queries on the embeddings server instead of here. ``embedder``: an object with
     ``embed``, ``"hash"`` for the model-free stand-in, or None for the ONNX ``variant``.
-    ``index`` / ``generator``: pass prebuilt ones (tests, notebooks).
+    ``index`` / ``generator``: pass prebuilt ones (tests, notebooks). ``max_body_bytes``
+    bounds a request body (counted as it arrives).
     """
     if layout == "auto":  # local mode filters in Python: one collection per tenant is faster
         layout = "shared" if os.environ.get("QDRANT_URL") else "per_tenant"
@@ -209,131 +417,36 @@ def create_app(
         generator = Generator(**kwargs)
     request_log: deque[dict[str, Any]] = deque(maxlen=log_size)
 
+    metrics = ServiceMetrics("rag")
     app = FastAPI(title="infralab RAG cloud app", version="1")
     app.state.request_log = request_log
     app.state.index = index
+    app.state.metrics = metrics
 
-    @app.middleware("http")
-    async def authenticate(request: Request, call_next):
-        if request.url.path in PUBLIC_PATHS:
-            return await call_next(request)
-        tenant = keys.tenant(api_key_from(request))
+    def authenticate(scope: dict) -> JSONResponse | None:
+        """Runs before the body is read: 401 unless the key names a tenant."""
+        if scope.get("path") in PUBLIC_PATHS:
+            return None
+        tenant = keys.tenant(api_key_from(Request(scope)))
         if tenant is None:
             return JSONResponse(UNAUTHORIZED, status_code=401)
-        request.state.tenant = tenant
-        return await call_next(request)
+        scope.setdefault("state", {})["tenant"] = tenant
+        return None
 
-    @app.exception_handler(RequestValidationError)
-    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), "http_error")
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "chunks": len(index.chunks)}
-
-    def remote(call, timings: dict[str, float], stage: str):
-        """A cross-system call: injected round trip, then the call, timed apart."""
-        t0 = time.perf_counter()
-        if delay_s:
-            time.sleep(delay_s)
-        t1 = time.perf_counter()
-        out = call()
-        t2 = time.perf_counter()
-        timings["network"] = timings.get("network", 0.0) + (t1 - t0) * 1e3
-        timings[stage] = timings.get(stage, 0.0) + (t2 - t1) * 1e3
-        return out
-
-    @app.post("/ask")
-    def ask(body: AskRequest, request: Request) -> JSONResponse:
-        tenant: str = request.state.tenant  # set by authentication, never by the body
-        started = time.perf_counter()
-        timings: dict[str, float] = {"embed_query": 0.0, "search": 0.0}
-        status = 200
-        try:
-            if not body.question.strip():
-                status = 422
-                return _error(422, "question: the question is empty")
-            vector = None
-            if body.mode != "lexical" or body.generate:
-                if embed_url:
-                    vectors = remote(
-                        lambda: query_embedder.embed([body.question]), timings, "embed_query"
-                    )
-                else:
-                    t0 = time.perf_counter()
-                    vectors = query_embedder.embed([body.question])
-                    timings["embed_query"] = (time.perf_counter() - t0) * 1e3
-                vector = np.asarray(vectors, dtype=np.float32)[0]
-            t0 = time.perf_counter()
-            try:
-                hits = index.search(
-                    tenant,
-                    body.question,
-                    vector,
-                    mode=body.mode,
-                    k=body.k,
-                    query_filter=body.filter,
-                )
-                relevance = index.relevance(tenant, vector) if vector is not None else 0.0
-            except TenantScopeError:
-                status = 404
-                return _error(404, "your tenant has no documents indexed yet", "not_found")
-            except ValueError as exc:
-                status = 422
-                return _error(422, f"filter: {exc}")
-            timings["search"] = (time.perf_counter() - t0) * 1e3
-            result: dict[str, Any] = {"tenant": tenant, "mode": body.mode}
-            if body.generate:
-                try:
-                    if generator.abstains(hits, relevance):  # no call across the boundary
-                        answer = generator.answer(body.question, hits, relevance)
-                    else:
-                        answer = remote(
-                            lambda: generator.answer(body.question, hits, relevance),
-                            timings,
-                            "generate",
-                        )
-                except Exception as exc:  # the AI-infra side failed, not this app
-                    status = 502
-                    log.warning("LLM call failed: %s", type(exc).__name__)
-                    return _error(
-                        502,
-                        f"the AI-infra LLM service did not answer ({type(exc).__name__})",
-                        "upstream_error",
-                    )
-                result.update(answer.to_dict())
-            result["relevance"] = relevance
-            result["chunks"] = [
-                {"chunk_id": h.chunk_id, "doc_id": h.doc_id, "title": h.title, "score": h.score}
-                for h in hits
-            ]
-            timings["total"] = (time.perf_counter() - started) * 1e3
-            result["timings_ms"] = timings
-            return JSONResponse(result)
-        finally:
-            entry = {
-                "ts": time.time(),
-                "tenant": tenant,
-                "question_sha256": question_hash(body.question),
-                "mode": body.mode,
-                "status": status,
-                "latency_ms": (time.perf_counter() - started) * 1e3,
-            }
-            request_log.append(entry)
-            log.info("ask %s", entry)
-
-    @app.get("/requests")
-    def requests_log(request: Request) -> dict[str, Any]:
-        """This tenant's recent requests as logged: hashes, not questions."""
-        tenant = request.state.tenant
-        return {"requests": [e for e in request_log if e["tenant"] == tenant]}
-
+    app.add_middleware(
+        ServiceGuard, max_body_bytes=max_body_bytes, observe=metrics.observe, gate=authenticate
+    )
+    install_error_handlers(app, routes_hint=ROUTES_HINT)
+    router = rag_router(
+        index,
+        generator,
+        query_embedder,
+        remote_embed=bool(embed_url),
+        delay_s=delay_s,
+        request_log=request_log,
+        metrics=metrics,
+    )
+    app.include_router(router)
     return app
 
 

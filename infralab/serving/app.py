@@ -23,16 +23,23 @@ import logging  # noqa: E402
 import os  # noqa: E402
 from collections import Counter  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from typing import Any, Literal, Protocol  # noqa: E402
 
 import numpy as np  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
+from fastapi import APIRouter, FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
-from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+from prometheus_client.core import (  # noqa: E402
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    SummaryMetricFamily,
+)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt  # noqa: E402
 
-from infralab.serving.batching import MicroBatcher, NaiveRunner  # noqa: E402
+from infralab.serving import errors  # noqa: E402
+from infralab.serving.batching import MicroBatcher, NaiveRunner, RunnerStats  # noqa: E402
+from infralab.serving.metrics import BATCH_BUCKETS, ServiceMetrics, metrics_endpoint  # noqa: E402
 
 log = logging.getLogger("infralab.serving")
 
@@ -41,7 +48,8 @@ DIM = 384
 DEFAULT_MAX_ITEMS = 256
 DEFAULT_MAX_CHARS = 8192
 DEFAULT_MAX_TOTAL_TOKENS = 16384
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = errors.DEFAULT_MAX_BODY_BYTES
+ROUTES_HINT = "POST /v1/embeddings, GET /v1/models, GET /healthz and GET /metrics"
 EMBEDDER_ENV = (
     "INFRALAB_EMBEDDER"  # "onnx" (default) or "hash": which embedder a bare factory builds
 )
@@ -89,7 +97,7 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = Field(
         default="float", description="'float' (a JSON list) or 'base64' (little-endian float32)."
     )
-    dimensions: int | None = Field(default=None, description=f"Must be {DIM} if given.")
+    dimensions: StrictInt | None = Field(default=None, description=f"Must be {DIM} if given.")
     user: str | None = None
 
 
@@ -101,15 +109,9 @@ class _ClientError(Exception):
         self.message, self.status, self.param = message, status, param
 
 
-def _error(
-    status: int, message: str, *, param: str | None = None, kind: str | None = None
-) -> JSONResponse:
-    """An OpenAI-style error body: clients and students read ``error.message``."""
-    kind = kind or ("invalid_request_error" if status < 500 else "server_error")
-    return JSONResponse(
-        status_code=status,
-        content={"error": {"message": message, "type": kind, "param": param, "code": None}},
-    )
+def _error(status: int, message: str, *, param: str | None = None) -> JSONResponse:
+    """An OpenAI-style error body (the shared shape of :mod:`infralab.serving.errors`)."""
+    return errors.error_response(status, message, param=param)
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -141,57 +143,183 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"'{path}': {first.get('msg', 'invalid value')}.", field
 
 
-class _Guard:
-    """Pure ASGI middleware: refuses oversized bodies, counts responses, hides tracebacks.
+class _RunnerCollector:
+    """Prometheus view of the runner's own counters, read at scrape time (no double count)."""
 
-    Written at the ASGI level rather than with ``@app.middleware`` because that wrapper
-    costs a noticeable share of a millisecond per request, which a 2-core server feels.
-    """
+    def __init__(self, stats: RunnerStats) -> None:
+        self.stats = stats
 
-    def __init__(self, app: Any, *, max_body_bytes: int, responses: Counter) -> None:
-        self.app, self.max_body_bytes, self.responses = app, max_body_bytes, responses
+    def collect(self):  # noqa: ANN201 - prometheus_client's collector protocol
+        st = self.stats
+        sizes = sorted(st.batch_sizes.items())
+        buckets = [
+            (str(float(bound)), sum(n for size, n in sizes if size <= bound))
+            for bound in BATCH_BUCKETS
+        ]
+        buckets.append(("+Inf", sum(n for _, n in sizes)))
+        hist = HistogramMetricFamily(
+            "infralab_embed_batch_size", "Texts in each model call (the batch size)."
+        )
+        hist.add_metric([], buckets, sum_value=float(sum(k * n for k, n in sizes)))
+        yield hist
+        done = max(st.requests - st.errors, 0)
+        queue = SummaryMetricFamily(
+            "infralab_embed_queue_seconds", "Time requests waited before their model call."
+        )
+        queue.add_metric([], count_value=done, sum_value=st.queue_s_total)
+        yield queue
+        yield CounterMetricFamily(
+            "infralab_embed_texts", "Texts embedded (tokens in).", value=st.texts
+        )
+        yield CounterMetricFamily(
+            "infralab_embed_model_calls", "Calls to the model.", value=st.model_calls
+        )
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None:
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for."""
+
+    max_items: int = DEFAULT_MAX_ITEMS
+    max_chars: int = DEFAULT_MAX_CHARS
+    max_total_tokens: int = DEFAULT_MAX_TOTAL_TOKENS
+
+
+def embeddings_router(
+    embedder: EmbedderLike,
+    runner: MicroBatcher | NaiveRunner,
+    *,
+    served_variant: str,
+    limits: Limits,
+    batch_settings: dict[str, Any],
+    startup: dict[str, Any],
+    responses: Counter,
+    metrics: ServiceMetrics,
+) -> APIRouter:
+    """``POST /v1/embeddings``, ``GET /v1/models``, ``GET /healthz`` and ``GET /metrics``."""
+    router = APIRouter()
+    served_names = {MODEL_ID, f"sentence-transformers/{MODEL_ID}", f"{MODEL_ID}-{served_variant}"}
+
+    def validate(req: EmbeddingRequest) -> list[str]:
+        """The limits, as plain checks: each failure says which item and which limit."""
+        if req.model is not None and req.model not in served_names:
+            raise _ClientError(
+                f"Model {req.model!r} is not served here; use {MODEL_ID!r} (or omit 'model').",
+                status=404,
+                param="model",
+            )
+        if req.dimensions is not None and req.dimensions != DIM:
+            raise _ClientError(
+                f"This model makes {DIM}-dimensional vectors; 'dimensions' was {req.dimensions}.",
+                param="dimensions",
+            )
+        texts = [req.input] if isinstance(req.input, str) else list(req.input)
+        if not texts:
+            raise _ClientError("'input' is an empty list: send at least one text.", param="input")
+        if len(texts) > limits.max_items:
+            raise _ClientError(
+                f"'input' has {len(texts)} texts; the limit is {limits.max_items} per request.",
+                param="input",
+            )
+        for i, text in enumerate(texts):
+            where = "'input'" if isinstance(req.input, str) else f"input[{i}]"
+            if not text.strip():
+                raise _ClientError(
+                    f"{where} is empty: every text needs some characters.", param="input"
+                )
+            if len(text) > limits.max_chars:
+                raise _ClientError(
+                    f"{where} has {len(text):,} characters; the limit is {limits.max_chars:,}.",
+                    param="input",
+                )
             try:
-                size = int(length)
-            except ValueError:
-                size = -1
-            if size < 0:
-                self.responses["400"] += 1
-                await _error(400, "The Content-Length header is not a number.")(
-                    scope, receive, send
-                )
-                return
-            if size > self.max_body_bytes:
-                self.responses["413"] += 1
-                message = (
-                    f"The request body is {size:,} bytes; the limit is {self.max_body_bytes:,}."
-                )
-                await _error(413, message)(scope, receive, send)
-                return
-        started = False
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _ClientError(
+                    f"{where} contains a lone surrogate and is not valid Unicode text.",
+                    param="input",
+                ) from None
+        return texts
 
-        async def counting_send(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                self.responses[str(message["status"])] += 1
-            await send(message)
-
+    @router.post("/v1/embeddings", summary="Embed texts (OpenAI-compatible)")
+    async def embeddings(req: EmbeddingRequest) -> Response:
+        texts = validate(req)
+        tokens = [int(n) for n in embedder.count_tokens(texts)]
+        total = sum(tokens)
+        if total > limits.max_total_tokens:
+            raise _ClientError(
+                f"The texts make {total:,} tokens together; the limit is {limits.max_total_tokens:,} "
+                "per request. Send fewer or shorter texts.",
+                param="input",
+            )
         try:
-            await self.app(scope, receive, counting_send)
-        except Exception:  # a server fault: say so, never leak a traceback
-            log.exception("unhandled error")
-            if not started:
-                self.responses["500"] += 1
-                await _error(500, "The server failed while answering; see its log.")(
-                    scope, receive, send
-                )
+            vectors = await runner.submit(texts)
+        except RuntimeError as exc:
+            if "shutting down" in str(exc):
+                return _error(503, "The server is shutting down; retry.")
+            raise
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if req.encoding_format == "base64":
+            encoded: list[Any] = [
+                base64.b64encode(row.astype("<f4").tobytes()).decode("ascii") for row in vectors
+            ]
+        else:
+            encoded = vectors.tolist()
+        body = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": emb}
+                for i, emb in enumerate(encoded)
+            ],
+            "model": MODEL_ID,
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
+        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+    @router.get("/v1/models", summary="The model this server serves (OpenAI-compatible)")
+    async def list_models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "infralab"}],
+        }
+
+    @router.get("/healthz", summary="Liveness, and when each start-up step finished")
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "model": MODEL_ID,
+            "variant": served_variant,
+            "mode": runner.mode,
+            "pid": os.getpid(),
+            "startup": startup,
+        }
+
+    def metrics_json() -> dict[str, Any]:
+        """The JSON summary the launcher, benchmarks and lesson 02 read (plain GET)."""
+        out: dict[str, Any] = {
+            "mode": runner.mode,
+            "variant": served_variant,
+            **batch_settings,
+            "http_responses": dict(responses),
+            **runner.stats.to_dict(),
+        }
+        try:
+            import psutil
+
+            out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
+        except Exception:
+            out["rss_mb"] = None
+        if startup.get("ready"):
+            out["uptime_s"] = time.time() - startup["ready"]
+        return out
+
+    router.add_api_route(
+        "/metrics",
+        metrics_endpoint(metrics, metrics_json),
+        methods=["GET"],
+        summary="Prometheus text to a scraper (or ?format=prometheus); a JSON summary otherwise",
+    )
+    return router
 
 
 def create_app(
@@ -299,140 +427,43 @@ def create_app(
     app.state.embedder = embedder
     app.state.runner = runner
     app.state.startup = startup
-    served_names = {MODEL_ID, f"sentence-transformers/{MODEL_ID}", f"{MODEL_ID}-{served_variant}"}
+    metrics = ServiceMetrics("embeddings")
+    metrics.registry.register(_RunnerCollector(runner.stats))
+    app.state.metrics = metrics
 
-    app.add_middleware(_Guard, max_body_bytes=max_body_bytes, responses=responses)
+    def observe(route: str, method: str, status: int, seconds: float) -> None:
+        responses[str(status)] += 1
+        metrics.observe(route, method, status, seconds)
+
+    app.add_middleware(errors.ServiceGuard, max_body_bytes=max_body_bytes, observe=observe)
+    errors.install_error_handlers(app, routes_hint=ROUTES_HINT)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param = _describe_validation(exc)
-        return _error(400, message, param=param)  # OpenAI answers 400 to every malformed request
-
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) and exc.detail else "HTTP error"
-        if exc.status_code == 404:
-            detail = f"No route {request.url.path}: try POST /v1/embeddings or GET /healthz."
-        elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}."
-        return _error(exc.status_code, detail)
+        status, message, param = errors.describe_validation(exc, request)
+        json_broken = any(e.get("type") == "json_invalid" for e in exc.errors())
+        if status == 400 and not json_broken:  # embeddings wording names 'input' and its forms
+            message, param = _describe_validation(exc)
+        return _error(status, message, param=param)  # OpenAI answers 400 to malformed requests
 
     @app.exception_handler(_ClientError)
     async def on_client(request: Request, exc: _ClientError) -> JSONResponse:
         return _error(exc.status, exc.message, param=exc.param)
 
-    @app.exception_handler(Exception)
-    async def on_any(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return _error(500, "The server failed while answering; see its log.")
-
-    def validate(req: EmbeddingRequest) -> list[str]:
-        """The limits, as plain checks: each failure says which item and which limit."""
-        if req.model is not None and req.model not in served_names:
-            raise _ClientError(
-                f"Model {req.model!r} is not served here; use {MODEL_ID!r} (or omit 'model').",
-                status=404,
-                param="model",
-            )
-        if req.dimensions is not None and req.dimensions != DIM:
-            raise _ClientError(
-                f"This model makes {DIM}-dimensional vectors; 'dimensions' was {req.dimensions}.",
-                param="dimensions",
-            )
-        texts = [req.input] if isinstance(req.input, str) else list(req.input)
-        if not texts:
-            raise _ClientError("'input' is an empty list: send at least one text.", param="input")
-        if len(texts) > max_items:
-            raise _ClientError(
-                f"'input' has {len(texts)} texts; the limit is {max_items} per request.",
-                param="input",
-            )
-        for i, text in enumerate(texts):
-            where = "'input'" if isinstance(req.input, str) else f"input[{i}]"
-            if not text.strip():
-                raise _ClientError(
-                    f"{where} is empty: every text needs some characters.", param="input"
-                )
-            if len(text) > max_chars:
-                raise _ClientError(
-                    f"{where} has {len(text):,} characters; the limit is {max_chars:,}.",
-                    param="input",
-                )
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise _ClientError(
-                    f"{where} contains a lone surrogate and is not valid Unicode text.",
-                    param="input",
-                ) from None
-        return texts
-
-    @app.post("/v1/embeddings", summary="Embed texts (OpenAI-compatible)")
-    async def embeddings(req: EmbeddingRequest) -> Response:
-        texts = validate(req)
-        tokens = [int(n) for n in embedder.count_tokens(texts)]
-        total = sum(tokens)
-        if total > max_total_tokens:
-            raise _ClientError(
-                f"The texts make {total:,} tokens together; the limit is {max_total_tokens:,} "
-                "per request. Send fewer or shorter texts.",
-                param="input",
-            )
-        try:
-            vectors = await runner.submit(texts)
-        except RuntimeError as exc:
-            if "shutting down" in str(exc):
-                return _error(503, "The server is shutting down; retry.")
-            raise
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if req.encoding_format == "base64":
-            encoded: list[Any] = [
-                base64.b64encode(row.astype("<f4").tobytes()).decode("ascii") for row in vectors
-            ]
-        else:
-            encoded = vectors.tolist()
-        body = {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": emb}
-                for i, emb in enumerate(encoded)
-            ],
-            "model": MODEL_ID,
-            "usage": {"prompt_tokens": total, "total_tokens": total},
-        }
-        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
-
-    @app.get("/healthz", summary="Liveness, and when each start-up step finished")
-    async def healthz() -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "model": MODEL_ID,
-            "variant": served_variant,
-            "mode": runner.mode,
-            "pid": os.getpid(),
-            "startup": startup,
-        }
-
-    @app.get("/metrics", summary="Requests, batch sizes, queue time, memory")
-    async def metrics() -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "mode": runner.mode,
-            "variant": served_variant,
+    router = embeddings_router(
+        embedder,
+        runner,
+        served_variant=served_variant,
+        limits=Limits(max_items, max_chars, max_total_tokens),
+        batch_settings={
             "max_batch_size": max_batch_size if batching else 1,
             "max_wait_ms": max_wait_ms if batching else 0.0,
-            "http_responses": dict(responses),
-            **runner.stats.to_dict(),
-        }
-        try:
-            import psutil
-
-            out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
-        except Exception:
-            out["rss_mb"] = None
-        if startup.get("ready"):
-            out["uptime_s"] = time.time() - startup["ready"]
-        return out
-
+        },
+        startup=startup,
+        responses=responses,
+        metrics=metrics,
+    )
+    app.include_router(router)
     return app
 
 
