@@ -688,7 +688,10 @@ def run(
     if st is not None:
         _say("contention-robust check: one thread each, sentences per CPU-second ...")
         single = cpu_time_ratios(st, sentences, batch, rounds=2 if quick else 3)
-        _say("  " + ", ".join(f"{k}: {v:.2f}x" for k, v in single.items()))
+        _say("  sentences: " + ", ".join(f"{k}: {v:.2f}x" for k, v in single.items()))
+        single_p = cpu_time_ratios(st, passages, batch, rounds=2 if quick else 3)
+        _say("  passages: " + ", ".join(f"{k}: {v:.2f}x" for k, v in single_p.items()))
+        single.update({f"passages: {k}": v for k, v in single_p.items()})
 
     _say("encoder GFLOP/s at seq 128, batch 32 (fixed shape, no padding) ...")
     roof = sweep([("fp32", "cpu"), ("int8", "cpu")], (32,), (128,), peak_gflops=peak,
