@@ -472,10 +472,11 @@ class Embedder:
     Batches are formed from texts sorted by length, so little compute is spent on padding;
     results come back in the caller's order. On the CPU a model call also holds at most
     ``max_batch_tokens`` padded tokens (default 512: 32 sentences of ~15 tokens, or 4
-    passages of ~128): a call's activations then stay in the core's cache. Measured on 2
-    cores with AVX-512 at 120-150-token passages, one thread, interleaved rounds: 4 passages a
-    call ran int8 1.45x and fp32 1.3x the throughput of 32 a call (the MLP's 1,536-wide
+    passages of ~128): a call's activations then stay near the core's caches. Measured on 2
+    busy cores with AVX-512 at 120-150-token passages, interleaved rounds: 4 passages a call
+    gave int8 1.45-1.8x the throughput of 32 a call, fp32 1.0-1.6x (the MLP's 1,536-wide
     activations of 32 x 128 tokens take 25 MB and stream through memory four times a layer).
+    int8 vectors depend slightly on which texts share a call (one activation scale per call).
 
     On the CPU the default is one single-threaded model call per physical core (``workers``,
     sharing one session and so one copy of the weights), whole batches side by side, rather
