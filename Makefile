@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
 QUICK_MARKERS ?= not slow and not browser and not notebook
 
-.PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps slides report lint constraints clean site
+.PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps slides report lint constraints clean site site-check
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.14 is needed (python3.11 or 3.12 recommended)."; exit 1; }
@@ -61,7 +61,7 @@ $(CHP):
 hub-deps: $(CHP)
 
 unit: setup browser-deps hub-deps
-	$(BIN)/python -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider tests $(UNIT_ARGS) $(PYTEST_ARGS)
 
 notebooks: setup
 	$(BIN)/python -m infralab build-labs --check
@@ -71,7 +71,9 @@ slides: setup
 	$(BIN)/python -m infralab slides --out artifacts/slides
 
 # The full gate: lint first (cheap), then every test, notebook and the slide export.
-test: lint unit notebooks slides
+test: lint unit notebooks slides site-check
+# Within `make test` the site tests run once, against the full build (site-check).
+test: UNIT_ARGS = --ignore=tests/test_site.py
 
 # The inner loop: unit tests without slow, browser and notebook tests (about 1-2 minutes).
 test-quick: setup
@@ -81,6 +83,11 @@ test-quick: setup
 # artifacts/site/index.html. A few minutes: it runs every notebook.
 site: setup
 	$(BIN)/python -m infralab.site --out artifacts/site
+
+# The whole built site in headless Chromium: every page loads offline, every chart renders,
+# the table of contents reaches every notebook (tests/test_site.py, pointed at the build).
+site-check: site browser-deps
+	INFRALAB_SITE_DIR="$(CURDIR)/artifacts/site" $(BIN)/python -m pytest -p no:cacheprovider tests/test_site.py $(PYTEST_ARGS)
 
 report: setup
 	$(BIN)/python -m infralab report-notebooks --out artifacts/notebook_report.csv

@@ -399,12 +399,33 @@ def doctor(probe_providers: bool = True) -> dict[str, Any]:
     report["assets"] = [assets.status(key) for key in assets.ASSETS]
     report["built_models"] = built_models_report(report["warnings"])
     report["orphans_stopped"] = _sweep_orphans(report["warnings"])
+    report["lesson_08_ray"] = _ray_footprint(report["warnings"])
     if report["ram_gb"] < 2.5:
         report["warnings"].append(
             f"Only {report['ram_gb']} GB of RAM: run one lesson at a time and shut down "
             "kernels you no longer use (Binder kills a kernel above its limit)."
         )
     return report
+
+
+def _ray_footprint(warnings: list[str]) -> str:
+    """Whether lesson 08's Ray cluster (and Ray Serve) fits this machine's memory limit.
+
+    Said before the student starts, because a Ray start that runs out of memory takes the
+    kernel with it.
+    """
+    from infralab.fleet import cluster
+
+    fp = cluster.expected_footprint()
+    gone = cluster.sweep_orphan_sessions()
+    if gone:
+        warnings.append(f"Stopped {gone} Ray process(es) left by a kernel that had died.")
+    if not cluster.ray_available():
+        warnings.append("Ray is not installed: lesson 08's fleet sections will be skipped.")
+        return "Ray not installed (pip install -e '.[fleet]')"
+    if not fp.fits_with_serve:
+        warnings.append(fp.message)
+    return fp.message
 
 
 def built_models_report(warnings: list[str]) -> list[dict[str, Any]]:
@@ -519,6 +540,8 @@ def doctor_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             for r in built:  # stale ones are named in the warning; damaged ones get a row
                 if r["state"] == "damaged":
                     rows.append((f"  {r['model']} {r['variant']}", f"{r['state']}: {r['reason']}"))
+    if "lesson_08_ray" in report:
+        rows.append(("lesson 08 (Ray)", report["lesson_08_ray"]))
     if "orphans_stopped" in report:
         gone = report["orphans_stopped"]
         rows.append(

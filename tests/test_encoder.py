@@ -86,6 +86,24 @@ def test_workers_run_batches_side_by_side_and_keep_the_order(fp32: Embedder) -> 
     assert "workers=2" in repr(two)
 
 
+def test_cpu_calls_hold_at_most_max_batch_tokens(fp32: Embedder) -> None:
+    one = Embedder("fp32", workers=1, threads=1)
+    assert one.max_batch_tokens == encoder.CPU_BATCH_TOKENS
+    # 32 sentences of 15 tokens stay one call; 40 passages of 130 tokens go 3 a call
+    assert [len(b) for b in one.batches([15] * 32)] == [32]
+    calls = one.batches([130] * 10 + [120] * 30)
+    assert all(len(b) * 130 <= 512 for b in calls[:4]) and max(len(b) for b in calls) == 4
+    assert sorted(np.concatenate(calls).tolist()) == list(range(40))  # each text once
+    assert [len(b) for b in one.batches([300, 3, 2])] == [1, 2]  # never below one text
+    # the same vectors whatever the split (padding is masked)
+    long = [" ".join(SENTENCES) * k for k in (1, 2, 3)] + SENTENCES
+    tight = Embedder("fp32", workers=1, threads=1, max_batch_tokens=64)
+    assert len(tight.batches([len(x) for x in tight.tokenize(long)])) > 3
+    np.testing.assert_allclose(tight.embed(long), fp32.embed(long), atol=1e-5)
+    with pytest.raises(ValueError, match="max_batch_tokens"):
+        Embedder("fp32", max_batch_tokens=0)
+
+
 def test_defaults_one_single_threaded_session_per_core_on_the_cpu() -> None:
     default = Embedder("int8")
     assert default.workers == runtime.physical_cores() and default.threads == 1

@@ -112,6 +112,11 @@ def test_bench_serve_runs_both_modes_and_makes_a_result_record():
     bench = serve.run_benchmark(concurrency=4, requests=40, max_seconds=10, embedder="hash")
     assert bench["naive"]["loaded"]["requests"] == 40 and bench["batching"]["loaded"]["errors"] == 0
     assert bench["throughput_ratio"] > 0 and bench["model_only"] is None
+    for mode in ("naive", "batching"):  # the server's own CPU, read with psutil before/after
+        server = bench[mode]["server"]
+        assert server["cpu_s_under_load"] > 0 and server["cpu_ms_per_request"] > 0
+    assert bench["batching_fraction_of_ceiling"] is None  # no model ceiling for the hash embedder
+    assert bench["targets"]["fraction_of_ceiling_met"] is None
     record = serve.result_record(bench)
     for key in (
         "throughput_rps",

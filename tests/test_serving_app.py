@@ -269,3 +269,37 @@ def test_the_stand_in_embedder_is_the_same_everywhere():
     texts = ["a", "the same text", "ünïcode \ud800 surrogate"]
     np.testing.assert_array_equal(Neutral().embed(texts), HashEmbedder().embed(texts))
     assert Neutral().count_tokens(texts) == HashEmbedder().count_tokens(texts)
+
+
+def test_float_form_is_exact_and_fast_encoder_matches_the_standard_library():
+    vectors = HashEmbedder().embed(["one", "two words", "three words here"])
+    body = {"data": app_module.encode_vectors(vectors, "float")}
+    parsed = json.loads(app_module.dumps(body))
+    # float32 values widened to float64: exactly what tolist() and json.dumps gave before
+    assert parsed == json.loads(json.dumps({"data": vectors.astype(np.float64).tolist()}))
+    np.testing.assert_array_equal(np.array(parsed["data"], dtype=np.float32), vectors)
+    b64 = app_module.encode_vectors(vectors, "base64")
+    back = np.stack([np.frombuffer(base64.b64decode(s), dtype="<f4") for s in b64])
+    np.testing.assert_array_equal(back, vectors)
+
+
+def test_openai_client_round_trip_base64_by_default_and_float():
+    """The official client asks for base64 unless told otherwise; both forms give our floats."""
+    openai = pytest.importorskip("openai")
+    from infralab.serving.launcher import launch
+
+    texts = ["a short text", "another, somewhat longer, text to embed", "x"]
+    want = HashEmbedder().embed(texts)
+    with launch(factory_kwargs={"embedder": "hash", "max_wait_ms": 1}) as server:
+        oc = openai.OpenAI(base_url=server.url + "/v1", api_key="local", max_retries=0,
+                           timeout=60)  # fmt: skip
+        default = oc.embeddings.create(input=texts, model=app_module.MODEL_ID)
+        floats = oc.embeddings.create(input=texts, model=app_module.MODEL_ID,
+                                      encoding_format="float")  # fmt: skip
+        raw = oc.embeddings.with_raw_response.create(input=texts, model=app_module.MODEL_ID)
+    np.testing.assert_array_equal(np.array([d.embedding for d in default.data], np.float32), want)
+    np.testing.assert_array_equal(np.array([d.embedding for d in floats.data], np.float32), want)
+    assert [d.index for d in default.data] == [0, 1, 2]
+    sent = json.loads(raw.http_request.content)
+    assert sent.get("encoding_format") == "base64"  # the client's default: base64 on the wire
+    assert isinstance(json.loads(raw.http_response.content)["data"][0]["embedding"], str)

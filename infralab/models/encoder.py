@@ -54,6 +54,8 @@ DEFAULT_PROVIDER = {
 }
 # ONNX Runtime fusions that make this encoder slower on the CPU (see the module docstring).
 CPU_SLOW_FUSIONS = ("SkipLayerNormFusion",)
+# Padded tokens per model call on the CPU (see Embedder): activations that fit the cache.
+CPU_BATCH_TOKENS = 512
 
 
 def _check_variant(variant: str) -> str:
@@ -468,7 +470,13 @@ class Embedder:
     """Sentence embeddings (384 floats, L2-normalised) from all-MiniLM-L6-v2 on ONNX Runtime.
 
     Batches are formed from texts sorted by length, so little compute is spent on padding;
-    results come back in the caller's order.
+    results come back in the caller's order. On the CPU a model call also holds at most
+    ``max_batch_tokens`` padded tokens (default 512: 32 sentences of ~15 tokens, or 4
+    passages of ~128): a call's activations then stay near the core's caches. Measured on 2
+    busy cores with AVX-512 at 120-150-token passages, interleaved rounds: 4 passages a call
+    gave int8 1.45-1.8x the throughput of 32 a call, fp32 1.0-1.6x (the MLP's 1,536-wide
+    activations of 32 x 128 tokens take 25 MB and stream through memory four times a layer).
+    int8 vectors depend slightly on which texts share a call (one activation scale per call).
 
     On the CPU the default is one single-threaded model call per physical core (``workers``,
     sharing one session and so one copy of the weights), whole batches side by side, rather
@@ -489,10 +497,18 @@ class Embedder:
         max_length: int = MAX_LENGTH,
         spinning: bool = False,
         opt_level: str = "all",
+        max_batch_tokens: int | None = None,
     ) -> None:
         from infralab import runtime
 
         _check_variant(variant)
+        if max_batch_tokens is not None and (
+            not isinstance(max_batch_tokens, int) or max_batch_tokens < 1
+        ):
+            raise ValueError(
+                f"max_batch_tokens must be a positive whole number or None (512 on the CPU, no "
+                f"limit on a GPU), not {max_batch_tokens!r}."
+            )
         if provider not in ("cpu", "cuda", "auto"):
             raise ValueError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -526,6 +542,9 @@ class Embedder:
         # ONNX Runtime sessions run concurrent calls safely: the workers share one session
         # (one copy of the weights), each call on its own thread.
         self.workers = 1 if self.provider == "cuda" else workers
+        if max_batch_tokens is None:  # a GPU wants big calls; a CPU core wants cache-sized ones
+            max_batch_tokens = 1 << 30 if self.provider == "cuda" else CPU_BATCH_TOKENS
+        self.max_batch_tokens = max_batch_tokens
         self._executor: ThreadPoolExecutor | None = None
         self.threads = self.session.get_session_options().intra_op_num_threads
         self.tokenizer = _load_tokenizer(max_length)
@@ -533,7 +552,8 @@ class Embedder:
     def __repr__(self) -> str:
         return (
             f"Embedder(variant={self.variant!r}, provider={self.provider!r}, "
-            f"batch_size={self.batch_size}, threads={self.threads}, workers={self.workers})"
+            f"batch_size={self.batch_size}, threads={self.threads}, workers={self.workers}, "
+            f"max_batch_tokens={self.max_batch_tokens})"
         )
 
     def tokenize(self, texts: str | Iterable[str]) -> list[list[int]]:
@@ -574,6 +594,22 @@ class Embedder:
             per_batch = min(per_batch, self.batch_size)
         return [min(per_batch, n_texts - start) for start in range(0, n_texts, per_batch)]
 
+    def batches(self, lengths: Sequence[int]) -> list[np.ndarray]:
+        """The model calls for texts of these token lengths: index arrays, longest texts first.
+
+        :meth:`plan` sizes them by count; a batch whose padded size (its longest text times
+        its count) passes ``max_batch_tokens`` is split further, never below one text.
+        """
+        order = np.argsort([-int(n) for n in lengths], kind="stable")
+        out: list[np.ndarray] = []
+        for chunk in np.split(order, np.cumsum(self.plan(len(order)))[:-1]):
+            start = 0
+            while start < len(chunk):  # the first text of each piece is its longest
+                per = max(1, self.max_batch_tokens // max(1, int(lengths[chunk[start]])))
+                out.append(chunk[start : start + per])
+                start += per
+        return out
+
     def embed(self, texts: str | Iterable[str], *, progress: bool | None = None) -> np.ndarray:
         """Embeddings in the caller's order: float32, shape (n, 384), each of unit length.
 
@@ -582,10 +618,9 @@ class Embedder:
         from tqdm.auto import tqdm
 
         ids = self.tokenize(texts)
-        order = np.argsort([-len(x) for x in ids], kind="stable")
         out = np.empty((len(ids), DIM), dtype=np.float32)
         show = len(ids) >= 2000 if progress is None else progress
-        chunks = np.split(order, np.cumsum(self.plan(len(ids)))[:-1])
+        chunks = self.batches([len(x) for x in ids])
 
         def one(chunk: np.ndarray) -> None:
             out[chunk] = self.run(self.pad([ids[i] for i in chunk]))

