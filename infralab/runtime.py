@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from infralab.errors import InfralabError
+
 PROVIDERS: dict[str, str] = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
-class ProviderUnavailable(RuntimeError):
+class ProviderUnavailable(RuntimeError, InfralabError):
     """A requested execution provider that does not actually run here; says why."""
 
 

@@ -17,7 +17,6 @@ import time
 _MODULE_T0 = time.time()  # first line that runs: the end of "process spawn" for a cold start
 
 import base64  # noqa: E402
-import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -37,6 +36,8 @@ from prometheus_client.core import (  # noqa: E402
 )
 from pydantic import BaseModel, ConfigDict, Field, StrictInt  # noqa: E402
 
+from infralab.errors import InfralabError  # noqa: E402
+from infralab.models.standin import HashEmbedder  # noqa: E402, F401 - the stand-in, served here
 from infralab.serving import errors  # noqa: E402
 from infralab.serving.batching import MicroBatcher, NaiveRunner, RunnerStats  # noqa: E402
 from infralab.serving.metrics import BATCH_BUCKETS, ServiceMetrics, metrics_endpoint  # noqa: E402
@@ -66,30 +67,6 @@ class EmbedderLike(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
     def count_tokens(self, texts: list[str]) -> list[int]: ...
-
-
-class HashEmbedder:
-    """A stand-in with no model: unit vectors from a hash of the text.
-
-    Why it exists: it measures what serving costs on its own (HTTP, JSON, queueing) with the
-    model's cost taken out, and it lets API tests run without model files. Same text, same
-    vector; its "tokens" are whitespace-separated words plus the two special tokens.
-    """
-
-    dim = DIM
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            seed = int.from_bytes(
-                hashlib.blake2b(text.encode("utf-8", "surrogatepass")).digest()[:8], "little"
-            )
-            vec = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
-            out[i] = vec / np.linalg.norm(vec)
-        return out
-
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        return [len(t.split()) + 2 for t in texts]
 
 
 def encode_vectors(vectors: np.ndarray, encoding_format: str) -> list[Any]:
@@ -134,7 +111,7 @@ class EmbeddingRequest(BaseModel):
     user: str | None = None
 
 
-class _ClientError(Exception):
+class _ClientError(InfralabError):
     """Bad input, answered as a 4xx with this message."""
 
     def __init__(self, message: str, *, status: int = 400, param: str | None = None) -> None:
