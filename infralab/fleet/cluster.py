@@ -207,9 +207,15 @@ def orphan_session_processes() -> list[Any]:
 
 def sweep_orphan_sessions(timeout_s: float = 5.0) -> int:
     """Stop the processes of Ray sessions whose driver has died; returns how many."""
+    procs = orphan_session_processes()
+    _terminate(procs, timeout_s)
+    return len(procs)
+
+
+def _terminate(procs: list[Any], timeout_s: float) -> None:
+    """SIGTERM, a grace period, then SIGKILL for what is left."""
     import psutil
 
-    procs = orphan_session_processes()
     for p in procs:
         with contextlib.suppress(psutil.Error):
             p.terminate()
@@ -217,21 +223,11 @@ def sweep_orphan_sessions(timeout_s: float = 5.0) -> int:
     for p in alive:
         with contextlib.suppress(psutil.Error):
             p.kill()
-    return len(procs)
 
 
 def _reap_own_sessions(timeout_s: float = 5.0) -> None:
     """Terminate (then kill) what is left of this driver's Ray sessions, by pid."""
-    import psutil
-
-    procs = own_session_processes()
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            p.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for p in alive:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
+    _terminate(own_session_processes(), timeout_s)
 
 
 def footprint() -> dict[str, float]:
