@@ -8,6 +8,11 @@ on ~15-token sentences and on 120-150-token passages of the kit's corpus; the RA
 best of several numpy float32 matmul runs measured here (the roofline; the median is reported
 beside it); a batch x sequence sweep; and the synthetic-MLP crossover where a GPU overtakes
 the CPU. ``--out`` writes everything as JSON with the machine, versions and date.
+
+Size: one module because every figure here is a ratio against another figure of the same
+run (the peak, sentence-transformers, the other variants), and splitting the measurements
+from the run that interleaves them would only move the shared helpers apart. The lesson and
+lab 03 call the pieces (``sweep``, ``crossover``, ``predict_crossover``) one by one.
 """
 
 from __future__ import annotations

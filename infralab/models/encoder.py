@@ -18,6 +18,10 @@ int64/float32), ``int8`` (CPU: every MatMul dynamically quantized) and ``int8-mi
 MLP's output projection kept in float32, slower and a little closer to fp32).
 Each is built once into ``cache_dir()/models``, named by the weights' sha256 and the variant,
 with a manifest that every load checks (:mod:`infralab.models.manifest`).
+
+Size: one module because the graph writer, the quantizer's settings, the build with its
+manifest and the ``Embedder`` that runs the result must change together: a change to one
+node of the graph changes what the others expect (bump ``EXPORT_VERSION`` then).
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ so the batch stays dense.
 
 Every call reports what the token economics lesson prices: prompt tokens, time to first
 token (TTFT), prefill and decode tokens per second, and the bytes of KV cache in use.
+
+Size: one module because the step engine, the sampler, the chat-template encoding and the
+streaming API share the KV-cache layout; splitting them would spread one invariant (one row
+per sequence, updated in place) over several files.
 """
 
 from __future__ import annotations

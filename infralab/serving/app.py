@@ -8,6 +8,10 @@ wrong; a 5xx only ever means the server itself failed.
 The app records when it was imported, when its heavy imports finished and when the model
 was loaded, and ``GET /healthz`` reports those times, so a launcher can split a cold start
 into process spawn, imports, model load and first response.
+
+Size: one module because the request model, its limits, the two response encodings and the
+routes are one contract with the client (the OpenAI embeddings API); the shared pieces
+(errors, batching, metrics, the stand-in embedder) already live in their own modules.
 """
 
 from __future__ import annotations
