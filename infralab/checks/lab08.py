@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from infralab.checks import CheckFailed, CheckPassed, check, run_student_function
+from infralab.checks import CheckFailed, CheckPassed, check, points, run_student_function
 from infralab.fleet import packing
 from infralab.training import bill
 
@@ -79,6 +79,7 @@ def _spot_case(rng: random.Random) -> tuple[float, float, float, float, float]:
     )
 
 
+@points(3)
 def check_spot_hours(fn: Any) -> CheckPassed:
     """``fn(work_h, interval_h, checkpoint_h, rate_per_h, restart_h)`` -> expected wall hours."""
     _refuse_kit(fn, bill.expected_spot_hours, "spot_hours")
@@ -119,6 +120,7 @@ def _packing_case(rng: random.Random) -> tuple[list[float], int]:
     return demands, n
 
 
+@points(3)
 def check_first_fit(fn: Any) -> CheckPassed:
     """``fn(demands, n_gpus)`` -> one GPU index (or None: queued) per job, first fit."""
     _refuse_kit(fn, packing.first_fit, "first_fit")
@@ -150,6 +152,7 @@ def check_first_fit(fn: Any) -> CheckPassed:
 
 
 # ------------------------------------------------------------------ uses of the two rules
+@points(2)
 def check_spot_choice(
     best_interval: Any,
     spot_cost: Any,
@@ -197,6 +200,7 @@ def check_spot_choice(
     )
 
 
+@points(2)
 def check_fragmentation(
     demands: list[float], n_gpus: int, free_total: Any, queued_demand: Any
 ) -> CheckPassed:
