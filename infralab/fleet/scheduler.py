@@ -211,8 +211,9 @@ def run_day(
             item = heapq.heappop(waiting)
             j = item[3]
             if j.gpu <= free + 1e-9:
+                sent_h = (time.time() - t0) / seconds_per_hour  # before: the task may start at once
                 ref = work.options(num_gpus=j.gpu).remote(j.hours * seconds_per_hour)
-                running[ref] = (j, dispatched, (time.time() - t0) / seconds_per_hour)
+                running[ref] = (j, dispatched, sent_h)
                 dispatched += 1
                 free -= j.gpu
             else:
