@@ -76,12 +76,14 @@ def ray_cluster():
     assert cluster.ray_processes() == []
 
 
+@pytest.mark.slow  # starts a Ray cluster
 @needs_ray
 def test_cluster_declares_logical_gpus(ray_cluster):
     assert ray_cluster["GPU"] == 2.0
     assert cluster.footprint()["ray_processes"] >= 2  # a raylet and a GCS at least
 
 
+@pytest.mark.slow  # starts a Ray cluster
 @needs_ray
 def test_ray_keeps_every_connection_on_loopback(ray_cluster):
     """The course cluster is one machine: no Ray process talks over the network interface."""
@@ -110,6 +112,7 @@ def test_ray_keeps_every_connection_on_loopback(ray_cluster):
     assert seen > 0
 
 
+@pytest.mark.slow  # starts a Ray cluster
 @needs_ray
 @pytest.mark.parametrize(
     "demands",
@@ -129,6 +132,7 @@ def test_ray_runs_what_first_fit_predicts(ray_cluster, demands):
     assert set(got["start_order"][len(fits) :]) == set(queued)  # the queued ran after
 
 
+@pytest.mark.slow  # starts a Ray cluster
 @needs_ray
 def test_dispatcher_orders_by_priority_and_never_oversubscribes(ray_cluster):
     from infralab.fleet import scheduler
@@ -158,6 +162,7 @@ def test_dispatcher_orders_by_priority_and_never_oversubscribes(ray_cluster):
         scheduler.run_day([scheduler.Job("big", "training", 3.0, 1.0)], n_gpus=2)
 
 
+@pytest.mark.slow  # starts a Ray cluster
 @needs_ray
 def test_embeddings_app_on_ray_serve(ray_cluster):
     import httpx

@@ -63,6 +63,7 @@ def test_cli_reports_a_missing_file(tmp_path, capsys):
     assert code == 2 and "no such notebook" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_grade_three_submissions(repo_root, tmp_path):
     subs = tmp_path / "subs"
     for who in ("solution", "untouched", "half"):
@@ -109,6 +110,7 @@ def test_grade_three_submissions(repo_root, tmp_path):
     assert "12 / 12 points" in solution_feedback and "Hint:" not in solution_feedback
 
 
+@pytest.mark.slow
 def test_a_notebook_over_the_time_limit_scores_zero(repo_root, tmp_path):
     nb = notebooks.read(repo_root / "labs" / "solutions" / LAB)
     nb["cells"].insert(3, {"cell_type": "code", "metadata": {}, "outputs": [],

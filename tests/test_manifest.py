@@ -20,6 +20,10 @@ from infralab import assets
 from infralab.models import decoder, encoder, manifest
 from infralab.models.manifest import ModelIntegrityError
 
+# Builds real models into a temporary cache and starts services on them: the full gate runs
+# these, the inner loop (make test-quick) leaves them out.
+pytestmark = pytest.mark.slow
+
 SENTENCES = ["A cat sits on the mat.", "GPUs are rented by the hour.", "Queues absorb bursts."]
 PROMPT = [{"role": "user", "content": "Count to three."}]
 FIX = "python -m infralab fetch --verify"

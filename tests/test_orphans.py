@@ -134,6 +134,7 @@ def test_pipe_watch_alone_stops_the_server():
         parent.wait()
 
 
+@pytest.mark.slow
 def test_the_chat_server_dies_with_its_parent(tmp_path_factory, monkeypatch):
     """The heavy one (about 500 MB): a real q4 decoder built into a temporary cache."""
     cache = _tmp_model_cache(tmp_path_factory)
