@@ -122,25 +122,28 @@ def offers(
     vm_vcpu = float(row["vcpu"])
     vm_name = f"VM {row['provider']} {vm} ({int(vm_vcpu)} vCPU), always on"
     out: list[Offer] = []
+
+    def vm_offer(rate: Figure, vcpus: Figure, model: str, quality: str) -> Offer:
+        """The measured rate scaled from the vCPUs it ran on to the VM's, billed per hour."""
+        return Offer(
+            vm_name,
+            "per_hour",
+            model,
+            quality,
+            (rate, vcpus, vm_price),
+            usd_per_hour=float(row["usd_per_hour"]),
+            units_per_s=rate.value * vm_vcpu / vcpus.value,
+            max_utilization=max_utilization,
+            self_run=True,
+        )
+
     if kind == "requests":
         s = thread.serving
         for c in unit.requests_costs(s):
             if c.option.startswith(("AWS Lambda", "Cloud Run")):
                 out.append(_per_unit(c, 1e6))
         rps, v = s.figure("throughput_rps"), s.figure("cpu_vcpus")
-        out.append(
-            Offer(
-                vm_name,
-                "per_hour",
-                s.model,
-                "the same model",
-                (rps, v, vm_price),
-                usd_per_hour=float(row["usd_per_hour"]),
-                units_per_s=rps.value * vm_vcpu / v.value,
-                max_utilization=max_utilization,
-                self_run=True,
-            )
-        )
+        out.append(vm_offer(rps, v, s.model, "the same model"))
     elif kind == "embeddings":
         e, g = thread.embedding, thread.embedding_gpu
         sps, v = e.figure("sentences_per_s"), e.figure("cpu_vcpus")
@@ -158,19 +161,7 @@ def offers(
                 usd_per_unit=usd / 1e6 / batch,
             )
         )
-        out.append(
-            Offer(
-                vm_name,
-                "per_hour",
-                e.model,
-                q[0].quality,
-                (sps, v, vm_price),
-                usd_per_hour=float(row["usd_per_hour"]),
-                units_per_s=sps.value * vm_vcpu / v.value,
-                max_utilization=max_utilization,
-                self_run=True,
-            )
-        )
+        out.append(vm_offer(sps, v, e.model, q[0].quality))
         grow = unit.gpu_row(gpu)
         gps = g.figure("sentences_per_s")
         out.append(
@@ -192,19 +183,7 @@ def offers(
             if c.option.startswith(("AWS Lambda", "API")):
                 out.append(_per_unit(c, 1e6))
         tps, v = gen.figure("decode_tokens_per_s"), gen.figure("cpu_vcpus")
-        out.append(
-            Offer(
-                vm_name,
-                "per_hour",
-                gen.model,
-                "small model (135M parameters)",
-                (tps, v, vm_price),
-                usd_per_hour=float(row["usd_per_hour"]),
-                units_per_s=tps.value * vm_vcpu / v.value,
-                max_utilization=max_utilization,
-                self_run=True,
-            )
-        )
+        out.append(vm_offer(tps, v, gen.model, "small model (135M parameters)"))
         grow = unit.gpu_row(gpu)
         gt = thread.generation_gpu.figure("decode_tokens_per_s")
         out.append(
