@@ -349,18 +349,32 @@ def cheapest_per_tflop(table: pd.DataFrame) -> pd.Series:
 
 
 def utilization_break_even(
-    table: pd.DataFrame, gpu_instance: str = "p5.4xlarge"
+    table: pd.DataFrame,
+    gpu_instance: str = "p5.4xlarge",
+    *,
+    provider: str | None = None,
+    pricing: str | None = None,
 ) -> tuple[float, pd.Series, pd.Series]:
     """``(utilization, gpu_row, cpu_row)``: the busy share at which ``gpu_instance``'s price per
     *useful* TFLOP/s-hour equals the cheapest CPU offer's at 100 % (below it the CPU wins).
 
     Useful work costs ``usd_per_tflop_hour / utilization``, so the crossing is the ratio of
-    the two peak prices: the lesson's table and its sentence both come from here.
+    the two peak prices: the lesson's table and its sentence both come from here. One
+    instance name can carry several rows (on-demand and spot, two clouds): ``provider`` and
+    ``pricing`` pick one; without them the first listed row is used.
     """
     gpus = table[(table["kind"] == "GPU") & (table["instance"] == gpu_instance)]
+    if provider is not None:
+        gpus = gpus[gpus["provider"] == provider]
+    if pricing is not None:
+        gpus = gpus[gpus["pricing"] == pricing]
     gpus = gpus.dropna(subset=["usd_per_tflop_hour"])
     if gpus.empty:
-        raise LandscapeError(f"No GPU row {gpu_instance!r} with a sourced peak in the table.")
+        wanted = " ".join(x for x in (provider, gpu_instance, pricing) if x)
+        known = table[(table["kind"] == "GPU") & (table["instance"] == gpu_instance)]
+        offered = sorted({f"{r.provider} {r.pricing}" for r in known.itertuples()})
+        hint = f" Rows with that instance: {', '.join(offered)}." if offered else ""
+        raise LandscapeError(f"No GPU row {wanted!r} with a sourced peak in the table.{hint}")
     cpus = table[table["kind"] == "CPU"].dropna(subset=["usd_per_tflop_hour"])
     if cpus.empty:
         raise LandscapeError("No CPU row with a price and a sourced peak in the table.")

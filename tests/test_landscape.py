@@ -208,6 +208,19 @@ def test_utilization_break_even_agrees_with_the_table_and_the_sentence() -> None
     assert f"Below {u:.2%} utilization" in L.break_even_sentence(table)
 
 
+def test_utilization_break_even_picks_one_row_of_a_shared_instance_name() -> None:
+    table = L.unit_price_table()
+    gpu_rows = table[(table["kind"] == "GPU") & (table["instance"] == "HGX H100 8-GPU")]
+    assert set(gpu_rows["pricing"]) >= {"on_demand", "spot"}
+    _, on_demand, _ = L.utilization_break_even(table, "HGX H100 8-GPU", pricing="on_demand")
+    u_spot, spot, cpu = L.utilization_break_even(table, "HGX H100 8-GPU", pricing="spot")
+    assert (on_demand["pricing"], spot["pricing"]) == ("on_demand", "spot")
+    assert spot["usd_per_hour"] < on_demand["usd_per_hour"]
+    assert u_spot == pytest.approx(spot["usd_per_tflop_hour"] / cpu["usd_per_tflop_hour"])
+    with pytest.raises(L.LandscapeError, match="coreweave spot"):
+        L.utilization_break_even(table, "HGX H100 8-GPU", pricing="reserved")
+
+
 def test_lesson01_prose_states_no_break_even_figure_and_prints_the_computed_one() -> None:
     """The lesson's claim comes from the table: its prose names no utilization figure, and a
     cell prints the sentence computed from the same numbers as the table."""
