@@ -241,8 +241,6 @@ def run_submission(
     root: Path = REPO_ROOT,
 ) -> tuple[list[dict[str, Any]] | None, str, float]:
     """Execute one notebook and its checks; (check rows or None, status, seconds)."""
-    from nbclient import NotebookClient
-
     nb = notebooks.read(path)
     with tempfile.TemporaryDirectory(prefix="infralab-grade-") as tmp:
         out = Path(tmp) / f"results-{secrets.token_hex(8)}.json"
@@ -252,7 +250,7 @@ def run_submission(
         node = nbformat.from_dict(nb)
         for cell in node.cells:
             cell.pop("id", None)
-        client = NotebookClient(
+        client = notebooks.client_class()(
             node,
             timeout=max(int(timeout_s), 1),
             kernel_name="python3",

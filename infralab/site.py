@@ -140,14 +140,15 @@ def execute(path: Path, out_path: Path, timeout_s: int = 600) -> tuple[float, st
     """
     import nbformat
     from jupyter_core.utils import run_sync
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+
+    from infralab.notebooks import client_class
 
     nb = nbformat.read(str(path), as_version=4)
     nb = nbformat.from_dict(nbformat.validator.normalize(nb)[1])
     closed: set[str] = set()
 
-    class Client(NotebookClient):
+    class Client(client_class()):  # type: ignore[misc]
         """Also notes widgets the kernel closed (tqdm's ``leave=False`` bars): the front end
         removes their views, so the page must not show their last state."""
 

@@ -87,12 +87,13 @@ def test_saved_records_reach_dashboard_and_memo(results_folder: Path) -> None:
 @pytest.mark.slow
 def test_lessons_executed_on_cpu_feed_dashboard_and_memo(results_folder: Path) -> None:
     """Executes lessons 02, 03, 04 and 06 (several minutes on 2 cores), then walks the thread."""
-    import nbclient
     import nbformat
+
+    from infralab.notebooks import client_class
 
     for name in LESSONS:
         nb = nbformat.read(REPO / "course" / f"{name}.ipynb", as_version=4)
-        client = nbclient.NotebookClient(
+        client = client_class()(
             nb,
             timeout=600,
             kernel_name="python3",
