@@ -78,3 +78,18 @@ def test_strip_vocabulary_removes_names_and_codes():
 def test_abstention_at_threshold():
     r = abstention_at(np.array([0.5, 0.6, 0.2]), np.array([0.1, 0.4]), 0.3)
     assert r == {"answerable_answered": pytest.approx(2 / 3), "others_abstained": 0.5}
+
+
+@pytest.mark.slow
+def test_one_tenant_has_no_other_tenant_to_ask():
+    """With one tenant the "asked to another tenant" row would ask the same tenant again."""
+    from infralab.rag import drift
+    from infralab.rag.corpus import load_questions
+
+    tenant = sorted({q.tenant for q in load_questions()})[0]
+    report = drift.drift_report(tenants=[tenant])
+    rows = [row["questions"] for row in report["input_drift"]]
+    assert rows == ["as written", "names and codes removed"]
+    assert report["best_cosine"]["other_tenant"] == []
+    assert set(drift.best_cosine_frame(report)["questions"]) <= {
+        "answerable", "unanswerable", "names removed"}  # fmt: skip

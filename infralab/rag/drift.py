@@ -212,9 +212,12 @@ def drift_report(
     stripped = [strip_vocabulary(q.question) for q in a_qs]
     s_vec = np.asarray(emb["int8"].embed(stripped), np.float32)
     s_rank, s_best = search_docs(s_vec, [q.tenant for q in a_qs], cv["int8"], c_ten, c_doc)
-    all_ten = sorted(set(q_ten))
-    other = [all_ten[(all_ten.index(q.tenant) + 1) % len(all_ten)] for q in a_qs]
-    o_best = search_docs(qv["int8"][a_idx], other, cv["int8"], c_ten, c_doc)[1]
+    all_ten = sorted(set(c_ten.tolist()))
+    if len(all_ten) > 1:  # each question asked to the next tenant in name order
+        other = [all_ten[(all_ten.index(q.tenant) + 1) % len(all_ten)] for q in a_qs]
+        o_best = search_docs(qv["int8"][a_idx], other, cv["int8"], c_ten, c_doc)[1]
+    else:  # one tenant: there is no other tenant to ask, so that row is left out
+        o_best = np.zeros(0)
     una_best = best["int8"][~ans]
     drift = [
         {
@@ -229,14 +232,17 @@ def drift_report(
             "median_best_cosine": float(np.median(s_best)),
             **abstention_at(s_best, una_best, thr),
         },
-        {
-            "questions": "asked to another tenant",
-            "recall_at_5": None,  # its gold documents are in another tenant: not defined
-            "median_best_cosine": float(np.median(o_best)),
-            "answerable_answered": None,
-            "others_abstained": float(np.mean(o_best < thr)),
-        },
     ]
+    if len(o_best):
+        drift.append(
+            {
+                "questions": "asked to another tenant",
+                "recall_at_5": None,  # its gold documents are in another tenant: not defined
+                "median_best_cosine": float(np.median(o_best)),
+                "answerable_answered": None,
+                "others_abstained": float(np.mean(o_best < thr)),
+            }
+        )
     examples = [
         {"before": q.question, "after": s}
         for q, s in zip(a_qs, stripped, strict=True)
