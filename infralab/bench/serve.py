@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,7 @@ def measure_mode(
         )
         before = server.metrics()
         cpu_before = _cpu_seconds(server.pid)
+        client_before = time.process_time()  # the load generator runs in this process
         loaded = closed_loop(
             url,
             PAYLOADS,
@@ -114,6 +116,7 @@ def measure_mode(
             max_seconds=max_seconds,
             warmup_requests=concurrency,
         )
+        client_s = time.process_time() - client_before
         cpu_after = _cpu_seconds(server.pid)
         metrics = server.metrics()
         rss = server.rss_mb()
@@ -142,7 +145,34 @@ def measure_mode(
             "cpu_ms_per_request": 1e3 * cpu_s / served if cpu_s is not None and served else None,
             "model_ms_per_text_under_load": model_ms / texts if texts else None,
         },
+        # the load generator shares the cores: its CPU per request is taken from the server's
+        "client": {
+            "cpu_s_under_load": client_s,
+            "cpu_ms_per_request": 1e3 * client_s / served if served else None,
+        },
     }
+
+
+def client_bound(
+    ceiling_texts_per_s: float, model_cpu_ms: float, client_cpu_ms: float, cores: float
+) -> float:
+    """The most of the model-alone ceiling any server could reach here with no overhead.
+
+    Each text costs the model ``model_cpu_ms`` of CPU (measured at the ceiling) and the load
+    generator, on the same cores, ``client_cpu_ms`` per request; the cores' CPU-seconds
+    cap the throughput at ``cores / (model + client)``.
+    """
+    if ceiling_texts_per_s <= 0 or cores <= 0 or model_cpu_ms <= 0 or client_cpu_ms < 0:
+        raise ValueError("need a positive ceiling, core count and model CPU, and a client CPU >= 0")
+    cap = 1e3 * cores / (model_cpu_ms + client_cpu_ms)
+    return min(1.0, cap / ceiling_texts_per_s)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -171,11 +201,18 @@ def model_ceiling(
     batch = (TEXTS * (max_batch_size // len(TEXTS) + 1))[:max_batch_size]
     counter = iter(range(10**9))
     one = measure(lambda: emb.embed([TEXTS[next(counter) % len(TEXTS)]]), repeats=50, max_time_s=3)
-    full = measure(lambda: emb.embed(batch), items_per_call=len(batch), repeats=5, max_time_s=3)
+    cpu_before = time.process_time()
+    full = measure(
+        lambda: emb.embed(batch), items_per_call=len(batch), warmup=2, repeats=5, max_time_s=3
+    )
+    cpu_s = time.process_time() - cpu_before
+    texts = (2 + len(full.seconds)) * len(batch)  # the warm-up calls used the CPU too
     return {
         "texts_per_s_batch_1": one.items_per_s,
         "texts_per_s_batch_full": full.items_per_s,
         "ratio": full.items_per_s / one.items_per_s,
+        # CPU (all threads) per text in full batches: what the model alone costs the cores
+        "cpu_ms_per_text_batch_full": 1e3 * cpu_s / texts if texts else None,
     }
 
 
@@ -217,6 +254,14 @@ def run_benchmark(
     # the model alone in full batches (what HTTP, JSON and the load generator leave of it).
     full = ceiling.get("texts_per_s_batch_full") if isinstance(ceiling, dict) else None
     of_ceiling = batched["throughput_rps"] / full if full else None
+    client_ms = runs["batching"]["client"]["cpu_ms_per_request"]
+    model_ms = ceiling.get("cpu_ms_per_text_batch_full") if isinstance(ceiling, dict) else None
+    cores = float(_usable_cores())
+    bound = (
+        client_bound(full, model_ms, client_ms, cores)
+        if full and model_ms and client_ms is not None
+        else None
+    )
     ratio = (
         batched["throughput_rps"] / naive["throughput_rps"]
         if naive["throughput_rps"]
@@ -243,6 +288,9 @@ def run_benchmark(
         "throughput_ratio": ratio,
         "model_only": ceiling,
         "batching_fraction_of_ceiling": of_ceiling,
+        # what the load generator on the same cores leaves of the ceiling (server overhead 0)
+        "client_bound_fraction_of_ceiling": bound,
+        "cores": cores,
         "targets": {
             "fraction_of_ceiling_min": TARGET_CEILING_FRACTION,
             "fraction_of_ceiling_p99_ms_max": TARGET_CEILING_P99_MS,
@@ -315,8 +363,18 @@ def _print(bench: dict[str, Any]) -> None:
         )
     for mode in ("naive", "batching"):
         cpu = bench[mode]["server"].get("cpu_ms_per_request")
+        client = (bench[mode].get("client") or {}).get("cpu_ms_per_request")
         if cpu is not None:
-            print(f"server CPU per request, {mode}: {cpu:.2f} ms (user + system, all threads)")
+            print(
+                f"CPU per request, {mode}: server {cpu:.2f} ms (user + system, all threads)"
+                + (f", load generator {client:.2f} ms" if client is not None else "")
+            )
+    bound = bench.get("client_bound_fraction_of_ceiling")
+    if bound is not None:
+        print(
+            f"the load generator shares the {bench['cores']:g} cores: even a server with no "
+            f"overhead could reach at most {bound:.0%} of the ceiling here"
+        )
     if bench.get("load_average_after"):
         print(
             f"load average after the run: {', '.join(f'{x:.2f}' for x in bench['load_average_after'])} on {os.cpu_count()} CPUs"
