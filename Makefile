@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
 QUICK_MARKERS ?= not slow and not browser and not notebook
 
-.PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps slides report lint constraints clean site site-check
+.PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps db-deps slides report lint constraints clean site site-check
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.14 is needed (python3.11 or 3.12 recommended)."; exit 1; }
@@ -60,7 +60,16 @@ $(CHP):
 
 hub-deps: $(CHP)
 
-unit: setup browser-deps hub-deps
+# A PostgreSQL server for the collector's Postgres test (apt's postgresql, started per test run
+# in a temporary folder); without it the test skips and says why.
+db-deps:
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "postgresql: present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+	    && echo "postgresql: installed"; } || echo "WARNING: postgresql could not be installed; the Postgres test will skip"; \
+	else echo "postgresql: not installed (needs root and apt-get); the Postgres test will skip"; fi
+
+unit: setup browser-deps hub-deps db-deps
 	$(BIN)/python -m pytest -p no:cacheprovider tests $(UNIT_ARGS) $(PYTEST_ARGS)
 
 notebooks: setup

@@ -1,17 +1,22 @@
 """The class collector: bad records refused with a 4xx and nothing stored, tokens that
 belong to another class cannot read or write, re-sharing stores nothing twice, a room
-sharing at once loses nothing, and the data survives a restart of the process."""
+sharing at once loses nothing, and the data survives a restart of the process: each on
+SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -35,9 +40,64 @@ def _record(i: int = 0) -> dict:
     ).to_dict()
 
 
+def _pg_tool(name: str) -> str | None:
+    """A PostgreSQL server program: on PATH, or where Debian's postgresql package puts it."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.access(f"{folder}/{name}", os.X_OK):
+            return f"{folder}/{name}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server on a Unix socket in a temporary folder (no TCP port)."""
+    pytest.importorskip("psycopg", reason="psycopg (the Postgres driver) is not installed")
+    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL server (initdb, pg_ctl) is not installed: run make db-deps")
+    base = Path(tempfile.mkdtemp(prefix="infralab-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        os.chown(base, nobody.pw_uid, nobody.pw_gid)
+        as_user = ["runuser", "-u", "nobody", "--"]
+    data, port = base / "data", _free_port()
+    run = dict(check=True, capture_output=True, text=True)
+    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "-E", "UTF8", "--no-sync"], **run)  # fmt: skip
+    options = f"-k {base} -c listen_addresses='' -p {port} -c fsync=off"
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "-t", "60", "-l",
+                    str(base / "log"), "-o", options, "start"], **run)  # fmt: skip
+    try:
+        yield f"postgresql://postgres@/{{db}}?host={base}&port={port}"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """The class database, once on SQLite (the default) and once on a real Postgres."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'class.db'}"
+    import psycopg
+
+    template = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(template.format(db="postgres"), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return template.format(db=name)
+
+
 @pytest.fixture()
-def app(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'class.db'}")
+def app(db_url):
+    store = Store(db_url)
     with TestClient(create_app(store, ADMIN)) as c:
         c.store = store
         yield c
@@ -216,8 +276,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture()
-def collector(tmp_path):
-    db, port = f"sqlite:///{tmp_path / 'class.db'}", _free_port()
+def collector(db_url):
+    db, port = db_url, _free_port()
     proc = _start(db, port, "/services/class-collector")
     url = f"http://127.0.0.1:{port}/services/class-collector"
     token = httpx.post(url + "/api/classes", json={"name": "R"}, headers=_auth(ADMIN)).json()

@@ -2,7 +2,7 @@
 
 SQLite (the standard library's ``sqlite3``) by default: one file, enough for a class of a
 few hundred. A ``postgresql://`` URL works where the ``psycopg`` (v3) driver is installed
-(``pip install 'psycopg[binary]'``); the kit's tests run SQLite only. Tokens are stored as
+(``pip install 'infralab[postgres]'``); the tests run on both. Tokens are stored as
 sha256 hashes, so a copy of the database does not let anyone join a class. Records are
 unique per class by content hash: re-sharing the same measurement stores nothing new.
 """
@@ -70,7 +70,7 @@ class Store:
                 import psycopg  # noqa: F401
             except ImportError:
                 raise StoreError(
-                    "a Postgres URL needs the psycopg driver: pip install 'psycopg[binary]>=3.1'"
+                    "a Postgres URL needs the psycopg driver: pip install 'infralab[postgres]'"
                 ) from None
             self.kind = "postgres"
         else:
