@@ -25,7 +25,9 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals (Windows:
 
 DEADLINE_S = 30.0
 PARENT = """
-import os, sys, time
+import os, signal, sys, time
+# a runner under nohup passes SIGHUP on as ignored; a kernel or a shell has the default
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 from infralab.serving.launcher import launch
 server = launch({app!r}, factory_kwargs={kwargs!r}, die_with_parent={die!r}, ready_timeout_s=120)
 print(server.pid, server.port, flush=True)
