@@ -44,7 +44,7 @@ INTERMEDIATE = 1536
 EPS = 1e-12
 MAX_LENGTH = 256
 DIM = HIDDEN
-EXPORT_VERSION = 4  # bump when the graph changes, so caches rebuild
+EXPORT_VERSION = 5  # bump when the graph changes, so caches rebuild
 IR_VERSION = 10  # onnx >= 1.23 writes 14 by default, which ONNX Runtime 1.31 refuses
 OPSET = 17
 
@@ -203,7 +203,12 @@ def export(weights: dict[str, np.ndarray], fused: bool = True, half: bool = Fals
                 "Attention", [x, qkv_w, qkv_b, mask_index], num_heads=HEADS, domain="com.microsoft"
             )
             x1 = residual_norm(g.op("MatMul", [ctx, wo]), x, ln1_g, ln1_b, bo)
-            h = g.op("BiasGelu", [g.op("MatMul", [x1, w1]), b1], domain="com.microsoft")
+            if half:
+                h = g.op("BiasGelu", [g.op("MatMul", [x1, w1]), b1], domain="com.microsoft")
+            else:  # bias apart: the int8 build folds it into the MatMul (see _to_int8)
+                h = g.op(
+                    "Gelu", [g.op("Add", [g.op("MatMul", [x1, w1]), b1])], domain="com.microsoft"
+                )
             x = residual_norm(g.op("MatMul", [h, w2]), x1, ln2_g, ln2_b, b2)
         else:
 
