@@ -131,6 +131,36 @@ def test_cpu_sessions_skip_the_slow_skip_layernorm_fusion(monkeypatch, tmp_path)
     assert ran["SkipLayerNormalization"] == 0 and ran["LayerNormalization"] == 12
 
 
+def _optimized_ops(variant: str, monkeypatch, tmp_path) -> tuple[Counter, list]:
+    """The op types of the graph ONNX Runtime really runs for ``variant`` on the CPU."""
+    plain_options = runtime.session_options
+    out = tmp_path / f"{variant}-optimized.onnx"
+
+    def keep_optimized(**kwargs):
+        opts = plain_options(**kwargs)
+        opts.optimized_model_filepath = str(out)
+        return opts
+
+    monkeypatch.setattr(runtime, "session_options", keep_optimized)
+    Embedder(variant, threads=1)
+    nodes = list(onnx.load(str(out), load_external_data=False).graph.node)
+    return Counter(n.op_type for n in nodes), nodes
+
+
+def test_int8_folds_the_mlp_bias_into_its_integer_matmuls(monkeypatch, tmp_path) -> None:
+    exported = Counter(n.op_type for n in onnx.load(str(encoder.build("fp32"))).graph.node)
+    assert exported["Gelu"] == 6 and exported["BiasGelu"] == 0
+    fp16 = Counter(n.op_type for n in onnx.load(str(encoder.build("fp16"))).graph.node)
+    assert fp16["BiasGelu"] == 6  # the GPU graph keeps the fused op
+    ran, nodes = _optimized_ops("int8", monkeypatch, tmp_path)
+    # the slower BiasGelu kernel is gone: every bias rides in a DynamicQuantizeMatMul
+    assert ran["Gelu"] == 6 and ran["BiasGelu"] == 0 and ran["MatMul"] == 0
+    quantized = [n for n in nodes if n.op_type == "DynamicQuantizeMatMul"]
+    assert len(quantized) == 18 and all(len(n.input) == 5 and n.input[4] for n in quantized)
+    fp32_ran, _ = _optimized_ops("fp32", monkeypatch, tmp_path)
+    assert fp32_ran["BiasGelu"] == 6 and fp32_ran["Gelu"] == 0  # fp32: fused back, as before
+
+
 def test_order_kept_across_length_sorted_batches(fp32: Embedder) -> None:
     together = fp32.embed(SENTENCES)  # 7 texts, batch 4, sorted by length internally
     alone = np.concatenate([fp32.embed(t) for t in SENTENCES])
