@@ -67,6 +67,11 @@ DEFAULT_PROVIDER = {
 CPU_SLOW_FUSIONS = ("SkipLayerNormFusion",)
 # Padded tokens per model call on the CPU (see Embedder): activations that fit the cache.
 CPU_BATCH_TOKENS = 512
+# Variants whose attention skips the mask in a call without padding (_skip_mask_when_unpadded);
+# for them the Embedder gives texts of one length a call of their own (at least this many
+# tokens, so that short texts still share a call).
+UNPADDED_FAST = ("int8", "int8-mixed")
+EXACT_CALL_MIN_TOKENS = 128
 
 
 def _check_variant(variant: str) -> str:
@@ -326,6 +331,55 @@ def _to_int8(fp32_path: Path, out_path: Path, *, keep_mlp_output_fp32: bool = Fa
         root.setLevel(level)
 
 
+def _skip_mask_when_unpadded(model: Any) -> None:
+    """Give each ``QAttention`` a mask-free twin that runs when no row of the call is padded.
+
+    ONNX Runtime's CPU attention spends time on the mask even when it masks nothing; without
+    a mask input it skips that work. Each attention node becomes an ``If`` on "every mask
+    value is 1": the same node without its mask, or as it was (both read the same weights).
+    The Embedder arranges calls of equal-length texts (see ``Embedder.batches``). Measured on
+    1 core of a Xeon with AMX, ONNX Runtime 1.31, the minimum of each node over 12 calls: the
+    int8 call at 4 x 128 tokens 30.3 ms against 32.3 ms, at 32 x 16 tokens 24.7 against 27.2.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    embed = next(n for n in graph.node if n.op_type == "EmbedLayerNormalization")
+    graph.initializer.append(numpy_helper.from_array(np.array(1, np.int32), "mask_one"))
+    lowest = helper.make_node("ReduceMin", [embed.input[7]], ["mask_min"], keepdims=0)
+    unpadded = helper.make_node("Equal", ["mask_min", "mask_one"], ["unpadded"])
+    nodes: list[Any] = []
+    for node in graph.node:
+        if node.op_type != "QAttention":
+            nodes.append(node)
+            if node is embed:
+                nodes += [lowest, unpadded]
+            continue
+
+        def branch(tag: str, node: Any = node) -> Any:
+            inner = type(node)()
+            inner.CopyFrom(node)
+            inner.name = f"{node.name}_{tag}"
+            inner.output[0] = f"{node.output[0]}_{tag}"
+            if tag == "unmasked":
+                inner.input[5] = ""  # QAttention's mask_index
+            out = helper.make_tensor_value_info(inner.output[0], TensorProto.FLOAT, None)
+            return helper.make_graph([inner], inner.name, [], [out])
+
+        nodes.append(
+            helper.make_node(
+                "If",
+                ["unpadded"],
+                [node.output[0]],
+                name=f"{node.name}_if",
+                then_branch=branch("unmasked"),
+                else_branch=branch("masked"),
+            )  # fmt: skip
+        )
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
 # ---------------------------------------------------------------- build and cache
 def model_path(variant: str) -> Path:
     """Where a built variant lives: named by the weights' sha256, the variant and the exporter."""
@@ -406,6 +460,7 @@ def build(
     raises :class:`~infralab.models.manifest.ModelIntegrityError` naming the fix, unless
     ``repair`` (``build-models``) or ``force`` rebuild it.
     """
+    import onnx
     from tqdm.auto import tqdm
 
     from infralab.models import manifest
@@ -429,7 +484,9 @@ def build(
             os.close(fd)
             try:
                 _to_int8(src, Path(tmp), keep_mlp_output_fp32=variant == "int8-mixed")
-                os.replace(tmp, out)
+                model = onnx.load(tmp)
+                _skip_mask_when_unpadded(model)
+                _save_atomic(model, out)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
@@ -614,16 +671,26 @@ class Embedder:
         """The model calls for texts of these token lengths: index arrays, longest texts first.
 
         :meth:`plan` sizes them by count; a batch whose padded size (its longest text times
-        its count) passes ``max_batch_tokens`` is split further, never below one text.
+        its count) passes ``max_batch_tokens`` is split further, never below one text. For
+        the int8 variants a piece also ends where the texts' length changes, when the texts
+        of its first length fill at least ``EXACT_CALL_MIN_TOKENS``: such a call has no
+        padding, so its attention skips the mask (see ``_skip_mask_when_unpadded``).
         """
         order = np.argsort([-int(n) for n in lengths], kind="stable")
+        exact = self.variant in UNPADDED_FAST and self.provider == "cpu"
         out: list[np.ndarray] = []
         for chunk in np.split(order, np.cumsum(self.plan(len(order)))[:-1]):
             start = 0
             while start < len(chunk):  # the first text of each piece is its longest
-                per = max(1, self.max_batch_tokens // max(1, int(lengths[chunk[start]])))
-                out.append(chunk[start : start + per])
-                start += per
+                longest = int(lengths[chunk[start]])
+                per = max(1, self.max_batch_tokens // max(1, longest))
+                piece = chunk[start : start + per]
+                if exact:
+                    same = int(np.sum([int(lengths[i]) == longest for i in piece]))
+                    if same < len(piece) and same * longest >= EXACT_CALL_MIN_TOKENS:
+                        piece = piece[:same]
+                out.append(piece)
+                start += len(piece)
         return out
 
     def embed(self, texts: str | Iterable[str], *, progress: bool | None = None) -> np.ndarray:
