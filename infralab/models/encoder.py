@@ -374,7 +374,7 @@ def _skip_mask_when_unpadded(model: Any) -> None:
                 name=f"{node.name}_if",
                 then_branch=branch("unmasked"),
                 else_branch=branch("masked"),
-            )  # fmt: skip
+            )
         )
     del graph.node[:]
     graph.node.extend(nodes)
@@ -410,8 +410,18 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     "fp32": {"fused": True, "half": False, "opset": OPSET, "ir_version": IR_VERSION},
     "fp32-unfused": {"fused": False, "half": False, "opset": OPSET, "ir_version": IR_VERSION},
     "fp16": {"fused": True, "half": True, "opset": OPSET, "ir_version": IR_VERSION},
-    "int8": {"from": "fp32", "dynamic_int8": True, "keep_mlp_output_fp32": False},
-    "int8-mixed": {"from": "fp32", "dynamic_int8": True, "keep_mlp_output_fp32": True},
+    "int8": {
+        "from": "fp32",
+        "dynamic_int8": True,
+        "keep_mlp_output_fp32": False,
+        "mask_free_attention": True,
+    },
+    "int8-mixed": {
+        "from": "fp32",
+        "dynamic_int8": True,
+        "keep_mlp_output_fp32": True,
+        "mask_free_attention": True,
+    },
 }
 
 
