@@ -68,7 +68,7 @@ def test_int8_quantizes_every_matmul_and_int8_mixed_keeps_the_mlp_output(fp32: E
         graph = onnx.load(str(encoder.build(variant)), load_external_data=False).graph
         return Counter(n.op_type for n in graph.node)
 
-    assert ops("int8")["MatMul"] == 0 and ops("int8")["QAttention"] == 6
+    assert ops("int8")["MatMul"] == 0 and ops("int8")["If"] == 6
     assert ops("int8-mixed")["MatMul"] == 6  # one float32 MLP output projection per layer
     mixed = Embedder("int8-mixed", threads=1)
     assert cosine(mixed.embed(SENTENCES), fp32.embed(SENTENCES)).min() >= 0.98
@@ -131,6 +131,59 @@ def test_cpu_sessions_skip_the_slow_skip_layernorm_fusion(monkeypatch, tmp_path)
     assert ran["SkipLayerNormalization"] == 0 and ran["LayerNormalization"] == 12
 
 
+def _optimized_ops(variant: str, monkeypatch, tmp_path) -> tuple[Counter, list]:
+    """The op types of the graph ONNX Runtime really runs for ``variant`` on the CPU."""
+    plain_options = runtime.session_options
+    out = tmp_path / f"{variant}-optimized.onnx"
+
+    def keep_optimized(**kwargs):
+        opts = plain_options(**kwargs)
+        opts.optimized_model_filepath = str(out)
+        return opts
+
+    monkeypatch.setattr(runtime, "session_options", keep_optimized)
+    Embedder(variant, threads=1)
+    nodes = list(onnx.load(str(out), load_external_data=False).graph.node)
+    return Counter(n.op_type for n in nodes), nodes
+
+
+def test_int8_folds_the_mlp_bias_into_its_integer_matmuls(monkeypatch, tmp_path) -> None:
+    exported = Counter(n.op_type for n in onnx.load(str(encoder.build("fp32"))).graph.node)
+    assert exported["Gelu"] == 6 and exported["BiasGelu"] == 0
+    fp16 = Counter(n.op_type for n in onnx.load(str(encoder.build("fp16"))).graph.node)
+    assert fp16["BiasGelu"] == 6  # the GPU graph keeps the fused op
+    ran, nodes = _optimized_ops("int8", monkeypatch, tmp_path)
+    # the slower BiasGelu kernel is gone: every bias rides in a DynamicQuantizeMatMul
+    assert ran["Gelu"] == 6 and ran["BiasGelu"] == 0 and ran["MatMul"] == 0
+    quantized = [n for n in nodes if n.op_type == "DynamicQuantizeMatMul"]
+    assert len(quantized) == 18 and all(len(n.input) == 5 and n.input[4] for n in quantized)
+    fp32_ran, _ = _optimized_ops("fp32", monkeypatch, tmp_path)
+    assert fp32_ran["BiasGelu"] == 6 and fp32_ran["Gelu"] == 0  # fp32: fused back, as before
+
+
+def test_int8_calls_of_one_length_skip_the_mask_with_the_same_result(tmp_path) -> None:
+    int8 = Embedder("int8", workers=1, threads=1)
+    # passages: a call ends where the length changes (no padding, so no mask to apply) ...
+    assert [len(b) for b in int8.batches([130] * 5 + [120] * 3)] == [3, 2, 3]
+    # ... but short texts of one length still share a call with the next length
+    assert [len(b) for b in int8.batches([15] * 4 + [14] * 20)] == [24]
+    fp32 = Embedder("fp32", workers=1, threads=1)  # no mask-free path: cut by size only
+    assert [len(b) for b in fp32.batches([130] * 5 + [120] * 3)] == [3, 3, 2]
+    # the mask-free branch computes what the masked one does: force the masked branch
+    model = onnx.load(str(int8.path))
+    ifs = [n for n in model.graph.node if n.op_type == "If"]
+    assert len(ifs) == 6 and all(n.input[0] == "unpadded" for n in ifs)
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array(False), "never"))
+    for n in ifs:
+        n.input[0] = "never"
+    forced = runtime.make_session(model.SerializeToString(), "cpu", threads=1)
+    feeds = int8.pad(int8.tokenize(["one two three four five six"] * 3))
+    assert feeds["attention_mask"].all()
+    np.testing.assert_allclose(
+        int8.run(feeds), forced.run(["sentence_embedding"], feeds)[0], atol=1e-6
+    )
+
+
 def test_order_kept_across_length_sorted_batches(fp32: Embedder) -> None:
     together = fp32.embed(SENTENCES)  # 7 texts, batch 4, sorted by length internally
     alone = np.concatenate([fp32.embed(t) for t in SENTENCES])
@@ -183,8 +236,8 @@ def test_built_models_are_valid_and_fused() -> None:
         ops = Counter(n.op_type for n in model.graph.node)
         if variant == "fp32-unfused":
             assert not any(n.domain == "com.microsoft" for n in model.graph.node)
-        elif variant == "int8":
-            assert ops["QAttention"] == 6 and ops["LayerNormalization"] == 12
+        elif variant == "int8":  # each QAttention sits in an If (masked or not)
+            assert ops["If"] == 6 and ops["LayerNormalization"] == 12
         elif variant == "fp16":  # the GPU graph keeps the fused residual + LayerNorm
             assert ops["Attention"] == 6 and ops["SkipLayerNormalization"] == 12
         else:
