@@ -380,3 +380,18 @@ def test_share_and_collector_cli_explain_bad_input(tmp_path, monkeypatch):
     (tmp_path / "r" / "embedding.json").write_text('{"kind": "embedding"}')
     found, skipped = client.saved_records(tmp_path / "r")
     assert [r["kind"] for r in found] == ["serving"] and "embedding.json" in skipped[0]
+
+
+def test_tokens_never_start_with_a_dash_so_the_share_command_reads_them(monkeypatch):
+    """argparse reads ``--token -abc`` as a missing value; one urlsafe token in 64 did that."""
+    from infralab.__main__ import build_parser
+    from infralab.classroom import store as store_module
+
+    drawn = iter(["-leading-dash", "_fine_token"])
+    monkeypatch.setattr(store_module.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert store_module.new_token() == "_fine_token"
+    monkeypatch.undo()
+    tokens = [store_module.new_token() for _ in range(2000)]
+    assert not any(t.startswith("-") for t in tokens)
+    args = build_parser().parse_args(["share", "--token", tokens[0], "--nickname", "otter"])
+    assert args.token == tokens[0]

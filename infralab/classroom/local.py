@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from infralab.classroom.store import new_token
 from infralab.paths import REPO_ROOT
 
 REPO = REPO_ROOT
@@ -35,7 +35,7 @@ class LocalCollector:
         self.db = db or f"sqlite:///{Path(self._tmp.name) / 'class.db'}"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.admin_token = secrets.token_urlsafe(16)
+        self.admin_token = new_token(16)
         env = {**os.environ, "INFRALAB_COLLECTOR_TOKEN": self.admin_token}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         cmd = [sys.executable, "-m", "infralab", "collector", "--db", self.db,

@@ -26,7 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from infralab.classroom import validate
-from infralab.classroom.store import Store
+from infralab.classroom.store import Store, new_token
 from infralab.errors import InfralabError
 
 MAX_BODY = 512 * 1024
@@ -140,7 +140,7 @@ def serve(
     store = Store(db)
     token = admin_token or os.environ.get("INFRALAB_COLLECTOR_TOKEN") or ""
     if not token:
-        token = secrets.token_urlsafe(24)
+        token = new_token()
         print(
             f"instructor token (creates classes; set INFRALAB_COLLECTOR_TOKEN to fix it): {token}"
         )

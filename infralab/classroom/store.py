@@ -39,6 +39,18 @@ class StoreError(ValueError, InfralabError):
     hint = "The database URL is sqlite:///path or postgresql://...; docs/hub.md shows the collector's set-up."
 
 
+def new_token(nbytes: int = 24) -> str:
+    """A URL-safe secret that never starts with "-".
+
+    Why: students paste it after ``--token`` on a command line, and argparse reads a value
+    that starts with "-" as another option (about one token in 64 did).
+    """
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token
+
+
 def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -111,7 +123,7 @@ class Store:
         name = name.strip()
         if not 1 <= len(name) <= 80:
             raise ValueError("a class name has 1-80 characters")
-        info = ClassInfo(secrets.token_hex(4), name, secrets.token_urlsafe(24))
+        info = ClassInfo(secrets.token_hex(4), name, new_token())
         with self._connect() as db:
             db.execute(
                 "INSERT INTO classes (id, name, token_sha256, created) VALUES (?, ?, ?, ?)",
