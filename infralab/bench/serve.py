@@ -168,13 +168,6 @@ def client_bound(
     return min(1.0, cap / ceiling_texts_per_s)
 
 
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of a process so far (every thread); None if unreadable."""
     try:
@@ -256,7 +249,9 @@ def run_benchmark(
     of_ceiling = batched["throughput_rps"] / full if full else None
     client_ms = runs["batching"]["client"]["cpu_ms_per_request"]
     model_ms = ceiling.get("cpu_ms_per_text_batch_full") if isinstance(ceiling, dict) else None
-    cores = float(_usable_cores())
+    from infralab.env import usable_cores
+
+    cores = float(usable_cores())  # affinity and a cgroup quota, as the recorded machine says
     bound = (
         client_bound(full, model_ms, client_ms, cores)
         if full and model_ms and client_ms is not None
