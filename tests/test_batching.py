@@ -172,3 +172,96 @@ def test_scheduler_admits_one_request_per_free_row():
 
     outcomes = asyncio.run(main())
     assert [kind for kind, _ in outcomes] == ["done"] * 10
+
+
+class Meeting:
+    """A model whose calls wait for each other: only calls that overlap in time can finish."""
+
+    def __init__(self, parties: int, timeout: float = 10) -> None:
+        import threading
+
+        self.barrier = threading.Barrier(parties, timeout=timeout)
+        self.calls: list[list[str]] = []
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        self.barrier.wait()  # raises BrokenBarrierError if the other call never comes
+        return np.array([[float(t)] for t in texts], dtype=np.float32)
+
+
+def test_two_calls_in_flight_run_at_the_same_time_and_keep_their_rows():
+    model = Meeting(2)
+    batcher = MicroBatcher(model, max_batch_size=4, max_wait_ms=20, in_flight=2)
+    requests = [[str(i)] for i in range(4)]
+    out = asyncio.run(_gather(batcher, requests))
+    assert not any(isinstance(r, BaseException) for r in out), out
+    assert [float(r[0, 0]) for r in out] == [0.0, 1.0, 2.0, 3.0]
+    assert sorted(len(c) for c in model.calls) == [2, 2]  # 4 texts in flight: 2 a call
+
+
+def test_one_call_in_flight_never_overlaps():
+    model = Meeting(2, timeout=0.3)
+    batcher = MicroBatcher(model, max_batch_size=1, max_wait_ms=1, in_flight=1)
+    out = asyncio.run(_gather(batcher, [["1"], ["2"]]))
+    assert all(isinstance(r, Exception) for r in out)  # the barrier broke: calls were serial
+
+
+@pytest.mark.parametrize("in_flight", [2, 3, 4])
+def test_texts_in_flight_stay_within_the_maximum_on_random_loads(in_flight):
+    rng = np.random.default_rng(in_flight)
+    model = Recorder()
+    batcher = MicroBatcher(model, max_batch_size=12, max_wait_ms=2, in_flight=in_flight)
+    requests = [["t"] * int(rng.integers(1, 4)) for _ in range(40)]
+    out = asyncio.run(_gather(batcher, requests))
+    per_call = -(-12 // in_flight)
+    assert all(size <= per_call for size in model.calls)
+    assert sum(model.calls) == sum(len(r) for r in requests)
+    assert [len(rows) for rows in out] == [len(r) for r in requests]
+
+
+def test_idle_slots_share_what_is_waiting_instead_of_one_taking_all():
+    model = Recorder()
+    batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=200, in_flight=2)
+
+    async def run():
+        await batcher.start()
+        try:
+            # six requests already queued when the loop first looks: two calls of three
+            tasks = [asyncio.ensure_future(batcher.submit(["x"])) for _ in range(6)]
+            return await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+        finally:
+            await batcher.stop()
+
+    asyncio.run(run())
+    assert model.calls[:2] == [3, 3]
+
+
+def test_stop_fails_every_batch_in_flight_with_a_clear_error():
+    import threading
+
+    release = threading.Event()
+
+    def slow(texts: list[str]) -> np.ndarray:
+        release.wait(5)
+        return np.zeros((len(texts), 1), dtype=np.float32)
+
+    batcher = MicroBatcher(slow, max_batch_size=2, max_wait_ms=1, in_flight=2)
+
+    async def run():
+        await batcher.start()
+        tasks = [asyncio.ensure_future(batcher.submit([str(i)])) for i in range(2)]
+        await asyncio.sleep(0.1)  # both calls are now in the model
+        await batcher.stop()
+        release.set()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    out = asyncio.run(run())
+    assert all(isinstance(r, RuntimeError) and "shutting down" in str(r) for r in out), out
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2"])
+def test_in_flight_must_be_a_whole_number_of_calls(bad):
+    with pytest.raises(ValueError, match="in_flight"):
+        MicroBatcher(Recorder(), in_flight=bad)
+    with pytest.raises(ValueError, match="in_flight"):
+        NaiveRunner(Recorder(), in_flight=bad)

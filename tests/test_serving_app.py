@@ -303,3 +303,31 @@ def test_openai_client_round_trip_base64_by_default_and_float():
     sent = json.loads(raw.http_request.content)
     assert sent.get("encoding_format") == "base64"  # the client's default: base64 on the wire
     assert isinstance(json.loads(raw.http_response.content)["data"][0]["embedding"], str)
+
+
+def test_valid_requests_take_the_fast_lane_and_everything_else_the_full_path():
+    app = create_app("hash")
+    router = app.state.embeddings_router
+    inner, answered = router.answer_embeddings, []
+
+    async def counting(req):
+        out = await inner(req)
+        answered.append(req)
+        return out
+
+    router.answer_embeddings = counting  # the lane binds it on its first request
+    with TestClient(app) as c:
+        one = c.post("/v1/embeddings", json={"input": "a b"})
+        assert one.status_code == 200 and len(answered) == 1
+        listed = c.post("/v1/embeddings", json={"input": ["a b"]})
+        assert listed.json()["data"] == one.json()["data"]
+        empty = c.post("/v1/embeddings", json={"input": []})
+        assert empty.status_code == 400 and "empty list" in _message(empty)
+        wrong_type = c.post("/v1/embeddings", json={"input": 5})
+        assert wrong_type.status_code == 400 and "'input' must be" in _message(wrong_type)
+        plain = c.post(
+            "/v1/embeddings", content=b'{"input": "a b"}', headers={"content-type": "text/plain"}
+        )
+        assert plain.status_code >= 400
+        assert len(answered) == 2  # only the two valid JSON requests took the lane
+        assert "/v1/embeddings" in c.get("/openapi.json").json()["paths"]  # still documented

@@ -81,8 +81,15 @@ def measure_mode(
     max_wait_ms: float = 5.0,
     single_requests: int = 100,
     embedder: str | None = None,
+    ceiling_probe: Any = None,
+    rounds: int = 3,
 ) -> dict[str, Any]:
-    """Start a fresh server in one mode; its cold start, one client alone, then N clients."""
+    """Start a fresh server in one mode; its cold start, one client alone, then N clients.
+
+    With ``ceiling_probe`` (a callable giving the model alone's texts/s in full batches), the
+    server then takes ``rounds`` turns with the probe: each round measures the ceiling and
+    the loaded API back to back, so a neighbour's burst of load hits both alike.
+    """
     from infralab.serving.launcher import launch
     from infralab.serving.loadgen import closed_loop
 
@@ -121,6 +128,25 @@ def measure_mode(
         metrics = server.metrics()
         rss = server.rss_mb()
         cold = dict(server.cold_start)
+        turns = []
+        for _ in range(rounds if ceiling_probe is not None else 0):
+            ceiling = ceiling_probe()
+            again = closed_loop(
+                url,
+                PAYLOADS,
+                concurrency,
+                total_requests=max(requests // 2, concurrency),
+                max_seconds=max_seconds,
+                warmup_requests=concurrency,
+            ).summary
+            turns.append(
+                {
+                    "ceiling_texts_per_s": ceiling,
+                    "api_texts_per_s": again["throughput_rps"],
+                    "fraction_of_ceiling": again["throughput_rps"] / ceiling,
+                    "p99_ms": again["p99_ms"],
+                }
+            )
     # Batch size and model time under the N-client load alone (the counters are cumulative).
     calls = metrics.get("model_calls", 0) - before.get("model_calls", 0)
     texts = metrics.get("texts", 0) - before.get("texts", 0)
@@ -150,6 +176,7 @@ def measure_mode(
             "cpu_s_under_load": client_s,
             "cpu_ms_per_request": 1e3 * client_s / served if served else None,
         },
+        "rounds_with_ceiling": turns,
     }
 
 
@@ -177,6 +204,26 @@ def _cpu_seconds(pid: int) -> float | None:
         return float(t.user + t.system)
     except Exception:  # the process ended, or psutil is missing: the figure is left out
         return None
+
+
+def ceiling_probe(
+    variant: str = "int8", threads: int | None = None, max_batch_size: int = 32
+) -> Any:
+    """A callable: the model alone's texts/s in batches of ``max_batch_size`` (in-process)."""
+    from infralab.bench.harness import measure
+    from infralab.models.encoder import Embedder
+
+    emb = Embedder(variant=variant, provider="cpu", batch_size=max_batch_size, threads=threads)
+    batch = (TEXTS * (max_batch_size // len(TEXTS) + 1))[:max_batch_size]
+    emb.embed(batch)
+
+    def probe() -> float:
+        full = measure(
+            lambda: emb.embed(batch), items_per_call=len(batch), warmup=1, repeats=9, max_time_s=2
+        )
+        return full.items_per_s
+
+    return probe
 
 
 def model_ceiling(
@@ -223,6 +270,7 @@ def run_benchmark(
     """Naive then batching, same settings; returns both and the comparison with the targets."""
     from tqdm.auto import tqdm
 
+    probe = ceiling_probe(variant, threads, max_batch_size) if embedder in (None, "onnx") else None
     runs = {}
     for batching in tqdm([False, True], desc="serve benchmark", unit="mode", leave=False):
         runs["batching" if batching else "naive"] = measure_mode(
@@ -235,6 +283,7 @@ def run_benchmark(
             max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms,
             embedder=embedder,
+            ceiling_probe=probe if batching else None,
         )
     try:
         ceiling = (
@@ -246,7 +295,14 @@ def run_benchmark(
     # One text per request, so requests/s is texts/s: batching behind HTTP as a fraction of
     # the model alone in full batches (what HTTP, JSON and the load generator leave of it).
     full = ceiling.get("texts_per_s_batch_full") if isinstance(ceiling, dict) else None
-    of_ceiling = batched["throughput_rps"] / full if full else None
+    turns = runs["batching"]["rounds_with_ceiling"]
+    if turns:  # the median of the interleaved rounds: both sides saw the same machine
+        order = sorted(turns, key=lambda t: t["fraction_of_ceiling"])
+        middle = order[len(order) // 2]
+        of_ceiling, p99_at_ceiling = middle["fraction_of_ceiling"], middle["p99_ms"]
+    else:
+        of_ceiling = batched["throughput_rps"] / full if full else None
+        p99_at_ceiling = batched["p99_ms"]
     client_ms = runs["batching"]["client"]["cpu_ms_per_request"]
     model_ms = ceiling.get("cpu_ms_per_text_batch_full") if isinstance(ceiling, dict) else None
     from infralab.env import usable_cores
@@ -282,7 +338,9 @@ def run_benchmark(
         "batching": runs["batching"],
         "throughput_ratio": ratio,
         "model_only": ceiling,
+        # the median of the interleaved rounds (ceiling, then the API, back to back)
         "batching_fraction_of_ceiling": of_ceiling,
+        "batching_p99_ms_in_that_round": p99_at_ceiling,
         # what the load generator on the same cores leaves of the ceiling (server overhead 0)
         "client_bound_fraction_of_ceiling": bound,
         "cores": cores,
@@ -292,7 +350,7 @@ def run_benchmark(
             "fraction_of_ceiling_met": None
             if of_ceiling is None
             else bool(
-                of_ceiling >= TARGET_CEILING_FRACTION and batched["p99_ms"] <= TARGET_CEILING_P99_MS
+                of_ceiling >= TARGET_CEILING_FRACTION and p99_at_ceiling <= TARGET_CEILING_P99_MS
             ),
             "throughput_ratio_min": TARGET_RATIO,
             "p99_ms_max": TARGET_P99_MS,
@@ -350,10 +408,21 @@ def _print(bench: dict[str, Any]) -> None:
             f"{ceiling['ratio']:.2f}x is the most batching can give here"
         )
     frac = bench.get("batching_fraction_of_ceiling")
+    turns = bench["batching"].get("rounds_with_ceiling") or []
+    if turns:
+        print(
+            "rounds, the model alone then the API: "
+            + "; ".join(
+                f"{t['ceiling_texts_per_s']:.0f} then {t['api_texts_per_s']:.0f} texts/s "
+                f"({t['fraction_of_ceiling']:.0%}, p99 {t['p99_ms']:.0f} ms)"
+                for t in turns
+            )
+        )
     if frac is not None:
         print(
             f"batching behind HTTP reaches {frac:.0%} of the model alone in full batches "
-            f"(target >= {TARGET_CEILING_FRACTION:.0%} with p99 <= {TARGET_CEILING_P99_MS:g} ms: "
+            + ("(median of the rounds) " if turns else "")
+            + f"(target >= {TARGET_CEILING_FRACTION:.0%} with p99 <= {TARGET_CEILING_P99_MS:g} ms: "
             f"{'met' if t['fraction_of_ceiling_met'] else 'NOT met'})"
         )
     for mode in ("naive", "batching"):

@@ -287,10 +287,10 @@ class ServiceGuard:
                 return self._too_large(f"more than {self.max_body_bytes:,}")
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return _replay(chunks, receive)
+                return replay(chunks, receive)
 
 
-def _replay(chunks: list[bytes], receive: Any) -> Any:
+def replay(chunks: list[bytes], receive: Any) -> Any:
     """A ``receive`` that hands over the body read whole, then the real channel."""
     pending: list[dict] = [{"type": "http.request", "body": b"".join(chunks)}]
 

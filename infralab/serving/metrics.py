@@ -56,13 +56,22 @@ class ServiceMetrics:
             "infralab_service_info", "Which service this is.", ["service"], registry=self.registry
         )
         self.info.labels(service).set(1)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Called by :class:`~infralab.serving.errors.ServiceGuard` once per request."""
         if route == "/metrics":  # scrapes would otherwise dominate their own counts
             return
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:  # prometheus_client's labels() costs several µs a call
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(name, doc, list(labels), registry=self.registry)
