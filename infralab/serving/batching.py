@@ -131,9 +131,12 @@ class _Pending:
 class MicroBatcher:
     """Queue requests and run them together, up to ``max_batch_size`` texts or ``max_wait_ms``.
 
-    A request with more texts than ``max_batch_size`` runs as a batch of its own (never
-    split, so its answer comes from one call). While the model is busy, new requests keep
-    queueing, so under load batches fill up without waiting for the timer.
+    With ``in_flight`` calls allowed at once, the ``max_batch_size`` texts are shared: each
+    call takes at most ``max_batch_size / in_flight``. A call whose neighbours are idle starts
+    with what is waiting (shared out among the idle slots) instead of waiting for the timer.
+    A request with more texts than a call may take runs as a batch of its own (never split,
+    so its answer comes from one call). While the model is busy, new requests keep queueing,
+    so under load batches fill up without waiting for the timer.
     """
 
     mode = "batching"
