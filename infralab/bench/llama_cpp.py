@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from infralab.errors import InfralabError
+
 # Runs inside the peer's Python. Reads one JSON request per line; answers one JSON line.
 _CHILD = r"""
 import json, sys, time
@@ -42,7 +44,7 @@ for line in sys.stdin:
 """
 
 
-class LlamaCppUnavailable(RuntimeError):
+class LlamaCppUnavailable(InfralabError, RuntimeError):
     """The named Python cannot run llama.cpp; the message says why and what to do."""
 
 
