@@ -206,15 +206,21 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def ceiling_probe(
+def model_alone(
     variant: str = "int8", threads: int | None = None, max_batch_size: int = 32
-) -> Any:
-    """A callable: the model alone's texts/s in batches of ``max_batch_size`` (in-process)."""
-    from infralab.bench.harness import measure
+) -> tuple[Any, list[str]]:
+    """The in-process embedder and one full batch that the ceiling measurements share."""
     from infralab.models.encoder import Embedder
 
     emb = Embedder(variant=variant, provider="cpu", batch_size=max_batch_size, threads=threads)
-    batch = (TEXTS * (max_batch_size // len(TEXTS) + 1))[:max_batch_size]
+    return emb, (TEXTS * (max_batch_size // len(TEXTS) + 1))[:max_batch_size]
+
+
+def ceiling_probe(model: tuple[Any, list[str]]) -> Any:
+    """A callable: the model alone's texts/s in full batches (``model`` from model_alone)."""
+    from infralab.bench.harness import measure
+
+    emb, batch = model
     emb.embed(batch)
 
     def probe() -> float:
@@ -227,7 +233,10 @@ def ceiling_probe(
 
 
 def model_ceiling(
-    variant: str = "int8", threads: int | None = None, max_batch_size: int = 32
+    variant: str = "int8",
+    threads: int | None = None,
+    max_batch_size: int = 32,
+    model: tuple[Any, list[str]] | None = None,
 ) -> dict[str, float]:
     """The model alone, in-process: texts/s one at a time vs in batches of ``max_batch_size``.
 
@@ -235,10 +244,8 @@ def model_ceiling(
     serving overhead is small next to the model.
     """
     from infralab.bench.harness import measure
-    from infralab.models.encoder import Embedder
 
-    emb = Embedder(variant=variant, provider="cpu", batch_size=max_batch_size, threads=threads)
-    batch = (TEXTS * (max_batch_size // len(TEXTS) + 1))[:max_batch_size]
+    emb, batch = model or model_alone(variant, threads, max_batch_size)
     counter = iter(range(10**9))
     one = measure(lambda: emb.embed([TEXTS[next(counter) % len(TEXTS)]]), repeats=50, max_time_s=3)
     cpu_before = time.process_time()
@@ -270,7 +277,8 @@ def run_benchmark(
     """Naive then batching, same settings; returns both and the comparison with the targets."""
     from tqdm.auto import tqdm
 
-    probe = ceiling_probe(variant, threads, max_batch_size) if embedder in (None, "onnx") else None
+    alone = model_alone(variant, threads, max_batch_size) if embedder in (None, "onnx") else None
+    probe = ceiling_probe(alone) if alone is not None else None
     runs = {}
     for batching in tqdm([False, True], desc="serve benchmark", unit="mode", leave=False):
         runs["batching" if batching else "naive"] = measure_mode(
@@ -287,7 +295,7 @@ def run_benchmark(
         )
     try:
         ceiling = (
-            model_ceiling(variant, threads, max_batch_size) if embedder in (None, "onnx") else None
+            model_ceiling(variant, threads, max_batch_size, alone) if alone is not None else None
         )
     except Exception as exc:  # the API numbers still stand without the ceiling
         ceiling = {"error": str(exc)}
