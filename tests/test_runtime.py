@@ -33,6 +33,50 @@ def test_spinning_off_by_default_and_threads_default_to_physical_cores() -> None
     assert spin.intra_op_num_threads == 1
 
 
+def _cpu_over_gaps_between_runs(
+    spinning: bool | str, gaps: int = 12, gap_s: float = 0.025
+) -> float:
+    """CPU seconds this process burns over ``gaps`` short sleeps between tiny runs (a decode
+    loop's shape); ONNX Runtime's spinning workers keep spinning for a while after a run."""
+    import time
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    k = 512
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "mm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, k])],
+        [numpy_helper.from_array(np.ones((k, k), np.float32), "w")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    sess = runtime.make_session(model.SerializeToString(), threads=2, spinning=spinning)
+    x = np.ones((64, k), np.float32)
+    sess.run(None, {"x": x})
+    before = time.process_time()
+    for _ in range(gaps):  # each run is ~0.3 ms of work; the gaps are 0.3 s in all
+        sess.run(None, {"x": x})
+        time.sleep(gap_s)
+    return time.process_time() - before
+
+
+def test_spinning_run_spins_inside_a_run_only() -> None:
+    run = runtime.session_options(spinning="run")
+    assert run.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert run.get_session_config_entry("session.force_spinning_stop") == "1"
+    # the measure sees spinning: always-on workers burn CPU while the caller sleeps...
+    assert _cpu_over_gaps_between_runs(True) > 0.1
+    # ...and "run" workers do not
+    assert _cpu_over_gaps_between_runs("run") < 0.1
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_bad_spinning_says_what_is_allowed(bad: object) -> None:
+    with pytest.raises(ValueError, match="spinning must be False, True or 'run'"):
+        runtime.session_options(spinning=bad)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

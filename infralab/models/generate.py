@@ -211,8 +211,10 @@ class Generator:
         self.model_variant = (
             {"fp32": "fp16", "q4": "q4f16"}[variant] if provider == "cuda" else variant
         )
+        # a token is some 800 small operators: the worker thread spins between them (a sleep
+        # and wake-up each costs more than the work) and sleeps between tokens and requests
         self.session = runtime.make_session(
-            decoder.build(self.model_variant), provider, threads=threads, spinning=False
+            decoder.build(self.model_variant), provider, threads=threads, spinning="run"
         )
         self.device = runtime.session_provider(self.session)
         self.provider = self.device
