@@ -40,17 +40,8 @@ def _cpu_over_gaps_between_runs(
     loop's shape); ONNX Runtime's spinning workers keep spinning for a while after a run."""
     import time
 
-    from onnx import TensorProto, helper, numpy_helper
-
     k = 512
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])], "mm",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, k])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, k])],
-        [numpy_helper.from_array(np.ones((k, k), np.float32), "w")],
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
-    model.ir_version = 10
+    model = synthetic.mlp(k, 1)
     sess = runtime.make_session(model.SerializeToString(), threads=2, spinning=spinning)
     x = np.ones((64, k), np.float32)
     sess.run(None, {"x": x})
