@@ -1,42 +1,54 @@
-"""Grade submitted lab notebooks: a fresh kernel each, a time and memory limit, every check.
+"""Grade lab notebooks a class can trust: each submission sandboxed, the checks outside it.
 
-Why not otter-grader or nbgrader (see CONTRIBUTING.md): both want the checks rewritten in
-their own test format and the notebooks in their own layout, while the kit's checks are
-plain functions that students already run. This module reuses them as they are:
+1. Each submission is read with nbformat (any v4 minor, as JupyterLab, Colab or VS Code
+   saved it, outputs and all); an unreadable file is that student's status, and the batch
+   goes on.
+2. It runs cell by cell in its own kernel inside a sandbox (``infralab.grading.sandbox``): a
+   scratch folder holding only that notebook, the repository as students receive it
+   (read-only, without solutions, answer keys or check references), time and memory limits
+   over the whole process tree, every descendant killed at the end.
+3. Right after the student's cell that calls a graded check, the grader runs that check in
+   *its own* process, with the references. The check's arguments come out of the kernel as
+   plain data (or as proxies whose calls go back into the kernel with plain data), so nothing
+   a notebook does to modules, builtins, the kit or the grader can change a score: at most it
+   changes what its own code appears to return, which is then compared with the reference.
+4. Points go to ``gradebook.csv`` (and ``gradebook_canvas.csv`` for an LMS), messages and
+   hints to ``feedback/<student>.md``; free-text answers go to ``rubric.csv`` for a person to
+   score, and ``--rubric`` merges the filled sheet back into the gradebook.
 
-1. the submission runs top to bottom in a fresh kernel (``nbclient``), errors allowed, with
-   the lab folder as working directory, under a wall-clock and a memory limit (resident
-   memory of the kernel and every process it starts, polled with ``psutil``);
-2. then, in the same kernel, the grader calls every graded check of the lab the way the
-   solution notebook calls it, from a freshly reloaded check module (a student cannot
-   redefine a check to pass it), plus the instructor's hidden checks from ``--extra-checks``;
-3. each check's points (declared next to it with ``infralab.checks.points``) go to a
-   gradebook CSV, and its message and hint to a feedback file per student.
+Why not otter-grader or nbgrader: see CONTRIBUTING.md (both run the tests inside the
+student's kernel, where a cell can reach them; the kit's checks are plain functions the
+students already run).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import copy
+import contextlib
+import hashlib
 import importlib
-import json
+import os
 import re
-import secrets
+import shutil
+import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infralab import notebooks
 from infralab.checks import graded_checks
 from infralab.errors import InfralabError
 from infralab.notebooks import REPO_ROOT
 
 LAB_NUMBER = re.compile(r"(?:^|/)(\d{2})_[^/]*\.ipynb$")
 CHECK_IMPORT = re.compile(r"infralab\.checks(?:\.lab(\d{2})| import lab(\d{2}))")
+ANSWER_PROMPT = "_Your answer here._"
+# Free text a person scores: (variable in the student's namespace, points) per lab. Markdown
+# answers (cells whose template says "_Your answer here._") are found on their own.
+FREE_TEXT_VARIABLES: dict[str, dict[str, int]] = {"07": {"my_reasons": 3}}
+MARKDOWN_ANSWER_POINTS = 2
 
 
 class GradeError(ValueError, InfralabError):
@@ -64,8 +76,10 @@ class Submission:
     student: str
     lab: str
     results: list[CheckResult] = field(default_factory=list)
-    status: str = "ok"  # ok | time limit | memory limit | kernel died
+    status: str = "ok"  # ok | time limit | memory limit | kernel died | unreadable | ...
+    detail: str = ""
     seconds: float = 0.0
+    free_text: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -76,7 +90,44 @@ class Submission:
         return sum(r.points for r in self.results)
 
 
-def lab_of(path: Path, nb: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class CheckCall:
+    """A graded check and its argument expressions, as the lab's solution calls it."""
+
+    name: str
+    args: tuple[str, ...]
+    kwargs: tuple[tuple[str, str], ...] = ()
+
+    def source(self) -> str:
+        parts = [*self.args, *(f"{k}={v}" for k, v in self.kwargs)]
+        return f"{self.name}({', '.join(parts)})"
+
+
+# ---------------------------------------------------------------- reading
+def read_submission(path: Path) -> Any:
+    """The notebook as nbformat reads it (any v4 minor; sources joined into strings)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # JSON errors, an unknown major version, a binary file
+        raise GradeError(f"{path.name}: not a readable notebook ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else 'empty'})") from None  # fmt: skip
+    for cell in nb.get("cells", []):
+        src = cell.get("source", "")
+        if isinstance(src, list):  # nbformat joins these already; a hand-made file may not
+            cell["source"] = "".join(str(s) for s in src)
+        elif not isinstance(src, str):
+            cell["source"] = ""
+    return nb
+
+
+def _source(cell: Any) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def lab_of(path: Path, nb: Any) -> str:
     """The lab number ("02") from the file name, else from the checks the notebook imports."""
     found = LAB_NUMBER.search(path.as_posix())
     if found and (REPO_ROOT / "infralab" / "checks" / f"lab{found.group(1)}.py").is_file():
@@ -88,24 +139,26 @@ def lab_of(path: Path, nb: dict[str, Any]) -> str:
     raise GradeError(f"{path}: cannot tell which lab this is (name it like 02_anything.ipynb)")
 
 
-def _source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
+def _solution(lab: str, root: Path) -> Path:
+    found = sorted((root / "labs" / "solutions").glob(f"{lab}_*.ipynb"))
+    if not found:
+        raise GradeError(
+            f"no solution notebook for lab {lab} under {root / 'labs' / 'solutions'} "
+            "(grading is an instructor command: run it in the instructor's repository)"
+        )
+    return found[0]
 
 
-def check_calls(lab: str, root: Path = REPO_ROOT) -> list[tuple[str, str]]:
-    """(check name, call source) for each graded check, as the lab's solution calls it."""
+def check_calls(lab: str, root: Path = REPO_ROOT) -> list[CheckCall]:
+    """Each graded check with the argument expressions the lab's solution passes it."""
     module = importlib.import_module(f"infralab.checks.lab{lab}")
     graded = graded_checks(module)
-    solutions = sorted((root / "labs" / "solutions").glob(f"{lab}_*.ipynb"))
-    if not solutions:
-        raise GradeError(f"no solution notebook for lab {lab}")
-    calls: list[tuple[str, str]] = []
-    for cell in notebooks.read(solutions[0])["cells"]:
-        if cell.get("cell_type") != "code":
+    calls: dict[str, CheckCall] = {}
+    for cell in read_submission(_solution(lab, root)).cells:
+        if cell.cell_type != "code":
             continue
         try:
-            tree = ast.parse(_source(cell))
+            tree = ast.parse(cell.source)
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -113,196 +166,258 @@ def check_calls(lab: str, root: Path = REPO_ROOT) -> list[tuple[str, str]]:
                 continue
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            if name in graded and name not in {c for c, _ in calls}:
-                call = copy.deepcopy(node)
-                call.func = ast.Attribute(ast.Name("_grade_mod", ast.Load()), name, ast.Load())
-                calls.append((name, ast.unparse(call)))
-    missing = set(graded) - {c for c, _ in calls}
+            if name in graded and name not in calls:
+                calls[name] = CheckCall(
+                    name,
+                    tuple(ast.unparse(a) for a in node.args),
+                    tuple((k.arg or "", ast.unparse(k.value)) for k in node.keywords if k.arg),
+                )
+    missing = set(graded) - set(calls)
     if missing:
         raise GradeError(f"lab {lab}'s solution never calls {sorted(missing)}")
-    return calls
+    return sorted(calls.values(), key=lambda c: list(graded).index(c.name))
 
 
-def grader_cells(
-    lab: str, calls: list[tuple[str, str]], extra: list[Path], out: Path
-) -> tuple[str, dict[str, str], str]:
-    """The grader's code for the student's kernel: a set-up cell (run first, before any of
-    the student's code, so it holds the real checks), one cell per check (run right after
-    the student's cell that calls it, when the notebook's state is what the check expects),
-    and a final cell for the hidden checks. Every result is written to ``out`` at once, so
-    checks passed before a time or memory limit still count."""
-    names = [name for name, _ in calls]
-    setup = "\n".join(
-        [
-            "import importlib as _grade_il, json as _grade_json",
-            "import infralab.checks as _grade_checks",
-            f"_grade_mod = _grade_il.reload(_grade_il.import_module('infralab.checks.lab{lab}'))",
-            f"_grade_fns = {{n: getattr(_grade_mod, n) for n in {names!r}}}",
-            "_grade_failed, _grade_out = _grade_checks.CheckFailed, []",
-            "def _grade_run(name, points, call):",
-            "    row = {'name': name, 'points': points, 'earned': 0, 'hint': ''}",
-            "    try:",
-            "        row['message'] = str(call()); row['earned'] = points",
-            "    except NotImplementedError:",
-            "        row['message'] = 'not done yet: a placeholder still raises NotImplementedError'",
-            "        row['hint'] = 'Replace `raise NotImplementedError` with your code.'",
-            "    except _grade_failed as exc:",
-            "        row['message'], row['hint'] = exc.problem, exc.hint",
-            "    except NameError as exc:",
-            "        row['message'] = f'not attempted: {exc}'",
-            "        row['hint'] = 'Write the exercise and run every cell above in order.'",
-            "    except Exception as exc:",
-            "        row['message'] = f'{type(exc).__name__}: {exc}'",
-            "        row['hint'] = 'Run the notebook top to bottom in a fresh kernel; read the error.'",
-            "    _grade_out.append(row)",
-            f"    _grade_json.dump(_grade_out, open({str(out)!r}, 'w'))",
-        ]
-    )
-    per_check = {}
-    for name, call in calls:
-        call = call.replace(f"_grade_mod.{name}", f"_grade_fns[{name!r}]", 1)
-        per_check[name] = f"_grade_run({name!r}, _grade_fns[{name!r}].points, lambda: {call})"
-    final: list[str] = []
+# ---------------------------------------------------------------- running one submission
+def _check_row(name: str, points: int, run: Any) -> dict[str, Any]:
+    """Run one check in the grader; a row of points, message and hint."""
+    from infralab.checks import CheckFailed
+    from infralab.grading.remote import KernelGone, RemoteError
+
+    row: dict[str, Any] = {"name": name, "points": points, "earned": 0, "hint": ""}
+    try:
+        row["message"] = str(run())
+        row["earned"] = points
+    except NotImplementedError:
+        row["message"] = "not done yet: a placeholder still raises NotImplementedError"
+        row["hint"] = "Replace `raise NotImplementedError` with your code."
+    except CheckFailed as exc:
+        row["message"], row["hint"] = exc.problem, exc.hint
+    except NameError as exc:
+        row["message"] = f"not attempted: {exc}"
+        row["hint"] = "Write the exercise and run every cell above it in order."
+    except KernelGone as exc:
+        row["message"] = f"not graded: {exc}"
+        row["hint"] = "Run the notebook top to bottom in a fresh kernel (Restart and Run All)."
+    except RemoteError as exc:
+        row["message"] = f"your code raised {exc}"
+        row["hint"] = "Run the notebook top to bottom in a fresh kernel; read the error."
+    except Exception as exc:  # a check's own failure on odd data is still the student's zero
+        row["message"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        row["hint"] = "Run the notebook top to bottom in a fresh kernel; read the error."
+    return row
+
+
+def _confined(value: Any, scratch: Path) -> Any:
+    """A path from the kernel is only read inside the scratch folder (never the grader's files)."""
+    if isinstance(value, Path) or (isinstance(value, str) and value.startswith(("/", "~"))):
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else scratch / "work" / path
+        try:
+            path.resolve().relative_to(scratch.resolve())
+        except (ValueError, OSError):
+            return scratch / "work" / "outside-the-sandbox"
+        return path if isinstance(value, Path) else str(path)
+    return value
+
+
+def _arguments(kernel: Any, call: CheckCall, scratch: Path) -> tuple[list[Any], dict[str, Any]]:
+    args = [_confined(kernel.evaluate(expr), scratch) for expr in call.args]
+    kwargs = {k: _confined(kernel.evaluate(expr), scratch) for k, expr in call.kwargs}
+    return args, kwargs
+
+
+class StudentNamespace:
+    """The student's variables, copied out on demand (what hidden checks receive)."""
+
+    def __init__(self, kernel: Any) -> None:
+        self._kernel = kernel
+
+    def __getitem__(self, name: str) -> Any:
+        if not name.isidentifier():
+            raise KeyError(name)
+        try:
+            return self._kernel.evaluate(name)
+        except NameError:
+            raise KeyError(name) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name, self) is not self
+
+
+def _hidden_checks(extra: list[Path]) -> list[tuple[str, int, Any]]:
+    """The instructor's hidden checks (``check_*`` with points), loaded in the grader only."""
+    import runpy
+
+    found = []
     for path in extra:
-        final += [
-            f"_grade_ns = {{'__name__': 'extra_checks', '__file__': {str(path)!r}}}",
-            f"exec(compile(open({str(path)!r}).read(), {str(path)!r}, 'exec'), _grade_ns)",
-            "for _grade_name, _grade_fn in list(_grade_ns.items()):",
-            "    if _grade_name.startswith('check_') and hasattr(_grade_fn, 'points'):",
-            "        _grade_run('extra:' + _grade_name, _grade_fn.points,"
-            " lambda f=_grade_fn: f(get_ipython().user_ns))",
-        ]
-    final.append(f"_grade_json.dump(_grade_out, open({str(out)!r}, 'w'))")
-    return setup, per_check, "\n".join(final)
+        namespace = runpy.run_path(str(path), run_name="extra_checks")
+        for name, fn in namespace.items():
+            if name.startswith("check_") and callable(fn) and hasattr(fn, "points"):
+                found.append((f"extra:{name}", int(fn.points), fn))
+    return found
 
 
-def _with_grader(nb: dict[str, Any], setup: str, per_check: dict[str, str], final: str) -> None:
-    """Insert the grader's cells: set-up first, each check after the cell that calls it."""
+def _grading_env(scratch: Path) -> dict[str, str]:
+    from infralab.assets import CACHE_ENV, cache_dir
+    from infralab.results import RESULTS_ENV
 
-    def cell(source: str) -> dict[str, Any]:
-        return {"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
-                "execution_count": None}  # fmt: skip
-
-    cells: list[dict[str, Any]] = [cell(setup)]
-    placed: set[str] = set()
-    for c in nb.get("cells", []):
-        cells.append(c)
-        if c.get("cell_type") != "code":
-            continue
-        source = _source(c)
-        for name, code in per_check.items():
-            if name not in placed and re.search(rf"\b{name}\s*\(", source):
-                cells.append(cell(code))
-                placed.add(name)
-    cells += [cell(code) for name, code in per_check.items() if name not in placed]
-    cells.append(cell(final))
-    nb["cells"] = cells
-
-
-def _tree_rss_mb(pid: int) -> float:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total / 2**20
-
-
-def _kill_tree(pid: int) -> None:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        procs = [*proc.children(recursive=True), proc]
-    except psutil.Error:
-        return
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
+    keep = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "OMP_NUM_THREADS", "INFRALAB_ASSETS_DIR",
+            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # fmt: skip
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.update(
+        HOME=str(scratch / "home"),
+        TMPDIR=str(scratch / "tmp"),
+        IPYTHONDIR=str(scratch / "home" / ".ipython"),
+        MPLCONFIGDIR=str(scratch / "home" / ".mpl"),
+        JUPYTER_PLATFORM_DIRS="1",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+        INFRALAB_GRADING="1",
+        **{CACHE_ENV: str(cache_dir()), RESULTS_ENV: str(scratch / "results")},
+    )
+    return env
 
 
 def run_submission(
-    path: Path,
-    lab: str,
+    sub: Submission,
+    nb: Any,
     extra: list[Path],
     *,
     timeout_s: float,
     memory_mb: float,
+    hide: list[Path],
+    use_bwrap: bool,
     root: Path = REPO_ROOT,
-) -> tuple[list[dict[str, Any]] | None, str, float]:
-    """Execute one notebook and its checks; (check rows or None, status, seconds)."""
-    nb = notebooks.read(path)
-    with tempfile.TemporaryDirectory(prefix="infralab-grade-") as tmp:
-        out = Path(tmp) / f"results-{secrets.token_hex(8)}.json"
-        _with_grader(nb, *grader_cells(lab, check_calls(lab, root), extra, out))
-        import nbformat
+) -> list[dict[str, Any]]:
+    """Run one notebook in its sandbox, each graded check right after the cell that calls it."""
+    from infralab.checks import grading_mode
+    from infralab.grading.remote import KernelSession
+    from infralab.grading.sandbox import Limits, sandboxed_kernel
 
-        node = nbformat.from_dict(nb)
-        for cell in node.cells:
-            cell.pop("id", None)
-        client = notebooks.client_class()(
-            node,
-            timeout=max(int(timeout_s), 1),
-            kernel_name="python3",
-            allow_errors=True,
-            resources={"metadata": {"path": str(root / "labs")}},
-        )
-        status = {"value": "ok"}
-        done = threading.Event()
-        t0 = time.monotonic()
+    module = importlib.import_module(f"infralab.checks.lab{sub.lab}")
+    calls = check_calls(sub.lab, root)
+    rows: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="infralab-grade-"))
+    try:
+        (scratch / "tmp").mkdir()
+        (scratch / "results").mkdir()
+        with sandboxed_kernel(
+            root=root,
+            scratch=scratch,
+            limits=Limits(timeout_s, memory_mb),
+            hide=hide,
+            use_bwrap=use_bwrap,
+            env=_grading_env(scratch),
+        ) as (km, client, watch):
+            import nbformat
 
-        def watchdog() -> None:
-            while not done.wait(0.5):
-                km = getattr(client, "km", None)
-                provisioner = getattr(km, "provisioner", None) if km else None
-                pid = getattr(provisioner, "pid", None)
-                if pid is None:
+            nbformat.write(nb, str(scratch / "work" / sub.path.name))
+            kernel = KernelSession(client, km.is_alive)
+            kernel.interrupt = km.interrupt_kernel
+            kernel.deadline = t0 + timeout_s
+            pending = list(calls)
+
+            def grade_now(call: CheckCall) -> None:
+                fn = getattr(module, call.name)
+
+                def run() -> Any:
+                    if not kernel.install():
+                        from infralab.grading.remote import KernelGone
+
+                        raise KernelGone("KernelDied", "the kernel stopped before this check")
+                    args, kwargs = _arguments(kernel, call, scratch)
+                    with grading_mode():
+                        return fn(*args, **kwargs)
+
+                rows.append(_check_row(call.name, int(fn.points), run))
+
+            for cell in nb.cells:
+                if cell.cell_type != "code" or not cell.source.strip():
                     continue
-                if time.monotonic() - t0 > timeout_s:
-                    status["value"] = "time limit"
-                elif _tree_rss_mb(pid) > memory_mb:
-                    status["value"] = "memory limit"
-                else:
-                    continue
-                _kill_tree(pid)
-                return
-
-        thread = threading.Thread(target=watchdog, daemon=True)
-        thread.start()
-        try:
-            client.execute()
-        except Exception as exc:  # a dead kernel or a cell over the time limit
-            if status["value"] == "ok":
-                status["value"] = "time limit" if "Timeout" in type(exc).__name__ else "kernel died"
-        finally:
-            done.set()
-            thread.join(timeout=5)
-        seconds = time.monotonic() - t0
-        rows = json.loads(out.read_text()) if out.is_file() else None
-        return rows, status["value"], seconds
-
-
-def _extra_files(directory: Path | None, lab: str) -> list[Path]:
-    if directory is None:
-        return []
-    if not directory.is_dir():
-        raise GradeError(f"--extra-checks {directory}: not a folder")
-    return sorted(directory.glob(f"lab{lab}*.py"))
+                status, _ = kernel.execute(cell.source, timeout=kernel.remaining())
+                if status in ("timeout", "dead"):
+                    break
+                for call in list(pending):
+                    if re.search(rf"\b{call.name}\s*\(", cell.source):
+                        grade_now(call)
+                        pending.remove(call)
+            for call in pending:  # checks the student never called: graded at the end
+                if km.is_alive() and kernel.remaining() > 0:
+                    grade_now(call)
+            if km.is_alive() and kernel.remaining() > 0:
+                namespace = StudentNamespace(kernel)
+                for name, points, fn in _hidden_checks(extra):
+                    rows.append(_check_row(name, points, lambda f=fn: f(namespace)))
+                if kernel.install():
+                    sub.free_text.update(_free_text_values(kernel, sub.lab))
+            sub.status = watch.reason or ("kernel died" if not km.is_alive() else "ok")
+            if sub.status == "ok" and kernel.remaining() <= 0:
+                sub.status = "time limit"
+    finally:
+        sub.seconds = time.monotonic() - t0
+        shutil.rmtree(scratch, ignore_errors=True)
+    return rows
 
 
-def _student_names(paths: list[Path]) -> list[str]:
-    stems = [p.stem for p in paths]
-    return [p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}-{p.stem}" for p in paths]
+def _free_text_values(kernel: Any, lab: str) -> dict[str, str]:
+    out = {}
+    for name in FREE_TEXT_VARIABLES.get(lab, {}):
+        with contextlib.suppress(Exception):
+            value = kernel.evaluate(name)
+            if isinstance(value, str):
+                out[name] = value
+    return out
+
+
+def markdown_answers(nb: Any, template: Any) -> dict[str, str]:
+    """Free-text answers: each template cell that says "_Your answer here._", by its heading,
+    with the student's text under the same heading (the heading and prompt removed)."""
+    answers: dict[str, str] = {}
+    headings = []
+    for cell in template.cells:
+        if cell.cell_type == "markdown" and ANSWER_PROMPT in cell.source:
+            first = cell.source.strip().splitlines()[0]
+            headings.append((first, cell.source))
+    for first, prompt in headings:
+        key = first.lstrip("#").strip()[:60] or "answer"
+        for cell in nb.cells:
+            if cell.cell_type == "markdown" and cell.source.strip().startswith(first):
+                text = cell.source
+                for line in prompt.splitlines():  # drop the template's own lines
+                    if line.strip():
+                        text = text.replace(line, "", 1)
+                answers[key] = text.strip()
+                break
+        else:
+            answers[key] = ""
+    return answers
+
+
+# ---------------------------------------------------------------- the batch
+def student_ids(paths: list[Path]) -> list[str]:
+    """One unique, file-system-safe id per submission: the file stem, else folder-stem, else
+    with a short hash of the full path (two students can never share a feedback file)."""
+
+    def safe(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "student"
+
+    stems = [safe(p.stem) for p in paths]
+    ids = [s if stems.count(s) == 1 else safe(f"{p.parent.name}-{p.stem}") for s, p in zip(stems, paths, strict=True)]  # fmt: skip
+    seen: set[str] = set()
+    out = []
+    for sid, path in zip(ids, paths, strict=True):
+        if ids.count(sid) > 1 or sid in seen:
+            sid = f"{sid}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
+        seen.add(sid)
+        out.append(sid)
+    return out
 
 
 def grade(
@@ -314,97 +429,247 @@ def grade(
     memory_mb: float = 3000,
     root: Path = REPO_ROOT,
     progress: bool = True,
+    sandbox: str = "require",
+    rubric: Path | None = None,
 ) -> list[Submission]:
-    """Grade every submission; write ``gradebook.csv`` and ``feedback/<student>.md``."""
-    import pandas as pd
+    """Grade every submission; write the gradebook, feedback, rubric sheet and LMS export.
+
+    ``sandbox``: "require" (refuse without bubblewrap), "auto" (use it when it works) or
+    "off" (scratch folder and process-tree limits only; the notebook can read the repo).
+    """
     from tqdm.auto import tqdm
 
+    from infralab.grading.sandbox import SandboxError, bubblewrap_works
+
+    use_bwrap = sandbox != "off" and bubblewrap_works()
+    if sandbox == "require" and not use_bwrap:
+        raise SandboxError(
+            "bubblewrap (bwrap) is not usable here, so a submission could read the solutions "
+            "and other students' files"
+        )
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "feedback").mkdir(exist_ok=True)
+    extra_dir = Path(extra_checks) if extra_checks is not None else None
+    if extra_dir is not None and not extra_dir.is_dir():
+        raise GradeError(f"--extra-checks {extra_dir}: not a folder")
+    hide = sorted({p.resolve().parent for p in paths} | {out_dir.resolve()}
+                  | ({extra_dir.resolve()} if extra_dir else set()))  # fmt: skip
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:  # an instructor's typo: say so before spending minutes on the rest
+        raise GradeError(f"no such notebook: {', '.join(missing[:5])}")
     subs: list[Submission] = []
-    for path, student in zip(paths, _student_names(paths), strict=True):
-        if not path.is_file():
-            raise GradeError(f"{path}: no such notebook")
-        subs.append(Submission(path, student, lab_of(path, notebooks.read(path))))
+    for path, student in zip(paths, student_ids(paths), strict=True):
+        subs.append(Submission(Path(path), student, lab=""))
     for sub in tqdm(subs, desc="grading", unit="notebook", disable=not progress):
-        calls = check_calls(sub.lab, root)
-        module = importlib.import_module(f"infralab.checks.lab{sub.lab}")
-        rows, sub.status, sub.seconds = run_submission(
-            sub.path,
-            sub.lab,
-            _extra_files(extra_checks, sub.lab),
-            timeout_s=timeout_s,
-            memory_mb=memory_mb,
-            root=root,
-        )
-        rows = rows or []
-        done = {r["name"] for r in rows}
-        why = {
-            "time limit": f"the notebook ran longer than {timeout_s:g} s",
-            "memory limit": f"the notebook used more than {memory_mb:g} MB of memory",
-            "ok": "the notebook never got there",
-        }.get(sub.status, "the kernel died")
-        rows += [  # checks not reached score zero, and the feedback says why
-            {"name": name, "points": module.__dict__[name].points, "earned": 0,
-             "message": f"not graded: {why}",
-             "hint": "Run it top to bottom in a fresh kernel (Kernel > Restart and Run All) "
-             "and watch time and memory."}
-            for name, _ in calls
-            if name not in done
-        ]  # fmt: skip
-        sub.results = [
-            CheckResult(r["name"], int(r["points"]), int(r["earned"]), r["message"], r["hint"])
-            for r in rows
-        ]
+        _grade_one(sub, extra_dir, timeout_s, memory_mb, hide, use_bwrap, root)
         _write_feedback(sub, out_dir / "feedback" / f"{sub.student}.md")
+    scores = read_rubric(rubric) if rubric is not None else {}
+    write_gradebook(subs, out_dir, scores)
+    write_rubric_sheet(subs, out_dir / "rubric.csv", scores)
+    return subs
+
+
+def _grade_one(
+    sub: Submission,
+    extra_dir: Path | None,
+    timeout_s: float,
+    memory_mb: float,
+    hide: list[Path],
+    use_bwrap: bool,
+    root: Path,
+) -> None:
+    if not sub.path.is_file():
+        sub.status, sub.detail = "missing", f"{sub.path}: no such file"
+        return
+    try:
+        nb = read_submission(sub.path)
+        sub.lab = lab_of(sub.path, nb)
+    except GradeError as exc:
+        sub.status, sub.detail = "unreadable", str(exc)
+        found = LAB_NUMBER.search(sub.path.as_posix())
+        sub.lab = found.group(1) if found else "?"
+        sub.results = _zero_rows(sub.lab, root, f"not graded: {exc}",
+                                 "Send the .ipynb file as Jupyter saved it.")  # fmt: skip
+        return
+    extra = sorted(extra_dir.glob(f"lab{sub.lab}*.py")) if extra_dir else []
+    rows = run_submission(sub, nb, extra, timeout_s=timeout_s, memory_mb=memory_mb,
+                          hide=hide, use_bwrap=use_bwrap, root=root)  # fmt: skip
+    done = {r["name"] for r in rows}
+    why, hint = {
+        "time limit": (f"the notebook ran longer than {timeout_s:g} s",
+                       "Run it top to bottom in a fresh kernel and look for the slow cell."),
+        "memory limit": (f"the notebook used more than {memory_mb:g} MB of memory",
+                         "Run it top to bottom in a fresh kernel and watch its memory."),
+        "kernel died": ("the kernel stopped before this check (an exit or a crash)",
+                        "Run it top to bottom in a fresh kernel (Restart and Run All)."),
+    }.get(sub.status, ("the notebook never called this check",
+                       "Keep the lab's check cells and run every cell in order."))  # fmt: skip
+    module = importlib.import_module(f"infralab.checks.lab{sub.lab}")
+    rows += [
+        {"name": c.name, "points": int(getattr(module, c.name).points), "earned": 0,
+         "message": f"not graded: {why}", "hint": hint}
+        for c in check_calls(sub.lab, root) if c.name not in done
+    ]  # fmt: skip
+    sub.results = [
+        CheckResult(r["name"], int(r["points"]), int(r["earned"]), r["message"], r["hint"])
+        for r in rows
+    ]
+    with contextlib.suppress(GradeError, OSError):
+        template = read_submission(root / "labs" / _solution(sub.lab, root).name)
+        sub.free_text.update(markdown_answers(nb, template))
+
+
+def _zero_rows(lab: str, root: Path, message: str, hint: str) -> list[CheckResult]:
+    try:
+        module = importlib.import_module(f"infralab.checks.lab{lab}")
+        calls = check_calls(lab, root)
+    except (ImportError, GradeError):
+        return []
+    return [CheckResult(c.name, int(getattr(module, c.name).points), 0, message, hint)
+            for c in calls]  # fmt: skip
+
+
+# ---------------------------------------------------------------- outputs
+def _rubric_items(sub: Submission) -> list[tuple[str, int]]:
+    variables = FREE_TEXT_VARIABLES.get(sub.lab, {})
+    return [(k, variables.get(k, MARKDOWN_ANSWER_POINTS)) for k in sub.free_text]
+
+
+def write_rubric_sheet(subs: list[Submission], path: Path, scores: dict) -> None:
+    """One row per student and free-text answer: the text, the points possible, and empty
+    ``score`` / ``comment`` columns for the instructor (kept when a sheet was merged)."""
+    import pandas as pd
+
+    rows = []
+    for sub in subs:
+        for item, possible in _rubric_items(sub):
+            score, comment = scores.get((sub.student, sub.lab, item), ("", ""))
+            rows.append({"student": sub.student, "lab": sub.lab, "item": item,
+                         "possible": possible, "score": score, "comment": comment,
+                         "answer": sub.free_text[item]})  # fmt: skip
+    columns = ["student", "lab", "item", "possible", "score", "comment", "answer"]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+
+
+def read_rubric(path: Path) -> dict[tuple[str, str, str], tuple[Any, str]]:
+    """The instructor's filled rubric sheet: (student, lab, item) -> (score, comment)."""
+    import pandas as pd
+
+    try:
+        sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise GradeError(f"--rubric {path}: cannot read it ({exc})") from None
+    needed = {"student", "lab", "item", "possible", "score"}
+    if not needed <= set(sheet.columns):
+        raise GradeError(f"--rubric {path}: needs the columns {sorted(needed)}")
+    out: dict[tuple[str, str, str], tuple[Any, str]] = {}
+    for row in sheet.to_dict(orient="records"):
+        score = row["score"].strip()
+        if score:
+            try:
+                value = float(score)
+                possible = float(row["possible"])
+            except ValueError:
+                raise GradeError(f"--rubric: {row['student']} {row['item']}: "
+                                 f"score {score!r} is not a number") from None  # fmt: skip
+            if not 0 <= value <= possible:
+                raise GradeError(f"--rubric: {row['student']} {row['item']}: score {score} "
+                                 f"is outside 0..{possible:g}")  # fmt: skip
+            score = value
+        key = (row["student"], row["lab"].zfill(2), row["item"])
+        out[key] = (score, row.get("comment", ""))
+    return out
+
+
+def write_gradebook(subs: list[Submission], out_dir: Path, scores: dict) -> None:
+    """``gradebook.csv`` (a column per check, rubric scores merged) and an LMS-ready copy."""
+    import pandas as pd
+
     table = []
     for sub in subs:
         row: dict[str, Any] = {"student": sub.student, "lab": sub.lab, "file": str(sub.path)}
         for r in sub.results:
             row[r.name] = r.earned
-        row.update(total=sub.total, possible=sub.possible, status=sub.status)
+        rubric_total, rubric_possible, pending = 0.0, 0, 0
+        for item, possible in _rubric_items(sub):
+            score, _ = scores.get((sub.student, sub.lab, item), ("", ""))
+            rubric_possible += possible
+            if isinstance(score, float):
+                row[f"rubric:{item}"] = score
+                rubric_total += score
+            else:
+                pending += 1
+        row.update(
+            total=sub.total + rubric_total,
+            possible=sub.possible + rubric_possible,
+            rubric_pending=pending,
+            status=sub.status,
+            detail=sub.detail,
+        )
         table.append(row)
-    pd.DataFrame(table).to_csv(out_dir / "gradebook.csv", index=False)
-    return subs
+    book = pd.DataFrame(table)
+    book.to_csv(out_dir / "gradebook.csv", index=False)
+    # Canvas' gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then one
+    # column per assignment whose header names it and its points possible.
+    canvas = []
+    for sub, row in zip(subs, table, strict=True):
+        canvas.append({"Student": sub.student, "ID": "", "SIS User ID": sub.student,
+                       "SIS Login ID": sub.student, "Section": "",
+                       f"Lab {sub.lab} ({row['possible']:g})": row["total"]})  # fmt: skip
+    pd.DataFrame(canvas).to_csv(out_dir / "gradebook_canvas.csv", index=False)
 
 
 def _write_feedback(sub: Submission, path: Path) -> None:
-    lines = [
-        f"# Lab {sub.lab}: {sub.total} / {sub.possible} points",
-        "",
-        f"Submission `{sub.path.name}`, graded in a fresh kernel ({sub.seconds:.0f} s, "
-        f"status: {sub.status}).",
-        "",
-    ]
+    lines = [f"# Lab {sub.lab}: {sub.total} / {sub.possible} points", ""]
+    how = f"status: {sub.status}" + (f", {sub.detail}" if sub.detail else "")
+    lines += [f"Submission `{sub.path.name}`, graded in a sandboxed kernel "
+              f"({sub.seconds:.0f} s, {how}).", ""]  # fmt: skip
     for r in sub.results:
         mark = "passed" if r.passed else "not yet"
         lines.append(f"- **{r.name}** ({r.earned}/{r.points}, {mark}): {r.message}")
         if r.hint and not r.passed:
             lines.append(f"  - Hint: {r.hint}")
+    if sub.free_text:
+        lines += ["", "Free-text answers are scored by your instructor from a rubric."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+# ---------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infralab grade", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m infralab grade",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submissions", nargs="+", type=Path, help="student lab notebooks")
-    parser.add_argument("--out", type=Path, default=Path("artifacts/grades"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/grades"),
+                        help="folder for gradebook.csv, gradebook_canvas.csv, rubric.csv, feedback/")  # fmt: skip
     parser.add_argument(
         "--extra-checks",
         type=Path,
         default=None,
         help="folder of hidden checks: labNN*.py files whose check_* functions (declared "
-        "with infralab.checks.points) take the student's namespace",
+        "with infralab.checks.points) take the student's namespace; run in the grader",
     )
     parser.add_argument("--timeout", type=float, default=300, help="seconds per notebook")
-    parser.add_argument("--memory", type=float, default=3000, help="MB per notebook (RSS)")
+    parser.add_argument("--memory", type=float, default=3000,
+                        help="MB per notebook (resident memory of every process it starts)")  # fmt: skip
+    parser.add_argument("--rubric", type=Path, default=None,
+                        help="a filled rubric.csv from an earlier run, merged into the gradebook")  # fmt: skip
+    parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="grade without bubblewrap: a notebook can then read the solutions "
+                        "and write outside its folder (for trusted code only)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
+    from infralab.grading.sandbox import SandboxError
+
     try:
         subs = grade(
             args.submissions,
@@ -412,11 +677,14 @@ def run(args: argparse.Namespace) -> int:
             extra_checks=args.extra_checks,
             timeout_s=args.timeout,
             memory_mb=args.memory,
+            sandbox="off" if args.unsafe_no_sandbox else "require",
+            rubric=args.rubric,
         )
-    except GradeError as exc:
-        print(f"error: {exc}")
+    except (GradeError, SandboxError) as exc:
+        print(f"error: {exc}\nhint: {exc.hint}", file=sys.stderr)
         return 2
     for sub in subs:
         print(f"{sub.student:30s} lab {sub.lab}  {sub.total:3d} / {sub.possible}  {sub.status}")
-    print(f"wrote {args.out / 'gradebook.csv'} and {args.out / 'feedback'}/")
+    print(f"wrote {args.out / 'gradebook.csv'}, gradebook_canvas.csv, rubric.csv and "
+          f"{args.out / 'feedback'}/")  # fmt: skip
     return 0

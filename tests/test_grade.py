@@ -37,7 +37,7 @@ def notebooks_source(cell: dict) -> str:
 
 
 def test_check_calls_follow_the_solution():
-    calls = dict(grade.check_calls("05"))
+    calls = {c.name: c for c in grade.check_calls("05")}
     assert list(calls) == [
         "check_cost_per_1k",
         "check_break_even_function",
@@ -45,7 +45,8 @@ def test_check_calls_follow_the_solution():
         "check_trap_function",
         "check_dashboard",
     ]
-    assert calls["check_cost_per_1k"] == "_grade_mod.check_cost_per_1k(gpu_cost_per_1k)"
+    assert calls["check_cost_per_1k"].args == ("gpu_cost_per_1k",)
+    assert calls["check_break_even"].source().startswith("check_break_even(break_even_rpd")
 
 
 def test_lab_is_read_from_the_name_or_the_imports(tmp_path):
@@ -60,7 +61,7 @@ def test_cli_reports_a_missing_file(tmp_path, capsys):
     from infralab.__main__ import main
 
     code = main(["grade", str(tmp_path / "nope.ipynb"), "--out", str(tmp_path / "o")])
-    assert code == 2 and "no such notebook" in capsys.readouterr().out
+    assert code == 2 and "no such notebook" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -142,5 +143,5 @@ def test_every_untouched_student_copy_fails_every_check_with_a_hint(repo_root, t
     for sub in subs:
         assert sub.status == "ok", (sub.path.name, sub.status)
         assert sub.possible >= 6 and sub.total == 0, sub.path.name
-        assert {r.name for r in sub.results} == {n for n, _ in grade.check_calls(sub.lab)}
+        assert {r.name for r in sub.results} == {c.name for c in grade.check_calls(sub.lab)}
         assert all(r.hint for r in sub.results), sub.path.name

@@ -13,6 +13,8 @@ check declares its points with :func:`points`; ``python -m infralab grade`` adds
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import html
 import math
@@ -22,6 +24,24 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from infralab.errors import InfralabError
+
+# True while the grader runs a check in its own process on data copied out of a student's
+# kernel: random inputs are then drawn afresh (a notebook cannot learn them in advance).
+_GRADING = contextvars.ContextVar("infralab_grading", default=False)
+
+
+@contextlib.contextmanager
+def grading_mode() -> Any:
+    token = _GRADING.set(True)
+    try:
+        yield
+    finally:
+        _GRADING.reset(token)
+
+
+def _fatal(exc: BaseException) -> bool:
+    """The student's kernel is gone: no check can go on, so the error is not advice."""
+    return bool(getattr(exc, "fatal", False))
 
 
 class CheckFailed(AssertionError, InfralabError):
@@ -82,7 +102,7 @@ def check_close(
 
 def check_type(actual: Any, expected: type | tuple[type, ...], *, name: str = "value") -> None:
     """Raise a hint when the student returned the wrong kind of object."""
-    if not isinstance(actual, expected):
+    if not is_kind(actual, *(expected if isinstance(expected, tuple) else (expected,))):
         names = (
             " or ".join(t.__name__ for t in expected)
             if isinstance(expected, tuple)
@@ -92,6 +112,30 @@ def check_type(actual: Any, expected: type | tuple[type, ...], *, name: str = "v
             f"{name} should be a {names}, but it is a {type(actual).__name__}.",
             "Did the cell above finish, and does your function `return` its result?",
         )
+
+
+def is_kind(obj: Any, *classes: type) -> bool:
+    """isinstance that also works on the grader's proxies for objects in a student's kernel."""
+    if hasattr(obj, "is_a") and hasattr(obj, "remote_type"):
+        return any(obj.is_a(f"{c.__module__}:{c.__qualname__}") for c in classes)
+    return isinstance(obj, classes)
+
+
+def run_beside(obj: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` where ``obj`` lives: here, or in the student's kernel when ``obj`` is the
+    grader's proxy for it (``fn`` must then be a module-level kit function; what it returns
+    is copied out as plain data and judged here)."""
+    if hasattr(obj, "apply") and hasattr(obj, "remote_type"):
+        return obj.apply(fn, *args)
+    return fn(*args)
+
+
+def defined_in(obj: Any) -> str:
+    """The module an object (or a student's function behind a proxy) was defined in."""
+    if hasattr(obj, "attribute") and hasattr(obj, "remote_type"):
+        value = obj.attribute("__module__")
+        return value if isinstance(value, str) else ""
+    return str(getattr(obj, "__module__", "") or "")
 
 
 def run_student_function(fn: Callable[..., Any], *args: Any, name: str = "your function") -> Any:
@@ -105,6 +149,8 @@ def run_student_function(fn: Callable[..., Any], *args: Any, name: str = "your f
     except CheckFailed:
         raise
     except Exception as exc:  # the student's bug, reported as advice
+        if _fatal(exc):
+            raise
         raise CheckFailed(
             f"{name} raised {type(exc).__name__}: {exc}",
             "Run it on a small input in a new cell and read the error line by line.",
@@ -195,9 +241,15 @@ def refuse_kit_function(
             "Define it with `def` and pass the function itself (no parentheses).",
         )
     kit = list(kit)
+    hint = hint or "The lab asks for your own code: write the formula from the lesson's idea."
+    if hasattr(fn, "calls_into"):  # a proxy for a function in the student's kernel (grading)
+        names = [f"{k.__module__}:{k.__qualname__}" for k in map(_unwrap, kit)
+                 if hasattr(k, "__module__") and hasattr(k, "__qualname__")]  # fmt: skip
+        if fn.calls_into(names, *(sample_args or ())):
+            raise CheckFailed(f"{name} is or calls the kit's own implementation.", hint)
+        return
     forbidden = set().union(*(_codes(k) for k in kit)) if kit else set()
     mine = _unwrap(fn)
-    hint = hint or "The lab asks for your own code: write the formula from the lesson's idea."
     if any(mine is _unwrap(k) for k in kit) or (_codes(fn) & forbidden):
         raise CheckFailed(f"{name} is the kit's own function, not yours.", hint)
     if sample_args is not None and forbidden and _calls_into(fn, sample_args, forbidden):
@@ -262,7 +314,7 @@ def agrees_with_reference(
     @settings(
         max_examples=max_examples,
         deadline=None,
-        derandomize=True,
+        derandomize=not _GRADING.get(),
         database=None,
         print_blob=False,
         suppress_health_check=list(HealthCheck),
@@ -276,6 +328,8 @@ def agrees_with_reference(
     except CheckFailed as exc:
         raise CheckFailed(exc.problem, exc.hint) from None
     except Exception as exc:  # hypothesis' own errors (e.g. a flaky function)
+        if _fatal(exc) or any(_fatal(e) for e in getattr(exc, "exceptions", ())):
+            raise
         raise CheckFailed(
             f"{name} gave different results for the same input ({type(exc).__name__}).",
             "Your function should depend only on its arguments: no randomness, no globals.",

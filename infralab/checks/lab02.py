@@ -24,6 +24,7 @@ from infralab.checks import (
     check_type,
     points,
     refuse_kit_function,
+    run_beside,
 )
 from infralab.costs.pricing import HOURS_PER_MONTH
 from infralab.costs.serverless import LAMBDA_PRICE_PER_GB_S, LAMBDA_PRICE_PER_MILLION_REQUESTS
@@ -169,48 +170,72 @@ def check_validate_request(validate_request: Callable[[Any], list[str]]) -> Chec
 
 
 # ---------------------------------------------------------------- 2. handler
+def _route_paths(app: Any) -> list[str]:
+    return [str(getattr(r, "path", "")) for r in app.routes]
+
+
+def _exchange(app: Any, bodies: list[Any]) -> list[tuple[int, str, Any]]:
+    """POST each body to ``/embed`` in-process: (status, text, JSON or None) per request.
+
+    Runs where the app lives (in the grader's case, the student's kernel); the check judges
+    the plain answers."""
+    from fastapi.testclient import TestClient
+
+    out = []
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for body in bodies:
+            r = client.post("/embed", json=body)
+            try:
+                parsed = r.json()
+            except ValueError:
+                parsed = None
+            out.append((r.status_code, r.text[:2000], parsed))
+    return out
+
+
 @points(2)
 def check_handler(app: Any) -> CheckPassed:
     """The student's FastAPI app: 200 with one vector per text, 4xx with a message for bad input."""
     from fastapi import FastAPI
-    from fastapi.testclient import TestClient
 
     check_type(app, FastAPI, name="app")
-    routes = {getattr(r, "path", None) for r in app.routes}
-    if "/embed" not in routes:
+    if "/embed" not in run_beside(app, _route_paths, app):
         raise CheckFailed(
             "app has no route /embed.", "Decorate your handler with @app.post('/embed')."
         )
-    with TestClient(app, raise_server_exceptions=False) as client:
-        for texts in (["one", "two"], ["just one"], ["a"] * 5):
-            r = client.post("/embed", json={"input": texts})
-            if r.status_code != 200:
-                raise CheckFailed(
-                    f"A good request got HTTP {r.status_code}: {r.text[:200]}",
-                    "Validate, embed, and return the vectors as a JSON list.",
-                )
-            body = r.json()
-            vectors = body.get("embeddings") if isinstance(body, dict) else None
-            if not isinstance(vectors, list) or len(vectors) != len(texts):
-                raise CheckFailed(
-                    f"A request with {len(texts)} texts should give {len(texts)} vectors "
-                    "under 'embeddings'.",
-                    "One vector per text, in the request's order.",
-                )
-        for body in ({"input": []}, {"text": "x"}, ["x"], {"input": "z" * (MAX_CHARS + 1)}):
-            r = client.post("/embed", json=body)
-            if r.status_code >= 500:
-                raise CheckFailed(
-                    f"The body {str(body)[:60]} crashed the handler (HTTP {r.status_code}).",
-                    "A ValueError that escapes the handler becomes a 500: turn it into a 4xx.",
-                )
-            if not 400 <= r.status_code < 500:
-                raise CheckFailed(f"The body {str(body)[:60]} got HTTP {r.status_code}, not 4xx.")
-            if len(r.text) < 20:
-                raise CheckFailed(
-                    f"The 4xx for {str(body)[:60]} says only {r.text!r}.",
-                    "Put your validation message in the HTTPException.",
-                )
+    goods = [["one", "two"], ["just one"], ["a"] * 5]
+    bads = [{"input": []}, {"text": "x"}, ["x"], {"input": "z" * (MAX_CHARS + 1)}]
+    answers = run_beside(app, _exchange, app, [{"input": t} for t in goods] + bads)
+    if not isinstance(answers, list) or len(answers) != len(goods) + len(bads):
+        raise CheckFailed("The app did not answer every request.", "Run the cell that builds it.")
+    for texts, answer in zip(goods, answers[: len(goods)], strict=True):
+        status, text, body = answer
+        if status != 200:
+            raise CheckFailed(
+                f"A good request got HTTP {status}: {str(text)[:200]}",
+                "Validate, embed, and return the vectors as a JSON list.",
+            )
+        vectors = body.get("embeddings") if isinstance(body, dict) else None
+        if not isinstance(vectors, list) or len(vectors) != len(texts):
+            raise CheckFailed(
+                f"A request with {len(texts)} texts should give {len(texts)} vectors "
+                "under 'embeddings'.",
+                "One vector per text, in the request's order.",
+            )
+    for body, answer in zip(bads, answers[len(goods) :], strict=True):
+        status, text, _ = answer
+        if not isinstance(status, int) or status >= 500:
+            raise CheckFailed(
+                f"The body {str(body)[:60]} crashed the handler (HTTP {status}).",
+                "A ValueError that escapes the handler becomes a 500: turn it into a 4xx.",
+            )
+        if not 400 <= status < 500:
+            raise CheckFailed(f"The body {str(body)[:60]} got HTTP {status}, not 4xx.")
+        if len(str(text)) < 20:
+            raise CheckFailed(
+                f"The 4xx for {str(body)[:60]} says only {text!r}.",
+                "Put your validation message in the HTTPException.",
+            )
     return CheckPassed(
         "Your handler answers good input with vectors and bad input with a 4xx and a message."
     )

@@ -16,6 +16,8 @@ from infralab.checks import (
     agrees_with_reference,
     check,
     check_close,
+    defined_in,
+    is_kind,
     points,
     refuse_kit_function,
 )
@@ -166,20 +168,18 @@ def check_dashboard(obj: Any) -> CheckPassed:
     """An ``ipywidgets.interactive`` of the student's own function whose chart follows each slider."""
     import ipywidgets as w
 
-    if not isinstance(obj, w.interactive):
+    if not is_kind(obj, w.interactive):
         raise CheckFailed(
             f"my_dashboard should be what ipywidgets.interactive returns, not "
             f"{type(obj).__name__}.",
             "Wrap your draw function with ipywidgets.interactive and give it sliders.",
         )
     fn = getattr(obj, "f", None)
-    if getattr(fn, "__module__", "").startswith("infralab"):
+    if defined_in(fn).startswith("infralab"):
         raise CheckFailed("The dashboard draws with the kit's function, not yours.",
                           "Write draw(...) yourself in the lab.")  # fmt: skip
     sliders = [
-        c
-        for c in obj.kwargs_widgets
-        if isinstance(c, (w.FloatSlider, w.IntSlider, w.FloatLogSlider))
+        c for c in obj.kwargs_widgets if is_kind(c, w.FloatSlider, w.IntSlider, w.FloatLogSlider)
     ]
     if len(sliders) < 2:
         raise CheckFailed(

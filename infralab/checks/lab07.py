@@ -112,12 +112,25 @@ def check_cost_per_customer(fn: Any) -> CheckPassed:
     return CheckPassed(f"cost_per_customer is right on {tried} cases.")
 
 
+def _affine_bill(fixed: float, per_request: float, requests: float) -> float:
+    """A monthly bill of a fixed part and a per-request part (a module-level function, so the
+    grader can send it into a student's kernel by name, with its two numbers)."""
+    return fixed + per_request * requests
+
+
 def _bill_pairs():
+    from functools import partial
+
     from hypothesis import strategies as st
 
     def build(args: tuple[float, float, float, float]) -> tuple[Any, Any, float, float]:
         fixed_a, per_a, fixed_b, per_b = args
-        return (lambda r: fixed_a + per_a * r), (lambda r: fixed_b + per_b * r), 10.0, 1e8
+        return (
+            partial(_affine_bill, fixed_a, per_a),
+            partial(_affine_bill, fixed_b, per_b),
+            10.0,
+            1e8,
+        )
 
     money = st.floats(0, 50_000, allow_nan=False)
     rate = st.floats(0, 0.05, allow_nan=False)
@@ -139,8 +152,9 @@ def _same_flip(got: Any, want: float | None) -> bool:
 @points(2)
 def check_find_flip(fn: Any) -> CheckPassed:
     """``fn(bill_a, bill_b, low, high)`` -> the volume in [low, high] where the bills cross."""
-    flat = lambda r: 100.0  # noqa: E731
-    linear = lambda r: 0.001 * r  # noqa: E731
+    from functools import partial
+
+    flat, linear = partial(_affine_bill, 100.0, 0.0), partial(_affine_bill, 0.0, 0.001)
     refuse_kit_function(fn, _kit(), name="find_flip", sample_args=(flat, linear, 10.0, 1e8))
     tried = agrees_with_reference(
         fn,
