@@ -157,7 +157,9 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         if not pd.api.types.is_numeric_dtype(df[column]):  # object or str dtype
             df[column] = df[column].map(csv_cell)
     buf = io.StringIO()
-    df.to_csv(buf, index=False)
+    # CRLF, as RFC 4180 writes: the csv writer then quotes any cell holding a lone CR too
+    # (with "\n" it wrote one unquoted, and a reader split the row there).
+    df.to_csv(buf, index=False, lineterminator="\r\n")
     return buf.getvalue()
 
 
