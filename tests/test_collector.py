@@ -113,11 +113,21 @@ def _auth(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
+def _join(c, class_token: str, nickname: str, base: str = "") -> str:
+    """The student token a nickname gets on joining the class."""
+    r = c.post(base + "/api/join", json={"nickname": nickname}, headers=_auth(class_token))
+    assert r.status_code == 200, r.text
+    assert r.json()["nickname"] == nickname
+    return r.json()["token"]
+
+
 def test_share_is_idempotent_and_exported(app):
     token = _new_class(app)
+    student = _join(app, token, "otter")
     body = {"nickname": "otter", "records": [_record(1), _record(2)]}
-    first = app.post("/api/share", json=body, headers=_auth(token)).json()
-    again = app.post("/api/share", json=body, headers=_auth(token)).json()
+    first = app.post("/api/share", json=body, headers=_auth(student)).json()
+    again = app.post("/api/share", json={"records": body["records"]}, headers=_auth(student))
+    again = again.json()
     assert (first["stored"], again["stored"]) == (2, 0)
     rows = app.get("/api/records", headers=_auth(token)).json()["records"]
     assert len(rows) == 2 and {r["nickname"] for r in rows} == {"otter"}
@@ -131,20 +141,25 @@ def test_machine_keeps_only_the_kits_description(app):
     token = _new_class(app)
     rec = _record()
     rec["machine"] = {**rec["machine"], "hostname": "alice-laptop", "user": "alice"}
-    assert app.post("/api/share", json={"nickname": "n1", "records": [rec]}, headers=_auth(token))
+    student = _join(app, token, "n1")
+    assert app.post("/api/share", json={"records": [rec]}, headers=_auth(student))
     (row,) = app.get("/api/records", headers=_auth(token)).json()["records"]
     assert "alice" not in json.dumps(row) and row["record"]["machine"]["cpus"]
 
 
 def test_wrong_token_cannot_read_or_write(app):
     token_a, token_b = _new_class(app, "A"), _new_class(app, "B")
-    app.post("/api/share", json={"nickname": "a1", "records": [_record()]}, headers=_auth(token_a))
-    for headers in ({}, _auth("not-a-token"), _auth(ADMIN)):
+    student_a = _join(app, token_a, "a1")
+    app.post("/api/share", json={"records": [_record()]}, headers=_auth(student_a))
+    for headers in ({}, _auth("not-a-token"), _auth(ADMIN), _auth(token_a)):
         w = app.post("/api/share", json={"nickname": "x", "records": [_record(9)]}, headers=headers)
+        assert w.status_code in (401, 403) and "token" in w.json()["detail"]
+        if headers == _auth(token_a):  # the class token reads its class, but cannot post
+            assert "join first" in w.json()["detail"]
+            continue
         r = app.get("/api/records", headers=headers)
         e = app.get("/api/export.csv", headers=headers)
         assert {w.status_code, r.status_code, e.status_code} <= {401, 403}
-        assert "token" in w.json()["detail"]
     assert app.get("/api/records", headers=_auth(token_b)).json()["records"] == []
     assert app.store.count() == 1
     # a class token cannot create classes
@@ -156,7 +171,7 @@ BAD_CASES = [
     ("not json", b"{nope"),
     ("not an object", [1, 2]),
     ("extra key", {"nickname": "n", "records": [_record()], "email": "a@b.c"}),
-    ("e-mail nickname", {"nickname": "a@b.c", "records": [_record()]}),
+    ("another's nickname", {"nickname": "a@b.c", "records": [_record()]}),
     ("empty records", {"nickname": "n", "records": []}),
     ("old schema", {"nickname": "n", "records": [{**_record(), "schema": 1}]}),
     ("zero throughput", {"nickname": "n", "records": [{**_record(), "throughput_rps": 0}]}),
@@ -167,9 +182,9 @@ BAD_CASES = [
 
 @pytest.mark.parametrize("name,body", BAD_CASES, ids=[c[0] for c in BAD_CASES])
 def test_bad_uploads_are_refused_and_nothing_is_stored(app, name, body):
-    token = _new_class(app)
+    student = _join(app, _new_class(app), "n")
     kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
-    r = app.post("/api/share", headers=_auth(token), **kwargs)
+    r = app.post("/api/share", headers=_auth(student), **kwargs)
     assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
     assert r.json()["detail"]
     assert app.store.count() == 0
@@ -202,7 +217,7 @@ def mutated_records(draw):
 @given(rec=mutated_records(), nickname=st.one_of(st.just("ok"), json_values))
 def test_property_arbitrary_records_never_5xx_and_refusals_store_nothing(app, rec, nickname):
     if not hasattr(app, "token"):
-        app.token = _new_class(app)
+        app.token = _join(app, _new_class(app), "ok")
     before = app.store.count()
     body = json.dumps({"nickname": nickname, "records": [rec]}, allow_nan=True)
     r = app.post("/api/share", content=body, headers=_auth(app.token))
@@ -294,8 +309,9 @@ def test_a_room_sharing_at_once_loses_and_duplicates_nothing(collector):
         body = {"nickname": f"s{i:02d}", "records": [_record(3 * i + k) for k in range(3)]}
         try:
             with httpx.Client(timeout=60) as http:
+                student = _join(http, token, body["nickname"], url)
                 for _ in range(2):  # every student shares twice
-                    r = http.post(url + "/api/share", json=body, headers=_auth(token))
+                    r = http.post(url + "/api/share", json=body, headers=_auth(student))
                     r.raise_for_status()
         except Exception as exc:  # collected, asserted below
             errors.append(repr(exc))
@@ -340,8 +356,9 @@ def test_data_survives_a_restart_and_share_cli_is_idempotent(collector, tmp_path
     assert [o.returncode for o in out] == [0, 0], out[0].stderr
     assert "2 records, 2 new" in out[0].stdout and "2 records, 0 new" in out[1].stdout
     wrong = subprocess.run(
-        cmd[:-3] + ["wrong", "--nickname", "heron"], env=env, capture_output=True, text=True
-    )
+        cmd[:-3] + ["wrong-but-well-formed", "--nickname", "heron"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
     assert wrong.returncode == 2 and "403" in wrong.stderr
 
     _stop(proc)
@@ -361,7 +378,7 @@ def test_share_and_collector_cli_explain_bad_input(tmp_path, monkeypatch):
     results.save(results.ServingResult(throughput_rps=5.0, mean_duration_s=0.1))
     closed = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(client.ShareError, match="cannot reach the collector"):
-        client.share(closed, "t", "nick", timeout=2)
+        client.share(closed, "a-well-formed-token", "nick", timeout=2)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     bad_db = subprocess.run(
         [sys.executable, "-m", "infralab", "collector", "--db", "mysql://x", "--create-class", "A"],

@@ -34,7 +34,7 @@ def _course_copy(spawner):
 
 c.Spawner.pre_spawn_hook = _course_copy
 
-os.makedirs("/opt/infralab-collector", exist_ok=True)
+os.makedirs("/opt/infralab-collector", mode=0o700, exist_ok=True)  # the class database is private
 c.JupyterHub.services.append(
     {
         "name": "class-collector",

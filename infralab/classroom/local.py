@@ -88,16 +88,28 @@ class LocalCollector:
 
 
 def share_demo(url: str, token: str, students: int = 12, seed: int = 0) -> int:
-    """Upload :func:`infralab.classroom.room.demo_records` (generated, labelled demo)."""
+    """Upload :func:`infralab.classroom.room.demo_records` (generated, labelled demo): each
+    demo student joins with the class token and shares with their own student token."""
     from infralab.classroom import room
 
     by_student: dict[str, list[dict]] = {}
     for nickname, record in room.demo_records(students, seed):
         by_student.setdefault(nickname, []).append(record)
     stored = 0
-    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+    with httpx.Client(timeout=30) as http:
         for nickname, records in by_student.items():
-            r = http.post(url + "/api/share", json={"nickname": nickname, "records": records})
+            joined = http.post(
+                url + "/api/join",
+                json={"nickname": nickname},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            joined.raise_for_status()
+            student = joined.json()["token"]
+            r = http.post(
+                url + "/api/share",
+                json={"records": records},
+                headers={"Authorization": f"Bearer {student}"},
+            )
             r.raise_for_status()
             stored += r.json()["stored"]
     return stored

@@ -72,42 +72,94 @@ def price(record: dict[str, Any], value: float) -> tuple[float | None, str]:
     return unit.hourly_per_million(hourly, value, UTILIZATION), source
 
 
-def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per shared record: who, what, on which hardware, the headline figure, its cost."""
+def _unreadable(row: dict[str, Any], why: str) -> dict[str, Any]:
+    rec = row.get("record") if isinstance(row.get("record"), dict) else {}
+    return {
+        "nickname": row.get("nickname", ""),
+        "workload": str(rec.get("kind", row.get("kind", ""))),
+        "hardware": "",
+        "metric": "",
+        "value": None,
+        "unit": "",
+        "usd_per_million": None,
+        "priced_per": "",
+        "price_basis": why,
+        "measured": "",
+        "command": "",
+        "received": row.get("received", ""),
+        "sha256": row.get("sha256", ""),
+    }
+
+
+def frame(rows: list[dict[str, Any]], skip_unreadable: bool = True) -> pd.DataFrame:
+    """One row per shared record: who, what, on which hardware, the headline figure, its cost.
+
+    A record this kit cannot read (one an older collector stored) is left out, or with
+    ``skip_unreadable=False`` kept as a row without a figure that says so (the CSV export).
+    """
     out = []
     for row in rows:
-        rec = row["record"]
-        kind = rec.get("kind", row.get("kind"))
-        field, unit_, per, _ = HEADLINE[kind]
-        value = float(rec[field])
-        usd, basis = price(rec, value)
-        out.append(
-            {
-                "nickname": row["nickname"],
-                "workload": kind,
-                "hardware": hardware(rec),
-                "metric": field,
-                "value": value,
-                "unit": unit_,
-                "usd_per_million": usd,
-                "priced_per": per or "",
-                "price_basis": basis,
-                "measured": str(rec.get("date", ""))[:10],
-                "command": rec.get("command", ""),
-                "received": row.get("received", ""),
-                "sha256": row.get("sha256", ""),
-            }
-        )
+        try:
+            out.append(_row(row))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            if not skip_unreadable:
+                out.append(_unreadable(row, f"unreadable record ({type(exc).__name__})"))
     return pd.DataFrame(out)
 
 
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    rec = row["record"]
+    kind = rec.get("kind", row.get("kind"))
+    field, unit_, per, _ = HEADLINE[kind]
+    value = float(rec[field])
+    usd, basis = price(rec, value)
+    return {
+        "nickname": row["nickname"],
+        "workload": kind,
+        "hardware": hardware(rec),
+        "metric": field,
+        "value": value,
+        "unit": unit_,
+        "usd_per_million": usd,
+        "priced_per": per or "",
+        "price_basis": basis,
+        "measured": str(rec.get("date", ""))[:10],
+        "command": rec.get("command", ""),
+        "received": row.get("received", ""),
+        "sha256": row.get("sha256", ""),
+    }
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run: one starting with =, +, -, @, tab or carriage
+    return gets a leading single quote (OWASP's advice against CSV injection); numbers and
+    other text pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """The class as CSV: the room table plus every record as JSON (for any other analysis)."""
-    df = frame(rows) if rows else pd.DataFrame(columns=["nickname", "workload"])
+    """The class as CSV: the room table plus every record as JSON (for any other analysis).
+
+    Every text cell that a spreadsheet would read as a formula is escaped (:func:`csv_cell`):
+    a record's ``command`` is whatever a student sent, ``=HYPERLINK(...)`` included.
+    """
+    df = frame(rows, skip_unreadable=False) if rows else pd.DataFrame()
+    if df.empty:
+        df = pd.DataFrame(columns=["nickname", "workload"])
     if rows:
         df["record_json"] = [json.dumps(r["record"], sort_keys=True) for r in rows]
+    for column in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[column]):  # object or str dtype
+            df[column] = df[column].map(csv_cell)
     buf = io.StringIO()
-    df.to_csv(buf, index=False)
+    # CRLF, as RFC 4180 writes: the csv writer then quotes any cell holding a lone CR too
+    # (with "\n" it wrote one unquoted, and a reader split the row there).
+    df.to_csv(buf, index=False, lineterminator="\r\n")
     return buf.getvalue()
 
 
