@@ -32,8 +32,11 @@ from typing import Any
 
 from infralab import notebooks
 from infralab.checks import graded_checks
-from infralab.errors import InfralabError
+from infralab.errors import InfralabError, with_hint
+from infralab.labs import InstructorOnlyError, require_solutions
 from infralab.notebooks import REPO_ROOT
+
+GRADE_COMMAND = "python -m infralab grade"
 
 LAB_NUMBER = re.compile(r"(?:^|/)(\d{2})_[^/]*\.ipynb$")
 CHECK_IMPORT = re.compile(r"infralab\.checks(?:\.lab(\d{2})| import lab(\d{2}))")
@@ -97,7 +100,7 @@ def check_calls(lab: str, root: Path = REPO_ROOT) -> list[tuple[str, str]]:
     """(check name, call source) for each graded check, as the lab's solution calls it."""
     module = importlib.import_module(f"infralab.checks.lab{lab}")
     graded = graded_checks(module)
-    solutions = sorted((root / "labs" / "solutions").glob(f"{lab}_*.ipynb"))
+    solutions = sorted(require_solutions(GRADE_COMMAND, root).glob(f"{lab}_*.ipynb"))
     if not solutions:
         raise GradeError(f"no solution notebook for lab {lab}")
     calls: list[tuple[str, str]] = []
@@ -319,6 +322,7 @@ def grade(
     import pandas as pd
     from tqdm.auto import tqdm
 
+    require_solutions(GRADE_COMMAND, root)  # before any folder is made: say so at once
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "feedback").mkdir(exist_ok=True)
     subs: list[Submission] = []
@@ -413,6 +417,9 @@ def run(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             memory_mb=args.memory,
         )
+    except InstructorOnlyError as exc:
+        print(f"error: {with_hint(exc)}")
+        return 2
     except GradeError as exc:
         print(f"error: {exc}")
         return 2
