@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import datetime as dt
 import json
 import os
@@ -137,10 +138,26 @@ def solution_blocks(root: Path = REPO_ROOT) -> list[tuple[str, str]]:
 
 
 def _body_dump(node: ast.AST) -> str:
-    body = getattr(node, "body", [])
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]  # the docstring says what, not how
-    return "\n".join(ast.dump(stmt, annotate_fields=False) for stmt in body)
+    """A function body's AST with its docstring dropped and its local names numbered.
+
+    Two functions whose bodies differ only in the names of their parameters and variables,
+    their comments or their layout give the same dump.
+    """
+    body = [stmt for stmt in getattr(node, "body", []) if not _is_docstring(stmt)]
+    names: dict[str, str] = {}
+    for arg in ast.walk(node.args) if hasattr(node, "args") else []:
+        if isinstance(arg, ast.arg):
+            names.setdefault(arg.arg, f"v{len(names)}")
+    dumped = []
+    for stmt in body:
+        stmt = copy.deepcopy(stmt)
+        for sub in ast.walk(stmt):
+            if isinstance(sub, ast.Name):
+                sub.id = names.setdefault(sub.id, f"v{len(names)}")
+            elif isinstance(sub, ast.arg):
+                sub.arg = names.setdefault(sub.arg, f"v{len(names)}")
+        dumped.append(ast.dump(stmt, annotate_fields=False))
+    return "\n".join(dumped)
 
 
 def reference_functions(root: Path = REPO_ROOT) -> list[tuple[str, str, str]]:
@@ -183,6 +200,32 @@ def _code_of(path: Path) -> str | None:
     return None
 
 
+def _functions_in(path: Path, text: str) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every function defined in a .py file or in a notebook's code cells."""
+    if path.suffix == ".py":
+        sources = [text]
+    else:
+        try:
+            cells = json.loads(text).get("cells", [])
+        except ValueError:
+            return []
+        sources = [
+            "".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", "")
+            for c in cells
+            if c.get("cell_type") == "code"
+        ]
+    found = []
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:  # IPython magics, or not Python
+            continue
+        found += [
+            n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+        ]
+    return found
+
+
 def audit(out: Path, root: Path = REPO_ROOT) -> list[str]:
     """What in the release folder ``out`` gives away instructor material ([] when nothing).
 
@@ -213,16 +256,11 @@ def audit(out: Path, root: Path = REPO_ROOT) -> list[str]:
         for where, _, body in refs:
             if body in normalised:
                 problems.append(f"{rel}: holds the body of {where}")
-        if path.suffix == ".py" and ref_dumps:
-            try:
-                tree = ast.parse(text)
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                    where = ref_dumps.get(_body_dump(node))
-                    if where:
-                        problems.append(f"{rel}: {node.name} has the body of {where}")
+        if ref_dumps and path.suffix in (".py", ".ipynb"):
+            for node in _functions_in(path, text):
+                where = ref_dumps.get(_body_dump(node))
+                if where:
+                    problems.append(f"{rel}: {node.name} has the body of {where}")
     return sorted(set(problems))
 
 
