@@ -9,7 +9,9 @@ JUPYTER ?= $(BIN)/jupyter
 PORT ?= 8888
 BROWSER ?= yes            # BROWSER=no: serve without opening a browser (remote machines)
 LAB_ARGS ?=
-NOTEBOOKS ?= course labs/solutions labs docs/class_dashboard.ipynb
+# The student release (python -m infralab release) has no labs/solutions/ and no tests/.
+NOTEBOOKS ?= course $(wildcard labs/solutions) labs docs/class_dashboard.ipynb
+NO_TESTS := echo "no tests/ here: this is the student release (the instructor's branch has the suite)"
 PYTEST_ARGS ?=
 # Versions the suite last passed with (make constraints), applied on the platform they were
 # frozen on; elsewhere the ranges in pyproject.toml decide. CONSTRAINTS= turns them off.
@@ -79,10 +81,10 @@ grade-deps:
 	else echo "bubblewrap: not installed (needs root and apt-get); grading tests will skip"; fi
 
 unit: setup browser-deps hub-deps db-deps grade-deps
-	$(BIN)/python -m pytest -p no:cacheprovider tests $(UNIT_ARGS) $(PYTEST_ARGS)
+	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider tests $(UNIT_ARGS) $(PYTEST_ARGS),@$(NO_TESTS))
 
 notebooks: setup
-	$(BIN)/python -m infralab build-labs --check
+	$(if $(wildcard labs/solutions),$(BIN)/python -m infralab build-labs --check,@echo "no labs/solutions here: build-labs --check is for the instructor's branch")
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=300 $(NOTEBOOKS) $(PYTEST_ARGS)
 
 slides: setup
@@ -95,7 +97,7 @@ test: UNIT_ARGS = --ignore=tests/test_site.py
 
 # The inner loop: unit tests without slow, browser and notebook tests (about 1-2 minutes).
 test-quick: setup
-	$(BIN)/python -m pytest -p no:cacheprovider -m "$(QUICK_MARKERS)" tests $(PYTEST_ARGS)
+	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider -m "$(QUICK_MARKERS)" tests $(PYTEST_ARGS),@$(NO_TESTS))
 
 # Every lesson and solution lab, executed once, as static HTML with outputs (no CDN needed):
 # artifacts/site/index.html. A few minutes: it runs every notebook.
@@ -105,7 +107,7 @@ site: setup
 # The whole built site in headless Chromium: every page loads offline, every chart renders,
 # the table of contents reaches every notebook (tests/test_site.py, pointed at the build).
 site-check: site browser-deps
-	INFRALAB_SITE_DIR="$(CURDIR)/artifacts/site" $(BIN)/python -m pytest -p no:cacheprovider tests/test_site.py $(PYTEST_ARGS)
+	$(if $(wildcard tests),INFRALAB_SITE_DIR="$(CURDIR)/artifacts/site" $(BIN)/python -m pytest -p no:cacheprovider tests/test_site.py $(PYTEST_ARGS),@$(NO_TESTS))
 
 report: setup
 	$(BIN)/python -m infralab report-notebooks --out artifacts/notebook_report.csv

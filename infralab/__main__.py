@@ -1,4 +1,4 @@
-"""Command line: ``python -m infralab doctor | fetch | build-models | bench | serve | build-labs | slides``.
+"""Command line: ``python -m infralab doctor | fetch | build-models | bench | serve | build-labs | release | slides``.
 
 Each command lives in the module of its concern; this file only dispatches, so a missing or
 broken engine cannot stop the doctor from running.
@@ -90,11 +90,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _build_labs(args: argparse.Namespace) -> int:
     from infralab import labs
+    from infralab.errors import with_hint
 
-    changed = labs.build_all(check=args.check)
+    try:
+        changed = labs.build_all(check=args.check)
+    except labs.InstructorOnlyError as exc:
+        print(f"error: {with_hint(exc)}", file=sys.stderr)
+        return 2
     for path in changed:
         print(("out of step: " if args.check else "wrote ") + str(path))
     return 1 if (args.check and changed) else 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from infralab import release
+
+    return release.run(args)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -194,6 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build-labs", help="student labs and notebook headers from one source")
     p.add_argument("--check", action="store_true", help="fail if anything is out of step")
     p.set_defaults(func=_build_labs)
+
+    from infralab import release
+
+    p = sub.add_parser(
+        "release",
+        help="build the student release: no solutions, answer keys, references or tests",
+        description=release.__doc__.split("\n\n")[0] + "\n\n" + release.__doc__.split("\n\n")[1],
+        epilog=release.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    release.add_arguments(p)
+    p.set_defaults(func=_release)
 
     p = sub.add_parser("slides", help="export every lesson as HTML slides (reveal.js)")
     p.add_argument("--out", default="artifacts/slides")

@@ -1,7 +1,8 @@
 """The first cell of every notebook: on Colab it sets the kit up once; elsewhere it does nothing.
 
 Colab opens a single notebook file with none of the repository around it, so the set-up must
-clone the repository, install it, fetch the model files, turn on the widget manager that
+clone the repository (the student release branch, ``infralab.project.STUDENT_BRANCH``; the
+solution notebooks clone the instructor's branch), install it, fetch the model files, turn on the widget manager that
 ipywidgets needs there, and move into the notebook's folder. Every step is skipped when it
 has already been done, so running the cell again (or another notebook) costs nothing.
 """
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from infralab.project import BRANCH, REPOSITORY
+from infralab.project import REPOSITORY, STUDENT_BRANCH
 
 COLAB_ROOT = Path("/content/infralab")
 MARKER = ".infralab-bootstrapped"
@@ -70,7 +71,7 @@ def bootstrap(
     *,
     colab: bool | None = None,
     repo_url: str = REPOSITORY,
-    branch: str = BRANCH,
+    branch: str = STUDENT_BRANCH,
     root: Path = COLAB_ROOT,
     install: Callable[[Path], None] = _pip_install,
     fetch: Callable[[Path], None] = _fetch_assets,

@@ -39,8 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from infralab.checks import graded_checks
-from infralab.errors import InfralabError
+from infralab.errors import InfralabError, with_hint
+from infralab.labs import InstructorOnlyError, require_solutions
 from infralab.notebooks import REPO_ROOT
+
+GRADE_COMMAND = "python -m infralab grade"
 
 LAB_NUMBER = re.compile(r"(?:^|/)(\d{2})_[^/]*\.ipynb$")
 CHECK_IMPORT = re.compile(r"infralab\.checks(?:\.lab(\d{2})| import lab(\d{2}))")
@@ -140,12 +143,9 @@ def lab_of(path: Path, nb: Any) -> str:
 
 
 def _solution(lab: str, root: Path) -> Path:
-    found = sorted((root / "labs" / "solutions").glob(f"{lab}_*.ipynb"))
+    found = sorted(require_solutions(GRADE_COMMAND, root).glob(f"{lab}_*.ipynb"))
     if not found:
-        raise GradeError(
-            f"no solution notebook for lab {lab} under {root / 'labs' / 'solutions'} "
-            "(grading is an instructor command: run it in the instructor's repository)"
-        )
+        raise GradeError(f"no solution notebook for lab {lab}")
     return found[0]
 
 
@@ -441,6 +441,7 @@ def grade(
 
     from infralab.grading.sandbox import SandboxError, bubblewrap_works
 
+    require_solutions(GRADE_COMMAND, root)  # before any folder is made: say so at once
     use_bwrap = sandbox != "off" and bubblewrap_works()
     if sandbox == "require" and not use_bwrap:
         raise SandboxError(
@@ -680,8 +681,8 @@ def run(args: argparse.Namespace) -> int:
             sandbox="off" if args.unsafe_no_sandbox else "require",
             rubric=args.rubric,
         )
-    except (GradeError, SandboxError) as exc:
-        print(f"error: {exc}\nhint: {exc.hint}", file=sys.stderr)
+    except (GradeError, SandboxError, InstructorOnlyError) as exc:
+        print(f"error: {with_hint(exc)}", file=sys.stderr)
         return 2
     for sub in subs:
         print(f"{sub.student:30s} lab {sub.lab}  {sub.total:3d} / {sub.possible}  {sub.status}")

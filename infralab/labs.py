@@ -30,6 +30,26 @@ PLACEHOLDER = 'raise NotImplementedError("Your turn: write this part, then run t
 MARKDOWN_PLACEHOLDER = "_Your answer here._"
 
 
+class InstructorOnlyError(InfralabError):
+    """A command that needs the instructor's material (``labs/solutions/``), run without it."""
+
+    hint = (
+        "This is the student release: it has no lab solutions. Run the command in the "
+        "instructor's repository (its main branch)."
+    )
+
+
+def require_solutions(command: str, root: Path = REPO_ROOT) -> Path:
+    """``root/labs/solutions``, or :class:`InstructorOnlyError` naming ``command``."""
+    folder = Path(root) / "labs" / "solutions"
+    if not folder.is_dir():
+        raise InstructorOnlyError(
+            f"`{command}` is an instructor command, not available in the student release: it "
+            f"needs labs/solutions/, which is not here ({folder})."
+        )
+    return folder
+
+
 class LabSourceError(ValueError, InfralabError):
     """A solution notebook whose markers do not pair up."""
 
@@ -156,9 +176,11 @@ def build_all(check: bool = False, root: Path = REPO_ROOT) -> list[Path]:
     """Sync every notebook's header and regenerate every student lab.
 
     Returns the notebooks that were rewritten or, with ``check``, that are out of step.
+    Without ``labs/solutions/`` (the student release) it raises :class:`InstructorOnlyError`
+    rather than delete every student lab as an orphan.
     """
     changed: list[Path] = []
-    sources = sorted((root / "labs" / "solutions").glob("*.ipynb"))
+    sources = sorted(require_solutions("python -m infralab build-labs", root).glob("*.ipynb"))
     for path in [*sorted((root / "course").glob("*.ipynb")), *sources]:
         if notebooks.sync(path, check=check, root=root):
             changed.append(path)
@@ -182,22 +204,38 @@ def build_all(check: bool = False, root: Path = REPO_ROOT) -> list[Path]:
             changed.append(orphan)
             if not check:
                 orphan.unlink()
-    if not check:
-        _sync_readme_badges(root)
+    for doc in _sync_badge_blocks(root, check=check):
+        changed.append(doc)
     return changed
 
 
-def _sync_readme_badges(root: Path) -> None:
-    readme = root / "README.md"
-    if not readme.exists():
-        return
-    from infralab.project import badges_markdown
+def badge_blocks(root: Path = REPO_ROOT) -> dict[Path, str]:
+    """Markdown files with a generated badge block, and the badges each must hold.
 
-    text = readme.read_text(encoding="utf-8")
+    README.md links students to the student branch; the instructor guide links the
+    instructor to their own branch (solutions, answer keys).
+    """
+    from infralab.project import BRANCH, badges_markdown
+
+    return {
+        Path(root) / "README.md": badges_markdown(),
+        Path(root) / "docs" / "instructor.md": badges_markdown(branch=BRANCH),
+    }
+
+
+def _sync_badge_blocks(root: Path, *, check: bool) -> list[Path]:
     start, end = "<!-- badges:start -->", "<!-- badges:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        new = f"{head}{start}\n{badges_markdown()}\n{end}{tail}"
-        if new != text:
-            readme.write_text(new, encoding="utf-8")
+    changed = []
+    for doc, badges in badge_blocks(root).items():
+        if not doc.exists():
+            continue
+        text = doc.read_text(encoding="utf-8")
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            new = f"{head}{start}\n{badges}\n{end}{tail}"
+            if new != text:
+                changed.append(doc)
+                if not check:
+                    doc.write_text(new, encoding="utf-8")
+    return changed

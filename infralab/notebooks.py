@@ -25,13 +25,14 @@ import importlib.util
 import subprocess
 import sys
 
-REPO = "{repo}"
+REPO, BRANCH = "{repo}", "{branch}"
 if "google.colab" in sys.modules and importlib.util.find_spec("infralab") is None:
-    subprocess.run(["git", "clone", "--depth", "1", REPO, "/content/infralab"], check=True)
+    cmd = ["git", "clone", "--depth", "1", "--branch", BRANCH, REPO, "/content/infralab"]
+    subprocess.run(cmd, check=True)
     sys.path.insert(0, "/content/infralab")
 from infralab.colab import bootstrap  # noqa: E402
 
-bootstrap("{path}")"""
+bootstrap("{path}", branch=BRANCH)"""
 
 
 def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:
@@ -56,7 +57,7 @@ def _tags(cell: dict[str, Any]) -> list[str]:
 
 
 def header_cells(relpath: str) -> list[dict[str, Any]]:
-    from infralab.project import REPOSITORY
+    from infralab.project import REPOSITORY, branch_for
 
     badge = {
         "cell_type": "markdown",
@@ -68,7 +69,7 @@ def header_cells(relpath: str) -> list[dict[str, Any]]:
         "execution_count": None,
         "metadata": {"tags": [SETUP_TAG]},
         "outputs": [],
-        "source": SETUP_TEMPLATE.format(repo=REPOSITORY, path=relpath),
+        "source": SETUP_TEMPLATE.format(repo=REPOSITORY, branch=branch_for(relpath), path=relpath),
     }
     return [badge, setup]
 

@@ -153,7 +153,10 @@ def lesson_structure_problems(path: Path) -> list[str]:
         problems.append(f"{name}: '## Exercises' should be the last section")
     exercises = "\n".join(t for h, t in headings if h == "## Exercises")
     root = path.parent.parent
-    has_lab = any((root / "labs" / "solutions").glob(f"{number}_*.ipynb"))
+    # the lab's source, or (in the student release, which has no solutions) the student lab
+    has_lab = any((root / "labs" / "solutions").glob(f"{number}_*.ipynb")) or any(
+        (root / "labs").glob(f"{number}_*.ipynb")
+    )
     if "## Exercises" in sections:
         if has_lab and f"labs/{number}_" not in exercises:
             problems.append(f"{name}: the exercises should link to the lab labs/{number}_*.ipynb")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from infralab import colab, labs, notebooks
-from infralab.project import REPOSITORY, badges_markdown
+from infralab import colab, labs, notebooks, project
+from infralab.project import REPOSITORY, STUDENT_BRANCH, badges_markdown
 
 
 def _cell(kind: str, source: str, tags: list[str] | None = None) -> dict:
@@ -84,7 +84,14 @@ def test_build_all_in_a_scratch_repo(tmp_path):
     student = json.loads((tmp_path / "labs" / "02_y.ipynb").read_text())
     setup = student["cells"][1]
     assert notebooks.SETUP_TAG in setup["metadata"]["tags"]
-    assert 'bootstrap("labs/02_y.ipynb")' in setup["source"] and REPOSITORY in setup["source"]
+    assert 'bootstrap("labs/02_y.ipynb", branch=BRANCH)' in setup["source"]
+    assert REPOSITORY in setup["source"] and '"--branch", BRANCH' in setup["source"]
+    # student labs clone the student release; the solution, the instructor's branch
+    assert f'BRANCH = "{REPOSITORY}", "{STUDENT_BRANCH}"' in setup["source"]
+    source = json.loads((tmp_path / "labs" / "solutions" / "02_y.ipynb").read_text())
+    assert f'"{REPOSITORY}", "{project.BRANCH}"' in source["cells"][1]["source"]
+    assert f"/blob/{project.BRANCH}/labs/solutions/" in source["cells"][0]["source"]
+    assert f"/blob/{STUDENT_BRANCH}/labs/02_y.ipynb" in student["cells"][0]["source"]
     # editing the solution puts the student copy out of step
     sol = json.loads((tmp_path / "labs" / "solutions" / "02_y.ipynb").read_text())
     sol["cells"].append(_cell("markdown", "new"))
@@ -115,6 +122,27 @@ def test_every_lesson_and_lab_exists(repo_root):
 
 def test_readme_badges_come_from_the_one_url(repo_root):
     assert badges_markdown() in (repo_root / "README.md").read_text()
+    assert f"/v2/gh/{project.GITHUB_SLUG}/{STUDENT_BRANCH}" in badges_markdown()
+    # the instructor guide opens the instructor's own branch
+    guide = (repo_root / "docs" / "instructor.md").read_text()
+    assert badges_markdown(branch=project.BRANCH) in guide
+
+
+def test_build_labs_without_solutions_is_an_instructor_command(tmp_path, capsys):
+    """In the student release build-labs stops and says why (it would delete every lab)."""
+    from infralab.__main__ import main
+
+    (tmp_path / "course").mkdir()
+    (tmp_path / "labs").mkdir()
+    (tmp_path / "labs" / "02_y.ipynb").write_text("{}")
+    with pytest.raises(labs.InstructorOnlyError, match="instructor command"):
+        labs.build_all(root=tmp_path)
+    assert (tmp_path / "labs" / "02_y.ipynb").exists()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(labs, "REPO_ROOT", tmp_path)
+        mp.setattr(labs.build_all, "__defaults__", (False, tmp_path))
+        assert main(["build-labs", "--check"]) == 2
+    assert "not available in the student release" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- Colab bootstrap
@@ -127,6 +155,12 @@ def local_repo(tmp_path):
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    # the published student release: what Colab must clone (not the instructor's main)
+    subprocess.run([*git, "checkout", "-q", "-b", STUDENT_BRANCH], check=True)
+    (repo / "STUDENT").write_text("release\n")
+    subprocess.run([*git, "add", "STUDENT"], check=True)
+    subprocess.run([*git, "commit", "-qm", "student release"], check=True)
+    subprocess.run([*git, "checkout", "-q", "main"], check=True)
     return repo
 
 
@@ -155,6 +189,7 @@ def test_bootstrap_on_fake_colab_is_idempotent(local_repo, tmp_path, monkeypatch
     assert colab.in_colab()
     assert colab.bootstrap("course/01.ipynb", **kwargs) == "installed"
     assert (root / "course" / "01.ipynb").is_file()
+    assert (root / "STUDENT").is_file()  # the student branch, not the default one
     assert Path.cwd() == root / "course"
     assert calls == ["install infralab", "fetch"] and widget_calls == [1]
     assert colab.bootstrap("course/01.ipynb", **kwargs) == "ready"
