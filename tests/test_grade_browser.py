@@ -11,10 +11,10 @@ metadata; the grader must score such a file like the solution it is. Two tests:
   ``python -m infralab grade`` on the saved file must give every point. Prints the grading
   wall time; saves ``artifacts/grade_browser_lab05.png``.
 - ``test_editor_formats_get_full_points``: no browser. The solution notebook as nbformat
-  writes it, as JupyterLab writes it (sources as lists of lines, cell ids, nbformat 4.5), as
-  Colab writes it (``metadata.colab``, ``accelerator``, widget state, ``id``/``outputId`` cell
-  metadata) and with the outputs of an executed run; one test per variant, each graded by the
-  CLI.
+  writes it (its writer splits sources into lines too), as JupyterLab 4 writes a new notebook
+  (sources as lists of lines, cell ids, nbformat 4.5), as Colab writes it (``metadata.colab``,
+  ``accelerator``, widget state, ``id``/``outputId`` cell metadata) and with the outputs of an
+  executed run; one test per variant, each graded by the CLI.
 """
 
 from __future__ import annotations
