@@ -138,7 +138,7 @@ def _public_flip(fn: Any) -> CheckPassed:
         if d(low) * d(high) > 0:
             none += 1
             expect(got is None, f"These two bills never cross in [{low:g}, {high:g}], but you "
-                   f"gave {got:g}.", FLIP_HINT)  # fmt: skip
+                   f"gave {got!r}.", FLIP_HINT)  # fmt: skip
             continue
         crossing += 1
         expect(got is not None, "These two bills cross, but you gave None.", FLIP_HINT)
