@@ -21,6 +21,12 @@ import pytest
 
 from infralab import notebooks
 from infralab.checks import CheckFailed, graded_checks, lab02, lab03, lab04, lab05, lab06, lab07
+from infralab.checks.references import lab02 as R02
+from infralab.checks.references import lab03 as R03
+from infralab.checks.references import lab04 as R04
+from infralab.checks.references import lab05 as R05
+from infralab.checks.references import lab06 as R06
+from infralab.checks.references import lab07 as R07
 from infralab.costs import model as cost_model
 from infralab.costs import serverless as sl
 
@@ -63,10 +69,10 @@ def _rrf_via_kit(rankings, k0=60):
 # (lab, student function, check, [ways to game it])
 CASES = [
     ("02", "validate_request", lab02.check_validate_request,
-     [lambda body: ["x"], lab02._reference_validate]),
+     [lambda body: ["x"], R02.validate_request]),
     ("02", "load_summary", lab02.check_load_summary,
      [lambda lat, wall: {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "throughput_rps": 10.0},
-      lambda lat, wall: lab02._reference_summary(lat, wall)]),
+      lambda lat, wall: R02.load_summary(lat, wall)]),
     ("02", "lambda_bill_at_memory", lab02.check_lambda_bill_at_memory,
      [sl.lambda_bill,
       lambda r, c, mb: {"vcpu_share": mb / 1769, "billed_ms": 1,
@@ -81,7 +87,7 @@ CASES = [
       .predict_crossover(h, batch=b, layers=lay, cpu_overhead_ms=co, gpu_overhead_ms=go,
                          cpu_gflops=cg, gpu_gflops=gg)]),
     ("04", "kv_bytes_per_token", lab04.check_kv_bytes_per_token,
-     [lambda *a: 46080, lab04._reference_kv]),
+     [lambda *a: 46080, R04.kv_bytes_per_token]),
     ("04", "cost_per_million", lab04.check_cost_per_million,
      [__import__("infralab.costs.pricing", fromlist=["x"]).usd_per_1m_tokens_hourly,
       lambda p, t, u: cost_model.usd_per_1m_tokens_hourly(p, t, u),
@@ -91,21 +97,21 @@ CASES = [
       lambda p, r, u: cost_model.cost_per_1k_at_utilization(p, r, u),
       lambda p, r, u: 0.01]),
     ("05", "break_even_requests_per_day", lab05.check_break_even_function,
-     [lambda a, g: 430_400.0, lambda a, g: lab05._reference_break_even(a, g)]),
+     [lambda a, g: 430_400.0, lambda a, g: R05.break_even_requests_per_day(a, g)]),
     ("05", "trap_utilization", lab05.check_trap_function,
-     [lambda p, r, a: 0.3, lambda p, r, a: lab05._reference_trap(p, r, a)]),
+     [lambda p, r, a: 0.3, lambda p, r, a: R05.trap_utilization(p, r, a)]),
     ("06", "recall_at_k", lab06.check_recall_at_k,
      [__import__("infralab.rag.evaluate", fromlist=["x"]).recall_at_k,
       lambda r, g, k: __import__("infralab.rag.evaluate", fromlist=["x"]).recall_at_k(r, g, k),
       lambda r, g, k: 1.0]),
     ("06", "rrf", lab06.check_rrf, [_rrf_via_kit, lambda r, k0=60: ["c1", "c2"]]),
     ("06", "choose_placement", lab06.check_choose_placement,
-     [lambda plan, budget: plan.index[0], lambda plan, b: lab06._reference_choice(plan, b)]),
+     [lambda plan, budget: plan.index[0], lambda plan, b: R06.choose_placement(plan, b)]),
     ("07", "cost_per_customer", lab07.check_cost_per_customer,
-     [lambda usd, n: 30.0, lambda usd, n: lab07._reference_cost_per_customer(usd, n)]),
+     [lambda usd, n: 30.0, lambda usd, n: R07.cost_per_customer(usd, n)]),
     ("07", "find_flip", lab07.check_find_flip,
      [lambda a, b, lo, hi: None, lambda a, b, lo, hi: 1000.0,
-      lambda a, b, lo, hi: lab07._reference_flip(a, b, lo, hi)]),
+      lambda a, b, lo, hi: R07.find_flip(a, b, lo, hi)]),
 ]  # fmt: skip
 IDS = [f"lab{lab}-{name}" for lab, name, _, _ in CASES]
 
@@ -279,7 +285,7 @@ def test_int8_check_refuses_one_array_twice():
     sentences = ["a cold start", "an idle GPU costs money", "batching amortises overhead"]
     fp32 = Embedder("fp32").embed(sentences)
     int8 = Embedder("int8").embed(sentences)
-    worst = lab03._reference_worst_cosine(fp32, int8)
+    worst = R03.worst_cosine(fp32, int8)
     assert "✓" in repr(lab03.check_int8_quality(worst, fp32, int8, worst >= 0.98, sentences))
     with pytest.raises(CheckFailed, match="int8_vectors are not"):
         lab03.check_int8_quality(1.0, fp32, fp32, True, sentences)

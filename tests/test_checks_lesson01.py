@@ -6,6 +6,7 @@ import pytest
 
 from infralab.checks import CheckFailed
 from infralab.checks import lesson01 as q
+from infralab.checks.references import lesson01 as key
 
 
 @pytest.mark.parametrize("answer", ["b", " B ", "b)", "(b)", "how busy the GPUs you pay for are (utilization)"])  # fmt: skip
@@ -35,7 +36,7 @@ def test_reliability_hint_never_lists_the_accepted_answers():
     with pytest.raises(CheckFailed) as err:
         q.check_reliability(["cost", "speed"])
     text = err.value.problem + err.value.hint
-    for accepted in q.RELIABILITY_EXTRAS:
+    for accepted in key.RELIABILITY_EXTRAS:
         assert accepted not in text
 
 

@@ -1,7 +1,8 @@
 """Checks for lab 02 (build and load-test an inference endpoint).
 
 The student writes the request validation, the handler, the load-test summary and the
-Lambda bill at a memory size; each is compared with a reference kept here on random inputs.
+Lambda bill at a memory size; each is compared on random inputs with a reference kept in
+``infralab.checks.references.lab02`` (public checks where the references are absent).
 Measured figures are checked against what the server itself counted (``/metrics``), so an
 invented number fails, and no check fails correct code because the machine is busy: the
 batching check tests what the server did (more than one text per model call) and only
@@ -14,65 +15,32 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from infralab import checks
 from infralab.checks import (
     CheckFailed,
     CheckPassed,
     agrees_with_reference,
+    call_number,
     check_close,
     check_type,
+    expect,
+    number,
     points,
+    public_pass,
+    public_rng,
     refuse_kit_function,
     run_beside,
+    run_student_function,
+    same_twice,
 )
-from infralab.costs.pricing import HOURS_PER_MONTH
-from infralab.costs.serverless import LAMBDA_PRICE_PER_GB_S, LAMBDA_PRICE_PER_MILLION_REQUESTS
 
 MAX_TEXTS = 64
 MAX_CHARS = 2000
-# AWS Lambda: memory sets the CPU. "At 1,769 MB, a function has the equivalent of one vCPU
-# (one vCPU-second of credits per second)"; the share scales linearly with memory.
-# Source: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html (read 2026-11).
-LAMBDA_MB_PER_VCPU = 1769
-# Prices from the kit's price data (datasets/pricing/serverless_cpu.csv), read once by
-# infralab.costs.pricing; the formula below stays a reference kept here.
-LAMBDA_USD_PER_GB_S = LAMBDA_PRICE_PER_GB_S
-LAMBDA_USD_PER_MILLION_REQUESTS = LAMBDA_PRICE_PER_MILLION_REQUESTS
 LAUNCH_PROBES = 2  # launch() sends a cold and a warm request before handing over the server
 
 
-# ---------------------------------------------------------------- references (kept here)
-def _reference_validate(body: Any) -> list[str]:
-    if not isinstance(body, dict) or "input" not in body:
-        raise ValueError("bad body")
-    texts = body["input"]
-    if isinstance(texts, str):
-        texts = [texts]
-    if not isinstance(texts, list) or not texts or len(texts) > MAX_TEXTS:
-        raise ValueError("bad input")
-    for text in texts:
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_CHARS:
-            raise ValueError("bad text")
-    return texts
-
-
-def _reference_summary(latencies_s: list[float], wall_s: float) -> dict[str, float] | None:
-    if not latencies_s:
-        return None
-    ms = np.asarray(latencies_s, dtype=float) * 1e3
-    out = {f"p{q}_ms": float(np.percentile(ms, q)) for q in (50, 95, 99)}
-    out["throughput_rps"] = len(latencies_s) / wall_s
-    return out
-
-
-def _reference_lambda(requests: int, cpu_seconds: float, memory_mb: float) -> dict[str, float]:
-    share = memory_mb / LAMBDA_MB_PER_VCPU
-    duration_s = cpu_seconds / min(share, 1.0)  # one thread cannot use more than one vCPU
-    billed_ms = max(1, math.ceil(round(duration_s * 1000, 6)))
-    gb_s = requests * billed_ms / 1000 * memory_mb / 1024
-    usd = gb_s * LAMBDA_USD_PER_GB_S + requests / 1e6 * LAMBDA_USD_PER_MILLION_REQUESTS
-    return {"vcpu_share": share, "billed_ms": billed_ms, "usd": usd}
+def _ref() -> Any:
+    return checks.reference_module("lab02")
 
 
 def _kit_functions() -> list[Callable[..., Any]]:
@@ -84,9 +52,11 @@ def _kit_functions() -> list[Callable[..., Any]]:
         serverless.billed_duration,
         serverless.break_even_requests,
         loadgen.summarize,
-        _reference_validate,
-        _reference_summary,
-        _reference_lambda,
+        *(
+            [ref.validate_request, ref.load_summary, ref.lambda_bill_at_memory]
+            if (ref := _ref())
+            else []
+        ),
     ]
 
 
@@ -139,6 +109,9 @@ def _bodies():
 def check_validate_request(validate_request: Callable[[Any], list[str]]) -> CheckPassed:
     """Random bodies: the student's validation accepts and refuses exactly what the rules say."""
     refuse_kit_function(validate_request, _kit_functions(), name="validate_request")
+    ref = _ref()
+    if ref is None:
+        return _public_validate(validate_request)
 
     def outcome(fn: Callable[[Any], Any]) -> Callable[[Any], tuple[str, Any]]:
         return lambda body: _validate_outcome(fn, body)
@@ -157,7 +130,7 @@ def check_validate_request(validate_request: Callable[[Any], list[str]]) -> Chec
 
     tried = agrees_with_reference(
         outcome(validate_request),
-        outcome(_reference_validate),
+        outcome(ref.validate_request),
         _bodies(),
         name="validate_request",
         hint="Go through the rules one by one (a dict with 'input'; a text or a non-empty "
@@ -167,6 +140,66 @@ def check_validate_request(validate_request: Callable[[Any], list[str]]) -> Chec
         same=same,
     )
     return CheckPassed(f"validate_request agrees with the rules on {tried} bodies, odd ones too.")
+
+
+VALIDATE_HINT = (
+    "Go through the lab's rules one by one (a dict with 'input'; a text or a non-empty list of "
+    "texts; none empty or blank; length and count limits) and test each on a tiny body in a "
+    "new cell."
+)
+
+
+def _public_validate(fn: Callable[[Any], Any]) -> CheckPassed:
+    """Good bodies give back their own texts as a list; bodies that break a rule of the lab
+    raise ValueError with a message a client can act on; the same body, the same outcome."""
+    rng = public_rng(2)
+    words = ["embed", "this", "cold", "start", "p99", "batch", "gpu", "café", "日本"]
+    text = lambda: " ".join(rng.choices(words, k=rng.randint(1, 5)))  # noqa: E731
+    good: list[Any] = [{"input": text()} for _ in range(5)]
+    good += [{"input": [text() for _ in range(rng.randint(1, 6))]} for _ in range(10)]
+    good += [{"input": ["z" * MAX_CHARS]}, {"input": ["t"] * MAX_TEXTS}]
+    for body in good:
+        kind, got = _validate_outcome(fn, body)
+        sent = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        expect(
+            kind == "ok",
+            f"validate_request refused a good body {str(body)[:60]}: {str(got)[:80]}",
+            VALIDATE_HINT,
+        )
+        expect(
+            isinstance(got, list) and all(isinstance(t, str) for t in got),
+            f"validate_request({str(body)[:60]}) returned {type(got).__name__}, not a list of "
+            "texts.",
+            "Return the texts as a list of strings, one per text in the request.",
+        )
+        expect(
+            len(got) == len(sent) and all(t in sent for t in got),
+            f"validate_request({str(body)[:60]}) returned {str(got)[:60]}: not the texts sent.",
+            "Return the request's own texts (a single text becomes a list of one).",
+        )
+        same_twice(lambda b: _validate_outcome(fn, b), (body,), (kind, got),
+                   name="validate_request")  # fmt: skip
+    bad: list[Any] = [
+        None, "just a text", ["a list"], 42, {"text": text()}, {"inputs": [text()]},
+        {"input": []}, {"input": None}, {"input": 7}, {"input": [""]}, {"input": ["   "]},
+        {"input": [text(), None]}, {"input": [text(), 3]}, {"input": "z" * (MAX_CHARS + 1)},
+        {"input": [text(), "z" * (MAX_CHARS + 1)]}, {"input": ["t"] * (MAX_TEXTS + 1)},
+    ]  # fmt: skip
+    for body in bad:
+        kind, got = _validate_outcome(fn, body)
+        expect(
+            kind == "error",
+            f"validate_request accepted {str(body)[:60]}, which breaks a rule of the lab.",
+            VALIDATE_HINT,
+        )
+        expect(
+            len(got) >= 10,
+            f"Your error message is only {got!r}.",
+            "A client reads this message: say which field and which limit.",
+        )
+    return public_pass(
+        f"validate_request accepts {len(good)} good bodies and refuses {len(bad)} bad ones"
+    )
 
 
 # ---------------------------------------------------------------- 2. handler
@@ -257,8 +290,21 @@ def check_cold_start(cold_start: Any, slowdown: Any, server: Any) -> CheckPassed
                 f"cold_start[{key!r}] is not what the server recorded.",
                 "Keep the launcher's own record rather than numbers typed in.",
             )
-    want = record["total_s"] / record["warm_response_s"]
-    check_close(slowdown, want, rel=1e-6, name="slowdown", hint="Total cold start / warm request.")
+    ref = _ref()
+    if ref is None:
+        value = number(slowdown, name="slowdown")
+        expect(
+            value > 1,
+            f"slowdown = {value:.4g}: a cold start is slower than a warm request.",
+            "How many times longer did the whole cold start take than a warm request?",
+        )
+        return public_pass(
+            f"A cold start took {record['total_s']:.2f} s, measured just now; slowdown is a "
+            "number above 1"
+        )
+    want = ref.cold_start_slowdown(record)
+    check_close(slowdown, want, rel=1e-6, name="slowdown",
+                hint="How many times longer the whole cold start took than a warm request.")  # fmt: skip
     return CheckPassed(
         f"A cold start took {record['total_s']:.2f} s, {want:.0f}x a warm request "
         f"({1e3 * record['warm_response_s']:.1f} ms), measured just now."
@@ -276,20 +322,84 @@ def _summary_inputs():
     )
 
 
+SUMMARY_HINT = (
+    "Latencies arrive in seconds; percentiles go out in milliseconds (numpy's default, linear "
+    "interpolation); throughput counts requests per second of wall time; no requests means no "
+    "summary."
+)
+SUMMARY_KEYS = ("p50_ms", "p95_ms", "p99_ms", "throughput_rps")
+
+
+def _summary_of(fn: Callable[..., Any], latencies: list[float], wall: float) -> dict[str, float]:
+    got = run_student_function(fn, latencies, wall, name="load_summary")
+    expect(
+        isinstance(got, dict) and all(k in got for k in SUMMARY_KEYS),
+        f"load_summary returned {str(got)[:60]}, not a dict with {', '.join(SUMMARY_KEYS)}.",
+        "Return a dict with the four keys the lab names.",
+    )
+    out = {}
+    for key in SUMMARY_KEYS:
+        out[key] = call_number(lambda k=key: got[k], name=f"load_summary(...)[{key!r}]")
+    return out
+
+
+def _public_summary(fn: Callable[..., Any]) -> CheckPassed:
+    """No requests, no summary; percentiles ordered, in ms, inside the data's range, scaling
+    with the latencies; throughput counts requests per second of wall time."""
+    got = run_student_function(fn, [], 1.0, name="load_summary")
+    expect(got is None, f"load_summary([], 1.0) returned {str(got)[:60]}.", SUMMARY_HINT)
+    rng = public_rng(4)
+    for _ in range(25):
+        lat = [rng.lognormvariate(-4, 1) for _ in range(rng.randint(1, 200))]
+        wall = rng.uniform(0.5, 60)
+        out = _summary_of(fn, lat, wall)
+        lo, hi = 1e3 * min(lat), 1e3 * max(lat)
+        p50, p95, p99 = out["p50_ms"], out["p95_ms"], out["p99_ms"]
+        expect(
+            p50 <= p95 * (1 + 1e-9) and p95 <= p99 * (1 + 1e-9),
+            f"Your percentiles are out of order: p50 {p50:.4g}, p95 {p95:.4g}, p99 {p99:.4g}.",
+            SUMMARY_HINT,
+        )
+        expect(
+            lo * (1 - 1e-9) <= p50 and p99 <= hi * (1 + 1e-9),
+            f"With latencies from {lo:.3g} to {hi:.3g} ms your p50/p99 are {p50:.4g}/{p99:.4g}: "
+            "outside the data.",
+            SUMMARY_HINT,
+        )
+        double = _summary_of(fn, [2 * x for x in lat], wall)
+        expect(
+            all(math.isclose(double[k], 2 * out[k], rel_tol=1e-6) for k in SUMMARY_KEYS[:3]),
+            "Doubling every latency should double every percentile.",
+            SUMMARY_HINT,
+        )
+        for variant, factor in (((lat, wall / 2), 2.0), ((lat + lat, wall), 2.0)):
+            tp = _summary_of(fn, *variant)["throughput_rps"]
+            expect(
+                math.isclose(tp, factor * out["throughput_rps"], rel_tol=1e-6),
+                "Throughput should double with twice the requests in the same time, and with "
+                "the same requests in half the time.",
+                SUMMARY_HINT,
+            )
+        same_twice(fn, (lat, wall), run_student_function(fn, lat, wall), name="load_summary")
+    return public_pass("load_summary keeps percentiles ordered, in ms and in range; throughput "
+                       "follows requests and wall time")  # fmt: skip
+
+
 @points(2)
 def check_load_summary(load_summary: Callable[..., Any]) -> CheckPassed:
     """p50/p95/p99 in ms and throughput per second, on random latency lists."""
     refuse_kit_function(
         load_summary, _kit_functions(), name="load_summary", sample_args=([0.01, 0.02], 1.0)
     )
+    ref = _ref()
+    if ref is None:
+        return _public_summary(load_summary)
     tried = agrees_with_reference(
         load_summary,
-        _reference_summary,
+        ref.load_summary,
         _summary_inputs(),
         name="load_summary",
-        hint="Latencies arrive in seconds; percentiles go out in milliseconds (numpy's "
-        "default, linear interpolation); throughput counts requests per second of wall time; "
-        "no requests means no summary.",
+        hint=SUMMARY_HINT,
         edge_cases=[([0.010], 1.0), ([0.5, 0.001, 0.2], 2.0), ([], 1.0)],
     )
     return CheckPassed(f"load_summary agrees with the definition on {tried} load tests.")
@@ -366,10 +476,15 @@ def check_batching(result: Any, batched_rps: Any, metrics: Any, naive_rps: Any) 
         rps = float(batched_rps)
     except (TypeError, ValueError):
         raise CheckFailed("batched_rps should be a number.", "Take it from the result.") from None
-    if wall <= 0 or not math.isclose(rps, ok / wall, rel_tol=1e-6):
+    ref = _ref()
+    if ref is None:
+        good = wall > 0 and math.isfinite(rps) and rps > 0
+    else:
+        good = wall > 0 and math.isclose(rps, ref.throughput_rps(ok, wall), rel_tol=1e-6)
+    if not good:
         raise CheckFailed(
             f"batched_rps = {rps:.4g} is not the throughput of your load test.",
-            "Throughput is answered requests divided by the wall time of that run.",
+            "Take the throughput of that very run from its result.",
         )
     if metrics.get("mode") != "batching":
         raise CheckFailed(
@@ -415,20 +530,88 @@ def _lambda_inputs():
     )
 
 
+LAMBDA_HINT = (
+    "Memory buys CPU in proportion (the share of one vCPU at 1,769 MB); a single thread cannot "
+    "go faster than one vCPU; each request's duration is billed in whole milliseconds, rounded "
+    "up; GB is MB / 1024; add the per-request fee."
+)
+LAMBDA_KEYS = ("vcpu_share", "billed_ms", "usd")
+
+
+def _bill_of(fn: Callable[..., Any], *args: Any) -> dict[str, float]:
+    got = run_student_function(fn, *args, name="lambda_bill_at_memory")
+    expect(
+        isinstance(got, dict) and all(k in got for k in LAMBDA_KEYS),
+        f"lambda_bill_at_memory{args} returned {str(got)[:60]}, not a dict with "
+        f"{', '.join(LAMBDA_KEYS)}.",
+        "Return a dict with the three keys the lab names.",
+    )
+    return {
+        k: call_number(lambda k=k: got[k], name=f"lambda_bill_at_memory(...)[{k!r}]")
+        for k in LAMBDA_KEYS
+    }
+
+
+def _public_lambda(fn: Callable[..., Any]) -> CheckPassed:
+    """Whole billed milliseconds; the vCPU share in proportion to memory; the bill in
+    proportion to requests, zero without any; more CPU time never cheaper, more memory
+    never slower."""
+    rng = public_rng(7)
+    for _ in range(30):
+        requests = rng.randint(1, 5_000_000)
+        cpu = (rng.randint(100, 2_000_000) + 0.5) / 1e6
+        mb = rng.randint(128, 5000)
+        out = _bill_of(fn, requests, cpu, mb)
+        billed = out["billed_ms"]
+        expect(
+            billed >= 1 and billed == int(billed),
+            f"billed_ms = {billed:g} for {cpu:g} s of CPU at {mb} MB: not a whole millisecond.",
+            LAMBDA_HINT,
+        )
+        expect(out["usd"] > 0, f"usd = {out['usd']:g} for {requests} requests.", LAMBDA_HINT)
+        twice = _bill_of(fn, 2 * requests, cpu, mb)
+        expect(
+            math.isclose(twice["usd"], 2 * out["usd"], rel_tol=1e-6),
+            "Twice the requests should cost twice as much.",
+            LAMBDA_HINT,
+        )
+        more = _bill_of(fn, requests, cpu, 2 * mb)
+        expect(
+            math.isclose(more["vcpu_share"], 2 * out["vcpu_share"], rel_tol=1e-6),
+            "Twice the memory should buy twice the vCPU share.",
+            LAMBDA_HINT,
+        )
+        expect(
+            more["billed_ms"] <= billed,
+            "More memory (more CPU) made a request take longer.",
+            LAMBDA_HINT,
+        )
+        longer = _bill_of(fn, requests, 2 * cpu, mb)
+        expect(longer["usd"] >= out["usd"], "More CPU time per request made the bill smaller.",
+               LAMBDA_HINT)  # fmt: skip
+        same_twice(fn, (requests, cpu, mb), run_student_function(fn, requests, cpu, mb),
+                   name="lambda_bill_at_memory")  # fmt: skip
+    none = _bill_of(fn, 0, 0.05, 1024)
+    expect(none["usd"] == 0, f"With no requests the bill is {none['usd']:g} USD.", LAMBDA_HINT)
+    return public_pass("lambda_bill_at_memory bills whole milliseconds, scales with requests "
+                       "and memory, and costs nothing without requests")  # fmt: skip
+
+
 @points(2)
 def check_lambda_bill_at_memory(fn: Callable[..., Any]) -> CheckPassed:
     """``fn(requests, cpu_seconds, memory_mb)`` -> vCPU share, billed ms and USD for a month."""
     refuse_kit_function(
         fn, _kit_functions(), name="lambda_bill_at_memory", sample_args=(1000, 0.05, 512)
     )
+    ref = _ref()
+    if ref is None:
+        return _public_lambda(fn)
     tried = agrees_with_reference(
         fn,
-        _reference_lambda,
+        ref.lambda_bill_at_memory,
         _lambda_inputs(),
         name="lambda_bill_at_memory",
-        hint="Memory buys CPU in proportion (the share of one vCPU at 1,769 MB); a single "
-        "thread cannot go faster than one vCPU; each request's duration is billed in whole "
-        "milliseconds, rounded up; GB is MB / 1024; add the per-request fee.",
+        hint=LAMBDA_HINT,
         edge_cases=[(1_000_000, 0.05, 1769), (3, 0.0101, 128), (0, 1.0, 3008), (10, 0.2, 10_240)],
     )
     return CheckPassed(f"lambda_bill_at_memory follows AWS's rules on {tried} cases.")
@@ -440,13 +623,19 @@ def check_break_even(
     requests_per_month: Any, hourly_usd: float, cpu_seconds: float, memory_mb: float
 ) -> CheckPassed:
     """The monthly request count where Lambda costs as much as an always-on instance."""
-    per_request = _reference_lambda(1_000_000, cpu_seconds, memory_mb)["usd"] / 1e6
-    expected = hourly_usd * HOURS_PER_MONTH / per_request
+    hint = (
+        "Find the volume at which the always-on monthly bill (hourly x 730) equals the Lambda "
+        "bill at that memory size (use your own function)."
+    )
+    ref = _ref()
+    if ref is None:
+        value = number(requests_per_month, name="requests_per_month")
+        expect(value > 0, f"requests_per_month = {value:g} is not a positive volume.", hint)
+        return public_pass(f"requests_per_month = {value:.4g} is a positive volume")
     return check_close(
         requests_per_month,
-        expected,
+        ref.break_even_requests(hourly_usd, cpu_seconds, memory_mb),
         rel=0.01,
         name="requests_per_month",
-        hint="Divide the always-on monthly bill (hourly x 730) by what one request costs on "
-        "Lambda at that memory size (use your own function).",
+        hint=hint,
     )

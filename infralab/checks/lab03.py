@@ -1,7 +1,8 @@
 """Checks for lab 03 (tune an embedding model): provider, batch size, int8 quality, crossover.
 
-The student writes the worst-row cosine and the crossover model; both are compared with
-references kept here on random inputs. The int8 verdict is checked on embeddings the check
+The student writes the worst-row cosine and the crossover model; both are compared on random
+inputs with references kept in ``infralab.checks.references.lab03`` (public checks where the
+references are absent). The int8 verdict is checked on embeddings the check
 computes itself from the same sentences, so handing in one array twice fails.
 """
 
@@ -12,46 +13,39 @@ from typing import Any
 
 import numpy as np
 
+from infralab import checks
 from infralab.checks import (
     CheckFailed,
     CheckPassed,
     agrees_with_reference,
+    call_number,
     check,
     check_type,
+    expect,
+    number,
     points,
+    public_pass,
+    public_rng,
     refuse_kit_function,
+    run_student_function,
+    same_twice,
 )
 
 
-def _reference_worst_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    rows = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    return float(rows.min())
-
-
-def _reference_crossover(
-    hiddens: Sequence[int],
-    batch: int,
-    layers: int,
-    cpu_overhead_ms: float,
-    gpu_overhead_ms: float,
-    cpu_gflops: float,
-    gpu_gflops: float,
-) -> int | None:
-    for h in sorted(hiddens):
-        flops = 2 * batch * h * h * layers
-        cpu = cpu_overhead_ms + flops / (cpu_gflops * 1e9) * 1e3
-        gpu = gpu_overhead_ms + flops / (gpu_gflops * 1e9) * 1e3
-        if gpu < cpu:
-            return h
-    return None
+def _ref() -> Any:
+    return checks.reference_module("lab03")
 
 
 def _kit() -> list[Callable[..., Any]]:
     from infralab.bench import embed
     from infralab.models.encoder import cosine
 
-    return [cosine, embed.predict_crossover, _reference_worst_cosine, _reference_crossover]
+    ref = _ref()
+    return [
+        cosine,
+        embed.predict_crossover,
+        *([ref.worst_cosine, ref.predict_crossover] if ref else []),
+    ]
 
 
 @points(1)
@@ -91,19 +85,26 @@ def check_best_batch(sweep: Any, best_batch: Any) -> CheckPassed:
             "Your sweep tries fewer than 3 batch sizes: too few to find an optimum.",
             "Try for example batches=(1, 4, 16, 64).",
         )
-    by_batch = sweep.groupby("batch")["sentences_per_s"].max()
-    best = int(by_batch.idxmax())
     if isinstance(best_batch, bool) or not isinstance(best_batch, (int, np.integer)):
         raise CheckFailed(
             f"best_batch should be a whole number, not {type(best_batch).__name__}.",
-            "Take the 'batch' value of the row with the largest 'sentences_per_s'.",
+            "Take it from your sweep's 'batch' column: the lab asks for an int.",
         )
+    ref = _ref()
+    if ref is None:
+        expect(
+            int(best_batch) in set(int(b) for b in sweep["batch"]),
+            f"best_batch = {best_batch} is not one of the batch sizes in your sweep.",
+            "Pick the batch size of the fastest row of your sweep.",
+        )
+        return public_pass(f"best_batch = {best_batch} is one of the batch sizes you swept")
+    best, rate = ref.best_batch(sweep)
     return check(
         int(best_batch) == best,
-        ok=f"Batch {best} gives the most sentences/s here ({by_batch[best]:,.0f}).",
+        ok=f"Batch {best} gives the most sentences/s here ({rate:,.0f}).",
         problem=f"best_batch = {best_batch}, but in your sweep batch {best} is fastest "
-        f"({by_batch[best]:,.0f} sentences/s).",
-        hint="sweep.loc[sweep.sentences_per_s.idxmax(), 'batch']",
+        f"({rate:,.0f} sentences/s).",
+        hint="Pick the batch size of the row with the most sentences per second.",
     )
 
 
@@ -122,17 +123,65 @@ def _pairs():
     ).map(build)
 
 
+COSINE_HINT = (
+    "Row by row: the dot product of the two rows over the product of their lengths; then the "
+    "smallest of those, not the mean, and not one cosine of the flattened arrays."
+)
+
+
+def _public_worst_cosine(fn: Any) -> CheckPassed:
+    """A float in [-1, 1]; 1 for identical arrays, -1 for opposite ones; blind to the length
+    of each row; never above the value of any single row; the same twice."""
+    rng = np.random.default_rng(3)
+
+    def value(a: np.ndarray, b: np.ndarray) -> float:
+        got = run_student_function(fn, a, b, name="worst_cosine")
+        expect(
+            isinstance(got, (float, np.floating)),
+            f"worst_cosine returned {type(got).__name__}, not a float.",
+            "Return one float: wrap a numpy scalar in float(...).",
+        )
+        return call_number(lambda: got, name="worst_cosine")
+
+    for _ in range(20):
+        n, d = int(rng.integers(1, 10)), int(rng.integers(2, 40))
+        a, b = rng.standard_normal((n, d)), rng.standard_normal((n, d))
+        got = value(a, b)
+        expect(-1 - 1e-9 <= got <= 1 + 1e-9, f"worst_cosine returned {got:.4g}.", COSINE_HINT)
+        expect(abs(value(a, a.copy()) - 1) < 1e-6, "Two identical arrays should give 1.",
+               COSINE_HINT)  # fmt: skip
+        expect(abs(value(a, -a) + 1) < 1e-6, "An array and its negative should give -1.",
+               COSINE_HINT)  # fmt: skip
+        scale = rng.uniform(0.1, 10, size=(n, 1))
+        expect(
+            abs(value(a * scale, b) - got) < 1e-6,
+            "Stretching a row (multiplying it by a positive number) changed the result.",
+            COSINE_HINT,
+        )
+        rows = [value(a[i : i + 1], b[i : i + 1]) for i in range(n)]
+        expect(
+            got <= min(rows) + 1e-6,
+            "The worst row of two arrays came out higher than one of its rows alone.",
+            COSINE_HINT,
+        )
+        same_twice(fn, (a, b), got, name="worst_cosine")
+    return public_pass("worst_cosine stays in [-1, 1], ignores row lengths and is never above "
+                       "any single row")  # fmt: skip
+
+
 @points(2)
 def check_worst_cosine(fn: Any) -> CheckPassed:
     """``fn(a, b)`` -> the smallest row-wise cosine similarity of two (n, d) arrays."""
     refuse_kit_function(fn, _kit(), name="worst_cosine", sample_args=(np.eye(2), np.ones((2, 2))))
+    ref = _ref()
+    if ref is None:
+        return _public_worst_cosine(fn)
     tried = agrees_with_reference(
         fn,
-        _reference_worst_cosine,
+        ref.worst_cosine,
         _pairs(),
         name="worst_cosine",
-        hint="Row by row: the dot product of the two rows over the product of their lengths; "
-        "then the smallest of those, not the mean, and not one cosine of the flattened arrays.",
+        hint=COSINE_HINT,
         edge_cases=[
             (np.eye(3), np.eye(3)),
             (np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([[-1.0, 0.0], [0.0, 1.0]])),
@@ -143,6 +192,9 @@ def check_worst_cosine(fn: Any) -> CheckPassed:
         ),
     )
     return CheckPassed(f"worst_cosine is right on {tried} pairs of arrays.")
+
+
+INT8_BAR = 0.98  # the course's bar, stated in the lab
 
 
 @points(2)
@@ -165,7 +217,6 @@ def check_int8_quality(
                 f"{name} are not the {name[:4]} embeddings of `sentences`.",
                 "Embed the same sentences once with each variant.",
             )
-    expected = _reference_worst_cosine(want_a, want_b)
     try:
         value = float(min_cosine)
     except (TypeError, ValueError):
@@ -173,12 +224,25 @@ def check_int8_quality(
             f"min_cosine should be a number, not {type(min_cosine).__name__}.",
             "Use your worst_cosine on the two arrays.",
         ) from None
+    ref = _ref()
+    if ref is None:
+        value = number(min_cosine, name="min_cosine")
+        expect(-1 <= value <= 1 + 1e-9, f"min_cosine = {value:.5f} is no cosine.",
+               "Use your worst_cosine on the two arrays.")  # fmt: skip
+        expect(
+            isinstance(verdict, bool) and verdict is (value >= INT8_BAR),
+            f"Your verdict {verdict!r} does not follow from your worst cosine {value:.4f}.",
+            "The verdict is a bool: is the worst cosine at or above the course's bar (0.98)?",
+        )
+        return public_pass("Your arrays are the embeddings of `sentences` and your verdict "
+                           "follows from your worst cosine")  # fmt: skip
+    expected = ref.worst_cosine(want_a, want_b)
     if abs(value - expected) > 1e-3:
         raise CheckFailed(
             f"min_cosine = {value:.5f} is not the worst row of these embeddings.",
             "Use your worst_cosine on the two arrays.",
         )
-    keep = expected >= 0.98
+    keep = ref.keep_int8(expected)
     return check(
         verdict is keep,
         ok=f"Worst cosine {expected:.4f}: int8 {'keeps' if keep else 'loses'} enough quality.",
@@ -202,6 +266,69 @@ def _crossover_inputs():
     )
 
 
+CROSSOVER_HINT = (
+    "Per width: the FLOPs of the MLP, then on each side its fixed overhead plus FLOPs over its "
+    "rate (mind GFLOP/s and ms). Widths in increasing order, even if given shuffled; the first "
+    "where the GPU is strictly faster, else None."
+)
+
+
+def _public_crossover(fn: Any) -> CheckPassed:
+    """One of the widths or None; no widths, None; the order of the widths does not matter; a
+    GPU with no overhead and a higher rate wins from the start, one slower in both never; a
+    faster GPU never moves the crossover to a wider model."""
+    rng = public_rng(3)
+
+    def call(*args: Any) -> int | None:
+        got = run_student_function(fn, *args, name="predict_crossover")
+        expect(
+            got is None or (isinstance(got, (int, np.integer)) and not isinstance(got, bool)),
+            f"predict_crossover returned {got!r}, not a width or None.",
+            CROSSOVER_HINT,
+        )
+        expect(
+            got is None or got in args[0],
+            f"predict_crossover returned {got!r}, which is not one of the widths given.",
+            CROSSOVER_HINT,
+        )
+        return got
+
+    expect(call([], 8, 2, 0.01, 0.1, 50.0, 5e3) is None, "With no widths there is no crossover.",
+           CROSSOVER_HINT)  # fmt: skip
+    rank = lambda h, ws: len(ws) if h is None else sorted(ws).index(h)  # noqa: E731
+    for _ in range(30):
+        widths = rng.sample([2**k for k in range(4, 14)] + [96, 384, 768, 1536], rng.randint(2, 8))
+        batch, layers = rng.randint(1, 128), rng.randint(1, 12)
+        cpu_o, gpu_o = rng.uniform(0, 1), rng.uniform(0, 10)
+        cpu_r, gpu_r = rng.uniform(5, 300), rng.uniform(500, 50_000)
+        got = call(widths, batch, layers, cpu_o, gpu_o, cpu_r, gpu_r)
+        expect(
+            call(sorted(widths, reverse=True), batch, layers, cpu_o, gpu_o, cpu_r, gpu_r) == got,
+            "Giving the same widths in another order changed your answer.",
+            CROSSOVER_HINT,
+        )
+        faster = call(widths, batch, layers, cpu_o, gpu_o / 2, cpu_r, gpu_r * 4)
+        expect(
+            rank(faster, widths) <= rank(got, widths),
+            "A GPU with less overhead and a higher rate moved the crossover to a wider model.",
+            CROSSOVER_HINT,
+        )
+        expect(
+            call(widths, batch, layers, cpu_o, 0.0, cpu_r, gpu_r) == min(widths),
+            "A GPU with no overhead and a higher rate is faster at every width.",
+            CROSSOVER_HINT,
+        )
+        expect(
+            call(widths, batch, layers, cpu_o, cpu_o + 1, cpu_r, cpu_r / 2) is None,
+            "A GPU with more overhead and a lower rate than the CPU never wins.",
+            CROSSOVER_HINT,
+        )
+        same_twice(fn, (widths, batch, layers, cpu_o, gpu_o, cpu_r, gpu_r), got,
+                   name="predict_crossover")  # fmt: skip
+    return public_pass("predict_crossover picks one of the widths, whatever their order, and "
+                       "moves the right way with the GPU's speed")  # fmt: skip
+
+
 @points(2)
 def check_predict_crossover(fn: Any) -> CheckPassed:
     """``fn(hiddens, batch, layers, cpu_overhead_ms, gpu_overhead_ms, cpu_gflops, gpu_gflops)``."""
@@ -209,14 +336,15 @@ def check_predict_crossover(fn: Any) -> CheckPassed:
     refuse_kit_function(
         fn, _kit(), name="predict_crossover", sample_args=(sizes, 32, 4, 0.02, 0.08, 50.0, 5e3)
     )
+    ref = _ref()
+    if ref is None:
+        return _public_crossover(fn)
     tried = agrees_with_reference(
         fn,
-        _reference_crossover,
+        ref.predict_crossover,
         _crossover_inputs(),
         name="predict_crossover",
-        hint="Per width: the FLOPs of the MLP, then on each side its fixed overhead plus FLOPs "
-        "over its rate (mind GFLOP/s and ms). Widths in increasing order, even if given "
-        "shuffled; the first where the GPU is strictly faster, else None.",
+        hint=CROSSOVER_HINT,
         edge_cases=[
             (sizes, 32, 4, 0.02, 0.08, 50.0, 5000.0),
             ([], 1, 1, 0.0, 1.0, 10.0, 100.0),

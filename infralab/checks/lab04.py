@@ -2,8 +2,9 @@
 
 The measurement check calls the student's own function against the running server and
 tests what it reports against what happened: its times must fit inside the call and its
-token count must match the server's. Formulas are compared with references kept here on
-random inputs; the kit's own cost functions handed in are refused.
+token count must match the server's. Formulas are compared on random inputs with references
+kept in ``infralab.checks.references.lab04`` (public checks where the references are absent);
+the kit's own cost functions handed in are refused.
 """
 
 from __future__ import annotations
@@ -13,36 +14,38 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from infralab import checks
 from infralab.checks import (
     CheckFailed,
     CheckPassed,
     agrees_with_reference,
+    call_number,
     check_type,
+    expect,
     points,
+    public_pass,
+    public_rng,
     refuse_kit_function,
     run_student_function,
+    same_twice,
+    scales_as,
 )
 
 PROBE_PROMPT = "Write a long story about a lighthouse keeper and a storm."
 
 
-def _reference_kv(layers: int, kv_heads: int, head_dim: int, bytes_per_value: int) -> int:
-    return 2 * layers * kv_heads * head_dim * bytes_per_value  # a key and a value per head
-
-
-def _reference_cost(usd_per_hour: float, tokens_per_s: float, utilization: float) -> float | None:
-    per_hour = tokens_per_s * 3600 * utilization
-    return None if per_hour <= 0 else usd_per_hour / per_hour * 1e6
+def _ref() -> Any:
+    return checks.reference_module("lab04")
 
 
 def _kit() -> list[Callable[..., Any]]:
     from infralab.costs.pricing import cost_per_1k_at_utilization, usd_per_1m_tokens_hourly
 
+    ref = _ref()
     return [
         usd_per_1m_tokens_hourly,
         cost_per_1k_at_utilization,
-        _reference_kv,
-        _reference_cost,
+        *([ref.kv_bytes_per_token, ref.cost_per_million] if ref else []),
     ]
 
 
@@ -101,20 +104,73 @@ def check_measure_stream(
     )
 
 
+KV_HINT = (
+    "What does each layer keep for every past token, per KV head? Count the vectors, their "
+    "length, and the bytes of each number."
+)
+COST_HINT = (
+    "How many tokens does the machine make in an hour you pay for, at that speed and that share "
+    "of busy time? Spread the hour's price over them, per million. No tokens: return None."
+)
+KV_ARGS = ("the layers", "the KV heads", "the head dimension", "the bytes per value")
+
+
+def _public_kv(fn: Any) -> CheckPassed:
+    """A positive whole number of bytes, in proportion to each of the four arguments."""
+    rng = public_rng(4)
+    for _ in range(20):
+        args = (rng.randint(1, 64), rng.randint(1, 16), rng.randint(1, 128), rng.choice([1, 2, 4]))
+        got = run_student_function(fn, *args, name="kv_bytes_per_token")
+        expect(
+            not isinstance(got, bool) and isinstance(got, (int, float)) and got > 0
+            and got == int(got),
+            f"kv_bytes_per_token{args} returned {got!r}, not a positive whole number of bytes.",
+            KV_HINT,
+        )  # fmt: skip
+        for i, what in enumerate(KV_ARGS):
+            scales_as(fn, args, i, 2, 1, name="kv_bytes_per_token", what=what, hint=KV_HINT)
+        same_twice(fn, args, got, name="kv_bytes_per_token")
+    return public_pass("kv_bytes_per_token grows in proportion to each of its four arguments")
+
+
+def _public_cost(fn: Any) -> CheckPassed:
+    """None with no tokens; otherwise a positive price in proportion to the hourly price and
+    in inverse proportion to the speed and to the busy share."""
+    for args in ((2.69, 2000.0, 0.0), (6.88, 0.0, 0.5)):
+        got = run_student_function(fn, *args, name="cost_per_million")
+        expect(got is None, f"cost_per_million{args} returned {got!r}: no tokens are made.",
+               COST_HINT)  # fmt: skip
+    rng = public_rng(5)
+    for _ in range(25):
+        args = (rng.uniform(0.05, 100), rng.uniform(1, 20_000), rng.uniform(0.01, 1.0))
+        got = call_number(fn, *args, name="cost_per_million")
+        expect(got > 0, f"cost_per_million{args} returned {got:g}.", COST_HINT)
+        for i, what, power in ((0, "the hourly price", 1), (1, "the speed", -1),
+                               (2, "the busy share", -1)):  # fmt: skip
+            factor = 2.0 if i != 2 else 0.5
+            scales_as(fn, args, i, factor, power, name="cost_per_million", what=what,
+                      hint=COST_HINT)  # fmt: skip
+        same_twice(fn, args, got, name="cost_per_million")
+    return public_pass("cost_per_million is None without tokens and scales with price, speed "
+                       "and busy share")  # fmt: skip
+
+
 @points(2)
 def check_kv_bytes_per_token(fn: Any) -> CheckPassed:
     """``fn(layers, kv_heads, head_dim, bytes_per_value)`` -> KV-cache bytes for one token."""
     from hypothesis import strategies as st
 
     refuse_kit_function(fn, _kit(), name="kv_bytes_per_token", sample_args=(30, 3, 64, 4))
+    ref = _ref()
+    if ref is None:
+        return _public_kv(fn)
     small = st.integers(min_value=1, max_value=128)
     tried = agrees_with_reference(
         fn,
-        _reference_kv,
+        ref.kv_bytes_per_token,
         st.tuples(small, small, st.integers(1, 256), st.sampled_from([1, 2, 4])),
         name="kv_bytes_per_token",
-        hint="What does each layer keep for every past token, per KV head? Count the vectors, "
-        "their length, and the bytes of each number.",
+        hint=KV_HINT,
         edge_cases=[(30, 3, 64, 4), (1, 1, 1, 1), (32, 8, 128, 2)],
         same=lambda got, want: (
             not isinstance(got, bool) and isinstance(got, (int, float)) and got == want
@@ -129,15 +185,16 @@ def check_cost_per_million(fn: Any) -> CheckPassed:
     from hypothesis import strategies as st
 
     refuse_kit_function(fn, _kit(), name="cost_per_million", sample_args=(2.69, 2000.0, 0.5))
+    ref = _ref()
+    if ref is None:
+        return _public_cost(fn)
     pos = lambda lo, hi: st.floats(lo, hi, allow_nan=False, allow_infinity=False)  # noqa: E731
     tried = agrees_with_reference(
         fn,
-        _reference_cost,
+        ref.cost_per_million,
         st.tuples(pos(0.01, 100), pos(0.0, 20_000), pos(0.0, 1.0)),
         name="cost_per_million",
-        hint="How many tokens does the machine make in an hour you pay for, at that speed and "
-        "that share of busy time? Spread the hour's price over them, per million. No tokens: "
-        "return None.",
+        hint=COST_HINT,
         edge_cases=[(0.10, 40.0, 1.0), (2.69, 2000.0, 0.0), (6.88, 0.0, 0.5)],
     )
     return CheckPassed(f"cost_per_million agrees with the definition on {tried} cases.")

@@ -1,7 +1,8 @@
 """Checks for lab 07 (capstone): your scenario, your unit economics, your flip point, your memo.
 
-The student writes the cost per customer and a search for where two bills cross (compared
-with references kept here on random inputs), then makes the decision and gives the reasons
+The student writes the cost per customer and a search for where two bills cross (compared on
+random inputs with references kept in ``infralab.checks.references.lab07``, public checks where
+the references are absent), then makes the decision and gives the reasons
 in their own words: the memo check reads those words, not the headings the kit writes.
 """
 
@@ -13,14 +14,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from infralab import checks
 from infralab.checks import (
     CheckFailed,
     CheckPassed,
     agrees_with_reference,
+    call_number,
     check,
     check_close,
+    expect,
+    number,
     points,
+    public_pass,
+    public_rng,
     refuse_kit_function,
+    run_student_function,
+    same_twice,
+    scales_as,
 )
 
 CHOICES = {
@@ -32,32 +42,15 @@ MIN_REASON_WORDS = 60
 COPIED_RUN = 8  # this many consecutive words shared with the kit's memo count as copied
 
 
-def _reference_cost_per_customer(monthly_usd: float, customers: int) -> float | None:
-    return None if customers <= 0 else monthly_usd / customers
-
-
-def _reference_flip(
-    bill_a: Callable[[float], float], bill_b: Callable[[float], float], low: float, high: float
-) -> float | None:
-    diff = lambda r: bill_a(r) - bill_b(r)  # noqa: E731
-    lo, hi = low, high
-    if diff(lo) == 0:
-        return lo
-    if diff(lo) * diff(hi) > 0:
-        return None
-    for _ in range(200):
-        mid = math.sqrt(lo * hi)
-        if diff(lo) * diff(mid) <= 0:
-            hi = mid
-        else:
-            lo = mid
-    return math.sqrt(lo * hi)
+def _ref() -> Any:
+    return checks.reference_module("lab07")
 
 
 def _kit() -> list[Callable[..., Any]]:
     from infralab.costs import model as costs
 
-    return [costs.break_even, _reference_cost_per_customer, _reference_flip]
+    ref = _ref()
+    return [costs.break_even, *([ref.cost_per_customer, ref.find_flip] if ref else [])]
 
 
 @points(1)
@@ -94,19 +87,94 @@ def check_scenario(sc: Any) -> CheckPassed:
     )
 
 
+CUSTOMER_HINT = (
+    "Share the month's bill among the active customers; with none (or a negative count, which "
+    "is an input error upstream) there is no cost per customer: None."
+)
+FLIP_HINT = (
+    "Look at the sign of bill_a - bill_b at both ends: the same sign means no crossing (None). "
+    "Otherwise halve the interval, keeping the half where the sign changes, until it is narrow "
+    "(volumes span decades: halving on a log scale converges faster)."
+)
+
+
+def _public_cost_per_customer(fn: Any) -> CheckPassed:
+    """None without customers; a cost in proportion to the bill, halved by twice the
+    customers; nothing to pay, nothing per customer."""
+    name = "cost_per_customer"
+    for args in ((1200.0, 0), (500.0, -2)):
+        got = run_student_function(fn, *args, name=name)
+        expect(got is None, f"{name}{args} returned {got!r}: there are no customers.",
+               CUSTOMER_HINT)  # fmt: skip
+    rng = public_rng(71)
+    for _ in range(25):
+        args = (rng.uniform(1, 1e6), rng.randint(1, 50_000))
+        got = call_number(fn, *args, name=name)
+        expect(got > 0, f"{name}{args} returned {got:g}.", CUSTOMER_HINT)
+        scales_as(fn, args, 0, 3.0, 1, name=name, what="the monthly bill", hint=CUSTOMER_HINT)
+        scales_as(fn, args, 1, 2, -1, name=name, what="the customers", hint=CUSTOMER_HINT)
+        same_twice(fn, args, got, name=name)
+    expect(call_number(fn, 0.0, 10, name=name) == 0, "A bill of 0 should cost 0 per customer.",
+           CUSTOMER_HINT)  # fmt: skip
+    return public_pass(f"{name} is None without customers and follows the bill and the count")
+
+
+def _public_flip(fn: Any) -> CheckPassed:
+    """Bills that cross: a volume inside [low, high] where bill_a - bill_b changes sign (within
+    0.1 %), the same with the bills swapped; bills that never cross: None."""
+    name = "find_flip"
+    rng = public_rng(72)
+    low, high = 10.0, 1e8
+    crossing = none = 0
+    for _ in range(40):
+        fa, pa = rng.uniform(0, 50_000), rng.uniform(0, 0.05)
+        fb, pb = rng.uniform(0, 50_000), rng.uniform(0, 0.05)
+        a = lambda r, f=fa, p=pa: f + p * r  # noqa: E731
+        b = lambda r, f=fb, p=pb: f + p * r  # noqa: E731
+        d = lambda r, a=a, b=b: a(r) - b(r)  # noqa: E731
+        if d(low) == 0 or d(high) == 0:
+            continue
+        got = call_number(fn, a, b, low, high, name=name, allow_none=True)
+        if d(low) * d(high) > 0:
+            none += 1
+            expect(got is None, f"These two bills never cross in [{low:g}, {high:g}], but you "
+                   f"gave {got!r}.", FLIP_HINT)  # fmt: skip
+            continue
+        crossing += 1
+        expect(got is not None, "These two bills cross, but you gave None.", FLIP_HINT)
+        expect(low <= got <= high, f"You gave {got:g}, outside [{low:g}, {high:g}].", FLIP_HINT)
+        below, above = max(low, got * (1 - 1e-3)), min(high, got * (1 + 1e-3))
+        expect(
+            d(below) * d(above) <= 0,
+            f"At {got:g} the two bills are not equal: they cross elsewhere.",
+            FLIP_HINT,
+        )
+        swapped = call_number(fn, b, a, low, high, name=name, allow_none=True)
+        expect(
+            swapped is not None and math.isclose(swapped, got, rel_tol=2e-3),
+            "Swapping the two bills moved the crossing.",
+            FLIP_HINT,
+        )
+        same_twice(fn, (a, b, low, high), got, name=name)
+    return public_pass(f"{name} finds where {crossing} pairs of bills cross and says None for "
+                       f"{none} that never do")  # fmt: skip
+
+
 @points(2)
 def check_cost_per_customer(fn: Any) -> CheckPassed:
     """cost_per_customer(monthly_usd, customers) -> USD per customer per month; none -> None."""
     from hypothesis import strategies as st
 
     refuse_kit_function(fn, _kit(), name="cost_per_customer", sample_args=(1200.0, 40))
+    ref = _ref()
+    if ref is None:
+        return _public_cost_per_customer(fn)
     tried = agrees_with_reference(
         fn,
-        _reference_cost_per_customer,
+        ref.cost_per_customer,
         st.tuples(st.floats(0, 1e7, allow_nan=False), st.integers(-3, 100_000)),
         name="cost_per_customer",
-        hint="Share the month's bill among the active customers; with none (or a negative "
-        "count, which is an input error upstream) there is no cost per customer: None.",
+        hint=CUSTOMER_HINT,
         edge_cases=[(1200.0, 40), (1200.0, 0), (0.0, 10)],
     )
     return CheckPassed(f"cost_per_customer is right on {tried} cases.")
@@ -156,14 +224,15 @@ def check_find_flip(fn: Any) -> CheckPassed:
 
     flat, linear = partial(_affine_bill, 100.0, 0.0), partial(_affine_bill, 0.0, 0.001)
     refuse_kit_function(fn, _kit(), name="find_flip", sample_args=(flat, linear, 10.0, 1e8))
+    ref = _ref()
+    if ref is None:
+        return _public_flip(fn)
     tried = agrees_with_reference(
         fn,
-        _reference_flip,
+        ref.find_flip,
         _bill_pairs(),
         name="find_flip",
-        hint="Look at the sign of bill_a - bill_b at both ends: the same sign means no crossing "
-        "(None). Otherwise halve the interval, keeping the half where the sign changes, until "
-        "it is narrow (volumes span decades: halving on a log scale converges faster).",
+        hint=FLIP_HINT,
         edge_cases=[(flat, linear, 10.0, 1e8), (linear, flat, 10.0, 50.0)],
         same=_same_flip,
     )
@@ -173,13 +242,15 @@ def check_find_flip(fn: Any) -> CheckPassed:
 @points(1)
 def check_flip_volume(value: Any, sc: Any) -> CheckPassed:
     """The requests/day where the cheapest API and the per-second GPU cost the same for ``sc``."""
-    from infralab.costs import model as costs
-
-    opts, _ = costs.llm_options(sc.workload, option_set="API vs per-second GPU")
-    apis = [o for o in opts if isinstance(o, costs.ManagedAPI)]
-    gpu = next(o for o in opts if isinstance(o, costs.PerSecondGPU))
-    api = min(apis, key=lambda o: o.bill(sc.workload).monthly_usd)
-    be = costs.break_even(api, gpu, sc.workload, low=10, high=1e8)
+    ref = _ref()
+    if ref is None:
+        if value is None:
+            return public_pass("flip volume: None (the two never cross?)")
+        got = number(value, name="flip volume (requests/day)")
+        expect(10 <= got <= 1e8, f"A flip volume of {got:g} requests/day is outside 10 to 1e8.",
+               "Use costs.break_even(api, gpu, workload) with the scenario's cheapest API.")  # fmt: skip
+        return public_pass(f"flip volume {got:.4g} requests/day is within the searched range")
+    be, compare = ref.flip_volume(sc)
     if be.requests_per_day is None:
         return check(
             value is None,
@@ -194,7 +265,7 @@ def check_flip_volume(value: Any, sc: Any) -> CheckPassed:
         be.requests_per_day,
         rel=0.05,
         name="flip volume (requests/day)",
-        hint=f"Compare {api.name} with {gpu.name} using costs.break_even.",
+        hint=compare,
     )
 
 
