@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
 QUICK_MARKERS ?= not slow and not browser and not notebook
 
-.PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps db-deps slides report lint constraints clean site site-check
+.PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps db-deps slides-deps slides report lint constraints clean site site-check
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.14 is needed (python3.11 or 3.12 recommended)."; exit 1; }
@@ -60,6 +60,15 @@ $(CHP):
 
 hub-deps: $(CHP)
 
+# reveal.js (npm) for the slide decks, copied next to them so they present offline (no CDN);
+# without npm, `make slides` stops and says so.
+REVEAL := .slides/node_modules/reveal.js/dist/reveal.js
+$(REVEAL):
+	@if command -v npm >/dev/null; then npm install --silent --prefix .slides reveal.js@^5; \
+	else echo "npm not found: the slide export (and its test) needs reveal.js: install Node.js"; fi
+
+slides-deps: $(REVEAL)
+
 # A PostgreSQL server for the collector's Postgres test (apt's postgresql, started per test run
 # in a temporary folder); without it the test skips and says why.
 db-deps:
@@ -69,14 +78,14 @@ db-deps:
 	    && echo "postgresql: installed"; } || echo "WARNING: postgresql could not be installed; the Postgres test will skip"; \
 	else echo "postgresql: not installed (needs root and apt-get); the Postgres test will skip"; fi
 
-unit: setup browser-deps hub-deps db-deps
+unit: setup browser-deps hub-deps db-deps slides-deps
 	$(BIN)/python -m pytest -p no:cacheprovider tests $(UNIT_ARGS) $(PYTEST_ARGS)
 
 notebooks: setup
 	$(BIN)/python -m infralab build-labs --check
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=300 $(NOTEBOOKS) $(PYTEST_ARGS)
 
-slides: setup
+slides: setup slides-deps
 	$(BIN)/python -m infralab slides --out artifacts/slides
 
 # The full gate: lint first (cheap), then every test, notebook and the slide export.
