@@ -37,10 +37,10 @@ DECK_TEMPLATE = """{%- extends 'index.html.j2' -%}
 <script>
 Reveal.initialize({
   controls: true, progress: true, history: true,
-  transition: "{{ resources.reveal.transition }}",
+  transition: "{{ resources.reveal.transition or 'slide' }}",
   slideNumber: "{{ resources.reveal.number }}",
   plugins: [RevealNotes],
-  width: {{ resources.reveal.width }}, height: {{ resources.reveal.height }},
+  width: {{ resources.reveal.width or 960 }}, height: {{ resources.reveal.height or 700 }},
 });
 </script>
 {%- endblock footer_js -%}
@@ -143,6 +143,7 @@ def export_notebook(path: Path, out_dir: Path) -> Path:
     copy_reveal(out_dir)
     exporter = SlidesExporter(
         reveal_url_prefix=REVEAL_FOLDER,
+        reveal_theme="white",  # its fonts ship with reveal.js ("simple" fetches Google Fonts)
         template_file="infralab_deck.html.j2",
         extra_loaders=[jinja2.DictLoader({"infralab_deck.html.j2": DECK_TEMPLATE})],
     )
