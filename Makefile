@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
 QUICK_MARKERS ?= not slow and not browser and not notebook
 
-.PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps db-deps grade-deps slides report lint constraints clean site site-check
+.PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps db-deps grade-deps slides-deps slides report lint constraints clean site site-check
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.14 is needed (python3.11 or 3.12 recommended)."; exit 1; }
@@ -62,6 +62,15 @@ $(CHP):
 
 hub-deps: $(CHP)
 
+# reveal.js (npm) for the slide decks, copied next to them so they present offline (no CDN);
+# without npm, `make slides` stops and says so.
+REVEAL := .slides/node_modules/reveal.js/dist/reveal.js
+$(REVEAL):
+	@if command -v npm >/dev/null; then npm install --silent --prefix .slides reveal.js@^5; \
+	else echo "npm not found: the slide export (and its test) needs reveal.js: install Node.js"; fi
+
+slides-deps: $(REVEAL)
+
 # A PostgreSQL server for the collector's Postgres test (apt's postgresql, started per test run
 # in a temporary folder); without it the test skips and says why.
 db-deps:
@@ -80,14 +89,14 @@ grade-deps:
 	    && echo "bubblewrap: installed"; } || echo "WARNING: bubblewrap could not be installed; grading tests will skip"; \
 	else echo "bubblewrap: not installed (needs root and apt-get); grading tests will skip"; fi
 
-unit: setup browser-deps hub-deps db-deps grade-deps
+unit: setup browser-deps hub-deps db-deps grade-deps slides-deps
 	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider tests $(UNIT_ARGS) $(PYTEST_ARGS),@$(NO_TESTS))
 
 notebooks: setup
 	$(if $(wildcard labs/solutions),$(BIN)/python -m infralab build-labs --check,@echo "no labs/solutions here: build-labs --check is for the instructor's branch")
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=300 $(NOTEBOOKS) $(PYTEST_ARGS)
 
-slides: setup
+slides: setup slides-deps
 	$(BIN)/python -m infralab slides --out artifacts/slides
 
 # The full gate: lint first (cheap), then every test, notebook and the slide export.

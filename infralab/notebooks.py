@@ -52,6 +52,49 @@ def dumps(nb: dict[str, Any]) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
+def _source_text(source: Any) -> str:
+    text = "".join(source) if isinstance(source, list) else str(source or "")
+    return text.replace("\r\n", "\n").rstrip("\n")
+
+
+def content(nb: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """What a notebook says, independent of who saved it and how.
+
+    Per cell: its type, its source (a list of lines or one string, ``\\r\\n``, a trailing
+    newline: all the same), its tags and its slide type. Left out, because every front end
+    rewrites them on save without changing the lesson: cell ids, outputs and execution counts
+    (the committed-clean check looks at those), the kernel's ``language_info`` and
+    ``kernelspec``, widget state, Colab's ``metadata.colab``/``accelerator``/``outputId``,
+    JupyterLab's ``collapsed``/``scrolled``/``execution`` timings, key order, indentation,
+    ``nbformat_minor``. :func:`sync` with ``check`` compares this, so opening a lesson and
+    saving it (JupyterLab, RISE's autosave, Colab, ``nbformat.write``) never puts it out of step.
+    """
+    cells = []
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {}) or {}
+        show = meta.get("slideshow")
+        slide = show.get("slide_type") if isinstance(show, dict) else None
+        cells.append(
+            (
+                cell.get("cell_type"),
+                _source_text(cell.get("source", "")),
+                tuple(sorted(meta.get("tags", []) or [])),
+                slide,
+            )
+        )
+    return cells
+
+
+def stored_outputs(nb: dict[str, Any]) -> list[int]:
+    """Indices of code cells that carry outputs or an execution count (committed: none)."""
+    return [
+        index
+        for index, cell in enumerate(nb.get("cells", []))
+        if cell.get("cell_type") == "code"
+        and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
+
+
 def _tags(cell: dict[str, Any]) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
@@ -110,15 +153,29 @@ def normalise(nb: dict[str, Any], relpath: str) -> dict[str, Any]:
     return nb
 
 
+def same_content(text: str, want: dict[str, Any]) -> bool:
+    """Whether a notebook file's text says what ``want`` says (see :func:`content`)."""
+    try:
+        return content(json.loads(text)) == content(want)
+    except (ValueError, AttributeError, TypeError):  # not JSON, or not a notebook
+        return False
+
+
 def sync(path: Path, *, check: bool = False, root: Path = REPO_ROOT) -> bool:
-    """Bring one notebook in step; return True if it was (or, with check, would be) changed."""
+    """Bring one notebook in step; return True if it was (or, with check, would be) changed.
+
+    Writing compares text (the file is rewritten in the kit's one format); ``check``
+    compares :func:`content`, so a file a front end saved in its own format is in step.
+    """
     relpath = Path(path).resolve().relative_to(root).as_posix()
     text = Path(path).read_text(encoding="utf-8")
-    want = dumps(normalise(json.loads(text), relpath))
+    normal = normalise(json.loads(text), relpath)
+    if check:
+        return not same_content(text, normal)
+    want = dumps(normal)
     if want == text:
         return False
-    if not check:
-        Path(path).write_text(want, encoding="utf-8")
+    Path(path).write_text(want, encoding="utf-8")
     return True
 
 

@@ -11,12 +11,40 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+from infralab.errors import InfralabError
 from infralab.paths import REPO_ROOT
 
 SKIP_TAGS = {"infralab-header", "infralab-setup", "slide-skip"}
+# reveal.js from npm (``make slides-deps``), copied next to the decks: nothing from a CDN.
+REVEAL_ENV = "INFRALAB_REVEAL_DIR"
+REVEAL_DEFAULT = REPO_ROOT / ".slides" / "node_modules" / "reveal.js"
+REVEAL_FOLDER = "reveal.js"  # beside the exported decks
+# nbconvert's reveal template, with every script it would load from a CDN (jQuery, RequireJS,
+# Mermaid, MathJax, the widget manager) left out and reveal.js loaded as plain scripts from
+# the local copy. Decks are not executed (no outputs, no widgets), so nothing else is needed.
+DECK_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block footer_js -%}
+<script src="{{ resources.reveal.url_prefix }}/dist/reveal.js"></script>
+<script src="{{ resources.reveal.url_prefix }}/plugin/notes/notes.js"></script>
+<script>
+Reveal.initialize({
+  controls: true, progress: true, history: true,
+  transition: "{{ resources.reveal.transition or 'slide' }}",
+  slideNumber: "{{ resources.reveal.number }}",
+  plugins: [RevealNotes],
+  width: {{ resources.reveal.width or 960 }}, height: {{ resources.reveal.height or 700 }},
+});
+</script>
+{%- endblock footer_js -%}
+"""
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
 
 
@@ -67,13 +95,40 @@ def lessons(root: Path = REPO_ROOT) -> list[Path]:
     return sorted((Path(root) / "course").glob("[0-9][0-9]_*.ipynb"))
 
 
+class RevealMissing(FileNotFoundError, InfralabError):
+    """No local reveal.js to copy next to the decks."""
+
+    hint = "Run `make slides-deps` (npm install of reveal.js into .slides/), or set INFRALAB_REVEAL_DIR."
+
+
+def reveal_dir() -> Path:
+    """The local reveal.js package (``dist/`` and ``plugin/``); raises if there is none."""
+    path = Path(os.environ.get(REVEAL_ENV) or REVEAL_DEFAULT)
+    if not (path / "dist" / "reveal.js").is_file():
+        raise RevealMissing(f"No reveal.js at {path}: the slides would need a CDN")
+    return path
+
+
+def copy_reveal(out_dir: Path) -> Path:
+    """reveal.js's ``dist/`` and notes plug-in into ``out_dir/reveal.js`` (once)."""
+    source, target = reveal_dir(), Path(out_dir) / REVEAL_FOLDER
+    if not (target / "dist" / "reveal.js").is_file():
+        shutil.copytree(source / "dist", target / "dist", dirs_exist_ok=True)
+        shutil.copytree(
+            source / "plugin" / "notes", target / "plugin" / "notes", dirs_exist_ok=True
+        )
+    return target
+
+
 def export_notebook(path: Path, out_dir: Path) -> Path:
     """One notebook to ``out_dir/<name>.slides.html`` (as ``jupyter nbconvert --to slides``).
 
     The notebook is not executed: a deck shows the narrative and code, and the instructor
     runs the cells live (outputs are never committed). Slide metadata is applied on the fly,
-    so a notebook that was not yet synced still exports with the course's rules.
+    so a notebook that was not yet synced still exports with the course's rules. reveal.js is
+    copied from the local npm package into ``out_dir/reveal.js``: the deck opens offline.
     """
+    import jinja2
     import nbformat
     from nbconvert import SlidesExporter
 
@@ -83,10 +138,16 @@ def export_notebook(path: Path, out_dir: Path) -> Path:
     nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
     nb = copy.deepcopy(nb)
     apply_slide_metadata(nb)
-    exporter = SlidesExporter()
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    copy_reveal(out_dir)
+    exporter = SlidesExporter(
+        reveal_url_prefix=REVEAL_FOLDER,
+        reveal_theme="white",  # its fonts ship with reveal.js ("simple" fetches Google Fonts)
+        template_file="infralab_deck.html.j2",
+        extra_loaders=[jinja2.DictLoader({"infralab_deck.html.j2": DECK_TEMPLATE})],
+    )
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
     target = out_dir / f"{path.stem}.slides.html"
     target.write_text(body, encoding="utf-8")
     return target
@@ -95,8 +156,9 @@ def export_notebook(path: Path, out_dir: Path) -> Path:
 def export_all(out_dir: Path | str = "artifacts/slides", root: Path = REPO_ROOT) -> list[Path]:
     """Every lesson in ``course/`` as HTML slides in ``out_dir``; returns the files written.
 
-    The HTML loads reveal.js from a CDN when opened, so present from a machine with network
-    access, or open the notebooks with jupyterlab-rise in an air-gapped room.
+    Each deck loads reveal.js from ``out_dir/reveal.js`` (copied from the npm package that
+    ``make slides-deps`` installs), so the folder presents offline; jupyterlab-rise (live
+    slides in JupyterLab) ships its own reveal.js and needs no network either.
     """
     from tqdm.auto import tqdm
 

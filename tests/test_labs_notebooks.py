@@ -107,11 +107,9 @@ def test_committed_notebooks_are_in_step(repo_root):
 def test_no_notebook_has_stored_outputs(repo_root):
     found = notebooks.course_notebooks(repo_root)
     assert found, "no notebooks found"
-    for path in found:
-        nb = notebooks.read(path)
-        for cell in nb["cells"]:
-            if cell["cell_type"] == "code":
-                assert not cell.get("outputs") and cell.get("execution_count") is None, path
+    dirty = {str(p): notebooks.stored_outputs(notebooks.read(p)) for p in found}
+    dirty = {p: cells for p, cells in dirty.items() if cells}
+    assert not dirty, f"outputs stored (run `python -m infralab build-labs`): {dirty}"
 
 
 def test_every_lesson_and_lab_exists(repo_root):
@@ -244,3 +242,99 @@ def test_glossary_defines_the_terms_lessons_link_to(repo_root):
                    "RRF", "nDCG", "recall@k", "MRR", "TTFT", "KV cache", "int8 quantization",
                    "Micro-batching", "p99", "Cold start", "vCPU share", "GB-second", "MFU"):  # fmt: skip
         assert any(needed.lower() in term.lower() for term in terms), needed
+
+
+# ---------------------------------------------------------------- saving never breaks anything
+SAVED_NOTEBOOKS = ("course/01_two_infrastructures.ipynb", "labs/solutions/05_break_even_dashboard.ipynb",
+                   "labs/05_break_even_dashboard.ipynb")  # fmt: skip
+
+
+def _scratch_repo(repo_root: Path, tmp_path: Path) -> Path:
+    """The committed lessons and labs in a scratch folder (build_all(root=...) works there)."""
+    import shutil
+
+    for folder in ("course", "labs/solutions"):
+        (tmp_path / folder).mkdir(parents=True)
+    for path in notebooks.course_notebooks(repo_root):
+        shutil.copy(path, tmp_path / path.relative_to(repo_root))
+    return tmp_path
+
+
+def _clean(root: Path) -> tuple[list[Path], dict[str, list[int]]]:
+    dirty = {
+        str(p): notebooks.stored_outputs(notebooks.read(p))
+        for p in notebooks.course_notebooks(root)
+    }
+    return labs.build_all(check=True, root=root), {p: c for p, c in dirty.items() if c}
+
+
+def test_nbformat_write_keeps_every_notebook_in_step(repo_root, tmp_path):
+    """nbformat.write: sorted keys, sources as lists of lines, cell ids, nbformat_minor 5."""
+    import nbformat
+
+    root = _scratch_repo(repo_root, tmp_path)
+    for path in notebooks.course_notebooks(root):
+        nb = nbformat.read(str(path), as_version=4)
+        nb.nbformat_minor = 5
+        nb = nbformat.validator.normalize(nb)[1]  # adds cell ids, as a 4.5 writer does
+        nbformat.write(nbformat.from_dict(nb), str(path))
+    assert '"id": ' in (root / SAVED_NOTEBOOKS[0]).read_text()
+    assert _clean(root) == ([], {})
+
+
+def test_a_jupyterlab_and_colab_save_keeps_labs_in_step(repo_root, tmp_path):
+    """What JupyterLab and Colab write on save: kernel metadata, language_info, widget state,
+    Colab's metadata and cell ``outputId``, ids, lists of lines without a final newline."""
+    root = _scratch_repo(repo_root, tmp_path)
+    for rel in SAVED_NOTEBOOKS:
+        path = root / rel
+        nb = json.loads(path.read_text())
+        nb["nbformat_minor"] = 5
+        nb["metadata"].update(
+            colab={"provenance": [], "gpuType": "T4", "name": path.name},
+            accelerator="GPU",
+            kernelspec={"name": "python3", "display_name": "Python 3"},
+            language_info={
+                "name": "python",
+                "version": "3.12.3",
+                "mimetype": "text/x-python",
+                "codemirror_mode": {"name": "ipython", "version": 3},
+            },  # fmt: skip
+            widgets={
+                "application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2}
+            },
+        )
+        for index, cell in enumerate(nb["cells"]):
+            cell["id"] = f"cell-{index}"
+            cell["metadata"].update(id=f"c{index}", outputId=f"out-{index}", collapsed=False)
+            lines = cell["source"].splitlines(keepends=True)
+            cell["source"] = lines if index % 2 else "".join(lines) + "\n"
+        path.write_text(json.dumps(nb, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    assert _clean(root) == ([], {})
+
+
+def test_content_changes_are_still_caught(repo_root, tmp_path):
+    root = _scratch_repo(repo_root, tmp_path)
+    student = root / "labs" / "05_break_even_dashboard.ipynb"
+    nb = json.loads(student.read_text())
+    code = next(
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and "raises-exception" in c["metadata"].get("tags", [])
+    )
+    code["metadata"]["tags"].remove("raises-exception")  # a tag is content: CI relies on it
+    student.write_text(json.dumps(nb))
+    lesson = root / "course" / "07_decision_framework.ipynb"
+    nb = json.loads(lesson.read_text())
+    nb["cells"][1]["source"] += "\nprint('edited')"  # the generated set-up cell
+    lesson.write_text(json.dumps(nb))
+    sol = root / "labs" / "solutions" / "02_load_test_endpoint.ipynb"
+    nb = json.loads(sol.read_text())
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code.update(
+        execution_count=3, outputs=[{"output_type": "stream", "name": "stdout", "text": "x"}]
+    )
+    sol.write_text(json.dumps(nb))
+    changed, dirty = _clean(root)
+    assert {p.name for p in changed} == {student.name, lesson.name}
+    assert list(dirty) == [str(sol)]

@@ -122,3 +122,47 @@ def test_coverage_map_check_catches_a_stale_heading(tmp_path: Path) -> None:
     assert slides.coverage_map_problems(doc, root=tmp_path) == [
         "coverage map: lesson 99 has no section '## Gone'"
     ]
+
+
+def test_decks_need_no_cdn(tmp_path: Path) -> None:
+    """The exported HTML loads reveal.js from the copy beside it, nothing from the web."""
+    import re
+
+    out = slides.export_all(tmp_path, root=slides.REPO_ROOT)
+    assert (tmp_path / "reveal.js" / "dist" / "reveal.js").is_file()
+    for path in out:
+        html = path.read_text(encoding="utf-8")
+        remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', html)
+        theme = re.search(r'href="(reveal.js/dist/theme/[^"]+)"', html)
+        assert theme and "googleapis" not in (tmp_path / theme.group(1)).read_text()
+        assert not remote, f"{path.name} loads {remote}"
+        assert 'src="reveal.js/dist/reveal.js"' in html
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium missing")
+def test_a_deck_presents_offline(tmp_path: Path) -> None:
+    """Open one deck from disk in headless Chromium with every web request aborted."""
+    from playwright.sync_api import sync_playwright
+
+    [deck] = [slides.export_notebook(slides.lessons()[1], tmp_path)]
+    blocked: list[str] = []
+
+    def route(r):  # type: ignore[no-untyped-def]
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.route("**/*", route)
+            page.goto(deck.as_uri())
+            page.wait_for_function("window.Reveal && Reveal.isReady()", timeout=30_000)
+            assert page.evaluate("Reveal.getTotalSlides()") > 3
+        finally:
+            browser.close()
+    assert [u for u in blocked if "badge" not in u] == []

@@ -1,11 +1,27 @@
-"""Altair chart builders, one module per lesson topic; every axis has a title with units."""
+"""Altair chart builders, one module per lesson topic; every axis has a title with units.
+
+Importing this package switches Altair, for the whole kernel, to charts that need no network
+(:func:`infralab.offline_charts.use_offline`): Altair's default HTML output loads Vega from a
+CDN (``cdn.jsdelivr.net``), which an air-gapped classroom, a firewalled Binder and this kit's
+CI browser cannot reach ("Error loading script"). Every chart is then a ``JupyterChart``
+widget whose Vega bundle comes from vl-convert, so it draws in JupyterLab, Notebook 7, RISE,
+VS Code and Colab's custom widget manager. Every chart of the kit goes through this package
+(its modules and ``infralab.training.charts`` import it; ``infralab.classroom.room`` too;
+``infralab.serving.observe``, below it in the layers, calls the switch itself), so the one
+switch covers every lesson, lab and the class dashboard. A renderer chosen before (the static
+site's, which draws Vega-Lite JSON with its local bundle; ``png`` or ``svg``) is left alone.
+"""
 
 from __future__ import annotations
 
 import altair as alt
 
+from infralab.offline_charts import use_offline
+
 # Notebooks on Binder and Colab render inline; the default row limit would break sweeps.
 alt.data_transformers.disable_max_rows()
+
+OFFLINE = use_offline()
 
 
 def titled(chart: alt.Chart, title: str, subtitle: str | None = None) -> alt.Chart:

@@ -197,6 +197,8 @@ def charts(df: pd.DataFrame, nickname: str | None = None):
     """Throughput and cost per workload by hardware, one dot per record; ``nickname`` in red."""
     import altair as alt
 
+    import infralab.charts  # noqa: F401  (charts draw offline: no CDN)
+
     data = df.assign(you=(df["nickname"] == nickname) if nickname else False)
     color = alt.condition(alt.datum.you, alt.value("#d62728"), alt.value("#4c78a8"))
     base = alt.Chart(data).encode(

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from infralab.offline_charts import use_offline
+
 
 def parse(text: str) -> pd.DataFrame:
     """Prometheus text -> one row per sample: ``name``, ``labels`` (dict), ``value``."""
@@ -231,6 +233,8 @@ def rate_chart(rates: pd.DataFrame, title: str = "Requests per second"):
     """Altair line of a :func:`rate` table."""
     import altair as alt
 
+    use_offline()
+
     return (
         alt.Chart(rates)
         .mark_line(point=True)
@@ -245,6 +249,8 @@ def rate_chart(rates: pd.DataFrame, title: str = "Requests per second"):
 def quantile_chart(q: pd.DataFrame, title: str = "Latency percentiles per scrape interval"):
     """Altair lines of a :func:`quantiles_over_time` table (seconds shown as ms)."""
     import altair as alt
+
+    use_offline()
 
     data = q.assign(ms=q["value"] * 1e3)
     return (
