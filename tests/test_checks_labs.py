@@ -171,7 +171,7 @@ def test_every_graded_check_declares_points_and_is_called_by_its_lab():
         lab = module.__name__[-2:]
         graded = graded_checks(module)
         assert len(graded) >= 3 and all(fn.points >= 1 for fn in graded.values())
-        assert {name for name, _ in grade.check_calls(lab)} == set(graded)
+        assert {c.name for c in grade.check_calls(lab)} == set(graded)
 
 
 def _student_written_functions(source: str) -> list[str]:

@@ -193,14 +193,8 @@ def test_no_file_holds_a_reference_function(built, repo_root):
 
 
 def test_the_release_passes_its_own_audit(built, repo_root):
-    problems = release.audit(built.out, repo_root)
-    has_references = (repo_root / "infralab" / "checks" / "references").is_dir()
-    if problems and not has_references and all(p.startswith("infralab/checks/") for p in problems):
-        # Until every reference implementation moves into infralab/checks/references/ (the
-        # references branch), some check modules still hold code equal to a lab's solution;
-        # `python -m infralab release` refuses to build for exactly this reason.
-        pytest.xfail("check modules still hold reference code: " + "; ".join(problems))
-    assert problems == []
+    assert (repo_root / "infralab" / "checks" / "references").is_dir()
+    assert release.audit(built.out, repo_root) == []
 
 
 def test_every_lesson_and_student_lab_ships(built, repo_root):
