@@ -369,6 +369,7 @@ def run_submission(
 def _free_text_values(kernel: Any, lab: str) -> dict[str, str]:
     out = {}
     for name in FREE_TEXT_VARIABLES.get(lab, {}):
+        out[name] = ""  # every student gets every rubric row, answered or not
         with contextlib.suppress(Exception):
             value = kernel.evaluate(name)
             if isinstance(value, str):
@@ -592,17 +593,20 @@ def write_gradebook(subs: list[Submission], out_dir: Path, scores: dict) -> None
         row: dict[str, Any] = {"student": sub.student, "lab": sub.lab, "file": str(sub.path)}
         for r in sub.results:
             row[r.name] = r.earned
+        # total and possible count what has been graded: every check, and each free-text
+        # answer a person has scored; answers still waiting for a person are counted apart.
         rubric_total, rubric_possible, pending = 0.0, 0, 0
         for item, possible in _rubric_items(sub):
             score, _ = scores.get((sub.student, sub.lab, item), ("", ""))
-            rubric_possible += possible
             if isinstance(score, float):
                 row[f"rubric:{item}"] = score
                 rubric_total += score
+                rubric_possible += possible
             else:
                 pending += 1
+        total = sub.total + rubric_total
         row.update(
-            total=sub.total + rubric_total,
+            total=int(total) if float(total).is_integer() else total,
             possible=sub.possible + rubric_possible,
             rubric_pending=pending,
             status=sub.status,
@@ -612,12 +616,14 @@ def write_gradebook(subs: list[Submission], out_dir: Path, scores: dict) -> None
     book = pd.DataFrame(table)
     book.to_csv(out_dir / "gradebook.csv", index=False)
     # Canvas' gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then one
-    # column per assignment whose header names it and its points possible.
+    # column per assignment whose header names it and its points possible (every check and
+    # every free-text answer, scored or not: one column per lab).
     canvas = []
     for sub, row in zip(subs, table, strict=True):
+        worth = sub.possible + sum(p for _, p in _rubric_items(sub))
         canvas.append({"Student": sub.student, "ID": "", "SIS User ID": sub.student,
                        "SIS Login ID": sub.student, "Section": "",
-                       f"Lab {sub.lab} ({row['possible']:g})": row["total"]})  # fmt: skip
+                       f"Lab {sub.lab} ({worth:g})": row["total"]})  # fmt: skip
     pd.DataFrame(canvas).to_csv(out_dir / "gradebook_canvas.csv", index=False)
 
 
