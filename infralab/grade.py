@@ -432,6 +432,7 @@ def grade(
     progress: bool = True,
     sandbox: str = "require",
     rubric: Path | None = None,
+    jobs: int = 1,
 ) -> list[Submission]:
     """Grade every submission; write the gradebook, feedback, rubric sheet and LMS export.
 
@@ -463,13 +464,35 @@ def grade(
     subs: list[Submission] = []
     for path, student in zip(paths, student_ids(paths), strict=True):
         subs.append(Submission(Path(path), student, lab=""))
-    for sub in tqdm(subs, desc="grading", unit="notebook", disable=not progress):
-        _grade_one(sub, extra_dir, timeout_s, memory_mb, hide, use_bwrap, root)
+    if jobs < 1:
+        raise GradeError(f"--jobs {jobs}: give 1 or more")
+    settings = (extra_dir, timeout_s, memory_mb, hide, use_bwrap, root)
+    bar = tqdm(total=len(subs), desc="grading", unit="notebook", disable=not progress)
+    if jobs == 1:
+        for sub in subs:
+            _grade_one(sub, *settings)
+            bar.update()
+    else:  # one grader process per job, each with its own kernels (hypothesis is per process)
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_graded, sub, settings) for sub in subs]
+            for i, future in enumerate(futures):
+                subs[i] = future.result()
+                bar.update()
+    bar.close()
+    for sub in subs:
         _write_feedback(sub, out_dir / "feedback" / f"{sub.student}.md")
     scores = read_rubric(rubric) if rubric is not None else {}
     write_gradebook(subs, out_dir, scores)
     write_rubric_sheet(subs, out_dir / "rubric.csv", scores)
     return subs
+
+
+def _graded(sub: Submission, settings: tuple) -> Submission:
+    _grade_one(sub, *settings)
+    return sub
 
 
 def _grade_one(
@@ -667,6 +690,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=300, help="seconds per notebook")
     parser.add_argument("--memory", type=float, default=3000,
                         help="MB per notebook (resident memory of every process it starts)")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="notebooks graded at once (each in its own sandbox); up to the cores")  # fmt: skip
     parser.add_argument("--rubric", type=Path, default=None,
                         help="a filled rubric.csv from an earlier run, merged into the gradebook")  # fmt: skip
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
@@ -686,6 +711,7 @@ def run(args: argparse.Namespace) -> int:
             memory_mb=args.memory,
             sandbox="off" if args.unsafe_no_sandbox else "require",
             rubric=args.rubric,
+            jobs=args.jobs,
         )
     except (GradeError, SandboxError, InstructorOnlyError) as exc:
         print(f"error: {with_hint(exc)}", file=sys.stderr)
