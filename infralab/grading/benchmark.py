@@ -58,7 +58,9 @@ def make_class(folder: Path, size: int) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infralab.grading.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m infralab.grading.benchmark", description=__doc__
+    )
     parser.add_argument("--submissions", type=int, default=30, help="class size")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks graded at once")
     parser.add_argument(
