@@ -57,10 +57,15 @@ def test_grading_the_site_and_the_report_use_the_sliced_client():
     import inspect
 
     from infralab import grade, site
+    from infralab.grading import remote
 
-    for module in (grade, site, notebooks):
+    for module in (site, notebooks):
         source = inspect.getsource(module)
         assert "client_class()" in source and "NotebookClient(" not in source, module.__name__
+    # The grader drives its sandboxed kernel with a blocking client whose reads time out every
+    # half second (so a missed wake-up costs at most that), never with NotebookClient.
+    assert "NotebookClient(" not in inspect.getsource(grade)
+    assert "get_iopub_msg(timeout=min(left, 0.5))" in inspect.getsource(remote)
 
 
 def test_both_ways_of_starting_a_kernel_get_sliced_channels(tmp_path):
