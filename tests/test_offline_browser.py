@@ -280,10 +280,11 @@ def test_charts_draw_offline(lab: tuple[str, str, Path]) -> None:
                 for rel in EXECUTED:
                     if only and rel not in only:
                         continue
-                    copy = _executed_copy(rel, work).relative_to(work).as_posix()
-                    _open(page, base, token, copy)
+                    executed = _executed_copy(rel, work)
+                    _open(page, base, token, executed.relative_to(work).as_posix())
                     drawn[rel] = _check_charts(page, rel)
                     _shutdown_kernels(base, token)
+                    executed.unlink()  # the folder stays the repository's notebooks alone
             finally:
                 browser.context.close()
     finally:
