@@ -20,19 +20,27 @@ HEADER_TAG = "infralab-header"
 SETUP_TAG = "infralab-setup"
 
 SETUP_TEMPLATE = """\
-# Set-up (generated): on Colab this installs the kit once; anywhere else it does nothing.
-import importlib.util
+# Set-up (generated): on Colab this installs the kit ({install_time} the first time) and can
+# be run again after any interruption; anywhere else it does nothing.
 import subprocess
 import sys
+from pathlib import Path
 
 REPO, BRANCH = "{repo}", "{branch}"
-if "google.colab" in sys.modules and importlib.util.find_spec("infralab") is None:
-    cmd = ["git", "clone", "--depth", "1", "--branch", BRANCH, REPO, "/content/infralab"]
-    subprocess.run(cmd, check=True)
-    sys.path.insert(0, "/content/infralab")
-from infralab.colab import bootstrap  # noqa: E402
+ROOT = Path("/content/infralab")
+if "google.colab" in sys.modules:
+    if not (ROOT / "infralab" / "colab.py").is_file():  # no copy yet, or a half one
+        print(f"infralab set-up: downloading the course ({{BRANCH}} branch) ...")
+        part = ROOT.with_name(ROOT.name + ".partial")  # renamed only once complete
+        subprocess.run(["rm", "-rf", str(part), str(ROOT)], check=True)
+        cmd = ["git", "clone", "-q", "--depth", "1", "--branch", BRANCH, REPO, str(part)]
+        subprocess.run(cmd, check=True)
+        part.rename(ROOT)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from infralab.colab import bootstrap
 
-bootstrap("{path}", branch=BRANCH)"""
+    bootstrap("{path}", branch=BRANCH, repo_url=REPO)"""
 
 
 def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:
@@ -100,7 +108,7 @@ def _tags(cell: dict[str, Any]) -> list[str]:
 
 
 def header_cells(relpath: str) -> list[dict[str, Any]]:
-    from infralab.project import REPOSITORY, branch_for
+    from infralab.project import COLAB_INSTALL_TIME, REPOSITORY, branch_for
 
     badge = {
         "cell_type": "markdown",
@@ -112,7 +120,12 @@ def header_cells(relpath: str) -> list[dict[str, Any]]:
         "execution_count": None,
         "metadata": {"tags": [SETUP_TAG]},
         "outputs": [],
-        "source": SETUP_TEMPLATE.format(repo=REPOSITORY, branch=branch_for(relpath), path=relpath),
+        "source": SETUP_TEMPLATE.format(
+            repo=REPOSITORY,
+            branch=branch_for(relpath),
+            path=relpath,
+            install_time=COLAB_INSTALL_TIME,
+        ),
     }
     return [badge, setup]
 
