@@ -82,7 +82,7 @@ def colab_box(tmp_path_factory, repo_root):
     source = notebooks.header_cells(NOTEBOOK)[1]["source"]
     url = f'"{project.REPOSITORY}"'
     folder = 'Path("/content/infralab")'
-    assert url in source and folder in source
+    assert url in source and folder in source and "root=ROOT" in source
     source = source.replace(url, repr(origin.as_uri())).replace(folder, f"Path({str(root)!r})")
     cell = box / "cell.py"
     cell.write_text(source)
