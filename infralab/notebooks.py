@@ -40,7 +40,12 @@ if "google.colab" in sys.modules:
         sys.path.insert(0, str(ROOT))
     from infralab.colab import bootstrap
 
-    bootstrap("{path}", branch=BRANCH, repo_url=REPO, root=ROOT)"""
+    bootstrap(
+        "{path}",
+        branch=BRANCH,
+        repo_url=REPO,
+        root=ROOT,
+    )"""
 
 
 def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:

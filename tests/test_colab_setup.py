@@ -44,6 +44,10 @@ class output:
 """
 
 
+# A clean interpreter: nothing of this checkout on its path (the suite may run with PYTHONPATH).
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
 def _git(*args: str) -> None:
     subprocess.run(
         ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],
@@ -61,13 +65,14 @@ def colab_box(tmp_path_factory, repo_root):
     _git("-C", str(origin), "branch", "-f", project.STUDENT_BRANCH, "HEAD")
 
     venv = box / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=CLEAN_ENV)
     python = venv / "bin" / "python"
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
         capture_output=True,
         text=True,
+        env=CLEAN_ENV,
     ).stdout.strip()
     # Colab's preinstalled packages: this environment's, already at the tested versions.
     (Path(site) / "colab_preinstalled.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -103,6 +108,7 @@ def _run(box: dict, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=CLEAN_ENV,
     )
 
 
@@ -115,6 +121,7 @@ def _run_and_kill_during_pip(box: dict, timeout: float = 120) -> str:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        env=CLEAN_ENV,
     )
     deadline = time.monotonic() + timeout
     killed = False
@@ -142,7 +149,12 @@ def _run_and_kill_during_pip(box: dict, timeout: float = 120) -> str:
 def _imports_from_venv(box: dict) -> subprocess.CompletedProcess[str]:
     code = "import infralab.colab, sys; print(infralab.colab.__file__)"
     return subprocess.run(
-        [str(box["python"]), "-c", code], cwd="/", capture_output=True, text=True, timeout=120
+        [str(box["python"]), "-c", code],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=CLEAN_ENV,
     )
 
 
