@@ -92,3 +92,19 @@ def test_the_warning_is_what_a_tcp_kernel_prints(tmp_path):
     )
     _, err = _stderr_of(code, tmp_path)
     assert WARNING in err
+
+
+def test_ray_serve_info_lines_stay_out_of_cell_output(capfd):
+    """Lesson 08: importing Serve through the kit leaves warnings visible and INFO silent."""
+    pytest.importorskip("ray.serve", reason="Ray Serve (the fleet extra) is not installed")
+    import logging
+
+    from infralab.fleet import serving
+
+    serving._serve()
+    capfd.readouterr()
+    logging.getLogger("ray.serve").info("Started Serve in namespace 'serve'.")
+    logging.getLogger("ray.serve").warning("a real warning")
+    err = capfd.readouterr().err
+    assert "Started Serve" not in err
+    assert "a real warning" in err
