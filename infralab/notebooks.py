@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +24,32 @@ HEADER_TAG = "infralab-header"
 SETUP_TAG = "infralab-setup"
 
 SETUP_TEMPLATE = """\
-# Set-up (generated): on Colab this installs the kit once; anywhere else it does nothing.
-import importlib.util
+# Set-up (generated): on Colab this installs the kit ({install_time} the first time) and can
+# be run again after any interruption; anywhere else it does nothing.
 import subprocess
 import sys
+from pathlib import Path
 
 REPO, BRANCH = "{repo}", "{branch}"
-if "google.colab" in sys.modules and importlib.util.find_spec("infralab") is None:
-    cmd = ["git", "clone", "--depth", "1", "--branch", BRANCH, REPO, "/content/infralab"]
-    subprocess.run(cmd, check=True)
-    sys.path.insert(0, "/content/infralab")
-from infralab.colab import bootstrap  # noqa: E402
+ROOT = Path("/content/infralab")
+if "google.colab" in sys.modules:
+    if not (ROOT / "infralab" / "colab.py").is_file():  # no copy yet, or a half one
+        print(f"infralab set-up: downloading the course ({{BRANCH}} branch) ...")
+        part = ROOT.with_name(ROOT.name + ".partial")  # renamed only once complete
+        subprocess.run(["rm", "-rf", str(part), str(ROOT)], check=True)
+        cmd = ["git", "clone", "-q", "--depth", "1", "--branch", BRANCH, REPO, str(part)]
+        subprocess.run(cmd, check=True)
+        part.rename(ROOT)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from infralab.colab import bootstrap
 
-bootstrap("{path}", branch=BRANCH)"""
+    bootstrap(
+        "{path}",
+        branch=BRANCH,
+        repo_url=REPO,
+        root=ROOT,
+    )"""
 
 
 def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:
@@ -100,7 +117,7 @@ def _tags(cell: dict[str, Any]) -> list[str]:
 
 
 def header_cells(relpath: str) -> list[dict[str, Any]]:
-    from infralab.project import REPOSITORY, branch_for
+    from infralab.project import COLAB_INSTALL_TIME, REPOSITORY, branch_for
 
     badge = {
         "cell_type": "markdown",
@@ -112,7 +129,12 @@ def header_cells(relpath: str) -> list[dict[str, Any]]:
         "execution_count": None,
         "metadata": {"tags": [SETUP_TAG]},
         "outputs": [],
-        "source": SETUP_TEMPLATE.format(repo=REPOSITORY, branch=branch_for(relpath), path=relpath),
+        "source": SETUP_TEMPLATE.format(
+            repo=REPOSITORY,
+            branch=branch_for(relpath),
+            path=relpath,
+            install_time=COLAB_INSTALL_TIME,
+        ),
     }
     return [badge, setup]
 
@@ -224,6 +246,32 @@ def _poll_in_slices(channel: Any, slice_s: float = POLL_SLICE_S) -> None:
     channel.get_msg = get_msg
 
 
+def use_ipc(km: Any) -> Any:
+    """Put a kernel manager (not started yet) on IPC transport; return it.
+
+    Why: over TCP, ipykernel 7 logs ``[IPKernelApp] WARNING | Kernel is running over TCP
+    without encryption`` on stderr at every start, which students read as an error in the
+    output of ``preflight``, ``report-notebooks`` and ``make site``. Over IPC (Unix sockets
+    in a private temporary folder, mode 0700) the kernel has nothing to warn about, and no
+    other user of the machine can reach it. Windows has no IPC transport: TCP stays.
+    """
+    if os.name == "nt":
+        return km
+    folder = tempfile.mkdtemp(prefix="infralab-kernel-")
+    km.transport = "ipc"
+    km.connection_file = os.path.join(folder, "kernel.json")
+    km.ip = os.path.join(folder, "kernel-ipc")
+    weakref.finalize(km, shutil.rmtree, folder, True)
+    return km
+
+
+def quiet_kernel_manager(**kwargs: Any) -> Any:
+    """A blocking ``jupyter_client.KernelManager`` on IPC transport (see :func:`use_ipc`)."""
+    from jupyter_client.manager import KernelManager
+
+    return use_ipc(KernelManager(**kwargs))
+
+
 _CLIENT_CLASS: Any = None
 
 
@@ -236,7 +284,8 @@ def client_class() -> Any:
     the poll times out, which with the cell timeout as the poll's timeout means minutes of a
     kernel sitting idle, and a grader's time limit failing a correct submission. Polling in
     half-second slices to the same deadline loses at most half a second. Every notebook the
-    kit executes (grading, the site, the time/memory report) uses this client.
+    kit executes (grading, the site, the time/memory report) uses this client. Its kernels
+    run over IPC transport (:func:`use_ipc`), so they print no TCP warning.
     """
     global _CLIENT_CLASS
     if _CLIENT_CLASS is None:
@@ -244,6 +293,9 @@ def client_class() -> Any:
         from nbclient import NotebookClient
 
         class SlicedPollClient(NotebookClient):
+            def create_kernel_manager(self):  # type: ignore[no-untyped-def]
+                return use_ipc(super().create_kernel_manager())
+
             async def async_start_new_kernel_client(self):  # type: ignore[no-untyped-def]
                 kc = await super().async_start_new_kernel_client()
                 _poll_in_slices(kc.shell_channel)

@@ -57,13 +57,24 @@ def _time_import() -> tuple[float, str]:
 def _time_kernel() -> tuple[float, str]:
     """Seconds to start a Jupyter kernel and run ``import infralab`` in it (what cell 1 waits for)."""
     try:
-        from jupyter_client.manager import start_new_kernel
+        import jupyter_client  # noqa: F401
+
+        from infralab.notebooks import quiet_kernel_manager
     except ImportError as exc:
         return 0.0, f"jupyter_client is not installed ({exc}); install the kit's `lab` extra"
     started = time.perf_counter()
+    km = quiet_kernel_manager(kernel_name="python3")  # IPC: no TCP warning on stderr
+    kc = None
     try:
-        km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120, cwd=str(REPO_ROOT))
+        km.start_kernel(cwd=str(REPO_ROOT))
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=120)
     except Exception as exc:  # no kernelspec, a broken ipykernel: the room cannot start
+        if kc is not None:
+            kc.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
         return 0.0, f"{type(exc).__name__}: {exc}"
     error = ""
     try:

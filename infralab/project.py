@@ -11,6 +11,9 @@ REPOSITORY = "https://github.com/infralab-course/infralab"
 BRANCH = "main"
 STUDENT_BRANCH = "student"
 GITHUB_SLUG = REPOSITORY.removeprefix("https://github.com/")
+# What the Colab set-up cell says its first run takes; the measurements behind it are in
+# infralab/colab.py's docstring.
+COLAB_INSTALL_TIME = "about 2 minutes"
 
 # Paths that exist only on the instructor's branch: their badges and set-up cell use BRANCH.
 INSTRUCTOR_PATHS = ("labs/solutions/",)

@@ -84,7 +84,8 @@ def test_build_all_in_a_scratch_repo(tmp_path):
     student = json.loads((tmp_path / "labs" / "02_y.ipynb").read_text())
     setup = student["cells"][1]
     assert notebooks.SETUP_TAG in setup["metadata"]["tags"]
-    assert 'bootstrap("labs/02_y.ipynb", branch=BRANCH)' in setup["source"]
+    assert 'bootstrap(\n        "labs/02_y.ipynb",\n        branch=BRANCH,' in setup["source"]
+    assert "repo_url=REPO," in setup["source"] and "root=ROOT," in setup["source"]
     assert REPOSITORY in setup["source"] and '"--branch", BRANCH' in setup["source"]
     # student labs clone the student release; the solution, the instructor's branch
     assert f'BRANCH = "{REPOSITORY}", "{STUDENT_BRANCH}"' in setup["source"]

@@ -221,7 +221,7 @@ def test_every_notebook_launches_the_student_branch(built):
         nb = notebooks.read(path)
         badge, setup = nb["cells"][0]["source"], nb["cells"][1]["source"]
         assert f'REPO, BRANCH = "{REPOSITORY}", "{STUDENT_BRANCH}"' in setup, path
-        assert '"git", "clone", "--depth", "1", "--branch", BRANCH' in setup, path
+        assert '"git", "clone", "-q", "--depth", "1", "--branch", BRANCH, REPO' in setup, path
         assert f"/blob/{STUDENT_BRANCH}/" in badge and f"/{STUDENT_BRANCH}?labpath=" in badge
     readme = (built.out / "README.md").read_text()
     assert f"/blob/{STUDENT_BRANCH}/course/00_start_here.ipynb" in readme

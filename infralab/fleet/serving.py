@@ -10,6 +10,7 @@ chosen by the provider.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,20 @@ def _serve():
     require_ray()
     from ray import serve
 
+    quiet_serve_logger()
     return serve
+
+
+def quiet_serve_logger() -> None:
+    """Keep Ray Serve's INFO lines out of the notebook: warnings and errors still show.
+
+    Importing ``ray.serve`` gives the driver's ``ray.serve`` logger an INFO level and a
+    stderr handler, so every deployment step ("Started Serve", "Deploying app", "Application
+    is ready") printed in red under lesson 08's cells, which students read as errors.
+    ``ray.init(log_to_driver=False, logging_level="ERROR")`` (cluster.start) covers the
+    workers and Ray Core, not this logger. The replicas' own logs stay in Ray's log folder.
+    """
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)
 
 
 def deploy_embeddings(
@@ -72,6 +86,7 @@ def deploy_embeddings(
         max_ongoing_requests=8,
     )
     serve.run(deployment.bind(), name=APP_NAME, route_prefix="/", blocking=False)
+    quiet_serve_logger()  # in case running it configured the logger again
     _wait_running(timeout_s=180)
     return f"http://127.0.0.1:{int(port)}"
 
