@@ -36,8 +36,11 @@ RESULTS_ENV = "INFRALAB_RESULTS"
 RECORDED_DIR = BENCHMARKS_DIR
 SCHEMA_VERSION = 2
 
-Origin = Literal["measured", "recorded", "default"]
-ORIGINS: tuple[str, ...] = ("measured", "recorded", "default")
+Origin = Literal["measured", "recorded", "default", "estimate", "missing"]
+# measured: the student's run; recorded: the kit's benchmark file; default: a sourced figure
+# (a price, a published measurement); estimate: computed by a model from sourced figures;
+# missing: not measured, so not priced (value None).
+ORIGINS: tuple[str, ...] = ("measured", "recorded", "default", "estimate", "missing")
 
 
 class ResultError(ValueError, InfralabError):
@@ -100,21 +103,39 @@ def _relative(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Figure:
-    """One number with its unit and where it came from (origin and file or page)."""
+    """One number with its unit and where it came from (origin and file or page).
 
-    value: float
+    The kit's one provenance type, from a lesson's measurement to the price and the memo
+    (``costs.Measured`` and ``decision.Input`` are this class). ``name`` says what it is
+    where a list of figures is shown; a ``missing`` figure has no value.
+    """
+
+    value: float | None
     unit: str
     origin: str
     source: str
     detail: str = ""
+    name: str = ""
 
     def __post_init__(self) -> None:
         if self.origin not in ORIGINS:
             raise ResultError(f"origin must be one of {', '.join(ORIGINS)}, not {self.origin!r}")
+        if self.value is None and self.origin != "missing":
+            raise ResultError("only a 'missing' figure may have no value")
 
     def label(self) -> str:
         extra = f", {self.detail}" if self.detail else ""
+        if self.value is None:
+            return f"not measured ({self.source}{extra})"
         return f"{self.value:,.4g} {self.unit} ({self.origin}: {self.source}{extra})"
+
+    def shown(self) -> str:
+        """The value and unit, or a dash when missing."""
+        return "—" if self.value is None else f"{self.value:,.4g} {self.unit}"
+
+    def named(self, name: str) -> Figure:
+        """The same figure under a display name."""
+        return dataclasses.replace(self, name=name)
 
 
 @dataclass

@@ -32,9 +32,9 @@ def measured(no_results: Path) -> Path:
 
 def test_defaults_are_labelled(no_results: Path) -> None:
     inputs = D.gather_inputs()
-    assert inputs["generation"].source == "default"
-    assert inputs["rag"].source == "missing" and inputs["rag"].value is None
-    assert inputs["serving"].source == "missing"
+    assert inputs["generation"].origin == "default"
+    assert inputs["rag"].origin == "missing" and inputs["rag"].value is None
+    assert inputs["serving"].origin == "missing"
     memo = D.decide(D.scenario("legal"), inputs).to_markdown()
     assert "inputs measured on this machine: none" in memo
     assert "**default**" in memo and "**measured**" not in memo
@@ -43,7 +43,7 @@ def test_defaults_are_labelled(no_results: Path) -> None:
 
 def test_measured_inputs_are_labelled(measured: Path) -> None:
     inputs = D.gather_inputs()
-    assert {k: i.source for k, i in inputs.items()} == {
+    assert {k: i.origin for k, i in inputs.items()} == {
         "generation": "measured",
         "embedding": "measured",
         "serving": "measured",
@@ -67,11 +67,11 @@ def test_recorded_benchmark_is_labelled_recorded(no_results: Path) -> None:
     record = results.RagResult(retrieval_ms=55.0, embed_query_ms=50.0, search_ms=5.0)
     (rec / "rag.json").write_text(json.dumps({"record": record.to_dict()}))
     got = D.gather_inputs()["rag"]
-    assert got.source == "recorded" and got.value == 55.0
+    assert got.origin == "recorded" and got.value == 55.0
     # a hand-edited student file is not trusted: a clear note, and the recorded run is used
     results.results_dir().mkdir(parents=True)
     (results.results_dir() / "rag.json").write_text('{"retrieval_ms": "fast"}')
-    assert D.gather_inputs()["rag"].source == "recorded"
+    assert D.gather_inputs()["rag"].origin == "recorded"
 
 
 @pytest.mark.parametrize(

@@ -49,10 +49,10 @@ def _walk_the_thread(folder: Path) -> None:
     memo = decision.decide(decision.scenario("legal"), inputs).to_markdown()
     for key, value in expect.items():
         got = inputs[key]
-        assert got.value == value and got.source == "measured", key
+        assert got.value == value and got.origin == "measured", key
         kind = key
-        assert str(folder / f"{kind}.json") in got.detail
-        assert f"| {got.name} | {got.shown()} | **measured** | {got.detail} |" in memo
+        assert got.source == str(folder / f"{kind}.json")
+        assert f"| {got.name} | {got.shown()} | **measured** | {got.source}, {got.detail} |" in memo
     retrieval = f"Retrieval takes {expect['rag']:,.0f} ms (measured: {folder / 'rag.json'}"
     assert retrieval in memo
     assert "not measured here: none" in memo

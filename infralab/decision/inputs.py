@@ -8,10 +8,11 @@ from typing import Literal
 
 from infralab.costs import model as costs
 from infralab.errors import InfralabError
+from infralab.results import Figure
 
 Recommendation = Literal["traditional cloud", "AI infrastructure", "hybrid"]
 Demand = Literal["volatile", "growing", "stable"]
-SOURCES = ("measured", "recorded", "default", "missing")
+SOURCES = ("measured", "recorded", "default", "estimate", "missing")
 
 # A self-hosted option must be within this factor of the API's bill for sensitive data to
 # tip the balance towards keeping inference in-house. A judgment call, stated in the memo.
@@ -26,18 +27,9 @@ class DecisionError(ValueError, InfralabError):
     hint = "infralab.decision.SCENARIOS shows a complete scenario to copy."
 
 
-@dataclass(frozen=True)
-class Input:
-    """One number the decision uses, with where it came from."""
-
-    name: str
-    value: float | None
-    unit: str
-    source: str  # measured | recorded | default | missing
-    detail: str
-
-    def shown(self) -> str:
-        return "—" if self.value is None else f"{self.value:,.4g} {self.unit}"
+# One number the decision uses, with where it came from: the kit's one provenance type
+# (``infralab.results.Figure``: value, unit, origin, source, detail, name).
+Input = Figure
 
 
 @dataclass(frozen=True)
@@ -162,10 +154,8 @@ def scenario(key: str) -> Scenario:
 # ------------------------------------------------------------------------ the inputs
 
 
-def _from_measured(name: str, m: costs.Measured | None, missing_hint: str) -> Input:
-    if m is None:
-        return Input(name, None, "", "missing", missing_hint)
-    return Input(name, float(m.value), m.unit, m.source, m.detail)
+def _missing(name: str, unit: str, hint: str) -> Figure:
+    return Figure(None, unit, "missing", hint, name=name)
 
 
 def gather_inputs() -> dict[str, Input]:
@@ -176,45 +166,33 @@ def gather_inputs() -> dict[str, Input]:
     """
     from infralab import results
 
+    gen, emb, srv = (costs.measured_throughput("generation"), costs.measured_throughput("embedding"),
+                     costs.measured_duration_s("serving"))  # fmt: skip
     inputs = {
-        "generation": _from_measured(
-            "CPU decode speed (lesson 04)",
-            costs.measured_throughput("generation"),
-            "run lesson 04 to measure it",
-        ),
-        "embedding": _from_measured(
-            "CPU embedding throughput (lesson 03)",
-            costs.measured_throughput("embedding"),
-            "run lesson 03 to measure it",
-        ),
-        "serving": _from_measured(
+        "generation": gen.named("CPU decode speed (lesson 04)")
+        if gen
+        else _missing("CPU decode speed (lesson 04)", "tokens/s", "run lesson 04 to measure it"),
+        "embedding": emb.named("CPU embedding throughput (lesson 03)")
+        if emb
+        else _missing("CPU embedding throughput (lesson 03)", "sentences/s", "run lesson 03"),
+        "serving": srv.named("API time per request on CPU (lesson 02)")
+        if srv
+        else _missing(
             "API time per request on CPU (lesson 02)",
-            costs.measured_duration_s("serving"),
+            "s",
             "run lesson 02 to measure it; the app tier is then not priced",
         ),
     }
     try:
         fig = results.load("serving").figure("cpu_vcpus")
-        inputs["serving_vcpus"] = Input(
-            "CPU the request was measured with (lesson 02)",
-            fig.value,
-            fig.unit,
-            fig.origin,
-            f"{fig.source}, {fig.detail}",
-        )
+        inputs["serving_vcpus"] = fig.named("CPU the request was measured with (lesson 02)")
     except (FileNotFoundError, results.ResultError, OSError):
         pass
     try:
         fig = results.load("rag").figure("retrieval_ms")
-        inputs["rag"] = Input(
-            "retrieval latency (lesson 06)",
-            fig.value,
-            fig.unit,
-            fig.origin,
-            f"{fig.source}, {fig.detail}",
-        )
+        inputs["rag"] = fig.named("retrieval latency (lesson 06)")
     except (FileNotFoundError, results.ResultError, OSError):
-        inputs["rag"] = Input(
-            "retrieval latency (lesson 06)", None, "ms", "missing", "run lesson 06 to measure it"
+        inputs["rag"] = _missing(
+            "retrieval latency (lesson 06)", "ms", "run lesson 06 to measure it"
         )
     return inputs

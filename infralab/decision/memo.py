@@ -25,7 +25,7 @@ def render_memo(d: Decision) -> str:
     sc, w = d.scenario, d.scenario.workload
     src = d.sources()
     measured = ", ".join(src["measured"]) or "none"
-    fallback = [f"{i.name} ({i.source})" for i in d.inputs.values() if i.source != "measured"]
+    fallback = [f"{i.name} ({i.origin})" for i in d.inputs.values() if i.origin != "measured"]
     lines = [
         f"# Decision memo: {sc.title}",
         "",
@@ -52,7 +52,8 @@ def render_memo(d: Decision) -> str:
         "| --- | --- | --- | --- |",
     ]
     for i in d.inputs.values():
-        lines.append(f"| {i.name} | {i.shown()} | **{i.source}** | {i.detail} |")
+        where = f"{i.source}, {i.detail}" if i.detail else i.source
+        lines.append(f"| {i.name} | {i.shown()} | **{i.origin}** | {where} |")
     lines += [
         "",
         "*measured*: your run of the lesson on this machine (your results folder); *recorded*: "

@@ -62,7 +62,7 @@ class Decision:
         """Input names grouped by where they came from."""
         out: dict[str, list[str]] = {s: [] for s in SOURCES}
         for i in self.inputs.values():
-            out.setdefault(i.source, []).append(i.name)
+            out.setdefault(i.origin, []).append(i.name)
         return out
 
     def to_markdown(self) -> str:
@@ -107,8 +107,8 @@ def decide(
         retrieval_s = inputs["rag"].value / 1000.0
         budget = max(w.latency_target_s - retrieval_s, 1e-3)
         reasons.append(
-            f"Retrieval takes {retrieval_s * 1000:,.0f} ms ({inputs['rag'].source}: "
-            f"{inputs['rag'].detail}), leaving "
+            f"Retrieval takes {retrieval_s * 1000:,.0f} ms ({inputs['rag'].origin}: "
+            f"{inputs['rag'].source}, {inputs['rag'].detail}), leaving "
             f"{budget:.2f} s of the {w.latency_target_s:g} s target for generation."
         )
         w = replace(w, latency_target_s=budget)
