@@ -184,5 +184,6 @@ def _base(option: Any, kind: str, w: Workload, usd: float, **kw: Any) -> Bill:
         tokens_per_month=served * w.tokens_per_request,
         note=note,
         model=getattr(option, "model", ""),
+        provider=getattr(option, "provider", ""),
         **kw,
     )

@@ -37,6 +37,7 @@ from infralab.decision.rules import (
     Decision,
     Pricer,
     decide,
+    people_usd,
     price_options,
     recommendation_sweep,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "price_options",
     "Pricer",
     "Decision",
+    "people_usd",
     "decide",
     "recommendation_sweep",
     "render_memo",

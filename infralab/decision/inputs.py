@@ -21,6 +21,29 @@ SENSITIVE_DATA_TOLERANCE = 1.5
 IDLE_GPU_UTILIZATION = 0.3
 
 
+# People cost: the median pay of US software developers, from the Bureau of Labor Statistics'
+# Occupational Outlook Handbook (May 2012 figure, the dated page the kit could read: re-check,
+# and set your own rate in the scenario). A self-hosted GPU service needs someone to run it.
+ENGINEER_USD_PER_HOUR = Figure(
+    44.88,
+    "USD/h",
+    "default",
+    "https://ia-cdn.fs3d.net/web/20140517121806/http://www.bls.gov/ooh/computer-and-information-technology/software-developers.htm",
+    "BLS median pay of software developers, May 2012 (old: re-check)",
+    name="engineer cost per hour",
+)
+HOURS_PER_FULL_TIME_MONTH = 2080 / 12  # 40 h x 52 weeks / 12: a whole hire, when the team has none
+# Bytes a token takes on the wire: "1 token ~= 4 characters in English" (OpenAI help centre).
+BYTES_PER_TOKEN = Figure(
+    4.0,
+    "bytes/token",
+    "default",
+    "https://help.openai.com/en/articles/4936856-what-are-tokens-and-how-to-count-them",
+    "rule of thumb for English text",
+    name="bytes per token",
+)
+
+
 class DecisionError(ValueError, InfralabError):
     """Bad scenario input; the message names the field and what is allowed."""
 
@@ -53,6 +76,10 @@ class Scenario:
     chunks_embedded_per_day: float = 0.0
     small_model_ok: bool = False
     article_choice: str = ""
+    # hours a month of ML-ops work (serving, upgrades, on-call) a self-hosted GPU model takes:
+    # a scenario assumption like the traffic, priced at ENGINEER_USD_PER_HOUR
+    ops_hours_per_month: float = 20.0
+    engineer_usd_per_hour: float | None = None  # None: the sourced default above
 
     def __post_init__(self) -> None:
         if self.demand not in ("volatile", "growing", "stable"):
@@ -63,6 +90,8 @@ class Scenario:
             raise DecisionError(
                 f"ml_engineers must be a whole number >= 0, not {self.ml_engineers!r}"
             )
+        if self.ops_hours_per_month < 0 or (self.engineer_usd_per_hour or 0) < 0:
+            raise DecisionError("ops_hours_per_month and engineer_usd_per_hour must be >= 0")
         if self.chunks_embedded_per_day < 0:
             raise DecisionError("chunks_embedded_per_day must be >= 0")
         if not isinstance(self.workload, costs.Workload):
