@@ -166,7 +166,6 @@ def test_bad_scenario_input_is_explained() -> None:
             "x",
             "x",
             costs.Workload(10),
-            ai_is_core=True,
             demand="sometimes",  # type: ignore[arg-type]
             ml_engineers=0,
             sensitive_data=False,
@@ -178,7 +177,6 @@ def test_bad_scenario_input_is_explained() -> None:
             "x",
             "x",
             costs.Workload(10),
-            ai_is_core=True,
             demand="stable",
             ml_engineers=-1,
             sensitive_data=False,

@@ -18,9 +18,7 @@ memo). The interactive explorer is ``infralab.ui.decision_explorer``.
 from __future__ import annotations
 
 from infralab.decision.inputs import (
-    IDLE_GPU_UTILIZATION,
     SCENARIOS,
-    SENSITIVE_DATA_TOLERANCE,
     SOURCES,
     DecisionError,
     Demand,
@@ -46,8 +44,6 @@ __all__ = [
     "Recommendation",
     "Demand",
     "SOURCES",
-    "SENSITIVE_DATA_TOLERANCE",
-    "IDLE_GPU_UTILIZATION",
     "DecisionError",
     "Input",
     "Scenario",

@@ -14,12 +14,6 @@ Recommendation = Literal["traditional cloud", "AI infrastructure", "hybrid"]
 Demand = Literal["volatile", "growing", "stable"]
 SOURCES = ("measured", "recorded", "default", "estimate", "missing")
 
-# A self-hosted option must be within this factor of the API's bill for sensitive data to
-# tip the balance towards keeping inference in-house. A judgment call, stated in the memo.
-SENSITIVE_DATA_TOLERANCE = 1.5
-# Below this planned utilization a dedicated GPU is the "idle GPU" the article warns about.
-IDLE_GPU_UTILIZATION = 0.3
-
 
 # People cost: the median pay of US software developers, from the Bureau of Labor Statistics'
 # Occupational Outlook Handbook (May 2012 figure, the dated page the kit could read: re-check,
@@ -67,7 +61,6 @@ class Scenario:
     title: str
     story: str
     workload: costs.Workload
-    ai_is_core: bool
     demand: Demand
     ml_engineers: int
     sensitive_data: bool
@@ -117,7 +110,6 @@ SCENARIOS: dict[str, Scenario] = {
             latency_target_s=10.0,
             traffic="business_hours",
         ),
-        ai_is_core=False,
         demand="volatile",
         ml_engineers=0,
         sensitive_data=False,
@@ -138,7 +130,6 @@ SCENARIOS: dict[str, Scenario] = {
             latency_target_s=5.0,
             traffic="business_hours",
         ),
-        ai_is_core=True,
         demand="stable",
         ml_engineers=2,
         sensitive_data=True,
@@ -161,7 +152,6 @@ SCENARIOS: dict[str, Scenario] = {
             latency_target_s=8.0,
             traffic="spiky",
         ),
-        ai_is_core=True,
         demand="growing",
         ml_engineers=2,
         sensitive_data=False,

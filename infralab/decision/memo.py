@@ -20,6 +20,10 @@ def money(x: float | None) -> str:
     return f"${x:,.0f}" if x >= 100 else f"${x:,.2f}"
 
 
+def _egress(d: Decision) -> float:
+    return float(d.chosen.breakdown.get("egress", 0.0))
+
+
 def render_memo(d: Decision) -> str:
     """The one-page Markdown memo."""
     sc, w = d.scenario, d.scenario.workload
@@ -85,11 +89,17 @@ def render_memo(d: Decision) -> str:
     lines += ["", "## What would flip it", ""] + [f"- {f}" for f in d.flips]
     lines += [
         "",
-        "## Not in these numbers",
+        "## In these numbers, and not",
         "",
-        "- People: MLOps and on-call time for anything self-hosted; optimisation work on batching and routing.",
-        "- Traffic: data egress between clouds, and the latency of crossing them on every request.",
-        "- Governance: access control on the model and the vector store, prompt and inference-log retention, audit.",
+        "- In: people for every self-hosted GPU option (the *people* line above: ops hours a "
+        "month at the engineer rate, a whole hire when the team has none), and egress when "
+        f"prompts leave the app's cloud for another provider's GPU or API ({money(_egress(d))}/month "
+        "for the chosen option).",
+        "- Not in: people for the app tier and for the managed options (integration, prompt work); "
+        "the latency of crossing clouds on every request (lesson 06 simulates it, it is not "
+        "measured here); volume discounts and committed-use rates (list prices only).",
+        "- Not in: governance: access control on the model and the vector store, prompt and "
+        "inference-log retention, audit.",
         "",
         "Prices: " + "; ".join(d.notes),
     ]
