@@ -81,9 +81,17 @@ class Speed:
         return pre, tokens_out / self.decode.value if self.decode.value else math.inf
 
 
-def measured_speeds(cpu_tokens_per_s: float | None = None) -> tuple[Speed, Speed | None, list[str]]:
+SPEED_KEYS = ("cpu_decode", "cpu_prefill", "gpu_decode", "gpu_prefill")
+
+
+def measured_speeds(
+    cpu_tokens_per_s: float | None = None, speeds: dict[str, Figure] | None = None
+) -> tuple[Speed, Speed | None, list[str]]:
     """The CPU speed (lesson 04, else the recorded run) and the GPU speed (the student's own
-    GPU run, else the recorded H200 run), each figure labelled; and notes."""
+    GPU run, else the recorded H200 run), each figure labelled; and notes.
+
+    ``speeds`` replaces any of the figures (keys :data:`SPEED_KEYS`): the capstone passes its
+    inputs through here, so a what-if on one input reprices every option that uses it."""
     from infralab import results
 
     notes: list[str] = []
@@ -93,6 +101,10 @@ def measured_speeds(cpu_tokens_per_s: float | None = None) -> tuple[Speed, Speed
         prefill = gen.figure("prefill_tokens_per_s") if gen.prefill_tokens_per_s else None  # type: ignore[attr-defined]
     except (FileNotFoundError, results.ResultError, OSError):
         decode, prefill = DEFAULTS["generation"], None
+    given = speeds or {}
+    if unknown := set(given) - set(SPEED_KEYS):
+        raise CostError(f"unknown speed {sorted(unknown)}; use {', '.join(SPEED_KEYS)}")
+    decode, prefill = given.get("cpu_decode", decode), given.get("cpu_prefill", prefill)
     if cpu_tokens_per_s is not None:
         decode = Figure(_nonneg("cpu_tokens_per_s", cpu_tokens_per_s), "tokens/s", "default",
                         "your slider", "CPU decode speed you set")  # fmt: skip
@@ -105,6 +117,7 @@ def measured_speeds(cpu_tokens_per_s: float | None = None) -> tuple[Speed, Speed
         g = results.load_gpu("generation")
         gd = g.figure("decode_tokens_per_s")
         gp = g.figure("prefill_tokens_per_s") if g.prefill_tokens_per_s else None  # type: ignore[attr-defined]
+        gd, gp = given.get("gpu_decode", gd), given.get("gpu_prefill", gp)
         gpu = Speed(gd, gp, str(getattr(g, "device", "") or DEFAULT_GPU), CPU_MODEL)
         notes.append(
             f"GPU decode (batch 1): {gd.label()}; prefill: {gp.label() if gp else 'not measured'}"
@@ -114,7 +127,7 @@ def measured_speeds(cpu_tokens_per_s: float | None = None) -> tuple[Speed, Speed
     return cpu, gpu, notes
 
 
-def _gpu_name(device: str) -> str:
+def gpu_name(device: str) -> str:
     """The GPU model named in a device string (e.g. 'NVIDIA H200, ...'), else the default."""
     for name in ("H200", "H100", "A100", "L40S", "L4", "T4", "B200"):
         if name in device:
@@ -131,6 +144,8 @@ def llm_options(
     spot_interruptions_per_hour: float = 0.05,
     cpu_tokens_per_s: float | None = None,
     option_set: str = "all",
+    speeds: dict[str, Figure] | None = None,
+    gpu_anchor_tokens_per_s: float | None = None,
 ) -> tuple[list[Option], list[str]]:
     """The options for an LLM chat workload, each priced from what was measured.
 
@@ -143,6 +158,10 @@ def llm_options(
       for decode, the datasheet's peak FLOP/s for prefill (a lower bound on prompt time).
     - APIs bill every input and output token.
 
+    ``speeds`` replaces measured figures (see :func:`measured_speeds`);
+    ``gpu_anchor_tokens_per_s`` the published batch-512 throughput the H100 estimate is
+    anchored on (:data:`GPU_ANCHOR`).
+
     Returns ``(options, notes)``; each note says where a number came from or why an option
     is missing (a price the data does not hold is not guessed).
     """
@@ -151,7 +170,7 @@ def llm_options(
     if option_set not in OPTION_SETS:
         raise CostError(f"option_set must be one of {', '.join(OPTION_SETS)}")
     kinds = OPTION_SETS[option_set]
-    cpu, gpu, notes = measured_speeds(cpu_tokens_per_s)
+    cpu, gpu, notes = measured_speeds(cpu_tokens_per_s, speeds)
     opts: list[Option] = []
     if "api" in kinds:
         api = pricing.load_prices("llm_api").set_index("model")
@@ -161,7 +180,8 @@ def llm_options(
                                    row["usd_per_1m_output_tokens"], model=model,
                                    provider=str(row["provider"])))  # fmt: skip
             notes.append(f"API {model}: {row['provider']}, {row['source']}, {row['as_of']}")
-    point = decode_operating_point(batch)
+    anchor = GPU_ANCHOR.value if gpu_anchor_tokens_per_s is None else gpu_anchor_tokens_per_s
+    point = decode_operating_point(batch, anchor_tokens_per_s=_nonneg("gpu_anchor", anchor))
     prefill_s = estimated_prefill_s(workload.tokens_in)
     gpu_s = prefill_s + point.step_s * workload.tokens_out / point.batch  # GPU time a request
     rps = 1.0 / gpu_s if gpu_s > 0 else 0.0
@@ -191,7 +211,7 @@ def llm_options(
                 interruptions_per_hour=spot_interruptions_per_hour if kind == "spot" else 0.0,
                 model=GPU_MODEL, provider=str(row["provider"]), prefill_s=prefill_s))  # fmt: skip
         if gpu is not None:
-            name = _gpu_name(gpu.device)
+            name = gpu_name(gpu.device)
             pre, dec = gpu.seconds(workload.tokens_in, workload.tokens_out)
             try:
                 row = pricing.gpu_hour(name, "on_demand")
@@ -253,6 +273,16 @@ def hardware_fact(device: str, metric: str) -> Figure:
     r = rows.iloc[0]
     return Figure(float(r["value"]), str(r["unit"]), "default", str(r["source"]), str(r["as_of"]))
 
+
+# The published measurement the H100 decode estimate is anchored on (decode_operating_point).
+GPU_ANCHOR = Figure(
+    16542.0,
+    "tokens/s",
+    "default",
+    "silybench (tgarg01/silybench-data), Qwen3-8B FP8 on 1xH100, batch 512",
+    "run 2026-09-24",
+    name="H100 8B decode anchor (published)",
+)
 
 # What each option of llm_options runs. The GPU options' throughput is anchored on an 8B
 # model (Qwen3-8B FP8, silybench); the serverless CPU runs lesson 04's 135M model.

@@ -12,7 +12,7 @@ not depend on how ``infralab.costs`` builds its options; pass another ``pricer``
 
 One module per concern: ``inputs`` (scenarios and the figures a decision uses, with their
 origins), ``rules`` (pricing adapter, the decision, what flips it), ``memo`` (the Markdown
-memo). The interactive explorer is ``infralab.ui.decision_explorer``.
+memo), ``sensitivity`` (how far each input must move to flip the choice). The interactive explorer is ``infralab.ui.decision_explorer``.
 """
 
 from __future__ import annotations
@@ -34,10 +34,19 @@ from infralab.decision.memo import (
 from infralab.decision.rules import (
     Decision,
     Pricer,
+    choose,
+    constraints,
     decide,
     people_usd,
     price_options,
     recommendation_sweep,
+)
+from infralab.decision.sensitivity import (
+    HIGH,
+    LOW,
+    Flip,
+    moved,
+    sensitivity,
 )
 
 __all__ = [
@@ -57,4 +66,12 @@ __all__ = [
     "decide",
     "recommendation_sweep",
     "render_memo",
+    "choose",
+    "constraints",
+    "Flip",
+    "moved",
+    "sensitivity",
+    "sensitivity_range",
 ]
+
+sensitivity_range = (LOW, HIGH)  # the factors each input is moved by

@@ -178,7 +178,9 @@ def _missing(name: str, unit: str, hint: str) -> Figure:
 
 
 def gather_inputs() -> dict[str, Input]:
-    """The four measurements the capstone uses, each labelled with its origin and file.
+    """The measurements the capstone uses, each labelled with its origin and file: lesson 04's
+    CPU decode and prefill and its GPU run (the student's, else the recorded H200 run),
+    lessons 02, 03 and 06, and the published anchor of the H100 estimate.
 
     Each is a field of a typed result (``infralab.results``): the student's saved run if it
     is valid, else the kit's recorded run, never a key guessed from a free-form file.
@@ -202,6 +204,17 @@ def gather_inputs() -> dict[str, Input]:
             "run lesson 02 to measure it; the app tier is then not priced",
         ),
     }
+    from infralab.costs.llm import GPU_ANCHOR, gpu_name, measured_speeds
+
+    cpu, gpu, _ = measured_speeds()
+    if cpu.prefill:
+        inputs["prefill"] = cpu.prefill.named("CPU prefill speed (lesson 04)")
+    if gpu:
+        name = gpu_name(gpu.device)
+        inputs["gpu_generation"] = gpu.decode.named(f"{name} decode speed, batch 1 (lesson 04)")
+        if gpu.prefill:
+            inputs["gpu_prefill"] = gpu.prefill.named(f"{name} prefill speed (lesson 04)")
+    inputs["gpu_anchor"] = GPU_ANCHOR
     try:
         fig = results.load("serving").figure("cpu_vcpus")
         inputs["serving_vcpus"] = fig.named("CPU the request was measured with (lesson 02)")

@@ -87,6 +87,7 @@ def render_memo(d: Decision) -> str:
         lines += ["", "Beside the LLM: " + "; ".join(parts) + "."]
     lines += ["", "## Why", ""] + [f"- {r}" for r in d.reasons]
     lines += ["", "## What would flip it", ""] + [f"- {f}" for f in d.flips]
+    lines += ["", *sensitivity_lines(d)]
     lines += [
         "",
         "## In these numbers, and not",
@@ -106,3 +107,43 @@ def render_memo(d: Decision) -> str:
     if sc.article_choice:
         lines += ["", f"*The source article's choice for this scenario: {sc.article_choice}.*"]
     return "\n".join(lines) + "\n"
+
+
+def sensitivity_lines(d: Decision) -> list[str]:
+    """The memo's sensitivity section: each input's flip value, and what cannot flip it."""
+    from infralab.decision.sensitivity import HIGH, LOW
+
+    flips = d.sensitivity
+    moving = [f for f in flips if f.flips]
+    still = [f for f in flips if not f.flips]
+    out = [
+        "## How far each input must move",
+        "",
+        f"Each input, measured or assumed, multiplied by x{LOW:g} to x{HIGH:g} (a scan, then a "
+        f"bisection to the flip value); the choice now is {d.inference_on}.",
+        "",
+    ]
+    out += [f"- {f.sentence()}" for f in moving] or [
+        f"- No input changes the choice within x{LOW:g}..x{HIGH:g}."
+    ]
+    measured_moving = [f for f in moving if f.is_measured]
+    measured_still = [f for f in still if f.is_measured]
+    if measured_moving:
+        out.append(
+            "- Measurements that decide: "
+            + ", ".join(f.name for f in measured_moving)
+            + ": re-measure them before you commit."
+        )
+    elif measured_still:
+        out.append(
+            f"- **No measurement changes this choice within x{LOW:g}..x{HIGH:g}**: "
+            + "; ".join(f"{f.name} ({f.origin}, {f.value:,.4g} {f.unit})" for f in measured_still)
+            + ". The choice rests on prices, the scenario's assumptions and its constraints."
+        )
+    if still:
+        out.append(
+            f"- Cannot change the choice within x{LOW:g}..x{HIGH:g}: "
+            + ", ".join(f.name for f in still)
+            + "."
+        )
+    return out

@@ -4,6 +4,7 @@ say what would flip it."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from infralab.decision.inputs import (
     Scenario,
     gather_inputs,
 )
+from infralab.decision.sensitivity import NONE_ALLOWED, Flip, sensitivity
 
 # ------------------------------------------------------------------ pricing adapter
 
@@ -30,9 +32,19 @@ from infralab.decision.inputs import (
 def price_options(
     workload: costs.Workload, inputs: dict[str, Input]
 ) -> tuple[list[costs.Option], list[str]]:
-    """Options for the LLM part of a workload, from ``infralab.costs`` (the one place to swap)."""
-    tps = inputs["generation"].value
-    return costs.llm_options(workload, cpu_tokens_per_s=tps, option_set="all")
+    """Options for the LLM part of a workload, from ``infralab.costs`` (the one place to swap).
+
+    Every speed in ``inputs`` reaches the options that use it, so a what-if on one input (the
+    sensitivity scan) reprices exactly those options."""
+    speeds = {k: inputs[n] for k, n in SPEED_INPUTS.items() if n in inputs and inputs[n].value}
+    anchor = inputs.get("gpu_anchor")
+    return costs.llm_options(workload, option_set="all", speeds=speeds,
+                             gpu_anchor_tokens_per_s=anchor.value if anchor else None)  # fmt: skip
+
+
+# which input feeds which speed of ``costs.llm_options``
+SPEED_INPUTS = {"cpu_decode": "generation", "cpu_prefill": "prefill",
+                "gpu_decode": "gpu_generation", "gpu_prefill": "gpu_prefill"}  # fmt: skip
 
 
 Pricer = Callable[[costs.Workload, dict[str, Input]], tuple[list[costs.Option], list[str]]]
@@ -55,6 +67,13 @@ class Decision:
     extra_costs: dict[str, float | None]
     notes: list[str] = field(default_factory=list)
     generated: str = ""
+    pricer: Pricer = price_options
+    allowed: bool = True  # False: no option met every constraint; the cheapest finite is shown
+
+    @functools.cached_property
+    def sensitivity(self) -> list[Flip]:
+        """How far each input must move (x0.25..x4) to change the choice, most sensitive first."""
+        return sensitivity(self)
 
     @property
     def chosen(self) -> costs.Bill:
@@ -153,8 +172,13 @@ def decide(
     sc: Scenario,
     inputs: dict[str, Input] | None = None,
     pricer: Pricer = price_options,
+    *,
+    explain: bool = True,
 ) -> Decision:
-    """Price every option for one scenario, keep those its constraints allow, pick the cheapest."""
+    """Price every option for one scenario, keep those its constraints allow, pick the cheapest.
+
+    ``explain=False`` skips the flip conditions and the costs beside the LLM (the sensitivity
+    scan needs only the choice)."""
     if not isinstance(sc, Scenario):
         raise DecisionError("decide() needs a Scenario (e.g. decision.scenario('legal')).")
     inputs = gather_inputs() if inputs is None else inputs
@@ -216,8 +240,8 @@ def decide(
             f"Cheapest allowed option: {best.option} at {_money(best.monthly_usd)}/month; it runs "
             "on ordinary cloud services (a managed API or serverless CPU)."
         )
-    extra = _extra_costs(sc, inputs)
-    flips = _flips(sc, w, best, bills, allowed, options, [])
+    extra = _extra_costs(sc, inputs) if explain else {}
+    flips = _flips(sc, w, best, bills, allowed, options, []) if explain else []
     return Decision(
         scenario=sc,
         recommendation=rec,
@@ -229,7 +253,17 @@ def decide(
         extra_costs=extra,
         notes=notes,
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        pricer=pricer,
+        allowed=not excluded[best.option],
     )
+
+
+def choose(
+    sc: Scenario, inputs: dict[str, Input], pricer: Pricer = price_options
+) -> tuple[str, str]:
+    """(chosen option, recommendation) alone: what the sensitivity scan compares."""
+    d = decide(sc, inputs, pricer, explain=False)
+    return d.inference_on, d.recommendation if d.allowed else NONE_ALLOWED
 
 
 def _money(x: float) -> str:
