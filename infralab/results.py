@@ -36,8 +36,11 @@ RESULTS_ENV = "INFRALAB_RESULTS"
 RECORDED_DIR = BENCHMARKS_DIR
 SCHEMA_VERSION = 2
 
-Origin = Literal["measured", "recorded", "default"]
-ORIGINS: tuple[str, ...] = ("measured", "recorded", "default")
+Origin = Literal["measured", "recorded", "default", "estimate", "missing"]
+# measured: the student's run; recorded: the kit's benchmark file; default: a sourced figure
+# (a price, a published measurement); estimate: computed by a model from sourced figures;
+# missing: not measured, so not priced (value None).
+ORIGINS: tuple[str, ...] = ("measured", "recorded", "default", "estimate", "missing")
 
 
 class ResultError(ValueError, InfralabError):
@@ -100,21 +103,39 @@ def _relative(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Figure:
-    """One number with its unit and where it came from (origin and file or page)."""
+    """One number with its unit and where it came from (origin and file or page).
 
-    value: float
+    The kit's one provenance type, from a lesson's measurement to the price and the memo
+    (``costs.Measured`` and ``decision.Input`` are this class). ``name`` says what it is
+    where a list of figures is shown; a ``missing`` figure has no value.
+    """
+
+    value: float | None
     unit: str
     origin: str
     source: str
     detail: str = ""
+    name: str = ""
 
     def __post_init__(self) -> None:
         if self.origin not in ORIGINS:
             raise ResultError(f"origin must be one of {', '.join(ORIGINS)}, not {self.origin!r}")
+        if self.value is None and self.origin != "missing":
+            raise ResultError("only a 'missing' figure may have no value")
 
     def label(self) -> str:
         extra = f", {self.detail}" if self.detail else ""
+        if self.value is None:
+            return f"not measured ({self.source}{extra})"
         return f"{self.value:,.4g} {self.unit} ({self.origin}: {self.source}{extra})"
+
+    def shown(self) -> str:
+        """The value and unit, or a dash when missing."""
+        return "—" if self.value is None else f"{self.value:,.4g} {self.unit}"
+
+    def named(self, name: str) -> Figure:
+        """The same figure under a display name."""
+        return dataclasses.replace(self, name=name)
 
 
 @dataclass
@@ -252,11 +273,19 @@ class GenerationResult(Record):
         "decode_tokens_per_s": "tokens/s",
         "ttft_s": "s",
         "cpu_vcpus": "vCPU",
+        "prefill_tokens_per_s": "tokens/s",
+        "prefill_ttft_s": "s",
+        "prefill_prompt_tokens": "tokens",
     }
     required: ClassVar[tuple[str, ...]] = ("decode_tokens_per_s",)
 
     decode_tokens_per_s: float = 0.0
     ttft_s: float | None = None
+    # prompt processing, measured apart from decoding: the time to first token of the
+    # longest prompt measured (``prefill_prompt_tokens``), and the rate it implies
+    prefill_tokens_per_s: float | None = None
+    prefill_ttft_s: float | None = None
+    prefill_prompt_tokens: int | None = None
     variant: str = "q4"
     provider: str = "cpu"
     device: str = ""
@@ -348,11 +377,41 @@ def save(record: Record) -> Path:
     _check(record)
     folder = results_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record.kind}.json"
+    path = folder / f"{_file_of(record)}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record.to_dict(), indent=2, default=float) + "\n")
     tmp.replace(path)  # a reader never sees half a file
     return path
+
+
+def _file_of(record: Record) -> str:
+    """``generation`` for a CPU run, ``generation_gpu`` for a run on a GPU: a GPU measurement
+    is kept beside the CPU one, never over it."""
+    on_gpu = getattr(record, "provider", "cpu") not in ("cpu", "CPUExecutionProvider")
+    return f"{record.kind}_gpu" if on_gpu else record.kind
+
+
+# The kit's recorded GPU runs, used when the student has not measured on a GPU.
+RECORDED_GPU = {"generation": "generation_gpu_h200", "embedding": "embedding_gpu_h200"}
+
+
+def load_gpu(kind: str) -> Record:
+    """The student's own GPU run of ``kind`` (saved by lesson 03/04 on a GPU) if valid, else
+    the kit's recorded H200 run; ``origin`` says which."""
+    if kind not in RECORDED_GPU:
+        raise ResultError(f"GPU runs are kept for {', '.join(RECORDED_GPU)}, not {kind!r}")
+    own = results_dir() / f"{kind}_gpu.json"
+    why = ""
+    if own.is_file():
+        try:
+            record = from_dict(json.loads(own.read_text()))
+            record.origin, record.source = "measured", str(own)
+            return record
+        except (ResultError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            why = f"Your saved {own} was not used: {exc}. "
+    record = _read_recorded(kind, RECORDED_GPU[kind])
+    record.note = why + f"Using the kit's recorded GPU run ({record.source})."
+    return record
 
 
 def _read_recorded(kind: str, name: str | None = None) -> Record:
@@ -493,12 +552,17 @@ def _generation(raw: dict[str, Any]) -> GenerationResult:
         q4 = raw["variants"]["q4"]
         tps, variant, ttft = q4["decode_tok_s"], q4.get("model_variant", "q4"), q4.get("ttft_s")
     threads = raw.get("threads")
+    rows = (raw.get("ttft_vs_prompt") or {}).get("rows") or []
+    longest = max(rows, key=lambda r: r["prompt_tokens"]) if rows else {}
     return GenerationResult(
         date=raw.get("date", ""),
         machine=m,
         command=raw.get("command", ""),
         decode_tokens_per_s=float(tps),
         ttft_s=ttft,
+        prefill_tokens_per_s=longest.get("prefill_tok_s"),
+        prefill_ttft_s=longest.get("ttft_s"),
+        prefill_prompt_tokens=longest.get("prompt_tokens"),
         variant=variant,
         provider=provider,
         device=str(m.get("gpu") or f"CPU ({m.get('cpu_model')})"),

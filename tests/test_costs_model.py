@@ -259,8 +259,8 @@ def test_measured_throughput_prefers_the_students_file(tmp_path, monkeypatch) ->
     monkeypatch.setenv("INFRALAB_RESULTS", str(tmp_path))
     results.save(results.GenerationResult(decode_tokens_per_s=42.5, cpu_vcpus=2))
     got = m.measured_throughput("generation")
-    assert got.value == 42.5 and got.source == "measured"
-    assert str(tmp_path / "generation.json") in got.detail
+    assert got.value == 42.5 and got.origin == "measured"
+    assert got.source == str(tmp_path / "generation.json")
     # a file in the first, free-form format is not guessed at: the recorded run is used
     record = {
         "name": "generation",
@@ -269,8 +269,8 @@ def test_measured_throughput_prefers_the_students_file(tmp_path, monkeypatch) ->
     }
     (tmp_path / "generation.json").write_text(json.dumps(record))
     fallback = m.measured_throughput("generation")
-    assert fallback.source == "recorded"
-    assert "datasets/benchmarks/generation.json" in fallback.detail
+    assert fallback.origin == "recorded"
+    assert fallback.source == "datasets/benchmarks/generation.json"
     assert "older kit" in results.load("generation").note
     with pytest.raises(m.CostError):
         m.measured_throughput("training")  # type: ignore[arg-type]

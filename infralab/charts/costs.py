@@ -435,3 +435,44 @@ def workload_bill_chart(
     return (lines + rule).properties(
         width=520, height=300, title=f"Monthly bill against {units} per month (dashed: yours)"
     )
+
+
+def tornado_chart(rows: Sequence[dict[str, Any]], low: float = 0.25, high: float = 4.0,
+                  subtitle: str | None = None) -> alt.TopLevelMixin:  # fmt: skip
+    """How far each input can move before the decision changes (a tornado chart).
+
+    ``rows`` are :meth:`infralab.decision.sensitivity.Flip.row` dicts. Each bar spans the factors
+    on the input over which the choice holds, from its lower flip (or ``low``) to its upper
+    flip (or ``high``); a short bar is an input the decision is sensitive to. Log x axis.
+    """
+    df = pd.DataFrame(list(rows))
+    if df.empty:
+        raise ValueError("tornado_chart needs at least one input row")
+    df["from"] = df["low_factor"].fillna(low)
+    df["to"] = df["high_factor"].fillna(high)
+    df["flips"] = df["low_factor"].notna() | df["high_factor"].notna()
+    df["reach"] = (df["to"] / df["from"]).map(math.log)
+    df["label"] = df["input"] + " (" + df["origin"] + ")"
+
+    def flip_at(v: Any, f: Any, unit: str) -> str:
+        return "holds" if pd.isna(f) else f"{v:,.4g} {unit} (x{f:.2f})"
+
+    for side in ("low", "high"):
+        df[f"flips {'below' if side == 'low' else 'above'}"] = [
+            flip_at(r[f"{side}_value"], r[f"{side}_factor"], r["unit"]) for _, r in df.iterrows()
+        ]
+    order = df.sort_values("reach")["label"].tolist()
+    x = alt.X("from:Q", title="factor on the input, now = x1 (log scale, unitless)",
+              scale=alt.Scale(type="log", domain=[low, high]))  # fmt: skip
+    y = alt.Y("label:N", sort=order, title="input (origin)", axis=alt.Axis(labelLimit=260))
+    bars = alt.Chart(df).mark_bar().encode(
+        x=x, x2="to:Q", y=y,
+        color=alt.Color("flips:N", title="flips the choice in range",
+                        scale=alt.Scale(domain=[True, False], range=["#e45756", "#9ecae9"])),
+        tooltip=["input", "origin", alt.Tooltip("value:Q", format=",.4g"), "unit",
+                 "flips below", "flips above", "low_to", "high_to"],
+    )  # fmt: skip
+    now = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[4, 3]).encode(x="x:Q")
+    chart = alt.layer(bars, now).properties(width=WIDTH + 100, height=max(HEIGHT, 18 * len(df)))
+    return titled(chart, "How far each input can move before the choice changes",
+                  subtitle or f"bar: the range over which the choice holds, scanned x{low:g}..x{high:g}")  # fmt: skip

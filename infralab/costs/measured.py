@@ -3,37 +3,29 @@ where each figure came from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from infralab.costs.pricing import (
     CostError,
 )
+from infralab.results import Figure
 
 # --- throughput from what the student measured ---------------------------------------------
 
 
-@dataclass(frozen=True)
-class Measured:
-    """A number with where it came from: 'measured', 'recorded' or 'default'."""
-
-    value: float
-    unit: str
-    source: str
-    detail: str
-
-    def label(self) -> str:
-        return f"{self.value:,.4g} {self.unit} ({self.source}: {self.detail})"
-
+# The one provenance type (a number and where it came from) is ``infralab.results.Figure``;
+# ``Measured`` is its older name here.
+Measured = Figure
 
 # Used only when neither the student's result nor the kit's recorded run can be read (a
 # partial checkout): the llama.cpp reference figure written down in the recorded run.
-DEFAULTS: dict[str, Measured] = {
-    "generation": Measured(
+DEFAULTS: dict[str, Figure] = {
+    "generation": Figure(
         49.0,
         "tokens/s",
         "default",
-        "datasets/benchmarks/generation.json, llama.cpp reference run (SmolLM2-135M Q4_1, 2 cores)",
+        "datasets/benchmarks/generation.json",
+        "llama.cpp reference run (SmolLM2-135M Q4_1, 2 cores)",
     ),
 }
 
@@ -44,19 +36,18 @@ _FIELDS: dict[str, str] = {
 }
 
 
-def _measured(kind: str, name: str) -> Measured | None:
-    """One field of a typed result (``infralab.results.load``) as a labelled Measured."""
+def _measured(kind: str, name: str) -> Figure | None:
+    """One field of a typed result (``infralab.results.load``) as a labelled Figure."""
     from infralab import results
 
     try:
         record = results.load(kind)
     except (FileNotFoundError, results.ResultError, OSError):
         return None
-    fig = record.figure(name)
-    return Measured(fig.value, fig.unit, fig.origin, f"{fig.source}, {fig.detail}")
+    return record.figure(name)
 
 
-def measured_throughput(kind: Literal["generation", "embedding", "serving"]) -> Measured | None:
+def measured_throughput(kind: Literal["generation", "embedding", "serving"]) -> Figure | None:
     """The student's throughput from lesson 02-04 results, else the kit's recorded one.
 
     Reads the typed record's field (no key guessing) and says which source was used; falls
@@ -67,7 +58,7 @@ def measured_throughput(kind: Literal["generation", "embedding", "serving"]) -> 
     return _measured(kind, _FIELDS[kind]) or DEFAULTS.get(kind)
 
 
-def measured_duration_s(kind: str = "serving") -> Measured | None:
+def measured_duration_s(kind: str = "serving") -> Figure | None:
     """Mean seconds per request, alone, from lesson 02's (or lab 02's) result."""
     if kind not in ("serving", "loadtest"):
         raise CostError("kind must be 'serving' or 'loadtest'")

@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from infralab.costs import serverless
+from infralab.costs import billing, serverless
 from infralab.costs.pricing import (
-    HOURS_PER_MONTH,
     CostError,
 )
 from infralab.costs.pricing import (
@@ -32,25 +31,23 @@ class ManagedAPI:
     usd_per_1m_output: float
     latency_s: float | None = None  # unknown unless you measured it
     model: str = ""
+    provider: str = ""
 
     def __post_init__(self) -> None:
         _nonneg("usd_per_1m_input", self.usd_per_1m_input)
         _nonneg("usd_per_1m_output", self.usd_per_1m_output)
 
     def bill(self, w: Workload) -> Bill:
-        n = w.requests_per_month
-        usd_in = n * w.tokens_in * self.usd_per_1m_input / 1e6
-        usd_out = n * w.tokens_out * self.usd_per_1m_output / 1e6
-        ok = self.latency_s is None or self.latency_s <= w.latency_target_s
-        return _base(
-            self,
-            "api",
-            w,
-            usd_in + usd_out,
-            latency_s=self.latency_s,
-            meets_latency=ok,
-            breakdown={"input_tokens": usd_in, "output_tokens": usd_out},
+        b = billing.managed_api(
+            w.requests_per_month,
+            w.tokens_in,
+            w.tokens_out,
+            usd_per_1m_input=self.usd_per_1m_input,
+            usd_per_1m_output=self.usd_per_1m_output,
         )
+        ok = self.latency_s is None or self.latency_s <= w.latency_target_s
+        return _base(self, "api", w, b.monthly_usd, latency_s=self.latency_s, meets_latency=ok,
+                     breakdown=b.breakdown, basis=b.basis)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -66,6 +63,7 @@ class ServerlessCPU:
     cold_start_s: float = 0.085  # Python 3.12 zip init, lambda-perf 2026-08-22 (x86)
     cold_share: float = 0.01  # assumption: share of requests that start cold
     model: str = ""
+    provider: str = "aws"
 
     def __post_init__(self) -> None:
         for n in ("duration_s", "memory_gb", "usd_per_gb_s", "usd_per_1m_requests"):
@@ -123,6 +121,7 @@ class CloudRunCPU:
     cold_start_s: float = 0.0  # not in the kit's sources for Cloud Run
     cold_share: float = 0.0
     model: str = ""
+    provider: str = "gcp"
 
     def __post_init__(self) -> None:
         for n in ("duration_s", "usd_per_vcpu_s"):
@@ -178,6 +177,8 @@ class DedicatedGPU:
     recovery_s: float = 300.0
     min_instances: int = 1
     model: str = ""
+    provider: str = ""
+    prefill_s: float = 0.0  # GPU time per request spent on the prompt (in latency_s too)
 
     def __post_init__(self) -> None:
         for n in ("usd_per_hour", "throughput_rps", "latency_s", "interruptions_per_hour"):
@@ -223,7 +224,7 @@ class DedicatedGPU:
                 note=f"{NO_REQUESTS}: capacity per instance is too small for this traffic",
             )
         instances = needed
-        usd = instances * self.usd_per_hour * HOURS_PER_MONTH
+        usd = billing.hourly(self.usd_per_hour, instances, kind="dedicated_gpu").monthly_usd
         paid_rps = instances * self.throughput_rps * self.available_share
         util = (n / SECONDS_PER_MONTH) / paid_rps if paid_rps > 0 else 0.0
         ok = self.latency_s <= w.latency_target_s
@@ -262,6 +263,7 @@ class PerSecondGPU:
     idle_timeout_s: float = 5.0  # RunPod serverless default
     max_utilization: float = 0.7
     model: str = ""
+    provider: str = ""
 
     def __post_init__(self) -> None:
         for n in ("usd_per_hour", "throughput_rps", "latency_s", "cold_start_s", "idle_timeout_s"):
@@ -314,7 +316,7 @@ class PerSecondGPU:
         cold = self.cold_share(w)
         cold_s = n * cold * self.cold_start_s
         billed_s = min(busy_s + warm_idle_s + cold_s, instances * SECONDS_PER_MONTH)
-        usd = billed_s * self.usd_per_hour / 3600.0
+        usd = billing.per_second_gpu(billed_s, self.usd_per_hour).monthly_usd
         lat = self.latency_s + (self.cold_start_s if cold > 0.05 else 0.0)
         ok = lat <= w.latency_target_s
         note = (

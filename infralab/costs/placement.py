@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from infralab.costs.constants import DEFAULT_GPU
+
 
 def serverless_usd_per_1k(duration_ms: float, memory_gb: float = 2.0) -> float:
     """AWS Lambda price of 1,000 calls of ``duration_ms`` (``infralab.costs.serverless``
@@ -34,11 +36,11 @@ def serverless_usd_per_1k(duration_ms: float, memory_gb: float = 2.0) -> float:
     return float(bill["total_usd"])
 
 
-def gpu_usd_per_hour(gpu: str = "L4") -> tuple[float, str]:
-    """Cheapest on-demand price of one ``gpu`` per hour in the kit's price data, and its source."""
-    from infralab.costs.pricing import gpu_hourly
+def gpu_usd_per_hour(gpu: str = DEFAULT_GPU) -> tuple[float, str]:
+    """Cheapest on-demand price of one ``gpu`` per hour (:func:`pricing.gpu_hour`), and its source."""
+    from infralab.costs.pricing import gpu_hour
 
-    row = gpu_hourly(gpu, "on_demand").iloc[0]
+    row = gpu_hour(gpu, "on_demand")
     return float(row["usd_per_gpu_hour"]), f"{row['provider']} {row['instance']} ({row['as_of']})"
 
 
@@ -54,7 +56,7 @@ def gpu_usd_per_1k(duration_ms: float, usd_per_hour: float, utilization: float) 
 def placement_costs(
     stage_ms: Mapping[str, float],
     *,
-    gpu: str = "L4",
+    gpu: str = DEFAULT_GPU,
     utilization: float = 0.3,
     memory_gb: float = 2.0,
     gpu_ms: Mapping[str, float] | None = None,

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from infralab.costs.constants import HOURS_PER_MONTH  # noqa: F401  (kept importable from here)
 from infralab.errors import InfralabError
 from infralab.paths import PRICING_DIR, REPO_ROOT
-
-HOURS_PER_MONTH = 730.0  # the convention cloud price pages use (8,760 h / 12)
 
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
 
@@ -159,6 +158,11 @@ SCHEMAS: dict[str, Schema] = {
             "pricing": ("on_demand", "reserved", "committed", "spot"),
         },
         positive_ints=("vcpu",),
+    ),
+    "egress": Schema(
+        columns=("provider", "direction", "usd_per_gb", "source", "as_of", "note"),
+        prices=("usd_per_gb",),
+        choices={"direction": ("internet",)},
     ),
     "hardware": Schema(
         columns=("device", "metric", "value", "unit", "source", "as_of", "note"),
@@ -365,28 +369,43 @@ def check_nonneg(name: str, value: float) -> float:
 def cost_per_1k_at_utilization(
     usd_per_hour: float, throughput_rps: float, utilization: float
 ) -> float | None:
-    """What an hourly-billed instance costs per 1k requests when it is busy ``utilization`` of the time.
+    """Cost per 1k requests of an hourly instance busy ``utilization`` of the time
+    (:func:`infralab.costs.billing.unit_cost`, the one formula); None at zero utilization."""
+    from infralab.costs.billing import unit_cost
 
-    The idle-GPU trap in one line: halve the utilization, double the unit cost. Returns None
-    (no requests served) at zero utilization or zero throughput, never a division error.
-    """
-    price = check_nonneg("usd_per_hour", usd_per_hour)
-    rps = check_nonneg("throughput_rps", throughput_rps)
-    util = check_nonneg("utilization", utilization)
-    if util > 1:
-        raise CostError(f"utilization is a share between 0 and 1, not {utilization}")
-    served_per_hour = rps * 3600.0 * util
-    if served_per_hour <= 0:
-        return None
-    return price / served_per_hour * 1000.0
+    return unit_cost(usd_per_hour, throughput_rps, utilization, per=1000.0)
 
 
 def usd_per_1m_tokens_hourly(
     usd_per_hour: float, tokens_per_s: float, utilization: float = 1.0
 ) -> float | None:
     """Cost per 1M tokens of an hourly instance that generates ``tokens_per_s`` when busy."""
-    per_1k = cost_per_1k_at_utilization(usd_per_hour, tokens_per_s, utilization)
-    return None if per_1k is None else per_1k * 1000.0
+    from infralab.costs.billing import unit_cost
+
+    return unit_cost(usd_per_hour, tokens_per_s, utilization, per=1e6)
+
+
+def egress_row(provider: str, direction: str = "internet") -> pd.Series:
+    """The per-GB price of data leaving ``provider`` (datasets/pricing/egress.csv)."""
+    df = load_prices("egress")
+    rows = df[(df["provider"] == provider) & (df["direction"] == direction)]
+    if rows.empty:
+        known = ", ".join(sorted(df["provider"]))
+        raise PricingError(
+            f"no {direction} egress price for {provider!r} (known: {known}); not guessed"
+        )
+    return rows.iloc[0]
+
+
+def gpu_hour(gpu: str, pricing: str = "on_demand", provider: str | None = None) -> pd.Series:
+    """The one GPU-hour price: the cheapest per-GPU-hour row for ``gpu`` (at ``provider`` if
+    given), with its source and date."""
+    rows = gpu_hourly(gpu, pricing)
+    if provider is not None:
+        rows = rows[rows["provider"] == provider]
+        if rows.empty:
+            raise PricingError(f"no {pricing} price for {gpu} at {provider} in gpu_instances.csv")
+    return rows.iloc[0]
 
 
 # --- price tables a lesson sets against a measured speed ------------------------------------

@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from infralab.costs import pricing
+from infralab.costs import billing, pricing
+from infralab.costs.constants import HOURS_PER_MONTH
 
 SOURCE_LAMBDA = (
     "https://docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/aws-lambda.html"
@@ -59,8 +60,6 @@ CLOUD_RUN_FREE_GIB_S = float(_RUN_MEM["free_units_per_month"])
 CLOUD_RUN_FREE_REQUESTS = float(_RUN_REQ["free_units_per_month"]) * 1e6
 CLOUD_RUN_STEP_S = float(_RUN_CPU["billing_increment_s"])
 
-HOURS_PER_MONTH = pricing.HOURS_PER_MONTH
-
 
 def _number(name: str, value: Any, *, low: float = 0.0, allow_zero: bool = True) -> float:
     """A finite number >= ``low``; a clear message otherwise (sliders and students pass odd things)."""
@@ -76,10 +75,8 @@ def _number(name: str, value: Any, *, low: float = 0.0, allow_zero: bool = True)
 
 
 def billed_duration(duration_s: float, step_s: float) -> float:
-    """``duration_s`` rounded up to a whole number of billing steps (never below one step)."""
-    duration_s = _number("duration_s", duration_s)
-    steps = max(1, math.ceil(round(duration_s / step_s, 9)))
-    return steps * step_s
+    """``duration_s`` rounded up to a whole number of billing steps (:func:`billing.steps`)."""
+    return billing.steps(_number("duration_s", duration_s), step_s)
 
 
 def lambda_bill(
@@ -91,7 +88,7 @@ def lambda_bill(
     price_per_million_requests: float = LAMBDA_PRICE_PER_MILLION_REQUESTS,
     free_tier: bool = False,
 ) -> dict[str, Any]:
-    """A month of AWS Lambda: GB-seconds (each request rounded up to 1 ms) + per-request fee.
+    """A month of AWS Lambda as a dict (the lab 02 form of :func:`billing.lambda_function`).
 
     Every request is taken to last ``mean_duration_s``: with a spread of durations, the
     rounding adds on average about half a step per request more than shown here.
@@ -107,20 +104,20 @@ def lambda_bill(
             f"memory_gb must be between {lo} and {hi} (Lambda offers 128 MB to 10,240 MB), "
             f"got {memory:g}. Did you pass MB instead of GB?"
         )
-    price_gb_s = _number("price_per_gb_s", price_per_gb_s)
-    price_req = _number("price_per_million_requests", price_per_million_requests)
-    billed = billed_duration(duration, LAMBDA_STEP_S) if n else 0.0
-    gb_seconds = n * billed * memory
-    billable_gb_s = max(gb_seconds - LAMBDA_FREE_GB_S, 0.0) if free_tier else gb_seconds
-    billable_req = max(n - LAMBDA_FREE_REQUESTS, 0.0) if free_tier else n
-    compute = billable_gb_s * price_gb_s
-    fees = billable_req / 1e6 * price_req
+    b = billing.lambda_function(
+        n,
+        duration,
+        memory * 1024.0,
+        usd_per_gb_s=_number("price_per_gb_s", price_per_gb_s),
+        usd_per_1m_requests=_number("price_per_million_requests", price_per_million_requests),
+        free_tier=free_tier,
+    )
     return {
-        "total_usd": compute + fees,
-        "compute_usd": compute,
-        "requests_usd": fees,
-        "gb_seconds": gb_seconds,
-        "billed_duration_s": billed,
+        "total_usd": b.monthly_usd,
+        "compute_usd": b.breakdown["compute"],
+        "requests_usd": b.breakdown["requests"],
+        "gb_seconds": b.breakdown["gb_seconds"],
+        "billed_duration_s": b.breakdown["billed_duration_s"],
         "requests": int(n),
         "memory_gb": memory,
         "free_tier": bool(free_tier),
@@ -140,51 +137,46 @@ def cloud_run_bill(
     price_per_gib_s: float | None = CLOUD_RUN_PRICE_PER_GIB_S,
     price_per_million_requests: float | None = CLOUD_RUN_PRICE_PER_MILLION_REQUESTS,
 ) -> dict[str, Any]:
-    """A month of Cloud Run request-based billing: instance time while serving, 100 ms steps.
+    """A month of Cloud Run request-based billing as a dict (:func:`billing.cloud_run`).
 
-    ``concurrency`` is how many requests share an instance's billed time on average (1: none
-    overlap; Cloud Run allows up to 80 by default, but CPU-bound requests that overlap each
-    run slower, so real sharing is lower than the setting). Memory and request fees use the
-    sourced defaults; pass ``None`` to leave one unpriced (it is then listed in ``unpriced``).
+    ``concurrency`` is how many requests share an instance's billed time on average. Pass
+    ``None`` as a memory or request price to leave it unpriced (listed in ``unpriced``).
     """
     n = _number("requests", requests)
     if n != int(n):
         raise ValueError(f"requests must be a whole number, got {requests}")
-    duration = _number("mean_duration_s", mean_duration_s)
-    vcpu = _number("vcpu", vcpu, allow_zero=False)
-    memory = _number("memory_gib", memory_gib, allow_zero=False)
-    share = _number("concurrency", concurrency, low=1)
-    price_cpu = _number("price_per_vcpu_s", price_per_vcpu_s)
-    billed = billed_duration(duration, CLOUD_RUN_STEP_S) if n else 0.0
-    instance_s = n * billed / share
-    vcpu_s, gib_s = instance_s * vcpu, instance_s * memory
-    cpu_billable = max(vcpu_s - CLOUD_RUN_FREE_VCPU_S, 0.0) if free_tier else vcpu_s
-    mem_billable = max(gib_s - CLOUD_RUN_FREE_GIB_S, 0.0) if free_tier else gib_s
-    req_billable = max(n - CLOUD_RUN_FREE_REQUESTS, 0.0) if free_tier else n
+    _number("concurrency", concurrency, low=1)
     unpriced = []
-    cpu_usd = cpu_billable * price_cpu
     if price_per_gib_s is None:
-        mem_usd = 0.0
         unpriced.append("memory GiB-seconds (no price given)")
-    else:
-        mem_usd = mem_billable * _number("price_per_gib_s", price_per_gib_s)
     if price_per_million_requests is None:
-        req_usd = 0.0
         unpriced.append("per-request fee (no price given)")
-    else:
-        req_usd = (
-            req_billable / 1e6 * _number("price_per_million_requests", price_per_million_requests)
-        )
+    b = billing.cloud_run(
+        n,
+        _number("mean_duration_s", mean_duration_s),
+        _number("vcpu", vcpu, allow_zero=False),
+        _number("memory_gib", memory_gib, allow_zero=False),
+        concurrency=concurrency,
+        free_tier=free_tier,
+        usd_per_vcpu_s=_number("price_per_vcpu_s", price_per_vcpu_s),
+        usd_per_gib_s=0.0
+        if price_per_gib_s is None
+        else _number("price_per_gib_s", price_per_gib_s),
+        usd_per_1m_requests=0.0
+        if price_per_million_requests is None
+        else _number("price_per_million_requests", price_per_million_requests),
+    )
+    bd = b.breakdown
     return {
-        "total_usd": cpu_usd + mem_usd + req_usd,
-        "compute_usd": cpu_usd + mem_usd,
-        "cpu_usd": cpu_usd,
-        "memory_usd": mem_usd,
-        "requests_usd": req_usd,
-        "vcpu_seconds": vcpu_s,
-        "gib_seconds": gib_s,
-        "instance_seconds": instance_s,
-        "billed_duration_s": billed,
+        "total_usd": b.monthly_usd,
+        "compute_usd": bd["cpu"] + bd["memory"],
+        "cpu_usd": bd["cpu"],
+        "memory_usd": bd["memory"],
+        "requests_usd": bd["requests"],
+        "vcpu_seconds": bd["vcpu_seconds"],
+        "gib_seconds": bd["gib_seconds"],
+        "instance_seconds": bd["instance_seconds"],
+        "billed_duration_s": bd["billed_duration_s"],
         "requests": int(n),
         "free_tier": bool(free_tier),
         "unpriced": unpriced,

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from infralab.costs import pricing
-from infralab.costs.serverless import CLOUD_RUN_STEP_S, LAMBDA_STEP_S
+from infralab.costs import billing, pricing
+from infralab.costs.constants import DEFAULT_GPU, DEFAULT_VM
+from infralab.costs.workload import Bill
 from infralab.errors import InfralabError
 from infralab.results import (
     EmbeddingResult,
@@ -38,9 +39,6 @@ from infralab.results import (
     RagResult,
     ServingResult,
 )
-
-DEFAULT_VM = "c7i.large"
-DEFAULT_GPU = "H200"
 
 
 class UnitCostError(ValueError, InfralabError):
@@ -102,6 +100,11 @@ def _price(value: float, unit: str, row: pd.Series | dict, detail: str = "") -> 
     return Figure(float(value), unit, "default", str(row["source"]), f"{row['as_of']} {detail}")
 
 
+def _from_bill(b: Bill, per: float = 1e6) -> tuple[float, str, tuple[Figure, ...]]:
+    """(USD, basis, price figures) of a bill for ``per`` requests."""
+    return b.monthly_usd, b.basis, b.inputs
+
+
 # ----------------------------------------------------------------------------- Lambda rule
 
 
@@ -144,55 +147,22 @@ def scaled_duration(duration_s: float, measured_vcpus: float, vcpus: float) -> f
     return d * v / min(s, v)
 
 
-def _steps(duration_s: float, step_s: float) -> float:
-    return max(1, math.ceil(round(duration_s / step_s, 9))) * step_s
-
-
 def lambda_per_million(
     duration_s: float, memory_mb: float, architecture: str = "x86_64"
 ) -> tuple[float, str, tuple[Figure, ...]]:
-    """USD per 1M invocations of ``duration_s`` at ``memory_mb`` (first price tier, no free tier)."""
-    gb_s_row = pricing.serverless_cpu_row("aws", "lambda", "compute", architecture)
-    req_row = pricing.serverless_cpu_row("aws", "lambda", "requests", architecture)
-    billed = _steps(duration_s, LAMBDA_STEP_S)
-    gb = memory_mb / 1024.0
-    usd = 1e6 * billed * gb * float(gb_s_row["usd_per_unit"]) + float(req_row["usd_per_unit"])
-    basis = (
-        f"1M x {billed * 1000:,.0f} ms (1 ms steps) x {gb:.3f} GB x "
-        f"{float(gb_s_row['usd_per_unit']):.10g} USD/GB-s + {float(req_row['usd_per_unit']):g} "
-        "USD per 1M requests"
+    """USD per 1M invocations of ``duration_s`` at ``memory_mb`` (:func:`billing.lambda_function`)."""
+    return _from_bill(
+        billing.lambda_function(1e6, duration_s, memory_mb, architecture=architecture)
     )
-    inputs = (
-        _price(gb_s_row["usd_per_unit"], "USD/GB-s", gb_s_row, f"Lambda {architecture}"),
-        _price(req_row["usd_per_unit"], "USD/1M requests", req_row, "Lambda"),
-    )
-    return usd, basis, inputs
 
 
 def cloud_run_per_million(
     duration_s: float, vcpu: float, memory_gib: float, concurrency: float = 1.0
 ) -> tuple[float, str, tuple[Figure, ...]]:
-    """USD per 1M requests on Cloud Run (request-based: CPU, memory, request fee; 100 ms steps)."""
-    run = "cloud_run_request_based"
-    cpu = pricing.serverless_cpu_row("gcp", run, "cpu")
-    mem = pricing.serverless_cpu_row("gcp", run, "memory")
-    req = pricing.serverless_cpu_row("gcp", run, "requests")
+    """USD per 1M requests on Cloud Run (:func:`billing.cloud_run`)."""
     if concurrency < 1:
         raise UnitCostError("concurrency must be >= 1")
-    billed = _steps(duration_s, CLOUD_RUN_STEP_S) / concurrency
-    per_s = vcpu * float(cpu["usd_per_unit"]) + memory_gib * float(mem["usd_per_unit"])
-    usd = 1e6 * billed * per_s + float(req["usd_per_unit"])
-    basis = (
-        f"1M x {billed * 1000:,.0f} ms (100 ms steps, {concurrency:g} request(s) per instance) x "
-        f"({vcpu:g} vCPU x {float(cpu['usd_per_unit']):g} + {memory_gib:g} GiB x "
-        f"{float(mem['usd_per_unit']):g} USD/s) + {float(req['usd_per_unit']):g} USD per 1M requests"
-    )
-    inputs = (
-        _price(cpu["usd_per_unit"], "USD/vCPU-s", cpu, "Cloud Run"),
-        _price(mem["usd_per_unit"], "USD/GiB-s", mem, "Cloud Run"),
-        _price(req["usd_per_unit"], "USD/1M requests", req, "Cloud Run"),
-    )
-    return usd, basis, inputs
+    return _from_bill(billing.cloud_run(1e6, duration_s, vcpu, memory_gib, concurrency=concurrency))
 
 
 def vm_row(instance: str = DEFAULT_VM) -> pd.Series:
@@ -201,13 +171,14 @@ def vm_row(instance: str = DEFAULT_VM) -> pd.Series:
 
 
 def gpu_row(gpu: str = DEFAULT_GPU) -> pd.Series:
-    """The cheapest on-demand price per GPU-hour for ``gpu`` (with its source)."""
-    return pricing.gpu_hourly(gpu, "on_demand").iloc[0]
+    """The cheapest on-demand price per GPU-hour for ``gpu`` (:func:`pricing.gpu_hour`)."""
+    return pricing.gpu_hour(gpu, "on_demand")
 
 
-def hourly_per_million(usd_per_hour: float, units_per_s: float, utilization: float) -> float:
-    """USD per 1M units of an hourly-billed machine busy ``utilization`` of the time."""
-    return usd_per_hour / (units_per_s * 3600.0 * utilization) * 1e6
+def hourly_per_million(usd_per_hour: float, units_per_s: float, utilization: float) -> float | None:
+    """USD per 1M units of an hourly machine busy ``utilization`` of the time
+    (:func:`billing.unit_cost`; None when nothing is served)."""
+    return billing.unit_cost(usd_per_hour, units_per_s, utilization, per=1e6)
 
 
 # -------------------------------------------------------------------------- lesson 02
@@ -548,14 +519,8 @@ def load_thread() -> Thread:
 
 
 def lambda_compute_usd_tiered(gb_seconds: float, architecture: str = "x86_64") -> float:
-    """A month's Lambda compute charge for ``gb_seconds`` under the published volume tiers
-    (each GB-second is billed at the rate of the tier it falls in; no free tier)."""
-    if gb_seconds < 0 or not math.isfinite(gb_seconds):
-        raise UnitCostError(f"gb_seconds must be a finite number >= 0, not {gb_seconds!r}")
-    tiers = pricing.lambda_tiers(architecture)
-    usd = 0.0
-    for k, (start, rate) in enumerate(tiers):
-        end = tiers[k + 1][0] if k + 1 < len(tiers) else math.inf
-        if gb_seconds > start:
-            usd += (min(gb_seconds, end) - start) * rate
-    return usd
+    """A month's Lambda compute charge under the volume tiers (:func:`billing.lambda_compute_tiered`)."""
+    try:
+        return billing.lambda_compute_tiered(gb_seconds, architecture)
+    except pricing.CostError as exc:
+        raise UnitCostError(str(exc)) from None

@@ -10,17 +10,18 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from infralab.costs.pricing import (
+from infralab.costs.constants import (  # noqa: F401  (re-exported for older imports)
+    DAYS_PER_MONTH,
     HOURS_PER_MONTH,
+    NO_REQUESTS,
+    SECONDS_PER_MONTH,
+)
+from infralab.costs.pricing import (
     CostError,
 )
 from infralab.costs.pricing import (
     check_nonneg as _nonneg,
 )
-
-SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
-DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0
-NO_REQUESTS = "no requests served"
 
 # Traffic shapes: (share of the month that carries the traffic, peak-to-mean within it).
 # Assumptions for teaching, not measurements: business hours = 10 h on 5 of 7 days.
@@ -116,6 +117,9 @@ class Bill:
     note: str = ""
     breakdown: dict[str, float] = field(default_factory=dict)
     model: str = ""  # what the option runs: options running different models are other products
+    basis: str = ""  # how it was computed, in numbers (billing.* fill it)
+    inputs: tuple[Any, ...] = ()  # every figure it used (results.Figure: value, origin, source)
+    provider: str = ""  # who bills it (aws, gcp, runpod, openai, ...): where the data goes
 
     @property
     def usd_per_1k_requests(self) -> float | None:
@@ -180,5 +184,6 @@ def _base(option: Any, kind: str, w: Workload, usd: float, **kw: Any) -> Bill:
         tokens_per_month=served * w.tokens_per_request,
         note=note,
         model=getattr(option, "model", ""),
+        provider=getattr(option, "provider", ""),
         **kw,
     )

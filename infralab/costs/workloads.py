@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from infralab.costs import unit
-from infralab.costs.pricing import HOURS_PER_MONTH
+from infralab.costs.constants import HOURS_PER_MONTH, SECONDS_PER_MONTH
 from infralab.errors import InfralabError
 from infralab.results import Figure
-
-SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
 
 WorkloadKind = Literal["requests", "embeddings", "tokens", "rag questions"]
 WORKLOADS: dict[str, str] = {

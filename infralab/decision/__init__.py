@@ -12,15 +12,13 @@ not depend on how ``infralab.costs`` builds its options; pass another ``pricer``
 
 One module per concern: ``inputs`` (scenarios and the figures a decision uses, with their
 origins), ``rules`` (pricing adapter, the decision, what flips it), ``memo`` (the Markdown
-memo). The interactive explorer is ``infralab.ui.decision_explorer``.
+memo), ``sensitivity`` (how far each input must move to flip the choice). The interactive explorer is ``infralab.ui.decision_explorer``.
 """
 
 from __future__ import annotations
 
 from infralab.decision.inputs import (
-    IDLE_GPU_UTILIZATION,
     SCENARIOS,
-    SENSITIVE_DATA_TOLERANCE,
     SOURCES,
     DecisionError,
     Demand,
@@ -36,17 +34,25 @@ from infralab.decision.memo import (
 from infralab.decision.rules import (
     Decision,
     Pricer,
+    choose,
+    constraints,
     decide,
+    people_usd,
     price_options,
     recommendation_sweep,
+)
+from infralab.decision.sensitivity import (
+    HIGH,
+    LOW,
+    Flip,
+    moved,
+    sensitivity,
 )
 
 __all__ = [
     "Recommendation",
     "Demand",
     "SOURCES",
-    "SENSITIVE_DATA_TOLERANCE",
-    "IDLE_GPU_UTILIZATION",
     "DecisionError",
     "Input",
     "Scenario",
@@ -56,7 +62,16 @@ __all__ = [
     "price_options",
     "Pricer",
     "Decision",
+    "people_usd",
     "decide",
     "recommendation_sweep",
     "render_memo",
+    "choose",
+    "constraints",
+    "Flip",
+    "moved",
+    "sensitivity",
+    "sensitivity_range",
 ]
+
+sensitivity_range = (LOW, HIGH)  # the factors each input is moved by

@@ -8,16 +8,34 @@ from typing import Literal
 
 from infralab.costs import model as costs
 from infralab.errors import InfralabError
+from infralab.results import Figure
 
 Recommendation = Literal["traditional cloud", "AI infrastructure", "hybrid"]
 Demand = Literal["volatile", "growing", "stable"]
-SOURCES = ("measured", "recorded", "default", "missing")
+SOURCES = ("measured", "recorded", "default", "estimate", "missing")
 
-# A self-hosted option must be within this factor of the API's bill for sensitive data to
-# tip the balance towards keeping inference in-house. A judgment call, stated in the memo.
-SENSITIVE_DATA_TOLERANCE = 1.5
-# Below this planned utilization a dedicated GPU is the "idle GPU" the article warns about.
-IDLE_GPU_UTILIZATION = 0.3
+
+# People cost: the median pay of US software developers, from the Bureau of Labor Statistics'
+# Occupational Outlook Handbook (May 2012 figure, the dated page the kit could read: re-check,
+# and set your own rate in the scenario). A self-hosted GPU service needs someone to run it.
+ENGINEER_USD_PER_HOUR = Figure(
+    44.88,
+    "USD/h",
+    "default",
+    "https://ia-cdn.fs3d.net/web/20140517121806/http://www.bls.gov/ooh/computer-and-information-technology/software-developers.htm",
+    "BLS median pay of software developers, May 2012 (old: re-check)",
+    name="engineer cost per hour",
+)
+HOURS_PER_FULL_TIME_MONTH = 2080 / 12  # 40 h x 52 weeks / 12: a whole hire, when the team has none
+# Bytes a token takes on the wire: "1 token ~= 4 characters in English" (OpenAI help centre).
+BYTES_PER_TOKEN = Figure(
+    4.0,
+    "bytes/token",
+    "default",
+    "https://help.openai.com/en/articles/4936856-what-are-tokens-and-how-to-count-them",
+    "rule of thumb for English text",
+    name="bytes per token",
+)
 
 
 class DecisionError(ValueError, InfralabError):
@@ -26,18 +44,9 @@ class DecisionError(ValueError, InfralabError):
     hint = "infralab.decision.SCENARIOS shows a complete scenario to copy."
 
 
-@dataclass(frozen=True)
-class Input:
-    """One number the decision uses, with where it came from."""
-
-    name: str
-    value: float | None
-    unit: str
-    source: str  # measured | recorded | default | missing
-    detail: str
-
-    def shown(self) -> str:
-        return "—" if self.value is None else f"{self.value:,.4g} {self.unit}"
+# One number the decision uses, with where it came from: the kit's one provenance type
+# (``infralab.results.Figure``: value, unit, origin, source, detail, name).
+Input = Figure
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,6 @@ class Scenario:
     title: str
     story: str
     workload: costs.Workload
-    ai_is_core: bool
     demand: Demand
     ml_engineers: int
     sensitive_data: bool
@@ -61,6 +69,10 @@ class Scenario:
     chunks_embedded_per_day: float = 0.0
     small_model_ok: bool = False
     article_choice: str = ""
+    # hours a month of ML-ops work (serving, upgrades, on-call) a self-hosted GPU model takes:
+    # a scenario assumption like the traffic, priced at ENGINEER_USD_PER_HOUR
+    ops_hours_per_month: float = 20.0
+    engineer_usd_per_hour: float | None = None  # None: the sourced default above
 
     def __post_init__(self) -> None:
         if self.demand not in ("volatile", "growing", "stable"):
@@ -71,6 +83,8 @@ class Scenario:
             raise DecisionError(
                 f"ml_engineers must be a whole number >= 0, not {self.ml_engineers!r}"
             )
+        if self.ops_hours_per_month < 0 or (self.engineer_usd_per_hour or 0) < 0:
+            raise DecisionError("ops_hours_per_month and engineer_usd_per_hour must be >= 0")
         if self.chunks_embedded_per_day < 0:
             raise DecisionError("chunks_embedded_per_day must be >= 0")
         if not isinstance(self.workload, costs.Workload):
@@ -96,7 +110,6 @@ SCENARIOS: dict[str, Scenario] = {
             latency_target_s=10.0,
             traffic="business_hours",
         ),
-        ai_is_core=False,
         demand="volatile",
         ml_engineers=0,
         sensitive_data=False,
@@ -117,7 +130,6 @@ SCENARIOS: dict[str, Scenario] = {
             latency_target_s=5.0,
             traffic="business_hours",
         ),
-        ai_is_core=True,
         demand="stable",
         ml_engineers=2,
         sensitive_data=True,
@@ -140,7 +152,6 @@ SCENARIOS: dict[str, Scenario] = {
             latency_target_s=8.0,
             traffic="spiky",
         ),
-        ai_is_core=True,
         demand="growing",
         ml_engineers=2,
         sensitive_data=False,
@@ -162,59 +173,58 @@ def scenario(key: str) -> Scenario:
 # ------------------------------------------------------------------------ the inputs
 
 
-def _from_measured(name: str, m: costs.Measured | None, missing_hint: str) -> Input:
-    if m is None:
-        return Input(name, None, "", "missing", missing_hint)
-    return Input(name, float(m.value), m.unit, m.source, m.detail)
+def _missing(name: str, unit: str, hint: str) -> Figure:
+    return Figure(None, unit, "missing", hint, name=name)
 
 
 def gather_inputs() -> dict[str, Input]:
-    """The four measurements the capstone uses, each labelled with its origin and file.
+    """The measurements the capstone uses, each labelled with its origin and file: lesson 04's
+    CPU decode and prefill and its GPU run (the student's, else the recorded H200 run),
+    lessons 02, 03 and 06, and the published anchor of the H100 estimate.
 
     Each is a field of a typed result (``infralab.results``): the student's saved run if it
     is valid, else the kit's recorded run, never a key guessed from a free-form file.
     """
     from infralab import results
 
+    gen, emb, srv = (costs.measured_throughput("generation"), costs.measured_throughput("embedding"),
+                     costs.measured_duration_s("serving"))  # fmt: skip
     inputs = {
-        "generation": _from_measured(
-            "CPU decode speed (lesson 04)",
-            costs.measured_throughput("generation"),
-            "run lesson 04 to measure it",
-        ),
-        "embedding": _from_measured(
-            "CPU embedding throughput (lesson 03)",
-            costs.measured_throughput("embedding"),
-            "run lesson 03 to measure it",
-        ),
-        "serving": _from_measured(
+        "generation": gen.named("CPU decode speed (lesson 04)")
+        if gen
+        else _missing("CPU decode speed (lesson 04)", "tokens/s", "run lesson 04 to measure it"),
+        "embedding": emb.named("CPU embedding throughput (lesson 03)")
+        if emb
+        else _missing("CPU embedding throughput (lesson 03)", "sentences/s", "run lesson 03"),
+        "serving": srv.named("API time per request on CPU (lesson 02)")
+        if srv
+        else _missing(
             "API time per request on CPU (lesson 02)",
-            costs.measured_duration_s("serving"),
+            "s",
             "run lesson 02 to measure it; the app tier is then not priced",
         ),
     }
+    from infralab.costs.llm import GPU_ANCHOR, gpu_name, measured_speeds
+
+    cpu, gpu, _ = measured_speeds()
+    if cpu.prefill:
+        inputs["prefill"] = cpu.prefill.named("CPU prefill speed (lesson 04)")
+    if gpu:
+        name = gpu_name(gpu.device)
+        inputs["gpu_generation"] = gpu.decode.named(f"{name} decode speed, batch 1 (lesson 04)")
+        if gpu.prefill:
+            inputs["gpu_prefill"] = gpu.prefill.named(f"{name} prefill speed (lesson 04)")
+    inputs["gpu_anchor"] = GPU_ANCHOR
     try:
         fig = results.load("serving").figure("cpu_vcpus")
-        inputs["serving_vcpus"] = Input(
-            "CPU the request was measured with (lesson 02)",
-            fig.value,
-            fig.unit,
-            fig.origin,
-            f"{fig.source}, {fig.detail}",
-        )
+        inputs["serving_vcpus"] = fig.named("CPU the request was measured with (lesson 02)")
     except (FileNotFoundError, results.ResultError, OSError):
         pass
     try:
         fig = results.load("rag").figure("retrieval_ms")
-        inputs["rag"] = Input(
-            "retrieval latency (lesson 06)",
-            fig.value,
-            fig.unit,
-            fig.origin,
-            f"{fig.source}, {fig.detail}",
-        )
+        inputs["rag"] = fig.named("retrieval latency (lesson 06)")
     except (FileNotFoundError, results.ResultError, OSError):
-        inputs["rag"] = Input(
-            "retrieval latency (lesson 06)", None, "ms", "missing", "run lesson 06 to measure it"
+        inputs["rag"] = _missing(
+            "retrieval latency (lesson 06)", "ms", "run lesson 06 to measure it"
         )
     return inputs

@@ -20,12 +20,16 @@ def money(x: float | None) -> str:
     return f"${x:,.0f}" if x >= 100 else f"${x:,.2f}"
 
 
+def _egress(d: Decision) -> float:
+    return float(d.chosen.breakdown.get("egress", 0.0))
+
+
 def render_memo(d: Decision) -> str:
     """The one-page Markdown memo."""
     sc, w = d.scenario, d.scenario.workload
     src = d.sources()
     measured = ", ".join(src["measured"]) or "none"
-    fallback = [f"{i.name} ({i.source})" for i in d.inputs.values() if i.source != "measured"]
+    fallback = [f"{i.name} ({i.origin})" for i in d.inputs.values() if i.origin != "measured"]
     lines = [
         f"# Decision memo: {sc.title}",
         "",
@@ -52,7 +56,8 @@ def render_memo(d: Decision) -> str:
         "| --- | --- | --- | --- |",
     ]
     for i in d.inputs.values():
-        lines.append(f"| {i.name} | {i.shown()} | **{i.source}** | {i.detail} |")
+        where = f"{i.source}, {i.detail}" if i.detail else i.source
+        lines.append(f"| {i.name} | {i.shown()} | **{i.origin}** | {where} |")
     lines += [
         "",
         "*measured*: your run of the lesson on this machine (your results folder); *recorded*: "
@@ -82,16 +87,63 @@ def render_memo(d: Decision) -> str:
         lines += ["", "Beside the LLM: " + "; ".join(parts) + "."]
     lines += ["", "## Why", ""] + [f"- {r}" for r in d.reasons]
     lines += ["", "## What would flip it", ""] + [f"- {f}" for f in d.flips]
+    lines += ["", *sensitivity_lines(d)]
     lines += [
         "",
-        "## Not in these numbers",
+        "## In these numbers, and not",
         "",
-        "- People: MLOps and on-call time for anything self-hosted; optimisation work on batching and routing.",
-        "- Traffic: data egress between clouds, and the latency of crossing them on every request.",
-        "- Governance: access control on the model and the vector store, prompt and inference-log retention, audit.",
+        "- In: people for every self-hosted GPU option (the *people* line above: ops hours a "
+        "month at the engineer rate, a whole hire when the team has none), and egress when "
+        f"prompts leave the app's cloud for another provider's GPU or API ({money(_egress(d))}/month "
+        "for the chosen option).",
+        "- Not in: people for the app tier and for the managed options (integration, prompt work); "
+        "the latency of crossing clouds on every request (lesson 06 simulates it, it is not "
+        "measured here); volume discounts and committed-use rates (list prices only).",
+        "- Not in: governance: access control on the model and the vector store, prompt and "
+        "inference-log retention, audit.",
         "",
         "Prices: " + "; ".join(d.notes),
     ]
     if sc.article_choice:
         lines += ["", f"*The source article's choice for this scenario: {sc.article_choice}.*"]
     return "\n".join(lines) + "\n"
+
+
+def sensitivity_lines(d: Decision) -> list[str]:
+    """The memo's sensitivity section: each input's flip value, and what cannot flip it."""
+    from infralab.decision.sensitivity import HIGH, LOW
+
+    flips = d.sensitivity
+    moving = [f for f in flips if f.flips]
+    still = [f for f in flips if not f.flips]
+    out = [
+        "## How far each input must move",
+        "",
+        f"Each input, measured or assumed, multiplied by x{LOW:g} to x{HIGH:g} (a scan, then a "
+        f"bisection to the flip value); the choice now is {d.inference_on}.",
+        "",
+    ]
+    out += [f"- {f.sentence()}" for f in moving] or [
+        f"- No input changes the choice within x{LOW:g}..x{HIGH:g}."
+    ]
+    measured_moving = [f for f in moving if f.is_measured]
+    measured_still = [f for f in still if f.is_measured]
+    if measured_moving:
+        out.append(
+            "- Measurements that decide: "
+            + ", ".join(f.name for f in measured_moving)
+            + ": re-measure them before you commit."
+        )
+    elif measured_still:
+        out.append(
+            f"- **No measurement changes this choice within x{LOW:g}..x{HIGH:g}**: "
+            + "; ".join(f"{f.name} ({f.origin}, {f.value:,.4g} {f.unit})" for f in measured_still)
+            + ". The choice rests on prices, the scenario's assumptions and its constraints."
+        )
+    if still:
+        out.append(
+            f"- Cannot change the choice within x{LOW:g}..x{HIGH:g}: "
+            + ", ".join(f.name for f in still)
+            + "."
+        )
+    return out

@@ -4,6 +4,7 @@ say what would flip it."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from infralab.costs import model as costs
+from infralab.costs.constants import APP_CLOUD
 from infralab.decision.inputs import (
-    IDLE_GPU_UTILIZATION,
-    SENSITIVE_DATA_TOLERANCE,
+    BYTES_PER_TOKEN,
+    ENGINEER_USD_PER_HOUR,
+    HOURS_PER_FULL_TIME_MONTH,
     SOURCES,
     DecisionError,
     Input,
@@ -21,6 +24,7 @@ from infralab.decision.inputs import (
     Scenario,
     gather_inputs,
 )
+from infralab.decision.sensitivity import NONE_ALLOWED, Flip, sensitivity
 
 # ------------------------------------------------------------------ pricing adapter
 
@@ -28,9 +32,19 @@ from infralab.decision.inputs import (
 def price_options(
     workload: costs.Workload, inputs: dict[str, Input]
 ) -> tuple[list[costs.Option], list[str]]:
-    """Options for the LLM part of a workload, from ``infralab.costs`` (the one place to swap)."""
-    tps = inputs["generation"].value
-    return costs.llm_options(workload, cpu_tokens_per_s=tps, option_set="all")
+    """Options for the LLM part of a workload, from ``infralab.costs`` (the one place to swap).
+
+    Every speed in ``inputs`` reaches the options that use it, so a what-if on one input (the
+    sensitivity scan) reprices exactly those options."""
+    speeds = {k: inputs[n] for k, n in SPEED_INPUTS.items() if n in inputs and inputs[n].value}
+    anchor = inputs.get("gpu_anchor")
+    return costs.llm_options(workload, option_set="all", speeds=speeds,
+                             gpu_anchor_tokens_per_s=anchor.value if anchor else None)  # fmt: skip
+
+
+# which input feeds which speed of ``costs.llm_options``
+SPEED_INPUTS = {"cpu_decode": "generation", "cpu_prefill": "prefill",
+                "gpu_decode": "gpu_generation", "gpu_prefill": "gpu_prefill"}  # fmt: skip
 
 
 Pricer = Callable[[costs.Workload, dict[str, Input]], tuple[list[costs.Option], list[str]]]
@@ -53,6 +67,13 @@ class Decision:
     extra_costs: dict[str, float | None]
     notes: list[str] = field(default_factory=list)
     generated: str = ""
+    pricer: Pricer = price_options
+    allowed: bool = True  # False: no option met every constraint; the cheapest finite is shown
+
+    @functools.cached_property
+    def sensitivity(self) -> list[Flip]:
+        """How far each input must move (x0.25..x4) to change the choice, most sensitive first."""
+        return sensitivity(self)
 
     @property
     def chosen(self) -> costs.Bill:
@@ -62,7 +83,7 @@ class Decision:
         """Input names grouped by where they came from."""
         out: dict[str, list[str]] = {s: [] for s in SOURCES}
         for i in self.inputs.values():
-            out.setdefault(i.source, []).append(i.name)
+            out.setdefault(i.origin, []).append(i.name)
         return out
 
     def to_markdown(self) -> str:
@@ -83,20 +104,81 @@ class Decision:
         return self.to_markdown()
 
 
-def _is_self_hosted(bill: costs.Bill) -> bool:
-    return bill.kind in ("dedicated_gpu", "per_second_gpu", "serverless_cpu")
-
-
 def _is_gpu(bill: costs.Bill) -> bool:
     return bill.kind in ("dedicated_gpu", "per_second_gpu")
+
+
+def people_usd(sc: Scenario) -> tuple[float, str]:
+    """Monthly people cost of running a self-hosted GPU model, and how it was computed.
+
+    The team's ML engineers give ``ops_hours_per_month``; a team with none must hire, and a
+    hire comes whole (a full-time month). Priced at the scenario's rate, else the sourced one.
+    """
+    rate = sc.engineer_usd_per_hour
+    src = (
+        "your rate"
+        if rate is not None
+        else f"{ENGINEER_USD_PER_HOUR.detail}: {ENGINEER_USD_PER_HOUR.source}"
+    )
+    rate = ENGINEER_USD_PER_HOUR.value if rate is None else rate
+    hours = (
+        sc.ops_hours_per_month
+        if sc.ml_engineers > 0
+        else max(sc.ops_hours_per_month, HOURS_PER_FULL_TIME_MONTH)
+    )
+    who = (
+        "the team's ML engineers"
+        if sc.ml_engineers > 0
+        else "one full-time hire (the team has no ML engineer)"
+    )
+    return hours * rate, f"{hours:,.0f} h/month of {who} x {rate:g} USD/h ({src})"
+
+
+def with_plan_costs(sc: Scenario, w: costs.Workload, b: costs.Bill) -> costs.Bill:
+    """The option's bill plus what the plan adds: egress when the app's cloud sends prompts to
+    another provider, people to run a self-hosted GPU."""
+    from infralab.costs import billing
+
+    extra: dict[str, float] = {}
+    if b.provider and b.provider != APP_CLOUD and math.isfinite(b.monthly_usd):
+        gb = w.requests_per_month * w.tokens_per_request * BYTES_PER_TOKEN.value / 1e9
+        extra["egress"] = billing.egress(gb, provider=APP_CLOUD).monthly_usd
+    if _is_gpu(b):
+        extra["people"] = people_usd(sc)[0]
+    if not extra:
+        return b
+    return replace(
+        b, monthly_usd=b.monthly_usd + sum(extra.values()), breakdown={**b.breakdown, **extra}
+    )
+
+
+def constraints(sc: Scenario, b: costs.Bill) -> list[str]:
+    """Why a bill is not allowed under the scenario's explicit constraints (empty: allowed)."""
+    why = []
+    if not math.isfinite(b.monthly_usd):
+        why.append("cannot serve this traffic")
+    if not b.meets_latency:
+        why.append("misses the latency target")
+    if sc.sensitive_data and b.kind == "api":
+        why.append("data residency: prompts would leave infrastructure you control")
+    if b.model == costs.CPU_MODEL and not sc.small_model_ok:
+        why.append("quality: runs the 135M model, not good enough for this product")
+    if sc.demand != "stable" and "reserved" in b.option:
+        why.append(f"demand is {sc.demand}: no commitment to a reserved GPU")
+    return why
 
 
 def decide(
     sc: Scenario,
     inputs: dict[str, Input] | None = None,
     pricer: Pricer = price_options,
+    *,
+    explain: bool = True,
 ) -> Decision:
-    """Apply the decision rules to one scenario with the given (or gathered) inputs."""
+    """Price every option for one scenario, keep those its constraints allow, pick the cheapest.
+
+    ``explain=False`` skips the flip conditions and the costs beside the LLM (the sensitivity
+    scan needs only the choice)."""
     if not isinstance(sc, Scenario):
         raise DecisionError("decide() needs a Scenario (e.g. decision.scenario('legal')).")
     inputs = gather_inputs() if inputs is None else inputs
@@ -107,115 +189,59 @@ def decide(
         retrieval_s = inputs["rag"].value / 1000.0
         budget = max(w.latency_target_s - retrieval_s, 1e-3)
         reasons.append(
-            f"Retrieval takes {retrieval_s * 1000:,.0f} ms ({inputs['rag'].source}: "
-            f"{inputs['rag'].detail}), leaving "
+            f"Retrieval takes {retrieval_s * 1000:,.0f} ms ({inputs['rag'].origin}: "
+            f"{inputs['rag'].source}, {inputs['rag'].detail}), leaving "
             f"{budget:.2f} s of the {w.latency_target_s:g} s target for generation."
         )
         w = replace(w, latency_target_s=budget)
     options, notes = pricer(w, inputs)
-    bills = costs.compare(options, w)
-    allowed: list[costs.Bill] = []
+    bills = [with_plan_costs(sc, w, b) for b in costs.compare(options, w)]
+    bills.sort(key=lambda b: (not math.isfinite(b.monthly_usd), b.monthly_usd))
+    excluded = {b.option: constraints(sc, b) for b in bills}
+    allowed = [b for b in bills if not excluded[b.option]]
     for b in bills:
-        if not math.isfinite(b.monthly_usd) or not b.meets_latency:
-            continue
-        if b.kind == "serverless_cpu" and not sc.small_model_ok:
-            continue
-        allowed.append(b)
-    excluded: list[str] = []
-    if not any(b.kind == "serverless_cpu" for b in allowed):
-        cpu = [b for b in bills if b.kind == "serverless_cpu"]
-        if cpu and not sc.small_model_ok:
+        if excluded[b.option]:
             reasons.append(
-                f"The CPU option ({cpu[0].option}, ${cpu[0].monthly_usd:,.0f}/month) runs a 135M-"
-                "parameter model: cheap, but not the quality this product needs, so it is shown "
-                "and not chosen (set small_model_ok=True if your lab 04 test says it is enough)."
+                f"Not allowed: {b.option} ({_money(b.monthly_usd)}/month): "
+                + "; ".join(excluded[b.option])
+                + "."
             )
-    if sc.ml_engineers == 0:
-        excluded.append("self-hosted GPU")
-        reasons.append(
-            "Nobody on the team runs ML systems: self-hosting a model means owning its serving, "
-            "scaling and on-call, so only managed options are considered."
-        )
-        allowed = [b for b in allowed if not _is_gpu(b)]
-    if sc.demand == "volatile":
-        excluded.append("dedicated GPU")
-        reasons.append(
-            "Demand is still volatile: rent flexibility first. Always-on GPUs are excluded "
-            "until the traffic pattern is stable enough to optimise."
-        )
-        allowed = [b for b in allowed if b.kind != "dedicated_gpu"]
-    if not sc.ai_is_core:
-        reasons.append(
-            "AI is a feature of this product, not the product: the app's own stack decides, and "
-            "a managed API (or a small model on serverless CPU) keeps the feature off the "
-            "team's critical path."
-        )
-        allowed = [b for b in allowed if b.kind in ("api", "serverless_cpu")] or allowed
-    for b in allowed:
-        if b.kind == "dedicated_gpu" and b.utilization is not None:
-            if b.utilization < IDLE_GPU_UTILIZATION:
-                reasons.append(
-                    f"{b.option} would be busy only {b.utilization:.0%} of the time it is paid "
-                    "for: an idle GPU (the article's margin trap)."
-                )
-                break
+    people, how = people_usd(sc)
+    reasons.append(f"People: self-hosted GPU options carry {_money(people)}/month: {how}.")
     if not allowed:
         allowed = [b for b in bills if math.isfinite(b.monthly_usd)]
-        reasons.append(
-            "No option meets every rule and the latency target; the cheapest finite one is "
-            "shown, and the memo's flip conditions say what to change."
-        )
+        reasons.append("No option meets every constraint; the cheapest finite one is shown, and "
+                       "the memo's flip conditions say what to change.")  # fmt: skip
     best = min(allowed, key=lambda b: b.monthly_usd)
-    switched = False  # True when confidentiality, not price, picked the option
-    if sc.sensitive_data and best.kind == "api":
-        hosted = [b for b in allowed if _is_gpu(b)]
-        if hosted:
-            alt = min(hosted, key=lambda b: b.monthly_usd)
-            if alt.monthly_usd <= best.monthly_usd * SENSITIVE_DATA_TOLERANCE:
-                reasons.append(
-                    f"The data is confidential: {alt.option} keeps prompts and inference logs in "
-                    f"infrastructure you control for {alt.monthly_usd / best.monthly_usd:.2f}x the "
-                    f"API's bill (within the {SENSITIVE_DATA_TOLERANCE:g}x the memo accepts)."
-                )
-                best = alt
-                switched = True
-    elif sc.sensitive_data:
+    # the traditional-cloud side alone: everything on the app's cloud, or it plus a managed API
+    same_cloud = [
+        b
+        for b in allowed
+        if b is not best and (b.kind in ("api", "serverless_cpu") or b.provider == APP_CLOUD)
+    ]
+    if _is_gpu(best) and best.provider != APP_CLOUD and sc.app_on_cloud:
+        rec: Recommendation = "hybrid"
+        alone = (f"the cheapest allowed traditional-cloud option ({APP_CLOUD} alone or with a managed API) costs "
+                 f"{_money(min(b.monthly_usd for b in same_cloud))}" if same_cloud
+                 else "no traditional-cloud option is allowed")  # fmt: skip
         reasons.append(
-            "The data is confidential, and the chosen option already keeps inference on "
-            "infrastructure you control."
-        )
-    api_bills = [b for b in bills if b.kind == "api"]
-    if best.kind == "api":
-        rec: Recommendation = "traditional cloud"
-        reasons.append(
-            f"Cheapest option that passes every rule: {best.option} at "
-            f"${best.monthly_usd:,.0f}/month. Everything runs on ordinary cloud services "
-            "that call the model provider's API."
+            f"Hybrid, earned by the split bill: {best.option} at {_money(best.monthly_usd)}/month "
+            f"including egress and people, while {alone}; the app tier ({', '.join(sc.app_on_cloud)}) "
+            f"stays on {APP_CLOUD} (moving it to {best.provider} is not priced: no app-hosting price in the data)."
         )
     elif _is_gpu(best):
-        rec = "hybrid" if sc.app_on_cloud else "AI infrastructure"
-        cheaper_than = (
-            f", against ${min(b.monthly_usd for b in api_bills):,.0f} for the cheapest API"
-            if api_bills
-            else ""
+        rec = "AI infrastructure"
+        reasons.append(
+            f"Cheapest allowed option: {best.option} at {_money(best.monthly_usd)}/month."
         )
-        lead = (
-            "Chosen for confidentiality" if switched else "Cheapest option that passes every rule"
-        )
-        reasons.append(f"{lead}: {best.option} at ${best.monthly_usd:,.0f}/month{cheaper_than}.")
-        if sc.app_on_cloud:
-            reasons.append(
-                "Inference moves to AI infrastructure; "
-                f"{', '.join(sc.app_on_cloud)} stay on traditional cloud, isolated from the "
-                "model-serving stack."
-            )
     else:
         rec = "traditional cloud"
         reasons.append(
-            f"{best.option} runs on ordinary serverless CPU at ${best.monthly_usd:,.0f}/month."
+            f"Cheapest allowed option: {best.option} at {_money(best.monthly_usd)}/month; it runs "
+            "on ordinary cloud services (a managed API or serverless CPU)."
         )
-    extra = _extra_costs(sc, inputs)
-    flips = _flips(sc, w, best, bills, allowed, options, excluded)
+    extra = _extra_costs(sc, inputs) if explain else {}
+    flips = _flips(sc, w, best, bills, allowed, options, []) if explain else []
     return Decision(
         scenario=sc,
         recommendation=rec,
@@ -227,7 +253,21 @@ def decide(
         extra_costs=extra,
         notes=notes,
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        pricer=pricer,
+        allowed=not excluded[best.option],
     )
+
+
+def choose(
+    sc: Scenario, inputs: dict[str, Input], pricer: Pricer = price_options
+) -> tuple[str, str]:
+    """(chosen option, recommendation) alone: what the sensitivity scan compares."""
+    d = decide(sc, inputs, pricer, explain=False)
+    return d.inference_on, d.recommendation if d.allowed else NONE_ALLOWED
+
+
+def _money(x: float) -> str:
+    return f"${x:,.0f}" if math.isfinite(x) else "cannot serve"
 
 
 def _extra_costs(sc: Scenario, inputs: dict[str, Input]) -> dict[str, float | None]:
@@ -292,30 +332,18 @@ def _flips(
                 f"GPU price: {rival.option} would match the API at about ${price:,.2f} per "
                 "instance-hour at today's volume."
             )
-    if "dedicated GPU" in excluded:
-        flips.append(
-            "Demand: once traffic is stable and predictable, always-on GPUs come back "
-            "into the comparison (re-run this memo)."
-        )
-    if "self-hosted GPU" in excluded:
-        flips.append(
-            "Team: with someone who can own model serving, self-hosted GPU options are considered."
-        )
-    if not sc.ai_is_core:
-        flips.append(
-            "Product: if inference becomes the product rather than a feature, latency, "
-            "token cost and GPU contention become first-order and AI infrastructure is "
-            "weighed on cost alone."
-        )
     if best.latency_s is not None and best.latency_s > 0.8 * w.latency_target_s:
         flips.append(
             f"Latency: {best.option} takes {best.latency_s:.2f} s of a {w.latency_target_s:.2f} s "
             "budget; a tighter target rules it out."
         )
-    if sc.sensitive_data and best.kind == "api":
+    if sc.sensitive_data:
         flips.append(
-            "Governance: if clients forbid sending documents to a model provider, "
-            "self-hosted inference is required whatever it costs."
+            "Data residency: if prompts may go to a model provider, the APIs come back into the comparison."
+        )
+    if not sc.small_model_ok:
+        flips.append(
+            "Quality: if lab 04 shows the 135M model is good enough, the CPU options are allowed."
         )
     return flips
 

@@ -5,7 +5,8 @@ index), and it calls the "AI infra" side over HTTP: the kit's chat server for ge
 and, optionally, the embeddings server for the query embedding (``embed_url``; without it
 the query is embedded here, on the cloud CPU). ``network_delay_ms`` is slept before each
 cross-system call to stand in for the round trip between two providers or regions, so the
-response's per-stage timings show what the split costs.
+response's per-stage timings show what the split costs. The delay is simulated (a sleep on
+one machine) and its value an assumption the caller states, never a measured round trip.
 
 Security rules this file enforces:
 
