@@ -41,7 +41,7 @@ from typing import Any
 from infralab.checks import graded_checks
 from infralab.errors import InfralabError, with_hint
 from infralab.labs import InstructorOnlyError, require_solutions
-from infralab.notebooks import REPO_ROOT
+from infralab.notebooks import REPO_ROOT, _source_text
 
 GRADE_COMMAND = "python -m infralab grade"
 
@@ -125,18 +125,13 @@ def read_submission(path: Path) -> Any:
     return nb
 
 
-def _source(cell: Any) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
 def lab_of(path: Path, nb: Any) -> str:
     """The lab number ("02") from the file name, else from the checks the notebook imports."""
     found = LAB_NUMBER.search(path.as_posix())
     if found and (REPO_ROOT / "infralab" / "checks" / f"lab{found.group(1)}.py").is_file():
         return found.group(1)
     for cell in nb.get("cells", []):
-        match = CHECK_IMPORT.search(_source(cell))
+        match = CHECK_IMPORT.search(_source_text(cell.get("source", "")))
         if match:
             return match.group(1) or match.group(2)
     raise GradeError(f"{path}: cannot tell which lab this is (name it like 02_anything.ipynb)")
@@ -319,8 +314,7 @@ def run_submission(
             import nbformat
 
             nbformat.write(nb, str(scratch / "work" / sub.path.name))
-            kernel = KernelSession(client, km.is_alive)
-            kernel.interrupt = km.interrupt_kernel
+            kernel = KernelSession(client, km.is_alive, km.interrupt_kernel)
             kernel.deadline = t0 + timeout_s
             pending = list(calls)
 

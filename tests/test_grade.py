@@ -13,27 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from infralab import grade, labs, notebooks
+from infralab import grade, notebooks
+from infralab.grading.benchmark import partly_solved
 
 LAB = "05_break_even_dashboard.ipynb"
-
-
-def _half_done(repo_root: Path) -> dict:
-    """The student copy with its first two exercise cells replaced by the solution's."""
-    solution = notebooks.read(repo_root / "labs" / "solutions" / LAB)
-    student = notebooks.read(repo_root / "labs" / LAB)
-    done = 0
-    for sol, stu in zip(solution["cells"], student["cells"], strict=True):
-        if sol["cell_type"] == "code" and labs.BEGIN in notebooks_source(sol) and done < 2:
-            stu["source"] = notebooks_source(sol)
-            done += 1
-    assert done == 2
-    return student
-
-
-def notebooks_source(cell: dict) -> str:
-    src = cell["source"]
-    return "".join(src) if isinstance(src, list) else src
 
 
 def test_check_calls_follow_the_solution():
@@ -71,7 +54,7 @@ def test_grade_three_submissions(repo_root, tmp_path):
         (subs / who).mkdir(parents=True)
     (subs / "solution" / LAB).write_text((repo_root / "labs" / "solutions" / LAB).read_text())
     (subs / "untouched" / LAB).write_text((repo_root / "labs" / LAB).read_text())
-    (subs / "half" / LAB).write_text(json.dumps(_half_done(repo_root)))
+    (subs / "half" / LAB).write_text(json.dumps(partly_solved(2)))
     hidden = tmp_path / "hidden"
     hidden.mkdir()
     (hidden / "lab05_extra.py").write_text(

@@ -19,7 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from infralab import grade, labs, notebooks
+from infralab import grade, notebooks
+from infralab.grading.benchmark import partly_solved
 from infralab.grading.sandbox import bubblewrap_works
 
 LAB = "05_break_even_dashboard.ipynb"
@@ -56,19 +57,6 @@ def _cheat_in_every_exercise(nb: dict, code: str) -> dict:
             kept = [line for line in src.splitlines() if not line.startswith("raise ")]
             cell["source"] = "\n".join(kept) + "\n" + code
     return nb
-
-
-def _solved(repo_root: Path, exercises: int) -> dict:
-    """The student copy with its first ``exercises`` solution cells filled in."""
-    solution = notebooks.read(repo_root / "labs" / "solutions" / LAB)
-    student = _student(repo_root)
-    done = 0
-    for sol, stu in zip(solution["cells"], student["cells"], strict=True):
-        src = "".join(sol["source"]) if isinstance(sol["source"], list) else sol["source"]
-        if sol["cell_type"] == "code" and labs.BEGIN in src and done < exercises:
-            stu["source"] = src
-            done += 1
-    return student
 
 
 PATCH_EVERYTHING = r"""
@@ -205,7 +193,7 @@ def test_hostile_submissions_forge_nothing(repo_root: Path, tmp_path: Path, monk
     (folders["reader"] / LAB).write_text(
         json.dumps(_with_cells(_student(repo_root), _reader(honest).replace("{marker}", marker)))
     )
-    early_exit = _solved(repo_root, 2)
+    early_exit = partly_solved(2)
     early_exit["cells"].append(_cell("import os\nos._exit(0)"))
     (folders["forker"] / LAB).write_text(json.dumps(_with_cells(early_exit, _forker(marker))))
     (folders["after"] / LAB).write_text(json.dumps(_student(repo_root)))

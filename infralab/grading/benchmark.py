@@ -24,18 +24,21 @@ from infralab.paths import BENCHMARKS_DIR, LABS_DIR
 LAB = "05_break_even_dashboard.ipynb"
 
 
-def _half_done() -> dict:
-    """The student copy with its first two exercise cells taken from the solution."""
+def partly_solved(exercises: int, lab: str = LAB) -> dict:
+    """The student copy of ``lab`` with its first ``exercises`` exercise cells taken from the
+    solution (the batch's half-done students; the grading tests use it too)."""
     from infralab import labs, notebooks
 
-    solution = notebooks.read(LABS_DIR / "solutions" / LAB)
-    student = notebooks.read(LABS_DIR / LAB)
+    solution = notebooks.read(LABS_DIR / "solutions" / lab)
+    student = notebooks.read(LABS_DIR / lab)
     done = 0
     for sol, stu in zip(solution["cells"], student["cells"], strict=True):
         src = "".join(sol["source"]) if isinstance(sol["source"], list) else sol["source"]
-        if sol["cell_type"] == "code" and labs.BEGIN in src and done < 2:
+        if sol["cell_type"] == "code" and labs.BEGIN in src and done < exercises:
             stu["source"] = src
             done += 1
+    if done < exercises:
+        raise ValueError(f"{lab} has only {done} exercise cells")
     return student
 
 
@@ -45,7 +48,7 @@ def make_class(folder: Path, size: int) -> list[Path]:
 
     kinds = [
         notebooks.read(LABS_DIR / "solutions" / LAB),
-        _half_done(),
+        partly_solved(2),
         notebooks.read(LABS_DIR / LAB),
     ]
     paths = []

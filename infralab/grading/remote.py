@@ -175,9 +175,10 @@ def _encode(value: Any, depth: int = 0) -> Any:
 class KernelSession:
     """A blocking client for one submission's kernel: run cells, answer remote requests."""
 
-    def __init__(self, client: Any, alive: Any) -> None:
+    def __init__(self, client: Any, alive: Any, interrupt: Any) -> None:
         self.client = client  # jupyter_client.BlockingKernelClient, channels started
         self.alive = alive  # () -> bool
+        self.interrupt = interrupt  # () -> None: stops a call that ran past its time
         self.deadline = math.inf  # monotonic time after which nothing more runs
         self.call_timeout = 60.0
 
@@ -236,7 +237,7 @@ class KernelSession:
         code = f"__import__('sys').modules['__infralab_rpc__'].answer({text!r})"
         status, published = self.execute(code, timeout=self.call_timeout)
         if status == "timeout":
-            self.client_interrupt()
+            self.interrupt()
             raise KernelGone(
                 "TimeoutError", f"no answer within {self.call_timeout:g} s (the code still ran)"
             )
@@ -262,11 +263,6 @@ class KernelSession:
                 raise getattr(builtins, kind)(message)
             raise RemoteError(kind, message)
         return _decode(reply.get("ok"), self)
-
-    def client_interrupt(self) -> None:
-        interrupt = getattr(self, "interrupt", None)
-        if interrupt is not None:
-            interrupt()
 
     def evaluate(self, expr: str) -> Any:
         """A Python expression evaluated in the student's namespace, copied out."""

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,6 @@ class Watch:
 
     reason: str = ""
     peak_mb: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def tree(pid: int) -> list[Any]:
