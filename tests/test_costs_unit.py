@@ -7,8 +7,9 @@ import math
 import pytest
 
 from infralab import results
-from infralab.costs import pricing, unit
+from infralab.costs import billing, pricing, unit
 from infralab.costs import workloads as wl
+from infralab.costs.pricing import CostError
 
 SERVING = results.ServingResult(
     throughput_rps=800.0, mean_duration_s=0.0033, cpu_vcpus=2, rss_mb=170.0
@@ -149,13 +150,13 @@ def test_quality_differences_are_named() -> None:
 
 
 def test_lambda_volume_tiers_per_architecture() -> None:
-    assert unit.lambda_compute_usd_tiered(1e9) == pytest.approx(1e9 * 0.0000166667)
-    x86 = unit.lambda_compute_usd_tiered(20e9)
+    assert billing.lambda_compute_tiered(1e9) == pytest.approx(1e9 * 0.0000166667)
+    x86 = billing.lambda_compute_tiered(20e9)
     assert x86 == pytest.approx(6e9 * 0.0000166667 + 9e9 * 0.000015 + 5e9 * 0.0000133334)
-    arm = unit.lambda_compute_usd_tiered(20e9, "arm64")
+    arm = billing.lambda_compute_tiered(20e9, "arm64")
     assert arm == pytest.approx(
         7.5e9 * 0.0000133334 + 11.25e9 * 0.0000120001 + 1.25e9 * 0.0000106667
     )
     assert arm < x86
-    with pytest.raises(unit.UnitCostError):
-        unit.lambda_compute_usd_tiered(-1)
+    with pytest.raises(CostError):
+        billing.lambda_compute_tiered(-1)

@@ -23,12 +23,12 @@ import altair as alt
 import pandas as pd
 
 from infralab.charts import titled
+from infralab.costs.billing import unit_cost
 from infralab.costs.model import (
     Bill,
     BreakEven,
     Option,
     Workload,
-    cost_per_1k_at_utilization,
     sweep,
 )
 
@@ -296,9 +296,9 @@ def utilization_data(
     curve = [
         {"utilization": u, "usd_per_1k": c}
         for u in grid
-        if (c := cost_per_1k_at_utilization(usd_per_hour, throughput_rps, u)) is not None
+        if (c := unit_cost(usd_per_hour, throughput_rps, u, per=1000.0)) is not None
     ]
-    here = cost_per_1k_at_utilization(usd_per_hour, throughput_rps, utilization)
+    here = unit_cost(usd_per_hour, throughput_rps, utilization, per=1000.0)
     points = (
         [{"utilization": utilization, "usd_per_1k": here, "label": f"you: ${here:,.4f}"}]
         if here is not None

@@ -100,8 +100,8 @@ def _price(value: float, unit: str, row: pd.Series | dict, detail: str = "") -> 
     return Figure(float(value), unit, "default", str(row["source"]), f"{row['as_of']} {detail}")
 
 
-def _from_bill(b: Bill, per: float = 1e6) -> tuple[float, str, tuple[Figure, ...]]:
-    """(USD, basis, price figures) of a bill for ``per`` requests."""
+def _from_bill(b: Bill) -> tuple[float, str, tuple[Figure, ...]]:
+    """(USD, basis, price figures) of a bill."""
     return b.monthly_usd, b.basis, b.inputs
 
 
@@ -147,24 +147,6 @@ def scaled_duration(duration_s: float, measured_vcpus: float, vcpus: float) -> f
     return d * v / min(s, v)
 
 
-def lambda_per_million(
-    duration_s: float, memory_mb: float, architecture: str = "x86_64"
-) -> tuple[float, str, tuple[Figure, ...]]:
-    """USD per 1M invocations of ``duration_s`` at ``memory_mb`` (:func:`billing.lambda_function`)."""
-    return _from_bill(
-        billing.lambda_function(1e6, duration_s, memory_mb, architecture=architecture)
-    )
-
-
-def cloud_run_per_million(
-    duration_s: float, vcpu: float, memory_gib: float, concurrency: float = 1.0
-) -> tuple[float, str, tuple[Figure, ...]]:
-    """USD per 1M requests on Cloud Run (:func:`billing.cloud_run`)."""
-    if concurrency < 1:
-        raise UnitCostError("concurrency must be >= 1")
-    return _from_bill(billing.cloud_run(1e6, duration_s, vcpu, memory_gib, concurrency=concurrency))
-
-
 def vm_row(instance: str = DEFAULT_VM) -> pd.Series:
     """One CPU VM's on-demand price row."""
     return pricing.cpu_vm(instance).iloc[0]
@@ -173,15 +155,6 @@ def vm_row(instance: str = DEFAULT_VM) -> pd.Series:
 def gpu_row(gpu: str = DEFAULT_GPU) -> pd.Series:
     """The cheapest on-demand price per GPU-hour for ``gpu`` (:func:`pricing.gpu_hour`)."""
     return pricing.gpu_hour(gpu, "on_demand")
-
-
-def hourly_per_million(usd_per_hour: float, units_per_s: float, utilization: float) -> float | None:
-    """USD per 1M units of an hourly machine busy ``utilization`` of the time
-    (:func:`billing.unit_cost`; None when nothing is served)."""
-    return billing.unit_cost(usd_per_hour, units_per_s, utilization, per=1e6)
-
-
-# -------------------------------------------------------------------------- lesson 02
 
 
 def requests_costs(
@@ -214,7 +187,9 @@ def requests_costs(
     for mb, why in picks:
         share = lambda_vcpus_at(mb)
         dur = scaled_duration(d.value, v.value, share)
-        usd, basis, prices = lambda_per_million(dur, mb, architecture)
+        usd, basis, prices = _from_bill(
+            billing.lambda_function(1e6, dur, mb, architecture=architecture)
+        )
         out.append(
             UnitCost(
                 f"AWS Lambda {architecture}, {mb:,.0f} MB ({why}: {share:.2f} vCPU)",
@@ -236,7 +211,7 @@ def requests_costs(
         if rss:
             inputs += (serving.figure("rss_mb"),)
     dur = scaled_duration(d.value, v.value, cr_vcpu)
-    usd, basis, prices = cloud_run_per_million(dur, cr_vcpu, mem)
+    usd, basis, prices = _from_bill(billing.cloud_run(1e6, dur, cr_vcpu, mem))
     out.append(
         UnitCost(
             f"Cloud Run, {cr_vcpu:g} vCPU, {mem:g} GiB",
@@ -254,7 +229,7 @@ def requests_costs(
     out.append(
         UnitCost(
             f"VM {row['provider']} {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
-            hourly_per_million(float(row["usd_per_hour"]), vm_rps, util),
+            billing.unit_cost(float(row["usd_per_hour"]), vm_rps, util),
             "1M requests",
             f"{rps.value:,.0f} req/s measured on {v.value:g} vCPU -> {vm_rps:,.0f} req/s on "
             f"{int(row['vcpu'])} vCPU; {float(row['usd_per_hour']):g} USD/h / "
@@ -294,7 +269,7 @@ def embedding_costs(
     return [
         UnitCost(
             f"CPU VM {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
-            hourly_per_million(float(row["usd_per_hour"]), vm_sps, util),
+            billing.unit_cost(float(row["usd_per_hour"]), vm_sps, util),
             "1M embeddings",
             f"{cps.value:,.0f} sentences/s on {cv.value:g} vCPU -> {vm_sps:,.0f} on "
             f"{int(row['vcpu'])} vCPU; {float(row['usd_per_hour']):g} USD/h",
@@ -304,7 +279,7 @@ def embedding_costs(
         ),
         UnitCost(
             f"GPU {gpu_name} ({g['provider']} {g['instance']}), {util:.0%} busy",
-            hourly_per_million(float(g["usd_per_gpu_hour"]), gps.value, util),
+            billing.unit_cost(float(g["usd_per_gpu_hour"]), gps.value, util),
             "1M embeddings",
             f"{gps.value:,.0f} sentences/s on {gpu.device or gpu_name}; "
             f"{float(g['usd_per_gpu_hour']):g} USD per GPU-hour",
@@ -338,7 +313,7 @@ def token_costs(
     out = [
         UnitCost(
             f"CPU VM {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
-            hourly_per_million(float(row["usd_per_hour"]), vm_tps, util),
+            billing.unit_cost(float(row["usd_per_hour"]), vm_tps, util),
             "1M tokens",
             f"{tps.value:,.1f} tokens/s on {v.value:g} vCPU -> {vm_tps:,.1f} on "
             f"{int(row['vcpu'])} vCPU, one stream",
@@ -349,7 +324,7 @@ def token_costs(
     ]
     mb = lambda_memory_for(v.value)
     # 1,000 tokens a call, so 1M tokens are 1,000 calls: the price of 1M calls / 1,000
-    usd, basis, prices = lambda_per_million(1000 / tps.value, mb)
+    usd, basis, prices = _from_bill(billing.lambda_function(1e6, 1000 / tps.value, mb))
     out.append(
         UnitCost(
             f"AWS Lambda, {mb:,} MB ({v.value:g} vCPU), 1,000 tokens per call",
@@ -367,7 +342,7 @@ def token_costs(
         out.append(
             UnitCost(
                 f"GPU {gpu_name} ({g['provider']}), batch 1, {util:.0%} busy",
-                hourly_per_million(float(g["usd_per_gpu_hour"]), gt.value, util),
+                billing.unit_cost(float(g["usd_per_gpu_hour"]), gt.value, util),
                 "1M tokens",
                 f"{gt.value:,.0f} tokens/s on {gpu.device or gpu_name}, one stream",
                 (gt, _price(g["usd_per_gpu_hour"], "USD/GPU-h", g, str(g["instance"]))),
@@ -438,7 +413,7 @@ def rag_costs(
                 stage=stage,
             )
         )
-        usd, basis, prices = lambda_per_million(ms.value / 1000, mb)
+        usd, basis, prices = _from_bill(billing.lambda_function(1e6, ms.value / 1000, mb))
         out.append(
             UnitCost(
                 f"AWS Lambda, {mb:,} MB ({v:g} vCPU)",
@@ -516,11 +491,3 @@ def load_thread() -> Thread:
         loaded["rag"],  # type: ignore[arg-type]
         notes,
     )
-
-
-def lambda_compute_usd_tiered(gb_seconds: float, architecture: str = "x86_64") -> float:
-    """A month's Lambda compute charge under the volume tiers (:func:`billing.lambda_compute_tiered`)."""
-    try:
-        return billing.lambda_compute_tiered(gb_seconds, architecture)
-    except pricing.CostError as exc:
-        raise UnitCostError(str(exc)) from None

@@ -288,11 +288,11 @@ def _extra_costs(sc: Scenario, inputs: dict[str, Input]) -> dict[str, float | No
     vcpus = inputs.get("serving_vcpus")
     label = "app API tier (Lambda at the measured CPU share)"
     if srv and srv.value:
-        from infralab.costs import unit
+        from infralab.costs import billing, unit
 
         v = vcpus.value if vcpus and vcpus.value else 1.0
         mb = unit.lambda_memory_for(v)
-        per_1m, _, _ = unit.lambda_per_million(srv.value, mb)
+        per_1m = billing.lambda_function(1e6, srv.value, mb).monthly_usd
         out[f"{label}, {mb:,} MB"] = sc.workload.requests_per_month / 1e6 * per_1m
     else:
         out[label] = None
