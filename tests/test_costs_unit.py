@@ -29,10 +29,10 @@ def test_lambda_memory_follows_the_sourced_vcpu_rule() -> None:
 
 
 def test_duration_scales_with_the_vcpu_share_but_not_beyond_the_measured_one() -> None:
-    assert unit.scaled_duration(0.01, 2, 0.5) == pytest.approx(0.04)
-    assert unit.scaled_duration(0.01, 2, 4) == pytest.approx(0.01)
-    with pytest.raises(unit.UnitCostError):
-        unit.scaled_duration(0.01, 0, 1)
+    assert billing.scaled_duration(0.01, 2, 0.5) == pytest.approx(0.04)
+    assert billing.scaled_duration(0.01, 2, 4) == pytest.approx(0.01)
+    with pytest.raises(CostError):
+        billing.scaled_duration(0.01, 0, 1)
 
 
 def test_requests_costs_match_the_published_formulas() -> None:

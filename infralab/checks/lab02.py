@@ -50,6 +50,7 @@ def _kit_functions() -> list[Callable[..., Any]]:
     return [
         billing.lambda_function,
         billing.steps,
+        billing.scaled_duration,
         billing.hourly,
         loadgen.summarize,
         *(

@@ -34,6 +34,16 @@ def steps(duration_s: float, step_s: float) -> float:
     return max(1, math.ceil(round(d / step_s, 9))) * step_s
 
 
+def scaled_duration(duration_s: float, measured_vcpus: float, vcpus: float) -> float:
+    """A CPU-bound request measured at ``duration_s`` on ``measured_vcpus``, run on ``vcpus``:
+    a smaller share slows it in proportion; more than it was measured with does not help."""
+    d, v, s = (check_nonneg(n, x) for n, x in (("duration_s", duration_s),
+               ("measured_vcpus", measured_vcpus), ("vcpus", vcpus)))  # fmt: skip
+    if v == 0 or s == 0:
+        raise CostError("measured_vcpus and vcpus must be > 0")
+    return d * v / min(s, v)
+
+
 def _bill(name: str, kind: str, usd: float, requests: float, basis: str, inputs: tuple,  # type: ignore[type-arg]
           breakdown: dict[str, float], provider: str = "") -> Bill:  # fmt: skip
     return Bill(name, kind, usd, requests, 0.0, breakdown=breakdown, basis=basis,
@@ -112,9 +122,7 @@ def lambda_function(
         top, _, _ = pricing.serverless_fact("aws", "lambda", "max_vcpu")
         share = min(mb / per_vcpu, top)
         v = check_nonneg("measured_vcpus", measured_vcpus)
-        if v == 0:
-            raise CostError("measured_vcpus must be > 0")
-        duration = duration * v / min(share, v)
+        duration = scaled_duration(duration, v, share)
         shown += f" on {v:g} vCPU -> {duration * 1000:,.2f} ms on {share:.2f} vCPU"
         inputs.append(Figure(per_vcpu, "MB per vCPU", "default", src, as_of))
     p_gb = (

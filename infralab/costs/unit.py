@@ -139,14 +139,6 @@ def lambda_vcpus_at(memory_mb: float) -> float:
     return min(mb / lambda_mb_per_vcpu().value, top)
 
 
-def scaled_duration(duration_s: float, measured_vcpus: float, vcpus: float) -> float:
-    """Duration on ``vcpus`` of a request measured at ``duration_s`` with ``measured_vcpus``."""
-    d, v, s = (_positive(n, x) for n, x in (("duration_s", duration_s),
-                                            ("measured_vcpus", measured_vcpus),
-                                            ("vcpus", vcpus)))  # fmt: skip
-    return d * v / min(s, v)
-
-
 def vm_row(instance: str = DEFAULT_VM) -> pd.Series:
     """One CPU VM's on-demand price row."""
     return pricing.cpu_vm(instance).iloc[0]
@@ -155,6 +147,32 @@ def vm_row(instance: str = DEFAULT_VM) -> pd.Series:
 def gpu_row(gpu: str = DEFAULT_GPU) -> pd.Series:
     """The cheapest on-demand price per GPU-hour for ``gpu`` (:func:`pricing.gpu_hour`)."""
     return pricing.gpu_hour(gpu, "on_demand")
+
+
+def vm_unit_cost(
+    rate: Figure, vcpus: Figure, vm: str, util: float, per: str, what: str, model: str,
+    quality: str, note: str = "",
+) -> UnitCost:  # fmt: skip
+    """Per 1M units on a CPU VM busy ``util`` of the time: the rate measured on ``vcpus``
+    scaled to the VM's vCPUs, priced by :func:`billing.unit_cost`."""
+    row = vm_row(vm)
+    n = int(row["vcpu"])
+    vm_rate = rate.value * n / vcpus.value
+    usd_h = float(row["usd_per_hour"])
+    return UnitCost(
+        f"CPU VM {vm} ({n} vCPU), {util:.0%} busy",
+        billing.unit_cost(usd_h, vm_rate, util),
+        per,
+        f"{rate.value:,.1f} {what}/s on {vcpus.value:g} vCPU -> {vm_rate:,.1f} on {n} vCPU"
+        + (f", {note}" if note else "")
+        + f"; {usd_h:g} USD/h",
+        (rate, vcpus, _price(row["usd_per_hour"], "USD/h", row, vm)),
+        model,
+        quality,
+    )
+
+
+# -------------------------------------------------------------------------- lesson 02
 
 
 def requests_costs(
@@ -186,7 +204,7 @@ def requests_costs(
         picks.append((float(memory_mb), "your memory"))
     for mb, why in picks:
         share = lambda_vcpus_at(mb)
-        dur = scaled_duration(d.value, v.value, share)
+        dur = billing.scaled_duration(d.value, v.value, share)
         usd, basis, prices = _from_bill(
             billing.lambda_function(1e6, dur, mb, architecture=architecture)
         )
@@ -210,7 +228,7 @@ def requests_costs(
         mem = max(0.5, math.ceil((rss or 512) / 512) * 0.5)
         if rss:
             inputs += (serving.figure("rss_mb"),)
-    dur = scaled_duration(d.value, v.value, cr_vcpu)
+    dur = billing.scaled_duration(d.value, v.value, cr_vcpu)
     usd, basis, prices = _from_bill(billing.cloud_run(1e6, dur, cr_vcpu, mem))
     out.append(
         UnitCost(
@@ -256,8 +274,6 @@ def embedding_costs(
     """Cost per 1M embeddings on a CPU VM and on a GPU, both busy ``utilization`` of the time."""
     util = _share("utilization", utilization)
     cps, cv = cpu.figure("sentences_per_s"), cpu.figure("cpu_vcpus")
-    row = vm_row(vm)
-    vm_sps = cps.value * float(row["vcpu"]) / cv.value
     g = gpu_row(gpu_name)
     gps = gpu.figure("sentences_per_s")
 
@@ -267,16 +283,7 @@ def embedding_costs(
         return f"{r.engine}: min cosine {r.min_cosine_vs_fp32:.4f} vs fp32"
 
     return [
-        UnitCost(
-            f"CPU VM {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
-            billing.unit_cost(float(row["usd_per_hour"]), vm_sps, util),
-            "1M embeddings",
-            f"{cps.value:,.0f} sentences/s on {cv.value:g} vCPU -> {vm_sps:,.0f} on "
-            f"{int(row['vcpu'])} vCPU; {float(row['usd_per_hour']):g} USD/h",
-            (cps, cv, _price(row["usd_per_hour"], "USD/h", row, vm)),
-            cpu.model,
-            quality(cpu),
-        ),
+        vm_unit_cost(cps, cv, vm, util, "1M embeddings", "sentences", cpu.model, quality(cpu)),
         UnitCost(
             f"GPU {gpu_name} ({g['provider']} {g['instance']}), {util:.0%} busy",
             billing.unit_cost(float(g["usd_per_gpu_hour"]), gps.value, util),
@@ -308,19 +315,18 @@ def token_costs(
     """
     util = _share("utilization", utilization)
     tps, v = gen.figure("decode_tokens_per_s"), gen.figure("cpu_vcpus")
-    row = vm_row(vm)
-    vm_tps = tps.value * float(row["vcpu"]) / v.value
     out = [
-        UnitCost(
-            f"CPU VM {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
-            billing.unit_cost(float(row["usd_per_hour"]), vm_tps, util),
+        vm_unit_cost(
+            tps,
+            v,
+            vm,
+            util,
             "1M tokens",
-            f"{tps.value:,.1f} tokens/s on {v.value:g} vCPU -> {vm_tps:,.1f} on "
-            f"{int(row['vcpu'])} vCPU, one stream",
-            (tps, v, _price(row["usd_per_hour"], "USD/h", row, vm)),
+            "tokens",
             gen.model,
             "small model (135M parameters)",
-        )
+            "one stream",
+        ),  # fmt: skip
     ]
     mb = lambda_memory_for(v.value)
     # 1,000 tokens a call, so 1M tokens are 1,000 calls: the price of 1M calls / 1,000
