@@ -269,3 +269,10 @@ def test_tornado_chart_has_titled_axes(recorded: Path) -> None:
     spec = charts.tornado_chart([f.row() for f in d.sensitivity]).to_dict()
     text = json.dumps(spec)
     assert "factor on the input" in text and "log scale" in text and "input (origin)" in text
+    bars = spec["layer"][0]["encoding"]
+    scale, rows = bars["x"]["scale"], [f.row() for f in d.sensitivity]
+    assert scale["nice"] is False
+    assert scale["domain"][0] <= min(r["low_factor"] or 0.25 for r in rows)
+    assert scale["domain"][1] >= max(r["high_factor"] or 4.0 for r in rows)
+    y_axis = bars["y"]["axis"]
+    assert y_axis["titleAngle"] == 0 and y_axis["titleX"] < -y_axis["labelLimit"]
