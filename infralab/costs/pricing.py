@@ -169,6 +169,11 @@ SCHEMAS: dict[str, Schema] = {
         prices=("value",),
         choices={"unit": ("tflop_per_s", "tb_per_s", "samples_per_s", "tokens_per_s")},
     ),
+    "network": Schema(
+        columns=("provider", "scope", "metric", "value", "unit", "source", "as_of", "note"),
+        prices=("value",),
+        choices={"unit": ("ms",), "metric": ("rtt_monthly_min", "rtt_monthly_max")},
+    ),
 }
 
 
@@ -378,6 +383,17 @@ def egress_row(provider: str, direction: str = "internet") -> pd.Series:
         raise PricingError(
             f"no {direction} egress price for {provider!r} (known: {known}); not guessed"
         )
+    return rows.iloc[0]
+
+
+def round_trip(scope: str, metric: str = "rtt_monthly_max", provider: str = "azure") -> pd.Series:
+    """A published round-trip time between cloud regions (datasets/pricing/network.csv), with
+    its source and date: what a simulated network delay stands for."""
+    df = load_prices("network")
+    rows = df[(df["provider"] == provider) & (df["scope"] == scope) & (df["metric"] == metric)]
+    if rows.empty:
+        known = "; ".join(sorted(set(df["scope"])))
+        raise PricingError(f"no {metric} round trip for {provider} {scope!r} (known: {known})")
     return rows.iloc[0]
 
 
