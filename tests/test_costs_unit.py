@@ -77,17 +77,19 @@ def test_token_costs_flag_the_api_as_another_product() -> None:
     assert api.usd == 0.60 and "not the same product" in api.note
 
 
+RAG = results.RagResult(
+    retrieval_ms=3.0,
+    embed_query_ms=2.0,
+    search_ms=1.0,
+    generate_ms=800.0,
+    prompt_tokens=500,
+    completion_tokens=20,
+    machine={"cpus": 2},
+)
+
+
 def test_rag_costs_are_per_stage_per_thousand_questions() -> None:
-    rag = results.RagResult(
-        retrieval_ms=3.0,
-        embed_query_ms=2.0,
-        search_ms=1.0,
-        generate_ms=800.0,
-        prompt_tokens=500,
-        completion_tokens=20,
-        machine={"cpus": 2},
-    )
-    costs = unit.rag_costs(rag, utilization=1.0)
+    costs = unit.rag_costs(RAG, utilization=1.0)
     stages = {(c.stage, c.option.split(",")[0].split(" ")[0]) for c in costs}
     assert ("embed_query", "VM") in stages and ("generate", "API") in stages
     vm_gen = next(c for c in costs if c.stage == "generate" and c.option.startswith("VM"))
@@ -103,15 +105,7 @@ def _thread() -> unit.Thread:
         results.load_recorded("embedding", "embedding_gpu_h200"),  # type: ignore[arg-type]
         results.GenerationResult(decode_tokens_per_s=50.0, cpu_vcpus=2),
         results.load_recorded("generation", "generation_gpu_h200"),  # type: ignore[arg-type]
-        results.RagResult(
-            retrieval_ms=3.0,
-            embed_query_ms=2.0,
-            search_ms=1.0,
-            generate_ms=800.0,
-            prompt_tokens=500,
-            completion_tokens=20,
-            machine={"cpus": 2},
-        ),  # fmt: skip
+        RAG,
     )
 
 
