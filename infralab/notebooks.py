@@ -52,6 +52,23 @@ if "google.colab" in sys.modules:
     )"""
 
 
+def show_source(func: Any) -> Any:
+    """The kit's own function as highlighted code, with the file and line it lives at: a
+    lesson shows the formula it relies on, never a copy of it."""
+    import inspect
+
+    from IPython.display import Code
+
+    lines, start = inspect.getsourcelines(func)
+    where = Path(inspect.getfile(func)).resolve()
+    try:
+        where = where.relative_to(REPO_ROOT)
+    except ValueError:
+        pass
+    head = f"# {func.__module__}.{func.__qualname__}  ({where.as_posix()}, line {start})\n"
+    return Code(head + "".join(lines), language="python")
+
+
 def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:
     """Lessons, lab sources and student labs, in course order."""
     return (

@@ -10,6 +10,7 @@ batching ratio does not.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from pathlib import Path
@@ -27,8 +28,7 @@ from infralab.checks.references import lab04 as R04
 from infralab.checks.references import lab05 as R05
 from infralab.checks.references import lab06 as R06
 from infralab.checks.references import lab07 as R07
-from infralab.costs import model as cost_model
-from infralab.costs import serverless as sl
+from infralab.costs import billing
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = {"np": np, "math": math, "pd": pd}
@@ -74,9 +74,9 @@ CASES = [
      [lambda lat, wall: {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "throughput_rps": 10.0},
       lambda lat, wall: R02.load_summary(lat, wall)]),
     ("02", "lambda_bill_at_memory", lab02.check_lambda_bill_at_memory,
-     [sl.lambda_bill,
+     [billing.lambda_function,
       lambda r, c, mb: {"vcpu_share": mb / 1769, "billed_ms": 1,
-                        "usd": sl.lambda_bill(r, c, mb / 1024)["total_usd"]},
+                        "usd": billing.lambda_function(r, c, mb, measured_vcpus=1).monthly_usd},
       lambda r, c, mb: {"vcpu_share": 1.0, "billed_ms": 50, "usd": 1.0}]),
     ("03", "worst_cosine", lab03.check_worst_cosine,
      [lambda a, b: 0.99,
@@ -89,12 +89,12 @@ CASES = [
     ("04", "kv_bytes_per_token", lab04.check_kv_bytes_per_token,
      [lambda *a: 46080, R04.kv_bytes_per_token]),
     ("04", "cost_per_million", lab04.check_cost_per_million,
-     [__import__("infralab.costs.pricing", fromlist=["x"]).usd_per_1m_tokens_hourly,
-      lambda p, t, u: cost_model.usd_per_1m_tokens_hourly(p, t, u),
+     [billing.unit_cost,
+      lambda p, t, u: billing.unit_cost(p, t, u),
       lambda p, t, u: 0.5]),
     ("05", "gpu_cost_per_1k", lab05.check_cost_per_1k,
-     [cost_model.cost_per_1k_at_utilization,
-      lambda p, r, u: cost_model.cost_per_1k_at_utilization(p, r, u),
+     [functools.partial(billing.unit_cost, per=1000.0),
+      lambda p, r, u: billing.unit_cost(p, r, u, per=1000.0),
       lambda p, r, u: 0.01]),
     ("05", "break_even_requests_per_day", lab05.check_break_even_function,
      [lambda a, g: 430_400.0, lambda a, g: R05.break_even_requests_per_day(a, g)]),
@@ -144,9 +144,9 @@ def test_a_plain_value_instead_of_a_function_fails(lab, name, check, gamed):
 
 def test_kit_functions_are_named_as_such():
     with pytest.raises(CheckFailed, match="kit's own function"):
-        lab05.check_cost_per_1k(cost_model.cost_per_1k_at_utilization)
+        lab05.check_cost_per_1k(functools.partial(billing.unit_cost, per=1000.0))
     with pytest.raises(CheckFailed, match="calls the kit's own"):
-        lab05.check_cost_per_1k(lambda p, r, u: cost_model.cost_per_1k_at_utilization(p, r, u))
+        lab05.check_cost_per_1k(lambda p, r, u: billing.unit_cost(p, r, u, per=1000.0))
     with pytest.raises(CheckFailed, match="whatever the input"):
         lab05.check_cost_per_1k(lambda p, r, u: 0.01)
 

@@ -9,6 +9,7 @@ and nothing in a check module repeats the references' code.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import re
 import textwrap
@@ -32,7 +33,7 @@ from infralab.checks import (
     lab08,
     lesson01,
 )
-from infralab.costs import model as cost_model
+from infralab.costs import billing
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK_MODULES = {
@@ -68,7 +69,7 @@ CASES = [
     ("04", "kv_bytes_per_token", lab04.check_kv_bytes_per_token, [lambda *a: 46080]),
     ("04", "cost_per_million", lab04.check_cost_per_million, [lambda p, t, u: 0.5]),
     ("05", "gpu_cost_per_1k", lab05.check_cost_per_1k,
-     [lambda p, r, u: 0.01, cost_model.cost_per_1k_at_utilization]),
+     [lambda p, r, u: 0.01, functools.partial(billing.unit_cost, per=1000.0)]),
     ("05", "break_even_requests_per_day", lab05.check_break_even_function,
      [lambda a, g: 430_400.0]),
     ("05", "trap_utilization", lab05.check_trap_function, [lambda p, r, a: 0.3]),
@@ -254,6 +255,6 @@ def test_references_are_only_reached_through_the_helper():
 
 def test_kit_functions_are_still_refused_in_the_release(release):
     with pytest.raises(CheckFailed, match="kit's own function"):
-        lab05.check_cost_per_1k(cost_model.cost_per_1k_at_utilization)
+        lab05.check_cost_per_1k(functools.partial(billing.unit_cost, per=1000.0))
     with pytest.raises(CheckFailed, match="calls the kit's own"):
-        lab05.check_cost_per_1k(lambda p, r, u: cost_model.cost_per_1k_at_utilization(p, r, u))
+        lab05.check_cost_per_1k(lambda p, r, u: billing.unit_cost(p, r, u, per=1000.0))

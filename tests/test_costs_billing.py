@@ -74,6 +74,6 @@ def test_unit_cost_is_the_idle_gpu_formula_and_never_divides_by_zero() -> None:
     # 3 USD/h, 5,000 tokens/s, 50 % busy: 3 / (5,000 x 3,600 x 0.5) x 1e6 = 0.333 per 1M
     assert billing.unit_cost(3.0, 5_000, 0.5) == pytest.approx(3 / 9_000_000 * 1e6)
     assert billing.unit_cost(3.0, 5_000, 0.0) is None
-    assert pricing.cost_per_1k_at_utilization(3.0, 25, 0.0) is None
+    assert billing.unit_cost(3.0, 25, 0.0, per=1000.0) is None
     with pytest.raises(CostError):
         billing.unit_cost(3.0, 5_000, 1.5)

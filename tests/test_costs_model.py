@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infralab.costs import billing
 from infralab.costs import model as m
 
 W = m.Workload(requests_per_day=100_000, tokens_in=500, tokens_out=200, latency_target_s=10)
@@ -24,13 +25,13 @@ def gpu(price: float = 2.0, rps: float = 50.0, **kw) -> m.DedicatedGPU:
 
 def test_silybench_cost_per_1m_tokens() -> None:
     # 16,542 output tokens/s on one H100 at 2.69 USD/h is 0.045 USD per 1M tokens
-    assert m.usd_per_1m_tokens_hourly(2.69, 16542) == pytest.approx(0.045, abs=0.0005)
+    assert billing.unit_cost(2.69, 16542, 1.0) == pytest.approx(0.045, abs=0.0005)
 
 
 @pytest.mark.parametrize(("util", "expected"), [(1.0, 0.17), (0.5, 0.34), (0.3, 0.57)])
 def test_idle_gpu_trap_figures(util: float, expected: float) -> None:
     # 3 USD/h and 5,000 tokens/s: the published per-1M-token cost at three utilizations
-    assert m.usd_per_1m_tokens_hourly(3.0, 5000, util) == pytest.approx(expected, abs=0.015)
+    assert billing.unit_cost(3.0, 5000, util) == pytest.approx(expected, abs=0.015)
 
 
 def test_api_bill_is_tokens_times_price() -> None:
@@ -101,7 +102,7 @@ def test_zero_traffic_says_no_requests_served() -> None:
 
 
 def test_zero_utilization_says_no_requests_served() -> None:
-    assert m.cost_per_1k_at_utilization(2.0, 100, 0.0) is None
+    assert billing.unit_cost(2.0, 100, 0.0, per=1000.0) is None
     bill = gpu(max_utilization=0.0).bill(W)
     assert m.NO_REQUESTS in bill.note and math.isinf(bill.monthly_usd)
     assert bill.usd_per_1k_requests == math.inf
@@ -127,7 +128,7 @@ def test_impossible_latency_target_is_flagged() -> None:
         lambda: m.DedicatedGPU("g", -1, 1, 1),
         lambda: m.DedicatedGPU("g", 1, 1, 1, max_utilization=70),
         lambda: m.batched_throughput(10, 0),
-        lambda: m.cost_per_1k_at_utilization(1, 1, 1.5),
+        lambda: billing.unit_cost(1, 1, 1.5, per=1000.0),
         lambda: m.break_even(gpu(), gpu(), W, low=10, high=1),
     ],
 )
@@ -199,8 +200,8 @@ def test_cost_rises_with_price(price: float, bump: float, rpd: float, rps: float
 )
 def test_unit_cost_falls_with_utilization(price: float, rps: float, u1: float, u2: float) -> None:
     lo, hi = sorted((u1, u2))
-    assert m.cost_per_1k_at_utilization(price, rps, hi) <= m.cost_per_1k_at_utilization(
-        price, rps, lo
+    assert billing.unit_cost(price, rps, hi, per=1000.0) <= billing.unit_cost(
+        price, rps, lo, per=1000.0
     ) * (1 + 1e-12)
 
 

@@ -7,8 +7,9 @@ import math
 import pytest
 
 from infralab import results
-from infralab.costs import pricing, unit
+from infralab.costs import billing, pricing, unit
 from infralab.costs import workloads as wl
+from infralab.costs.pricing import CostError
 
 SERVING = results.ServingResult(
     throughput_rps=800.0, mean_duration_s=0.0033, cpu_vcpus=2, rss_mb=170.0
@@ -28,10 +29,10 @@ def test_lambda_memory_follows_the_sourced_vcpu_rule() -> None:
 
 
 def test_duration_scales_with_the_vcpu_share_but_not_beyond_the_measured_one() -> None:
-    assert unit.scaled_duration(0.01, 2, 0.5) == pytest.approx(0.04)
-    assert unit.scaled_duration(0.01, 2, 4) == pytest.approx(0.01)
-    with pytest.raises(unit.UnitCostError):
-        unit.scaled_duration(0.01, 0, 1)
+    assert billing.scaled_duration(0.01, 2, 0.5) == pytest.approx(0.04)
+    assert billing.scaled_duration(0.01, 2, 4) == pytest.approx(0.01)
+    with pytest.raises(CostError):
+        billing.scaled_duration(0.01, 0, 1)
 
 
 def test_requests_costs_match_the_published_formulas() -> None:
@@ -76,17 +77,19 @@ def test_token_costs_flag_the_api_as_another_product() -> None:
     assert api.usd == 0.60 and "not the same product" in api.note
 
 
+RAG = results.RagResult(
+    retrieval_ms=3.0,
+    embed_query_ms=2.0,
+    search_ms=1.0,
+    generate_ms=800.0,
+    prompt_tokens=500,
+    completion_tokens=20,
+    machine={"cpus": 2},
+)
+
+
 def test_rag_costs_are_per_stage_per_thousand_questions() -> None:
-    rag = results.RagResult(
-        retrieval_ms=3.0,
-        embed_query_ms=2.0,
-        search_ms=1.0,
-        generate_ms=800.0,
-        prompt_tokens=500,
-        completion_tokens=20,
-        machine={"cpus": 2},
-    )
-    costs = unit.rag_costs(rag, utilization=1.0)
+    costs = unit.rag_costs(RAG, utilization=1.0)
     stages = {(c.stage, c.option.split(",")[0].split(" ")[0]) for c in costs}
     assert ("embed_query", "VM") in stages and ("generate", "API") in stages
     vm_gen = next(c for c in costs if c.stage == "generate" and c.option.startswith("VM"))
@@ -102,15 +105,7 @@ def _thread() -> unit.Thread:
         results.load_recorded("embedding", "embedding_gpu_h200"),  # type: ignore[arg-type]
         results.GenerationResult(decode_tokens_per_s=50.0, cpu_vcpus=2),
         results.load_recorded("generation", "generation_gpu_h200"),  # type: ignore[arg-type]
-        results.RagResult(
-            retrieval_ms=3.0,
-            embed_query_ms=2.0,
-            search_ms=1.0,
-            generate_ms=800.0,
-            prompt_tokens=500,
-            completion_tokens=20,
-            machine={"cpus": 2},
-        ),  # fmt: skip
+        RAG,
     )
 
 
@@ -149,13 +144,13 @@ def test_quality_differences_are_named() -> None:
 
 
 def test_lambda_volume_tiers_per_architecture() -> None:
-    assert unit.lambda_compute_usd_tiered(1e9) == pytest.approx(1e9 * 0.0000166667)
-    x86 = unit.lambda_compute_usd_tiered(20e9)
+    assert billing.lambda_compute_tiered(1e9) == pytest.approx(1e9 * 0.0000166667)
+    x86 = billing.lambda_compute_tiered(20e9)
     assert x86 == pytest.approx(6e9 * 0.0000166667 + 9e9 * 0.000015 + 5e9 * 0.0000133334)
-    arm = unit.lambda_compute_usd_tiered(20e9, "arm64")
+    arm = billing.lambda_compute_tiered(20e9, "arm64")
     assert arm == pytest.approx(
         7.5e9 * 0.0000133334 + 11.25e9 * 0.0000120001 + 1.25e9 * 0.0000106667
     )
     assert arm < x86
-    with pytest.raises(unit.UnitCostError):
-        unit.lambda_compute_usd_tiered(-1)
+    with pytest.raises(CostError):
+        billing.lambda_compute_tiered(-1)

@@ -170,3 +170,23 @@ def test_an_edited_price_file_is_read_again(tmp_path: Path) -> None:
     os.replace(staged, path)  # how editors and git write a file
     edited = pricing.load_prices("llm_api", folder).iloc[0]["usd_per_1m_input_tokens"]
     assert edited == pytest.approx(price + 1.25)
+
+
+def test_lesson_06_simulated_round_trip_is_the_published_figure() -> None:
+    """Lesson 06 sleeps a round trip between the cloud app and the LLM server: the value it
+    names in prose and the one its code sleeps are the row in datasets/pricing/network.csv."""
+    import json
+
+    from infralab.paths import REPO_ROOT
+
+    row = pricing.round_trip("within Europe regions")
+    assert row["source"].startswith("https://") and row["as_of"] == "2019-10-31"
+    cells = json.loads((REPO_ROOT / "course" / "06_hybrid_rag.ipynb").read_text())["cells"]
+    text = ["".join(c["source"]) for c in cells]
+    prose = next(t for t in text if "**simulated, not measured**" in t)
+    assert f"**{float(row['value']):g} ms**" in prose and row["as_of"] in prose
+    code = "\n".join(t for t, c in zip(text, cells, strict=True) if c["cell_type"] == "code")
+    assert 'pricing.round_trip("within Europe regions")' in code
+    assert "network_delay_ms=ROUND_TRIP_MS" in code and "network_delay_ms=20" not in code
+    with pytest.raises(pricing.PricingError, match="known"):
+        pricing.round_trip("between the Moon and Mars")

@@ -23,17 +23,18 @@ import altair as alt
 import pandas as pd
 
 from infralab.charts import titled
+from infralab.costs.billing import unit_cost
 from infralab.costs.model import (
     Bill,
     BreakEven,
     Option,
     Workload,
-    cost_per_1k_at_utilization,
     sweep,
 )
 
 WIDTH, HEIGHT = 300, 210
 LABEL_LIMIT = 140
+TORNADO_LABEL = 280  # px of input name a tornado chart shows before it truncates
 _OFFLINE_READY = False
 
 
@@ -296,9 +297,9 @@ def utilization_data(
     curve = [
         {"utilization": u, "usd_per_1k": c}
         for u in grid
-        if (c := cost_per_1k_at_utilization(usd_per_hour, throughput_rps, u)) is not None
+        if (c := unit_cost(usd_per_hour, throughput_rps, u, per=1000.0)) is not None
     ]
-    here = cost_per_1k_at_utilization(usd_per_hour, throughput_rps, utilization)
+    here = unit_cost(usd_per_hour, throughput_rps, utilization, per=1000.0)
     points = (
         [{"utilization": utilization, "usd_per_1k": here, "label": f"you: ${here:,.4f}"}]
         if here is not None
@@ -462,9 +463,17 @@ def tornado_chart(rows: Sequence[dict[str, Any]], low: float = 0.25, high: float
             flip_at(r[f"{side}_value"], r[f"{side}_factor"], r["unit"]) for _, r in df.iterrows()
         ]
     order = df.sort_values("reach")["label"].tolist()
-    x = alt.X("from:Q", title="factor on the input, now = x1 (log scale, unitless)",
-              scale=alt.Scale(type="log", domain=[low, high]))  # fmt: skip
-    y = alt.Y("label:N", sort=order, title="input (origin)", axis=alt.Axis(labelLimit=260))
+    # the domain covers every bar and the x1 rule; nice=False keeps it at exactly that
+    lo, hi = min(low, float(df["from"].min()), 1.0), max(high, float(df["to"].max()), 1.0)
+    x = alt.X("from:Q", title="factor on the input (x its value now, log scale)",
+              scale=alt.Scale(type="log", domain=[lo, hi], nice=False),
+              axis=alt.Axis(values=[f for f in (0.25, 0.5, 1, 2, 4) if lo <= f <= hi] or None,
+                            format="~g"))  # fmt: skip
+    # labels up to TORNADO_LABEL px; the title sits above the labels, so the two never meet
+    y = alt.Y("label:N", sort=order, title="input (origin)",
+              axis=alt.Axis(labelLimit=TORNADO_LABEL, titleAngle=0, titleAlign="left",
+                            titleAnchor="start", titleBaseline="bottom", titleY=-6,
+                            titleX=-TORNADO_LABEL - 6))  # fmt: skip
     bars = alt.Chart(df).mark_bar().encode(
         x=x, x2="to:Q", y=y,
         color=alt.Color("flips:N", title="flips the choice in range",

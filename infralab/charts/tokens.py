@@ -1,8 +1,8 @@
 """Charts and tables of lesson 04 (LLM tokens): TTFT, decode rate, KV cache, cost per 1M tokens.
 
 The lesson sets the student's own cost per token next to published API prices; the prices
-and the formula come from ``infralab.costs.pricing`` (``hourly_prices``, ``api_prices``,
-``usd_per_1m_tokens_hourly``), the one owner of price data, so both carry source and date.
+come from ``infralab.costs.pricing`` (``hourly_prices``, ``api_prices``), the one owner of
+price data, so they carry source and date, and the formula is ``billing.unit_cost``.
 """
 
 from __future__ import annotations

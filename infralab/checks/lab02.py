@@ -44,13 +44,14 @@ def _ref() -> Any:
 
 
 def _kit_functions() -> list[Callable[..., Any]]:
-    from infralab.costs import serverless
+    from infralab.costs import billing
     from infralab.serving import loadgen
 
     return [
-        serverless.lambda_bill,
-        serverless.billed_duration,
-        serverless.break_even_requests,
+        billing.lambda_function,
+        billing.steps,
+        billing.scaled_duration,
+        billing.hourly,
         loadgen.summarize,
         *(
             [ref.validate_request, ref.load_summary, ref.lambda_bill_at_memory]

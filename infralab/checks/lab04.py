@@ -39,12 +39,11 @@ def _ref() -> Any:
 
 
 def _kit() -> list[Callable[..., Any]]:
-    from infralab.costs.pricing import cost_per_1k_at_utilization, usd_per_1m_tokens_hourly
+    from infralab.costs.billing import unit_cost
 
     ref = _ref()
     return [
-        usd_per_1m_tokens_hourly,
-        cost_per_1k_at_utilization,
+        unit_cost,
         *([ref.kv_bytes_per_token, ref.cost_per_million] if ref else []),
     ]
 

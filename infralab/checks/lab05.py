@@ -31,6 +31,7 @@ from infralab.checks import (
     same_twice,
     scales_as,
 )
+from infralab.costs import billing
 from infralab.costs import model as m
 
 
@@ -40,8 +41,7 @@ def _ref() -> Any:
 
 def _kit() -> list[Callable[..., Any]]:
     return [
-        m.cost_per_1k_at_utilization,
-        m.usd_per_1m_tokens_hourly,
+        billing.unit_cost,
         m.break_even,
         *(
             [ref.gpu_cost_per_1k, ref.break_even_requests_per_day, ref.trap_utilization]

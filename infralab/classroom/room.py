@@ -54,7 +54,7 @@ def _gpu_price(device: str) -> tuple[float, str] | None:
 
 def price(record: dict[str, Any], value: float) -> tuple[float | None, str]:
     """USD per million units of ``value`` units/s on the record's hardware, and the basis."""
-    from infralab.costs import unit
+    from infralab.costs import billing, unit
 
     kind = record.get("kind", "")
     if HEADLINE[kind][2] is None:
@@ -69,7 +69,7 @@ def price(record: dict[str, Any], value: float) -> tuple[float | None, str]:
         per_vcpu = float(row["usd_per_hour"]) / float(row["vcpu"])
         hourly = per_vcpu * float(record.get("cpu_vcpus") or 1.0)
         source = f"{row['provider']} {row['instance']} per vCPU, {row['source']} ({row['as_of']})"
-    return unit.hourly_per_million(hourly, value, UTILIZATION), source
+    return billing.unit_cost(hourly, value, UTILIZATION), source
 
 
 def _unreadable(row: dict[str, Any], why: str) -> dict[str, Any]:

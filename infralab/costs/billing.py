@@ -34,6 +34,21 @@ def steps(duration_s: float, step_s: float) -> float:
     return max(1, math.ceil(round(d / step_s, 9))) * step_s
 
 
+def _rate(name: str, given: float | None, row) -> float:  # type: ignore[no-untyped-def]
+    """The price you pass, else the kit's price row."""
+    return float(row["usd_per_unit"]) if given is None else check_nonneg(name, given)
+
+
+def scaled_duration(duration_s: float, measured_vcpus: float, vcpus: float) -> float:
+    """A CPU-bound request measured at ``duration_s`` on ``measured_vcpus``, run on ``vcpus``:
+    a smaller share slows it in proportion; more than it was measured with does not help."""
+    d, v, s = (check_nonneg(n, x) for n, x in (("duration_s", duration_s),
+               ("measured_vcpus", measured_vcpus), ("vcpus", vcpus)))  # fmt: skip
+    if v == 0 or s == 0:
+        raise CostError("measured_vcpus and vcpus must be > 0")
+    return d * v / min(s, v)
+
+
 def _bill(name: str, kind: str, usd: float, requests: float, basis: str, inputs: tuple,  # type: ignore[type-arg]
           breakdown: dict[str, float], provider: str = "") -> Bill:  # fmt: skip
     return Bill(name, kind, usd, requests, 0.0, breakdown=breakdown, basis=basis,
@@ -112,18 +127,11 @@ def lambda_function(
         top, _, _ = pricing.serverless_fact("aws", "lambda", "max_vcpu")
         share = min(mb / per_vcpu, top)
         v = check_nonneg("measured_vcpus", measured_vcpus)
-        if v == 0:
-            raise CostError("measured_vcpus must be > 0")
-        duration = duration * v / min(share, v)
+        duration = scaled_duration(duration, v, share)
         shown += f" on {v:g} vCPU -> {duration * 1000:,.2f} ms on {share:.2f} vCPU"
         inputs.append(Figure(per_vcpu, "MB per vCPU", "default", src, as_of))
-    p_gb = (
-        float(gb_row["usd_per_unit"])
-        if usd_per_gb_s is None
-        else check_nonneg("usd_per_gb_s", usd_per_gb_s)
-    )
-    p_req = (float(req_row["usd_per_unit"]) if usd_per_1m_requests is None
-             else check_nonneg("usd_per_1m_requests", usd_per_1m_requests))  # fmt: skip
+    p_gb = _rate("usd_per_gb_s", usd_per_gb_s, gb_row)
+    p_req = _rate("usd_per_1m_requests", usd_per_1m_requests, req_row)
     billed = steps(duration, float(gb_row["billing_increment_s"])) if n else 0.0
     gb_s = n * billed * mb / 1024.0
     free_gb_s = float(gb_row["free_units_per_month"]) if free_tier else 0.0
@@ -162,21 +170,9 @@ def cloud_run(
         raise CostError("vcpu and memory_gib must be > 0")
     if check_nonneg("concurrency", concurrency) < 1:
         raise CostError("concurrency must be >= 1 (requests sharing one instance)")
-    p_cpu = (
-        float(cpu["usd_per_unit"])
-        if usd_per_vcpu_s is None
-        else check_nonneg("usd_per_vcpu_s", usd_per_vcpu_s)
-    )
-    p_mem = (
-        float(mem["usd_per_unit"])
-        if usd_per_gib_s is None
-        else check_nonneg("usd_per_gib_s", usd_per_gib_s)
-    )
-    p_req = (
-        float(req["usd_per_unit"])
-        if usd_per_1m_requests is None
-        else check_nonneg("usd_per_1m_requests", usd_per_1m_requests)
-    )
+    p_cpu = _rate("usd_per_vcpu_s", usd_per_vcpu_s, cpu)
+    p_mem = _rate("usd_per_gib_s", usd_per_gib_s, mem)
+    p_req = _rate("usd_per_1m_requests", usd_per_1m_requests, req)
     billed = steps(duration_s, float(cpu["billing_increment_s"])) if n else 0.0
     instance_s = n * billed / concurrency
     vcpu_s, gib_s = instance_s * v, instance_s * g

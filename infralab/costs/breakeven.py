@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,28 +57,10 @@ def break_even(
             return 0.0
         return ca - cb
 
-    grid = [low * (high / low) ** (i / (points - 1)) for i in range(points)]
-    values = [diff(r) for r in grid]
-    crossings: list[float] = []
-    last: tuple[float, float] | None = None  # the last grid point where the costs differ
-    for r1, d1 in zip(grid, values, strict=True):
-        if d1 == 0:
-            continue
-        if last is not None and (last[1] < 0) != (d1 < 0):
-            lo, hi, d0 = last[0], r1, last[1]
-            while hi / lo > 1 + 1e-7:  # bisection on the sign change, to 1e-7 relative
-                mid = math.sqrt(lo * hi)
-                dm = diff(mid)
-                # equal costs count as "crossed": the same answer whichever option is a
-                if dm != 0 and (dm < 0) == (d0 < 0):
-                    lo = mid
-                else:
-                    hi = mid
-            crossings.append(hi)
-        last = (r1, d1)
+    found, values = crossings(diff, low, high, points)
     rng = f"between {low:,.0f} and {high:,.0f} requests/day"
     sign_low = next((v for v in values if v != 0), 0.0)
-    if not crossings:
+    if not found:
         if all(v == 0 for v in values):
             verdict = f"never: {a.name} and {b.name} cost the same {rng}"
             return BreakEven(a.name, b.name, None, (), verdict)
@@ -90,16 +72,41 @@ def break_even(
     sign_high = next((v for v in reversed(values) if v != 0), 0.0)
     above = a.name if sign_high < 0 else b.name
     other = b.name if below == a.name else a.name
-    verdict = (
-        f"break-even at {crossings[0]:,.0f} requests/day: {below} is cheaper below, {other} above"
-    )
-    if len(crossings) > 1:
-        where = ", ".join(f"{c:,.0f}" for c in crossings)
+    verdict = f"break-even at {found[0]:,.0f} requests/day: {below} is cheaper below, {other} above"
+    if len(found) > 1:
+        where = ", ".join(f"{c:,.0f}" for c in found)
         verdict += (
-            f"; they cross {len(crossings)} times ({where} requests/day) because whole "
+            f"; they cross {len(found)} times ({where} requests/day) because whole "
             f"instances make the bill a staircase, and {above} is cheaper at the top of the range"
         )
-    return BreakEven(a.name, b.name, crossings[0], tuple(crossings), verdict, below, above)
+    return BreakEven(a.name, b.name, found[0], tuple(found), verdict, below, above)
+
+
+def crossings(
+    diff: Callable[[float], float], low: float, high: float, points: int = 400
+) -> tuple[list[float], list[float]]:
+    """Where ``diff(r)`` (one bill minus the other at r requests/day) changes sign, scanning a
+    log grid from ``low`` to ``high`` and refining each change by bisection; and the grid's
+    values. Equal bills count as crossed: the same answer whichever option is first."""
+    grid = [low * (high / low) ** (i / (points - 1)) for i in range(points)]
+    values = [diff(r) for r in grid]
+    found: list[float] = []
+    last: tuple[float, float] | None = None  # the last grid point where the bills differ
+    for r1, d1 in zip(grid, values, strict=True):
+        if d1 == 0:
+            continue
+        if last is not None and (last[1] < 0) != (d1 < 0):
+            lo, hi, d0 = last[0], r1, last[1]
+            while hi / lo > 1 + 1e-7:  # bisection on the sign change, to 1e-7 relative
+                mid = math.sqrt(lo * hi)
+                dm = diff(mid)
+                if dm != 0 and (dm < 0) == (d0 < 0):
+                    lo = mid
+                else:
+                    hi = mid
+            found.append(hi)
+        last = (r1, d1)
+    return found, values
 
 
 def sweep(

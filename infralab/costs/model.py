@@ -51,8 +51,6 @@ from infralab.costs.options import (
 from infralab.costs.pricing import (
     HOURS_PER_MONTH,
     CostError,
-    cost_per_1k_at_utilization,
-    usd_per_1m_tokens_hourly,
 )
 from infralab.costs.workload import (
     BATCH_SERIAL_FRACTION,
@@ -85,8 +83,6 @@ __all__ = [
     "DedicatedGPU",
     "PerSecondGPU",
     "compare",
-    "cost_per_1k_at_utilization",
-    "usd_per_1m_tokens_hourly",
     "BreakEven",
     "break_even",
     "sweep",

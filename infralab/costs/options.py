@@ -73,15 +73,14 @@ class ServerlessCPU:
         n = w.requests_per_month
         usd = 0.0
         if n > 0:
-            out = serverless.lambda_bill(
+            usd = billing.lambda_function(
                 int(round(n)),
                 self.duration_s,
-                self.memory_gb,
-                price_per_gb_s=self.usd_per_gb_s,
-                price_per_million_requests=self.usd_per_1m_requests,
+                self.memory_gb * 1024.0,
+                usd_per_gb_s=self.usd_per_gb_s,
+                usd_per_1m_requests=self.usd_per_1m_requests,
                 free_tier=self.free_tier,
-            )
-            usd = float(out["total_usd"])
+            ).monthly_usd
         # p95 sees a cold start only when more than 5 % of requests start cold
         lat = self.duration_s + (self.cold_start_s if self.cold_share > 0.05 else 0.0)
         ok = lat <= w.latency_target_s
@@ -136,18 +135,19 @@ class CloudRunCPU:
         n = w.requests_per_month
         usd, unpriced = 0.0, []
         if n > 0:
-            out = serverless.cloud_run_bill(
+            unpriced = [what for what, p in (("memory GiB-seconds (no price given)", self.usd_per_gib_s),
+                        ("per-request fee (no price given)", self.usd_per_1m_requests)) if p is None]  # fmt: skip
+            usd = billing.cloud_run(
                 int(round(n)),
                 self.duration_s,
                 self.vcpu,
                 self.memory_gib,
                 concurrency=self.concurrency,
                 free_tier=self.free_tier,
-                price_per_vcpu_s=self.usd_per_vcpu_s,
-                price_per_gib_s=self.usd_per_gib_s,
-                price_per_million_requests=self.usd_per_1m_requests,
-            )
-            usd, unpriced = float(out["total_usd"]), list(out.get("unpriced", []))
+                usd_per_vcpu_s=self.usd_per_vcpu_s,
+                usd_per_gib_s=self.usd_per_gib_s or 0.0,
+                usd_per_1m_requests=self.usd_per_1m_requests or 0.0,
+            ).monthly_usd
         lat = self.duration_s + (self.cold_start_s if self.cold_share > 0.05 else 0.0)
         ok = lat <= w.latency_target_s
         notes = [] if ok else [f"one request takes {lat:.2f} s > target {w.latency_target_s} s"]

@@ -16,24 +16,14 @@ from infralab.costs.constants import DEFAULT_GPU
 
 
 def serverless_usd_per_1k(duration_ms: float, memory_gb: float = 2.0) -> float:
-    """AWS Lambda price of 1,000 calls of ``duration_ms`` (``infralab.costs.serverless``
+    """AWS Lambda price of 1,000 calls of ``duration_ms`` (:func:`billing.lambda_function`
     with the published prices in datasets/pricing, no free tier): GB-seconds, each call
     rounded up to 1 ms, plus the per-request fee."""
-    from infralab.costs.pricing import serverless_cpu_price
-    from infralab.costs.serverless import lambda_bill
+    from infralab.costs import billing
 
     if duration_ms < 0:
         raise ValueError(f"duration must be >= 0 ms, got {duration_ms}.")
-    per_gb_s, _ = serverless_cpu_price("aws", "lambda", "compute")
-    per_1m, _ = serverless_cpu_price("aws", "lambda", "requests")
-    bill = lambda_bill(
-        1000,
-        duration_ms / 1000.0,
-        memory_gb,
-        price_per_gb_s=per_gb_s,
-        price_per_million_requests=per_1m,
-    )
-    return float(bill["total_usd"])
+    return billing.lambda_function(1000, duration_ms / 1000.0, memory_gb * 1024.0).monthly_usd
 
 
 def gpu_usd_per_hour(gpu: str = DEFAULT_GPU) -> tuple[float, str]:
@@ -46,11 +36,11 @@ def gpu_usd_per_hour(gpu: str = DEFAULT_GPU) -> tuple[float, str]:
 
 def gpu_usd_per_1k(duration_ms: float, usd_per_hour: float, utilization: float) -> float | None:
     """An hourly GPU serving one call at a time: cost of 1,000 calls at ``utilization``."""
-    from infralab.costs.pricing import cost_per_1k_at_utilization
+    from infralab.costs.billing import unit_cost
 
     if duration_ms <= 0:
         raise ValueError("a GPU stage needs a duration above 0 ms.")
-    return cost_per_1k_at_utilization(usd_per_hour, 1000.0 / duration_ms, utilization)
+    return unit_cost(usd_per_hour, 1000.0 / duration_ms, utilization, per=1000.0)
 
 
 def placement_costs(

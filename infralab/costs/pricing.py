@@ -169,6 +169,11 @@ SCHEMAS: dict[str, Schema] = {
         prices=("value",),
         choices={"unit": ("tflop_per_s", "tb_per_s", "samples_per_s", "tokens_per_s")},
     ),
+    "network": Schema(
+        columns=("provider", "scope", "metric", "value", "unit", "source", "as_of", "note"),
+        prices=("value",),
+        choices={"unit": ("ms",), "metric": ("rtt_monthly_min", "rtt_monthly_max")},
+    ),
 }
 
 
@@ -356,7 +361,10 @@ class CostError(ValueError, InfralabError):
 
 
 def check_nonneg(name: str, value: float) -> float:
-    """``value`` as a finite float >= 0, else a :class:`CostError` naming it."""
+    """``value`` as a finite float >= 0, else a :class:`CostError` naming it (text and
+    True/False are refused: ``float("0.1")`` would hide a caller's mistake)."""
+    if isinstance(value, (str, bytes, bool)):
+        raise CostError(f"{name} must be a number, not {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -364,25 +372,6 @@ def check_nonneg(name: str, value: float) -> float:
     if v != v or v < 0 or math.isinf(v):
         raise CostError(f"{name} must be a finite number >= 0, not {value!r}")
     return v
-
-
-def cost_per_1k_at_utilization(
-    usd_per_hour: float, throughput_rps: float, utilization: float
-) -> float | None:
-    """Cost per 1k requests of an hourly instance busy ``utilization`` of the time
-    (:func:`infralab.costs.billing.unit_cost`, the one formula); None at zero utilization."""
-    from infralab.costs.billing import unit_cost
-
-    return unit_cost(usd_per_hour, throughput_rps, utilization, per=1000.0)
-
-
-def usd_per_1m_tokens_hourly(
-    usd_per_hour: float, tokens_per_s: float, utilization: float = 1.0
-) -> float | None:
-    """Cost per 1M tokens of an hourly instance that generates ``tokens_per_s`` when busy."""
-    from infralab.costs.billing import unit_cost
-
-    return unit_cost(usd_per_hour, tokens_per_s, utilization, per=1e6)
 
 
 def egress_row(provider: str, direction: str = "internet") -> pd.Series:
@@ -394,6 +383,17 @@ def egress_row(provider: str, direction: str = "internet") -> pd.Series:
         raise PricingError(
             f"no {direction} egress price for {provider!r} (known: {known}); not guessed"
         )
+    return rows.iloc[0]
+
+
+def round_trip(scope: str, metric: str = "rtt_monthly_max", provider: str = "azure") -> pd.Series:
+    """A published round-trip time between cloud regions (datasets/pricing/network.csv), with
+    its source and date: what a simulated network delay stands for."""
+    df = load_prices("network")
+    rows = df[(df["provider"] == provider) & (df["scope"] == scope) & (df["metric"] == metric)]
+    if rows.empty:
+        known = "; ".join(sorted(set(df["scope"])))
+        raise PricingError(f"no {metric} round trip for {provider} {scope!r} (known: {known})")
     return rows.iloc[0]
 
 

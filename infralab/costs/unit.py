@@ -100,8 +100,8 @@ def _price(value: float, unit: str, row: pd.Series | dict, detail: str = "") -> 
     return Figure(float(value), unit, "default", str(row["source"]), f"{row['as_of']} {detail}")
 
 
-def _from_bill(b: Bill, per: float = 1e6) -> tuple[float, str, tuple[Figure, ...]]:
-    """(USD, basis, price figures) of a bill for ``per`` requests."""
+def _from_bill(b: Bill) -> tuple[float, str, tuple[Figure, ...]]:
+    """(USD, basis, price figures) of a bill."""
     return b.monthly_usd, b.basis, b.inputs
 
 
@@ -139,32 +139,6 @@ def lambda_vcpus_at(memory_mb: float) -> float:
     return min(mb / lambda_mb_per_vcpu().value, top)
 
 
-def scaled_duration(duration_s: float, measured_vcpus: float, vcpus: float) -> float:
-    """Duration on ``vcpus`` of a request measured at ``duration_s`` with ``measured_vcpus``."""
-    d, v, s = (_positive(n, x) for n, x in (("duration_s", duration_s),
-                                            ("measured_vcpus", measured_vcpus),
-                                            ("vcpus", vcpus)))  # fmt: skip
-    return d * v / min(s, v)
-
-
-def lambda_per_million(
-    duration_s: float, memory_mb: float, architecture: str = "x86_64"
-) -> tuple[float, str, tuple[Figure, ...]]:
-    """USD per 1M invocations of ``duration_s`` at ``memory_mb`` (:func:`billing.lambda_function`)."""
-    return _from_bill(
-        billing.lambda_function(1e6, duration_s, memory_mb, architecture=architecture)
-    )
-
-
-def cloud_run_per_million(
-    duration_s: float, vcpu: float, memory_gib: float, concurrency: float = 1.0
-) -> tuple[float, str, tuple[Figure, ...]]:
-    """USD per 1M requests on Cloud Run (:func:`billing.cloud_run`)."""
-    if concurrency < 1:
-        raise UnitCostError("concurrency must be >= 1")
-    return _from_bill(billing.cloud_run(1e6, duration_s, vcpu, memory_gib, concurrency=concurrency))
-
-
 def vm_row(instance: str = DEFAULT_VM) -> pd.Series:
     """One CPU VM's on-demand price row."""
     return pricing.cpu_vm(instance).iloc[0]
@@ -175,10 +149,27 @@ def gpu_row(gpu: str = DEFAULT_GPU) -> pd.Series:
     return pricing.gpu_hour(gpu, "on_demand")
 
 
-def hourly_per_million(usd_per_hour: float, units_per_s: float, utilization: float) -> float | None:
-    """USD per 1M units of an hourly machine busy ``utilization`` of the time
-    (:func:`billing.unit_cost`; None when nothing is served)."""
-    return billing.unit_cost(usd_per_hour, units_per_s, utilization, per=1e6)
+def vm_unit_cost(
+    rate: Figure, vcpus: Figure, vm: str, util: float, per: str, what: str, model: str,
+    quality: str, note: str = "",
+) -> UnitCost:  # fmt: skip
+    """Per 1M units on a CPU VM busy ``util`` of the time: the rate measured on ``vcpus``
+    scaled to the VM's vCPUs, priced by :func:`billing.unit_cost`."""
+    row = vm_row(vm)
+    n = int(row["vcpu"])
+    vm_rate = rate.value * n / vcpus.value
+    usd_h = float(row["usd_per_hour"])
+    return UnitCost(
+        f"CPU VM {vm} ({n} vCPU), {util:.0%} busy",
+        billing.unit_cost(usd_h, vm_rate, util),
+        per,
+        f"{rate.value:,.1f} {what}/s on {vcpus.value:g} vCPU -> {vm_rate:,.1f} on {n} vCPU"
+        + (f", {note}" if note else "")
+        + f"; {usd_h:g} USD/h",
+        (rate, vcpus, _price(row["usd_per_hour"], "USD/h", row, vm)),
+        model,
+        quality,
+    )
 
 
 # -------------------------------------------------------------------------- lesson 02
@@ -213,8 +204,10 @@ def requests_costs(
         picks.append((float(memory_mb), "your memory"))
     for mb, why in picks:
         share = lambda_vcpus_at(mb)
-        dur = scaled_duration(d.value, v.value, share)
-        usd, basis, prices = lambda_per_million(dur, mb, architecture)
+        dur = billing.scaled_duration(d.value, v.value, share)
+        usd, basis, prices = _from_bill(
+            billing.lambda_function(1e6, dur, mb, architecture=architecture)
+        )
         out.append(
             UnitCost(
                 f"AWS Lambda {architecture}, {mb:,.0f} MB ({why}: {share:.2f} vCPU)",
@@ -235,8 +228,8 @@ def requests_costs(
         mem = max(0.5, math.ceil((rss or 512) / 512) * 0.5)
         if rss:
             inputs += (serving.figure("rss_mb"),)
-    dur = scaled_duration(d.value, v.value, cr_vcpu)
-    usd, basis, prices = cloud_run_per_million(dur, cr_vcpu, mem)
+    dur = billing.scaled_duration(d.value, v.value, cr_vcpu)
+    usd, basis, prices = _from_bill(billing.cloud_run(1e6, dur, cr_vcpu, mem))
     out.append(
         UnitCost(
             f"Cloud Run, {cr_vcpu:g} vCPU, {mem:g} GiB",
@@ -254,7 +247,7 @@ def requests_costs(
     out.append(
         UnitCost(
             f"VM {row['provider']} {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
-            hourly_per_million(float(row["usd_per_hour"]), vm_rps, util),
+            billing.unit_cost(float(row["usd_per_hour"]), vm_rps, util),
             "1M requests",
             f"{rps.value:,.0f} req/s measured on {v.value:g} vCPU -> {vm_rps:,.0f} req/s on "
             f"{int(row['vcpu'])} vCPU; {float(row['usd_per_hour']):g} USD/h / "
@@ -281,8 +274,6 @@ def embedding_costs(
     """Cost per 1M embeddings on a CPU VM and on a GPU, both busy ``utilization`` of the time."""
     util = _share("utilization", utilization)
     cps, cv = cpu.figure("sentences_per_s"), cpu.figure("cpu_vcpus")
-    row = vm_row(vm)
-    vm_sps = cps.value * float(row["vcpu"]) / cv.value
     g = gpu_row(gpu_name)
     gps = gpu.figure("sentences_per_s")
 
@@ -292,19 +283,10 @@ def embedding_costs(
         return f"{r.engine}: min cosine {r.min_cosine_vs_fp32:.4f} vs fp32"
 
     return [
-        UnitCost(
-            f"CPU VM {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
-            hourly_per_million(float(row["usd_per_hour"]), vm_sps, util),
-            "1M embeddings",
-            f"{cps.value:,.0f} sentences/s on {cv.value:g} vCPU -> {vm_sps:,.0f} on "
-            f"{int(row['vcpu'])} vCPU; {float(row['usd_per_hour']):g} USD/h",
-            (cps, cv, _price(row["usd_per_hour"], "USD/h", row, vm)),
-            cpu.model,
-            quality(cpu),
-        ),
+        vm_unit_cost(cps, cv, vm, util, "1M embeddings", "sentences", cpu.model, quality(cpu)),
         UnitCost(
             f"GPU {gpu_name} ({g['provider']} {g['instance']}), {util:.0%} busy",
-            hourly_per_million(float(g["usd_per_gpu_hour"]), gps.value, util),
+            billing.unit_cost(float(g["usd_per_gpu_hour"]), gps.value, util),
             "1M embeddings",
             f"{gps.value:,.0f} sentences/s on {gpu.device or gpu_name}; "
             f"{float(g['usd_per_gpu_hour']):g} USD per GPU-hour",
@@ -333,23 +315,22 @@ def token_costs(
     """
     util = _share("utilization", utilization)
     tps, v = gen.figure("decode_tokens_per_s"), gen.figure("cpu_vcpus")
-    row = vm_row(vm)
-    vm_tps = tps.value * float(row["vcpu"]) / v.value
     out = [
-        UnitCost(
-            f"CPU VM {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
-            hourly_per_million(float(row["usd_per_hour"]), vm_tps, util),
+        vm_unit_cost(
+            tps,
+            v,
+            vm,
+            util,
             "1M tokens",
-            f"{tps.value:,.1f} tokens/s on {v.value:g} vCPU -> {vm_tps:,.1f} on "
-            f"{int(row['vcpu'])} vCPU, one stream",
-            (tps, v, _price(row["usd_per_hour"], "USD/h", row, vm)),
+            "tokens",
             gen.model,
             "small model (135M parameters)",
-        )
+            "one stream",
+        ),  # fmt: skip
     ]
     mb = lambda_memory_for(v.value)
     # 1,000 tokens a call, so 1M tokens are 1,000 calls: the price of 1M calls / 1,000
-    usd, basis, prices = lambda_per_million(1000 / tps.value, mb)
+    usd, basis, prices = _from_bill(billing.lambda_function(1e6, 1000 / tps.value, mb))
     out.append(
         UnitCost(
             f"AWS Lambda, {mb:,} MB ({v.value:g} vCPU), 1,000 tokens per call",
@@ -367,7 +348,7 @@ def token_costs(
         out.append(
             UnitCost(
                 f"GPU {gpu_name} ({g['provider']}), batch 1, {util:.0%} busy",
-                hourly_per_million(float(g["usd_per_gpu_hour"]), gt.value, util),
+                billing.unit_cost(float(g["usd_per_gpu_hour"]), gt.value, util),
                 "1M tokens",
                 f"{gt.value:,.0f} tokens/s on {gpu.device or gpu_name}, one stream",
                 (gt, _price(g["usd_per_gpu_hour"], "USD/GPU-h", g, str(g["instance"]))),
@@ -438,7 +419,7 @@ def rag_costs(
                 stage=stage,
             )
         )
-        usd, basis, prices = lambda_per_million(ms.value / 1000, mb)
+        usd, basis, prices = _from_bill(billing.lambda_function(1e6, ms.value / 1000, mb))
         out.append(
             UnitCost(
                 f"AWS Lambda, {mb:,} MB ({v:g} vCPU)",
@@ -516,11 +497,3 @@ def load_thread() -> Thread:
         loaded["rag"],  # type: ignore[arg-type]
         notes,
     )
-
-
-def lambda_compute_usd_tiered(gb_seconds: float, architecture: str = "x86_64") -> float:
-    """A month's Lambda compute charge under the volume tiers (:func:`billing.lambda_compute_tiered`)."""
-    try:
-        return billing.lambda_compute_tiered(gb_seconds, architecture)
-    except pricing.CostError as exc:
-        raise UnitCostError(str(exc)) from None

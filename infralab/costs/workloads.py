@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from infralab.costs import unit
+from infralab.costs import billing, unit
 from infralab.costs.constants import HOURS_PER_MONTH, SECONDS_PER_MONTH
 from infralab.errors import InfralabError
 from infralab.results import Figure
@@ -148,7 +148,8 @@ def offers(
         q = unit.embedding_costs(e, g, utilization=1.0, vm=vm, gpu_name=gpu)
         mb = unit.lambda_memory_for(v.value)
         batch = float(e.batch_size)
-        usd, basis, prices = unit.lambda_per_million(batch / sps.value, mb)
+        b = billing.lambda_function(1e6, batch / sps.value, mb)
+        usd, prices = b.monthly_usd, b.inputs
         out.append(
             Offer(
                 f"AWS Lambda, {mb:,} MB, {batch:.0f} sentences per call",

@@ -37,7 +37,9 @@ from infralab.decision.rules import (
     choose,
     constraints,
     decide,
+    label,
     people_usd,
+    pick,
     price_options,
     recommendation_sweep,
 )
@@ -64,6 +66,8 @@ __all__ = [
     "Decision",
     "people_usd",
     "decide",
+    "pick",
+    "label",
     "recommendation_sweep",
     "render_memo",
     "choose",

@@ -110,12 +110,14 @@ def render_memo(d: Decision) -> str:
 
 
 def sensitivity_lines(d: Decision) -> list[str]:
-    """The memo's sensitivity section: each input's flip value, and what cannot flip it."""
-    from infralab.decision.sensitivity import HIGH, LOW
+    """The memo's sensitivity section: measurements first (which decide, which cannot and
+    why), then the assumptions that flip the choice, with their flip values."""
+    from infralab.decision.sensitivity import HIGH, LOW, _num, why_still
 
     flips = d.sensitivity
-    moving = [f for f in flips if f.flips]
-    still = [f for f in flips if not f.flips]
+    rng = f"x{LOW:g}..x{HIGH:g}"
+    measured = [f for f in flips if f.is_measured]
+    assumed = [f for f in flips if not f.is_measured]
     out = [
         "## How far each input must move",
         "",
@@ -123,27 +125,22 @@ def sensitivity_lines(d: Decision) -> list[str]:
         f"bisection to the flip value); the choice now is {d.inference_on}.",
         "",
     ]
-    out += [f"- {f.sentence()}" for f in moving] or [
-        f"- No input changes the choice within x{LOW:g}..x{HIGH:g}."
-    ]
-    measured_moving = [f for f in moving if f.is_measured]
-    measured_still = [f for f in still if f.is_measured]
-    if measured_moving:
-        out.append(
-            "- Measurements that decide: "
-            + ", ".join(f.name for f in measured_moving)
-            + ": re-measure them before you commit."
-        )
-    elif measured_still:
-        out.append(
-            f"- **No measurement changes this choice within x{LOW:g}..x{HIGH:g}**: "
-            + "; ".join(f"{f.name} ({f.origin}, {f.value:,.4g} {f.unit})" for f in measured_still)
-            + ". The choice rests on prices, the scenario's assumptions and its constraints."
-        )
+    deciding = [f for f in measured if f.flips]
+    if deciding:
+        out.append("**Measurements that decide** (re-measure them before you commit):")
+        out += [f"- {f.sentence()}" for f in deciding]
+    elif measured:
+        out.append(f"**No measurement changes this choice within {rng}.**")
+    still = [f for f in measured if not f.flips]
     if still:
-        out.append(
-            f"- Cannot change the choice within x{LOW:g}..x{HIGH:g}: "
-            + ", ".join(f.name for f in still)
-            + "."
-        )
+        out += ["", f"Measurements that cannot change it within {rng}, and why:"]
+        out += [f"- {f.name} ({f.origin}, {_num(f.value)} {f.unit}): {why_still(d, f)}."
+                for f in still]  # fmt: skip
+    moving = [f for f in assumed if f.flips]
+    out += ["", "**Assumptions and published figures that flip it:**" if moving
+            else f"No assumption changes the choice within {rng}."]  # fmt: skip
+    out += [f"- {f.sentence()}" for f in moving]
+    fixed = [f.name for f in assumed if not f.flips]
+    if fixed:
+        out += ["", f"Cannot change it within {rng}: " + ", ".join(fixed) + "."]
     return out

@@ -168,6 +168,23 @@ def constraints(sc: Scenario, b: costs.Bill) -> list[str]:
     return why
 
 
+def pick(sc: Scenario, bills: list[costs.Bill]) -> tuple[costs.Bill, dict[str, list[str]]]:
+    """The cheapest bill the constraints allow, and why each option is out (empty: allowed).
+    When none is allowed, the cheapest that can serve at all (the memo says so)."""
+    excluded = {b.option: constraints(sc, b) for b in bills}
+    allowed = [b for b in bills if not excluded[b.option]]
+    allowed = allowed or [b for b in bills if math.isfinite(b.monthly_usd)]
+    return min(allowed, key=lambda b: b.monthly_usd), excluded
+
+
+def label(sc: Scenario, best: costs.Bill) -> Recommendation:
+    """The name follows the chosen bill: a managed API or serverless CPU is traditional cloud;
+    a GPU on another provider while the app stays on the app's cloud is hybrid."""
+    if not _is_gpu(best):
+        return "traditional cloud"
+    return "hybrid" if best.provider != APP_CLOUD and sc.app_on_cloud else "AI infrastructure"
+
+
 def decide(
     sc: Scenario,
     inputs: dict[str, Input] | None = None,
@@ -197,7 +214,7 @@ def decide(
     options, notes = pricer(w, inputs)
     bills = [with_plan_costs(sc, w, b) for b in costs.compare(options, w)]
     bills.sort(key=lambda b: (not math.isfinite(b.monthly_usd), b.monthly_usd))
-    excluded = {b.option: constraints(sc, b) for b in bills}
+    best, excluded = pick(sc, bills)
     allowed = [b for b in bills if not excluded[b.option]]
     for b in bills:
         if excluded[b.option]:
@@ -212,15 +229,14 @@ def decide(
         allowed = [b for b in bills if math.isfinite(b.monthly_usd)]
         reasons.append("No option meets every constraint; the cheapest finite one is shown, and "
                        "the memo's flip conditions say what to change.")  # fmt: skip
-    best = min(allowed, key=lambda b: b.monthly_usd)
+    rec = label(sc, best)
     # the traditional-cloud side alone: everything on the app's cloud, or it plus a managed API
     same_cloud = [
         b
         for b in allowed
         if b is not best and (b.kind in ("api", "serverless_cpu") or b.provider == APP_CLOUD)
     ]
-    if _is_gpu(best) and best.provider != APP_CLOUD and sc.app_on_cloud:
-        rec: Recommendation = "hybrid"
+    if rec == "hybrid":
         alone = (f"the cheapest allowed traditional-cloud option ({APP_CLOUD} alone or with a managed API) costs "
                  f"{_money(min(b.monthly_usd for b in same_cloud))}" if same_cloud
                  else "no traditional-cloud option is allowed")  # fmt: skip
@@ -229,13 +245,11 @@ def decide(
             f"including egress and people, while {alone}; the app tier ({', '.join(sc.app_on_cloud)}) "
             f"stays on {APP_CLOUD} (moving it to {best.provider} is not priced: no app-hosting price in the data)."
         )
-    elif _is_gpu(best):
-        rec = "AI infrastructure"
+    elif rec == "AI infrastructure":
         reasons.append(
             f"Cheapest allowed option: {best.option} at {_money(best.monthly_usd)}/month."
         )
     else:
-        rec = "traditional cloud"
         reasons.append(
             f"Cheapest allowed option: {best.option} at {_money(best.monthly_usd)}/month; it runs "
             "on ordinary cloud services (a managed API or serverless CPU)."
@@ -288,11 +302,11 @@ def _extra_costs(sc: Scenario, inputs: dict[str, Input]) -> dict[str, float | No
     vcpus = inputs.get("serving_vcpus")
     label = "app API tier (Lambda at the measured CPU share)"
     if srv and srv.value:
-        from infralab.costs import unit
+        from infralab.costs import billing, unit
 
         v = vcpus.value if vcpus and vcpus.value else 1.0
         mb = unit.lambda_memory_for(v)
-        per_1m, _, _ = unit.lambda_per_million(srv.value, mb)
+        per_1m = billing.lambda_function(1e6, srv.value, mb).monthly_usd
         out[f"{label}, {mb:,} MB"] = sc.workload.requests_per_month / 1e6 * per_1m
     else:
         out[label] = None

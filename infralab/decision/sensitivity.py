@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, replace
 
 from infralab.decision.inputs import ENGINEER_USD_PER_HOUR, Input, Scenario
+from infralab.errors import InfralabError
 
 LOW, HIGH = 0.25, 4.0
 # x1, x1.41, x2, x2.83, x4 (and the reciprocals): the scan, before the bisection
@@ -169,6 +170,38 @@ def sensitivity(decision) -> list[Flip]:  # type: ignore[no-untyped-def]
         flips.append(Flip(key, name, unit, origin, value, found["low"][0], found["high"][0],
                           found["low"][1], found["high"][1], found["low"][2], found["high"][2]))  # fmt: skip
     return sorted(flips, key=_reach)
+
+
+def why_still(decision, flip: Flip) -> str:  # type: ignore[no-untyped-def]
+    """Why an input that cannot flip the choice cannot: which options it prices at x0.25 and
+    x4, and whether the constraints allow any of them. Re-decides twice; plain words."""
+    from infralab.decision.rules import _extra_costs, constraints, decide
+
+    sc, inputs = decision.scenario, decision.inputs
+    base = {b.option: (b.monthly_usd, b.meets_latency) for b in decision.bills}
+    moved_opts: set[str] = set()
+    extra_moves = False
+    for f in (LOW, HIGH):
+        s, i = moved(sc, inputs, flip.key, f)
+        d = decide(s, i, decision.pricer, explain=False)
+        moved_opts |= {b.option for b in d.bills if base.get(b.option) != (b.monthly_usd,
+                                                                           b.meets_latency)}  # fmt: skip
+        try:
+            extra_moves |= _extra_costs(s, i) != _extra_costs(sc, inputs)
+        except InfralabError:  # e.g. more vCPUs than any Lambda size buys: a side cost moved
+            extra_moves = True
+    if not moved_opts:
+        if extra_moves:
+            return ("it prices only the costs beside the LLM (embedding pipeline, app tier), the "
+                    "same whichever option serves the model")  # fmt: skip
+        return "no option's bill or latency verdict depends on it within the range"
+    bills = {b.option: b for b in decision.bills}
+    out = [o for o in sorted(moved_opts) if o in bills and constraints(sc, bills[o])]
+    if len(out) == len(moved_opts):
+        why = "; ".join(f"{o}: {' and '.join(constraints(sc, bills[o]))}" for o in out)
+        return f"it prices only options the constraints exclude ({why})"
+    kept = ", ".join(o for o in sorted(moved_opts) if o not in out)
+    return f"it moves {kept}, but not past {decision.inference_on} within the range"
 
 
 def _reach(f: Flip) -> float:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from infralab.checks.lab02 import MAX_CHARS, MAX_TEXTS
-from infralab.costs.pricing import HOURS_PER_MONTH
-from infralab.costs.serverless import LAMBDA_PRICE_PER_GB_S, LAMBDA_PRICE_PER_MILLION_REQUESTS
+from infralab.costs import billing, pricing
 
-# AWS Lambda: memory sets the CPU. "At 1,769 MB, a function has the equivalent of one vCPU
-# (one vCPU-second of credits per second)"; the share scales linearly with memory.
-# Source: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html (read 2026-11).
-LAMBDA_MB_PER_VCPU = 1769
-# Prices from the kit's price data (datasets/pricing/serverless_cpu.csv), read once by
-# infralab.costs.pricing.
-LAMBDA_USD_PER_GB_S = LAMBDA_PRICE_PER_GB_S
-LAMBDA_USD_PER_MILLION_REQUESTS = LAMBDA_PRICE_PER_MILLION_REQUESTS
+# AWS Lambda: memory sets the CPU, one vCPU at 1,769 MB (datasets/pricing/serverless_limits.csv,
+# from https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html). The bill
+# itself is the kit's one Lambda formula, infralab.costs.billing.lambda_function.
+LAMBDA_MB_PER_VCPU = pricing.serverless_fact("aws", "lambda", "memory_mb_per_vcpu")[0]
 
 
 def validate_request(body: Any) -> list[str]:
@@ -45,12 +39,12 @@ def load_summary(latencies_s: list[float], wall_s: float) -> dict[str, float] | 
 
 
 def lambda_bill_at_memory(requests: int, cpu_seconds: float, memory_mb: float) -> dict[str, float]:
-    share = memory_mb / LAMBDA_MB_PER_VCPU
-    duration_s = cpu_seconds / min(share, 1.0)  # one thread cannot use more than one vCPU
-    billed_ms = max(1, math.ceil(round(duration_s * 1000, 6)))
-    gb_s = requests * billed_ms / 1000 * memory_mb / 1024
-    usd = gb_s * LAMBDA_USD_PER_GB_S + requests / 1e6 * LAMBDA_USD_PER_MILLION_REQUESTS
-    return {"vcpu_share": share, "billed_ms": billed_ms, "usd": usd}
+    # one thread measured on one vCPU: billing.lambda_function scales it to the memory's share
+    one = billing.lambda_function(1, cpu_seconds, memory_mb, measured_vcpus=1.0)
+    bill = billing.lambda_function(requests, cpu_seconds, memory_mb, measured_vcpus=1.0)
+    billed_ms = round(one.breakdown["billed_duration_s"] * 1000)
+    return {"vcpu_share": memory_mb / LAMBDA_MB_PER_VCPU, "billed_ms": billed_ms,
+            "usd": bill.monthly_usd}  # fmt: skip
 
 
 def cold_start_slowdown(record: dict[str, float]) -> float:
@@ -62,5 +56,7 @@ def throughput_rps(ok: int, wall_s: float) -> float:
 
 
 def break_even_requests(hourly_usd: float, cpu_seconds: float, memory_mb: float) -> float:
-    per_request = lambda_bill_at_memory(1_000_000, cpu_seconds, memory_mb)["usd"] / 1e6
-    return hourly_usd * HOURS_PER_MONTH / per_request
+    # requests a month at which the flat bill (billing.hourly) equals Lambda's linear one
+    per_request = billing.lambda_function(1_000_000, cpu_seconds, memory_mb,
+                                          measured_vcpus=1.0).monthly_usd / 1e6  # fmt: skip
+    return billing.hourly(hourly_usd).monthly_usd / per_request
