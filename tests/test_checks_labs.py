@@ -264,18 +264,125 @@ def test_cold_start_must_be_the_servers_record():
 
 
 # ---------------------------------------------------------------- dashboard (lab 05)
-def test_dashboard_needs_sliders_that_change_the_chart():
+def _lab05_prices():
+    work = cost_model.Workload(requests_per_day=200_000, tokens_in=400, tokens_out=150,
+                               latency_target_s=10)  # fmt: skip
+    options, _ = cost_model.llm_options(work, batch=64, option_set="API vs dedicated GPU")
+    api = next(o for o in options if o.name == "API gpt-4o-mini")
+    gpu = next(o for o in options if o.name == "H100 on-demand")
+    return api, gpu, work
+
+
+def _draw(api, work, *, unit=True, follow_price=True, break_even=R05.break_even_requests_per_day):
+    """A student's draw_chart, written here (with switches that break it one way each)."""
+    import altair as alt
+
+    def draw_chart(requests_per_day, gpu_usd_per_hour):
+        price = gpu_usd_per_hour if follow_price else 2.0
+        per_request = api.bill(work).usd_per_1k_requests / 1000
+        grid = [10 ** (3 + i / 5) for i in range(26)]
+        rows = [{"r": r, "option": o, "usd": u} for r in grid
+                for o, u in (("API", r * per_request), ("GPU", price * 24))]  # fmt: skip
+        x = alt.X("r:Q", title="traffic (requests/day)" if unit else "traffic")
+        lines = (
+            alt.Chart(pd.DataFrame(rows))
+            .mark_line()
+            .encode(x=x, y=alt.Y("usd:Q", title="cost (USD/day)"), color="option:N")
+        )
+        marks = pd.DataFrame({"r": [break_even(per_request, price), requests_per_day]})
+        return lines + alt.Chart(marks).mark_rule().encode(x=x)
+
+    return draw_chart
+
+
+def _dashboard(price: float, *, step: float = 0.01, observed: bool = True):
     import ipywidgets as w
 
-    with pytest.raises(CheckFailed, match="interactive"):
-        lab05.check_dashboard(w.IntSlider())
-    deaf = w.interactive(lambda a, b: "same", a=w.FloatSlider(1, min=0, max=10),
-                         b=w.FloatSlider(1, min=0, max=10))  # fmt: skip
-    with pytest.raises(CheckFailed, match="did not change"):
-        lab05.check_dashboard(deaf)
-    alive = w.interactive(lambda a, b: f"{a}-{b}", a=w.FloatSlider(1, min=0, max=10),
-                          b=w.FloatLogSlider(100, base=10, min=1, max=6))  # fmt: skip
-    assert "2 sliders" in lab05.check_dashboard(alive)
+    traffic = w.FloatLogSlider(value=200_000, base=10, min=3, max=8, description="requests/day")
+    price_slider = w.FloatSlider(value=price, min=0.5, max=12, step=step, description="USD/hour")
+    if observed:
+        for s in (traffic, price_slider):
+            s.observe(lambda change: None, names="value")
+    return w.VBox([traffic, price_slider, w.Output()])
+
+
+def test_dashboard_check_passes_a_chart_that_follows_both_sliders():
+    api, gpu, work = _lab05_prices()
+    out = lab05.check_dashboard(_draw(api, work), _dashboard(gpu.usd_per_hour), api, gpu, work)
+    assert "2 sliders" in out and "✓" in repr(out)
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ({"unit": False}, "lacks its unit"),
+        ({"follow_price": False}, "Another GPU price gave the same chart"),
+        ({"break_even": lambda a, g: g * 12 / a}, "does not mark the break-even"),
+    ],
+)
+def test_dashboard_check_refuses_a_chart_that_is_wrong(broken, message):
+    api, gpu, work = _lab05_prices()
+    with pytest.raises(CheckFailed, match=message) as err:
+        lab05.check_dashboard(_draw(api, work, **broken), _dashboard(gpu.usd_per_hour), api,
+                              gpu, work)  # fmt: skip
+    assert err.value.hint
+
+
+def test_dashboard_check_refuses_the_old_interactive_and_loose_wiring():
+    import ipywidgets as w
+
+    api, gpu, work = _lab05_prices()
+    draw = _draw(api, work)
+    # the old lab: interactive(..., auto_display=False) of a function that draws and returns None
+    old = w.interactive(lambda r, p: None, r=w.FloatLogSlider(200_000, base=10, min=3, max=8),
+                        p=w.FloatSlider(gpu.usd_per_hour, min=0.5, max=12, step=0.1))  # fmt: skip
+    with pytest.raises(CheckFailed, match="not an Altair chart"):
+        lab05.check_dashboard(old.f, old, api, gpu, work)
+    with pytest.raises(CheckFailed, match="steps of 0.1"):
+        lab05.check_dashboard(draw, _dashboard(gpu.usd_per_hour, step=0.1), api, gpu, work)
+    with pytest.raises(CheckFailed, match="No slider starts at the GPU's price"):
+        lab05.check_dashboard(draw, _dashboard(2.70), api, gpu, work)
+    with pytest.raises(CheckFailed, match="Nothing observes"):
+        lab05.check_dashboard(draw, _dashboard(gpu.usd_per_hour, observed=False), api, gpu, work)
+    with pytest.raises(CheckFailed, match="VBox"):
+        lab05.check_dashboard(draw, w.IntSlider(), api, gpu, work)
+
+
+AGREE_CELL = """
+import json as _json
+import ipywidgets as _w
+_parts = list(my_dashboard.children)
+_price = next(s for s in _parts if type(s) is _w.FloatSlider)
+_traffic = next(s for s in _parts if type(s) is _w.FloatLogSlider)
+_spec = draw_chart(_traffic.value, _price.value).to_dict()
+print(_json.dumps({"slider": _price.value, "gpu": gpu.usd_per_hour, "printed": break_even_rpd,
+                   "title": _spec.get("title"), "spec": _spec}))
+"""
+
+
+@pytest.mark.slow
+def test_lab05_dashboard_starts_at_the_break_even_printed_above(tmp_path):
+    """The price slider starts at the GPU's exact price, so the dashboard's first chart marks
+    the break-even exercise 2 printed (a slider with step 0.1 made it 2.70 and another number)."""
+    import json
+
+    import nbformat
+
+    from infralab.notebooks import client_class
+
+    nb = nbformat.read(str(ROOT / "labs" / "solutions" / "05_break_even_dashboard.ipynb"), 4)
+    nb.cells.append(nbformat.v4.new_code_cell(AGREE_CELL))
+    client_class()(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    got = json.loads(text.strip().splitlines()[-1])
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if "break_even_rpd =" in c.source for o in c.outputs
+    )
+    assert got["slider"] == got["gpu"]
+    assert f"{got['printed']:,.0f}" in printed and f"{got['printed']:,.0f}" in got["title"]
+    numbers = [x for x in re.findall(r"-?\d+\.?\d*(?:e[+-]?\d+)?", json.dumps(got["spec"]))]
+    assert any(math.isclose(float(n), got["printed"], rel_tol=1e-12) for n in numbers)
 
 
 # ---------------------------------------------------------------- int8 (lab 03)
