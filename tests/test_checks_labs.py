@@ -60,6 +60,12 @@ def notebook_function(lab: str, name: str, student: bool = False) -> Any:
     raise LookupError(f"{name} is not defined in {path}")
 
 
+def _kit_constraints(sc, bill):
+    from infralab.decision import rules
+
+    return rules.constraints(sc, bill)
+
+
 def _rrf_via_kit(rankings, k0=60):
     from infralab.rag.hybrid import reciprocal_rank_fusion
 
@@ -109,9 +115,16 @@ CASES = [
      [lambda plan, budget: plan.index[0], lambda plan, b: R06.choose_placement(plan, b)]),
     ("07", "cost_per_customer", lab07.check_cost_per_customer,
      [lambda usd, n: 30.0, lambda usd, n: R07.cost_per_customer(usd, n)]),
-    ("07", "find_flip", lab07.check_find_flip,
-     [lambda a, b, lo, hi: None, lambda a, b, lo, hi: 1000.0,
-      lambda a, b, lo, hi: R07.find_flip(a, b, lo, hi)]),
+    ("07", "allowed", lab07.check_constraint_filter,
+     [lambda sc, b: True, lambda sc, b: not _kit_constraints(sc, b), R07.allowed,
+      lambda sc, b: b.meets_latency and b.monthly_usd < float("inf")]),
+    ("07", "cheapest_allowed", lab07.check_cheapest,
+     [lambda sc, bills: None, R07.cheapest_allowed,
+      lambda sc, bills: min(bills, key=lambda b: b.monthly_usd) if bills else None,
+      lambda sc, bills: next((b for b in bills if R07.allowed(sc, b)), None)]),
+    ("07", "flip_point", lab07.check_flip_point,
+     [lambda c, b, f: None, lambda c, b, f: 2.0, lambda c, b, f: R07.flip_point(c, b, f),
+      lambda c, b, f: None if c(b) == c(f) else (b * f) ** 0.5]),
 ]  # fmt: skip
 IDS = [f"lab{lab}-{name}" for lab, name, _, _ in CASES]
 
@@ -264,18 +277,125 @@ def test_cold_start_must_be_the_servers_record():
 
 
 # ---------------------------------------------------------------- dashboard (lab 05)
-def test_dashboard_needs_sliders_that_change_the_chart():
+def _lab05_prices():
+    work = cost_model.Workload(requests_per_day=200_000, tokens_in=400, tokens_out=150,
+                               latency_target_s=10)  # fmt: skip
+    options, _ = cost_model.llm_options(work, batch=64, option_set="API vs dedicated GPU")
+    api = next(o for o in options if o.name == "API gpt-4o-mini")
+    gpu = next(o for o in options if o.name == "H100 on-demand")
+    return api, gpu, work
+
+
+def _draw(api, work, *, unit=True, follow_price=True, break_even=R05.break_even_requests_per_day):
+    """A student's draw_chart, written here (with switches that break it one way each)."""
+    import altair as alt
+
+    def draw_chart(requests_per_day, gpu_usd_per_hour):
+        price = gpu_usd_per_hour if follow_price else 2.0
+        per_request = api.bill(work).usd_per_1k_requests / 1000
+        grid = [10 ** (3 + i / 5) for i in range(26)]
+        rows = [{"r": r, "option": o, "usd": u} for r in grid
+                for o, u in (("API", r * per_request), ("GPU", price * 24))]  # fmt: skip
+        x = alt.X("r:Q", title="traffic (requests/day)" if unit else "traffic")
+        lines = (
+            alt.Chart(pd.DataFrame(rows))
+            .mark_line()
+            .encode(x=x, y=alt.Y("usd:Q", title="cost (USD/day)"), color="option:N")
+        )
+        marks = pd.DataFrame({"r": [break_even(per_request, price), requests_per_day]})
+        return lines + alt.Chart(marks).mark_rule().encode(x=x)
+
+    return draw_chart
+
+
+def _dashboard(price: float, *, step: float = 0.01, observed: bool = True):
     import ipywidgets as w
 
-    with pytest.raises(CheckFailed, match="interactive"):
-        lab05.check_dashboard(w.IntSlider())
-    deaf = w.interactive(lambda a, b: "same", a=w.FloatSlider(1, min=0, max=10),
-                         b=w.FloatSlider(1, min=0, max=10))  # fmt: skip
-    with pytest.raises(CheckFailed, match="did not change"):
-        lab05.check_dashboard(deaf)
-    alive = w.interactive(lambda a, b: f"{a}-{b}", a=w.FloatSlider(1, min=0, max=10),
-                          b=w.FloatLogSlider(100, base=10, min=1, max=6))  # fmt: skip
-    assert "2 sliders" in lab05.check_dashboard(alive)
+    traffic = w.FloatLogSlider(value=200_000, base=10, min=3, max=8, description="requests/day")
+    price_slider = w.FloatSlider(value=price, min=0.5, max=12, step=step, description="USD/hour")
+    if observed:
+        for s in (traffic, price_slider):
+            s.observe(lambda change: None, names="value")
+    return w.VBox([traffic, price_slider, w.Output()])
+
+
+def test_dashboard_check_passes_a_chart_that_follows_both_sliders():
+    api, gpu, work = _lab05_prices()
+    out = lab05.check_dashboard(_draw(api, work), _dashboard(gpu.usd_per_hour), api, gpu, work)
+    assert "2 sliders" in out and "✓" in repr(out)
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ({"unit": False}, "lacks its unit"),
+        ({"follow_price": False}, "Another GPU price gave the same chart"),
+        ({"break_even": lambda a, g: g * 12 / a}, "does not mark the break-even"),
+    ],
+)
+def test_dashboard_check_refuses_a_chart_that_is_wrong(broken, message):
+    api, gpu, work = _lab05_prices()
+    with pytest.raises(CheckFailed, match=message) as err:
+        lab05.check_dashboard(_draw(api, work, **broken), _dashboard(gpu.usd_per_hour), api,
+                              gpu, work)  # fmt: skip
+    assert err.value.hint
+
+
+def test_dashboard_check_refuses_the_old_interactive_and_loose_wiring():
+    import ipywidgets as w
+
+    api, gpu, work = _lab05_prices()
+    draw = _draw(api, work)
+    # the old lab: interactive(..., auto_display=False) of a function that draws and returns None
+    old = w.interactive(lambda r, p: None, r=w.FloatLogSlider(200_000, base=10, min=3, max=8),
+                        p=w.FloatSlider(gpu.usd_per_hour, min=0.5, max=12, step=0.1))  # fmt: skip
+    with pytest.raises(CheckFailed, match="not an Altair chart"):
+        lab05.check_dashboard(old.f, old, api, gpu, work)
+    with pytest.raises(CheckFailed, match="steps of 0.1"):
+        lab05.check_dashboard(draw, _dashboard(gpu.usd_per_hour, step=0.1), api, gpu, work)
+    with pytest.raises(CheckFailed, match="No slider starts at the GPU's price"):
+        lab05.check_dashboard(draw, _dashboard(2.70), api, gpu, work)
+    with pytest.raises(CheckFailed, match="Nothing observes"):
+        lab05.check_dashboard(draw, _dashboard(gpu.usd_per_hour, observed=False), api, gpu, work)
+    with pytest.raises(CheckFailed, match="VBox"):
+        lab05.check_dashboard(draw, w.IntSlider(), api, gpu, work)
+
+
+AGREE_CELL = """
+import json as _json
+import ipywidgets as _w
+_parts = list(my_dashboard.children)
+_price = next(s for s in _parts if type(s) is _w.FloatSlider)
+_traffic = next(s for s in _parts if type(s) is _w.FloatLogSlider)
+_spec = draw_chart(_traffic.value, _price.value).to_dict()
+print(_json.dumps({"slider": _price.value, "gpu": gpu.usd_per_hour, "printed": break_even_rpd,
+                   "title": _spec.get("title"), "spec": _spec}))
+"""
+
+
+@pytest.mark.slow
+def test_lab05_dashboard_starts_at_the_break_even_printed_above(tmp_path):
+    """The price slider starts at the GPU's exact price, so the dashboard's first chart marks
+    the break-even exercise 2 printed (a slider with step 0.1 made it 2.70 and another number)."""
+    import json
+
+    import nbformat
+
+    from infralab.notebooks import client_class
+
+    nb = nbformat.read(str(ROOT / "labs" / "solutions" / "05_break_even_dashboard.ipynb"), 4)
+    nb.cells.append(nbformat.v4.new_code_cell(AGREE_CELL))
+    client_class()(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    got = json.loads(text.strip().splitlines()[-1])
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if "break_even_rpd =" in c.source for o in c.outputs
+    )
+    assert got["slider"] == got["gpu"]
+    assert f"{got['printed']:,.0f}" in printed and f"{got['printed']:,.0f}" in got["title"]
+    numbers = [x for x in re.findall(r"-?\d+\.?\d*(?:e[+-]?\d+)?", json.dumps(got["spec"]))]
+    assert any(math.isclose(float(n), got["printed"], rel_tol=1e-12) for n in numbers)
 
 
 # ---------------------------------------------------------------- int8 (lab 03)
@@ -292,44 +412,158 @@ def test_int8_check_refuses_one_array_twice():
 
 
 # ---------------------------------------------------------------- memo (lab 07)
-class FakeDecision:
-    recommendation = "hybrid"
+@pytest.fixture(scope="module")
+def memo_case(tmp_path_factory):
+    """A scenario, its inputs, and the figures its memo must quote (from the references)."""
+    from dataclasses import replace
 
-    def to_markdown(self) -> str:
-        return (
-            "# Memo\n\n**Recommendation: hybrid.** LLM inference on a per-second GPU because the "
-            "contracts are confidential and the volume is close to the break even point.\n"
-            "## Inputs and where they came from\n- price **default**\n## What would flip it\n"
-        )
+    from infralab import decision
+
+    sc = replace(decision.scenario("legal").with_traffic(25_000), title="Contract review",
+                 story="Clause extraction for law firms.", demand="stable", ml_engineers=1)  # fmt: skip
+    inputs = decision.gather_inputs()
+    return sc, inputs, 60, R07.memo_figures(sc, inputs, 60)
 
 
-OWN = (
-    "We keep the web tier on managed cloud and move only inference. At 25,000 requests a day "
-    "our own search put the flip near 30,000, so cost is nearly a wash; the deciding factor is "
-    "that the firms' contracts must not leave our account. One engineer can run one model "
-    "server, and demand is steady, so the risk of paying for an idle accelerator is small. If "
-    "traffic dropped by a factor of ten I would go back to the API at once."
+OWN_REASONS = (
+    "The contracts are confidential, so no managed API is allowed; the cheapest option left is "
+    "a per-second GPU, and traffic would have to fall by a quarter before my rules pick another."
 )
 
 
-def test_memo_reads_the_students_own_words(tmp_path):
-    memo = tmp_path / "memo.md"
-    memo.write_text(FakeDecision().to_markdown() + "\n## My decision: hybrid\n\n" + OWN)
-    assert "you agree" in lab07.check_memo(memo, "Hybrid", OWN, FakeDecision())
-    assert "differ" in lab07.check_memo(memo, "traditional cloud", OWN, FakeDecision())
+def _shown(value, fmt):
+    return "none" if value is None else format(value, fmt)
 
 
-def test_memo_refuses_headings_only_copies_and_missing_reasons(tmp_path):
+def _memo(figures, recommendation="hybrid", reasons=OWN_REASONS, **override):
+    f = {**figures, **override}
+    return (
+        f"# Decision memo: Contract review\n\n## Recommendation\n\n{recommendation}\n\n"
+        f"## Numbers\n\n"
+        f"- requests per day: {f['requests per day']:,.0f}\n"
+        f"- options priced: {f['options priced']}\n"
+        f"- options allowed: {f['options allowed']}\n"
+        f"- chosen option: {f['chosen option'] or 'none'}\n"
+        f"- monthly bill (USD): {_shown(f['monthly bill (USD)'], ',.0f')}\n"
+        f"- cost per customer (USD/month): {_shown(f['cost per customer (USD/month)'], ',.2f')}\n"
+        f"- choice changes below (requests/day): "
+        f"{_shown(f['choice changes below (requests/day)'], ',.0f')}\n"
+        f"- choice changes above (requests/day): "
+        f"{_shown(f['choice changes above (requests/day)'], ',.0f')}\n\n"
+        f"## Reasoning\n\n{reasons}\n"
+    )
+
+
+def test_memo_passes_when_every_figure_matches_the_results(memo_case, tmp_path):
+    sc, inputs, customers, figures = memo_case
     memo = tmp_path / "memo.md"
-    memo.write_text(FakeDecision().to_markdown())  # what decision.write() alone produces
-    with pytest.raises(CheckFailed, match="does not contain your reasons"):
-        lab07.check_memo(memo, "hybrid", OWN, FakeDecision())
-    with pytest.raises(CheckFailed, match="words"):
-        lab07.check_memo(memo, "hybrid", "Because it is cheaper.", FakeDecision())
-    copied = OWN + " LLM inference on a per-second GPU because the contracts are confidential"
-    with pytest.raises(CheckFailed, match="copied"):
-        lab07.check_memo(memo, "hybrid", copied, FakeDecision())
-    with pytest.raises(CheckFailed, match="three options"):
-        lab07.check_memo(memo, "serverless maybe", OWN, FakeDecision())
-    with pytest.raises(CheckFailed, match="no number"):
-        lab07.check_memo(memo, "hybrid", re.sub(r"\d", "", OWN), FakeDecision())
+    memo.write_text(_memo(figures))
+    out = lab07.check_memo(memo, "hybrid", OWN_REASONS, sc, inputs, customers)
+    assert "all 8 figures match" in out and "rubric" in out
+
+
+def test_memo_refuses_nonsense_words_and_a_made_up_number(memo_case, tmp_path):
+    """The old check passed 60 nonsense words with a "42"; now the figures must be the results."""
+    sc, inputs, customers, figures = memo_case
+    memo = tmp_path / "memo.md"
+    nonsense = " ".join(["blah"] * 60) + " 42"
+    memo.write_text(_memo(figures, reasons=nonsense, **{"monthly bill (USD)": 42.0}))
+    with pytest.raises(CheckFailed, match="monthly bill.*does not match") as err:
+        lab07.check_memo(memo, "hybrid", nonsense, sc, inputs, customers)
+    assert err.value.hint
+    for label, wrong in (("cost per customer (USD/month)", 1.0),
+                         ("choice changes below (requests/day)", 5_000.0),
+                         ("options allowed", 7), ("chosen option", "API gpt-4o-mini")):  # fmt: skip
+        memo.write_text(_memo(figures, **{label: wrong}))
+        with pytest.raises(CheckFailed, match="does not match|not the option"):
+            lab07.check_memo(memo, "hybrid", OWN_REASONS, sc, inputs, customers)
+
+
+@pytest.mark.parametrize("label", ["both", "Hybrid", "hybrid cloud", "AI infra", "", 42])
+def test_memo_wants_one_of_the_three_labels_exactly(memo_case, tmp_path, label):
+    sc, inputs, customers, figures = memo_case
+    memo = tmp_path / "memo.md"
+    memo.write_text(_memo(figures, recommendation=label))
+    with pytest.raises(CheckFailed, match="not one of"):
+        lab07.check_memo(memo, label, OWN_REASONS, sc, inputs, customers)
+
+
+def test_memo_needs_its_sections_and_the_reasons_in_it(memo_case, tmp_path):
+    sc, inputs, customers, figures = memo_case
+    memo = tmp_path / "memo.md"
+    memo.write_text(_memo(figures, recommendation="traditional cloud"))
+    with pytest.raises(CheckFailed, match="recommendation section"):
+        lab07.check_memo(memo, "hybrid", OWN_REASONS, sc, inputs, customers)
+    memo.write_text(_memo(figures, reasons="Something else."))
+    with pytest.raises(CheckFailed, match="reasoning section"):
+        lab07.check_memo(memo, "hybrid", OWN_REASONS, sc, inputs, customers)
+    with pytest.raises(CheckFailed, match="empty"):
+        lab07.check_memo(memo, "hybrid", "  ", sc, inputs, customers)
+    memo.write_text(_memo(figures).replace("- options priced", "- options"))
+    with pytest.raises(CheckFailed, match="lacks"):
+        lab07.check_memo(memo, "hybrid", OWN_REASONS, sc, inputs, customers)
+    with pytest.raises(CheckFailed, match="no memo file"):
+        lab07.check_memo(tmp_path / "nope.md", "hybrid", OWN_REASONS, sc, inputs, customers)
+
+
+def test_memo_says_none_where_nothing_is_allowed(memo_case, tmp_path):
+    from dataclasses import replace
+
+    sc, inputs, customers, _ = memo_case
+    # confidential data, no small model, a latency no GPU option meets: nothing is allowed
+    tight = replace(sc, workload=replace(sc.workload, latency_target_s=0.01))
+    figures = R07.memo_figures(tight, inputs, customers)
+    assert figures["chosen option"] is None and figures["monthly bill (USD)"] is None
+    memo = tmp_path / "memo.md"
+    memo.write_text(_memo(figures))
+    assert "✓" in repr(lab07.check_memo(memo, "hybrid", OWN_REASONS, tight, inputs, customers))
+    memo.write_text(_memo(figures).replace("- monthly bill (USD): none", "- monthly bill (USD): 0"))
+    with pytest.raises(CheckFailed, match="none"):
+        lab07.check_memo(memo, "hybrid", OWN_REASONS, tight, inputs, customers)
+
+
+# ---------------------------------------------------------------- lab 07 uses the student's rules
+WRONG_CHEAPEST = """
+def cheapest_allowed(scenario, bills):  # ignores the constraints: the cheapest finite bill
+    finite = [b for b in bills if math.isfinite(b.monthly_usd)]
+    return min(finite, key=lambda b: b.monthly_usd) if finite else None
+"""
+REPORT = """
+import json as _json
+print(_json.dumps({"choice": my_choice.option, "memo": memo_text, "below": flip_below}))
+"""
+
+
+def _run_lab07(tmp_path, wrong: bool) -> dict:
+    import json
+    import os
+
+    import nbformat
+
+    from infralab.notebooks import client_class
+
+    nb = nbformat.read(str(ROOT / "labs" / "solutions" / "07_capstone.ipynb"), 4)
+    if wrong:  # right after the check of cheapest_allowed: the rest of the lab uses this one
+        at = next(i for i, c in enumerate(nb.cells) if "check_cheapest(" in c.source)
+        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(WRONG_CHEAPEST))
+    nb.cells.append(nbformat.v4.new_code_cell(REPORT))
+    os.environ["INFRALAB_RESULTS"] = str(tmp_path / ("wrong" if wrong else "right"))
+    client_class()(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    return {**json.loads(text.strip().splitlines()[-1]), "errors": errors}
+
+
+@pytest.mark.slow
+def test_lab07_makes_its_choice_and_memo_with_the_students_functions(tmp_path, monkeypatch):
+    """Swap the student's cheapest_allowed for one that ignores the constraints: the choice,
+    the flip points and the memo change, and the memo check says so."""
+    monkeypatch.setenv("INFRALAB_RESULTS", str(tmp_path / "results"))
+    right, wrong = _run_lab07(tmp_path, wrong=False), _run_lab07(tmp_path, wrong=True)
+    assert not right["errors"]
+    assert right["choice"] != wrong["choice"]
+    assert wrong["choice"] in wrong["memo"] and right["choice"] in right["memo"]
+    assert right["memo"] != wrong["memo"]
+    failed = [e["evalue"] for e in wrong["errors"]]
+    assert any("does not match" in e or "not the option" in e for e in failed), failed

@@ -211,17 +211,11 @@ def test_lab07_checks(no_results: Path, tmp_path: Path) -> None:
     lab07.check_cost_per_customer(lambda usd, n: None if n <= 0 else usd / n)
     with pytest.raises(CheckFailed, match="dividing|returned|raised"):
         lab07.check_cost_per_customer(lambda usd, n: usd / n)
-    opts, _ = costs.llm_options(sc.workload, option_set="API vs per-second GPU")
-    api = min(
-        (o for o in opts if isinstance(o, costs.ManagedAPI)),
-        key=lambda o: o.bill(sc.workload).monthly_usd,
-    )
-    gpu = next(o for o in opts if isinstance(o, costs.PerSecondGPU))
-    be = costs.break_even(api, gpu, sc.workload, low=10, high=1e8)
-    lab07.check_flip_volume(be.requests_per_day, sc)
-    with pytest.raises(CheckFailed):
-        lab07.check_flip_volume(be.requests_per_day * 3, sc)
-    # The memo check reads the student's own words: tests/test_checks_labs.py covers it.
+    with pytest.raises(CheckFailed, match="kit's own"):
+        lab07.check_constraint_filter(lambda s, b: not D.constraints(s, b))
+    with pytest.raises(CheckFailed, match="not right|whatever"):
+        lab07.check_cheapest(lambda s, bills: bills[0] if bills else None)
+    # The memo check compares the memo's figures with the results: tests/test_checks_labs.py.
 
 
 def test_explorer_redraws_the_decision(no_results: Path) -> None:

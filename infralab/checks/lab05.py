@@ -3,11 +3,16 @@
 The student writes three small cost functions and a dashboard; each function is compared on
 random inputs with a reference kept in ``infralab.checks.references.lab05`` (public checks
 where the references are absent), and the kit's own cost model handed in as the student's is
-refused. The dashboard check moves the sliders and looks for a redrawn chart.
+refused. The dashboard check calls the student's ``draw_chart`` at two prices and two traffics
+and compares the Altair specs it returns (titled axes with units, the break-even marked), then
+looks inside ``my_dashboard`` for the sliders, the output and the observers that redraw it.
 """
 
 from __future__ import annotations
 
+import math
+import random
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +32,7 @@ from infralab.checks import (
     public_pass,
     public_rng,
     refuse_kit_function,
+    run_beside,
     run_student_function,
     same_twice,
     scales_as,
@@ -255,56 +261,186 @@ def check_trap_function(fn: Any) -> CheckPassed:
 
 
 # ---------------------------------------------------------------- 4. dashboard
-def _fingerprint(result: Any) -> str:
-    for get in (
-        lambda r: r.chart.to_json(),
-        lambda r: r.to_json(),
-        lambda r: repr(r),
-    ):
-        try:
-            return str(get(result))
-        except Exception:
-            continue
-    return ""
+UNIT_IN_TITLE = re.compile(r"\([^()]*[A-Za-z$%][^()]*\)")  # "cost (USD/day)"
+DRAW_HINT = (
+    "draw_chart(requests_per_day, gpu_usd_per_hour) must build a new Altair chart from its two "
+    "arguments every time it is called: the GPU's line from the hourly price, a rule at the "
+    "break-even from your break_even_requests_per_day, a rule at the traffic; and return it."
+)
+AXIS_HINT = (
+    "Give every x and y encoding that names a field a title with its unit in brackets, "
+    "e.g. alt.X('requests_per_day:Q', title='traffic (requests/day)')."
+)
+WIRING_HINT = (
+    "Put the two sliders and an ipywidgets.Output in my_dashboard (a VBox); observe each "
+    "slider's 'value' with a function that clears the output and displays draw_chart(...)."
+)
+
+
+def _spec(chart: Any, args: tuple[float, float]) -> dict:
+    """The Vega-Lite spec of what the student's function returned (plain data)."""
+    import altair as alt
+
+    if not is_kind(chart, alt.TopLevelMixin):
+        raise CheckFailed(
+            f"draw_chart{args} returned {type(chart).__name__}, not an Altair chart.",
+            DRAW_HINT,
+        )
+    try:
+        spec = chart.to_dict()
+    except Exception as exc:  # the student's chart is invalid: advice, not a crash
+        if getattr(exc, "fatal", False):
+            raise
+        raise CheckFailed(f"Altair cannot export the chart of draw_chart{args}: {exc}",
+                          DRAW_HINT) from None  # fmt: skip
+    if not isinstance(spec, dict):
+        raise CheckFailed(f"draw_chart{args} gave a chart without a spec.", DRAW_HINT)
+    return spec
+
+
+def _walk(node: Any) -> Any:
+    """Every dict and number inside a spec."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+def _axis_titles(spec: dict) -> dict[str, list[Any]]:
+    """Titles of every x and y encoding that names a field ({'x': [...], 'y': [...]})."""
+    out: dict[str, list[Any]] = {"x": [], "y": []}
+    for node in _walk(spec):
+        if isinstance(node, dict) and isinstance(node.get("encoding"), dict):
+            for channel in ("x", "y"):
+                enc = node["encoding"].get(channel)
+                if isinstance(enc, dict) and "field" in enc:
+                    title = enc.get("title")
+                    if title is None and isinstance(enc.get("axis"), dict):
+                        title = enc["axis"].get("title")
+                    out[channel].append(title)
+    return out
+
+
+def _has_number(spec: dict, value: float, rel: float = 1e-3) -> bool:
+    return any(
+        isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n)
+        and math.isclose(n, value, rel_tol=rel)
+        for n in _walk(spec)
+    )  # fmt: skip
+
+
+def _value_observers(widget: Any) -> int:
+    """How many functions observe a widget's ``value`` (run where the widget lives)."""
+    notifiers = getattr(widget, "_trait_notifiers", {}).get("value", {})
+    return len(notifiers.get("change", [])) + len(notifiers.get("all", []))
+
+
+def _widgets_in(box: Any, depth: int = 0) -> list[Any]:
+    import ipywidgets as w
+
+    found = [box]
+    if depth < 3 and is_kind(box, w.Box):
+        for child in box.children:
+            found += _widgets_in(child, depth + 1)
+    return found
+
+
+def _check_wiring(dashboard: Any, gpu: m.DedicatedGPU) -> int:
+    import ipywidgets as w
+
+    if not is_kind(dashboard, w.Box):
+        raise CheckFailed(
+            f"my_dashboard should be an ipywidgets box (VBox), not {type(dashboard).__name__}.",
+            WIRING_HINT,
+        )
+    parts = _widgets_in(dashboard)
+    sliders = [p for p in parts if is_kind(p, w.FloatSlider, w.IntSlider, w.FloatLogSlider)]
+    if len(sliders) < 2:
+        raise CheckFailed(f"my_dashboard holds {len(sliders)} slider(s); the lab asks for two.",
+                          WIRING_HINT)  # fmt: skip
+    if not any(is_kind(p, w.Output) for p in parts):
+        raise CheckFailed("my_dashboard has no ipywidgets.Output to draw the chart in.",
+                          WIRING_HINT)  # fmt: skip
+    deaf = [s.description or "a slider" for s in sliders if run_beside(s, _value_observers, s) < 1]
+    if deaf:
+        raise CheckFailed(f"Nothing observes the slider(s) {deaf}: moving them redraws nothing.",
+                          WIRING_HINT)  # fmt: skip
+    at_price = [s for s in sliders if s.value == gpu.usd_per_hour]
+    coarse = [s for s in at_price if is_kind(s, w.FloatSlider) and (s.step or 0) > 0.01 + 1e-12]
+    if coarse:
+        raise CheckFailed(
+            f"The price slider moves in steps of {coarse[0].step:g} USD: its readout and its "
+            f"first move round ${gpu.usd_per_hour} to another price.",
+            "Give it step=0.01 and readout_format='.2f' (prices are quoted in cents).",
+        )
+    if not at_price:
+        values = ", ".join(f"{s.value!r}" for s in sliders)
+        raise CheckFailed(
+            f"No slider starts at the GPU's price of ${gpu.usd_per_hour} (they start at {values}).",
+            "Start the price slider at gpu.usd_per_hour, with step=0.01 and "
+            "readout_format='.2f': a coarser step snaps the price to another value.",
+        )
+    return len(sliders)
 
 
 @points(2)
-def check_dashboard(obj: Any) -> CheckPassed:
-    """An ``ipywidgets.interactive`` of the student's own function whose chart follows each slider."""
-    import ipywidgets as w
-
-    if not is_kind(obj, w.interactive):
-        raise CheckFailed(
-            f"my_dashboard should be what ipywidgets.interactive returns, not "
-            f"{type(obj).__name__}.",
-            "Wrap your draw function with ipywidgets.interactive and give it sliders.",
-        )
-    fn = getattr(obj, "f", None)
-    if defined_in(fn).startswith("infralab"):
-        raise CheckFailed("The dashboard draws with the kit's function, not yours.",
-                          "Write draw(...) yourself in the lab.")  # fmt: skip
-    sliders = [
-        c for c in obj.kwargs_widgets if is_kind(c, w.FloatSlider, w.IntSlider, w.FloatLogSlider)
-    ]
-    if len(sliders) < 2:
-        raise CheckFailed(
-            f"Your dashboard has {len(sliders)} slider(s); the lab asks for two.",
-            "One for the traffic, one for the GPU's hourly price.",
-        )
-    moved = 0
-    for slider in sliders:
-        before = _fingerprint(obj.result)
-        old = slider.value
-        slider.value = slider.min + 0.37 * (slider.max - slider.min)
-        if slider.value == old:
-            slider.value = slider.max
-        after = _fingerprint(obj.result)
-        slider.value = old
-        if after and after != before:
-            moved += 1
-        else:
-            raise CheckFailed(
-                f"Moving the slider '{slider.description}' did not change what draw returns.",
-                "draw must use the slider's value and return the chart it builds.",
-            )
-    return CheckPassed(f"Your dashboard redraws when each of its {moved} sliders moves.")
+def check_dashboard(
+    draw: Any, dashboard: Any, api: m.ManagedAPI, gpu: m.DedicatedGPU, work: m.Workload
+) -> CheckPassed:
+    """``draw(requests_per_day, gpu_usd_per_hour)`` returns an Altair chart with titled axes
+    that marks the break-even and follows both arguments; ``dashboard`` holds the sliders that
+    redraw it."""
+    if not callable(draw):
+        raise CheckFailed(f"draw_chart should be a function, not {type(draw).__name__}.",
+                          "Define draw_chart with def and pass the function itself.")  # fmt: skip
+    if defined_in(draw).startswith("infralab"):
+        raise CheckFailed("draw_chart is one of the kit's functions, not yours.",
+                          "Write draw_chart yourself in the lab.")  # fmt: skip
+    rng = random.Random() if checks._GRADING.get() else public_rng(54)
+    traffic, price = float(work.requests_per_day), float(gpu.usd_per_hour)
+    other_price = round(rng.uniform(0.5, 12.0), 2)
+    while abs(other_price - price) < 0.5:
+        other_price = round(rng.uniform(0.5, 12.0), 2)
+    other_traffic = round(traffic * rng.choice([0.1, 0.3, 3.0, 10.0]))
+    cases = [(traffic, price), (traffic, other_price), (other_traffic, price)]
+    specs = []
+    for args in cases:
+        chart = run_student_function(draw, *args, name="draw_chart")
+        spec = _spec(chart, args)
+        titles = _axis_titles(spec)
+        for channel in ("x", "y"):
+            if not titles[channel]:
+                raise CheckFailed(f"The chart has no {channel} axis drawn from a field.",
+                                  DRAW_HINT)  # fmt: skip
+            bad = [
+                t for t in titles[channel] if not isinstance(t, str) or not UNIT_IN_TITLE.search(t)
+            ]
+            if bad:
+                raise CheckFailed(f"A {channel} axis title lacks its unit: {bad[0]!r}.", AXIS_HINT)
+        if not _has_number(spec, args[0], rel=1e-6):
+            raise CheckFailed(f"draw_chart{args} does not mark the traffic {args[0]:,.0f}.",
+                              DRAW_HINT)  # fmt: skip
+        specs.append(spec)
+    if specs[1] == specs[0]:
+        raise CheckFailed("Another GPU price gave the same chart.", DRAW_HINT)
+    if specs[2] == specs[0]:
+        raise CheckFailed("Another traffic gave the same chart.", DRAW_HINT)
+    ref = _ref()
+    if ref is not None:
+        per_request = api.bill(work).usd_per_1k_requests / 1000
+        for args, spec in zip(cases, specs, strict=True):
+            be = ref.break_even_requests_per_day(per_request, args[1])
+            if be is not None and not _has_number(spec, be):
+                raise CheckFailed(
+                    f"draw_chart{args} does not mark the break-even at that price.",
+                    "Mark the value break_even_requests_per_day(api's price per request, "
+                    "gpu_usd_per_hour) gives, with the price draw_chart was called with.",
+                )
+    sliders = _check_wiring(dashboard, gpu)
+    done = (f"draw_chart marks the break-even and redraws for another price and another traffic; "
+            f"my_dashboard wires {sliders} sliders to it")  # fmt: skip
+    return CheckPassed(done + ".") if ref is not None else public_pass(done)

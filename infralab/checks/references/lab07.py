@@ -1,42 +1,79 @@
-"""Lab 07's references: cost per customer, the flip search, the flip volume of a scenario."""
+"""Lab 07's references: the constraint filter, the cheapest allowed option, the flip search,
+cost per customer, and the memo's figures recomputed from the scenario and inputs.
+
+The filter is the kit's own rule (``infralab.decision.rules.constraints``): the student's
+function must agree with it, which is why it lives here and not in the student's reach.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+FLIP_RATIO = 1.0001  # the reference bisects ten times tighter than the lab asks (1 %)
+LOW, HIGH = 0.25, 4.0  # the traffic factors the memo's flip search spans
+
+
+def allowed(sc: Any, bill: Any) -> bool:
+    from infralab.decision import rules
+
+    return not rules.constraints(sc, bill)
+
+
+def cheapest_allowed(sc: Any, bills: Sequence[Any]) -> Any | None:
+    ok = [b for b in bills if allowed(sc, b)]
+    return min(ok, key=lambda b: b.monthly_usd) if ok else None  # min keeps the first of ties
 
 
 def cost_per_customer(monthly_usd: float, customers: int) -> float | None:
     return None if customers <= 0 else monthly_usd / customers
 
 
-def find_flip(
-    bill_a: Callable[[float], float], bill_b: Callable[[float], float], low: float, high: float
-) -> float | None:
-    diff = lambda r: bill_a(r) - bill_b(r)  # noqa: E731
-    lo, hi = low, high
-    if diff(lo) == 0:
-        return lo
-    if diff(lo) * diff(hi) > 0:
+def flip_point(choice_at: Callable[[float], Any], base: float, far: float) -> float | None:
+    start = choice_at(base)
+    if choice_at(far) == start:
         return None
-    for _ in range(200):
+    lo, hi = base, far  # the choice holds at lo and has changed at hi
+    while max(lo, hi) / min(lo, hi) > FLIP_RATIO:
         mid = math.sqrt(lo * hi)
-        if diff(lo) * diff(mid) <= 0:
-            hi = mid
-        else:
+        if choice_at(mid) == start:
             lo = mid
-    return math.sqrt(lo * hi)
+        else:
+            hi = mid
+    return hi
 
 
-def flip_volume(sc: Any) -> tuple[Any, str]:
-    """The kit's break-even of the cheapest API and the per-second GPU for ``sc``, and a
-    sentence naming the two options."""
-    from infralab.costs import model as costs
+def bills(sc: Any, inputs: dict[str, Any]) -> list[Any]:
+    from infralab import decision
 
-    opts, _ = costs.llm_options(sc.workload, option_set="API vs per-second GPU")
-    apis = [o for o in opts if isinstance(o, costs.ManagedAPI)]
-    gpu = next(o for o in opts if isinstance(o, costs.PerSecondGPU))
-    api = min(apis, key=lambda o: o.bill(sc.workload).monthly_usd)
-    be = costs.break_even(api, gpu, sc.workload, low=10, high=1e8)
-    return be, f"Compare {api.name} with {gpu.name} using costs.break_even."
+    return decision.decide(sc, inputs, explain=False).bills
+
+
+def memo_figures(sc: Any, inputs: dict[str, Any], customers: int) -> dict[str, Any]:
+    """What the memo's numbers section must say, computed here from the scenario and inputs."""
+    from infralab import decision
+
+    priced = bills(sc, inputs)
+    choice = cheapest_allowed(sc, priced)
+
+    def choice_at(factor: float) -> str | None:
+        s, i = decision.moved(sc, inputs, "requests_per_day", factor)
+        best = cheapest_allowed(s, bills(s, i))
+        return None if best is None else best.option
+
+    rpd = sc.workload.requests_per_day
+    down, up = flip_point(choice_at, 1.0, LOW), flip_point(choice_at, 1.0, HIGH)
+    monthly = None if choice is None else choice.monthly_usd
+    return {
+        "requests per day": rpd,
+        "options priced": len(priced),
+        "options allowed": sum(allowed(sc, b) for b in priced),
+        "chosen option": None if choice is None else choice.option,
+        "monthly bill (USD)": monthly,
+        "cost per customer (USD/month)": (
+            None if monthly is None else cost_per_customer(monthly, customers)
+        ),
+        "choice changes below (requests/day)": None if down is None else down * rpd,
+        "choice changes above (requests/day)": None if up is None else up * rpd,
+    }
