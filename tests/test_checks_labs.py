@@ -29,6 +29,7 @@ from infralab.checks.references import lab05 as R05
 from infralab.checks.references import lab06 as R06
 from infralab.checks.references import lab07 as R07
 from infralab.costs import billing
+from infralab.costs import model as cost_model
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = {"np": np, "math": math, "pd": pd}
