@@ -10,6 +10,7 @@ batching ratio does not.
 from __future__ import annotations
 
 import ast
+import asyncio
 import math
 import re
 from pathlib import Path
@@ -20,15 +21,27 @@ import pandas as pd
 import pytest
 
 from infralab import notebooks
-from infralab.checks import CheckFailed, graded_checks, lab02, lab03, lab04, lab05, lab06, lab07
+from infralab.checks import (
+    CheckFailed,
+    graded_checks,
+    lab02,
+    lab03,
+    lab04,
+    lab05,
+    lab06,
+    lab07,
+    lab10,
+)
 from infralab.checks.references import lab02 as R02
 from infralab.checks.references import lab03 as R03
 from infralab.checks.references import lab04 as R04
 from infralab.checks.references import lab05 as R05
 from infralab.checks.references import lab06 as R06
 from infralab.checks.references import lab07 as R07
+from infralab.checks.references import lab10 as R10
 from infralab.costs import model as cost_model
 from infralab.costs import serverless as sl
+from infralab.serving import orchestrate as orch
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = {"np": np, "math": math, "pd": pd}
@@ -52,10 +65,11 @@ def notebook_function(lab: str, name: str, student: bool = False) -> Any:
             n
             for n in tree.body
             if isinstance(n, (ast.Import, ast.ImportFrom))
-            or (isinstance(n, ast.FunctionDef) and not n.decorator_list)
+            or (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.decorator_list)
         ]
         exec(compile(ast.Module(keep, []), path.name, "exec"), ns)  # noqa: S102
-        if name in ns and any(isinstance(n, ast.FunctionDef) and n.name == name for n in keep):
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+        if name in ns and any(isinstance(n, defs) and n.name == name for n in keep):
             return ns[name]
     raise LookupError(f"{name} is not defined in {path}")
 
@@ -64,6 +78,25 @@ def _rrf_via_kit(rankings, k0=60):
     from infralab.rag.hybrid import reciprocal_rank_fusion
 
     return [item for item, _ in reciprocal_rank_fusion(rankings, k0)]
+
+
+async def _run_graph_via_kit(steps, budget):
+    return (await orch.run_graph(steps, budget, strict=False)).to_dict()
+
+
+async def _run_graph_constant(steps, budget):
+    return {"outputs": {}, "spent": {"ms": 0.0, "tokens": 0, "usd": 0.0}, "stopped": None}
+
+
+async def _run_graph_one_by_one(steps, budget):  # sequential: right totals, wrong schedule
+    outputs, tokens, usd = {}, 0, 0.0
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for step in sorted(steps, key=lambda s: len(s.after)):
+        out = await step.run({a: outputs.get(a) for a in step.after})
+        outputs[step.name], tokens, usd = out.value, tokens + out.tokens, usd + out.usd
+    return {"outputs": outputs, "spent": {"ms": (loop.time() - t0) * 1000, "tokens": tokens,
+            "usd": usd}, "stopped": None}  # fmt: skip
 
 
 # (lab, student function, check, [ways to game it])
@@ -112,6 +145,14 @@ CASES = [
     ("07", "find_flip", lab07.check_find_flip,
      [lambda a, b, lo, hi: None, lambda a, b, lo, hi: 1000.0,
       lambda a, b, lo, hi: R07.find_flip(a, b, lo, hi)]),
+    ("10", "critical_path_ms", lab10.check_critical_path,
+     [lambda d, a: 130.0, lambda d, a: sum(d.values()), orch.critical_path_ms,
+      lambda d, a: R10.critical_path_ms(d, a)]),
+    ("10", "would_exceed", lab10.check_would_exceed,
+     [lambda b, c, e, x: None, lambda b, c, e, x: "ms", orch.would_exceed,
+      lambda *a: orch.would_exceed(*a)]),
+    ("10", "run_graph", lab10.check_run_graph,
+     [orch.run_graph, _run_graph_via_kit, _run_graph_constant, _run_graph_one_by_one]),
 ]  # fmt: skip
 IDS = [f"lab{lab}-{name}" for lab, name, _, _ in CASES]
 
@@ -167,7 +208,7 @@ def test_hints_never_print_the_expected_value():
 def test_every_graded_check_declares_points_and_is_called_by_its_lab():
     from infralab import grade
 
-    for module in (lab02, lab03, lab04, lab05, lab06, lab07):
+    for module in (lab02, lab03, lab04, lab05, lab06, lab07, lab10):
         lab = module.__name__[-2:]
         graded = graded_checks(module)
         assert len(graded) >= 3 and all(fn.points >= 1 for fn in graded.values())

@@ -163,6 +163,7 @@ def test_the_kit_and_lab_10s_reference_agree_on_random_graphs():
     for _ in range(150):
         spec = o.random_spec(rng)
         kit, ref = o.simulate(KIT, spec), o.simulate(R10.run_graph, spec)
+        assert kit.pop("used_kit") == "run_graph" and ref.pop("used_kit") == ""
         assert kit == ref, spec
         stops += kit["report"]["stopped"] is not None
     assert 20 < stops < 130  # the random budgets bind sometimes, not always

@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import selectors
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -338,13 +339,18 @@ class _VirtualLoop(asyncio.SelectorEventLoop):
         return self.clock[0]
 
 
-def run_virtual(make: Callable[[], Awaitable[Any]], max_s: float = 3600.0) -> Any:
+def run_virtual(
+    make: Callable[[], Awaitable[Any]], max_s: float = 3600.0, watch: Any = None
+) -> Any:
     """Run ``make()`` on an event loop whose clock only moves when every task waits, so
     ``asyncio.sleep(0.5)`` takes no real time and schedules are exact. It runs in its own
-    thread, so it works inside Jupyter's running loop too."""
+    thread, so it works inside Jupyter's running loop too. ``watch``: a profile function
+    for that thread (``sys.setprofile``)."""
     box: dict[str, Any] = {}
 
     def main() -> None:
+        if watch is not None:
+            sys.setprofile(watch)  # this thread only: which code the run enters
         loop = _VirtualLoop(max_s)
         try:
             box["value"] = loop.run_until_complete(make())
@@ -409,9 +415,17 @@ def simulate(orchestrator: Callable[..., Any], spec: dict[str, Any]) -> dict[str
             out = exc.report
         return out, (loop.time() - t0) * 1000.0
 
+    kit_code = {run_graph.__code__, would_exceed.__code__, critical_path_ms.__code__}
+    entered: list[str] = []
+
+    def watch(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code in kit_code and not entered:
+            entered.append(frame.f_code.co_name)
+
     answer: dict[str, Any] = {"events": events, "received": received}
     try:
-        report, elapsed = run_virtual(main)
+        report, elapsed = run_virtual(main, watch=watch)
+        answer["used_kit"] = entered[0] if entered else ""
     except Exception as exc:  # the orchestrator's own error, reported as data
         answer["error"] = f"{type(exc).__name__}: {exc}"[:500]
         return answer
