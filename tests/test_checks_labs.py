@@ -374,3 +374,45 @@ def test_memo_refuses_headings_only_copies_and_missing_reasons(tmp_path):
         lab07.check_memo(memo, "serverless maybe", OWN, FakeDecision())
     with pytest.raises(CheckFailed, match="no number"):
         lab07.check_memo(memo, "hybrid", re.sub(r"\d", "", OWN), FakeDecision())
+
+
+# ---------------------------------------------------------------- lab 10: the live runs
+def _chat_metrics(tokens: float, calls: float) -> dict:
+    return {"prometheus": {"infralab_chat_prompt_tokens_total": tokens * 0.75,
+                           "infralab_chat_completion_tokens_total": tokens * 0.25,
+                           "infralab_chat_completions_total": calls}}  # fmt: skip
+
+
+def test_lab10_live_checks_trust_the_servers_counters_not_the_report():
+    report = {"outputs": {"retrieve": 1, "model_0": 2, "model_1": 3, "tool": 4},
+              "spent": {"ms": 900.0, "tokens": 240, "usd": 1e-4}, "stopped": None}  # fmt: skip
+    before, after = _chat_metrics(1000, 10), _chat_metrics(1240, 12)
+    assert "2 model calls and 240 tokens" in lab10.check_live_run(report, before, after)
+    with pytest.raises(CheckFailed, match="server counted a different"):
+        lab10.check_live_run({**report, "spent": {**report["spent"], "tokens": 100}}, before, after)
+    with pytest.raises(CheckFailed, match="model calls"):
+        lab10.check_live_run(report, before, _chat_metrics(1240, 13))
+    with pytest.raises(CheckFailed, match="stopped is None"):
+        lab10.check_budget_stop(report, before, after)
+    stopped = {**report, "stopped": {"step": "model_2", "limit": "tokens"}}
+    assert "model_2" in lab10.check_budget_stop(stopped, before, after)
+    with pytest.raises(CheckFailed, match="yet lists its output"):
+        lab10.check_budget_stop({**report, "stopped": {"step": "model_1", "limit": "usd"}},
+                                before, after)  # fmt: skip
+
+
+def test_lab10_the_live_part_runs_the_students_own_runner():
+    """The cells that talk to the live server call the run_graph the student wrote."""
+    cells = notebooks.read(ROOT / "labs" / "solutions" / "10_orchestrate_agent.ipynb")["cells"]
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+               for c in cells if c["cell_type"] == "code"]  # fmt: skip
+    defined = next(i for i, s in enumerate(sources) if s.startswith("async def run_graph("))
+    live = [s for s in sources[defined + 1 :] if "llm.metrics()" in s]
+    assert len(live) == 2
+    for source in live:
+        calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)]
+        names = {getattr(c.func, "id", getattr(c.func, "attr", "")) for c in calls}
+        assert "run_graph" in names and not any(
+            isinstance(c.func, ast.Attribute) and c.func.attr == "run_graph" for c in calls
+        )  # the student's function, not orchestrate.run_graph or agent.run_request
+        assert "run_request" not in names
