@@ -39,6 +39,7 @@ from typing import Any
 from infralab.errors import InfralabError
 
 LIMITS: tuple[str, ...] = ("ms", "tokens", "usd")
+THREAD_WAIT_S = 2.0  # real seconds the virtual clock waits for a worker thread (to_thread)
 
 
 class OrchestrationError(ValueError, InfralabError):
@@ -319,11 +320,14 @@ class _VirtualSelector(selectors.SelectSelector):
         self.max_s = max_s
 
     def select(self, timeout: float | None = None) -> list[Any]:
-        if timeout is None:
-            raise OrchestrationError(
-                "the orchestration waits for something that never happens (no step is "
-                "running and none is scheduled)"
-            )
+        if timeout is None:  # nothing scheduled: only a worker thread can still wake the loop
+            events = super().select(THREAD_WAIT_S)
+            if not events:
+                raise OrchestrationError(
+                    "the orchestration waits for something that never happens (no step is "
+                    "running and none is scheduled)"
+                )
+            return events
         self.clock[0] += max(timeout, 0.0)
         if self.clock[0] > self.max_s:
             raise OrchestrationError(f"the orchestration ran past {self.max_s:g} simulated s")
