@@ -487,7 +487,8 @@ def kv_cache_bytes(
 ) -> int:
     """KV-cache bytes for ``tokens`` in flight: a key and a value per layer, KV head and
     head dimension, each ``bytes_per_value`` wide (4 for float32, 2 for float16)."""
-    return 2 * layers * kv_heads * head_dim * bytes_per_value * tokens
+    per_token = 2 * layers * kv_heads * head_dim  # numbers cached per token, all layers
+    return tokens * per_token * bytes_per_value
 
 
 def percentile(values: Sequence[float], q: float) -> float:
