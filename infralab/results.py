@@ -324,8 +324,78 @@ class RagResult(Record):
     embed_model: str = "all-MiniLM-L6-v2"
 
 
+@dataclass
+class MultiStepResult(Record):
+    """Lesson 10: one request of several steps (retrieval, model calls, a tool) on the kit's
+    live servers: how latency and cost compound, what parallel steps, a cache and routing
+    save, and time to first token as the prompt grows toward the context window."""
+
+    kind: ClassVar[str] = "multistep"
+    units: ClassVar[dict[str, str]] = {
+        "model_call_p50_ms": "ms",
+        "model_call_p99_ms": "ms",
+        "retrieve_p50_ms": "ms",
+        "tool_p50_ms": "ms",
+        "one_step_p50_ms": "ms",
+        "one_step_p99_ms": "ms",
+        "max_steps_p50_ms": "ms",
+        "max_steps_p99_ms": "ms",
+        "one_step_usd": "USD",
+        "max_steps_usd": "USD",
+        "sequential_ms": "ms",
+        "parallel_ms": "ms",
+        "cache_miss_ms": "ms",
+        "cache_hit_ms": "ms",
+        "all_model_ms": "ms",
+        "routed_ms": "ms",
+        "all_model_usd": "USD",
+        "routed_usd": "USD",
+        "routed_to_model_share": "share",
+        "context_tokens": "tokens",
+        "server_window_tokens": "tokens",
+        "kv_bytes_per_token": "bytes",
+    }
+    required: ClassVar[tuple[str, ...]] = ("model_call_p50_ms", "one_step_p50_ms")
+
+    model_call_p50_ms: float = 0.0  # one model call over HTTP, measured
+    model_call_p99_ms: float = 0.0
+    retrieve_p50_ms: float = 0.0
+    tool_p50_ms: float = 0.0
+    one_step_p50_ms: float = 0.0  # a request with one model call, measured live
+    one_step_p99_ms: float = 0.0  # composed from measured step samples
+    max_steps: int = 0  # the longest chain measured
+    max_steps_p50_ms: float = 0.0
+    max_steps_p99_ms: float = 0.0
+    one_step_usd: float = 0.0  # per request, each step billed as a Lambda call
+    max_steps_usd: float = 0.0
+    sequential_ms: float | None = None  # the same model calls one after another ...
+    parallel_ms: float | None = None  # ... and at the same time
+    parallel_calls: int = 0
+    cache_miss_ms: float | None = None
+    cache_hit_ms: float | None = None
+    all_model_ms: float | None = None  # every question answered by the model ...
+    routed_ms: float | None = None  # ... or routed (extractive where the router allows)
+    all_model_usd: float | None = None
+    routed_usd: float | None = None
+    routed_to_model_share: float | None = None
+    context_tokens: int = 0  # the model's context length (its GGUF metadata)
+    server_window_tokens: int = 0  # what the chat server accepts
+    kv_bytes_per_token: int = 0
+    chain: list[dict[str, Any]] = field(default_factory=list)  # per steps: p50/p99, USD
+    ttft: list[dict[str, Any]] = field(default_factory=list)  # per prompt length
+    model: str = "SmolLM2-135M-Instruct"
+
+
 KINDS: dict[str, type[Record]] = {
-    c.kind: c for c in (ServingResult, LoadTestResult, EmbeddingResult, GenerationResult, RagResult)
+    c.kind: c
+    for c in (
+        ServingResult,
+        LoadTestResult,
+        EmbeddingResult,
+        GenerationResult,
+        RagResult,
+        MultiStepResult,
+    )
 }
 R = TypeVar("R", bound=Record)
 
@@ -475,6 +545,7 @@ LESSON_OF = {
     "embedding": "lesson 03",
     "generation": "lesson 04",
     "rag": "lesson 06",
+    "multistep": "lesson 10",
 }
 
 

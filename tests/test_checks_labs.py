@@ -10,6 +10,7 @@ batching ratio does not.
 from __future__ import annotations
 
 import ast
+import asyncio
 import functools
 import math
 import re
@@ -21,15 +22,27 @@ import pandas as pd
 import pytest
 
 from infralab import notebooks
-from infralab.checks import CheckFailed, graded_checks, lab02, lab03, lab04, lab05, lab06, lab07
+from infralab.checks import (
+    CheckFailed,
+    graded_checks,
+    lab02,
+    lab03,
+    lab04,
+    lab05,
+    lab06,
+    lab07,
+    lab10,
+)
 from infralab.checks.references import lab02 as R02
 from infralab.checks.references import lab03 as R03
 from infralab.checks.references import lab04 as R04
 from infralab.checks.references import lab05 as R05
 from infralab.checks.references import lab06 as R06
 from infralab.checks.references import lab07 as R07
+from infralab.checks.references import lab10 as R10
 from infralab.costs import billing
 from infralab.costs import model as cost_model
+from infralab.serving import orchestrate as orch
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = {"np": np, "math": math, "pd": pd}
@@ -53,10 +66,11 @@ def notebook_function(lab: str, name: str, student: bool = False) -> Any:
             n
             for n in tree.body
             if isinstance(n, (ast.Import, ast.ImportFrom))
-            or (isinstance(n, ast.FunctionDef) and not n.decorator_list)
+            or (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.decorator_list)
         ]
         exec(compile(ast.Module(keep, []), path.name, "exec"), ns)  # noqa: S102
-        if name in ns and any(isinstance(n, ast.FunctionDef) and n.name == name for n in keep):
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+        if name in ns and any(isinstance(n, defs) and n.name == name for n in keep):
             return ns[name]
     raise LookupError(f"{name} is not defined in {path}")
 
@@ -71,6 +85,25 @@ def _rrf_via_kit(rankings, k0=60):
     from infralab.rag.hybrid import reciprocal_rank_fusion
 
     return [item for item, _ in reciprocal_rank_fusion(rankings, k0)]
+
+
+async def _run_graph_via_kit(steps, budget):
+    return (await orch.run_graph(steps, budget, strict=False)).to_dict()
+
+
+async def _run_graph_constant(steps, budget):
+    return {"outputs": {}, "spent": {"ms": 0.0, "tokens": 0, "usd": 0.0}, "stopped": None}
+
+
+async def _run_graph_one_by_one(steps, budget):  # sequential: right totals, wrong schedule
+    outputs, tokens, usd = {}, 0, 0.0
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for step in sorted(steps, key=lambda s: len(s.after)):
+        out = await step.run({a: outputs.get(a) for a in step.after})
+        outputs[step.name], tokens, usd = out.value, tokens + out.tokens, usd + out.usd
+    return {"outputs": outputs, "spent": {"ms": (loop.time() - t0) * 1000, "tokens": tokens,
+            "usd": usd}, "stopped": None}  # fmt: skip
 
 
 # (lab, student function, check, [ways to game it])
@@ -126,6 +159,14 @@ CASES = [
     ("07", "flip_point", lab07.check_flip_point,
      [lambda c, b, f: None, lambda c, b, f: 2.0, lambda c, b, f: R07.flip_point(c, b, f),
       lambda c, b, f: None if c(b) == c(f) else (b * f) ** 0.5]),
+    ("10", "critical_path_ms", lab10.check_critical_path,
+     [lambda d, a: 130.0, lambda d, a: sum(d.values()), orch.critical_path_ms,
+      lambda d, a: R10.critical_path_ms(d, a)]),
+    ("10", "would_exceed", lab10.check_would_exceed,
+     [lambda b, c, e, x: None, lambda b, c, e, x: "ms", orch.would_exceed,
+      lambda *a: orch.would_exceed(*a)]),
+    ("10", "run_graph", lab10.check_run_graph,
+     [orch.run_graph, _run_graph_via_kit, _run_graph_constant, _run_graph_one_by_one]),
 ]  # fmt: skip
 IDS = [f"lab{lab}-{name}" for lab, name, _, _ in CASES]
 
@@ -181,7 +222,7 @@ def test_hints_never_print_the_expected_value():
 def test_every_graded_check_declares_points_and_is_called_by_its_lab():
     from infralab import grade
 
-    for module in (lab02, lab03, lab04, lab05, lab06, lab07):
+    for module in (lab02, lab03, lab04, lab05, lab06, lab07, lab10):
         lab = module.__name__[-2:]
         graded = graded_checks(module)
         assert len(graded) >= 3 and all(fn.points >= 1 for fn in graded.values())
@@ -568,3 +609,45 @@ def test_lab07_makes_its_choice_and_memo_with_the_students_functions(tmp_path, m
     assert right["memo"] != wrong["memo"]
     failed = [e["evalue"] for e in wrong["errors"]]
     assert any("does not match" in e or "not the option" in e for e in failed), failed
+
+
+# ---------------------------------------------------------------- lab 10: the live runs
+def _chat_metrics(tokens: float, calls: float) -> dict:
+    return {"prometheus": {"infralab_chat_prompt_tokens_total": tokens * 0.75,
+                           "infralab_chat_completion_tokens_total": tokens * 0.25,
+                           "infralab_chat_completions_total": calls}}  # fmt: skip
+
+
+def test_lab10_live_checks_trust_the_servers_counters_not_the_report():
+    report = {"outputs": {"retrieve": 1, "model_0": 2, "model_1": 3, "tool": 4},
+              "spent": {"ms": 900.0, "tokens": 240, "usd": 1e-4}, "stopped": None}  # fmt: skip
+    before, after = _chat_metrics(1000, 10), _chat_metrics(1240, 12)
+    assert "2 model calls and 240 tokens" in lab10.check_live_run(report, before, after)
+    with pytest.raises(CheckFailed, match="server counted a different"):
+        lab10.check_live_run({**report, "spent": {**report["spent"], "tokens": 100}}, before, after)
+    with pytest.raises(CheckFailed, match="model calls"):
+        lab10.check_live_run(report, before, _chat_metrics(1240, 13))
+    with pytest.raises(CheckFailed, match="stopped is None"):
+        lab10.check_budget_stop(report, before, after)
+    stopped = {**report, "stopped": {"step": "model_2", "limit": "tokens"}}
+    assert "model_2" in lab10.check_budget_stop(stopped, before, after)
+    with pytest.raises(CheckFailed, match="yet lists its output"):
+        lab10.check_budget_stop({**report, "stopped": {"step": "model_1", "limit": "usd"}},
+                                before, after)  # fmt: skip
+
+
+def test_lab10_the_live_part_runs_the_students_own_runner():
+    """The cells that talk to the live server call the run_graph the student wrote."""
+    cells = notebooks.read(ROOT / "labs" / "solutions" / "10_orchestrate_agent.ipynb")["cells"]
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+               for c in cells if c["cell_type"] == "code"]  # fmt: skip
+    defined = next(i for i, s in enumerate(sources) if s.startswith("async def run_graph("))
+    live = [s for s in sources[defined + 1 :] if "llm.metrics()" in s]
+    assert len(live) == 2
+    for source in live:
+        calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)]
+        names = {getattr(c.func, "id", getattr(c.func, "attr", "")) for c in calls}
+        assert "run_graph" in names and not any(
+            isinstance(c.func, ast.Attribute) and c.func.attr == "run_graph" for c in calls
+        )  # the student's function, not orchestrate.run_graph or agent.run_request
+        assert "run_request" not in names

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_checks_labs import notebook_function
+from test_checks_labs import _run_graph_constant, _run_graph_one_by_one, notebook_function
 
 from infralab import checks
 from infralab.checks import (
@@ -31,7 +31,9 @@ from infralab.checks import (
     lab06,
     lab07,
     lab08,
+    lab10,
     lesson01,
+    lesson10,
 )
 from infralab.costs import billing
 
@@ -44,7 +46,9 @@ CHECK_MODULES = {
     "lab06": lab06,
     "lab07": lab07,
     "lab08": lab08,
+    "lab10": lab10,
     "lesson01": lesson01,
+    "lesson10": lesson10,
 }
 
 
@@ -89,6 +93,11 @@ CASES = [
     ("08", "first_fit", lab08.check_first_fit,
      [lambda d, n: [0] * len(d), lambda d, n: [None] * len(d),
       lambda d, n: [i % n for i in range(len(d))]]),
+    ("10", "critical_path_ms", lab10.check_critical_path,
+     [lambda d, a: 130.0, lambda d, a: sum(d.values()), lambda d, a: max(d.values(), default=0)]),
+    ("10", "would_exceed", lab10.check_would_exceed,
+     [lambda b, c, e, x: None, lambda b, c, e, x: "ms"]),
+    ("10", "run_graph", lab10.check_run_graph, [_run_graph_constant, _run_graph_one_by_one]),
 ]  # fmt: skip
 IDS = [f"lab{lab}-{name}" for lab, name, _, _ in CASES]
 
@@ -262,3 +271,18 @@ def test_kit_functions_are_still_refused_in_the_release(release):
         lab05.check_cost_per_1k(functools.partial(billing.unit_cost, per=1000.0))
     with pytest.raises(CheckFailed, match="calls the kit's own"):
         lab05.check_cost_per_1k(lambda p, r, u: billing.unit_cost(p, r, u, per=1000.0))
+
+
+def test_lesson10_quiz_explains_a_right_answer_and_hints_a_wrong_one(monkeypatch):
+    from infralab.checks.references import lesson10 as key
+
+    for name, right in key.ANSWERS.items():
+        assert lesson10.QUESTIONS[name]["why"] in lesson10.check_answer(name, right.upper())
+        wrong = next(c for c in lesson10.QUESTIONS[name]["choices"] if c != right)
+        with pytest.raises(CheckFailed) as err:
+            lesson10.check_answer(name, wrong)
+        assert err.value.hint and lesson10.QUESTIONS[name]["why"] not in str(err.value)
+    with pytest.raises(CheckFailed, match="No answer"):
+        lesson10.check_answer("cache", None)
+    monkeypatch.setattr(checks, "reference_module", lambda name: None)
+    assert "noted" in lesson10.check_answer("cache", "b")

@@ -120,8 +120,8 @@ def test_a_notebook_over_the_memory_limit_scores_zero(repo_root, tmp_path):
 
 @pytest.mark.slow
 def test_every_untouched_student_copy_fails_every_check_with_a_hint(repo_root, tmp_path):
-    copies = sorted((repo_root / "labs").glob("0*.ipynb"))
-    assert len(copies) == len(list((repo_root / "labs" / "solutions").glob("0*.ipynb")))
+    copies = sorted((repo_root / "labs").glob("[0-9][0-9]_*.ipynb"))
+    assert len(copies) == len(list((repo_root / "labs" / "solutions").glob("[0-9][0-9]_*.ipynb")))
     subs = grade.grade(copies, tmp_path / "out", timeout_s=300, progress=False)
     for sub in subs:
         assert sub.status == "ok", (sub.path.name, sub.status)
