@@ -44,7 +44,17 @@ def _kit() -> list[Callable[..., Any]]:
     return [
         cosine,
         embed.predict_crossover,
-        *([ref.worst_cosine, ref.predict_crossover] if ref else []),
+        *(
+            [
+                ref.worst_cosine,
+                ref.predict_crossover,
+                ref.quantize_int8,
+                ref.dequantize,
+                ref.int8_matmul,
+            ]
+            if ref
+            else []
+        ),
     ]
 
 
@@ -192,6 +202,282 @@ def check_worst_cosine(fn: Any) -> CheckPassed:
         ),
     )
     return CheckPassed(f"worst_cosine is right on {tried} pairs of arrays.")
+
+
+# ---------------------------------------------------------------- int8 by hand
+def _matrix(seed: int, rows: int, cols: int, kind: str) -> np.ndarray:
+    """A float32 matrix of one of the shapes of data a quantizer meets."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, cols))
+    if kind == "positive":
+        x = np.abs(x) + 0.5
+    elif kind == "negative":
+        x = -np.abs(x) - 0.5
+    elif kind == "zeros_inside":
+        x[rng.random(x.shape) < 0.3] = 0.0
+    elif kind == "constant":
+        x = np.full(x.shape, rng.choice([-3.5, 0.25, 7.0]))
+    elif kind == "all_zeros":
+        x = np.zeros(x.shape)
+    elif kind == "extreme":
+        x = x * 1e30
+    elif kind == "tiny":
+        x = x * 1e-20
+    elif kind == "outlier":
+        x[0, 0] = 1000.0  # one large value stretches the scale for every other element
+    return x.astype(np.float32)
+
+
+KINDS = ("normal", "positive", "negative", "zeros_inside", "constant", "all_zeros", "extreme",
+         "tiny", "outlier")  # fmt: skip
+
+
+def _matrices():
+    from hypothesis import strategies as st
+
+    return st.builds(
+        _matrix, st.integers(0, 2**32 - 1), st.integers(1, 9), st.integers(1, 9),
+        st.sampled_from(KINDS),
+    )  # fmt: skip
+
+
+QUANT_HINT = (
+    "The range is [min(x, 0), max(x, 0)] so that 0 is inside it; scale = range / 255 (1.0 when "
+    "the range is 0); zero_point = -128 - round(min / scale); q = clip(round(x / scale) + "
+    "zero_point, -128, 127) as int8. Compute in float64."
+)
+
+
+def _quantized(fn: Any, x: np.ndarray) -> tuple[np.ndarray, float, int]:
+    got = run_student_function(fn, x, name="quantize_int8")
+    expect(
+        isinstance(got, (tuple, list)) and len(got) == 3,
+        f"quantize_int8 returned {str(got)[:60]}, not (q, scale, zero_point).",
+        "Return a tuple of three: the int8 array, the scale (a float), the zero point (an int).",
+    )
+    q, scale, zero_point = got
+    expect(
+        isinstance(q, np.ndarray) and q.dtype == np.int8 and q.shape == x.shape,
+        f"q should be an int8 array of shape {x.shape}, but it is "
+        f"{getattr(q, 'dtype', type(q).__name__)} of shape {getattr(q, 'shape', '?')}.",
+        "Round, clip to [-128, 127], then .astype(np.int8).",
+    )
+    scale = number(scale, name="scale")
+    expect(scale > 0, f"scale = {scale:.4g}: a scale must be positive.", QUANT_HINT)
+    expect(
+        isinstance(zero_point, (int, np.integer))
+        and not isinstance(zero_point, bool)
+        and -128 <= int(zero_point) <= 127,
+        f"zero_point = {zero_point!r} should be a whole number in [-128, 127].",
+        "The zero point is the int8 code of 0.0: round it and make it an int.",
+    )
+    return q, scale, int(zero_point)
+
+
+def _judge_round_trip(quantize: Any, dequantize: Any, x: np.ndarray, ref: Any) -> None:
+    q, scale, zero_point = _quantized(quantize, x)
+    wide = x.astype(np.float64)
+    lo, hi = min(float(wide.min()), 0.0), max(float(wide.max()), 0.0)
+    tight = (hi - lo) / 255 if hi > lo else None
+    shown = f"a {x.shape[0]}x{x.shape[1]} matrix from {wide.min():.3g} to {wide.max():.3g}"
+    if tight is not None:
+        expect(
+            abs(scale - tight) <= 1e-6 * tight,
+            f"For {shown} your scale {scale:.6g} does not spread the range over the 256 codes.",
+            QUANT_HINT,
+        )
+    if ref is not None:
+        want = ref.quantize_int8(x)[1]
+        expect(abs(scale - want) <= 1e-6 * want, f"For {shown} your scale is {scale:.6g}.",
+               QUANT_HINT)  # fmt: skip
+    back = run_student_function(dequantize, q, scale, zero_point, name="dequantize")
+    expect(
+        isinstance(back, np.ndarray) and back.shape == x.shape,
+        f"dequantize returned {type(back).__name__} of shape {getattr(back, 'shape', '?')}, not "
+        f"an array of shape {x.shape}.",
+        "(q - zero_point) * scale, as a float array of q's shape.",
+    )
+    back = back.astype(np.float64)
+    expect(bool(np.isfinite(back).all()), f"dequantize gave inf or NaN for {shown}.",
+           "Convert q to float before subtracting the zero point.")  # fmt: skip
+    error = float(np.abs(back - wide).max())
+    bound = scale / 2 + 1e-6 * float(np.abs(wide).max()) + 1e-30
+    expect(
+        error <= bound,
+        f"For {shown} the round trip is off by {error:.3g}, more than half a step "
+        f"(scale / 2 = {scale / 2:.3g}).",
+        "Each element should come back within half a step: round to the nearest code and keep "
+        "the zero point the same in both directions. " + QUANT_HINT,
+    )
+    zeros = wide == 0
+    expect(
+        not zeros.any() or bool((back[zeros] == 0).all()),
+        f"For {shown} a 0.0 came back as {back[zeros][back[zeros] != 0][:1]} instead of exactly 0.",
+        "0.0 must map to the zero point exactly (so padding and ReLU zeros stay zero): the zero "
+        "point is an integer code, and dequantize subtracts exactly that code.",
+    )
+    if ref is not None:
+        codes = np.random.default_rng(int(q.size)).integers(-128, 128, size=x.shape, dtype=np.int8)
+        got = run_student_function(dequantize, codes, scale, zero_point, name="dequantize")
+        want = ref.dequantize(codes, scale, zero_point)
+        expect(
+            isinstance(got, np.ndarray)
+            and got.shape == want.shape
+            and np.allclose(np.asarray(got, np.float64), want, rtol=1e-6, atol=1e-30),
+            "dequantize does not turn codes back into (code - zero_point) x scale.",
+            "(q.astype(np.float64) - zero_point) * scale.",
+        )
+
+
+@points(2)
+def check_quantize(quantize_int8: Any, dequantize: Any) -> CheckPassed:
+    """``quantize_int8(x) -> (q, scale, zero_point)`` and ``dequantize(q, scale, zero_point)``
+    on random float32 matrices, constant, all-zero, extreme and tiny ones included: the scale
+    spans the range, every element comes back within half a step, 0.0 comes back exactly."""
+    from hypothesis import HealthCheck, given, settings
+
+    refuse_kit_function(quantize_int8, _kit(), name="quantize_int8",
+                        sample_args=(np.eye(2, dtype=np.float32),))  # fmt: skip
+    refuse_kit_function(dequantize, _kit(), name="dequantize")
+    ref = _ref()
+    edges = [np.zeros((2, 3), np.float32), np.full((3, 2), 5.0, np.float32),
+             np.full((1, 4), -2.0, np.float32), np.array([[0.0, 1.0, -1.0]], np.float32),
+             np.array([[-1e30, 0.0, 3e30]], np.float32), np.array([[1e-25, -4e-25]], np.float32),
+             np.array([[7.0]], np.float32)]  # fmt: skip
+    for x in edges:
+        _judge_round_trip(quantize_int8, dequantize, x, ref)
+    tried = [len(edges)]
+
+    @settings(max_examples=120, deadline=None, derandomize=not checks._GRADING.get(),
+              database=None, print_blob=False, suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(_matrices())
+    def random_matrices(x: np.ndarray) -> None:
+        tried[0] += 1
+        _judge_round_trip(quantize_int8, dequantize, x, ref)
+
+    try:
+        random_matrices()
+    except CheckFailed as exc:
+        raise CheckFailed(exc.problem, exc.hint) from None
+    text = (f"quantize_int8 and dequantize round-trip {tried[0]} matrices within half a step, "
+            "with 0.0 exact, constant, all-zero and extreme ones too")  # fmt: skip
+    return CheckPassed(text + ".") if ref is not None else public_pass(text)
+
+
+MATMUL_HINT = (
+    "Quantize both sides with your quantize_int8, multiply the integer codes minus their zero "
+    "points (as int32, so the sums do not overflow), then multiply the result by the two "
+    "scales. Not the float product: the point is to see what int8 does to it."
+)
+
+
+def _pair(seed: int, m: int, k: int, n: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    return _matrix(seed, m, k, kind), _matrix(seed + 1, k, n, "normal")
+
+
+def _bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The error bound of lab 03, from the two scales (see the reference's derivation)."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+
+    def step(x: np.ndarray) -> float:
+        lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+        return (hi - lo) / 255 if hi > lo else 1.0
+
+    sa, sb = step(a64), step(b64)
+    return (
+        np.abs(a64) @ np.ones_like(b64) * (sb / 2)
+        + np.ones_like(a64) @ np.abs(b64) * (sa / 2)
+        + a64.shape[1] * sa * sb / 4
+    )
+
+
+def _judge_matmul(fn: Any, a: np.ndarray, b: np.ndarray, ref: Any) -> None:
+    got = run_student_function(fn, a, b, name="int8_matmul")
+    want_shape = (a.shape[0], b.shape[1])
+    expect(
+        isinstance(got, np.ndarray) and got.shape == want_shape,
+        f"int8_matmul of {a.shape} and {b.shape} returned "
+        f"{getattr(got, 'shape', type(got).__name__)}, not an array of shape {want_shape}.",
+        MATMUL_HINT,
+    )
+    got = got.astype(np.float64)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    scale = float(np.abs(a).astype(np.float64).max() * np.abs(b).astype(np.float64).max())
+    slack = 1e-5 * a.shape[1] * scale + 1e-300
+    error = np.abs(got - exact)
+    bound = _bound(a, b) * (1 + 1e-6) + slack
+    expect(
+        bool(np.isfinite(got).all()) and bool((error <= bound).all()),
+        f"int8_matmul of {a.shape} and {b.shape} is off the float product by up to "
+        f"{float(np.nanmax(error)):.3g}, more than the rounding of the two inputs allows.",
+        MATMUL_HINT,
+    )
+    if ref is not None:
+        want = ref.int8_matmul(a, b)
+        expect(
+            bool(np.allclose(got, want, rtol=1e-5, atol=slack)),
+            f"int8_matmul of {a.shape} and {b.shape} is not the product of the quantized matrices.",
+            MATMUL_HINT,
+        )
+
+
+@points(2)
+def check_int8_matmul(int8_matmul: Any) -> CheckPassed:
+    """``int8_matmul(a, b)``: within the bound the two scales allow of ``a @ b``, equal to the
+    product of the quantized matrices, and not the float product itself."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    refuse_kit_function(int8_matmul, _kit(), name="int8_matmul",
+                        sample_args=(np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32)))  # fmt: skip
+    ref = _ref()
+    # Integers in [-128, 127] with both ends present quantize exactly: the product is exact.
+    ints = np.arange(-128, 128, dtype=np.float32).reshape(16, 16)
+    got = run_student_function(int8_matmul, ints, ints.T.copy(), name="int8_matmul")
+    expect(
+        isinstance(got, np.ndarray)
+        and got.shape == (16, 16)
+        and bool(np.allclose(got.astype(np.float64), ints.astype(np.float64) @ ints.T, rtol=1e-6)),
+        "Matrices of the integers -128..127 quantize without loss, but your product of two of "
+        "them is not exact.",
+        MATMUL_HINT,
+    )
+    rng = np.random.default_rng(11)
+    a, b = (
+        rng.standard_normal((8, 64)).astype(np.float32),
+        rng.standard_normal((64, 8)).astype(np.float32),
+    )
+    got = run_student_function(int8_matmul, a, b, name="int8_matmul")
+    expect(
+        not (isinstance(got, np.ndarray) and got.shape == (8, 8) and np.allclose(
+            got.astype(np.float64), a.astype(np.float64) @ b.astype(np.float64), rtol=1e-6,
+            atol=1e-9)),
+        "int8_matmul gives the float product exactly: nothing was rounded to int8.",
+        MATMUL_HINT,
+    )  # fmt: skip
+    for pair in [_pair(1, 3, 4, 2, "all_zeros"), _pair(2, 2, 5, 3, "constant"),
+                 _pair(3, 4, 1, 4, "normal"), _pair(4, 3, 6, 2, "extreme"),
+                 _pair(5, 2, 7, 3, "outlier")]:  # fmt: skip
+        _judge_matmul(int8_matmul, *pair, ref)
+    tried = [6]
+
+    @settings(max_examples=80, deadline=None, derandomize=not checks._GRADING.get(),
+              database=None, print_blob=False, suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(st.builds(_pair, st.integers(0, 2**31), st.integers(1, 8), st.integers(1, 40),
+                     st.integers(1, 8), st.sampled_from(KINDS)))  # fmt: skip
+    def random_pairs(pair: tuple[np.ndarray, np.ndarray]) -> None:
+        tried[0] += 1
+        _judge_matmul(int8_matmul, *pair, ref)
+
+    try:
+        random_pairs()
+    except CheckFailed as exc:
+        raise CheckFailed(exc.problem, exc.hint) from None
+    text = (f"int8_matmul stays within the bound of the two scales on {tried[0]} pairs of "
+            "matrices, and it really rounds to int8")  # fmt: skip
+    if ref is not None:
+        return CheckPassed(text + ", exactly as the quantized product should.")
+    return public_pass(text)
 
 
 INT8_BAR = 0.98  # the course's bar, stated in the lab

@@ -390,6 +390,36 @@ def model_path(variant: str) -> Path:
     return cache_dir() / "models" / f"minilm-l6-{variant}-{sha}-v{EXPORT_VERSION}.onnx"
 
 
+def matmul_weights(name: str = "l0_w1") -> dict[str, np.ndarray]:
+    """One MatMul's weight as each built model stores it, for lab 03's comparison.
+
+    ``fp32``: the float weight (in, out) of the fp32 model; ``int8``, ``scale`` and
+    ``zero_point``: the same weight in the int8 model, quantized by ONNX Runtime's dynamic
+    quantization (one scale per output column, symmetric, 7-bit range: see ``_to_int8``).
+    ``name`` is an initializer of the exported graph (``l{layer}_w1`` is a feed-forward input
+    projection, ``l{layer}_w2`` its output, ``l{layer}_wo`` the attention output). Builds the
+    two variants first if they are missing.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    out: dict[str, np.ndarray] = {}
+    for variant, wanted in (("fp32", {name: "fp32"}), ("int8", {
+        f"{name}_quantized": "int8", f"{name}_scale": "scale",
+        f"{name}_zero_point": "zero_point"})):  # fmt: skip
+        graph = onnx.load(str(build(variant, quiet=True))).graph
+        for init in graph.initializer:
+            if init.name in wanted:
+                out[wanted[init.name]] = numpy_helper.to_array(init)
+        missing = set(wanted.values()) - set(out)
+        if missing:
+            raise ValueError(
+                f"the {variant} model has no MatMul weight {name!r} ({sorted(missing)} missing); "
+                "try 'l0_w1', 'l0_w2' or 'l0_wo' (layers 0 to 5)"
+            )
+    return out
+
+
 def _save_atomic(model: Any, path: Path) -> None:
     import onnx
 

@@ -43,3 +43,45 @@ def best_batch(sweep: Any) -> tuple[int, float]:
 
 def keep_int8(worst: float) -> bool:
     return worst >= INT8_BAR
+
+
+# ---------------------------------------------------------------- int8 by hand
+def quantize_int8(x: Any) -> tuple[np.ndarray, float, int]:
+    """Per-tensor affine int8: the range [min(x, 0), max(x, 0)] onto [-128, 127]."""
+    x = np.asarray(x, dtype=np.float64)
+    lo = min(float(x.min()), 0.0) if x.size else 0.0
+    hi = max(float(x.max()), 0.0) if x.size else 0.0
+    scale = (hi - lo) / 255 if hi > lo else 1.0
+    zero_point = int(np.clip(-128 - np.round(lo / scale), -128, 127))
+    q = np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
+    return q, scale, zero_point
+
+
+def dequantize(q: Any, scale: float, zero_point: int) -> np.ndarray:
+    return (np.asarray(q, dtype=np.float64) - zero_point) * scale
+
+
+def int8_matmul(a: Any, b: Any) -> np.ndarray:
+    """Both sides quantized at call time; integer products summed exactly, then one rescale."""
+    qa, sa, za = quantize_int8(a)
+    qb, sb, zb = quantize_int8(b)
+    acc = (qa.astype(np.int64) - za) @ (qb.astype(np.int64) - zb)
+    return acc * (sa * sb)
+
+
+def matmul_error_bound(a: Any, b: Any) -> np.ndarray:
+    """Elementwise bound on |int8_matmul(a, b) - a @ b| from the two scales.
+
+    With a = a' + ea and b = b' + eb (|ea| <= sa/2, |eb| <= sb/2 per element),
+    a'b' - ab = ea b + a eb + ea eb, so each term of the sum is at most
+    |b| sa/2 + |a| sb/2 + sa sb/4.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    _, sa, _ = quantize_int8(a)
+    _, sb, _ = quantize_int8(b)
+    k = a.shape[1]
+    return (
+        np.abs(a) @ np.ones_like(b) * (sb / 2)
+        + np.ones_like(a) @ np.abs(b) * (sa / 2)
+        + (k * sa * sb / 4)
+    )
