@@ -472,3 +472,103 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return libc
+
+
+def _release_zero_pages(arrays: list[np.ndarray]) -> None:
+    """Hand the whole pages of all-zero ``arrays`` back to the OS (``MADV_DONTNEED``).
+
+    The memory allocator may have given the cache recycled memory that it cleared page by
+    page, so it is resident before any token is written. Private anonymous pages dropped this
+    way read back as zeros and come back, one by one, on the first write: from here on the
+    cache occupies memory exactly where tokens were written. Partial pages at both ends,
+    which may belong to other allocations, are left alone.
+    """
+    import ctypes
+    import mmap
+
+    libc, page = _libc(), mmap.PAGESIZE
+    for a in arrays:
+        if a.any():
+            raise ValueError("only an unused (all-zero) cache can be released")
+        start = -(-a.ctypes.data // page) * page
+        stop = (a.ctypes.data + a.nbytes) // page * page
+        if stop > start and libc.madvise(ctypes.c_void_p(start), stop - start, 4) != 0:
+            raise OSError(ctypes.get_errno(), "madvise failed on the KV cache")
+
+
+def _resident_bytes(arrays: list[np.ndarray]) -> int:
+    """Bytes of ``arrays`` the operating system holds in RAM now (Linux ``mincore``)."""
+    import ctypes
+    import mmap
+
+    libc, page = _libc(), mmap.PAGESIZE
+    total = 0
+    for a in arrays:
+        start = a.ctypes.data // page * page
+        length = a.ctypes.data + a.nbytes - start
+        pages = (length + page - 1) // page
+        vec = (ctypes.c_ubyte * pages)()
+        if libc.mincore(ctypes.c_void_p(start), ctypes.c_size_t(length), vec) != 0:
+            raise OSError(ctypes.get_errno(), "mincore failed on the KV cache")
+        total += sum(v & 1 for v in vec) * page
+    return total
+
+
+def kv_memory_growth(gen: Any, batch: int = 2, tokens: int = 256, seed: int = 0) -> dict[str, Any]:
+    """Measure the memory the runtime's KV cache takes as ``batch`` prompts of ``tokens``
+    tokens each are prefilled into it: the bytes of the cache buffers the operating system
+    holds in RAM (``mincore``, page by page) before and after, on this machine, now.
+
+    The cache starts with its pages handed back to the OS (see :func:`_release_zero_pages`),
+    so memory grows only where tokens are written; page granularity (4 KiB per layer, KV
+    head, key or value and sequence, one more where a region starts mid-page) adds a little.
+    Prompts are random token ids. Linux on a CPU only (a GPU cache is not in host memory).
+    """
+    import mmap
+    import sys
+
+    from infralab.models.generate import Generator
+
+    if not isinstance(gen, Generator):
+        raise TypeError(f"gen must be an infralab Generator, not {type(gen).__name__}")
+    if gen.device != "cpu":
+        raise ValueError("the KV cache lives in host memory only on the CPU; use provider='cpu'")
+    if not sys.platform.startswith("linux"):
+        raise RuntimeError("measuring resident pages needs Linux (mincore); run it on Colab")
+    for name, value in (("batch", batch), ("tokens", tokens)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
+    if tokens + 2 > gen.max_context:
+        raise ValueError(f"tokens must leave room for two new tokens in {gen.max_context}")
+    rng = np.random.default_rng(seed)
+    eng = gen.engine(batch, tokens + 2)
+    arrays = eng.cache.arrays
+    _release_zero_pages(arrays)
+    before = _resident_bytes(arrays)
+    for _ in range(batch):
+        ids = rng.integers(0, gen.config.vocab, size=tokens).tolist()
+        seq = gen._new_seq(ids, 2, 0.0, 1.0, None, None)
+        seq.ignore_eos = True  # the row stays until its second token: each prompt its own row
+        eng.admit(seq)
+    after = _resident_bytes(arrays)
+    return {
+        "batch": batch,
+        "tokens": tokens,
+        "kv_dtype": np.dtype(gen.kv_dtype).name,
+        "bytes_per_value": np.dtype(gen.kv_dtype).itemsize,
+        "allocated_bytes": int(sum(a.nbytes for a in arrays)),
+        "resident_before_bytes": before,
+        "resident_after_bytes": after,
+        "growth_bytes": after - before,
+        "page_bytes": mmap.PAGESIZE,
+    }

@@ -20,6 +20,7 @@ from infralab.checks import (
     CheckPassed,
     agrees_with_reference,
     call_number,
+    check,
     check_type,
     expect,
     points,
@@ -40,11 +41,13 @@ def _ref() -> Any:
 
 def _kit() -> list[Callable[..., Any]]:
     from infralab.costs.billing import unit_cost
+    from infralab.models.decoder import kv_cache_bytes
 
     ref = _ref()
     return [
         unit_cost,
-        *([ref.kv_bytes_per_token, ref.cost_per_million] if ref else []),
+        kv_cache_bytes,
+        *([ref.kv_cache_bytes, ref.cost_per_million] if ref else []),
     ]
 
 
@@ -103,33 +106,126 @@ def check_measure_stream(
     )
 
 
-KV_HINT = (
-    "What does each layer keep for every past token, per KV head? Count the vectors, their "
-    "length, and the bytes of each number."
-)
 COST_HINT = (
     "How many tokens does the machine make in an hour you pay for, at that speed and that share "
     "of busy time? Spread the hour's price over them, per million. No tokens: return None."
 )
-KV_ARGS = ("the layers", "the KV heads", "the head dimension", "the bytes per value")
+KV_KEYS = ("layers", "heads", "kv_heads", "hidden")
+SMOL = {"layers": 30, "heads": 9, "kv_heads": 3, "hidden": 576}  # SmolLM2-135M's GGUF numbers
+KV_HINT = (
+    "Per token, each layer keeps a key and a value vector for every KV head (not every query "
+    "head: with grouped-query attention several query heads share one); a vector has "
+    "hidden / heads numbers of bytes_per_value bytes each. Then times tokens and batch."
+)
+KV_BAD_HINT = (
+    "Refuse what cannot be a model with ValueError and a message: a missing key, a count that "
+    "is not a whole number >= 1 (tokens may be 0), hidden not a multiple of heads, heads not a "
+    "multiple of kv_heads."
+)
+KV_BAD = [
+    ({**SMOL, "kv_heads": 12}, 10, 1, 4),  # more KV heads than query heads
+    ({**SMOL, "kv_heads": 2}, 10, 1, 4),  # 9 heads cannot share 2 KV heads evenly
+    ({**SMOL, "hidden": 500}, 10, 1, 4),  # 500 / 9 is no head dimension
+    ({**SMOL, "layers": 0}, 10, 1, 4),
+    ({**SMOL, "kv_heads": -3}, 10, 1, 4),
+    ({**SMOL, "heads": 2.5}, 10, 1, 4),
+    ({**SMOL, "layers": "30"}, 10, 1, 4),
+    ({k: v for k, v in SMOL.items() if k != "kv_heads"}, 10, 1, 4),
+    ({**SMOL, "hidden": None}, 10, 1, 4),
+    (SMOL, -1, 1, 4),
+    (SMOL, 10, 0, 4),
+    (SMOL, 10, 1, 0),
+    (SMOL, 10.5, 1, 4),
+    ([30, 9, 3, 576], 10, 1, 4),
+]
+
+
+def _kv_outcome(fn: Any, *args: Any) -> tuple[str, Any]:
+    """('ok', value) or ('error', message) for ValueError; anything else is a failure."""
+    try:
+        return "ok", fn(*args)
+    except NotImplementedError:
+        raise CheckFailed(
+            "kv_cache_bytes is still the placeholder.", "Replace `raise NotImplementedError`."
+        ) from None
+    except ValueError as exc:
+        return "error", str(exc)
+    except Exception as exc:
+        if getattr(exc, "fatal", False):
+            raise
+        shown = ", ".join(repr(a)[:50] for a in args)
+        raise CheckFailed(
+            f"kv_cache_bytes({shown}) raised {type(exc).__name__}: {exc}", KV_BAD_HINT
+        ) from None
+
+
+def _kv_configs():
+    from hypothesis import strategies as st
+
+    def build(layers: int, kv_heads: int, group: int, head_dim: int) -> dict[str, int]:
+        heads = kv_heads * group
+        return {"layers": layers, "heads": heads, "kv_heads": kv_heads, "hidden": heads * head_dim}
+
+    config = st.builds(build, st.integers(1, 96), st.integers(1, 16), st.integers(1, 8),
+                       st.integers(1, 256))  # fmt: skip
+    return st.tuples(config, st.integers(0, 200_000), st.integers(1, 64),
+                     st.sampled_from([1, 2, 4]))  # fmt: skip
 
 
 def _public_kv(fn: Any) -> CheckPassed:
-    """A positive whole number of bytes, in proportion to each of the four arguments."""
+    """Whole bytes, in proportion to layers, KV heads (not query heads), head dimension,
+    bytes, tokens and batch; zero for no tokens; ValueError for what cannot be a model."""
     rng = public_rng(4)
-    for _ in range(20):
-        args = (rng.randint(1, 64), rng.randint(1, 16), rng.randint(1, 128), rng.choice([1, 2, 4]))
-        got = run_student_function(fn, *args, name="kv_bytes_per_token")
+    for _ in range(30):
+        kv, group, dim = rng.randint(1, 8), rng.randint(1, 8), rng.choice([32, 64, 80, 128])
+        cfg = {"layers": rng.randint(1, 40), "heads": kv * group, "kv_heads": kv,
+               "hidden": kv * group * dim}  # fmt: skip
+        args = (cfg, rng.randint(1, 4000), rng.randint(1, 16), rng.choice([1, 2, 4]))
+        kind, got = _kv_outcome(fn, *args)
         expect(
-            not isinstance(got, bool) and isinstance(got, (int, float)) and got > 0
-            and got == int(got),
-            f"kv_bytes_per_token{args} returned {got!r}, not a positive whole number of bytes.",
+            kind == "ok" and type(got) is int and got > 0,
+            f"kv_cache_bytes{args} gave {got!r}, not a positive whole number of bytes.",
             KV_HINT,
-        )  # fmt: skip
-        for i, what in enumerate(KV_ARGS):
-            scales_as(fn, args, i, 2, 1, name="kv_bytes_per_token", what=what, hint=KV_HINT)
-        same_twice(fn, args, got, name="kv_bytes_per_token")
-    return public_pass("kv_bytes_per_token grows in proportion to each of its four arguments")
+        )
+        for change, factor in (("layers", 2), ("kv_heads_and_heads", 2), ("hidden", 2),
+                               ("tokens", 3), ("batch", 2), ("bytes", 2)):  # fmt: skip
+            c, t, b, s = dict(cfg), args[1], args[2], args[3]
+            if change == "layers":
+                c["layers"] *= 2
+            elif change == "kv_heads_and_heads":  # twice the KV heads at the same head size
+                c["kv_heads"] *= 2
+                c["heads"] *= 2
+                c["hidden"] *= 2
+            elif change == "hidden":  # twice the head size
+                c["hidden"] *= 2
+            elif change == "tokens":
+                t *= 3
+            elif change == "batch":
+                b *= 2
+            else:
+                s *= 2
+            kind2, moved = _kv_outcome(fn, c, t, b, s)
+            expect(
+                kind2 == "ok" and moved == got * factor,
+                f"kv_cache_bytes: doubling {change.replace('_', ' ')} should multiply the bytes "
+                f"by {factor}, but {got} became {moved!r}.",
+                KV_HINT,
+            )
+        more_queries = {**cfg, "heads": cfg["heads"] * 2, "hidden": cfg["hidden"] * 2}
+        kind3, same_cache = _kv_outcome(fn, more_queries, *args[1:])
+        expect(
+            kind3 == "ok" and same_cache == got,
+            "Twice the query heads sharing the same KV heads (same head size) changed the "
+            "cache: only KV heads are cached.",
+            KV_HINT,
+        )
+        expect(_kv_outcome(fn, cfg, 0, args[2], args[3]) == ("ok", 0),
+               "No tokens should need 0 bytes.", KV_HINT)  # fmt: skip
+    for bad in KV_BAD:
+        kind, got = _kv_outcome(fn, *bad)
+        expect(kind == "error", f"kv_cache_bytes accepted {str(bad)[:90]}.", KV_BAD_HINT)
+    return public_pass("kv_cache_bytes scales with layers, KV heads, head size, bytes, tokens "
+                       "and batch, ignores query heads, and refuses what cannot be a model")  # fmt: skip
 
 
 def _public_cost(fn: Any) -> CheckPassed:
@@ -155,27 +251,88 @@ def _public_cost(fn: Any) -> CheckPassed:
 
 
 @points(2)
-def check_kv_bytes_per_token(fn: Any) -> CheckPassed:
-    """``fn(layers, kv_heads, head_dim, bytes_per_value)`` -> KV-cache bytes for one token."""
-    from hypothesis import strategies as st
-
-    refuse_kit_function(fn, _kit(), name="kv_bytes_per_token", sample_args=(30, 3, 64, 4))
+def check_kv_cache_bytes(fn: Any) -> CheckPassed:
+    """``fn(config, tokens, batch, bytes_per_value)`` -> bytes of KV cache, on random configs
+    (grouped-query attention included) and on configs that cannot be a model."""
+    refuse_kit_function(fn, _kit(), name="kv_cache_bytes", sample_args=(dict(SMOL), 16, 2, 4))
     ref = _ref()
     if ref is None:
         return _public_kv(fn)
-    small = st.integers(min_value=1, max_value=128)
+
+    def same(got: tuple[str, Any], want: tuple[str, Any]) -> bool:
+        if got[0] != want[0]:
+            return False
+        if got[0] == "error":
+            if len(got[1]) < 10:
+                raise CheckFailed(f"Your error message is only {got[1]!r}.",
+                                  "Say which number is wrong and why.")  # fmt: skip
+            return True
+        return type(got[1]) is int and got[1] == want[1]
+
     tried = agrees_with_reference(
-        fn,
-        ref.kv_bytes_per_token,
-        st.tuples(small, small, st.integers(1, 256), st.sampled_from([1, 2, 4])),
-        name="kv_bytes_per_token",
-        hint=KV_HINT,
-        edge_cases=[(30, 3, 64, 4), (1, 1, 1, 1), (32, 8, 128, 2)],
-        same=lambda got, want: (
-            not isinstance(got, bool) and isinstance(got, (int, float)) and got == want
-        ),
+        lambda *a: _kv_outcome(fn, *a),
+        lambda *a: _kv_outcome(ref.kv_cache_bytes, *a),
+        _kv_configs(),
+        name="kv_cache_bytes",
+        hint=KV_HINT + " Return an int.",
+        edge_cases=[
+            (dict(SMOL), 1, 1, 4),
+            (dict(SMOL), 0, 3, 2),
+            ({"layers": 32, "heads": 32, "kv_heads": 8, "hidden": 4096}, 8192, 4, 2),
+            ({"layers": 2, "heads": 4, "kv_heads": 4, "hidden": 64}, 5, 1, 1),
+            ({"layers": 1, "heads": 8, "kv_heads": 1, "hidden": 64}, 7, 2, 4),
+        ],  # fmt: skip
+        same=same,
     )
-    return CheckPassed(f"kv_bytes_per_token is right on {tried} model shapes.")
+    for bad in KV_BAD:
+        kind, got = _kv_outcome(fn, *bad)
+        if kind != "error":
+            raise CheckFailed(f"kv_cache_bytes accepted {str(bad)[:90]} and returned {got!r}.",
+                              KV_BAD_HINT)  # fmt: skip
+        same(("error", got), ("error", ""))
+    return CheckPassed(
+        f"kv_cache_bytes is right on {tried} model configs (grouped-query attention too) and "
+        f"refuses {len(KV_BAD)} that cannot be a model."
+    )
+
+
+@points(1)
+def check_kv_memory(kv_model: Any, config: Any, measured: Any) -> CheckPassed:
+    """Your KV model, on the runtime's real config, against the cache memory measured in it."""
+    from infralab.models import decoder
+
+    real = {k: getattr(decoder.config(), k) for k in KV_KEYS}
+    check_type(config, dict, name="config")
+    if any(config.get(k) != v for k, v in real.items()):
+        raise CheckFailed(
+            "config is not the served model's configuration.",
+            "Use the runtime's own: dataclasses.asdict(gen.config).",
+        )
+    check_type(measured, dict, name="measured")
+    need = ("batch", "tokens", "bytes_per_value", "growth_bytes", "allocated_bytes")
+    if any(not isinstance(measured.get(k), int) for k in need):
+        raise CheckFailed("measured is not a record of kv_memory_growth.",
+                          "Keep what kv_memory_growth(gen, ...) returned.")  # fmt: skip
+    batch, tokens, size = measured["batch"], measured["tokens"], measured["bytes_per_value"]
+    allocated = decoder.kv_cache_bytes(real, tokens + 2, batch, size)
+    if measured["allocated_bytes"] != allocated:
+        raise CheckFailed("measured does not describe a cache of the served model.",
+                          "Keep what kv_memory_growth(gen, ...) returned.")  # fmt: skip
+    kind, predicted = _kv_outcome(kv_model, dict(config), tokens, batch, size)
+    expect(kind == "ok" and type(predicted) is int,
+           f"kv_cache_bytes on the real config gave {predicted!r}.", KV_HINT)  # fmt: skip
+    grown = measured["growth_bytes"]
+    ratio = grown / predicted if predicted else float("inf")
+    return check(
+        0.9 <= ratio <= 1.1,
+        ok=f"Your model predicts {predicted / 1e6:.2f} MB for {batch} x {tokens} tokens; the "
+        f"runtime's cache grew by {grown / 1e6:.2f} MB, measured ({ratio:.3f}x; pages of 4 KiB "
+        "explain the rest).",
+        problem=f"Your model predicts {predicted / 1e6:.2f} MB, but the cache grew by "
+        f"{grown / 1e6:.2f} MB ({ratio:.2f}x).",
+        hint="Pass the runtime's real config, the measurement's tokens and batch, and the bytes "
+        "of the cache's dtype (measured['bytes_per_value']).",
+    )
 
 
 @points(2)

@@ -116,7 +116,44 @@ class Config:
     @property
     def kv_bytes_per_token_fp32(self) -> int:
         """Bytes of K and V cache one token takes over all layers, in float32."""
-        return 2 * self.layers * self.kv_heads * self.head_dim * 4
+        return kv_cache_bytes(self.__dict__, tokens=1, batch=1, bytes_per_value=4)
+
+
+KV_KEYS = ("layers", "heads", "kv_heads", "hidden")
+
+
+def _whole(value: Any, name: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name} must be a whole number >= {least}, not {value!r}")
+    return int(value)
+
+
+def kv_cache_bytes(config: Any, tokens: int, batch: int = 1, bytes_per_value: int = 4) -> int:
+    """Bytes of keys and values a decoder caches for ``tokens`` tokens in each of ``batch``
+    sequences: 2 (a key and a value) x layers x KV heads x head dimension x bytes per value.
+
+    ``config`` maps ``layers``, ``heads``, ``kv_heads`` and ``hidden`` (a :class:`Config` as
+    a dict, or a model card's numbers); the head dimension is ``hidden / heads``. With
+    grouped-query attention several query heads share one KV head (``kv_heads < heads``), which
+    is what shrinks the cache. Inconsistent shapes raise ValueError.
+    """
+    if not hasattr(config, "get"):
+        raise ValueError(f"config must be a dict with {', '.join(KV_KEYS)}, not {config!r:.60}")
+    missing = [k for k in KV_KEYS if k not in config]
+    if missing:
+        raise ValueError(f"config lacks {', '.join(missing)} (it needs {', '.join(KV_KEYS)})")
+    layers, heads, kv_heads, hidden = (_whole(config[k], k, 1) for k in KV_KEYS)
+    if hidden % heads:
+        raise ValueError(f"hidden ({hidden}) is not a multiple of heads ({heads})")
+    if kv_heads > heads or heads % kv_heads:
+        raise ValueError(
+            f"kv_heads ({kv_heads}) must divide heads ({heads}): each KV head serves a whole "
+            "group of query heads"
+        )
+    tokens = _whole(tokens, "tokens", 0)
+    batch = _whole(batch, "batch", 1)
+    bytes_per_value = _whole(bytes_per_value, "bytes_per_value", 1)
+    return 2 * layers * kv_heads * (hidden // heads) * bytes_per_value * tokens * batch
 
 
 def config() -> Config:

@@ -226,10 +226,9 @@ class Generator:
         )
         self._plain: Any = None  # the same tokenizer with special-token parsing off
         self.kv_dtype = np.float16 if self.model_variant in ("fp16", "q4f16") else np.float32
-        self.kv_bytes_per_token = (
-            2 * self.config.layers * self.config.kv_heads * self.config.head_dim
-            * np.dtype(self.kv_dtype).itemsize
-        )  # fmt: skip
+        self.kv_bytes_per_token = decoder.kv_cache_bytes(
+            asdict(self.config), tokens=1, batch=1, bytes_per_value=np.dtype(self.kv_dtype).itemsize
+        )
         self.stop_ids = {self.tokenizer.token_to_id(t) for t in STOP_TOKENS} - {None}
         self.lock = threading.Lock()  # one forward pass at a time per session
         self.last_result: GenerationResult | None = None

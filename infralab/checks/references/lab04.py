@@ -1,10 +1,28 @@
-"""Lab 04's references: KV-cache bytes per token, cost per million tokens."""
+"""Lab 04's references: the KV-cache size of a model config, cost per million tokens."""
 
 from __future__ import annotations
 
 
-def kv_bytes_per_token(layers: int, kv_heads: int, head_dim: int, bytes_per_value: int) -> int:
-    return 2 * layers * kv_heads * head_dim * bytes_per_value  # a key and a value per head
+def _count(value: object, least: int) -> int:
+    if type(value) is not int or value < least:
+        raise ValueError(f"expected a whole number >= {least}, got {value!r}")
+    return value
+
+
+def kv_cache_bytes(config: dict, tokens: int, batch: int, bytes_per_value: int) -> int:
+    """2 (key and value) x layers x kv_heads x (hidden / heads) x bytes x tokens x batch."""
+    if not isinstance(config, dict):
+        raise ValueError("config must be a dict")
+    try:
+        layers, heads, kv_heads, hidden = (
+            _count(config[k], 1) for k in ("layers", "heads", "kv_heads", "hidden")
+        )
+    except KeyError as exc:
+        raise ValueError(f"config lacks {exc}") from None
+    if hidden % heads or heads % kv_heads:
+        raise ValueError("hidden must be a multiple of heads, heads a multiple of kv_heads")
+    tokens, batch, size = _count(tokens, 0), _count(batch, 1), _count(bytes_per_value, 1)
+    return 2 * layers * kv_heads * (hidden // heads) * size * tokens * batch
 
 
 def cost_per_million(usd_per_hour: float, tokens_per_s: float, utilization: float) -> float | None:
