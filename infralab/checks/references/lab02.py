@@ -60,3 +60,22 @@ def break_even_requests(hourly_usd: float, cpu_seconds: float, memory_mb: float)
     per_request = billing.lambda_function(1_000_000, cpu_seconds, memory_mb,
                                           measured_vcpus=1.0).monthly_usd / 1e6  # fmt: skip
     return billing.hourly(hourly_usd).monthly_usd / per_request
+
+
+def batch_plan(
+    arrivals: list[float], max_batch_size: int, max_wait_s: float
+) -> list[tuple[float, int]]:
+    """(time, size) of each model call a micro-batcher makes when the model answers at once:
+    a call goes when ``max_batch_size`` items wait, or when the oldest has waited
+    ``max_wait_s``, whichever comes first; items are taken oldest first."""
+    pending = sorted(float(t) for t in arrivals)
+    plan, i = [], 0
+    while i < len(pending):
+        deadline = pending[i] + max_wait_s
+        j = i
+        while j < len(pending) and j - i < max_batch_size and pending[j] <= deadline:
+            j += 1
+        size = j - i
+        plan.append((pending[j - 1] if size == max_batch_size else deadline, size))
+        i = j
+    return plan
