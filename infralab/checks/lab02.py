@@ -1,8 +1,11 @@
 """Checks for lab 02 (build and load-test an inference endpoint).
 
-The student writes the request validation, the handler, the load-test summary and the
-Lambda bill at a memory size; each is compared on random inputs with a reference kept in
-``infralab.checks.references.lab02`` (public checks where the references are absent).
+The student writes the request validation, the handler, a micro-batcher, the load-test
+summary and the Lambda bill at a memory size; each is compared on random inputs with a
+reference kept in ``infralab.checks.references.lab02`` (public checks where the references are
+absent). The micro-batcher is driven on a simulated clock (``infralab.serving.simclock``) in
+the student's kernel, by random arrival patterns drawn here; the trace it leaves (plain data)
+is judged here.
 Measured figures are checked against what the server itself counted (``/metrics``), so an
 invented number fails, and no check fails correct code because the machine is busy: the
 batching check tests what the server did (more than one text per model call) and only
@@ -618,7 +621,9 @@ def check_sweep(sweep: Any, metrics: Any) -> CheckPassed:
 # ---------------------------------------------------------------- 6. batching
 @points(2)
 def check_batching(result: Any, batched_rps: Any, metrics: Any, naive_rps: Any) -> CheckPassed:
-    """What batching did, from the server's own counters; the speed-up is reported, not judged.
+    """What batching did, from the counters of the server that ran (the lab's endpoint counts
+    requests, its model function counts texts per call); the speed-up over the batch-1 run is
+    reported, not judged.
 
     The ratio depends on what else the machine is doing (the load generator shares the same
     cores), so a low one is explained rather than failed: correct code never fails here.
@@ -632,7 +637,7 @@ def check_batching(result: Any, batched_rps: Any, metrics: Any, naive_rps: Any) 
     if not ok <= counted <= sent + LAUNCH_PROBES:
         raise CheckFailed(
             f"Your load test reports {ok} answered requests, but this server counted {counted}.",
-            "Measure with closed_loop against this server, and read server.metrics() after it.",
+            "Measure with closed_loop against this server, and keep the counters of that very run.",
         )
     wall = float(result.summary["wall_s"])
     try:
@@ -652,7 +657,7 @@ def check_batching(result: Any, batched_rps: Any, metrics: Any, naive_rps: Any) 
     if metrics.get("mode") != "batching":
         raise CheckFailed(
             "This server ran one model call per request: batching was off.",
-            "Start it with factory_kwargs={'batching': True, ...}.",
+            "Serve the batched run through your MicroBatcher with max_batch_size above 1.",
         )
     texts, calls = int(metrics.get("texts", 0)), int(metrics.get("model_calls", 0))
     if calls == 0 or texts / calls <= 1.0:

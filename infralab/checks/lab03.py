@@ -1,8 +1,9 @@
 """Checks for lab 03 (tune an embedding model): provider, batch size, int8 quality, crossover.
 
-The student writes the worst-row cosine and the crossover model; both are compared on random
-inputs with references kept in ``infralab.checks.references.lab03`` (public checks where the
-references are absent). The int8 verdict is checked on embeddings the check
+The student writes int8 quantization (quantize, dequantize, one matmul), the worst-row cosine
+and the crossover model; each is tested on random inputs and edge cases (constant, all-zero,
+extreme matrices) against its definition and the references kept in
+``infralab.checks.references.lab03`` (public checks where the references are absent). The int8 verdict is checked on embeddings the check
 computes itself from the same sentences, so handing in one array twice fails.
 """
 
@@ -376,7 +377,12 @@ def _pair(seed: int, m: int, k: int, n: int, kind: str) -> tuple[np.ndarray, np.
 
 
 def _bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The error bound of lab 03, from the two scales (see the reference's derivation)."""
+    """Elementwise bound on |int8_matmul(a, b) - a @ b| from the two scales.
+
+    With dequantized a' = a + ea and b' = b + eb (|ea| <= sa/2, |eb| <= sb/2 per element),
+    a'b' - ab = ea b + a eb + ea eb: each of the k terms of a sum is at most
+    |b| sa/2 + |a| sb/2 + sa sb/4.
+    """
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
 
     def step(x: np.ndarray) -> float:

@@ -1,4 +1,5 @@
-"""Checks for lab 04 (serve a small LLM): a streamed measurement, KV-cache size, cost per 1M.
+"""Checks for lab 04 (serve a small LLM): a streamed measurement, the KV-cache memory model
+(against random configs and against the memory measured in the runtime), cost per 1M.
 
 The measurement check calls the student's own function against the running server and
 tests what it reports against what happened: its times must fit inside the call and its

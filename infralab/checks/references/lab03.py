@@ -67,21 +67,3 @@ def int8_matmul(a: Any, b: Any) -> np.ndarray:
     qb, sb, zb = quantize_int8(b)
     acc = (qa.astype(np.int64) - za) @ (qb.astype(np.int64) - zb)
     return acc * (sa * sb)
-
-
-def matmul_error_bound(a: Any, b: Any) -> np.ndarray:
-    """Elementwise bound on |int8_matmul(a, b) - a @ b| from the two scales.
-
-    With a = a' + ea and b = b' + eb (|ea| <= sa/2, |eb| <= sb/2 per element),
-    a'b' - ab = ea b + a eb + ea eb, so each term of the sum is at most
-    |b| sa/2 + |a| sb/2 + sa sb/4.
-    """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    _, sa, _ = quantize_int8(a)
-    _, sb, _ = quantize_int8(b)
-    k = a.shape[1]
-    return (
-        np.abs(a) @ np.ones_like(b) * (sb / 2)
-        + np.ones_like(a) @ np.abs(b) * (sa / 2)
-        + (k * sa * sb / 4)
-    )
