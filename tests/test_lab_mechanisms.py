@@ -245,6 +245,7 @@ def test_the_public_batcher_check(monkeypatch):
 
 
 # ---------------------------------------------------------------- lab 02: the lab uses it
+@pytest.mark.slow  # about 9 s on the shared 2-core machine
 def test_the_lab_serves_through_the_students_batcher():
     """The served endpoint submits every text to the student's batcher; a batcher that hands
     out the wrong answers changes what the endpoint returns; the measured run is built from
@@ -354,7 +355,7 @@ def test_decoder_kv_cache_bytes_is_the_formula_and_refuses_bad_configs():
     from infralab.models import decoder
 
     smol = {"layers": 30, "heads": 9, "kv_heads": 3, "hidden": 576}
-    assert decoder.kv_cache_bytes(smol, 1) == 46080 == decoder.config().kv_bytes_per_token_fp32
+    assert decoder.kv_cache_bytes(smol, 1) == 46080  # test_decoder: the GGUF config agrees
     assert decoder.kv_cache_bytes(smol, 100, 4, 2) == 46080 // 2 * 100 * 4
     for bad in ({**smol, "kv_heads": 2}, {**smol, "hidden": 500}, {**smol, "layers": 0},
                 {k: v for k, v in smol.items() if k != "heads"}, [1, 2]):  # fmt: skip
@@ -371,6 +372,7 @@ def generator():
     return Generator("q4")
 
 
+@pytest.mark.slow  # about 6 s on the shared 2-core machine
 def test_the_kv_memory_measurement_agrees_with_the_formula(generator):
     from dataclasses import asdict
 
@@ -386,6 +388,7 @@ def test_the_kv_memory_measurement_agrees_with_the_formula(generator):
     assert m["resident_before_bytes"] < m["allocated_bytes"] / 10  # the cache began empty
 
 
+@pytest.mark.slow  # about 8 s on the shared 2-core machine
 def test_the_kv_memory_comparison_is_the_students(generator):
     """The lab's comparison runs the student's kv_cache_bytes: a wrong model fails the check,
     and the check refuses a config that is not the served model's."""
