@@ -425,3 +425,22 @@ def test_serve_in_thread_serves_and_stops():
     with serve_in_thread(app) as server:
         assert httpx.get(server.url + "/ping").json() == {"pong": True}
     assert not server.running
+
+
+def test_the_kits_kv_formula_and_the_hidden_reference_agree_on_random_configs():
+    from hypothesis import given, settings
+
+    from infralab.checks.references import lab04 as R04
+    from infralab.models import decoder
+
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None)
+    @given(lab04._kv_configs())
+    def agree(args):
+        assert decoder.kv_cache_bytes(*args) == R04.kv_cache_bytes(*args)
+
+    agree()
+    for bad in lab04.KV_BAD:  # both refuse what cannot be a model
+        with pytest.raises(ValueError):
+            decoder.kv_cache_bytes(*bad)
+        with pytest.raises(ValueError):
+            R04.kv_cache_bytes(*bad)
