@@ -170,11 +170,10 @@ def check_tenant_for_key(fn: Any) -> CheckPassed:
     time with ``hmac.compare_digest``."""
     from hypothesis import strategies as st
 
-    from infralab.rag import tenancy
-
     name = "tenant_for_key"
     refuse_kit_function(fn, _kit_tenancy(), name=name, sample_args=({"k-1": "a"}, "k-1"),
                         hint=KEY_HINT)  # fmt: skip
+    ref = _ref()
 
     @st.composite
     def case(draw: Any) -> tuple[dict[str, str], Any]:
@@ -193,7 +192,8 @@ def check_tenant_for_key(fn: Any) -> CheckPassed:
     def test(args: tuple[dict[str, str], Any]) -> None:
         keys, presented = args
         got = run_student_function(fn, dict(keys), presented, name=name)
-        want = tenancy.tenant_for_key(keys, presented)
+        # the reference where present; else the definition itself (exact match or nothing)
+        want = ref.tenant_for_key(keys, presented) if ref else (keys.get(presented) or None)
         expect(got == want, f"{name}(<{len(keys)} keys>, {presented!r}) returned {got!r}.",
                KEY_HINT)  # fmt: skip
 
@@ -204,8 +204,9 @@ def check_tenant_for_key(fn: Any) -> CheckPassed:
             "`==` stops at the first different byte, so its timing leaks how much of a key "
             "matched; use hmac.compare_digest (or secrets.compare_digest) on every stored key.",
         )
-    return CheckPassed(f"{name} maps the right key to its tenant and refuses every bad one, on "
-                       f"{tried} random key sets, with a constant-time comparison.")  # fmt: skip
+    text = (f"{name} maps the right key to its tenant and refuses every bad one, on {tried} "
+            "random key sets, with a constant-time comparison")  # fmt: skip
+    return CheckPassed(text + ".") if ref else public_pass(text)
 
 
 # ---------------------------------------------------------------- 2. the scope filter
@@ -276,8 +277,9 @@ def check_scope_filter(fn: Any) -> CheckPassed:
                                   "no more and no less.", SCOPE_HINT)  # fmt: skip
 
     tried = _for_random(case(), test, 60)
-    return CheckPassed(f"{name} keeps every search inside its tenant and honours the caller's "
-                       f"narrowing, on {tried} random tenants and hostile filters.")  # fmt: skip
+    text = (f"{name} keeps every search inside its tenant and honours the caller's narrowing, "
+            f"on {tried} random tenants and hostile filters")  # fmt: skip
+    return CheckPassed(text + ".") if _ref() else public_pass(text)
 
 
 # ---------------------------------------------------------------- 4. the scoped search

@@ -3,8 +3,6 @@ their uses."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from infralab.fleet import packing
