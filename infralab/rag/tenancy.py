@@ -129,12 +129,11 @@ def filter_matches(flt: Any, payload: Mapping[str, Any]) -> bool:
         raise ValueError(f"unsupported filter clauses {sorted(unknown)}.")
     if flt.get("min_should") is not None:
         raise ValueError("min_should is not supported here.")
-    if not all(_condition_matches(c, payload) for c in _clauses(flt, "must")):
-        return False
-    should = _clauses(flt, "should")
-    if should and not any(_condition_matches(c, payload) for c in should):
-        return False
-    return not any(_condition_matches(c, payload) for c in _clauses(flt, "must_not"))
+    # every condition is evaluated (no short cut), so an unreadable one always raises
+    must = [_condition_matches(c, payload) for c in _clauses(flt, "must")]
+    should = [_condition_matches(c, payload) for c in _clauses(flt, "should")]
+    must_not = [_condition_matches(c, payload) for c in _clauses(flt, "must_not")]
+    return all(must) and (not should or any(should)) and not any(must_not)
 
 
 def payload_of(hit: Hit | Any) -> dict[str, Any]:
@@ -160,7 +159,8 @@ def search_all_tenants(
     """
     if mode not in ("dense", "lexical", "hybrid"):
         raise ValueError(f"mode must be dense, lexical or hybrid, got {mode!r}.")
-    parse_caller_filter(query_filter)  # a malformed filter is refused before any search
+    parse_caller_filter(query_filter)  # a malformed filter is refused before any search,
+    filter_matches(query_filter, {})  # and so is one this module could only half read
     wide = max(k, depth)
     dense: list[Hit] = []
     lexical: list[Hit] = []
