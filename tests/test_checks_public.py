@@ -94,6 +94,8 @@ CASES = [
      [lambda c, b, f: None, lambda c, b, f: 2.0]),
     ("08", "checkpoint_interval", lab08.check_checkpoint_interval,
      [lambda c, m: 1.3, lambda c, m: (c * m) ** 0.5 if c > 0 and m > 0 else 1 / 0]),
+    ("08", "checkpoint_interval", lab08.check_interval_waste,
+     [lambda c, m: 1.3, lambda c, m: (c * m) ** 0.5 / 4]),
     ("08", "simulate_waste", lab08.check_simulate_waste,
      [lambda *a: 12.0, lambda w, i, c, m, r, n, s: (w // i) * c]),
     ("08", "first_fit", lab08.check_first_fit,

@@ -236,11 +236,13 @@ def check_interval_waste(fn: Any) -> CheckPassed:
             f"work) wastes {mine:.3g} h; an interval on the grid wastes {over:.0%} less.",
             INTERVAL_HINT,
         )
-    return CheckPassed(
+    text = (
         f"Your interval wastes at most {worst:.1%} more than the best interval of a "
         f"{len(GRID_H)}-point grid, on {len(_optimum_cases())} simulated jobs "
-        f"({OPTIMUM_TRIALS} seeded runs each)."
+        f"({OPTIMUM_TRIALS} seeded runs each)"
     )
+    # the same test in the release (it needs no reference); the grader runs it again
+    return CheckPassed(text + ".") if _ref() else public_pass(text)
 
 
 # ------------------------------------------------------------------ step 2: the simulator
