@@ -150,6 +150,17 @@ def _kit_tenancy() -> list[Callable[..., Any]]:
             store.scoped_filter]  # fmt: skip
 
 
+def _refuse_kit_calls(report: Any, name: str, hint: str) -> None:
+    """A probe's report names the kit's own lab functions the student's code ran: refused."""
+    used = report.get("kit") if isinstance(report, dict) else None
+    if not isinstance(report, dict) or not isinstance(used, list):
+        raise CheckFailed(f"{name} could not be probed (the kit's probe sent back {report!r}"[:200]
+                          + ").", "Run the lab's cells in order and try again.")  # fmt: skip
+    if used:
+        raise CheckFailed(f"{name} runs the kit's own {', '.join(map(str, used))}: the lab asks "
+                          "for yours.", hint)  # fmt: skip
+
+
 # ---------------------------------------------------------------- 1. key -> tenant
 def _code_names(fn: Any) -> set[str]:
     """The global and attribute names a function's code uses (through the proxy too)."""
@@ -323,7 +334,8 @@ def check_scoped_search(fn: Any) -> CheckPassed:
             if getattr(exc, "fatal", False):
                 raise
             raise CheckFailed(f"{name} raised {exc}".splitlines()[0][:300], SEARCH_HINT) from None
-        for (me, question, flt, kind), hits in zip(queries, answers, strict=True):
+        _refuse_kit_calls(answers, name, SEARCH_HINT)
+        for (me, question, flt, kind), hits in zip(queries, answers["hits"], strict=True):
             docs = [h.get("doc_id") if isinstance(h, dict) else h for h in hits]
             foreign = [d for d in docs if owner.get(d) != me]
             expect(not foreign, f"for tenant {me!r}, asking {question!r} with filter {flt}, "
@@ -376,6 +388,7 @@ def check_make_app(make_app: Any) -> CheckPassed:
             if getattr(exc, "fatal", False):
                 raise
             raise CheckFailed(f"{name} raised {exc}".splitlines()[0][:300], SERVER_HINT) from None
+        _refuse_kit_calls(out, name, SERVER_HINT)
         expect(out.get("outcome") == "held", f"The kit's attack got past your server: "
                f"{out.get('message')}", SERVER_HINT)  # fmt: skip
         expect(out.get("status") == 200 and own["doc_id"] in out.get("docs", []),
@@ -408,6 +421,7 @@ def check_attack(attack: Any) -> CheckPassed:
                 if getattr(exc, "fatal", False):
                     raise
                 raise CheckFailed(f"running your attack failed: {exc}"[:300], ATTACK_HINT) from None
+            _refuse_kit_calls(out, name, ATTACK_HINT)
             kind, message = out.get("type", ""), out.get("message", "")
             if kind == "NotImplementedError":
                 raise CheckFailed(f"{name} is still the placeholder.",

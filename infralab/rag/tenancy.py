@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import hmac
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -303,6 +304,32 @@ def serve(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ probes for the checks
+def _kit_codes(*, but: tuple[str, ...] = ()) -> set[Any]:
+    """The code objects of the functions lab 06 asks students to write themselves."""
+    fns = [tenant_for_key, scope_filter, scoped_search, search_app, standard_attack]
+    return {fn.__code__ for fn in fns if fn.__name__ not in but}
+
+
+@contextlib.contextmanager
+def _watch(codes: set[Any]) -> Iterator[list[str]]:
+    """Names of the ``codes`` entered meanwhile, in this thread and in threads started now
+    (a test client's server threads): how a probe tells a student's code from the kit's."""
+    entered: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code in codes:
+            entered.append(frame.f_code.co_name)
+
+    previous, previous_threads = sys.getprofile(), threading.getprofile()
+    sys.setprofile(profile)
+    threading.setprofile(profile)
+    try:
+        yield entered
+    finally:
+        sys.setprofile(previous)
+        threading.setprofile(previous_threads)  # type: ignore[arg-type]
+
+
 def probe_index(docs: Sequence[Mapping[str, str]]) -> RagIndex:
     """A small in-memory index of plain records (``tenant``, ``doc_id``, ``title``, ``text``)
     embedded with the model-free stand-in: what a check builds from its random documents."""
@@ -321,13 +348,15 @@ def probe_hits(
     queries: Sequence[tuple[str, str, Any]],
 ) -> list[list[dict[str, Any]]]:
     """Build :func:`probe_index` from ``docs`` and run ``search(index, tenant, question,
-    caller_filter)`` for each query; the hits' payloads, as plain data for the check."""
+    caller_filter)`` for each query: ``{"hits": [payloads per query], "kit": [the kit's own
+    lab functions it entered]}``, plain data for the check."""
     index = probe_index(docs)
     out = []
-    for tenant, question, flt in queries:
-        hits = search(index, tenant, question, flt)
-        out.append([payload_of(h) for h in hits] if isinstance(hits, list) else [repr(hits)])
-    return out
+    with _watch(_kit_codes()) as kit:
+        for tenant, question, flt in queries:
+            hits = search(index, tenant, question, flt)
+            out.append([payload_of(h) for h in hits] if isinstance(hits, list) else [repr(hits)])
+    return {"hits": out, "kit": sorted(set(kit))}
 
 
 def run_attack(
@@ -340,18 +369,21 @@ def run_attack(
 ) -> dict[str, str]:
     """Run a student's ``attack(client, me, victim)`` against the kit's sound server
     (``leak=None``) or a leaky one, through an httpx client; returns what happened as data:
-    ``{"outcome": "held" | "raised", "type", "message"}``."""
+    ``{"outcome": "held" | "raised", "type", "message", "kit"}`` (``kit``: whether the attack
+    ran the kit's own :func:`standard_attack`)."""
     from fastapi.testclient import TestClient
 
     app = search_app(probe_index(docs), keys, leak=leak)
+    out = {"outcome": "held", "type": "", "message": ""}
     with TestClient(app, raise_server_exceptions=False) as client:
-        try:
-            attack(client, dict(me), dict(victim))
-        except AssertionError as exc:
-            return {"outcome": "raised", "type": "AssertionError", "message": str(exc)[:300]}
-        except Exception as exc:  # noqa: BLE001 - reported to the check as data
-            return {"outcome": "raised", "type": type(exc).__name__, "message": str(exc)[:300]}
-    return {"outcome": "held", "type": "", "message": ""}
+        with _watch({standard_attack.__code__}) as kit:
+            try:
+                attack(client, dict(me), dict(victim))
+            except AssertionError as exc:
+                out = {"outcome": "raised", "type": "AssertionError", "message": str(exc)[:300]}
+            except Exception as exc:  # noqa: BLE001 - reported to the check as data
+                out = {"outcome": "raised", "type": type(exc).__name__, "message": str(exc)[:300]}
+    return {**out, "kit": sorted(set(kit))}
 
 
 def standard_attack(client: Any, me: Mapping[str, str], victim: Mapping[str, str]) -> None:
@@ -405,11 +437,25 @@ def attack_app(
 ) -> dict[str, Any]:
     """Build ``make_app(index, keys)`` on :func:`probe_index` (``docs``), run
     :func:`standard_attack` on it, and ask it one honest question (``own``: a phrase and the
-    document of ``me``'s tenant that holds it); the outcome as plain data for a check."""
+    document of ``me``'s tenant that holds it); the outcome as plain data for a check, with
+    ``kit``: the kit's own lab functions the app ran."""
+    index = probe_index(docs)
+    out: dict[str, Any] = {"outcome": "held", "message": "", "status": None, "docs": []}
+    with _watch(_kit_codes(but=("standard_attack",))) as kit:
+        _attack_app(make_app(index, dict(keys)), me, victim, own, out)
+    out["kit"] = sorted(set(kit))
+    return out
+
+
+def _attack_app(
+    app: Any,
+    me: Mapping[str, str],
+    victim: Mapping[str, str],
+    own: Mapping[str, str],
+    out: dict[str, Any],
+) -> None:
     from fastapi.testclient import TestClient
 
-    app = make_app(probe_index(docs), dict(keys))
-    out: dict[str, Any] = {"outcome": "held", "message": "", "status": None, "docs": []}
     with TestClient(app, raise_server_exceptions=False) as client:
         try:
             standard_attack(client, me, victim)
@@ -426,4 +472,3 @@ def attack_app(
                 out["docs"] = [str(h.get("doc_id")) for h in resp.json().get("hits", [])]
             except (ValueError, AttributeError):
                 out["docs"] = []
-    return out
