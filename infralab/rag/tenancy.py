@@ -22,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import socket
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -143,6 +145,33 @@ def payload_of(hit: Hit | Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ searches
+_REACH: weakref.WeakKeyDictionary[RagIndex, dict[str, list[tuple[str, bool]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _reach(index: RagIndex, query_filter: Any) -> list[tuple[str, bool]]:
+    """(tenant, whether the filter lets ALL its chunks through) for every tenant with at least
+    one chunk the filter lets through. A speed-up, not a scope (every hit is still checked
+    against the filter): the other tenants are not searched, and where the filter lets a whole
+    tenant through, the store searches that tenant without it (qdrant's local mode checks a
+    filter point by point in Python). Remembered per index and filter."""
+    if query_filter in (None, {}):
+        return [(t, True) for t in sorted(index.tenants)]
+    seen = _REACH.setdefault(index, {})
+    key = json.dumps(query_filter, sort_keys=True, default=repr)
+    if key not in seen:
+        by_tenant: dict[str, list[bool]] = {}
+        for chunk in index.chunks:
+            by_tenant.setdefault(chunk.tenant, []).append(
+                filter_matches(query_filter, payload_of(chunk))
+            )
+        if len(seen) > 256:
+            seen.clear()
+        seen[key] = [(t, all(by_tenant[t])) for t in sorted(by_tenant) if any(by_tenant[t])]
+    return seen[key]
+
+
 def search_all_tenants(
     index: RagIndex,
     query: str,
@@ -165,13 +194,14 @@ def search_all_tenants(
     wide = max(k, depth)
     dense: list[Hit] = []
     lexical: list[Hit] = []
-    for tenant in sorted(index.tenants):
+    for tenant, whole in _reach(index, query_filter):
         if mode != "lexical":
             if vector is None:
                 raise ValueError("dense and hybrid search need the query vector.")
             # the per-tenant collections are an implementation detail here: the filter alone
-            # decides what comes back (a tenant condition on another tenant matches nothing)
-            dense += index.store.search(tenant, vector, k=wide, query_filter=query_filter)
+            # decides what comes back (checked on every hit below)
+            flt = None if whole else query_filter
+            dense += index.store.search(tenant, vector, k=wide, query_filter=flt)
         if mode != "dense":
             lexical += index.lexical.search(tenant, query, k=wide)
     dense = [h for h in dense if filter_matches(query_filter, payload_of(h))]
