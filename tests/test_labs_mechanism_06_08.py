@@ -45,7 +45,7 @@ def _run(name: str, upto: str, probe: str, swap: tuple[str, str] | None) -> dict
             if swap and cell.source.startswith(f"def {swap[0]}("):
                 cell.source = _solution_body(cell.source, swap[1])
             cells.append(cell)
-        if upto in cell.source:
+        if cell.cell_type == "code" and upto in cell.source:
             break
     else:
         raise AssertionError(f"{upto!r} is not in {name}")
