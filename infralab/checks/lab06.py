@@ -10,6 +10,9 @@ documents, and an attack suite must pass against the kit's sound server and fail
 deliberately leaky one (:data:`infralab.rag.tenancy.LEAKS`). The pure functions are compared
 on random inputs with references kept in ``infralab.checks.references.lab06`` (public checks
 where the references are absent); the kit's own implementations handed in are refused.
+
+One module of about 750 lines because the grader loads one check module per lab and reloads
+it fresh for every submission (``infralab.grade``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Why a module of its own: lab 06 has students build this mechanism (key -> tenant, the filter
 that scopes every query, a search service, an attack that proves the scope holds), and its
-checks need the kit's sound implementation beside deliberately leaky ones to attack.
+checks need the kit's sound implementation beside deliberately leaky ones to attack; it is
+one module (about 500 lines) so the sound server and its leaky variants share one code path.
 
 * :func:`tenant_for_key` compares the presented key with every stored key in constant time
   (``hmac.compare_digest`` on sha256 digests, no early exit), so timing does not say which
