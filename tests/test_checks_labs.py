@@ -42,6 +42,7 @@ from infralab.checks.references import lab07 as R07
 from infralab.checks.references import lab10 as R10
 from infralab.costs import billing
 from infralab.costs import model as cost_model
+from infralab.rag import tenancy
 from infralab.serving import orchestrate as orch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +69,8 @@ def notebook_function(lab: str, name: str, student: bool = False) -> Any:
             if isinstance(n, (ast.Import, ast.ImportFrom))
             or (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.decorator_list)
         ]
-        exec(compile(ast.Module(keep, []), path.name, "exec"), ns)  # noqa: S102
+        # as a notebook runs it: without this file's `from __future__ import annotations`
+        exec(compile(ast.Module(keep, []), path.name, "exec", dont_inherit=True), ns)  # noqa: S102
         defs = (ast.FunctionDef, ast.AsyncFunctionDef)
         if name in ns and any(isinstance(n, defs) and n.name == name for n in keep):
             return ns[name]
@@ -149,6 +151,29 @@ CASES = [
       lambda r, g, k: __import__("infralab.rag.evaluate", fromlist=["x"]).recall_at_k(r, g, k),
       lambda r, g, k: 1.0]),
     ("06", "rrf", lab06.check_rrf, [_rrf_via_kit, lambda r, k0=60: ["c1", "c2"]]),
+    ("06", "tenant_for_key", lab06.check_tenant_for_key,
+     [tenancy.tenant_for_key, lambda keys, key: tenancy.tenant_for_key(keys, key),
+      lambda keys, key: keys.get(key),  # right answers, but `==` leaks timing
+      lambda keys, key: next((t for k, t in keys.items() if key and k.startswith(key)), None),
+      lambda keys, key: "saas"]),
+    ("06", "scope_filter", lab06.check_scope_filter,
+     [tenancy.scope_filter, lambda t, c: tenancy.scope_filter(t, c),
+      lambda t, c: {"must": [{"key": "tenant", "match": {"value": t}}], **(c or {})},
+      lambda t, c: c or {"must": [{"key": "tenant", "match": {"value": t}}]},
+      lambda t, c: {"must": [{"key": "tenant", "match": {"value": t}}]},  # drops the narrowing
+      lambda t, c: {}]),
+    ("06", "scoped_search", lab06.check_scoped_search,
+     [tenancy.scoped_search, lambda i, t, q, f, k=5: [],
+      lambda i, t, q, f, k=5: tenancy.scoped_search(i, t, q, f, k),
+      lambda i, t, q, f, k=5: tenancy.search_all_tenants(i, q, i.embed_query(q), query_filter=f)]),
+    ("06", "make_app", lab06.check_make_app,
+     [tenancy.search_app, lambda index, keys: tenancy.search_app(index, keys),
+      lambda index, keys: tenancy.search_app(index, keys, leak="body_tenant"),
+      lambda index, keys: tenancy.search_app(index, keys, leak="unknown_key")]),
+    ("06", "attack", lab06.check_attack,
+     [tenancy.standard_attack, lambda client, me, victim: None,
+      lambda client, me, victim: tenancy.standard_attack(client, me, victim),
+      lambda client, me, victim: client.post("/search", json={"question": "x"})]),
     ("06", "choose_placement", lab06.check_choose_placement,
      [lambda plan, budget: plan.index[0], lambda plan, b: R06.choose_placement(plan, b)]),
     ("07", "cost_per_customer", lab07.check_cost_per_customer,
@@ -199,6 +224,32 @@ def test_the_kit_a_wrapper_or_a_constant_fails(lab, name, check, gamed):
 def test_a_plain_value_instead_of_a_function_fails(lab, name, check, gamed):
     with pytest.raises(CheckFailed):
         check(0.5)
+
+
+def test_lab06_names_the_kit_function_a_wrapper_runs():
+    def make_app(index, keys):  # the student's own app, with the kit's key lookup inside
+        app = __import__("fastapi").FastAPI()
+
+        def tenant(x_api_key: str | None = __import__("fastapi").Header(default=None)) -> str:
+            found = tenancy.tenant_for_key(keys, x_api_key)
+            if found is None:
+                raise __import__("fastapi").HTTPException(401)
+            return found
+
+        @app.post("/search")
+        def search(body: dict, who: str = __import__("fastapi").Depends(tenant)) -> dict:
+            hits = tenancy.search_all_tenants(
+                index, body["question"], index.embed_query(body["question"]), k=5,
+                query_filter={"must": [{"key": "tenant", "match": {"value": who}}]},
+            )  # fmt: skip
+            return {"hits": [tenancy.payload_of(h) for h in hits]}
+
+        return app
+
+    with pytest.raises(CheckFailed, match="kit's own tenant_for_key"):
+        lab06.check_make_app(make_app)
+    with pytest.raises(CheckFailed, match="kit's own .*scoped_search"):
+        lab06.check_scoped_search(lambda i, t, q, f: tenancy.scoped_search(i, t, q, f))
 
 
 def test_kit_functions_are_named_as_such():

@@ -80,6 +80,10 @@ CASES = [
     ("05", "trap_utilization", lab05.check_trap_function, [lambda p, r, a: 0.3]),
     ("06", "recall_at_k", lab06.check_recall_at_k, [lambda r, g, k: 1.0]),
     ("06", "rrf", lab06.check_rrf, [lambda r, k0=60: ["c1", "c2"]]),
+    ("06", "tenant_for_key", lab06.check_tenant_for_key,
+     [lambda keys, key: "saas", lambda keys, key: keys.get(key)]),
+    ("06", "scope_filter", lab06.check_scope_filter,
+     [lambda t, c: c or {}, lambda t, c: {"must": [{"key": "tenant", "match": {"value": t}}]}]),
     ("06", "choose_placement", lab06.check_choose_placement,
      [lambda plan, budget: plan.index[0]]),
     ("07", "cost_per_customer", lab07.check_cost_per_customer, [lambda usd, n: 30.0]),
@@ -89,8 +93,12 @@ CASES = [
      [lambda sc, bills: None, lambda sc, bills: bills[0] if bills else None]),
     ("07", "flip_point", lab07.check_flip_point,
      [lambda c, b, f: None, lambda c, b, f: 2.0]),
-    ("08", "spot_hours", lab08.check_spot_hours,
-     [lambda *a: 12.0, lambda w, i, c, r, R: w + (w // i) * c]),
+    ("08", "checkpoint_interval", lab08.check_checkpoint_interval,
+     [lambda c, m: 1.3, lambda c, m: (c * m) ** 0.5 if c > 0 and m > 0 else 1 / 0]),
+    ("08", "checkpoint_interval", lab08.check_interval_waste,
+     [lambda c, m: 1.3, lambda c, m: (c * m) ** 0.5 / 4]),
+    ("08", "simulate_waste", lab08.check_simulate_waste,
+     [lambda *a: 12.0, lambda w, i, c, m, r, n, s: (w // i) * c]),
     ("08", "first_fit", lab08.check_first_fit,
      [lambda d, n: [0] * len(d), lambda d, n: [None] * len(d),
       lambda d, n: [i % n for i in range(len(d))]]),
@@ -194,11 +202,10 @@ def test_value_checks_in_the_release(release, tmp_path):
     with pytest.raises(CheckFailed):
         lab06.check_placement(None, plan, 120)
 
-    intervals = [0.5, 1.0, 2.0]
-    args = (30.0, intervals, 0.1, 0.1, 0.25, 20.0, 50.0)
+    args = (30.0, 0.1, 10.0, 0.25, 20.0, 50.0)
     assert lab08.check_spot_choice(1.0, 900.0, 1600.0, *args).endswith(PUBLIC_NOTE)
-    with pytest.raises(CheckFailed, match="not one of the intervals"):
-        lab08.check_spot_choice(3.0, 900.0, 1600.0, *args)
+    with pytest.raises(CheckFailed, match="not a positive interval"):
+        lab08.check_spot_choice(-3.0, 900.0, 1600.0, *args)
     with pytest.raises(CheckFailed, match="less than the work"):
         lab08.check_spot_choice(1.0, 10.0, 1600.0, *args)
     assert lab08.check_fragmentation([0.6, 0.6, 0.6], 2, 0.8, 0.6).endswith(PUBLIC_NOTE)

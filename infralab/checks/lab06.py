@@ -1,9 +1,18 @@
-"""Checks for lab 06 (multi-tenant RAG): isolation, recall@k, fusion, the placement choice.
+"""Checks for lab 06 (multi-tenant RAG): tenant scope from the API key, an attack that proves
+it holds, fusion, recall@k, the placement choice.
 
-The student writes the tenant-scoped search, recall@k, reciprocal rank fusion and the
-placement choice; the pure ones are compared on random inputs with references kept in
-``infralab.checks.references.lab06`` (public checks where the references are absent), and the
-kit's own implementations handed in are refused.
+The student writes the key -> tenant mapping, the scope filter, the scoped search, a FastAPI
+server, an attack suite, reciprocal rank fusion, recall@k and the placement choice. The
+isolation checks draw random tenants, documents and keys (hypothesis) and judge here, in the
+grader, what comes back: a filter is evaluated with :func:`infralab.rag.tenancy.filter_matches`,
+a search and a server run on a small index built in the student's kernel from the check's
+documents, and an attack suite must pass against the kit's sound server and fail against each
+deliberately leaky one (:data:`infralab.rag.tenancy.LEAKS`). The pure functions are compared
+on random inputs with references kept in ``infralab.checks.references.lab06`` (public checks
+where the references are absent); the kit's own implementations handed in are refused.
+
+One module of about 750 lines because the grader loads one check module per lab and reloads
+it fresh for every submission (``infralab.grade``).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from infralab.checks import (
     public_pass,
     public_rng,
     refuse_kit_function,
+    run_beside,
     run_student_function,
     same_twice,
 )
@@ -52,46 +62,387 @@ def _kit() -> list[Callable[..., Any]]:
     ]
 
 
-HOSTILE_FILTERS: list[dict[str, Any] | None] = [
-    None,
-    {"should": [{"key": "tenant", "match": {"value": "lawfirm"}}]},
-    {"must": [{"key": "tenant", "match": {"any": ["saas", "lawfirm", "web3"]}}]},
-    {"must_not": [{"key": "tenant", "match": {"value": "saas"}}]},
-    {"should": [{"key": "doc_id", "match": {"value": "lawfirm-001"}}]},
-]
+# ---------------------------------------------------------------- random tenants, documents, keys
+WORDS = ("policy leave audio invoice retention travel contract backup laptop meeting refund "
+         "payroll storage vendor wallet audit deploy privacy office expense").split()  # fmt: skip
+KEY_HINT = (
+    "Hash (or encode) the presented key and every stored key and compare each pair with "
+    "hmac.compare_digest, without stopping at the first match; a missing (None or empty) or "
+    "unknown key gives None."
+)
+SCOPE_HINT = (
+    "Return {'must': [the tenant condition, the caller's filter]}: the tenant condition is "
+    "{'key': 'tenant', 'match': {'value': tenant}}; add the caller's filter as a second item "
+    "(only when there is one), never merged into or in place of the tenant condition."
+)
+SEARCH_HINT = (
+    "Build the filter with your scope_filter(tenant, caller_filter) and give it to both "
+    "search_all_tenants calls (dense and lexical), then fuse the two rankings with your rrf."
+)
+ATTACK_HINT = (
+    "Use the client you are given: one request per trick (a forged X-Tenant header, a 'tenant' "
+    "field in the body, a filter on the victim's doc_id, a filter that widens to the victim's "
+    "tenant, the victim's own phrase, no key, a made-up key) and `assert` that nothing of the "
+    "victim comes back and that a bad key gets 401. Take names from `me` and `victim`."
+)
+SERVER_HINT = (
+    "Take the tenant from the X-API-Key header through your tenant_for_key (401 when it gives "
+    "None), never from a header or body field the caller chooses, and search with your "
+    "scoped_search."
+)
+
+
+def _names(draw: Any, st: Any, n: int, size: tuple[int, int]) -> list[str]:
+    letters = st.text("abcdefghijklmnopqrstuvwxyz", min_size=size[0], max_size=size[1])
+    return draw(st.lists(letters, min_size=n, max_size=n, unique=True))
+
+
+def _world_strategy() -> Any:
+    """Random tenants, their documents (each with a unique marker phrase) and API keys."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def world(draw: Any) -> dict[str, Any]:
+        n = draw(st.integers(2, 3))
+        tenants = _names(draw, st, n, (3, 8))
+        per = [draw(st.integers(1, 3)) for _ in tenants]
+        markers = _names(draw, st, 2 * sum(per), (9, 12))
+        docs, m = [], iter(markers)
+        for t, count in zip(tenants, per, strict=True):
+            for i in range(count):
+                filler = " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=3, max_size=8)))
+                phrase = f"{next(m)} {next(m)}"
+                docs.append({"tenant": t, "doc_id": f"{t}-{i}", "title": f"{t} note {i}",
+                             "text": f"{filler} {phrase} {filler}.", "phrase": phrase})  # fmt: skip
+        alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+        keys = draw(st.lists(st.text(alphabet, min_size=8, max_size=24), min_size=n, max_size=n,
+                             unique=True))  # fmt: skip
+        return {"tenants": tenants, "docs": docs, "keys": dict(zip(keys, tenants, strict=True))}
+
+    return world()
+
+
+def _for_random(strategy: Any, test: Callable[[Any], None], max_examples: int) -> int:
+    """Run ``test`` on random draws (derandomized outside grading); CheckFailed passes through
+    with the first failing draw (no shrinking: each draw may start a small index)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    tried = 0
+
+    @settings(max_examples=max_examples, deadline=None, database=None, print_blob=False,
+              derandomize=not checks._GRADING.get(), phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(strategy)
+    def run(value: Any) -> None:
+        nonlocal tried
+        tried += 1
+        test(value)
+
+    try:
+        run()
+    except CheckFailed as exc:
+        raise CheckFailed(exc.problem, exc.hint) from None
+    return tried
+
+
+def _kit_tenancy() -> list[Callable[..., Any]]:
+    from infralab.rag import cloud_app, store, tenancy
+
+    return [tenancy.tenant_for_key, tenancy.scope_filter, tenancy.scoped_search,
+            tenancy.search_app, tenancy.standard_attack, cloud_app.KeyRing.tenant,
+            store.scoped_filter]  # fmt: skip
+
+
+def _refuse_kit_calls(report: Any, name: str, hint: str) -> None:
+    """A probe's report names the kit's own lab functions the student's code ran: refused."""
+    used = report.get("kit") if isinstance(report, dict) else None
+    if not isinstance(report, dict) or not isinstance(used, list):
+        raise CheckFailed(f"{name} could not be probed (the kit's probe sent back {report!r}"[:200]
+                          + ").", "Run the lab's cells in order and try again.")  # fmt: skip
+    if used:
+        raise CheckFailed(f"{name} runs the kit's own {', '.join(map(str, used))}: the lab asks "
+                          "for yours.", hint)  # fmt: skip
+
+
+# ---------------------------------------------------------------- 1. key -> tenant
+def _code_names(fn: Any) -> set[str]:
+    """The global and attribute names a function's code uses (through the proxy too)."""
+    if hasattr(fn, "attribute") and hasattr(fn, "remote_type"):
+        code = fn.attribute("__code__")
+        names = code.attribute("co_names") if hasattr(code, "attribute") else ()
+        return (
+            {n for n in names if isinstance(n, str)} if isinstance(names, tuple | list) else set()
+        )
+    code = getattr(checks._unwrap(fn), "__code__", None)
+    return set(code.co_names) if code is not None else set()
 
 
 @points(2)
-def check_scoped_search(fn: Any, index: Any, chunk_owner: dict[str, str]) -> CheckPassed:
-    """``fn(index, tenant, question, caller_filter)`` -> hits: never another tenant's chunk,
-    and still useful (normal questions find something)."""
+def check_tenant_for_key(fn: Any) -> CheckPassed:
+    """``fn(keys, presented)`` -> the tenant of the presented key, or None for a missing,
+    empty or unknown one (prefixes, suffixes and other cases included); compared in constant
+    time with ``hmac.compare_digest``."""
+    from hypothesis import strategies as st
+
+    name = "tenant_for_key"
+    refuse_kit_function(fn, _kit_tenancy(), name=name, sample_args=({"k-1": "a"}, "k-1"),
+                        hint=KEY_HINT)  # fmt: skip
+    ref = _ref()
+
+    @st.composite
+    def case(draw: Any) -> tuple[dict[str, str], Any]:
+        n = draw(st.integers(1, 4))
+        tenants = _names(draw, st, n, (3, 8))
+        secrets = draw(st.lists(st.text(min_size=6, max_size=24), min_size=n, max_size=n,
+                                unique=True))  # fmt: skip
+        keys = dict(zip(secrets, tenants, strict=True))
+        real = draw(st.sampled_from(sorted(keys)))
+        presented = draw(st.sampled_from([
+            real, real, None, "", real[:-1], real + "x", real.upper() if real.upper() != real
+            else real + "X", " " + real, draw(st.text(min_size=1, max_size=20)),
+        ]))  # fmt: skip
+        return keys, presented
+
+    def test(args: tuple[dict[str, str], Any]) -> None:
+        keys, presented = args
+        got = run_student_function(fn, dict(keys), presented, name=name)
+        # the reference where present; else the definition itself (exact match or nothing)
+        want = ref.tenant_for_key(keys, presented) if ref else (keys.get(presented) or None)
+        expect(got == want, f"{name}(<{len(keys)} keys>, {presented!r}) returned {got!r}.",
+               KEY_HINT)  # fmt: skip
+
+    tried = _for_random(case(), test, 60)
+    if "compare_digest" not in _code_names(fn):
+        raise CheckFailed(
+            f"{name} maps keys right but does not compare them with compare_digest.",
+            "`==` stops at the first different byte, so its timing leaks how much of a key "
+            "matched; use hmac.compare_digest (or secrets.compare_digest) on every stored key.",
+        )
+    text = (f"{name} maps the right key to its tenant and refuses every bad one, on {tried} "
+            "random key sets, with a constant-time comparison")  # fmt: skip
+    return CheckPassed(text + ".") if ref else public_pass(text)
+
+
+# ---------------------------------------------------------------- 2. the scope filter
+def _hostile_filters(world: dict[str, Any], me: str) -> list[Any]:
+    others = [t for t in world["tenants"] if t != me]
+    theirs = [d["doc_id"] for d in world["docs"] if d["tenant"] != me]
+    mine = [d["doc_id"] for d in world["docs"] if d["tenant"] == me]
+
+    def cond(key: str, value: Any) -> dict[str, Any]:
+        return {"key": key, "match": {"value": value}}
+
+    return [
+        None,
+        {},
+        {"should": [cond("tenant", others[0])]},
+        {"must": [{"key": "tenant", "match": {"any": world["tenants"]}}]},
+        {"must_not": [cond("tenant", me)]},
+        {"must": [cond("doc_id", theirs[0])]},
+        {"should": [cond("doc_id", theirs[0]), cond("doc_id", mine[0])]},
+        {"must": [{"should": [cond("tenant", others[-1])]}]},
+        {"must": [cond("doc_id", mine[0])]},
+        {"must_not": [cond("doc_id", mine[0])]},
+    ]
+
+
+def _payloads(world: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"tenant": d["tenant"], "doc_id": d["doc_id"], "chunk_id": f"{d['doc_id']}#0",
+             "title": d["title"], "text": d["text"]} for d in world["docs"]]  # fmt: skip
+
+
+@points(2)
+def check_scope_filter(fn: Any) -> CheckPassed:
+    """``fn(tenant, caller_filter)`` -> a filter (Qdrant JSON) that lets through exactly the
+    tenant's chunks that the caller's filter lets through: never another tenant's, whatever
+    the caller sent, and the caller's narrowing kept."""
+    from hypothesis import strategies as st
+
+    from infralab.rag.tenancy import filter_matches
+
+    name = "scope_filter"
+    refuse_kit_function(fn, _kit_tenancy(), name=name, sample_args=("a", None), hint=SCOPE_HINT)
+
+    @st.composite
+    def case(draw: Any) -> tuple[dict[str, Any], str, Any]:
+        world = draw(_world_strategy())
+        me = draw(st.sampled_from(world["tenants"]))
+        return world, me, draw(st.sampled_from(_hostile_filters(world, me)))
+
+    def test(args: tuple[dict[str, Any], str, Any]) -> None:
+        world, me, caller = args
+        got = run_student_function(fn, me, caller, name=name)
+        expect(isinstance(got, dict), f"{name}({me!r}, {caller}) returned "
+               f"{type(got).__name__}, not a filter dict.", SCOPE_HINT)  # fmt: skip
+        for p in _payloads(world):
+            try:
+                passes = filter_matches(got, p)
+            except ValueError as exc:
+                raise CheckFailed(f"{name}({me!r}, {caller}) returned a filter the store cannot "
+                                  f"read: {exc}", SCOPE_HINT) from None  # fmt: skip
+            if passes and p["tenant"] != me:
+                raise CheckFailed(f"{name}({me!r}, {caller}) lets {p['doc_id']!r} of tenant "
+                                  f"{p['tenant']!r} through.", SCOPE_HINT)  # fmt: skip
+            want = p["tenant"] == me and filter_matches(caller, p)
+            if passes != want:
+                raise CheckFailed(f"{name}({me!r}, {caller}) "
+                                  f"{'keeps' if passes else 'drops'} {p['doc_id']!r} of the "
+                                  "caller's own tenant: the caller's filter should narrow, "
+                                  "no more and no less.", SCOPE_HINT)  # fmt: skip
+
+    tried = _for_random(case(), test, 60)
+    text = (f"{name} keeps every search inside its tenant and honours the caller's narrowing, "
+            f"on {tried} random tenants and hostile filters")  # fmt: skip
+    return CheckPassed(text + ".") if _ref() else public_pass(text)
+
+
+# ---------------------------------------------------------------- 4. the scoped search
+def _queries(world: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
+    """(tenant, question, caller filter, what it tests) for every tenant of a random world."""
+    out = []
+    for me in world["tenants"]:
+        own = [d for d in world["docs"] if d["tenant"] == me]
+        other = next(d for d in world["docs"] if d["tenant"] != me)
+        out.append((me, own[0]["phrase"], None, "own"))
+        for flt in _hostile_filters(world, me):
+            out.append((me, other["phrase"], flt, "attack"))
+        if len(own) > 1:
+            only = {"must": [{"key": "doc_id", "match": {"value": own[1]["doc_id"]}}]}
+            out.append((me, own[0]["phrase"], only, "narrow"))
+    return out
+
+
+@points(3)
+def check_scoped_search(fn: Any) -> CheckPassed:
+    """``fn(index, tenant, question, caller_filter)`` on random tenants and documents: never
+    another tenant's document (hostile filters, another tenant's words), a tenant's own
+    phrase finds its document, and the caller's filter narrows."""
+    from infralab.rag import tenancy
+
+    name = "scoped_search"
     if not callable(fn):
-        raise CheckFailed("scoped_search should be a function.", "Define it with `def`.")
-    found_any = False
-    for tenant in sorted(index.tenants):
-        for flt in HOSTILE_FILTERS:
-            hits = run_student_function(fn, index, tenant, "policy", flt, name="scoped_search")
-            if not isinstance(hits, list):
-                raise CheckFailed(
-                    f"scoped_search returned {type(hits).__name__}, not a list of hits.",
-                    "Return what index.search(...) returns.",
-                )
-            leaked = [h.chunk_id for h in hits if chunk_owner.get(h.chunk_id) != tenant]
-            if leaked:
-                raise CheckFailed(
-                    f"for tenant {tenant!r} with filter {flt} you returned {leaked[:3]}, "
-                    "which belong to another tenant.",
-                    "Pass the authenticated tenant to index.search as its own argument; the "
-                    "store ANDs it with the caller's filter. Never build the tenant condition "
-                    "from the caller's filter.",
-                )
-            found_any = found_any or bool(hits)
-    return check(
-        found_any,
-        ok="scoped_search keeps every tenant inside its own documents, whatever the filter.",
-        problem="scoped_search never returns anything.",
-        hint="Isolation is not the same as returning nothing: call index.search(...).",
+        raise CheckFailed(f"{name} should be a function.", "Define it with `def`.")
+    refuse_kit_function(fn, _kit_tenancy(), name=name, hint=SEARCH_HINT)
+
+    def test(world: dict[str, Any]) -> None:
+        owner = {d["doc_id"]: d["tenant"] for d in world["docs"]}
+        queries = _queries(world)
+        try:
+            answers = run_beside(fn, tenancy.probe_hits, fn, world["docs"],
+                                 [(t, q, f) for t, q, f, _ in queries])  # fmt: skip
+        except NotImplementedError:
+            raise CheckFailed(f"{name} is still the placeholder.",
+                              "Replace `raise NotImplementedError` with code.") from None  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - the student's bug, as advice
+            if getattr(exc, "fatal", False):
+                raise
+            raise CheckFailed(f"{name} raised {exc}".splitlines()[0][:300], SEARCH_HINT) from None
+        _refuse_kit_calls(answers, name, SEARCH_HINT)
+        for (me, question, flt, kind), hits in zip(queries, answers["hits"], strict=True):
+            docs = [h.get("doc_id") if isinstance(h, dict) else h for h in hits]
+            foreign = [d for d in docs if owner.get(d) != me]
+            expect(not foreign, f"for tenant {me!r}, asking {question!r} with filter {flt}, "
+                   f"{name} returned {foreign[:2]} of another tenant.", SEARCH_HINT)  # fmt: skip
+            if kind == "own":
+                want = next(d["doc_id"] for d in world["docs"] if d["phrase"] == question)
+                expect(want in docs, f"for tenant {me!r}, {name} did not find its own document "
+                       f"{want!r} for its own words {question!r}.", SEARCH_HINT)  # fmt: skip
+            if kind == "narrow":
+                allowed = flt["must"][0]["match"]["value"]
+                expect(set(docs) <= {allowed}, f"with the filter {flt} {name} returned {docs}: "
+                       "the caller's filter should narrow the search.", SEARCH_HINT)  # fmt: skip
+
+    tried = _for_random(_world_strategy(), test, 12)
+    return CheckPassed(f"{name} stays inside the tenant, finds its own documents and honours "
+                       f"the caller's narrowing, on {tried} random sets of tenants.")  # fmt: skip
+
+
+# ---------------------------------------------------------------- 5. the server
+def _roles(world: dict[str, Any]) -> tuple[dict, dict, dict]:
+    by_tenant = {v: k for k, v in world["keys"].items()}
+    me_t, victim_t = world["tenants"][0], world["tenants"][1]
+    victim_doc = next(d for d in world["docs"] if d["tenant"] == victim_t)
+    own_doc = next(d for d in world["docs"] if d["tenant"] == me_t)
+    return (
+        {"key": by_tenant[me_t], "tenant": me_t},
+        {"tenant": victim_t, "doc_id": victim_doc["doc_id"], "phrase": victim_doc["phrase"]},
+        {"doc_id": own_doc["doc_id"], "phrase": own_doc["phrase"]},
     )
+
+
+@points(2)
+def check_make_app(make_app: Any) -> CheckPassed:
+    """``make_app(index, keys)`` -> a FastAPI app that survives the kit's attack suite on
+    random tenants and documents, and still answers its own tenant's question."""
+    from infralab.rag import tenancy
+
+    name = "make_app"
+    refuse_kit_function(make_app, _kit_tenancy(), name=name, hint=SERVER_HINT)
+
+    def test(world: dict[str, Any]) -> None:
+        me, victim, own = _roles(world)
+        try:
+            out = run_beside(make_app, tenancy.attack_app, make_app, world["docs"],
+                             world["keys"], me, victim, own)  # fmt: skip
+        except NotImplementedError:
+            raise CheckFailed(f"{name} is still the placeholder.",
+                              "Replace `raise NotImplementedError` with code.") from None  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - the student's bug, as advice
+            if getattr(exc, "fatal", False):
+                raise
+            raise CheckFailed(f"{name} raised {exc}".splitlines()[0][:300], SERVER_HINT) from None
+        _refuse_kit_calls(out, name, SERVER_HINT)
+        expect(out.get("outcome") == "held", f"The kit's attack got past your server: "
+               f"{out.get('message')}", SERVER_HINT)  # fmt: skip
+        expect(out.get("status") == 200 and own["doc_id"] in out.get("docs", []),
+               f"Your server answered its own tenant's question with {out.get('status')} and "
+               f"{out.get('docs')}, without the document that holds those words.", SERVER_HINT)  # fmt: skip
+
+    tried = _for_random(_world_strategy(), test, 5)
+    return CheckPassed(f"Your server held against the kit's attacks and answered honest "
+                       f"questions, on {tried} random sets of tenants and keys.")  # fmt: skip
+
+
+# ---------------------------------------------------------------- 6. the attack
+@points(3)
+def check_attack(attack: Any) -> CheckPassed:
+    """``attack(client, me, victim)`` passes against the kit's sound server and raises
+    AssertionError against each deliberately leaky one (:data:`tenancy.LEAKS`)."""
+    from infralab.rag import tenancy
+
+    name = "attack"
+    refuse_kit_function(attack, _kit_tenancy(), name=name, hint=ATTACK_HINT)
+    caught: set[str] = set()
+
+    def test(world: dict[str, Any]) -> None:
+        me, victim, _ = _roles(world)
+        for leak in [None, *tenancy.LEAKS]:
+            try:
+                out = run_beside(attack, tenancy.run_attack, attack, world["docs"],
+                                 world["keys"], me, victim, leak)  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the kit helper failed: the kernel's state
+                if getattr(exc, "fatal", False):
+                    raise
+                raise CheckFailed(f"running your attack failed: {exc}"[:300], ATTACK_HINT) from None
+            _refuse_kit_calls(out, name, ATTACK_HINT)
+            kind, message = out.get("type", ""), out.get("message", "")
+            if kind == "NotImplementedError":
+                raise CheckFailed(f"{name} is still the placeholder.",
+                                  "Replace `raise NotImplementedError` with code.")  # fmt: skip
+            if leak is None:
+                expect(out.get("outcome") == "held", "Your attack fails against a sound server "
+                       f"({kind}: {message}).", "Assert only what a sound server must do: no "
+                       "hit of the victim, 401 for a bad key; a refused request (4xx) is not a "
+                       "leak.")  # fmt: skip
+                continue
+            expect(out.get("outcome") == "raised" and kind == "AssertionError",
+                   f"Your attack passes against a server that {tenancy.LEAKS[leak]}"
+                   + (f" (it raised {kind}: {message})." if kind else "."), ATTACK_HINT)  # fmt: skip
+            caught.add(leak)
+
+    tried = _for_random(_world_strategy(), test, 3)
+    return CheckPassed(f"Your attack passes against the sound server and catches all "
+                       f"{len(caught)} leaky ones, on {tried} random sets of tenants.")  # fmt: skip
 
 
 RECALL_HINT = (
@@ -274,7 +625,8 @@ def check_summary(summary: Any, per_question: pd.DataFrame) -> CheckPassed:
             value = call_number(lambda m=mode: summary.loc[m, "recall@5"], name="recall@5")
             expect(0 <= value <= 1, f"recall@5 ({mode}) = {value:g} is not a share.",
                    "Average over answerable questions only.")  # fmt: skip
-        return public_pass("summary has a recall@5 share for every mode")
+        _your_service_recall(summary)
+        return public_pass("summary has a recall@5 share for every mode and for your service")
     want = ref.summary(per_question)
     for mode in want.index:
         if mode not in summary.index or "recall@5" not in summary.columns:
@@ -289,10 +641,37 @@ def check_summary(summary: Any, per_question: pd.DataFrame) -> CheckPassed:
             name=f"recall@5 ({mode})",
             hint="Average over answerable questions only: unanswerable ones have no gold documents.",
         )
+    yours = _your_service_recall(summary)
+    hybrid = float(want.loc["hybrid", "recall@5"])
+    expect(
+        abs(yours - hybrid) <= YOURS_TOLERANCE,
+        f"recall@5 of your service is {yours:.3f}, {abs(yours - hybrid):.3f} away from the "
+        f"kit's hybrid search over the same questions ({YOURS_TOLERANCE} allowed).",
+        "Your scoped_search fuses a dense and a lexical search of 20 each inside the tenant: "
+        "rank the documents of its hits (first chunk first) and score them with your "
+        "recall_at_k, over the answerable questions only.",
+    )
     return CheckPassed(
         "recall@5 per mode is right: "
         + ", ".join(f"{m} {want.loc[m, 'recall@5']:.3f}" for m in want.index)
+        + f"; your service {yours:.3f}"
     )
+
+
+YOURS = "your service"
+YOURS_TOLERANCE = 0.02  # one query embedded alone vs in a batch can swap near-tied chunks
+
+
+def _your_service_recall(summary: pd.DataFrame) -> float:
+    expect(
+        YOURS in summary.index and "recall@5" in summary.columns,
+        f"summary has no row {YOURS!r}.",
+        f"Add your service's mean recall@5 as a row named {YOURS!r} (see the cell above).",
+    )
+    value = call_number(lambda: summary.loc[YOURS, "recall@5"], name=f"recall@5 ({YOURS})")
+    expect(0 <= value <= 1, f"recall@5 ({YOURS}) = {value:g} is not a share.",
+           "Average your recall_at_k over the answerable questions.")  # fmt: skip
+    return value
 
 
 def _plans():
@@ -367,21 +746,4 @@ def check_placement(choice: Any, table: pd.DataFrame, latency_budget_ms: float) 
         ok=f"Right: {best!r} is the cheapest placement within {latency_budget_ms:.0f} ms.",
         problem=f"{choice!r} is not the cheapest placement that meets {latency_budget_ms:.0f} ms.",
         hint="Filter by latency first, then compare prices.",
-    )
-
-
-@points(1)
-def check_unauthorized(response: Any) -> CheckPassed:
-    """An ``httpx`` response to a request without a valid key: 401 and nothing else."""
-    status = getattr(response, "status_code", None)
-    if status is None:
-        raise CheckFailed("pass the httpx response object.", "resp = httpx.post(...); check(resp)")
-    from infralab.rag.cloud_app import UNAUTHORIZED  # the app's one fixed body
-
-    body = response.json() if status == 401 else None
-    return check(
-        status == 401 and body == UNAUTHORIZED,
-        ok="A request without a valid key gets 401 and learns nothing else.",
-        problem=f"expected 401 with the fixed 'unauthorized' body, got {status}.",
-        hint="Send the request with no key or a made-up one.",
     )

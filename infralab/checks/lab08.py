@@ -1,4 +1,5 @@
-"""Checks for lab 08 (fine-tune and schedule): spot hours with checkpoints, GPU packing.
+"""Checks for lab 08 (fine-tune and schedule): the checkpoint interval under spot preemption
+(Young/Daly), a seeded preemption simulator, GPU packing.
 
 Each check runs the student's function on many random inputs (Hypothesis when installed, a
 seeded generator otherwise) against the reference reached through
@@ -17,6 +18,7 @@ from infralab import checks
 from infralab.checks import (
     CheckFailed,
     CheckPassed,
+    agrees_with_reference,
     call_number,
     check,
     expect,
@@ -24,6 +26,7 @@ from infralab.checks import (
     points,
     public_pass,
     public_rng,
+    refuse_kit_function,
     run_student_function,
     same_twice,
 )
@@ -31,11 +34,17 @@ from infralab.fleet import packing
 from infralab.training import bill
 
 N_CASES = 60
-SPOT_HINT = (
-    "Split the work into segments of interval_h (plus a shorter last one); a full segment runs "
-    "interval_h + checkpoint_h. With interruption rate r and restart R, one segment of length T "
-    "takes (1/r + R)(exp(r T) - 1) on average; with r = 0 it takes T. The last, partial segment "
-    "writes no checkpoint."
+INTERVAL_HINT = (
+    "Young's rule: the square root of 2 x the checkpoint cost x the mean time between "
+    "interruptions (MTBF), both in hours (Daly's higher-order form is accepted too). Check both "
+    "inputs first and raise ValueError, saying which, when one is zero, negative or not finite."
+)  # the lab's own statement of the rule
+SIM_HINT = (
+    "Split the work into segments of interval_h (each followed by a checkpoint write of "
+    "checkpoint_h) and a shorter last one with no write. For each run, draw the time to the next "
+    "interruption from rng.exponential(mtbf_h): if it comes after the segment ends, the segment "
+    "is done; else add that lost time and restart_h and try the segment again. Waste = wall "
+    "time - work_h; return its mean over the trials, with rng = np.random.default_rng(seed)."
 )  # the lab's own statement of the rule
 FIT_HINT = (
     "Keep each GPU's free share (start at 1.0). For each job in order, take the lowest-numbered "
@@ -92,87 +101,208 @@ def _cases(draw_one: Callable[[random.Random], tuple], seed: int = 8) -> list[tu
         return [draw_one(rng) for _ in range(N_CASES)]
 
 
-# ------------------------------------------------------------------ step 1: spot hours
-def _spot_case(rng: random.Random) -> tuple[float, float, float, float, float]:
-    work = round(rng.uniform(1, 200), 3)
-    interval = round(rng.uniform(0.05, 1.2) * work, 3) or 0.05
-    frac = (work / interval) % 1
-    if frac < 1e-6 or frac > 1 - 1e-6:  # an exact multiple: float rounding is not the lesson
-        interval = round(interval * 1.013, 3)
-    return (
-        work,
-        interval,
-        round(rng.uniform(0, 0.5), 3),  # checkpoint write, hours
-        round(rng.choice([0.0, rng.uniform(0.001, 0.5)]), 4),  # interruptions per hour
-        round(rng.uniform(0, 1), 3),  # restart, hours
-    )
+# ------------------------------------------------------------------ step 1: the interval
+BAD_INPUTS = [(0.0, 10.0), (-0.1, 10.0), (0.1, 0.0), (0.1, -5.0), (math.nan, 10.0), (0.1, math.inf)]
+
+
+def _interval_case(rng: random.Random) -> tuple[float, float]:
+    mtbf = round(rng.uniform(0.5, 200.0), 3)
+    return round(rng.uniform(0.001, 0.4) * mtbf, 5) or 0.001, mtbf
+
+
+def _close_to_either(got: Any, want: tuple[float, float]) -> bool:
+    try:
+        value = float(got)
+    except (TypeError, ValueError):
+        return False
+    return any(math.isclose(value, w, rel_tol=1e-6) for w in want)
+
+
+def _bad_inputs_raise(fn: Any, name: str) -> None:
+    """Zero, negative or non-finite cost or MTBF: a ValueError with a message, not a number."""
+    for args in BAD_INPUTS:
+        try:
+            got = fn(*args)
+        except NotImplementedError:
+            raise CheckFailed(f"{name} is still the placeholder.",
+                              "Replace `raise NotImplementedError` with code.") from None  # fmt: skip
+        except ValueError as exc:
+            expect(bool(str(exc).strip()), f"{name}{args} raised a ValueError with no message.",
+                   "Say which argument is wrong and why: the student who calls it reads it.")  # fmt: skip
+            continue
+        except Exception as exc:  # noqa: BLE001 - the student's error, reported as advice
+            if getattr(exc, "fatal", False):
+                raise
+            raise CheckFailed(f"{name}{args} raised {type(exc).__name__}, not ValueError.",
+                              INTERVAL_HINT) from None  # fmt: skip
+        raise CheckFailed(f"{name}{args} returned {got!r} instead of raising ValueError.",
+                          INTERVAL_HINT)  # fmt: skip
 
 
 @points(3)
-def check_spot_hours(fn: Any) -> CheckPassed:
-    """``fn(work_h, interval_h, checkpoint_h, rate_per_h, restart_h)`` -> expected wall hours."""
-    _refuse_kit(fn, bill.expected_spot_hours, "spot_hours")
+def check_checkpoint_interval(fn: Any) -> CheckPassed:
+    """``fn(checkpoint_h, mtbf_h)`` -> Young's sqrt(2 C M) (or Daly's higher-order form);
+    ValueError for a zero, negative or non-finite cost or MTBF."""
+    name = "checkpoint_interval"
+    refuse_kit_function(fn, [bill.checkpoint_interval, bill.young_interval], name=name,
+                        sample_args=(0.1, 10.0), hint=INTERVAL_HINT)  # fmt: skip
     ref = _ref()
     if ref is None:
-        return _public_spot_hours(fn)
-    cases = _cases(_spot_case)
-    outputs = set()
-    for args in cases:
-        got = run_student_function(fn, *args, name="spot_hours")
-        want = ref.spot_hours(*args)
-        try:
-            value = float(got)
-        except (TypeError, ValueError):
-            raise CheckFailed(
-                f"spot_hours{args} returned {got!r}, not a number.", "Return a float (hours)."
-            ) from None
-        if not math.isclose(value, want, rel_tol=1e-6, abs_tol=1e-9):
-            raise CheckFailed(
-                f"spot_hours{args} = {value:.6g}, expected {want:.6g}.",
-                SPOT_HINT,
-            )
-        outputs.add(round(value, 9))
-    return check(
-        len(outputs) > len(cases) // 2,
-        ok=f"spot_hours matches the expected wall time on {len(cases)} random jobs.",
-        problem="spot_hours returns the same few values whatever the job.",
-        hint="It must depend on every argument.",
+        return _public_interval(fn)
+    from hypothesis import strategies as st
+
+    tried = agrees_with_reference(
+        fn,
+        ref.checkpoint_interval,
+        st.tuples(st.floats(0.5, 500.0), st.floats(0.0005, 0.45)).map(
+            lambda a: (a[0] * a[1], a[0])
+        ),
+        name=name,
+        hint=INTERVAL_HINT,
+        edge_cases=[(5 / 60, 10.0), (0.5, 1.0), (1e-4, 1e4)],
+        same=_close_to_either,
     )
+    _bad_inputs_raise(fn, name)
+    return CheckPassed(f"{name} matches Young/Daly on {tried} random jobs and refuses bad input.")
 
 
-def _public_spot_hours(fn: Any) -> CheckPassed:
-    """A number of hours: the work alone with no interruptions and no checkpoints, never less
-    than the work; more interruptions, longer checkpoints or slower restarts never shorten it,
-    and any interruptions at all lengthen it."""
-    name = "spot_hours"
-    rng = public_rng(81)
+def _public_interval(fn: Any) -> CheckPassed:
+    """Positive hours; longer checkpoints and rarer interruptions both lengthen the interval;
+    for a cheap checkpoint it is close to sqrt(2 C M); bad input raises ValueError."""
+    name = "checkpoint_interval"
+    rng = public_rng(80)
     for _ in range(30):
-        work, interval, ckpt, rate, restart = _spot_case(rng)
-        rate = rate or 0.05
-        args = (work, interval, ckpt, rate, restart)
-        got = call_number(fn, *args, name=name)
-        expect(got >= work * (1 - 1e-9), f"spot_hours{args} = {got:.6g}: less than the work.",
-               SPOT_HINT)  # fmt: skip
-        calm = call_number(fn, work, interval, 0.0, 0.0, restart, name=name)
-        expect(
-            math.isclose(calm, work, rel_tol=1e-6),
-            f"With no interruptions and free checkpoints a job of {work:g} h took {calm:.6g} h.",
-            SPOT_HINT,
+        c, m = _interval_case(rng)
+        got = call_number(fn, c, m, name=name)
+        expect(got > 0, f"{name}({c:g}, {m:g}) = {got:g} is not a positive interval.",
+               INTERVAL_HINT)  # fmt: skip
+        expect(call_number(fn, c * 1.5, m, name=name) > got,
+               "A longer checkpoint write should lengthen the interval.", INTERVAL_HINT)  # fmt: skip
+        expect(call_number(fn, c, m * 1.5, name=name) > got,
+               "Rarer interruptions should lengthen the interval.", INTERVAL_HINT)  # fmt: skip
+        tiny = c * 1e-4
+        near = call_number(fn, tiny, m, name=name) / math.sqrt(2 * tiny * m)
+        expect(0.97 < near < 1.03, f"For a cheap checkpoint {name} is far from sqrt(2 C M).",
+               INTERVAL_HINT)  # fmt: skip
+        same_twice(fn, (c, m), got, name=name)
+    _bad_inputs_raise(fn, name)
+    return public_pass(f"{name} grows with the checkpoint cost and the MTBF and refuses bad input")
+
+
+# The grid the optimum check searches, in hours of work, and its simulation's size: fixed, so
+# the check is deterministic (the same seed at every interval: common random numbers).
+GRID_H = [0.02 * 1.15**i for i in range(70)]  # 0.02 h to about 320 h
+OPTIMUM_TRIALS = 3000
+OPTIMUM_TOLERANCE = 0.05  # 5 % above the grid's minimum waste
+
+
+def _optimum_cases() -> list[tuple[float, float, float, float]]:
+    """(work_h, checkpoint_h, mtbf_h, restart_h): long jobs, checkpoints cheap next to the
+    MTBF (the regime the rule is for); seeded, so every run tries the same jobs."""
+    rng = public_rng(84)
+    cases = []
+    for _ in range(6):
+        mtbf = round(rng.uniform(2.0, 60.0), 2)
+        ckpt = round(mtbf * rng.uniform(0.001, 0.03), 4)
+        cases.append(
+            (round(mtbf * rng.uniform(3, 8), 1), ckpt, mtbf, round(rng.uniform(0, 0.5), 2))
         )
-        for i, what in (
-            (2, "longer checkpoints"),
-            (3, "more interruptions"),
-            (4, "slower restarts"),
-        ):
-            worse = list(args)
-            worse[i] = args[i] * 2 + 0.01
-            expect(call_number(fn, *worse, name=name) >= got * (1 - 1e-9),
-                   f"{what.capitalize()} made the job shorter.", SPOT_HINT)  # fmt: skip
-        unbroken = call_number(fn, work, interval, ckpt, 0.0, restart, name=name)
-        expect(got > unbroken, "Interruptions did not lengthen the job.", SPOT_HINT)
+    return cases
+
+
+@points(2)
+def check_interval_waste(fn: Any) -> CheckPassed:
+    """The simulated waste at ``fn(checkpoint_h, mtbf_h)`` is within 5 % of the least waste
+    over a grid of intervals (the kit's seeded simulator, the same seed at each interval)."""
+    name = "checkpoint_interval"
+    worst = 0.0
+    for work, ckpt, mtbf, restart in _optimum_cases():
+        tau = call_number(fn, ckpt, mtbf, name=name)
+        expect(tau > 0, f"{name}({ckpt:g}, {mtbf:g}) = {tau:g} is not a positive interval.",
+               INTERVAL_HINT)  # fmt: skip
+
+        def waste(interval: float, work=work, ckpt=ckpt, mtbf=mtbf, restart=restart) -> float:
+            sim = bill.simulate_waste(work, interval, ckpt, mtbf, restart,
+                                      trials=OPTIMUM_TRIALS, seed=8)  # fmt: skip
+            return float(sim.mean())
+
+        best = min(waste(g) for g in GRID_H if g <= work)
+        mine = waste(tau)
+        over = mine / best - 1 if best > 0 else 0.0
+        worst = max(worst, over)
+        expect(
+            over <= OPTIMUM_TOLERANCE,
+            f"Checkpointing every {tau:.3g} h (cost {ckpt:g} h, MTBF {mtbf:g} h, {work:g} h of "
+            f"work) wastes {mine:.3g} h; an interval on the grid wastes {over:.0%} less.",
+            INTERVAL_HINT,
+        )
+    text = (
+        f"Your interval wastes at most {worst:.1%} more than the best interval of a "
+        f"{len(GRID_H)}-point grid, on {len(_optimum_cases())} simulated jobs "
+        f"({OPTIMUM_TRIALS} seeded runs each)"
+    )
+    # the same test in the release (it needs no reference); the grader runs it again
+    return CheckPassed(text + ".") if _ref() else public_pass(text)
+
+
+# ------------------------------------------------------------------ step 2: the simulator
+SIM_TRIALS = 600
+SIM_SIGMAS = 5.0
+
+
+def _sim_case(rng: random.Random) -> tuple[float, float, float, float, float]:
+    work = round(rng.uniform(2, 20), 2)
+    interval = round(rng.uniform(0.4, 5), 3)
+    if abs(work / interval - round(work / interval)) < 1e-3:
+        interval = round(interval * 1.013, 3)
+    return (work, interval, round(rng.uniform(0, 0.3), 3), round(rng.uniform(2, 30), 2),
+            round(rng.uniform(0, 0.5), 3))  # fmt: skip
+
+
+@points(3)
+def check_simulate_waste(fn: Any) -> CheckPassed:
+    """``fn(work_h, interval_h, checkpoint_h, mtbf_h, restart_h, trials, seed)`` -> mean
+    wasted hours over ``trials`` seeded runs: within 5 standard errors of the expected waste,
+    the same for the same seed, different for another, exact with no interruptions."""
+    name = "simulate_waste"
+    kit = [bill.simulate_waste, bill.simulate_spot, bill.expected_spot_hours,
+           bill.expected_segment_hours, bill.waste_curve]  # fmt: skip
+    refuse_kit_function(fn, kit, name=name, sample_args=(4.0, 1.0, 0.1, 3.0, 0.1, 20, 0),
+                        hint=SIM_HINT)  # fmt: skip
+    rng = public_rng(83)
+    ref = _ref()
+    cases = [_sim_case(rng) for _ in range(8)]
+    for i, (work, interval, ckpt, mtbf, restart) in enumerate(cases):
+        args = (work, interval, ckpt, mtbf, restart, SIM_TRIALS, 100 + i)
+        got = call_number(fn, *args, name=name)
         same_twice(fn, args, got, name=name)
-    return public_pass(f"{name} is the work alone without interruptions or checkpoints, and "
-                       "grows with interruptions, checkpoints and restarts")  # fmt: skip
+        if ref is not None:
+            want, sem = ref.expected_waste(work, interval, ckpt, mtbf, restart, SIM_TRIALS)
+            expect(
+                abs(got - want) <= SIM_SIGMAS * sem + 1e-9 * work,
+                f"{name}{args} = {got:.4g} h: more than {SIM_SIGMAS:g} standard errors from "
+                "the expected waste of that job.",
+                SIM_HINT,
+            )
+    work, interval, ckpt, mtbf, restart = cases[0]
+    full = int(work // interval)
+    calm = call_number(fn, work, interval, ckpt, 1e12, restart, SIM_TRIALS, 1, name=name)
+    expect(math.isclose(calm, full * ckpt, rel_tol=1e-6, abs_tol=1e-9),
+           f"With (almost) no interruptions {name} wasted {calm:.6g} h, not the {full} "
+           "checkpoint writes alone.", SIM_HINT)  # fmt: skip
+    seeds = {round(call_number(fn, work, interval, ckpt, 2.0, restart, 50, s, name=name), 9)
+             for s in range(4)}  # fmt: skip
+    expect(len(seeds) > 1, f"{name} gives the same waste whatever the seed.",
+           "Draw the times between interruptions from np.random.default_rng(seed).")  # fmt: skip
+    busy = call_number(fn, work, interval, ckpt, 1.0, restart, SIM_TRIALS, 7, name=name)
+    quiet = call_number(fn, work, interval, ckpt, 40.0, restart, SIM_TRIALS, 7, name=name)
+    expect(busy > quiet, "Forty times more frequent interruptions did not waste more.", SIM_HINT)
+    if ref is None:
+        return public_pass(f"{name} is seeded, exact without interruptions and grows with them")
+    return CheckPassed(
+        f"{name} agrees with the expected waste on {len(cases)} random jobs "
+        f"({SIM_TRIALS} runs each), is seeded, and is exact without interruptions."
+    )
 
 
 # ------------------------------------------------------------------ step 2: first fit
@@ -260,57 +390,46 @@ def check_spot_choice(
     spot_cost: Any,
     on_demand_cost: Any,
     work_h: float,
-    intervals: Any,
     checkpoint_h: float,
-    rate_per_h: float,
+    mtbf_h: float,
     restart_h: float,
     spot_usd_h: float,
     on_demand_usd_h: float,
 ) -> CheckPassed:
-    """The cheapest interval among ``intervals`` on spot, its cost, and on-demand's cost."""
+    """The interval your rule gives for this job, the expected spot cost at it, and the
+    on-demand cost (never interrupted, the same checkpoints)."""
     from infralab.checks import check_close
 
     ref = _ref()
+    chosen = number(best_interval, name="best_interval")
     if ref is None:
-        chosen = number(best_interval, name="best_interval")
-        expect(
-            any(abs(float(i) - chosen) <= 1e-9 * max(1.0, chosen) for i in intervals),
-            f"best_interval = {best_interval!r} is not one of the intervals given.",
-            "Compute the spot cost of every interval and take the cheapest.",
-        )
+        expect(chosen > 0, f"best_interval = {chosen:g} h is not a positive interval.",
+               "Call your checkpoint_interval(ckpt_h, mtbf_h).")  # fmt: skip
         for value, price, what in ((spot_cost, spot_usd_h, "spot_cost"),
                                    (on_demand_cost, on_demand_usd_h, "on_demand_cost")):  # fmt: skip
             got = number(value, name=what)
             expect(got >= work_h * price * (1 - 1e-6),
                    f"{what} = {got:,.2f} USD is less than the work alone costs at that price.",
-                   "Price the expected wall hours (your spot_hours), not the work.")  # fmt: skip
-        return public_pass("best_interval is one of the intervals and both costs cover the work")
-    costs = ref.spot_choice(work_h, intervals, checkpoint_h, rate_per_h, restart_h, spot_usd_h)
-    cheapest = min(costs)
-    try:
-        chosen = float(best_interval)
-        i = min(range(len(costs)), key=lambda j: abs(float(intervals[j]) - chosen))
-    except (TypeError, ValueError):
-        raise CheckFailed("best_interval should be a number (hours).") from None
-    if abs(float(intervals[i]) - chosen) > 1e-9 * max(1.0, chosen) or costs[i] > cheapest * 1.001:
-        raise CheckFailed(
-            f"best_interval = {best_interval!r} is not the cheapest of the intervals given.",
-            "Compute spot_hours(...) x the spot price for every interval and take the argmin.",
-        )
-    check_close(spot_cost, cheapest, rel=1e-3, name="spot_cost")
-    best = float(intervals[i])
-    od = ref.on_demand_cost(work_h, best, checkpoint_h, restart_h, on_demand_usd_h)
-    check_close(
-        on_demand_cost,
-        od,
-        rel=1e-3,
-        name="on_demand_cost",
-        hint="On-demand is never interrupted (rate 0) but still writes its checkpoints.",
+                   "Price the expected wall hours at your interval, not the work.")  # fmt: skip
+        return public_pass("best_interval is positive and both costs cover the work")
+    want = ref.checkpoint_interval(checkpoint_h, mtbf_h)
+    expect(
+        _close_to_either(chosen, want),
+        f"best_interval = {chosen:.4g} h is not what Young/Daly give for this job.",
+        "Call your checkpoint_interval(ckpt_h, mtbf_h) with this job's checkpoint cost and MTBF.",
     )
-    verdict = "spot" if cheapest < od else "on-demand"
+    spot, od = ref.spot_and_on_demand(
+        work_h, chosen, checkpoint_h, mtbf_h, restart_h, spot_usd_h, on_demand_usd_h
+    )
+    check_close(spot_cost, spot, rel=1e-3, name="spot_cost",
+                hint="bill.expected_spot_hours(work_h, best_interval, ckpt_h, 1 / mtbf_h, "
+                "restart_h) x the spot price.")  # fmt: skip
+    check_close(on_demand_cost, od, rel=1e-3, name="on_demand_cost",
+                hint="On-demand is never interrupted (rate 0) but still writes its checkpoints.")  # fmt: skip
+    verdict = "spot" if spot < od else "on-demand"
     return CheckPassed(
-        f"Right: checkpoint every {best:.2f} h; {verdict} is cheaper "
-        f"({cheapest:,.0f} vs {od:,.0f} USD)."
+        f"Right: checkpoint every {chosen:.2f} h; {verdict} is cheaper "
+        f"({spot:,.0f} vs {od:,.0f} USD)."
     )
 
 

@@ -120,3 +120,30 @@ def fleet_timeline(jobs: pd.DataFrame, util: pd.DataFrame, n_gpus: int) -> alt.C
         "A day on a shared fleet, run by Ray",
         "measured now: start and end times recorded inside each Ray task",
     )
+
+
+def waste_chart(curve: pd.DataFrame, chosen_h: float, subtitle: str) -> alt.Chart:
+    """Expected wasted hours against the checkpoint interval, with one chosen interval marked.
+
+    ``curve`` holds ``interval_h`` and one column per series (``waste_h`` and, when present,
+    ``waste_formula_h``); ``chosen_h`` is drawn as a vertical rule.
+    """
+    names = {"waste_h": "simulated", "waste_formula_h": "formula"}
+    cols = [c for c in names if c in curve]
+    long = curve.melt(id_vars="interval_h", value_vars=cols, var_name="series", value_name="h")
+    long["series"] = long["series"].map(names)
+    x = alt.X(
+        "interval_h:Q", title="checkpoint interval (hours of work)", scale=alt.Scale(type="log")
+    )
+    lines = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(x=x, y=alt.Y("h:Q", title="expected wasted time (hours)"), color="series:N")
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"interval_h": [float(chosen_h)], "label": ["your interval"]}))
+        .mark_rule(color="firebrick", strokeDash=[4, 3])
+        .encode(x="interval_h:Q", tooltip=["label:N", alt.Tooltip("interval_h:Q", format=".2f")])
+    )
+    return titled((lines + rule).properties(width=420, height=240),
+                  "Waste under spot preemption against the checkpoint interval", subtitle)  # fmt: skip

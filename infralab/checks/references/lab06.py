@@ -1,4 +1,5 @@
-"""Lab 06's references: recall@k, reciprocal rank fusion, the placement choice, the summary."""
+"""Lab 06's references: the key -> tenant map, recall@k, reciprocal rank fusion, the placement
+choice, the summary."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import Any
 import pandas as pd
 
 from infralab.rag import evaluate as ev
+from infralab.rag import tenancy
 
 RRF_K0 = 60
+
+tenant_for_key = tenancy.tenant_for_key
 
 
 def recall_at_k(ranked: Sequence[str], gold: Sequence[str], k: int) -> float:
