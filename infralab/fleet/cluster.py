@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import os
 import time
 from collections.abc import Iterator
@@ -350,11 +351,17 @@ def stop(timeout_s: float = 20.0) -> int:
     import ray
 
     if ray.is_initialized():
-        with contextlib.suppress(Exception):
-            from ray import serve
+        # Serve's shutdown kills its controller while a call to it is still in flight, and
+        # Ray's driver prints that as "(raylet) Task ServeController.graceful_shutdown
+        # failed ... retries remaining" under the cell, which students read as an error.
+        # Ray prints such messages on stdout from a listener thread that ray.shutdown()
+        # stops, so stdout is held for the teardown only; the return value says what is left.
+        with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.suppress(Exception):
+                from ray import serve
 
-            serve.shutdown()
-        ray.shutdown()
+                serve.shutdown()
+            ray.shutdown()
     if _cluster is not None:  # the node's processes: GCS, raylet, agents, workers
         with contextlib.suppress(Exception):
             _cluster.shutdown()
