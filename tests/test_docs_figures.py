@@ -100,8 +100,9 @@ def test_answer_keys_date_each_recorded_file_as_the_file_does(repo_root):
         for name, said in re.findall(
             r"`datasets/benchmarks/([\w.]+\.json)` \([^()]*?(\d{4}-\d\d-\d\d)\)", text
         ):
-            measured = _recorded(repo_root, name).get("measured_at")
-            if measured:  # older records keep their date elsewhere
+            recorded = _recorded(repo_root, name)
+            measured = recorded.get("measured_at") or recorded.get("date")
+            if measured:  # a record without a date (quality.json) says it in the key
                 assert said == measured[:10], f"{key.name} dates {name} {said}, the file {measured}"
                 checked += 1
     assert checked >= 3, "the keys no longer cite dated recorded files"
@@ -157,3 +158,23 @@ def test_answer_key_02_quotes_the_recorded_fp32_and_int8_throughput(repo_root):
         "sentences/s at batch 32"
     )
     assert said in _key(repo_root, "02_serverless_api")
+
+
+def test_answer_key_04_quotes_the_recorded_prefill_times(repo_root):
+    """Key 04's exercise 1: time to first token per prompt length, from generation.json."""
+    rows = {
+        r["prompt_tokens"]: r
+        for r in _recorded(repo_root, "generation.json")["ttft_vs_prompt"]["rows"]
+    }
+    ms = lambda n: f"{rows[n]['ttft_s'] * 1e3:.0f} ms"  # noqa: E731
+    said = (
+        f"16 tokens {ms(16)}, 64 tokens {ms(64)}, 256 tokens {ms(256)}, "
+        f"1,024 tokens {rows[1024]['ttft_s']:.2f} s"
+    )
+    key = _key(repo_root, "04_llm_tokens")
+    assert said in key, f"answer key 04 should quote {said!r}"
+    top = max(r["prefill_tok_s"] for r in rows.values())
+    assert (
+        f"falls from about {round(top, -2):.0f} to {rows[1024]['prefill_tok_s']:.0f} tokens/s"
+        in key
+    )
