@@ -113,6 +113,7 @@ def _report(args: argparse.Namespace) -> int:
 
     df = notebooks.report(args.paths or None, out=args.out)
     print(df.to_string(index=False))
+    print(f"written: {args.out} and {notebooks.metadata_path(args.out)} (machine, date, commit)")
     return 0
 
 

@@ -71,3 +71,110 @@ def test_the_guide_says_what_to_do_about_the_oldest_price_list(repo_root):
     guide = _flat(_guide(repo_root))
     assert f"`{name}` is flagged as dated {oldest[name]}" in guide
     assert "What to do:" in guide
+
+
+# ------------------------------------------------------------------ the answer keys
+def _recorded(repo_root, name: str) -> dict:
+    return json.loads((repo_root / "datasets" / "benchmarks" / name).read_text(encoding="utf-8"))
+
+
+def _key(repo_root, lesson: str) -> str:
+    return _flat((repo_root / "docs" / "answers" / f"{lesson}.md").read_text(encoding="utf-8"))
+
+
+def _sweep(recorded: dict, variant: str, provider: str, batch: int, seq: int) -> float:
+    rows = [
+        r
+        for r in recorded["data"]["sweep"]
+        if (r["variant"], r["provider"], r["batch"], r["seq"]) == (variant, provider, batch, seq)
+    ]
+    assert len(rows) == 1, f"no single sweep row for {variant} {provider} {batch}x{seq}"
+    return rows[0]["sentences_per_s"]
+
+
+def test_answer_keys_date_each_recorded_file_as_the_file_does(repo_root):
+    """Where a key names a recorded benchmark with a date, the date is the file's own."""
+    checked = 0
+    for key in sorted((repo_root / "docs" / "answers").glob("0*.md")):
+        text = _flat(key.read_text(encoding="utf-8"))
+        for name, said in re.findall(
+            r"`datasets/benchmarks/([\w.]+\.json)` \([^()]*?(\d{4}-\d\d-\d\d)\)", text
+        ):
+            recorded = _recorded(repo_root, name)
+            measured = recorded.get("measured_at") or recorded.get("date")
+            if measured:  # a record without a date (quality.json) says it in the key
+                assert said == measured[:10], f"{key.name} dates {name} {said}, the file {measured}"
+                checked += 1
+    assert checked >= 3, "the keys no longer cite dated recorded files"
+
+
+def test_answer_key_03_quotes_the_recorded_embedding_runs(repo_root):
+    """Every figure key 03 takes from embedding.json and the H200 run, formatted as it writes it."""
+    cpu = _recorded(repo_root, "embedding.json")
+    gpu = _recorded(repo_root, "embedding_gpu_h200.json")
+    key = _key(repo_root, "03_onnx_gpu_vs_cpu")
+
+    def n(x: float) -> str:
+        return f"{x:,.0f}"
+
+    assert f"2 Intel Xeon vCPUs, {cpu['measured_at'][:10]}" in key
+    assert "Xeon" in cpu["machine"]["cpu_model"] and cpu["machine"]["cpus"] == 2
+    int8 = lambda b, s: n(_sweep(cpu, "int8", "cpu", b, s))  # noqa: E731
+    fp32 = lambda b, s: n(_sweep(cpu, "fp32", "cpu", b, s))  # noqa: E731
+    expected = [
+        f"int8: {int8(1, 16)} sentences/s at batch 1, {int8(32, 16)} at batch 32",
+        f"int8: {int8(1, 128)} at batch 1, {int8(4, 128)} at batch 4, {int8(32, 128)} at batch 32",
+        f"fp32: {fp32(4, 128)} at batch 4, {fp32(32, 128)} at batch 32",
+    ]
+    engines = cpu["data"]["sentences_per_s_by_engine"]
+    mixed, i8, f32 = engines["cpu/int8-mixed"], engines["cpu/int8"], engines["cpu/fp32"]
+    assert cpu["data"]["batch_size"] == 32
+    expected += [
+        f"measured {n(mixed)} sentences/s against {n(i8)} for int8 at batch 32",
+        f"about {100 * (1 - mixed / i8):.0f} % slower (still {mixed / f32:.1f}x fp32's {n(f32)})",
+    ]
+    quality = cpu["quality"]["vs_cpu_fp32"]
+    expected.append(
+        f"worst cosine to fp32 improves from {quality['cpu/int8']['min_cosine']:.3f} "
+        f"to {quality['cpu/int8-mixed']['min_cosine']:.3f}"
+    )
+    g = lambda v, b, s: _sweep(gpu, v, "cuda", b, s)  # noqa: E731
+    expected += [
+        f"1.2x (16 tokens: {n(g('fp16', 1, 16))} against {n(g('fp32', 1, 16))} sentences/s)",
+        f"16 tokens, batch 128: {n(g('fp16', 128, 16))} against {n(g('fp32', 128, 16))}, "
+        f"{g('fp16', 128, 16) / g('fp32', 128, 16):.1f}x",
+        f"256 tokens, batch 128: {n(g('fp16', 128, 256))} against {n(g('fp32', 128, 256))}, "
+        f"{g('fp16', 128, 256) / g('fp32', 128, 256):.1f}x",
+    ]
+    assert f"{g('fp16', 1, 16) / g('fp32', 1, 16):.1f}" == "1.2"
+    missing = [e for e in expected if e not in key]
+    assert not missing, f"answer key 03 does not quote the recorded figures: {missing}"
+
+
+def test_answer_key_02_quotes_the_recorded_fp32_and_int8_throughput(repo_root):
+    engines = _recorded(repo_root, "embedding.json")["data"]["sentences_per_s_by_engine"]
+    said = (
+        f"`embedding.json`: {engines['cpu/fp32']:,.0f} against {engines['cpu/int8']:,.0f} "
+        "sentences/s at batch 32"
+    )
+    assert said in _key(repo_root, "02_serverless_api")
+
+
+def test_answer_key_04_quotes_the_recorded_prefill_times(repo_root):
+    """Key 04's exercise 1: time to first token per prompt length, from generation.json."""
+    rows = {
+        r["prompt_tokens"]: r
+        for r in _recorded(repo_root, "generation.json")["ttft_vs_prompt"]["rows"]
+    }
+    ms = lambda n: f"{rows[n]['ttft_s'] * 1e3:.0f} ms"  # noqa: E731
+    said = (
+        f"16 tokens {ms(16)}, 64 tokens {ms(64)}, 256 tokens {ms(256)}, "
+        f"1,024 tokens {rows[1024]['ttft_s']:.2f} s"
+    )
+    key = _key(repo_root, "04_llm_tokens")
+    assert said in key, f"answer key 04 should quote {said!r}"
+    top = max(r["prefill_tok_s"] for r in rows.values())
+    assert (
+        f"falls from about {round(top, -2):.0f} to {rows[1024]['prefill_tok_s']:.0f} tokens/s"
+        in key
+    )

@@ -55,8 +55,11 @@ def test_bad_demands_are_refused():
 
 
 def test_footprint_message_names_the_limit():
+    # Binder's 2 GB holds the lesson's Ray and Ray Serve, with the kernel beside them.
     binder = cluster.expected_footprint(limit_mb=2048)
-    assert binder.fits and not binder.fits_with_serve and "Serve" in binder.message
+    assert binder.fits and binder.fits_with_serve and "with Serve" in binder.message
+    short = cluster.expected_footprint(limit_mb=cluster.EXPECTED_RAY_RSS_MB + 550)
+    assert short.fits and not short.fits_with_serve and "Serve may not" in short.message
     tiny = cluster.expected_footprint(limit_mb=1000)
     assert not tiny.fits and "Binder" in tiny.message
     big = cluster.expected_footprint(limit_mb=64_000)

@@ -113,7 +113,7 @@ def test_peaks_come_from_the_guide_table_and_from_a_report(tmp_path: Path) -> No
     report = tmp_path / "artifacts" / "notebook_report.csv"
     report.parent.mkdir()
     report.write_text(
-        "notebook,wall_s,peak_rss_mb,within_90s,within_1_5gb,error\n"
+        "notebook,wall_s,peak_rss_mb,within_60s,within_1_5gb,error\n"
         "course/00_a.ipynb,1.0,100,True,True,\ncourse/01_b.ipynb,2.0,900,True,True,\n"
     )
     assert preflight.kit_peak(tmp_path) == (

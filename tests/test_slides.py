@@ -137,6 +137,28 @@ def test_decks_need_no_cdn(tmp_path: Path) -> None:
         assert theme and "googleapis" not in (tmp_path / theme.group(1)).read_text()
         assert not remote, f"{path.name} loads {remote}"
         assert 'src="reveal.js/dist/reveal.js"' in html
+        # No math renderer either: MathJax came from a CDN and is left out of the template.
+        assert "mathjax" not in html.lower(), f"{path.name} still asks for MathJax"
+        assert not re.findall(r'src="https?://', html), f"{path.name} fetches something"
+
+
+# TeX the decks would show as raw text: $$...$$, \(...\), \[...\], \begin{...}, or a $...$
+# span holding a backslash, ^ or _ (prices such as "$/hour" are plain dollars, not math).
+_TEX = r"\$\$.+?\$\$|\\\(|\\\[|\\begin\{|(?<![\w\\])\$[^$\s][^$\n]*?[\\^_][^$\n]*?\$"
+
+
+def test_no_lesson_needs_a_math_renderer() -> None:
+    """Slides and the site draw no TeX (no MathJax offline): lessons write formulas in words/code."""
+    import re
+
+    found = []
+    for path in slides.lessons():
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                found += [(path.name, m) for m in re.findall(_TEX, cell.source, re.S)]
+    assert not found, f"TeX math with no renderer to draw it offline: {found}"
+    assert re.findall(_TEX, "a $x^2$ b") and re.findall(_TEX, "$$E = mc^2$$")
+    assert not re.findall(_TEX, "price in $/hour, $/TFLOP and $/GB")
 
 
 @pytest.mark.browser

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import os
 import time
 from collections.abc import Iterator
@@ -34,12 +35,17 @@ RAY_PROCESS_MARKERS = (
     "serve/_private",
 )
 # Measured on the kit's 2-core machine (Ray 2.60, psutil RSS summed over every Ray process,
-# 2026-11-29): 920-1,190 MB for a bare cluster (9-11 processes); 1,680-1,800 MB with Ray
-# Serve's controller, proxy and two int8 embeddings replicas. RSS counts shared pages more
-# than once, so the true footprint is lower; the doctor uses these as conservative figures.
-# Re-measure with ``footprint()`` on a running cluster.
-EXPECTED_RAY_RSS_MB = 1_300
+# 2026-12-06, the settings of ``start``): 450-460 MB for the bare cluster (GCS, raylet, the
+# API server, the dashboard and runtime-env agents: 5 processes, no idle workers), about
+# 1,000 MB while the packing experiment holds five workers, and about 690 MB more for Ray
+# Serve's controller, HTTP proxy and one replica with the int8 encoder (190 + 190 + 310).
+# Ray's defaults (``ray.init``: autoscaler monitor, log monitor, two prestarted workers)
+# cost about 400 MB more, which is why ``start`` does not use them. RSS counts shared pages
+# more than once, so the true footprint is lower; the doctor uses these as conservative
+# figures. Re-measure with ``footprint()`` on a running cluster.
+EXPECTED_RAY_RSS_MB = 1_000  # the bare cluster plus the packing experiment's five workers
 EXPECTED_SERVE_EXTRA_MB = 700  # controller + HTTP proxy + one replica with the int8 encoder
+EXPECTED_BARE_MB = 460  # what Serve adds to: the packing workers have exited by then
 BINDER_LIMIT_MB = 2_048
 
 
@@ -110,7 +116,7 @@ def expected_footprint(limit_mb: int | None = None) -> Footprint:
     cap = limit_mb if limit_mb else cgroup_limit_mb()
     budget = min(avail, cap) if cap else avail
     core = EXPECTED_RAY_RSS_MB
-    serve = core + EXPECTED_SERVE_EXTRA_MB
+    serve = max(core, EXPECTED_BARE_MB + EXPECTED_SERVE_EXTRA_MB)  # peaks, not a sum
     fits, fits_serve = budget >= core + 500, budget >= serve + 500  # + the notebook kernel
     if fits_serve:
         msg = f"Ray fits: about {serve} MB with Serve, {budget} MB available."
@@ -122,8 +128,8 @@ def expected_footprint(limit_mb: int | None = None) -> Footprint:
     else:
         msg = (
             f"Ray needs about {core} MB and this machine has {budget} MB to give: lesson 08's "
-            "fleet sections will not run here (Binder's 2 GB is too small); use a local "
-            "install or Colab."
+            "fleet sections will not run here. They fit in Binder's 2 GB with the kernel: close "
+            "other notebooks and kernels, or use a local install or Colab."
         )
     return Footprint(core, serve, total, avail, fits, fits_serve, msg)
 
@@ -230,6 +236,29 @@ def _reap_own_sessions(timeout_s: float = 5.0) -> None:
     _terminate(own_session_processes(), timeout_s)
 
 
+def return_freed_memory() -> float:
+    """Hand memory this process has freed back to the system; returns the MB it gave back.
+
+    Deleting a model (``del encoder``) frees its weights inside the process, but the C
+    allocator (glibc's malloc) keeps freed blocks for reuse, so the kernel's resident memory
+    barely drops, and Ray's processes are counted on top of it. ``malloc_trim`` returns
+    what is free to the system. Elsewhere (macOS, Windows, musl) this only collects garbage.
+    """
+    import ctypes
+    import gc
+    import sys
+
+    import psutil
+
+    me = psutil.Process()
+    before = me.memory_info().rss
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return max(0.0, (before - me.memory_info().rss) / 2**20)
+
+
 def footprint() -> dict[str, float]:
     """Measured now: RSS of every Ray process plus this one, in MB (RSS over-counts shared)."""
     import psutil
@@ -238,6 +267,18 @@ def footprint() -> dict[str, float]:
     ray_mb = sum(p["rss_mb"] for p in procs)
     me = psutil.Process().memory_info().rss / 2**20
     return {"ray_processes": len(procs), "ray_rss_mb": ray_mb, "driver_rss_mb": me}
+
+
+# Ray's own settings for a small, short-lived cluster (its ``_system_config``): start a
+# worker process only when a task needs one (by default two idle ones are started at once,
+# about 100 MB each), and keep none idle beyond a second (by default as many as CPUs).
+SYSTEM_CONFIG = {
+    "enable_worker_prestart": False,
+    "prestart_worker_first_driver": False,
+    "num_workers_soft_limit": 0,
+}
+
+_cluster: Any = None  # the running ray.cluster_utils.Cluster this driver started
 
 
 def start(
@@ -250,26 +291,41 @@ def start(
 ) -> dict[str, Any]:
     """Start a local Ray cluster with ``gpus`` logical GPUs; returns its resources.
 
-    Small object store, no dashboard, logs kept out of the notebook. Ray's node start-up
-    waits about 30 s for its agents; on an overloaded machine that can time out, so the
-    start is retried once after a clean shutdown.
+    The head node is started through ``ray.cluster_utils.Cluster`` (Ray's own way to run a
+    cluster's nodes on one machine) rather than ``ray.init()``, because only there can the
+    two helper processes a one-machine course does not use be left out: the autoscaler's
+    monitor (no nodes to add) and the log monitor (logs stay in Ray's folder, none go to the
+    notebook). With no idle workers kept (:data:`SYSTEM_CONFIG`) and no dashboard, that
+    saves about 400 MB, which is what lets lesson 08 fit in 1.5 GB. The driver then joins
+    with ``ray.init(address=...)``. Ray's node start-up waits about 30 s for its agents; on
+    an overloaded machine that can time out, so the start is retried once after a clean stop.
     """
+    global _cluster
     # Ray reports usage statistics to its makers unless told not to: no traffic leaves here.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray = require_ray()
-    if ray.is_initialized():
-        ray.shutdown()
+    if ray.is_initialized() or _cluster is not None:
+        stop()
     sweep_orphan_sessions()  # what a killed kernel's earlier cluster left behind
+    from ray.cluster_utils import Cluster
+
+    head = {
+        "num_cpus": cpus,
+        "num_gpus": gpus,
+        "resources": extra_resources or {},
+        "include_dashboard": False,
+        "node_ip_address": "127.0.0.1",  # nothing listens beyond this machine
+        "object_store_memory": object_store_mb * 2**20,
+        "no_monitor": True,
+        "include_log_monitor": False,
+        "_system_config": dict(SYSTEM_CONFIG),
+    }
     last: Exception | None = None
     for _ in range(max(1, tries)):
         try:
+            _cluster = Cluster(initialize_head=True, connect=False, head_node_args=head)
             ray.init(
-                num_cpus=cpus,
-                num_gpus=gpus,
-                resources=extra_resources or {},
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",  # nothing listens beyond this machine
-                object_store_memory=object_store_mb * 2**20,
+                address=_cluster.address,
                 log_to_driver=False,
                 configure_logging=True,
                 logging_level="ERROR",
@@ -277,9 +333,7 @@ def start(
             return ray.cluster_resources()
         except Exception as exc:  # Ray raises a bare Exception on a start-up timeout
             last = exc
-            with contextlib.suppress(Exception):
-                ray.shutdown()
-            _reap_own_sessions()  # a failed start leaves its GCS and agents running
+            stop(timeout_s=5.0)  # a failed start leaves its GCS and agents running
             time.sleep(1.0)
     raise FleetError(f"Ray did not start ({last}). Close other notebooks and run the cell again.")
 
@@ -291,16 +345,27 @@ def stop(timeout_s: float = 20.0) -> int:
     and returns; they take a moment to exit, hence the wait; stragglers of this driver's
     own sessions are then terminated by pid (never by name: other Ray users are left alone).
     """
+    global _cluster
     if not ray_available():
         return 0
     import ray
 
     if ray.is_initialized():
-        with contextlib.suppress(Exception):
-            from ray import serve
+        # Serve's shutdown kills its controller while a call to it is still in flight, and
+        # Ray's driver prints that as "(raylet) Task ServeController.graceful_shutdown
+        # failed ... retries remaining" under the cell, which students read as an error.
+        # Ray prints such messages on stdout from a listener thread that ray.shutdown()
+        # stops, so stdout is held for the teardown only; the return value says what is left.
+        with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.suppress(Exception):
+                from ray import serve
 
-            serve.shutdown()
-        ray.shutdown()
+                serve.shutdown()
+            ray.shutdown()
+    if _cluster is not None:  # the node's processes: GCS, raylet, agents, workers
+        with contextlib.suppress(Exception):
+            _cluster.shutdown()
+        _cluster = None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not own_session_processes():

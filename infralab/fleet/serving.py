@@ -35,7 +35,7 @@ def quiet_serve_logger() -> None:
     Importing ``ray.serve`` gives the driver's ``ray.serve`` logger an INFO level and a
     stderr handler, so every deployment step ("Started Serve", "Deploying app", "Application
     is ready") printed in red under lesson 08's cells, which students read as errors.
-    ``ray.init(log_to_driver=False, logging_level="ERROR")`` (cluster.start) covers the
+    ``ray.init(address=..., log_to_driver=False, logging_level="ERROR")`` (cluster.start) covers the
     workers and Ray Core, not this logger. The replicas' own logs stay in Ray's log folder.
     """
     logging.getLogger("ray.serve").setLevel(logging.WARNING)
