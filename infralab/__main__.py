@@ -133,10 +133,10 @@ def _slides(args: argparse.Namespace) -> int:
 def _speaker_notes(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from infralab import slides
+    from infralab import notebooks, slides
 
     paths = [Path(p) for p in args.paths] or slides.lessons()
-    changed = slides.set_notes_visible(paths, visible=args.action == "show")
+    changed = notebooks.set_notes_visible(paths, visible=args.action == "show")
     for path in changed:
         print(f"{args.action}: {path}")
     if args.action == "show" and changed:

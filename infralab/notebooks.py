@@ -204,6 +204,20 @@ def sync(path: Path, *, check: bool = False, root: Path = REPO_ROOT) -> bool:
     return True
 
 
+def set_notes_visible(paths: list[Path], visible: bool) -> list[Path]:
+    """Unfold (instructor view) or fold (student view) the notes of notebooks, in place."""
+    from infralab.slides import apply_slide_metadata, fold_notes, unfold_notes
+
+    changed = []
+    for path in paths:
+        nb = read(path)
+        if (unfold_notes if visible else fold_notes)(nb):
+            apply_slide_metadata(nb)
+            Path(path).write_text(dumps(nb), encoding="utf-8")
+            changed.append(Path(path))
+    return changed
+
+
 # ---------------------------------------------------------------- time and memory report
 def _peak_rss_sampler(pid: int, stop: threading.Event, peak: list[int]) -> None:
     import psutil

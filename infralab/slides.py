@@ -152,20 +152,6 @@ def unfold_notes(nb: Any) -> bool:
     return changed
 
 
-def set_notes_visible(paths: list[Path], visible: bool) -> list[Path]:
-    """Unfold (instructor view) or fold (student view) the notes of notebooks, in place."""
-    from infralab import notebooks
-
-    changed = []
-    for path in paths:
-        nb = notebooks.read(path)
-        if (unfold_notes if visible else fold_notes)(nb):
-            apply_slide_metadata(nb)
-            Path(path).write_text(notebooks.dumps(nb), encoding="utf-8")
-            changed.append(Path(path))
-    return changed
-
-
 def apply_slide_metadata(nb: Any) -> bool:
     """Give every cell ``metadata.slideshow.slide_type``; return True if anything changed.
 
@@ -182,6 +168,8 @@ def apply_slide_metadata(nb: Any) -> bool:
         if show.get("slide_type") != want:
             show["slide_type"] = want
             changed = True
+        if NOTES_KEY in meta:  # folded notes always last: one file text however they got there
+            meta[NOTES_KEY] = meta.pop(NOTES_KEY)
     return changed
 
 
