@@ -1,4 +1,4 @@
-"""Command line: ``python -m infralab doctor | fetch | build-models | bench | serve | build-labs | release | slides``.
+"""Command line: ``python -m infralab doctor | fetch | build-models | bench | serve | build-labs | release | slides | speaker-notes``.
 
 Each command lives in the module of its concern; this file only dispatches, so a missing or
 broken engine cannot stop the doctor from running.
@@ -131,6 +131,23 @@ def _slides(args: argparse.Namespace) -> int:
     return 0
 
 
+def _speaker_notes(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from infralab import notebooks, slides
+
+    paths = [Path(p) for p in args.paths] or slides.lessons()
+    changed = notebooks.set_notes_visible(paths, visible=args.action == "show")
+    for path in changed:
+        print(f"{args.action}: {path}")
+    if args.action == "show" and changed:
+        print(
+            "Notes are visible as cells (RISE shows them in its speaker view, key S). Run "
+            "`python -m infralab speaker-notes hide` (or build-labs) before committing."
+        )
+    return 0
+
+
 def _share(args: argparse.Namespace) -> int:
     import os
 
@@ -222,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("slides", help="export every lesson as HTML slides (reveal.js)")
     p.add_argument("--out", default="artifacts/slides")
     p.set_defaults(func=_slides)
+
+    p = sub.add_parser(
+        "speaker-notes",
+        help="instructor view: show the lessons' speaker notes as cells, or hide them again",
+    )
+    p.add_argument("action", choices=["show", "hide"])
+    p.add_argument("paths", nargs="*", help="notebooks (default: every lesson)")
+    p.set_defaults(func=_speaker_notes)
 
     p = sub.add_parser("preflight", help="is this room ready? first cell, memory, GPU, prices")
     p.add_argument("--no-kernel", action="store_true", help="do not time a Jupyter kernel start")

@@ -95,7 +95,7 @@ def content(nb: dict[str, Any]) -> list[tuple[Any, ...]]:
     """What a notebook says, independent of who saved it and how.
 
     Per cell: its type, its source (a list of lines or one string, ``\\r\\n``, a trailing
-    newline: all the same), its tags and its slide type. Left out, because every front end
+    newline: all the same), its tags, its slide type and its speaker notes. Left out, because every front end
     rewrites them on save without changing the lesson: cell ids, outputs and execution counts
     (the committed-clean check looks at those), the kernel's ``language_info`` and
     ``kernelspec``, widget state, Colab's ``metadata.colab``/``accelerator``/``outputId``,
@@ -108,12 +108,14 @@ def content(nb: dict[str, Any]) -> list[tuple[Any, ...]]:
         meta = cell.get("metadata", {}) or {}
         show = meta.get("slideshow")
         slide = show.get("slide_type") if isinstance(show, dict) else None
+        notes = meta.get("speaker_notes") or []
         cells.append(
             (
                 cell.get("cell_type"),
                 _source_text(cell.get("source", "")),
                 tuple(sorted(meta.get("tags", []) or [])),
                 slide,
+                tuple([notes] if isinstance(notes, str) else notes),
             )
         )
     return cells
@@ -184,10 +186,11 @@ def normalise(nb: dict[str, Any], relpath: str) -> dict[str, Any]:
     nb["metadata"].setdefault("language_info", {"name": "python"})
     strip_outputs(nb)
     try:
-        from infralab.slides import apply_slide_metadata
+        from infralab.slides import apply_slide_metadata, fold_notes
     except ImportError:
         pass
     else:
+        fold_notes(nb)  # speaker notes into cell metadata: out of the students' sight
         apply_slide_metadata(nb)
     return nb
 
@@ -216,6 +219,20 @@ def sync(path: Path, *, check: bool = False, root: Path = REPO_ROOT) -> bool:
         return False
     Path(path).write_text(want, encoding="utf-8")
     return True
+
+
+def set_notes_visible(paths: list[Path], visible: bool) -> list[Path]:
+    """Unfold (instructor view) or fold (student view) the notes of notebooks, in place."""
+    from infralab.slides import apply_slide_metadata, fold_notes, unfold_notes
+
+    changed = []
+    for path in paths:
+        nb = read(path)
+        if (unfold_notes if visible else fold_notes)(nb):
+            apply_slide_metadata(nb)
+            Path(path).write_text(dumps(nb), encoding="utf-8")
+            changed.append(Path(path))
+    return changed
 
 
 # ---------------------------------------------------------------- time and memory report

@@ -44,6 +44,8 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 BUNDLE = "_static/vega-bundle.js"
 EXECUTED = "_executed"
 REMOTE_IMAGE = re.compile(r"!\[([^\]]*)\]\(https?://[^)]*\)")
+# A lab's answer markers (nbgrader's); the page shows the solution without them.
+SOLUTION_MARKER = re.compile(r"^[ \t]*#+[ \t]*(BEGIN|END) SOLUTION[ \t]*(\n|$)", re.M)
 ALTAIR_SETUP = """
 import altair as _alt
 
@@ -288,15 +290,27 @@ class WidgetRenderer:
         return ""
 
 
+def strip_solution_markers(source: str) -> str:
+    """A cell's source without its ``### BEGIN SOLUTION`` / ``### END SOLUTION`` lines.
+
+    The site renders the solution labs: the solution stays, the markers (instructions to
+    ``build-labs``, not part of the answer) go.
+    """
+    return SOLUTION_MARKER.sub("", source)
+
+
 def staticize(nb: Any) -> tuple[int, int]:
-    """Drop speaker notes; replace chart and widget outputs by static HTML.
+    """Drop speaker notes and solution markers; replace chart and widget outputs by static HTML.
 
     Returns the number of (charts, widgets) converted.
     """
-    # speaker notes are for the presenter (slides), not for the page a student reads
+    # speaker notes are for the presenter (slides), not for the page a student reads; folded
+    # notes live in cell metadata, which no page shows, and a stray notes cell is dropped
     nb.cells = [c for c in nb.cells if "slide-notes" not in c.get("metadata", {}).get("tags", [])]
-    for cell in nb.cells:  # remote images (the launch badges) would need the network: keep text
-        if cell.cell_type == "markdown":
+    for cell in nb.cells:
+        cell.get("metadata", {}).pop("speaker_notes", None)
+        cell.source = strip_solution_markers(cell.source)
+        if cell.cell_type == "markdown":  # remote images (the badges) need the network: text
             cell.source = REMOTE_IMAGE.sub(r"\1", cell.source)
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {})
     closed = set(nb.metadata.get("infralab_site", {}).get("closed_widgets", []))
@@ -315,7 +329,14 @@ def staticize(nb: Any) -> tuple[int, int]:
                     renderer.charts += 1
                     new = chart_html(data[mime])
                     break
-            if new is None and WIDGET_VIEW in data and data[WIDGET_VIEW].get("model_id") in closed:
+            if new is None and WIDGET_VIEW in data and "text/html" in data:
+                # a widget that brings its own static form (the self-check quizzes: every
+                # answer folded in a <details>) is shown that way, not as frozen controls
+                html_value = data["text/html"]
+                new = "".join(html_value) if isinstance(html_value, list) else html_value
+            elif (
+                new is None and WIDGET_VIEW in data and data[WIDGET_VIEW].get("model_id") in closed
+            ):
                 new = ""  # closed by the kernel: a front end shows nothing here either
             elif new is None and WIDGET_VIEW in data:
                 widgets += 1

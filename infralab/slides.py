@@ -71,13 +71,94 @@ def slide_type_for(cell: dict[str, Any]) -> str:
     return "-"
 
 
+NOTES_TAG = "slide-notes"
+NOTES_KEY = "speaker_notes"  # cell metadata: the notes that follow this cell on its slide
+
+
+def _cells(nb: Any) -> list[Any]:
+    return nb.get("cells", [])  # a plain dict or an nbformat.NotebookNode (a dict too)
+
+
+def speaker_notes(cell: dict[str, Any]) -> list[str]:
+    """The speaker notes a cell carries in its metadata (folded by :func:`fold_notes`)."""
+    notes = cell.get("metadata", {}).get(NOTES_KEY, [])
+    return [notes] if isinstance(notes, str) else list(notes or [])
+
+
+def is_notes_cell(cell: dict[str, Any]) -> bool:
+    return NOTES_TAG in set(cell.get("metadata", {}).get("tags", []))
+
+
+def fold_notes(nb: Any) -> bool:
+    """Move every speaker-notes cell's text into the metadata of the cell it follows.
+
+    Why: a notes cell is a Markdown cell, so every student saw the presenter's notes in
+    JupyterLab, Colab and VS Code. In metadata they are invisible to students, yet
+    :func:`unfold_notes` puts them back as notes cells for the reveal.js export and for the
+    instructor's view (``python -m infralab speaker-notes show``). An author still writes a
+    Markdown cell tagged ``slide-notes``; ``build-labs`` folds it. Notes before any other cell
+    go to the next one. Returns True if anything moved; idempotent.
+    """
+    cells = _cells(nb)
+    kept: list[Any] = []
+    pending: list[str] = []
+    for cell in cells:
+        if cell.get("cell_type") == "markdown" and is_notes_cell(cell):
+            text = _source(cell).strip()
+            if kept and not set(kept[-1].get("metadata", {}).get("tags", [])) & SKIP_TAGS:
+                meta = kept[-1].setdefault("metadata", {})
+                meta[NOTES_KEY] = speaker_notes(kept[-1]) + [text]
+            else:
+                pending.append(text)
+            continue
+        if pending and not set(cell.get("metadata", {}).get("tags", [])) & SKIP_TAGS:
+            meta = cell.setdefault("metadata", {})
+            meta[NOTES_KEY] = pending + speaker_notes(cell)
+            pending = []
+        kept.append(cell)
+    if len(kept) == len(cells):
+        return False
+    nb["cells"] = kept
+    return True
+
+
+def unfold_notes(nb: Any) -> bool:
+    """The inverse of :func:`fold_notes`: each folded note becomes a notes cell again.
+
+    Used on a copy for the slide export, and in place for the instructor's view. Returns True
+    if anything changed.
+    """
+    out: list[Any] = []
+    changed = False
+    for cell in _cells(nb):
+        out.append(cell)
+        notes = speaker_notes(cell)
+        if not notes:
+            continue
+        changed = True
+        cell["metadata"].pop(NOTES_KEY, None)
+        for text in notes:
+            note = {
+                "cell_type": "markdown",
+                "metadata": {"tags": [NOTES_TAG], "slideshow": {"slide_type": "notes"}},
+                "source": text,
+            }
+            if type(cell) is not dict:  # a NotebookNode keeps attribute access for nbconvert
+                import nbformat
+
+                note = nbformat.from_dict(note)
+            out.append(note)
+    nb["cells"] = out
+    return changed
+
+
 def apply_slide_metadata(nb: Any) -> bool:
     """Give every cell ``metadata.slideshow.slide_type``; return True if anything changed.
 
     Works on a plain dict (as read from JSON) or an ``nbformat.NotebookNode``; idempotent.
     """
     changed = False
-    for cell in nb.get("cells", []) if isinstance(nb, dict) else nb.cells:
+    for cell in _cells(nb):
         want = slide_type_for(cell)
         meta = cell.setdefault("metadata", {})
         show = meta.get("slideshow")
@@ -87,6 +168,8 @@ def apply_slide_metadata(nb: Any) -> bool:
         if show.get("slide_type") != want:
             show["slide_type"] = want
             changed = True
+        if NOTES_KEY in meta:  # folded notes always last: one file text however they got there
+            meta[NOTES_KEY] = meta.pop(NOTES_KEY)
     return changed
 
 
@@ -123,7 +206,8 @@ def copy_reveal(out_dir: Path) -> Path:
 def export_notebook(path: Path, out_dir: Path) -> Path:
     """One notebook to ``out_dir/<name>.slides.html`` (as ``jupyter nbconvert --to slides``).
 
-    The notebook is not executed: a deck shows the narrative and code, and the instructor
+    Speaker notes folded into cell metadata come back as reveal.js notes (``S`` opens the
+    speaker view). The notebook is not executed: a deck shows the narrative and code, and the instructor
     runs the cells live (outputs are never committed). Slide metadata is applied on the fly,
     so a notebook that was not yet synced still exports with the course's rules. reveal.js is
     copied from the local npm package into ``out_dir/reveal.js``: the deck opens offline.
@@ -137,6 +221,7 @@ def export_notebook(path: Path, out_dir: Path) -> Path:
         raise FileNotFoundError(f"No notebook at {path}")
     nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
     nb = copy.deepcopy(nb)
+    unfold_notes(nb)  # notes live in cell metadata, hidden from students; the deck shows them
     apply_slide_metadata(nb)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,12 +268,17 @@ def check_metadata(path: Path) -> list[str]:
     return problems
 
 
+CLOSING_SECTIONS = ("## Self-check quiz", "## Further research")
+
+
 def lesson_structure_problems(path: Path) -> list[str]:
     """Where a lesson departs from the course's shape (empty = consistent).
 
     Every lesson: a title ``# NN · Title`` matching its file name, then ``## Goals``, live
-    sections, ``## Summary`` and ``## Exercises`` last, whose text links to the lesson's lab
-    (``labs/NN_...``) when the lesson has one, or else to another notebook.
+    sections, ``## Summary`` and ``## Exercises``, whose text links to the lesson's lab
+    (``labs/NN_...``) when the lesson has one, or else to another notebook. Only the
+    end-of-lesson sections (:data:`CLOSING_SECTIONS`: the self-check quiz and the further
+    research) may follow the exercises.
     """
     path = Path(path)
     nb = json.loads(path.read_text(encoding="utf-8"))
@@ -211,8 +301,19 @@ def lesson_structure_problems(path: Path) -> list[str]:
             problems.append(f"{name}: no '{want}' section")
     if "## Goals" in sections and sections.index("## Goals") != 0:
         problems.append(f"{name}: '## Goals' should be the first section")
-    if sections and sections[-1] != "## Exercises":
-        problems.append(f"{name}: '## Exercises' should be the last section")
+    body = [h for h in sections if h not in CLOSING_SECTIONS]
+    if body and body[-1] != "## Exercises":
+        problems.append(
+            f"{name}: '## Exercises' should be the last section (before "
+            f"{' and '.join(repr(h) for h in CLOSING_SECTIONS)})"
+        )
+    elif "## Exercises" in sections:
+        tail = sections[sections.index("## Exercises") + 1 :]
+        if tail != [h for h in CLOSING_SECTIONS if h in tail]:
+            problems.append(
+                f"{name}: after '## Exercises' only {', '.join(CLOSING_SECTIONS)} may follow, "
+                "in that order"
+            )
     exercises = "\n".join(t for h, t in headings if h == "## Exercises")
     root = path.parent.parent
     # the lab's source, or (in the student release, which has no solutions) the student lab

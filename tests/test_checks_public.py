@@ -33,7 +33,6 @@ from infralab.checks import (
     lab08,
     lab10,
     lesson01,
-    lesson10,
 )
 from infralab.costs import billing
 
@@ -48,7 +47,6 @@ CHECK_MODULES = {
     "lab08": lab08,
     "lab10": lab10,
     "lesson01": lesson01,
-    "lesson10": lesson10,
 }
 
 
@@ -279,18 +277,3 @@ def test_kit_functions_are_still_refused_in_the_release(release):
         lab05.check_cost_per_1k(functools.partial(billing.unit_cost, per=1000.0))
     with pytest.raises(CheckFailed, match="calls the kit's own"):
         lab05.check_cost_per_1k(lambda p, r, u: billing.unit_cost(p, r, u, per=1000.0))
-
-
-def test_lesson10_quiz_explains_a_right_answer_and_hints_a_wrong_one(monkeypatch):
-    from infralab.checks.references import lesson10 as key
-
-    for name, right in key.ANSWERS.items():
-        assert lesson10.QUESTIONS[name]["why"] in lesson10.check_answer(name, right.upper())
-        wrong = next(c for c in lesson10.QUESTIONS[name]["choices"] if c != right)
-        with pytest.raises(CheckFailed) as err:
-            lesson10.check_answer(name, wrong)
-        assert err.value.hint and lesson10.QUESTIONS[name]["why"] not in str(err.value)
-    with pytest.raises(CheckFailed, match="No answer"):
-        lesson10.check_answer("cache", None)
-    monkeypatch.setattr(checks, "reference_module", lambda name: None)
-    assert "noted" in lesson10.check_answer("cache", "b")

@@ -21,6 +21,7 @@ from infralab.checks import (
     number,
     public_pass,
 )
+from infralab.checks.quiz import parse_letter
 
 QUESTIONS: dict[str, dict[str, Any]] = {
     "cost_driver": {
@@ -75,23 +76,8 @@ def _concepts(phrase: str, table: dict[str, tuple[str, ...]]) -> set[str]:
 
 
 def _letter(answer: Any, choices: dict[str, str]) -> str:
-    """The chosen letter from "b", "B", "b)", "(b)" or the text of the choice itself."""
-    if answer is None:
-        raise CheckFailed(
-            "No answer yet.", 'Set the variable to one letter, e.g. "a", and run again.'
-        )
-    if isinstance(answer, str):
-        full = " ".join(answer.lower().split())
-        text = full.strip("().: ")
-        if text in choices:
-            return text
-        for letter, choice in choices.items():
-            if full and full in (choice.lower(), choice.lower().rstrip(".")):
-                return letter
-    raise CheckFailed(
-        f"{answer!r} is not one of the choices.",
-        f"Answer with one letter: {', '.join(repr(c) for c in choices)}.",
-    )
+    """The chosen letter: the course's one reading of a multiple-choice answer."""
+    return parse_letter(answer, choices)
 
 
 def ask(key: str) -> str:
