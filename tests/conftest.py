@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from infralab.paths import REFERENCE_DIR, REPO_ROOT
+
+if TYPE_CHECKING:
+    from jupyterlab_harness import JupyterLab
 
 # Reasons a test may skip on the CI machine (2 CPU cores, no accelerator), as regexes matched
 # case-insensitively against the skip reason.
@@ -44,6 +49,25 @@ def repo_root() -> Path:
 def reference_dir() -> Path:
     """The reference outputs shipped in the repository (a missing file is a failure)."""
     return REFERENCE_DIR
+
+
+@pytest.fixture(scope="session")
+def jupyterlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """One JupyterLab for every browser test of the session (tests/jupyterlab_harness.py),
+    over an empty temporary folder: each test copies what it opens into a folder of its own
+    under ``server.root``. Stopped, with every kernel it started, at the end of the session."""
+    pytest.importorskip("jupyterlab")
+    pytest.importorskip("playwright", reason="playwright missing: pip install playwright")
+    from jupyterlab_harness import JupyterLab
+
+    tmp = tmp_path_factory.mktemp("jupyterlab")
+    (tmp / "work").mkdir()
+    server = JupyterLab(tmp, tmp / "work")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 def strict_skips() -> bool:

@@ -19,42 +19,35 @@ metadata; the grader must score such a file like the solution it is. Two tests:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyterlab_harness import (
+    ALL_RAN,
+    ARTIFACTS,
+    CHROMIUM,
+    KERNEL_IDLE,
+    NO_CHROMIUM,
+    REPO_ROOT,
+    Chromium,
+    JupyterLab,
+    kit_env,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 LAB = "05_break_even_dashboard.ipynb"
 STUDENT = REPO_ROOT / "labs" / LAB
 SOLUTION = REPO_ROOT / "labs" / "solutions" / LAB
 BEGIN = "### BEGIN SOLUTION"
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO_ROOT / "artifacts"
 SCREENSHOT = ARTIFACTS / "grade_browser_lab05.png"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 GREEN = "rgb(21, 127, 59)"  # infralab.checks.CheckPassed renders in #157f3b
 
 
@@ -67,13 +60,6 @@ def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _env() -> dict[str, str]:
-    """This checkout's infralab first, for the grader and for every kernel."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
 def grade_cli(notebook: Path, out: Path) -> tuple[dict[str, str], str, float]:
     """``python -m infralab grade`` on one notebook: (gradebook row, CLI output, wall seconds)."""
     import csv
@@ -82,7 +68,7 @@ def grade_cli(notebook: Path, out: Path) -> tuple[dict[str, str], str, float]:
     done = subprocess.run(
         [sys.executable, "-m", "infralab", "grade", str(notebook), "--out", str(out)],
         cwd=REPO_ROOT,
-        env=_env(),
+        env=kit_env(),
         capture_output=True,
         text=True,
         timeout=400,
@@ -213,109 +199,6 @@ def test_editor_formats_get_full_points(variant: str, tmp_path: Path) -> None:
 # ------------------------------------------------------------- the student, in a browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class JupyterLab:
-    """JupyterLab on a temporary folder; ``stop()`` ends it and every kernel it started."""
-
-    def __init__(self, tmp_path: Path, root: Path) -> None:
-        self.tmp, self.root = tmp_path, root
-        self.port, self.token = _free_port(), secrets.token_hex(16)
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-        self.log_path = tmp_path / "jupyterlab.log"
-
-    def start(self) -> None:
-        settings = self.tmp / "user-settings" / "@jupyterlab"
-        news = settings / "apputils-extension" / "notification.jupyterlab-settings"
-        news.parent.mkdir(parents=True)
-        news.write_text('{"fetchNews": "false"}')  # no "get Jupyter news?" toast
-        # every cell in the DOM, so the n-th .jp-Cell is the n-th cell of the notebook
-        tracker = settings / "notebook-extension" / "tracker.jupyterlab-settings"
-        tracker.parent.mkdir(parents=True)
-        tracker.write_text('{"windowingMode": "none"}')
-        env = _env()
-        for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-            env[name] = str(self.tmp / name.lower())
-        env["INFRALAB_RESULTS"] = str(self.tmp / "results")
-        cmd = [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.root}",
-            f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}",
-            f"--LabApp.user_settings_dir={self.tmp / 'user-settings'}",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.extension_manager=readonly",  # no PyPI look-ups from the test
-        ]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
-            cmd.append("--allow-root")
-        self.log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.root, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=2)
-                return
-            except OSError:
-                time.sleep(0.5)
-        pytest.fail("JupyterLab did not answer within 90 s")
-
-    def stop(self) -> None:
-        """SIGTERM to the server's process group (it shuts its kernels down); then kill what
-        is left of it and of its kernels, which jupyter_client starts in sessions of their
-        own, so the server's group does not hold them."""
-        import psutil
-
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        try:
-            started = psutil.Process(proc.pid).children(recursive=True)
-        except psutil.Error:
-            started = []
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        _, alive = psutil.wait_procs(started, timeout=10)
-        for p in alive:  # kernels the server did not shut down
-            with contextlib.suppress(psutil.Error):
-                p.kill()
-        psutil.wait_procs(alive, timeout=5)
-        self.log.close()
-        for _ in range(50):
-            if not _port_open(self.port):
-                break
-            time.sleep(0.1)
-        assert not _port_open(self.port), f"port {self.port} still open after JupyterLab stopped"
-        assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-
-
 @pytest.fixture()
 def lab_server(tmp_path: Path) -> Iterator[tuple[JupyterLab, Path]]:
     """JupyterLab on ``<tmp>/work`` with the student lab in ``work/labs/``; yields the server
@@ -335,22 +218,6 @@ def lab_server(tmp_path: Path) -> Iterator[tuple[JupyterLab, Path]]:
         server.stop()
 
 
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle' && !w.content.widgets.some(
-    c => c.model.type === 'code' && c.promptNode && c.promptNode.textContent.includes('*'));
-}"""
-
-# Run All has finished: every code cell has run, none is queued, the kernel is idle.
-ALL_RAN = """() => {
-  const w = window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext.session && w.sessionContext.session.kernel;
-  const code = w.content.widgets.filter(c => c.model.type === 'code');
-  return !!k && k.status === 'idle' && code.every(
-    c => c.model.executionCount !== null && !c.promptNode.textContent.includes('*'));
-}"""
-
 CELL_SOURCE = (
     "i => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()"
 )
@@ -368,9 +235,7 @@ GREEN_LINES = """(green) => window.jupyterapp.shell.currentWidget.content.widget
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: apt-get install -y chromium"
-)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
 def test_lab_typed_in_jupyterlab_gets_full_points(
     lab_server: tuple[JupyterLab, Path], tmp_path: Path
 ) -> None:
@@ -394,18 +259,11 @@ def test_lab_typed_in_jupyterlab_gets_full_points(
         assert student["cells"][i]["cell_type"] == "code"
         assert "NotImplementedError" in _source(student["cells"][i])
 
-    profile = tmp_path / "chromium-profile"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1600},
-        )
+        browser = Chromium(pw, offline=False)
         try:
-            page = browser.new_page()
+            page = browser.page
             page.goto(f"{server.base}/lab/tree/labs/{LAB}?reset&token={server.token}")
             page.wait_for_function("window.jupyterapp !== undefined", timeout=90_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
