@@ -1,7 +1,7 @@
 """Lab 05's own dashboard in a real browser: moving its price slider redraws its chart.
 
-JupyterLab and headless Chromium as in ``tests/test_offline_browser.py`` (its fixture and
-helpers: every request outside 127.0.0.1 is aborted and recorded). The test opens the solution
+The session's JupyterLab and headless Chromium with every request outside 127.0.0.1 aborted
+and recorded (``tests/conftest.py``, ``tests/jupyterlab_harness.py``). The test opens the solution
 of lab 05, runs it, checks that the price slider reads the GPU's exact price (the old slider
 snapped 2.69 to 2.70), presses the arrow key on the slider's handle, and waits until the chart
 in the dashboard's output (an SVG or a canvas) differs from the one drawn before; the readout
@@ -10,20 +10,18 @@ must have moved by the slider's steps. Screenshots: ``artifacts/lab05_dashboard_
 
 from __future__ import annotations
 
-import shutil
-
 import nbformat
 import pytest
-from test_offline_browser import (  # the JupyterLab + Chromium harness, network blocked
+from jupyterlab_harness import (
     ARTIFACTS,
     CHROMIUM,
-    KERNEL_IDLE,
+    NO_CHROMIUM,
     REPO_ROOT,
-    Offline,
-    _open,
-    _profile,
-    _shutdown_kernels,
-    lab,  # noqa: F401  (the fixture)
+    Chromium,
+    JupyterLab,
+    copy_into,
+    open_notebook,
+    run_all,
 )
 
 from infralab.costs import model as cost_model
@@ -39,12 +37,7 @@ DRAWING = """(cell) => {
   return canvas && canvas.width > 0 ? canvas.toDataURL() : null;
 }"""
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: apt-get install -y chromium"
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)]
 
 
 def _gpu_price() -> float:
@@ -59,21 +52,19 @@ def _dashboard_cell() -> int:
     return next(i for i, c in enumerate(cells) if "my_dashboard = widgets.VBox" in c.source)
 
 
-def test_moving_the_price_slider_redraws_the_chart(lab) -> None:  # noqa: F811
+def test_moving_the_price_slider_redraws_the_chart(jupyterlab_server: JupyterLab) -> None:
     from playwright.sync_api import sync_playwright
 
-    base, token, _ = lab
-    profile = _profile()
+    server = jupyterlab_server
+    copy_into(server.root / "lab05", [REL])
     index, price = _dashboard_cell(), _gpu_price()
     try:
         with sync_playwright() as pw:
-            browser = Offline(pw, profile)
+            browser = Chromium(pw, offline=True)
             page = browser.page
             try:
-                _open(page, base, token, REL)
-                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-                page.wait_for_timeout(1000)
-                page.wait_for_function(KERNEL_IDLE, timeout=300_000, polling=500)
+                open_notebook(page, server, f"lab05/{REL}")
+                run_all(page, timeout_ms=300_000)
                 cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
                 cell.scroll_into_view_if_needed()
                 page.wait_for_function(f"({DRAWING})(document.querySelectorAll("
@@ -107,10 +98,9 @@ def test_moving_the_price_slider_redraws_the_chart(lab) -> None:  # noqa: F811
                 cell.screenshot(path=str(ARTIFACTS / "lab05_dashboard_after.png"))
                 moved = float(readout.inner_text().strip())
             finally:
-                browser.context.close()
-            _shutdown_kernels(base, token)
+                browser.close()
     finally:
-        shutil.rmtree(profile, ignore_errors=True)
+        server.shutdown_kernels()
     assert after and after != before
     assert moved == pytest.approx(price + 0.25, abs=1e-9), moved
     assert not browser.blocked, f"requests outside 127.0.0.1: {sorted(set(browser.blocked))[:10]}"
