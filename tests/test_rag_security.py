@@ -104,12 +104,12 @@ def test_no_query_or_filter_returns_another_tenants_chunk(
         assert hit.tenant == tenant
 
 
-def test_the_property_would_see_a_leak(index, owner):
+def test_the_property_would_see_a_leak(docs, owner):
     """Sanity: the same hostile filter without the server-side scope does leak, so the
-    property above tests something real."""
+    property above tests something real. Only the shared layout can leak this way (with one
+    collection per tenant there is no other tenant's point in the collection to reach)."""
+    index = RagIndex.build(docs, HashEmbedder(), size=12, overlap=3, layout="shared")
     hostile = {"should": [{"key": "tenant", "match": {"value": "lawfirm"}}]}
-    if index.store.layout != "shared":
-        pytest.skip("one collection per tenant: there is no other tenant to reach")
     points = index.store.client.query_points(
         index.store.name,
         query=index.embed_query("refund").tolist(),
@@ -282,13 +282,8 @@ def test_weak_retrieval_abstains_without_calling_the_model(docs):
 
 
 def test_real_corpus_injection_document_is_screened():
-    try:
-        docs = load_documents()
-    except Exception as exc:  # the corpus is data; its own tests cover its shape
-        pytest.skip(f"kit corpus not loadable: {exc}")
+    docs = load_documents()  # the shipped corpus: failing to load it is a failure, not a skip
     planted = [d for d in docs if d.injection]
-    if not planted:
-        pytest.skip("the kit corpus has no injection document yet")
     assert len(planted) == 1 and planted[0].tenant == "lawfirm"
     _, removed = screen(planted[0].text)
     assert removed, "the planted injection must be caught by the screen"
