@@ -706,3 +706,41 @@ def test_lab10_the_live_part_runs_the_students_own_runner():
             isinstance(c.func, ast.Attribute) and c.func.attr == "run_graph" for c in calls
         )  # the student's function, not orchestrate.run_graph or agent.run_request
         assert "run_request" not in names
+
+
+WRONG_BREAK_EVEN = """
+def break_even_requests_per_day(api_usd_per_request, gpu_usd_per_hour):  # twice the truth
+    return 2 * gpu_usd_per_hour * 24 / api_usd_per_request
+"""
+
+
+@pytest.mark.slow
+def test_lab05_dashboard_draws_with_the_students_break_even(tmp_path):
+    """Swap the student's break-even for one twice too high right after its check: the figure
+    printed in exercise 2 and the break-even the dashboard's chart marks both double, so the
+    dashboard is built on the student's own function, not the kit's."""
+    import json
+
+    import nbformat
+
+    from infralab.notebooks import client_class
+
+    def run(wrong: bool) -> dict:
+        nb = nbformat.read(str(ROOT / "labs" / "solutions" / "05_break_even_dashboard.ipynb"), 4)
+        if wrong:
+            at = next(i for i, c in enumerate(nb.cells) if "check_break_even_function(" in c.source)
+            nb.cells.insert(at + 1, nbformat.v4.new_code_cell(WRONG_BREAK_EVEN))
+        nb.cells.append(nbformat.v4.new_code_cell(AGREE_CELL))
+        client_class()(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+        text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+        return json.loads(text.strip().splitlines()[-1])
+
+    right, wrong = run(False), run(True)
+    assert math.isclose(wrong["printed"], 2 * right["printed"], rel_tol=1e-9)
+    marked = [
+        float(n)
+        for n in re.findall(r"-?\d+\.?\d*(?:e[+-]?\d+)?", json.dumps(wrong["spec"]))
+        if math.isclose(float(n), wrong["printed"], rel_tol=1e-9)
+    ]
+    assert marked, "the dashboard's chart does not mark the student's (doubled) break-even"
