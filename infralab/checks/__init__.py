@@ -146,8 +146,14 @@ def defined_in(obj: Any) -> str:
     return str(getattr(obj, "__module__", "") or "")
 
 
-def run_student_function(fn: Callable[..., Any], *args: Any, name: str = "your function") -> Any:
-    """Call a student's function; turn the placeholder and crashes into hints."""
+def run_student_function(
+    fn: Callable[..., Any],
+    *args: Any,
+    name: str = "your function",
+    hint: str = "Run it on a small input in a new cell and read the error line by line.",
+) -> Any:
+    """Call a student's function; turn the placeholder and crashes into hints (``hint`` for a
+    crash: the lab's own advice where it has one)."""
     try:
         return fn(*args)
     except NotImplementedError:
@@ -159,10 +165,8 @@ def run_student_function(fn: Callable[..., Any], *args: Any, name: str = "your f
     except Exception as exc:  # the student's bug, reported as advice
         if _fatal(exc):
             raise
-        raise CheckFailed(
-            f"{name} raised {type(exc).__name__}: {exc}",
-            "Run it on a small input in a new cell and read the error line by line.",
-        ) from None
+        said = (str(exc).splitlines() or [""])[0][:300]  # a remote error can carry a traceback
+        raise CheckFailed(f"{name} raised {type(exc).__name__}: {said}", hint) from None
 
 
 # ---------------------------------------------------------------- references and public checks

@@ -327,16 +327,9 @@ def check_scoped_search(fn: Any) -> CheckPassed:
     def test(world: dict[str, Any]) -> None:
         owner = {d["doc_id"]: d["tenant"] for d in world["docs"]}
         queries = _queries(world)
-        try:
-            answers = run_beside(fn, tenancy.probe_hits, fn, world["docs"],
-                                 [(t, q, f) for t, q, f, _ in queries])  # fmt: skip
-        except NotImplementedError:
-            raise CheckFailed(f"{name} is still the placeholder.",
-                              "Replace `raise NotImplementedError` with code.") from None  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - the student's bug, as advice
-            if getattr(exc, "fatal", False):
-                raise
-            raise CheckFailed(f"{name} raised {exc}".splitlines()[0][:300], SEARCH_HINT) from None
+        answers = run_student_function(run_beside, fn, tenancy.probe_hits, fn, world["docs"],
+                                       [(t, q, f) for t, q, f, _ in queries],
+                                       name=name, hint=SEARCH_HINT)  # fmt: skip
         _refuse_kit_calls(answers, name, SEARCH_HINT)
         for (me, question, flt, kind), hits in zip(queries, answers["hits"], strict=True):
             docs = [h.get("doc_id") if isinstance(h, dict) else h for h in hits]
@@ -381,16 +374,9 @@ def check_make_app(make_app: Any) -> CheckPassed:
 
     def test(world: dict[str, Any]) -> None:
         me, victim, own = _roles(world)
-        try:
-            out = run_beside(make_app, tenancy.attack_app, make_app, world["docs"],
-                             world["keys"], me, victim, own)  # fmt: skip
-        except NotImplementedError:
-            raise CheckFailed(f"{name} is still the placeholder.",
-                              "Replace `raise NotImplementedError` with code.") from None  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - the student's bug, as advice
-            if getattr(exc, "fatal", False):
-                raise
-            raise CheckFailed(f"{name} raised {exc}".splitlines()[0][:300], SERVER_HINT) from None
+        out = run_student_function(run_beside, make_app, tenancy.attack_app, make_app,
+                                   world["docs"], world["keys"], me, victim, own,
+                                   name=name, hint=SERVER_HINT)  # fmt: skip
         _refuse_kit_calls(out, name, SERVER_HINT)
         expect(out.get("outcome") == "held", f"The kit's attack got past your server: "
                f"{out.get('message')}", SERVER_HINT)  # fmt: skip
