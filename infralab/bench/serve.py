@@ -196,7 +196,17 @@ def client_bound(
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (every thread); None if unreadable."""
+    """User + system CPU seconds of a process so far (every thread); None if unreadable.
+
+    On Linux the process's own CPU clock is read (nanoseconds, the clock that
+    ``clock_getcpuclockid`` names): ``/proc``'s figures tick in 10 ms steps, and a short
+    load on a fast machine can cost the server less than one tick. Elsewhere psutil.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            return time.clock_gettime(((~pid) << 3) | 2)  # CPUCLOCK_SCHED of the whole process
+        except OSError:  # the process has ended
+            return None
     try:
         import psutil
 
