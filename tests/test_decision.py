@@ -50,12 +50,16 @@ def test_measured_inputs_are_labelled(measured: Path) -> None:
         "serving_vcpus": "measured",
         "rag": "measured",
         "gpu_anchor": "default",  # the published run the H100 estimate is anchored on
+        "small_model_quality": "missing",  # no recorded quality run in this folder
     }
     assert inputs["generation"].value == 40.0
     assert inputs["rag"].value == 30.0
     memo = D.decide(D.scenario("legal"), inputs).to_markdown()
     assert "**measured**" in memo and memo.count("**default**") == 1  # the published GPU anchor
-    assert "not measured here: H100 8B decode anchor (published) (default)." in memo
+    assert (
+        "not measured here: H100 8B decode anchor (published) (default), "
+        "135M model's answer correctness (lesson 09) (missing)." in memo
+    )
     assert "Retrieval takes 30 ms (measured: " in memo
     assert str(results.results_dir() / "rag.json") in memo  # the file it came from
     # the app tier is priced on Lambda at the memory that buys the measured 2 vCPUs
@@ -91,8 +95,8 @@ def test_saas_team_without_ml_engineers_pays_a_whole_hire_not_a_veto(no_results:
     d = D.decide(D.scenario("saas"))
     assert d.chosen.kind == "api"
     people, how = D.people_usd(D.scenario("saas"))
-    # no ML engineer: one full-time month (2,080 h / 12) at the sourced 44.88 USD/h
-    assert people == pytest.approx(2080 / 12 * 44.88) and "full-time hire" in how
+    # no ML engineer: one full-time month (2,080 h / 12) at the sourced 63.91 USD/h (BLS, May 2022)
+    assert people == pytest.approx(2080 / 12 * 63.91) and "full-time hire" in how
     gpus = [b for b in d.bills if b.kind in ("dedicated_gpu", "per_second_gpu")]
     assert gpus and all(b.breakdown["people"] == pytest.approx(people) for b in gpus)
 

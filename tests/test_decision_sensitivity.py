@@ -1,17 +1,18 @@
 """Sensitivity acceptance (issue #26): every input of the three article scenarios moved
 x0.25..x4 with ``decide(...).sensitivity``; each reported flip and each "cannot change" is
-re-decided to prove it, and the memo says which measurements cannot change the choice, why,
-and which assumptions flip it at what value.
+re-decided to prove it, and the memo says which measurements decide, which cannot and why,
+and which assumptions flip the choice at what value.
 
-With the kit's recorded runs no measurement flips an article scenario: each needs an 8B-class
-model (the quality constraint) and the course measures only the 135M model, so the CPU and
-H200 runs price options the constraints exclude, and the other measurements price costs
-beside the LLM or a sliver of the latency budget. The test reports that; it does not force a
-flip.
+With the kit's recorded runs one measurement decides: the 135M model's answer correctness
+(lesson 09's quality run, 29 % of 24 questions). At the SaaS bar (80 %) and the web3 bar (90 %)
+it would let the serverless CPU option win; legal's 8,000-token prompts keep the CPU options
+out on latency whatever the quality. The speeds the course measures price only the 135M
+options (which quality excludes today) or costs beside the LLM, so they cannot flip a choice.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _choice(d: D.Decision, key: str, factor: float) -> str:
-    sc, inputs = D.moved(d.scenario, d.inputs, key, factor)
+    sc, inputs = D.moved(d.given or d.scenario, d.inputs, key, factor)
     return D.decide(sc, inputs, explain=False).inference_on
 
 
@@ -76,17 +77,48 @@ def test_each_flip_and_each_cannot_change_is_real(
     print("\n".join(report))  # pytest -s shows the scan
 
 
-def test_no_recorded_measurement_flips_an_article_scenario(
+def test_measured_quality_flips_saas_and_web3_at_their_bars_and_speeds_flip_none(
     decisions: dict[str, D.Decision],
 ) -> None:
-    """The finding, said rather than forced: with the recorded runs the assumptions and the
-    published anchor decide; no measurement does."""
-    measured_flips = [(k, f.name) for k, d in decisions.items() for f in d.sensitivity
-                      if f.is_measured and f.flips]  # fmt: skip
-    assert measured_flips == []
+    """The finding: quality, measured, decides where the 135M model could serve; no measured
+    speed flips an article scenario."""
+    measured_flips = {(k, f.key) for k, d in decisions.items() for f in d.sensitivity
+                      if f.is_measured and f.flips}  # fmt: skip
+    assert measured_flips == {("saas", "small_model_quality"), ("web3", "small_model_quality")}
+    for key in ("saas", "web3"):
+        d = decisions[key]
+        q = next(f for f in d.sensitivity if f.key == "small_model_quality")
+        bar = d.scenario.min_answer_correctness
+        assert q.low is None and q.value * q.high == pytest.approx(bar, rel=0.01)
+        assert "Serverless CPU" in q.high_to  # the small model's cheapest option takes over
+    legal = {f.key: f for f in decisions["legal"].sensitivity}
+    assert not legal["small_model_quality"].flips  # 8,000-token prompts: CPU misses 5 s anyway
     web3 = {f.key: f for f in decisions["web3"].sensitivity}
     assert web3["requests_per_day"].low is not None  # volume flips web3 back to an API
     assert web3["gpu_anchor"].low is not None  # so does a slower GPU than the published run
+
+
+def test_quality_bar_is_checked_against_the_measurement_not_a_rule() -> None:
+    """The same scenario, the same measurement: the bar alone decides whether the 135M model's
+    options are allowed; an unmeasured quality keeps them out; a bad bar is refused."""
+    inputs = D.gather_inputs()
+    q = inputs["small_model_quality"].value
+    sc = D.scenario("saas")
+    below = D.decide(replace(sc, min_answer_correctness=min(1.0, q * 1.01)), inputs)
+    at = D.decide(replace(sc, min_answer_correctness=q), inputs)
+    assert below.scenario.small_model_ok is False and at.scenario.small_model_ok is True
+    assert "Serverless CPU" in at.inference_on and "Serverless CPU" not in below.inference_on
+    unmeasured = {
+        **inputs,
+        "small_model_quality": replace(inputs["small_model_quality"], value=None, origin="missing"),
+    }
+    assert (
+        D.decide(replace(sc, min_answer_correctness=0.01), unmeasured).scenario.small_model_ok
+        is False
+    )
+    for bad in (0, -0.5, 1.5):
+        with pytest.raises(D.DecisionError, match="min_answer_correctness"):
+            replace(sc, min_answer_correctness=bad)
 
 
 @pytest.mark.parametrize("key", sorted(D.SCENARIOS))
@@ -96,9 +128,15 @@ def test_memo_says_which_measurements_cannot_change_it_and_which_assumptions_do(
     d = decisions[key]
     memo = d.to_markdown()
     section = memo[memo.index("## How far each input must move") :]
-    assert f"**No measurement changes this choice within x{LOW:g}..x{HIGH:g}.**" in section
+    deciding = [f for f in d.sensitivity if f.is_measured and f.flips]
+    if deciding:
+        assert "**Measurements that decide** (re-measure them before you commit):" in section
+        for f in deciding:
+            assert f"- {f.sentence()}" in section
+    else:
+        assert f"**No measurement changes this choice within x{LOW:g}..x{HIGH:g}.**" in section
     for f in d.sensitivity:
-        if f.is_measured:
+        if f.is_measured and not f.flips:
             line = next(x for x in section.splitlines() if x.startswith(f"- {f.name} ("))
             assert line.endswith(why_still(d, f) + ".")
         elif f.flips:

@@ -15,15 +15,17 @@ Demand = Literal["volatile", "growing", "stable"]
 SOURCES = ("measured", "recorded", "default", "estimate", "missing")
 
 
-# People cost: the median pay of US software developers, from the Bureau of Labor Statistics'
-# Occupational Outlook Handbook (May 2012 figure, the dated page the kit could read: re-check,
-# and set your own rate in the scenario). A self-hosted GPU service needs someone to run it.
+# People cost: the mean pay of US software developers (SOC 15-1252) from the Bureau of Labor
+# Statistics' Occupational Employment and Wage Statistics, May 2022 estimates (released
+# 2023-04-25): an annual mean wage of 132,930 USD, which BLS computes as the hourly mean x 2,080
+# hours, so 132,930 / 2,080 = 63.91 USD/h. Wages only (no benefits or overhead): set your own
+# rate in the scenario. A self-hosted GPU service needs someone to run it.
 ENGINEER_USD_PER_HOUR = Figure(
-    44.88,
+    round(132_930 / 2080, 2),
     "USD/h",
     "default",
-    "https://ia-cdn.fs3d.net/web/20140517121806/http://www.bls.gov/ooh/computer-and-information-technology/software-developers.htm",
-    "BLS median pay of software developers, May 2012 (old: re-check)",
+    "https://www.bls.gov/oes/ (news release 2023-04-25, May 2022 estimates)",
+    "BLS mean wage of software developers, May 2022 (132,930 USD/year / 2,080 h)",
     name="engineer cost per hour",
 )
 HOURS_PER_FULL_TIME_MONTH = 2080 / 12  # 40 h x 52 weeks / 12: a whole hire, when the team has none
@@ -67,7 +69,11 @@ class Scenario:
     app_on_cloud: tuple[str, ...]
     rag: bool = False
     chunks_embedded_per_day: float = 0.0
-    small_model_ok: bool = False
+    # Quality is a bar, not a verdict: the share of questions the product must answer with every
+    # key fact (an assumption, like the traffic). The 135M model's options are allowed when its
+    # measured correctness (lesson 09's quality run) reaches it; True/False here overrides that.
+    min_answer_correctness: float = 0.9
+    small_model_ok: bool | None = None
     article_choice: str = ""
     # hours a month of ML-ops work (serving, upgrades, on-call) a self-hosted GPU model takes:
     # a scenario assumption like the traffic, priced at ENGINEER_USD_PER_HOUR
@@ -87,6 +93,11 @@ class Scenario:
             raise DecisionError("ops_hours_per_month and engineer_usd_per_hour must be >= 0")
         if self.chunks_embedded_per_day < 0:
             raise DecisionError("chunks_embedded_per_day must be >= 0")
+        if not 0 < self.min_answer_correctness <= 1:
+            raise DecisionError(
+                "min_answer_correctness is a share of questions: above 0 and at most 1, "
+                f"not {self.min_answer_correctness!r}"
+            )
         if not isinstance(self.workload, costs.Workload):
             raise DecisionError("workload must be an infralab.costs.model.Workload")
 
@@ -114,6 +125,7 @@ SCENARIOS: dict[str, Scenario] = {
         ml_engineers=0,
         sensitive_data=False,
         app_on_cloud=("web app", "auth", "billing", "database", "ticket store"),
+        min_answer_correctness=0.8,  # a person reads each summary and label before it is used
         article_choice="traditional cloud plus external AI APIs",
     ),
     "legal": Scenario(
@@ -134,6 +146,7 @@ SCENARIOS: dict[str, Scenario] = {
         ml_engineers=2,
         sensitive_data=True,
         app_on_cloud=("web app", "auth", "billing", "document storage"),
+        min_answer_correctness=0.95,  # a wrong clause in a contract review costs the client
         rag=True,
         chunks_embedded_per_day=200_000,
         article_choice="hybrid: AI infrastructure for inference, cloud for the app",
@@ -156,6 +169,7 @@ SCENARIOS: dict[str, Scenario] = {
         ml_engineers=2,
         sensitive_data=False,
         app_on_cloud=("chain indexers", "API", "auth", "storage"),
+        min_answer_correctness=0.9,  # users act on the numbers an agent reports
         rag=True,
         chunks_embedded_per_day=1_000_000,
         article_choice="cloud for indexing, APIs and storage; AI infrastructure for inference",
@@ -220,6 +234,7 @@ def gather_inputs() -> dict[str, Input]:
         inputs["serving_vcpus"] = fig.named("CPU the request was measured with (lesson 02)")
     except (FileNotFoundError, results.ResultError, OSError):
         pass
+    inputs["small_model_quality"] = small_model_quality()
     try:
         fig = results.load("rag").figure("retrieval_ms")
         inputs["rag"] = fig.named("retrieval latency (lesson 06)")
@@ -228,3 +243,25 @@ def gather_inputs() -> dict[str, Input]:
             "retrieval latency (lesson 06)", "ms", "run lesson 06 to measure it"
         )
     return inputs
+
+
+def small_model_quality() -> Input:
+    """The 135M model's answer correctness: the share of the course's questions it answered
+    with every key fact, from the kit's recorded quality run (lesson 09 shows it)."""
+    from infralab.rag.quality import recorded
+
+    name = "135M model's answer correctness (lesson 09)"
+    try:
+        part, label = recorded("quality")
+        path = part["paths"]["local_llm"]
+        value, n = float(path["correct"]), int(path["questions"])
+    except (FileNotFoundError, KeyError, TypeError, ValueError):
+        return _missing(name, "share", "run `python -m infralab bench quality --record`")
+    return Figure(
+        value,
+        "share",
+        "recorded",
+        "datasets/benchmarks/quality.json",
+        f"{label}; {n} questions answered by the local model, each graded on every key fact",
+        name=name,
+    )

@@ -44,11 +44,11 @@ def render_memo(d: Decision) -> str:
         "",
         "## The workload (scenario assumptions)",
         "",
-        "| requests/day | tokens in / out | traffic | latency target | demand | ML engineers | confidential data |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| requests/day | tokens in / out | traffic | latency target | answers correct | demand | ML engineers | confidential data |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
         f"| {w.requests_per_day:,.0f} | {w.tokens_in:,.0f} / {w.tokens_out:,.0f} | {w.traffic} | "
-        f"{w.latency_target_s:g} s | {sc.demand} | {sc.ml_engineers} | "
-        f"{'yes' if sc.sensitive_data else 'no'} |",
+        f"{w.latency_target_s:g} s | >= {sc.min_answer_correctness:.0%} | {sc.demand} | "
+        f"{sc.ml_engineers} | {'yes' if sc.sensitive_data else 'no'} |",
         "",
         "## Inputs and where they came from",
         "",

@@ -69,6 +69,9 @@ class Decision:
     generated: str = ""
     pricer: Pricer = price_options
     allowed: bool = True  # False: no option met every constraint; the cheapest finite is shown
+    # the scenario as given, before quality was settled from the measurement (``scenario`` is
+    # the settled one): what-ifs start from it, so a moved measurement can change the verdict
+    given: Scenario | None = None
 
     @functools.cached_property
     def sensitivity(self) -> list[Flip]:
@@ -162,7 +165,10 @@ def constraints(sc: Scenario, b: costs.Bill) -> list[str]:
     if sc.sensitive_data and b.kind == "api":
         why.append("data residency: prompts would leave infrastructure you control")
     if b.model == costs.CPU_MODEL and not sc.small_model_ok:
-        why.append("quality: runs the 135M model, not good enough for this product")
+        why.append(
+            f"quality: the 135M model's measured correctness is below the "
+            f"{sc.min_answer_correctness:.0%} this product needs"
+        )
     if sc.demand != "stable" and "reserved" in b.option:
         why.append(f"demand is {sc.demand}: no commitment to a reserved GPU")
     return why
@@ -175,6 +181,26 @@ def pick(sc: Scenario, bills: list[costs.Bill]) -> tuple[costs.Bill, dict[str, l
     allowed = [b for b in bills if not excluded[b.option]]
     allowed = allowed or [b for b in bills if math.isfinite(b.monthly_usd)]
     return min(allowed, key=lambda b: b.monthly_usd), excluded
+
+
+def resolve_quality(sc: Scenario, inputs: dict[str, Input]) -> tuple[Scenario, str]:
+    """Whether the 135M model is good enough, from its measured correctness against the
+    scenario's bar (unless the scenario says so itself), and the sentence that explains it."""
+    q = inputs.get("small_model_quality")
+    if sc.small_model_ok is not None:
+        verdict = "allowed" if sc.small_model_ok else "not allowed"
+        return sc, f"Quality: the scenario says the 135M model is {verdict} (set by hand)."
+    if q is None or q.value is None:
+        return replace(sc, small_model_ok=False), (
+            "Quality: the 135M model's correctness is not measured, so its options are not allowed."
+        )
+    ok = q.value >= sc.min_answer_correctness
+    return replace(sc, small_model_ok=ok), (
+        f"Quality: the 135M model answered {q.value:.0%} of the course's questions with every "
+        f"key fact ({q.detail}); this product needs {sc.min_answer_correctness:.0%} "
+        f"(assumed), so its options are {'allowed' if ok else 'not allowed'}. The 8B-class "
+        "models are assumed to reach the bar: their quality is not measured offline."
+    )
 
 
 def label(sc: Scenario, best: costs.Bill) -> Recommendation:
@@ -199,8 +225,10 @@ def decide(
     if not isinstance(sc, Scenario):
         raise DecisionError("decide() needs a Scenario (e.g. decision.scenario('legal')).")
     inputs = gather_inputs() if inputs is None else inputs
+    given = sc
+    sc, quality_reason = resolve_quality(sc, inputs)
     w = sc.workload
-    reasons: list[str] = []
+    reasons: list[str] = [quality_reason]
     # In a RAG product, retrieval eats into the latency budget before the model starts.
     if sc.rag and inputs.get("rag") and inputs["rag"].value:
         retrieval_s = inputs["rag"].value / 1000.0
@@ -269,6 +297,7 @@ def decide(
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         pricer=pricer,
         allowed=not excluded[best.option],
+        given=given,
     )
 
 
@@ -357,7 +386,8 @@ def _flips(
         )
     if not sc.small_model_ok:
         flips.append(
-            "Quality: if lab 04 shows the 135M model is good enough, the CPU options are allowed."
+            f"Quality: if the 135M model reached {sc.min_answer_correctness:.0%} correct answers "
+            "(lesson 09 measures it), its CPU options would be allowed."
         )
     return flips
 

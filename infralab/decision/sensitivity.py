@@ -140,7 +140,7 @@ def sensitivity(decision) -> list[Flip]:  # type: ignore[no-untyped-def]
     factors in x0.25..x4 where its chosen option changes, most sensitive first."""
     from infralab.decision.rules import choose
 
-    sc, inputs, base = decision.scenario, decision.inputs, decision.inference_on
+    sc, inputs, base = decision.given or decision.scenario, decision.inputs, decision.inference_on
 
     def at(key: str, f: float) -> tuple[str, str]:
         s, i = moved(sc, inputs, key, f)
@@ -177,7 +177,7 @@ def why_still(decision, flip: Flip) -> str:  # type: ignore[no-untyped-def]
     x4, and whether the constraints allow any of them. Re-decides twice; plain words."""
     from infralab.decision.rules import _extra_costs, constraints, decide
 
-    sc, inputs = decision.scenario, decision.inputs
+    sc, inputs = decision.given or decision.scenario, decision.inputs
     base = {b.option: (b.monthly_usd, b.meets_latency) for b in decision.bills}
     moved_opts: set[str] = set()
     extra_moves = False
@@ -196,9 +196,10 @@ def why_still(decision, flip: Flip) -> str:  # type: ignore[no-untyped-def]
                     "same whichever option serves the model")  # fmt: skip
         return "no option's bill or latency verdict depends on it within the range"
     bills = {b.option: b for b in decision.bills}
-    out = [o for o in sorted(moved_opts) if o in bills and constraints(sc, bills[o])]
+    settled = decision.scenario  # quality settled from today's measurement
+    out = [o for o in sorted(moved_opts) if o in bills and constraints(settled, bills[o])]
     if len(out) == len(moved_opts):
-        why = "; ".join(f"{o}: {' and '.join(constraints(sc, bills[o]))}" for o in out)
+        why = "; ".join(f"{o}: {' and '.join(constraints(settled, bills[o]))}" for o in out)
         return f"it prices only options the constraints exclude ({why})"
     kept = ", ".join(o for o in sorted(moved_opts) if o not in out)
     return f"it moves {kept}, but not past {decision.inference_on} within the range"
