@@ -302,3 +302,19 @@ def test_site_pages_drop_markers_and_notes_and_show_the_quiz_fallback() -> None:
     assert list(data) == ["text/html"] and data["text/html"].count("<details>") == len(
         quiz.questions("03")
     )
+
+
+def test_no_notebook_leaves_a_scratch_folder_behind() -> None:
+    """``tempfile.mkdtemp`` outlives the kernel: every run of lesson 08 left one in /tmp.
+    Notebooks use a ``TemporaryDirectory`` and clean it up when they are done with it (a kernel
+    stopped by nbval or JupyterLab does not run finalizers)."""
+    found = [*REPO_ROOT.glob("course/*.ipynb"), *REPO_ROOT.glob("labs/**/*.ipynb"),
+             *REPO_ROOT.glob("docs/*.ipynb")]  # fmt: skip
+    assert found
+    leaky = []
+    for p in found:
+        text = p.read_text()
+        kept = text.count("TemporaryDirectory(") - text.count("with tempfile.TemporaryDirectory(")
+        if "mkdtemp(" in text or kept > text.count(".cleanup()"):
+            leaky.append(str(p.relative_to(REPO_ROOT)))
+    assert leaky == []
