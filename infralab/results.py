@@ -13,8 +13,12 @@ Readers (the cost model, the lesson 05 dashboard, the capstone) use the fields, 
 searches. A saved file from an older schema, or one edited by hand into something invalid,
 is not trusted: :func:`load` says why in ``record.note`` and falls back to the recorded run.
 
-Size: the five typed records, their converters from older recorded layouts and save/load
-(which validate them) change together whenever a record gains a field.
+The kit's recorded runs are read by one function, :func:`recorded`, and written by one,
+:func:`write_recorded`: each file stores every figure once (the typed record, and the
+bench's other output as ``detail``), and a file that repeats a figure is refused.
+
+Size: the typed records, save/load (which validate them) and the recorded-run reader and
+writer (which validate the same records) change together whenever a record gains a field.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import datetime as dt
 import json
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -479,23 +483,8 @@ def load_gpu(kind: str) -> Record:
             return record
         except (ResultError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             why = f"Your saved {own} was not used: {exc}. "
-    record = _read_recorded(kind, RECORDED_GPU[kind])
+    record = load_recorded(kind, RECORDED_GPU[kind])
     record.note = why + f"Using the kit's recorded GPU run ({record.source})."
-    return record
-
-
-def _read_recorded(kind: str, name: str | None = None) -> Record:
-    path = RECORDED_DIR / f"{name or kind}.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No recorded {kind} run at {_relative(path)}: is this a full checkout of the kit?"
-        )
-    raw = json.loads(path.read_text())
-    data = raw.get("record") if isinstance(raw, dict) else None
-    record = from_dict(data) if data is not None else from_legacy(kind, raw)
-    if record.kind != kind:
-        raise ResultError(f"{_relative(path)} holds a {record.kind} record, not {kind}")
-    record.origin, record.source = "recorded", _relative(path)
     return record
 
 
@@ -504,7 +493,18 @@ def load_recorded(kind: str, name: str | None = None) -> Record:
     ``"embedding_gpu_h200"``), labelled ``recorded`` with its repository path."""
     if kind not in KINDS:
         raise ResultError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    return _read_recorded(kind, name)
+    try:
+        run = recorded(name or kind)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            str(exc).replace("No recorded run", f"No recorded {kind} run")
+        ) from None
+    if run.record is None or run.record.kind != kind:
+        what = "no typed record" if run.record is None else f"a {run.record.kind} record"
+        raise ResultError(f"{run.file} holds {what}, not {kind}")
+    record = run.record
+    record.origin, record.source = "recorded", run.file
+    return record
 
 
 def load(kind: str, *, fallback: bool = True) -> Record:
@@ -531,7 +531,7 @@ def load(kind: str, *, fallback: bool = True) -> Record:
     if not fallback:
         raise ResultError(why or f"No saved {kind} result in {results_dir()}: run its lesson.")
     recorded_kind = "serving" if kind == "loadtest" else kind
-    record = _read_recorded(recorded_kind)
+    record = load_recorded(recorded_kind)
     lesson = LESSON_OF.get(kind, "its lesson")
     record.note = (
         why + f"Using the kit's recorded run ({record.source}); run {lesson} to use yours."
@@ -549,145 +549,201 @@ LESSON_OF = {
 }
 
 
-# --------------------------------------------------------------- older files (converters)
+# ------------------------------------------------------------ the kit's recorded runs (one reader)
+#
+# A recorded file (datasets/benchmarks/<name>.json) stores every figure once:
+#   {"record": <the typed record: date, machine, command, headline figures>,
+#    "detail": <the rest of the bench's output: tables, sweeps, versions>}
+# A file with no record type yet (quality, grading) holds the bench's output as it is, with
+# its own name, machine, command and data. :func:`recorded` is the only code in the kit that
+# opens these files; :func:`write_recorded` the only code that writes them.
 
-
-def _legacy_machine(raw: dict[str, Any]) -> dict[str, Any]:
-    m = dict(raw.get("machine") or {})
-    m.setdefault("cpus", m.get("logical_cpus") or m.get("cpus_visible"))
-    m.setdefault("cpu_model", m.get("cpu") or m.get("processor"))
-    return m
-
-
-def _legacy_vcpus(m: dict[str, Any]) -> float:
-    """The vCPUs a recorded run used: its threads if written down, else the usable cores."""
-    for key in ("threads", "cpus_usable", "usable_cpus", "physical_cores_used", "cpus"):
-        value = m.get(key)
-        if isinstance(value, (int, float)) and value > 0:
-            return float(value)
-    return 1.0
-
-
-def _serving(raw: dict[str, Any]) -> ServingResult:
-    d, m = raw["data"], _legacy_machine(raw)
-    return ServingResult(
-        date=raw.get("measured_at", ""),
-        machine=m,
-        command=raw.get("command", ""),
-        throughput_rps=float(d["throughput_rps"]),
-        mean_duration_s=float(d["mean_duration_s"]),
-        cpu_vcpus=_legacy_vcpus(m),
-        concurrency=int(d.get("concurrency", 1)),
-        throughput_rps_naive=d.get("throughput_rps_naive"),
-        p50_ms=d.get("p50_ms"),
-        p95_ms=d.get("p95_ms"),
-        p99_ms=d.get("p99_ms"),
-        cold_start_s=d.get("cold_start_s"),
-        rss_mb=d.get("rss_mb"),
-        variant=d.get("variant", "int8"),
-    )
-
-
-def _embedding(raw: dict[str, Any]) -> EmbeddingResult:
-    d, m = raw["data"], _legacy_machine(raw)
-    engine = d.get("best_engine", "")
-    quality = (raw.get("quality") or {}).get("vs_cpu_fp32", {}).get(engine, {})
-    gpus = m.get("gpus") or []
-    provider = raw.get("provider", "cpu")
-    if provider == "cpu":
-        device = f"CPU ({m.get('cpu_model')}, {int(_legacy_vcpus(m))} threads)"
-    else:
-        device = (gpus[0].get("name") if gpus and isinstance(gpus[0], dict) else str(gpus)) or ""
-    return EmbeddingResult(
-        date=raw.get("measured_at", ""),
-        machine=m,
-        command=raw.get("benchmark", "") if isinstance(raw.get("benchmark"), str) else "",
-        sentences_per_s=float(d["sentences_per_s"]),
-        engine=engine,
-        provider=provider,
-        device=device,
-        batch_size=int(d.get("batch_size", 32)),
-        cpu_vcpus=_legacy_vcpus(m),
-        mean_tokens_per_sentence=d.get("mean_tokens_per_sentence"),
-        min_cosine_vs_fp32=quality.get("min_cosine", 1.0 if engine.endswith("fp32") else None),
-    )
-
-
-def _generation(raw: dict[str, Any]) -> GenerationResult:
-    m = _legacy_machine(raw)
-    provider = raw.get("provider", "cpu")
-    if "decode_tokens_per_s" in raw:  # the GPU file names its headline figure
-        tps, variant = raw["decode_tokens_per_s"], raw.get("decode_tokens_per_s_variant", "q4")
-        ttft = raw["variants"]["q4"].get("ttft_s")
-    else:
-        q4 = raw["variants"]["q4"]
-        tps, variant, ttft = q4["decode_tok_s"], q4.get("model_variant", "q4"), q4.get("ttft_s")
-    threads = raw.get("threads")
-    rows = (raw.get("ttft_vs_prompt") or {}).get("rows") or []
-    longest = max(rows, key=lambda r: r["prompt_tokens"]) if rows else {}
-    return GenerationResult(
-        date=raw.get("date", ""),
-        machine=m,
-        command=raw.get("command", ""),
-        decode_tokens_per_s=float(tps),
-        ttft_s=ttft,
-        prefill_tokens_per_s=longest.get("prefill_tok_s"),
-        prefill_ttft_s=longest.get("ttft_s"),
-        prefill_prompt_tokens=longest.get("prompt_tokens"),
-        variant=variant,
-        provider=provider,
-        device=str(m.get("gpu") or f"CPU ({m.get('cpu_model')})"),
-        threads=threads,
-        cpu_vcpus=float(threads) if threads else _legacy_vcpus(m),
-    )
-
-
-def _rag(raw: dict[str, Any]) -> RagResult:
-    d, m = raw["data"], _legacy_machine(raw)
-    stage = {k: v["p50_ms"] for k, v in d["stage_ms"].items()}
-    usage = d.get("mean_usage") or {}
-    return RagResult(
-        date=raw.get("measured_at", ""),
-        machine=m,
-        command=raw.get("command", ""),
-        retrieval_ms=float(stage["embed_query"] + stage["search"]),
-        embed_query_ms=float(stage["embed_query"]),
-        search_ms=float(stage["search"]),
-        generate_ms=stage.get("generate"),
-        network_ms=stage.get("network"),
-        recall_at_5=(d.get("recall_at_5") or {}).get("hybrid"),
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-    )
-
-
-_LEGACY: dict[str, Callable[[dict[str, Any]], Record]] = {
-    "serving": _serving,
-    "embedding": _embedding,
-    "generation": _generation,
-    "rag": _rag,
+_HEADER = ("name", "machine", "command", "data")  # what a file without a record type needs
+# Where the detail keeps the table row a headline figure was taken from: the two must agree.
+_SAME_AS: dict[str, tuple[tuple[str, str], ...]] = {
+    "embedding": (
+        ("sentences_per_s", "data.sentences_per_s_by_engine.{engine}"),
+        ("min_cosine_vs_fp32", "quality.vs_cpu_fp32.{engine}.min_cosine"),
+    ),
+    "generation": (
+        ("decode_tokens_per_s", "variants.q4.decode_tok_s"),
+        ("ttft_s", "variants.q4.ttft_s"),
+    ),
+    "rag": (
+        ("embed_query_ms", "data.stage_ms.embed_query.p50_ms"),
+        ("search_ms", "data.stage_ms.search.p50_ms"),
+        ("generate_ms", "data.stage_ms.generate.p50_ms"),
+        ("network_ms", "data.stage_ms.network.p50_ms"),
+        ("recall_at_5", "data.recall_at_5.{retrieval}"),
+    ),
+    "serving": (
+        ("throughput_rps", "benchmark.batching.loaded.throughput_rps"),
+        ("throughput_rps_naive", "benchmark.naive.loaded.throughput_rps"),
+        ("p50_ms", "benchmark.batching.loaded.p50_ms"),
+        ("p95_ms", "benchmark.batching.loaded.p95_ms"),
+        ("p99_ms", "benchmark.batching.loaded.p99_ms"),
+        ("rss_mb", "benchmark.batching.server.rss_mb"),
+        ("cold_start_s", "benchmark.naive.cold_start.total_s"),
+    ),
 }
 
 
-def from_legacy(kind: str, raw: dict[str, Any]) -> Record:
-    """Convert a file in the kit's first format (free-form ``data``) into a typed record.
+class Recorded(Mapping[str, Any]):
+    """One recorded run, as :func:`recorded` read it: ``record`` (the typed record, or None
+    for a file with no record type) and ``detail`` (the bench's tables and sweeps).
 
-    Used for the recorded runs in ``datasets/benchmarks/`` and by the ``bench`` commands,
-    so a recorded figure and the record derived from it are the same number.
+    It reads like the bench's output, one key per figure: ``run["variants"]`` is a detail
+    section, ``run["decode_tokens_per_s"]`` or ``run["machine"]`` the record's field, and
+    ``run["file"]`` the file's repository path.
     """
-    if kind not in _LEGACY:
-        raise ResultError(f"no converter for {kind!r}; known: {', '.join(_LEGACY)}")
+
+    def __init__(self, name: str, file: str, record: Record | None, detail: dict[str, Any]):
+        self.name, self.file, self.record, self.detail = name, file, record, detail
+        self._keys = {**(record.to_dict() if record is not None else {}), **detail}
+        self._keys["file"] = file
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._keys[key]
+        except KeyError:
+            raise KeyError(
+                f"{self.file} has no {key!r}; it holds: {', '.join(self._keys)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"Recorded({self.file!r}, record={type(self.record).__name__})"
+
+
+def recorded_path(name: str) -> Path:
+    """Where the recorded file ``name`` lives (``name`` without ``.json``)."""
+    if not name or not name.replace("_", "").isalnum() or name != name.lower():
+        raise ResultError(
+            f"a recorded file is named in lower-case letters, digits and '_', not {name!r}"
+        )
+    return RECORDED_DIR / f"{name}.json"
+
+
+def recorded_names(pattern: str = "*") -> list[str]:
+    """Names of the recorded files matching ``pattern`` (a glob without ``.json``), sorted."""
+    return sorted(p.stem for p in RECORDED_DIR.glob(f"{pattern}.json"))
+
+
+def recorded(name: str) -> Recorded:
+    """The kit's recorded run ``name`` (e.g. ``"generation_gpu_h200"``, ``"quality"``).
+
+    The one reader of ``datasets/benchmarks/``: it checks that the file holds a valid typed
+    record, stores each figure once, and that a headline figure agrees with the table row
+    it came from; anything else is a :class:`ResultError` saying what is wrong.
+    """
+    path = recorded_path(name)
+    rel = _relative(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No recorded run at {rel}: is this a full checkout of the kit?")
     try:
-        record = _LEGACY[kind](raw)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ResultError(f"cannot read a {kind} result from this file ({exc!r})") from None
-    _check(record)
-    return record
+        raw = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResultError(f"{rel} is not valid JSON ({exc})") from None
+    return _parse(name, rel, raw)
 
 
-def with_record(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` (a bench's full output) with its typed record under ``"record"``."""
-    return {**raw, "record": from_legacy(kind, raw).to_dict()}
+def _parse(name: str, rel: str, raw: Any) -> Recorded:
+    if not isinstance(raw, dict):
+        raise ResultError(f"{rel} does not hold a JSON object")
+    if "record" not in raw:  # a run with no record type: the bench's output as it is
+        missing = [k for k in _HEADER if k not in raw]
+        if missing:
+            raise ResultError(
+                f"{rel} has no {', '.join(missing)}: a recorded run needs {', '.join(_HEADER)}"
+            )
+        return Recorded(name, rel, None, raw)
+    extra = sorted(set(raw) - {"record", "detail"})
+    if extra:
+        raise ResultError(
+            f"{rel} holds {', '.join(extra)} beside its record and detail: a recorded file "
+            "stores each figure once, in 'record' (the typed record) or 'detail'"
+        )
+    try:
+        record = from_dict(raw["record"])
+    except ResultError as exc:
+        raise ResultError(f"{rel}: its record cannot be used: {exc}") from None
+    detail = raw.get("detail", {})
+    if not isinstance(detail, dict):
+        raise ResultError(f"{rel}: its detail is not a JSON object")
+    _stored_once(record, detail, rel)
+    return Recorded(name, rel, record, detail)
+
+
+def _stored_once(record: Record, detail: dict[str, Any], rel: str) -> None:
+    """Refuse a figure stored twice: a record field repeated in the detail, or a headline
+    figure that differs from the table row it was taken from."""
+    fields = record.to_dict()
+    data = detail.get("data")
+    repeats = [(k, "detail") for k in detail if k in fields or k == "measured_at"]
+    if isinstance(data, dict):
+        repeats += [
+            (k, "detail.data")
+            for k, v in data.items()
+            if k in fields and not isinstance(v, (dict, list))
+        ]
+    for key, where in repeats:
+        section = detail if where == "detail" else data
+        mine = fields.get("date" if key == "measured_at" else key)
+        theirs = section[key]
+        how = "twice" if theirs == mine else "twice, with different values"
+        raise ResultError(
+            f"{rel} stores {key} {how}: {mine!r} in record and {theirs!r} in {where}; "
+            "keep it once, in record"
+        )
+    for name, path in _SAME_AS.get(record.kind, ()):
+        mine = fields.get(name)
+        node: Any = detail
+        for part in path.format(**{k: v for k, v in fields.items() if isinstance(v, str)}).split(
+            "."
+        ):
+            node = node.get(part) if isinstance(node, dict) else None
+        if mine is not None and node is not None and node != mine:
+            raise ResultError(
+                f"{rel} stores {name} twice, with different values: {mine!r} in record and "
+                f"{node!r} in detail.{path}; the record's figure is that row of the table"
+            )
+
+
+def write_recorded(
+    name: str, record: Record | None, detail: dict[str, Any], path: Path | None = None
+) -> Path:
+    """Write a bench's run as the recorded file ``name`` (or to ``path``, e.g. ``--out``),
+    checked as :func:`recorded` reads it: a figure stored twice is refused before writing."""
+    target = path if path is not None else recorded_path(name)
+    rel = _relative(target)
+    if record is None:
+        content: dict[str, Any] = detail
+    else:
+        content = {"record": record.to_dict(), "detail": detail}
+    _parse(name, rel, json.loads(json.dumps(content, default=float)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(content, indent=2, default=float) + "\n")
+    tmp.replace(target)
+    return target
+
+
+def recorded_section(name: str, section: str) -> tuple[dict[str, Any], str]:
+    """One section of a recorded run with no record type (``quality``: ``"quality"``,
+    ``"drift"``, ``"isolation"``) and a label saying when it was measured."""
+    data = recorded(name)["data"]
+    if section not in data:
+        raise ResultError(
+            f"the recorded {name} run has no {section!r} section; sections: {list(data)}"
+        )
+    part = data[section]
+    when = part.get("measured_at", "undated")[:16].replace("T", " ")
+    return part, f"recorded run, {when} UTC, load average {part.get('load_average_1m')}"
 
 
 # ------------------------------------------------------------ the first API (kept working)
@@ -709,8 +765,9 @@ def save_result(name: str, data: dict[str, Any]) -> Path:
     return path
 
 
-def load_result(name: str) -> tuple[dict[str, Any], str]:
-    """Free-form data saved by :func:`save_result`, else the kit's recorded file as it is.
+def load_result(name: str) -> tuple[Mapping[str, Any], str]:
+    """Free-form data saved by :func:`save_result`, else the kit's recorded run
+    (:func:`recorded`, which reads like the bench's output).
 
     Returns ``(record, source)``, source ``"measured"`` or ``"recorded"``; raises
     FileNotFoundError (naming the lesson to run) when neither exists.
@@ -718,10 +775,47 @@ def load_result(name: str) -> tuple[dict[str, Any], str]:
     own = results_dir() / "free" / f"{name}.json"
     if own.is_file():
         return json.loads(own.read_text()), "measured"
-    recorded = RECORDED_DIR / f"{name}.json"
-    if recorded.is_file():
-        return json.loads(recorded.read_text()), "recorded"
-    raise FileNotFoundError(
-        f"No measurement called {name!r}: run the lesson that measures it, or check "
-        f"that {_relative(RECORDED_DIR)} holds the kit's recorded benchmarks."
-    )
+    try:
+        return recorded(name), "recorded"
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"No measurement called {name!r}: run the lesson that measures it, or check "
+            f"that {_relative(RECORDED_DIR)} holds the kit's recorded benchmarks."
+        ) from None
+
+
+_RUN_HEADER = ("name", "measured_at", "date", "machine", "command", "provider", "threads")
+
+
+def detail_of(record: Record, out: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A bench's output without what its typed record holds (date, machine, command and the
+    headline figures, at the top or in ``data``) and without ``drop`` (other names the bench
+    gives the same figures): the ``detail`` that :func:`write_recorded` stores beside it."""
+    fields = record.to_dict()
+    skip = set(_RUN_HEADER) | set(drop)
+    detail = {
+        k: v
+        for k, v in out.items()
+        if k not in skip and k not in fields and not (k == "benchmark" and isinstance(v, str))
+    }
+    data = detail.get("data")
+    if isinstance(data, dict):
+        data = {
+            k: v
+            for k, v in data.items()
+            if k not in drop and not (k in fields and not isinstance(v, (dict, list)))
+        }
+        if data:
+            detail["data"] = data
+        else:
+            del detail["data"]
+    return detail
+
+
+def vcpus_used(machine_info: dict[str, Any]) -> float:
+    """The vCPUs a run used: its threads if written down, else the usable cores."""
+    for key in ("threads", "cpus_usable", "usable_cpus", "physical_cores_used", "cpus"):
+        value = machine_info.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return 1.0

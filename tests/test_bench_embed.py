@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infralab import runtime
+from infralab import results, runtime
 from infralab.bench import embed
 
 
@@ -113,32 +113,41 @@ def test_quality_is_cosine_to_base() -> None:
     assert q["other"]["min_cosine"] == pytest.approx(0.0)
 
 
-def test_recorded_gpu_runs_and_provenance(tmp_path) -> None:
-    assert embed.recorded_gpu_runs(tmp_path) == []
-    rec = {
-        "measured_at": "2026-11-28T01:00:00+00:00",
-        "machine": {"cpu": "Xeon", "gpus": [{"name": "NVIDIA H100", "driver": "580"}]},
-        "versions": {"onnxruntime-gpu": "1.31.1"},
-        "data": {"sentences_per_s": {"cuda/fp16": 1.0}},
-    }
-    (tmp_path / "embedding_gpu_h100.json").write_text(json.dumps(rec))
-    (tmp_path / "embedding_gpu_broken.json").write_text("{not json")
-    runs = embed.recorded_gpu_runs(tmp_path)
+def _gpu_run(folder, name: str, date: str) -> None:
+    """A recorded GPU run written by the kit's one writer (as ``bench embed --out`` does)."""
+    record = results.EmbeddingResult(
+        date=date,
+        machine={"cpu": "Xeon", "gpus": [{"name": "NVIDIA H100", "driver": "580"}]},
+        command="python -m infralab bench embed --provider cuda",
+        sentences_per_s=1.0,
+        engine="cuda/fp16",
+        provider="cuda",
+    )
+    detail = {"versions": {"onnxruntime-gpu": "1.31.1"}, "data": {"crossover": []}}
+    results.write_recorded(name, record, detail, folder / f"{name}.json")
+
+
+def test_recorded_gpu_runs_and_provenance(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path)
+    assert embed.recorded_gpu_runs() == []
+    _gpu_run(tmp_path, "embedding_gpu_h100", "2026-11-28T01:00:00+00:00")
+    runs = embed.recorded_gpu_runs()
     assert len(runs) == 1
     line = embed.provenance(runs[0])
     assert "NVIDIA H100" in line and "1.31.1" in line and "2026-11-28" in line
+    assert "(embedding_gpu_h100.json)" in line
+    (tmp_path / "embedding_gpu_broken.json").write_text("{not json")
+    with pytest.raises(results.ResultError, match="embedding_gpu_broken.json is not valid JSON"):
+        embed.recorded_gpu_runs()  # a damaged kit file is named, never skipped in silence
 
 
-def test_shipped_cpu_record_has_provenance(repo_root) -> None:
-    path = repo_root / "datasets" / "benchmarks" / "embedding.json"
-    if not path.is_file():
-        pytest.skip("no recorded CPU benchmark yet")
-    rec = json.loads(path.read_text())
-    assert rec["name"] == "embedding" and rec["measured_at"]
+def test_shipped_cpu_record_has_provenance() -> None:
+    rec = results.recorded("embedding")
+    assert rec.record is not None and rec.record.kind == "embedding" and rec["date"]
     assert rec["machine"]["cpu"] and rec["versions"]["onnx"]
-    assert rec["data"]["sentences_per_s"] > 0  # the one number the cost lesson prices
+    assert rec.record.sentences_per_s > 0  # the one number the cost lesson prices
     by_engine = rec["data"]["sentences_per_s_by_engine"]
-    assert by_engine["cpu/fp32"] > 0 and by_engine["cpu/int8"] > 0
+    assert by_engine["cpu/fp32"] > 0 and by_engine[rec.record.engine] == rec.record.sentences_per_s
 
 
 def test_throughput_summary_picks_best_kit_engine() -> None:
@@ -178,11 +187,12 @@ def test_predict_crossover_model() -> None:
                                 gpu_gflops=1)  # fmt: skip
 
 
-def test_latest_gpu_run_is_the_newest(tmp_path) -> None:
-    assert embed.latest_gpu_run(tmp_path) is None
+def test_latest_gpu_run_is_the_newest(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path)
+    assert embed.latest_gpu_run() is None
     for name, when in [("a", "2026-01-01"), ("b", "2026-06-01")]:
-        (tmp_path / f"embedding_gpu_{name}.json").write_text(json.dumps({"measured_at": when}))
-    assert embed.latest_gpu_run(tmp_path)["measured_at"] == "2026-06-01"
+        _gpu_run(tmp_path, f"embedding_gpu_{name}", when)
+    assert embed.latest_gpu_run()["date"] == "2026-06-01"
 
 
 def _fake_sweep() -> pd.DataFrame:

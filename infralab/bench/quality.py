@@ -205,17 +205,18 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _write(data: dict[str, Any], record: bool) -> Any:
-    from infralab.results import RECORDED_DIR, machine, save_result
+    from infralab.results import machine, recorded, save_result, write_recorded
 
     if not record:
         return save_result("quality", data)
-    path = RECORDED_DIR / "quality.json"
-    rec = json.loads(path.read_text()) if path.is_file() else {"name": "quality"}
+    try:  # merge: the sections not run this time stay as recorded
+        rec = dict(recorded("quality").detail)
+    except FileNotFoundError:
+        rec = {"name": "quality"}
     rec["machine"] = machine()
     rec["command"] = "python -m infralab bench quality --record"
-    rec.setdefault("data", {}).update(data)
-    path.write_text(json.dumps(rec, indent=2, default=float) + "\n")
-    return path
+    rec["data"] = {**rec.get("data", {}), **data}
+    return write_recorded("quality", None, rec)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

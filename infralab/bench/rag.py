@@ -20,7 +20,7 @@ from infralab.costs.placement import placement_costs, placements
 from infralab.rag.evaluate import calibrate_threshold, run_retrieval, stage_percentiles, summarize
 from infralab.rag.hybrid import RagIndex
 
-GPU_GENERATION_RECORD = "generation_gpu_h200.json"
+GPU_GENERATION_RECORD = "generation_gpu_h200"  # a recorded run, read by results.recorded
 
 
 def gpu_generate_ms(
@@ -30,17 +30,12 @@ def gpu_generate_ms(
     model (datasets/benchmarks/generation_gpu_h200.json): time to first token at this
     prompt length (interpolated) plus ``new_tokens`` at the batch-1 decode rate.
     Returns (ms, where it came from); raises FileNotFoundError without a record."""
-    import json
-
-    from infralab.results import RECORDED_DIR
+    from infralab import results
 
     if prompt_tokens < 0 or new_tokens < 0:
         raise ValueError("token counts must be >= 0.")
     if record is None:
-        path = RECORDED_DIR / GPU_GENERATION_RECORD
-        if not path.is_file():
-            raise FileNotFoundError(f"no recorded GPU generation run at {path}.")
-        record = json.loads(path.read_text())
+        record = results.recorded(GPU_GENERATION_RECORD)
     rows = sorted(record["ttft_vs_prompt"]["rows"], key=lambda r: r["prompt_tokens"])
     ttft_s = float(
         np.interp(prompt_tokens, [r["prompt_tokens"] for r in rows], [r["ttft_s"] for r in rows])
@@ -140,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from infralab.rag.cloud_app import ask_many, create_app
     from infralab.rag.corpus import load_documents, load_questions
     from infralab.rag.generate import Generator
-    from infralab.results import RECORDED_DIR, machine, save, with_record
+    from infralab.results import detail_of, machine, save, write_recorded
     from infralab.serving.launcher import launch
 
     parser = argparse.ArgumentParser(prog="python -m infralab bench rag")
@@ -224,36 +219,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chunks": len(index.chunks),
         "documents": len(docs),
     }
-    record = with_record(
-        "rag",
-        {
-            "name": "rag",
-            "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine(),
-            "versions": {
-                p: version(p)
-                for p in ("onnxruntime-gpu", "qdrant-client", "bm25s", "fastapi", "openai")
-                if _installed(p)
-            }
-            | {"python": platform.python_version()},
-            "command": "python -m infralab bench rag" + (" --record" if args.record else ""),
-            "data": data,
-        },
-    )
+    out = {
+        "name": "rag",
+        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": {
+            p: version(p)
+            for p in ("onnxruntime-gpu", "qdrant-client", "bm25s", "fastapi", "openai")
+            if _installed(p)
+        }
+        | {"python": platform.python_version()},
+        "command": "python -m infralab bench rag" + (" --record" if args.record else ""),
+        "data": data,
+    }
+    typed = typed_record(out)  # the typed record lessons and readers use
     if args.record:
-        path = RECORDED_DIR / "rag.json"
-        path.write_text(json.dumps(record, indent=2, default=float) + "\n")
+        path = write_recorded("rag", typed, detail_of(typed, out, ("mean_usage",)))
     else:  # the student's run: the same typed record lesson 06 saves
-        from infralab.results import RagResult, from_dict
-
-        typed = from_dict(record["record"])
-        assert isinstance(typed, RagResult)
         path = save(typed)
     print(summary.round(3).to_string())
     print(stages.round(1).to_string())
     print(plan.round(5).to_string())
     print(f"wrote {path}")
     return 0
+
+
+def typed_record(out: dict[str, Any]) -> Any:
+    """The typed record (``RagResult``) of one run: p50 per stage, hybrid recall@5 and the
+    mean tokens per question."""
+    from infralab.results import RagResult
+
+    d = out["data"]
+    stage = {k: v["p50_ms"] for k, v in d["stage_ms"].items()}
+    usage = d.get("mean_usage") or {}
+    return RagResult(
+        date=out["measured_at"],
+        machine=out["machine"],
+        command=out["command"],
+        retrieval_ms=float(stage["embed_query"] + stage["search"]),
+        embed_query_ms=float(stage["embed_query"]),
+        search_ms=float(stage["search"]),
+        generate_ms=stage.get("generate"),
+        network_ms=stage.get("network"),
+        recall_at_5=(d.get("recall_at_5") or {}).get("hybrid"),
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+    )
 
 
 def _installed(package: str) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import sys
@@ -21,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from infralab.results import RECORDED_DIR, machine, with_record
+from infralab.results import ServingResult, detail_of, machine, vcpus_used, write_recorded
 
 # Short, search-query-like texts (about 8-14 tokens each): the load an embeddings API behind
 # a search box sees. Written for the kit.
@@ -502,13 +501,31 @@ def main(argv: list[str] | None = None) -> int:
         "data": result_record(bench),
         "benchmark": bench,
     }
-    record = with_record("serving", record)  # the typed record lessons and readers use
+    typed = typed_record(record)  # the typed record lessons and readers use
+    detail = detail_of(typed, record)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2, default=float))
+        write_recorded("serving", typed, detail, path=args.json)
     if args.record:
-        RECORDED_DIR.mkdir(parents=True, exist_ok=True)
-        path = RECORDED_DIR / "serving.json"
-        path.write_text(json.dumps(record, indent=2, default=float) + "\n")
-        print(f"recorded {path}")
+        print(f"recorded {write_recorded('serving', typed, detail)}")
     return 0
+
+
+def typed_record(out: dict[str, Any]) -> ServingResult:
+    """The typed record of one run of this bench (its output as :func:`main` builds it)."""
+    d, m = out["data"], out["machine"]
+    return ServingResult(
+        date=out["measured_at"],
+        machine=m,
+        command=out["command"],
+        throughput_rps=float(d["throughput_rps"]),
+        mean_duration_s=float(d["mean_duration_s"]),
+        cpu_vcpus=vcpus_used(m),
+        concurrency=int(d.get("concurrency", 1)),
+        throughput_rps_naive=d.get("throughput_rps_naive"),
+        p50_ms=d.get("p50_ms"),
+        p95_ms=d.get("p95_ms"),
+        p99_ms=d.get("p99_ms"),
+        cold_start_s=d.get("cold_start_s"),
+        rss_mb=d.get("rss_mb"),
+        variant=d.get("variant", "int8"),
+    )

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-from infralab.paths import BENCHMARKS_DIR, LABS_DIR
+from infralab.paths import LABS_DIR
 
 LAB = "05_break_even_dashboard.ipynb"
 
@@ -106,9 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(json.dumps(data, indent=2))
     if args.record:
-        path = BENCHMARKS_DIR / "grading.json"
-        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
+        from infralab.results import write_recorded
+
+        print(f"wrote {write_recorded('grading', None, record)}")
     return 0
 
 

@@ -262,20 +262,9 @@ def model_ladder(prompt_tokens: float, completion_tokens: float) -> pd.DataFrame
 
 
 def recorded(section: str) -> tuple[dict[str, Any], str]:
-    """One section of the kit's recorded quality run (datasets/benchmarks/quality.json) and
-    a label saying where it came from, for the lesson's tables."""
-    import json
+    """One section of the kit's recorded quality run (``quality``, ``drift``, ``isolation``)
+    and a label saying when it was measured, for the lesson's tables; read by
+    :func:`infralab.results.recorded_section`, the one reader of recorded runs."""
+    from infralab.results import recorded_section
 
-    from infralab.results import RECORDED_DIR
-
-    path = RECORDED_DIR / "quality.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: run `python -m infralab bench quality --record` to make it."
-        )
-    data = json.loads(path.read_text())["data"]
-    if section not in data:
-        raise KeyError(f"the recorded run has no {section!r} section; sections: {list(data)}.")
-    part = data[section]
-    when = part.get("measured_at", "undated")[:16].replace("T", " ")
-    return part, f"recorded run, {when} UTC, load average {part.get('load_average_1m')}"
+    return recorded_section("quality", section)
