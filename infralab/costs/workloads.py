@@ -278,7 +278,9 @@ def break_even(
     high: float = 1e13,
     points: int = 300,
 ) -> float | None:
-    """The first monthly volume at which ``a`` and ``b`` cost the same, or None if they never do."""
+    """The first monthly volume at which ``a`` and ``b`` cost the same, or None if they never do
+    (the one search of :func:`infralab.costs.breakeven.crossings`)."""
+    from infralab.costs.breakeven import crossings
 
     def diff(x: float) -> float:
         ca, cb = a.monthly_usd(x, people), b.monthly_usd(x, people)
@@ -286,24 +288,8 @@ def break_even(
             return 0.0
         return ca - cb
 
-    grid = [low * (high / low) ** (i / (points - 1)) for i in range(points)]
-    prev: tuple[float, float] | None = None
-    for x in grid:
-        d = diff(x)
-        if d == 0:
-            continue
-        if prev is not None and (prev[1] < 0) != (d < 0):
-            lo, hi = prev[0], x
-            while hi / lo > 1 + 1e-7:
-                mid = math.sqrt(lo * hi)
-                dm = diff(mid)
-                if dm != 0 and (dm < 0) == (prev[1] < 0):
-                    lo = mid
-                else:
-                    hi = mid
-            return hi
-        prev = (x, d)
-    return None
+    found, _ = crossings(diff, low, high, points)
+    return found[0] if found else None
 
 
 def comparison(
