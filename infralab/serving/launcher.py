@@ -556,9 +556,38 @@ def launch(
     docstring); ``die_with_parent=False`` turns that watch off, leaving only ``atexit`` and
     the next :func:`sweep_orphans` to stop it, as servers behaved before.
     """
-    import httpx
+    import httpx  # noqa: F401 - missing, it stops the launch before anything is spawned
 
     _resolve_check(app)
+    kwargs_json, port = _check_launch_args(host, port, factory_kwargs)
+    try:
+        sweep_orphans()
+    except Exception:  # a sweep is housekeeping: it never stops a launch
+        pass
+    child_env = {**os.environ, **(env or {})}
+    child_env[APP_ENV] = app
+    child_env[KWARGS_ENV] = kwargs_json
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    token = secrets.token_hex(16)
+    child_env[TOKEN_ENV] = token
+    child_env.pop(PARENT_ENV, None)
+    proc, log_path, write_fd, t0 = _spawn(child_env, host, port, die_with_parent)
+    url = f"http://{host}:{port}"
+    record = _register(proc.pid, token, app, port, log_path)
+    server = Server(proc, url, port, log_path, app, watch_fd=write_fd, record=record)
+    probe = first_request if first_request is not None else _default_probe(app)
+    probe = probe or {"method": "GET", "path": health_path}
+    health, t_ready, first, warm = _wait_and_probe(server, health_path, ready_timeout_s, probe)
+    server.health = health
+    server.cold_start = _breakdown(t0, t_ready, first, warm, health.get("startup"))
+    return server
+
+
+def _check_launch_args(
+    host: str, port: int | None, factory_kwargs: dict[str, Any] | None
+) -> tuple[str, int]:
+    """Refuse a host off loopback, unencodable kwargs or a busy port; the kwargs as JSON and
+    the port (a free one when ``port`` is None)."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"the launcher serves on loopback only, not {host!r}")
     try:
@@ -571,31 +600,30 @@ def launch(
         port = free_port(host)
     elif not port_is_free(port, host):
         raise LaunchError(f"port {port} is already in use; pass port=None to pick a free one")
-    try:
-        sweep_orphans()
-    except Exception:  # a sweep is housekeeping: it never stops a launch
-        pass
-    child_env = {**os.environ, **(env or {})}
-    child_env[APP_ENV] = app
-    child_env[KWARGS_ENV] = kwargs_json
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
-    token = secrets.token_hex(16)
-    child_env[TOKEN_ENV] = token
-    child_env.pop(PARENT_ENV, None)
+    return kwargs_json, port
+
+
+def _watch_parent_env(child_env: dict[str, str]) -> tuple[int | None, int | None]:
+    """Tell the child how to watch this process (``PARENT_ENV``); the pipe's (read, write) fds.
+
+    The read end goes to the child; the write end stays here, so the child sees end-of-file
+    when this process dies. No pipe on Windows (the child watches the process handle).
+    """
     read_fd = write_fd = None
-    pass_fds: tuple[int, ...] = ()
-    if die_with_parent:
-        parent = {"pid": os.getpid(), "create_time": _create_time(os.getpid())}
-        if os.name != "nt":
-            read_fd, write_fd = os.pipe()  # both ends close-on-exec; the child gets read_fd
-            pass_fds = (read_fd,)
-            parent["fd"] = read_fd
-        # The parent-death signal follows the thread that forks: only the main thread lives
-        # as long as the process, so from any other thread the pipe alone watches.
-        parent["pdeathsig"] = threading.current_thread() is threading.main_thread()
-        child_env[PARENT_ENV] = json.dumps(parent)
-    log_fd, log_name = tempfile.mkstemp(prefix="infralab-server-", suffix=".log")
-    cmd = [
+    parent: dict[str, Any] = {"pid": os.getpid(), "create_time": _create_time(os.getpid())}
+    if os.name != "nt":
+        read_fd, write_fd = os.pipe()  # both ends close-on-exec; the child gets read_fd
+        parent["fd"] = read_fd
+    # The parent-death signal follows the thread that forks: only the main thread lives
+    # as long as the process, so from any other thread the pipe alone watches.
+    parent["pdeathsig"] = threading.current_thread() is threading.main_thread()
+    child_env[PARENT_ENV] = json.dumps(parent)
+    return read_fd, write_fd
+
+
+def _uvicorn_cmd(host: str, port: int) -> list[str]:
+    """The child's command line: uvicorn building the app through :func:`app_from_env`."""
+    return [
         sys.executable,
         "-m",
         "uvicorn",
@@ -611,6 +639,23 @@ def launch(
         "--timeout-graceful-shutdown",
         "3",
     ]
+
+
+def _spawn(
+    child_env: dict[str, str], host: str, port: int, die_with_parent: bool
+) -> tuple[subprocess.Popen, Path, int | None, float]:
+    """Start the uvicorn child in its own session, its output in a temporary log file.
+
+    Returns the process, the log's path, the write end of the parent-watch pipe (None
+    without one) and the time just before the spawn (the start of the cold start).
+    """
+    read_fd = write_fd = None
+    pass_fds: tuple[int, ...] = ()
+    if die_with_parent:
+        read_fd, write_fd = _watch_parent_env(child_env)
+        pass_fds = () if read_fd is None else (read_fd,)
+    log_fd, log_name = tempfile.mkstemp(prefix="infralab-server-", suffix=".log")
+    cmd = _uvicorn_cmd(host, port)
     t0 = time.time()
     child_env[LAUNCH_T0_ENV] = repr(t0)
     try:
@@ -634,14 +679,23 @@ def launch(
                 os.close(read_fd)
             except OSError:
                 pass
-    url = f"http://{host}:{port}"
-    record = _register(proc.pid, token, app, port, Path(log_name))
-    server = Server(proc, url, port, Path(log_name), app, watch_fd=write_fd, record=record)
+    return proc, Path(log_name), write_fd, t0
+
+
+def _wait_and_probe(
+    server: Server, health_path: str, ready_timeout_s: float, probe: dict[str, Any]
+) -> tuple[dict[str, Any], float, float, float]:
+    """Wait for the health check, then time ``probe`` twice (cold, then warm).
+
+    Returns (health, when ready, first seconds, warm seconds). Any failure stops the
+    server and raises :class:`LaunchError` with the end of its log.
+    """
+    import httpx
+
+    app, url = server.app, server.url
     try:
         health = _wait_ready(server, health_path, ready_timeout_s)
         t_ready = time.time()
-        probe = first_request if first_request is not None else _default_probe(app)
-        probe = probe or {"method": "GET", "path": health_path}
         with httpx.Client(timeout=ready_timeout_s) as client:
             t1 = time.perf_counter()
             r = client.request(
@@ -663,9 +717,7 @@ def launch(
     except BaseException:  # Ctrl-C while waiting: still leave nothing behind
         server.stop()
         raise
-    server.health = health
-    server.cold_start = _breakdown(t0, t_ready, first, warm, health.get("startup"))
-    return server
+    return health, t_ready, first, warm
 
 
 def _resolve_check(app: str) -> None:
