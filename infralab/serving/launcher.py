@@ -24,8 +24,9 @@ line, each launch records its server in a registry under :func:`runtime_dir`;
 launching process is gone, and only one that is provably the kit's: same pid and start
 time as recorded, and the random token the launcher put in its environment.
 
-The registry of running servers and the orphan sweep are
-:mod:`infralab.serving.server_registry` (their names are importable from here too).
+The server's watch on its parent is :mod:`infralab.serving.parent_watch`; the registry of
+running servers and the orphan sweep are :mod:`infralab.serving.server_registry` (the names
+of both are importable from here too).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from infralab.errors import InfralabError  # noqa: E402
+from infralab.serving.parent_watch import PARENT_ENV, _watch_parent  # noqa: E402
 from infralab.serving.server_registry import (  # noqa: E402, F401 - re-exported
     RUNTIME_ENV,
     TOKEN_ENV,
@@ -63,9 +65,7 @@ from infralab.serving.server_registry import (  # noqa: E402, F401 - re-exported
 APP_ENV = "INFRALAB_APP"
 KWARGS_ENV = "INFRALAB_FACTORY_KWARGS"
 LAUNCH_T0_ENV = "INFRALAB_LAUNCH_T0"
-PARENT_ENV = "INFRALAB_LAUNCH_PARENT"  # JSON: the launching process and how to watch it
 EMBEDDINGS_APP = "infralab.serving.app:create_app"
-_EXIT_GRACE_S = 5.0  # after its parent died, a server that has not shut down by then is ended
 
 _LIVE: weakref.WeakSet[Server] = weakref.WeakSet()
 
@@ -90,90 +90,6 @@ def app_from_env():
     if isinstance(startup, dict):  # let the app's own report include the spawn time
         startup.setdefault("launcher_imported", _CHILD_T0)
     return app
-
-
-# ---------------------------------------------------------------- in the server: watch the parent
-def _watch_parent() -> None:
-    """Shut this server down when the process that launched it dies, however it died."""
-    raw = os.environ.pop(PARENT_ENV, None)  # popped: the server's own children do not inherit it
-    if not raw:
-        return
-    try:
-        info = json.loads(raw)
-        parent = int(info["pid"])
-    except (ValueError, KeyError, TypeError):
-        return
-    if info.get("pdeathsig"):
-        _set_parent_death_signal(signal.SIGTERM)
-    # The parent may have died before the signal was armed: then this process was already
-    # handed to another parent (init or a subreaper), and it stops now.
-    if os.name != "nt" and os.getppid() != parent:
-        _parent_gone()
-        return
-    fd = info.get("fd")
-    if isinstance(fd, int) and os.name != "nt" and _is_open(fd):
-        target, args = _wait_for_eof, (fd,)
-    else:
-        target, args = _wait_for_process, (parent, info.get("create_time"))
-    threading.Thread(target=target, args=args, name="infralab-parent-watch", daemon=True).start()
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
-def _set_parent_death_signal(sig: int) -> bool:
-    """Linux: have the kernel send ``sig`` when the launching thread exits (PR_SET_PDEATHSIG)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(1, int(sig), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return False
-
-
-def _wait_for_eof(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):  # the parent never writes: data would only be noise
-            pass
-    except OSError:
-        return  # the descriptor itself went bad: that says nothing about the parent
-    _parent_gone()
-
-
-def _wait_for_process(pid: int, create_time: float | None) -> None:
-    try:
-        import psutil
-    except ImportError:
-        return
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and abs(proc.create_time() - create_time) >= 0.05:
-            raise psutil.NoSuchProcess(pid)  # the pid was reused: the parent is gone
-        proc.wait()  # Windows: waits on the process handle
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.Error:
-        return  # cannot watch it (access denied): leave the server to atexit and the sweep
-    _parent_gone()
-
-
-def _parent_gone() -> None:
-    """Ask uvicorn for its graceful shutdown, and end the process if that does not finish."""
-    timer = threading.Timer(_EXIT_GRACE_S, os._exit, args=(1,))
-    timer.daemon = True  # a clean shutdown before the deadline exits at once
-    timer.start()
-    try:
-        os.kill(os.getpid(), signal.SIGTERM)
-    except OSError:
-        os._exit(1)
 
 
 def _resolve(spec: str):
