@@ -67,6 +67,142 @@ def _api_reference(bills: list[m.Bill]) -> tuple[float | None, str]:
     return cheapest.usd_per_1k_requests, cheapest.option
 
 
+def _make_controls(requests_per_day: float) -> dict[str, w.ValueWidget]:
+    """The dashboard's sliders and dropdowns, in display order (six on the left, five right).
+
+    The GPU price starts at the default dedicated GPU's price in the cost model.
+    """
+    style = {"description_width": "190px"}
+    lay = w.Layout(width="430px")
+    default_gpu = m.llm_options(m.Workload(1), option_set="API vs dedicated GPU")[0]
+    gpu_price = next((o.usd_per_hour for o in default_gpu if isinstance(o, m.DedicatedGPU)), 2.69)
+    return {
+        **_workload_controls(requests_per_day, style, lay),
+        **_gpu_controls(gpu_price, style, lay),
+        **_customer_controls(style, lay),
+    }
+
+
+def _workload_controls(
+    requests_per_day: float, style: dict[str, str], lay: w.Layout
+) -> dict[str, w.ValueWidget]:
+    """The workload: traffic volume, tokens per request, latency target, shape."""
+    return {
+        "requests_per_day": w.FloatLogSlider(
+            value=requests_per_day,
+            base=10,
+            min=1,
+            max=8,
+            step=0.05,
+            description="requests per day",
+            readout_format=",.0f",
+            style=style,
+            layout=lay,
+        ),
+        "tokens_in": w.IntSlider(
+            value=500,
+            min=0,
+            max=8000,
+            step=50,
+            description="input tokens per request",
+            style=style,
+            layout=lay,
+        ),
+        "tokens_out": w.IntSlider(
+            value=200,
+            min=10,
+            max=2000,
+            step=10,
+            description="output tokens per request",
+            style=style,
+            layout=lay,
+        ),
+        "latency_target_s": w.FloatSlider(
+            value=10.0,
+            min=0.5,
+            max=60,
+            step=0.5,
+            description="latency target (s)",
+            style=style,
+            layout=lay,
+        ),
+        "traffic": w.Dropdown(
+            options=list(m.TRAFFIC_SHAPES),
+            value="steady",
+            description="traffic shape",
+            style=style,
+            layout=lay,
+        ),
+    }
+
+
+def _gpu_controls(
+    gpu_price: float, style: dict[str, str], lay: w.Layout
+) -> dict[str, w.ValueWidget]:
+    """The dedicated GPU's price, utilization and batch size, and which options compete."""
+    return {
+        "gpu_usd_per_hour": w.FloatSlider(
+            value=round(gpu_price, 2),
+            min=0.5,
+            max=12,
+            step=0.01,
+            description="GPU price (USD/hour)",
+            style=style,
+            layout=lay,
+        ),
+        "utilization": w.FloatSlider(
+            value=0.7,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="GPU target utilization",
+            readout_format=".0%",
+            style=style,
+            layout=lay,
+        ),
+        "batch": w.SelectionSlider(
+            options=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+            value=64,
+            description="GPU batch size",
+            style=style,
+            layout=lay,
+        ),
+        "option_set": w.Dropdown(
+            options=list(m.OPTION_SETS),
+            value="all",
+            description="options",
+            style=style,
+            layout=lay,
+        ),
+    }
+
+
+def _customer_controls(style: dict[str, str], lay: w.Layout) -> dict[str, w.ValueWidget]:
+    """What a customer pays and uses per month (the unit economics)."""
+    return {
+        "customer_price": w.FloatSlider(
+            value=20.0,
+            min=1,
+            max=200,
+            step=1,
+            description="customer pays (USD/month)",
+            style=style,
+            layout=lay,
+        ),
+        "customer_requests": w.FloatLogSlider(
+            value=1000,
+            base=10,
+            min=1,
+            max=5,
+            step=0.1,
+            description="requests per customer/month",
+            readout_format=",.0f",
+            style=style,
+            layout=lay,
+        ),
+    }
+
+
 class CostDashboard:
     """Sliders for the workload and the GPU, four charts, and a line that names the winner."""
 
@@ -81,112 +217,7 @@ class CostDashboard:
         self._pending: asyncio.TimerHandle | None = None
         self.redraws = 0
         self.last_redraw_s = 0.0
-        style = {"description_width": "190px"}
-        lay = w.Layout(width="430px")
-        default_gpu = m.llm_options(m.Workload(1), option_set="API vs dedicated GPU")[0]
-        gpu_price = next(
-            (o.usd_per_hour for o in default_gpu if isinstance(o, m.DedicatedGPU)), 2.69
-        )
-        self.controls: dict[str, w.ValueWidget] = {
-            "requests_per_day": w.FloatLogSlider(
-                value=requests_per_day,
-                base=10,
-                min=1,
-                max=8,
-                step=0.05,
-                description="requests per day",
-                readout_format=",.0f",
-                style=style,
-                layout=lay,
-            ),
-            "tokens_in": w.IntSlider(
-                value=500,
-                min=0,
-                max=8000,
-                step=50,
-                description="input tokens per request",
-                style=style,
-                layout=lay,
-            ),
-            "tokens_out": w.IntSlider(
-                value=200,
-                min=10,
-                max=2000,
-                step=10,
-                description="output tokens per request",
-                style=style,
-                layout=lay,
-            ),
-            "latency_target_s": w.FloatSlider(
-                value=10.0,
-                min=0.5,
-                max=60,
-                step=0.5,
-                description="latency target (s)",
-                style=style,
-                layout=lay,
-            ),
-            "traffic": w.Dropdown(
-                options=list(m.TRAFFIC_SHAPES),
-                value="steady",
-                description="traffic shape",
-                style=style,
-                layout=lay,
-            ),
-            "gpu_usd_per_hour": w.FloatSlider(
-                value=round(gpu_price, 2),
-                min=0.5,
-                max=12,
-                step=0.01,
-                description="GPU price (USD/hour)",
-                style=style,
-                layout=lay,
-            ),
-            "utilization": w.FloatSlider(
-                value=0.7,
-                min=0.0,
-                max=1.0,
-                step=0.05,
-                description="GPU target utilization",
-                readout_format=".0%",
-                style=style,
-                layout=lay,
-            ),
-            "batch": w.SelectionSlider(
-                options=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
-                value=64,
-                description="GPU batch size",
-                style=style,
-                layout=lay,
-            ),
-            "option_set": w.Dropdown(
-                options=list(m.OPTION_SETS),
-                value="all",
-                description="options",
-                style=style,
-                layout=lay,
-            ),
-            "customer_price": w.FloatSlider(
-                value=20.0,
-                min=1,
-                max=200,
-                step=1,
-                description="customer pays (USD/month)",
-                style=style,
-                layout=lay,
-            ),
-            "customer_requests": w.FloatLogSlider(
-                value=1000,
-                base=10,
-                min=1,
-                max=5,
-                step=0.1,
-                description="requests per customer/month",
-                readout_format=",.0f",
-                style=style,
-                layout=lay,
-            ),
-        }
+        self.controls = _make_controls(requests_per_day)
         self.status = w.HTML()
         self.sources = w.HTML()
         self.timing = w.HTML()
@@ -194,6 +225,10 @@ class CostDashboard:
         self.slots = [ChartSlot(c, interactive=interactive) for c in charts_now]
         for ctl in self.controls.values():
             ctl.observe(self._on_change, names="value")
+        self.widget = self._layout()
+
+    def _layout(self) -> w.VBox:
+        """Controls in two columns, the winner line, the 2 x 2 charts, sources and timing."""
         names = list(self.controls)
         left = w.VBox([self.controls[n] for n in names[:6]])
         right = w.VBox([self.controls[n] for n in names[6:]])
@@ -201,11 +236,12 @@ class CostDashboard:
             [s.widget for s in self.slots],
             layout=w.Layout(grid_template_columns="repeat(2, minmax(480px, 1fr))"),
         )
-        self.widget = w.VBox(
+        widget = w.VBox(
             [w.HBox([left, right]), self.status, grid, self.sources, self.timing],
             layout=w.Layout(width="100%"),
         )
-        self.widget.add_class("infralab-cost-dashboard")
+        widget.add_class("infralab-cost-dashboard")
+        return widget
 
     # --- model -----------------------------------------------------------------------------
 

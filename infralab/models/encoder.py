@@ -1,23 +1,8 @@
-"""all-MiniLM-L6-v2 as ONNX, built from the fetched safetensors without PyTorch; `Embedder`.
+"""all-MiniLM-L6-v2 as ONNX: each variant built once, with its manifest; `Embedder` runs it.
 
-Why write the graph by hand: the kit must run where PyTorch is absent (Binder, a CPU
-wheel mirror), and emitting ONNX Runtime's fused transformer ops directly
-(``EmbedLayerNormalization``, ``Attention``, ``Gelu``, all in the ``com.microsoft`` domain)
-gives the optimized graph without depending on the optimizer recognising an exporter's
-pattern. A plain-ops graph (``fp32-unfused``) is kept so the lesson can show what fusion buys.
-
-Not every fusion pays on a CPU. The residual + LayerNorm pairs stay standard ``Add`` and
-``LayerNormalization`` on the CPU: measured on 2 Zen 4 cores with ONNX Runtime 1.31 at
-(32, 16, 384), the fused ``SkipLayerNormalization`` kernel took 985 us on one thread where
-Add + LayerNormalization took 161 us, and it was a quarter of the int8 model's time. On CUDA
-ONNX Runtime fuses them itself; the fp16 graph emits the fused op. Likewise the CPU graphs
-write the MLP's bias as its own ``Add`` before a plain ``Gelu`` (the fp16 graph keeps
-``BiasGelu``): ONNX Runtime fuses the pair back into ``BiasGelu`` for fp32 (same kernels as
-before), while in the int8 graph it folds the bias into ``DynamicQuantizeMatMul`` and runs the
-plain ``Gelu`` kernel, which took 3.2 ms per call where ``BiasGelu`` took 6.0 (1 core of a Xeon
-with AMX, ONNX Runtime 1.31, batch 4 x 128 tokens, the minimum of each node over 12 calls): the
-int8 call went from 36.6 to 33.5 ms (32 x 16 tokens: 31.0 to 27.8 ms), and its vectors on
-the kit's passages and sentences stayed bit for bit the same.
+The graphs themselves (written from the fetched safetensors without PyTorch, and why they
+use the ops they do) are :mod:`infralab.models.encoder_graph`; its names (``export``,
+``HIDDEN``, ``LAYERS``...) are importable from here too.
 
 Variants: ``fp32`` (fused), ``fp32-unfused`` (standard ONNX ops only), ``fp16`` (for the GPU;
 it also runs on the CPU, without gain, to compare quality; inputs and outputs stay
@@ -25,15 +10,10 @@ int64/float32), ``int8`` (CPU: every MatMul dynamically quantized) and ``int8-mi
 MLP's output projection kept in float32, slower and a little closer to fp32).
 Each is built once into ``cache_dir()/models``, named by the weights' sha256 and the variant,
 with a manifest that every load checks (:mod:`infralab.models.manifest`).
-
-Size: one module because the graph writer, the quantizer's settings, the build with its
-manifest and the ``Embedder`` that runs the result must change together: a change to one
-node of the graph changes what the others expect (bump ``EXPORT_VERSION`` then).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import warnings
@@ -44,16 +24,22 @@ from typing import Any
 
 import numpy as np
 
-HIDDEN = 384
-HEADS = 12
-LAYERS = 6
-INTERMEDIATE = 1536
-EPS = 1e-12
+from infralab.models.encoder_graph import (  # noqa: F401  (re-exported: the encoder's names)
+    DIM,
+    EPS,
+    HEADS,
+    HIDDEN,
+    INTERMEDIATE,
+    IR_VERSION,
+    LAYERS,
+    OPSET,
+    _skip_mask_when_unpadded,
+    _to_int8,
+    export,
+)
+
 MAX_LENGTH = 256
-DIM = HIDDEN
-EXPORT_VERSION = 5  # bump when the graph changes, so caches rebuild
-IR_VERSION = 10  # onnx >= 1.23 writes 14 by default, which ONNX Runtime 1.31 refuses
-OPSET = 17
+EXPORT_VERSION = 5  # bump when the graph (encoder_graph) changes, so caches rebuild
 
 VARIANTS = ("fp32", "fp16", "int8", "fp32-unfused", "int8-mixed")
 DEFAULT_PROVIDER = {
@@ -63,7 +49,7 @@ DEFAULT_PROVIDER = {
     "int8-mixed": "cpu",
     "fp16": "cuda",
 }
-# ONNX Runtime fusions that make this encoder slower on the CPU (see the module docstring).
+# ONNX Runtime fusions that make this encoder slower on the CPU (see encoder_graph's docstring).
 CPU_SLOW_FUSIONS = ("SkipLayerNormFusion",)
 # Padded tokens per model call on the CPU (see Embedder): activations that fit the cache.
 CPU_BATCH_TOKENS = 512
@@ -97,287 +83,6 @@ def tokenizer_path() -> Path:
     from infralab.assets import asset_paths
 
     return asset_paths("minilm")["tokenizer.json"]
-
-
-# ---------------------------------------------------------------- graph export
-class _Graph:
-    """A tiny builder over onnx.helper: unique names, initializers, nodes."""
-
-    def __init__(self) -> None:
-        self.nodes: list[Any] = []
-        self.inits: list[Any] = []
-        self._n = 0
-
-    def const(self, name: str, array: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        return name
-
-    def op(self, op_type: str, inputs: Sequence[str], n_out: int = 1, **attrs: Any) -> Any:
-        from onnx import helper
-
-        domain = attrs.pop("domain", "")
-        self._n += 1
-        outs = [f"{op_type.lower()}_{self._n}_{i}" for i in range(n_out)]
-        self.nodes.append(
-            helper.make_node(
-                op_type, list(inputs), outs, name=f"{op_type}_{self._n}", domain=domain, **attrs
-            )
-        )
-        return outs[0] if n_out == 1 else outs
-
-
-def export(weights: dict[str, np.ndarray], fused: bool = True, half: bool = False) -> Any:
-    """The encoder as an ONNX ModelProto: (input_ids, attention_mask) -> sentence_embedding.
-
-    Mean pooling over the mask and L2 normalisation are in the graph, so a GPU run copies
-    back (batch, 384) floats rather than every token's hidden state. ``half`` stores weights
-    and runs the transformer in float16 (fused graph only); the pooling tail stays float32,
-    since sums of up to 256 token vectors are where half precision would lose digits.
-    """
-    from onnx import TensorProto, helper
-
-    if half and not fused:
-        raise ValueError("float16 is built on the fused graph only.")
-    w = weights
-    g = _Graph()
-    wdtype = np.float16 if half else np.float32
-
-    def wt(name: str, array: np.ndarray) -> str:
-        return g.const(name, np.asarray(array).astype(wdtype))
-
-    def residual_norm(y: str, skip: str, gamma: str, beta: str, bias: str) -> str:
-        """LayerNorm(y + bias + skip): one fused op for the GPU, standard ops for the CPU."""
-        if half:
-            return g.op(
-                "SkipLayerNormalization",
-                [y, skip, gamma, beta, bias],
-                epsilon=EPS,
-                domain="com.microsoft",
-            )
-        summed = g.op("Add", [g.op("Add", [y, bias]), skip])
-        return g.op("LayerNormalization", [summed, gamma, beta], axis=-1, epsilon=EPS)
-
-    ids, mask = "input_ids", "attention_mask"
-    # Single-sentence inputs always have token type 0: fold that row into the positions.
-    pos = (
-        w["embeddings.position_embeddings.weight"] + w["embeddings.token_type_embeddings.weight"][0]
-    )
-    word = wt("word_embeddings", w["embeddings.word_embeddings.weight"])
-    pos = wt("position_embeddings", pos)
-    emb_g = wt("emb_ln_gamma", w["embeddings.LayerNorm.weight"])
-    emb_b = wt("emb_ln_beta", w["embeddings.LayerNorm.bias"])
-    maskf = g.op("Cast", [mask], to=TensorProto.FLOAT)
-
-    if fused:
-        ids32 = g.op("Cast", [ids], to=TensorProto.INT32)
-        mask32 = g.op("Cast", [mask], to=TensorProto.INT32)
-        x, mask_index = g.op(
-            "EmbedLayerNormalization",
-            [ids32, "", word, pos, "", emb_g, emb_b, mask32],
-            n_out=2,
-            epsilon=EPS,
-            domain="com.microsoft",
-        )
-    else:
-        seq = g.op("Shape", [ids], start=1, end=2)
-        start = g.const("zero_1d", np.array([0], np.int64))
-        pos_rows = g.op("Slice", [pos, start, seq, start])  # rows 0..seq-1 (axis 0)
-        e = g.op("Add", [g.op("Gather", [word, ids]), pos_rows])
-        x = g.op("LayerNormalization", [e, emb_g, emb_b], axis=-1, epsilon=EPS)
-        # additive attention bias: 0 where attended, -10000 on padding; shape (B, 1, 1, S)
-        inv = g.op("Sub", [g.const("one_f", np.array(1.0, np.float32)), maskf])
-        bias = g.op("Mul", [inv, g.const("neg_big", np.array(-10000.0, np.float32))])
-        attn_bias = g.op("Unsqueeze", [bias, g.const("axes12", np.array([1, 2], np.int64))])
-        head_shape = g.const("head_shape", np.array([0, 0, HEADS, HIDDEN // HEADS], np.int64))
-        merged_shape = g.const("merged_shape", np.array([0, 0, HIDDEN], np.int64))
-        scale = g.const("attn_scale", np.array(1.0 / math.sqrt(HIDDEN // HEADS), np.float32))
-
-    for i in range(LAYERS):
-        p = f"encoder.layer.{i}."
-        wq, wk, wv = (w[f"{p}attention.self.{n}.weight"].T for n in ("query", "key", "value"))
-        bq, bk, bv = (w[f"{p}attention.self.{n}.bias"] for n in ("query", "key", "value"))
-        wo = wt(f"l{i}_wo", w[f"{p}attention.output.dense.weight"].T)
-        bo = wt(f"l{i}_bo", w[f"{p}attention.output.dense.bias"])
-        ln1_g = wt(f"l{i}_ln1_g", w[f"{p}attention.output.LayerNorm.weight"])
-        ln1_b = wt(f"l{i}_ln1_b", w[f"{p}attention.output.LayerNorm.bias"])
-        w1 = wt(f"l{i}_w1", w[f"{p}intermediate.dense.weight"].T)
-        b1 = wt(f"l{i}_b1", w[f"{p}intermediate.dense.bias"])
-        w2 = wt(f"l{i}_w2", w[f"{p}output.dense.weight"].T)
-        b2 = wt(f"l{i}_b2", w[f"{p}output.dense.bias"])
-        ln2_g = wt(f"l{i}_ln2_g", w[f"{p}output.LayerNorm.weight"])
-        ln2_b = wt(f"l{i}_ln2_b", w[f"{p}output.LayerNorm.bias"])
-        if fused:
-            qkv_w = wt(f"l{i}_qkv_w", np.concatenate([wq, wk, wv], axis=1))
-            qkv_b = wt(f"l{i}_qkv_b", np.concatenate([bq, bk, bv]))
-            ctx = g.op(
-                "Attention", [x, qkv_w, qkv_b, mask_index], num_heads=HEADS, domain="com.microsoft"
-            )
-            x1 = residual_norm(g.op("MatMul", [ctx, wo]), x, ln1_g, ln1_b, bo)
-            if half:
-                h = g.op("BiasGelu", [g.op("MatMul", [x1, w1]), b1], domain="com.microsoft")
-            else:  # bias apart: the int8 build folds it into the MatMul (see _to_int8)
-                h = g.op(
-                    "Gelu", [g.op("Add", [g.op("MatMul", [x1, w1]), b1])], domain="com.microsoft"
-                )
-            x = residual_norm(g.op("MatMul", [h, w2]), x1, ln2_g, ln2_b, b2)
-        else:
-
-            def heads(t: str) -> str:
-                return g.op("Transpose", [g.op("Reshape", [t, head_shape])], perm=[0, 2, 1, 3])
-
-            q = heads(
-                g.op("Add", [g.op("MatMul", [x, g.const(f"l{i}_wq", wq)]), g.const(f"l{i}_bq", bq)])
-            )
-            k = heads(
-                g.op("Add", [g.op("MatMul", [x, g.const(f"l{i}_wk", wk)]), g.const(f"l{i}_bk", bk)])
-            )
-            v = heads(
-                g.op("Add", [g.op("MatMul", [x, g.const(f"l{i}_wv", wv)]), g.const(f"l{i}_bv", bv)])
-            )
-            kt = g.op("Transpose", [k], perm=[0, 1, 3, 2])
-            scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [q, kt]), scale]), attn_bias])
-            probs = g.op("Softmax", [scores], axis=-1)
-            ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
-            ctx = g.op("Reshape", [ctx, merged_shape])
-            proj = g.op("Add", [g.op("MatMul", [ctx, wo]), bo])
-            x1 = g.op(
-                "LayerNormalization", [g.op("Add", [proj, x]), ln1_g, ln1_b], axis=-1, epsilon=EPS
-            )
-            h = g.op("Add", [g.op("MatMul", [x1, w1]), b1])
-            # exact GELU: 0.5 * h * (1 + erf(h / sqrt(2)))
-            erf = g.op(
-                "Erf",
-                [g.op("Div", [h, g.const(f"l{i}_sqrt2", np.array(math.sqrt(2), np.float32))])],
-            )
-            gelu = g.op(
-                "Mul",
-                [g.op("Mul", [h, g.op("Add", [erf, g.const(f"l{i}_one", np.array(1, np.float32))])]),
-                 g.const(f"l{i}_half", np.array(0.5, np.float32))],
-            )  # fmt: skip
-            out = g.op("Add", [g.op("MatMul", [gelu, w2]), b2])
-            x = g.op(
-                "LayerNormalization", [g.op("Add", [out, x1]), ln2_g, ln2_b], axis=-1, epsilon=EPS
-            )
-
-    # mean pooling over the mask, then L2 normalisation (kept in float32 in every variant)
-    if half:
-        x = g.op("Cast", [x], to=TensorProto.FLOAT)
-    m3 = g.op("Unsqueeze", [maskf, g.const("axes_last", np.array([2], np.int64))])
-    axis1 = g.const("axes1", np.array([1], np.int64))
-    summed = g.op("ReduceSum", [g.op("Mul", [x, m3]), axis1], keepdims=0)
-    count = g.op("ReduceSum", [m3, axis1], keepdims=0)
-    count = g.op("Max", [count, g.const("min_count", np.array(1e-9, np.float32))])
-    mean = g.op("Div", [summed, count])
-    norm = g.op("ReduceL2", [mean], axes=[-1], keepdims=1)  # opset 17: axes is an attribute
-    norm = g.op("Max", [norm, g.const("min_norm", np.array(1e-12, np.float32))])
-    g.nodes.append(helper.make_node("Div", [mean, norm], ["sentence_embedding"], name="l2norm"))
-
-    graph = helper.make_graph(
-        g.nodes,
-        "minilm_l6_" + ("fused" if fused else "plain"),
-        [
-            helper.make_tensor_value_info(ids, TensorProto.INT64, ["batch", "seq"]),
-            helper.make_tensor_value_info(mask, TensorProto.INT64, ["batch", "seq"]),
-        ],
-        [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", DIM])],
-        initializer=g.inits,
-    )
-    opsets = [helper.make_opsetid("", OPSET)]
-    if fused:
-        opsets.append(helper.make_opsetid("com.microsoft", 1))
-    model = helper.make_model(graph, opset_imports=opsets, producer_name="infralab")
-    model.ir_version = IR_VERSION
-    return model
-
-
-def _to_int8(fp32_path: Path, out_path: Path, *, keep_mlp_output_fp32: bool = False) -> None:
-    """Dynamic int8: weights quantized per output channel; activations per batch at run time.
-
-    Choices measured for quality (cosine to fp32): reduce_range (7-bit weights) avoids int16
-    saturation in the u8s8 AVX2 kernels of CPUs without VNNI; the embedding table stays
-    float32. Quantizing every MatMul (``int8``) keeps the reference sentences at cosine >= 0.99
-    and is about 1.6x faster than keeping the MLP's output projection in float32
-    (``int8-mixed``, ``keep_mlp_output_fp32=True``), whose GELU inputs have a long tail that one
-    uint8 scale per tensor resolves poorly. Both lose most on one- or two-word inputs (down to
-    about 0.95 for ``int8``, 0.97 for ``int8-mixed``): a short text has few tokens to average
-    the rounding away.
-    """
-    import logging
-
-    import onnx
-    from onnx import TensorProto
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    graph = onnx.load(str(fp32_path), load_external_data=False).graph
-    after_gelu = {n.output[0] for n in graph.node if n.op_type in ("BiasGelu", "Gelu")}
-    keep_fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[0] in after_gelu]
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is noise here
-    try:
-        quantize_dynamic(
-            str(fp32_path),
-            str(out_path),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            reduce_range=True,
-            op_types_to_quantize=["MatMul", "Attention"],
-            nodes_to_exclude=keep_fp32 if keep_mlp_output_fp32 else [],
-            extra_options={"DefaultTensorType": TensorProto.FLOAT},
-        )
-    finally:
-        root.setLevel(level)
-
-
-def _skip_mask_when_unpadded(model: Any) -> None:
-    """Give each ``QAttention`` a mask-free twin that runs when no row of the call is padded.
-
-    ONNX Runtime's CPU attention spends time on the mask even when it masks nothing; without
-    a mask input it skips that work. Each attention node becomes an ``If`` on "every mask
-    value is 1": the same node without its mask, or as it was (both read the same weights).
-    The Embedder arranges calls of equal-length texts (see ``Embedder.batches``). Measured on
-    1 core of a Xeon with AMX, ONNX Runtime 1.31, the minimum of each node over 12 calls: the
-    int8 call at 4 x 128 tokens 30.3 ms against 32.3 ms, at 32 x 16 tokens 24.7 against 27.2.
-    """
-    from onnx import TensorProto, helper, numpy_helper
-
-    graph = model.graph
-    embed = next(n for n in graph.node if n.op_type == "EmbedLayerNormalization")
-    graph.initializer.append(numpy_helper.from_array(np.array(1, np.int32), "mask_one"))
-    lowest = helper.make_node("ReduceMin", [embed.input[7]], ["mask_min"], keepdims=0)
-    unpadded = helper.make_node("Equal", ["mask_min", "mask_one"], ["unpadded"])
-    nodes: list[Any] = []
-    for node in graph.node:
-        if node.op_type != "QAttention":
-            nodes.append(node)
-            if node is embed:
-                nodes += [lowest, unpadded]
-            continue
-
-        def branch(tag: str, node: Any = node) -> Any:
-            inner = type(node)()
-            inner.CopyFrom(node)
-            inner.name = f"{node.name}_{tag}"
-            inner.output[0] = f"{node.output[0]}_{tag}"
-            if tag == "unmasked":
-                inner.input[5] = ""  # QAttention's mask_index
-            out = helper.make_tensor_value_info(inner.output[0], TensorProto.FLOAT, None)
-            return helper.make_graph([inner], inner.name, [], [out])
-
-        nodes.append(
-            helper.make_node(
-                "If",
-                ["unpadded"],
-                [node.output[0]],
-                name=f"{node.name}_if",
-                then_branch=branch("unmasked"),
-                else_branch=branch("masked"),
-            )
-        )
-    del graph.node[:]
-    graph.node.extend(nodes)
 
 
 # ---------------------------------------------------------------- build and cache
@@ -579,6 +284,35 @@ def _as_texts(texts: str | Iterable[str]) -> list[str]:
     return items
 
 
+def _check_embedder_args(
+    variant: str,
+    provider: str,
+    batch_size: int,
+    workers: int | None,
+    max_length: int,
+    max_batch_tokens: int | None,
+) -> None:
+    """Refuse an Embedder's bad arguments with a clear ValueError, before any model loads."""
+    _check_variant(variant)
+    if max_batch_tokens is not None and (
+        not isinstance(max_batch_tokens, int) or max_batch_tokens < 1
+    ):
+        raise ValueError(
+            f"max_batch_tokens must be a positive whole number or None (512 on the CPU, no "
+            f"limit on a GPU), not {max_batch_tokens!r}."
+        )
+    if provider not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}.")
+    if not isinstance(max_length, int) or not 2 <= max_length <= MAX_LENGTH:
+        raise ValueError(f"max_length must be between 2 and {MAX_LENGTH}, not {max_length!r}.")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive whole number or None, not {workers!r}.")
+    if workers is not None and workers > 1 and provider == "cuda":
+        raise ValueError("workers > 1 is for the CPU; a GPU session already runs in parallel.")
+
+
 class Embedder:
     """Sentence embeddings (384 floats, L2-normalised) from all-MiniLM-L6-v2 on ONNX Runtime.
 
@@ -614,24 +348,7 @@ class Embedder:
     ) -> None:
         from infralab import runtime
 
-        _check_variant(variant)
-        if max_batch_tokens is not None and (
-            not isinstance(max_batch_tokens, int) or max_batch_tokens < 1
-        ):
-            raise ValueError(
-                f"max_batch_tokens must be a positive whole number or None (512 on the CPU, no "
-                f"limit on a GPU), not {max_batch_tokens!r}."
-            )
-        if provider not in ("cpu", "cuda", "auto"):
-            raise ValueError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}.")
-        if not isinstance(max_length, int) or not 2 <= max_length <= MAX_LENGTH:
-            raise ValueError(f"max_length must be between 2 and {MAX_LENGTH}, not {max_length!r}.")
-        if workers is not None and (not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"workers must be a positive whole number or None, not {workers!r}.")
-        if workers is not None and workers > 1 and provider == "cuda":
-            raise ValueError("workers > 1 is for the CPU; a GPU session already runs in parallel.")
+        _check_embedder_args(variant, provider, batch_size, workers, max_length, max_batch_tokens)
         if variant == "fp16" and provider == "cpu":
             warnings.warn(
                 "fp16 on the CPU runs, but CPUs without native half-precision math convert "

@@ -1,4 +1,4 @@
-"""The embeddings service: an OpenAI-compatible ``POST /v1/embeddings`` on FastAPI.
+"""The embeddings service as one app: an OpenAI-compatible ``POST /v1/embeddings`` on FastAPI.
 
 One app object serves three ways: as a uvicorn process (``launcher``), in-process in tests
 (``TestClient``), and on AWS Lambda behind API Gateway (``lambda_handler``, through Mangum).
@@ -9,9 +9,10 @@ The app records when it was imported, when its heavy imports finished and when t
 was loaded, and ``GET /healthz`` reports those times, so a launcher can split a cold start
 into process spawn, imports, model load and first response.
 
-Size: one module because the request model, its limits, the two response encodings and the
-routes are one contract with the client (the OpenAI embeddings API); the shared pieces
-(errors, batching, metrics, the stand-in embedder) already live in their own modules.
+Here: :func:`create_app`, which builds the embedder and the runner and wires middleware,
+state, error handlers and the router; the fast lane; the Lambda entry points. The contract
+with the client (request model, limits, response encodings, routes) is
+:mod:`infralab.serving.embeddings_api`, whose names are importable from here too.
 """
 
 from __future__ import annotations
@@ -20,141 +21,51 @@ import time
 
 _MODULE_T0 = time.time()  # first line that runs: the end of "process spawn" for a cold start
 
-import base64  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 from collections import Counter  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any, Literal, Protocol  # noqa: E402
+from typing import Any  # noqa: E402
 
-import numpy as np  # noqa: E402
-from fastapi import APIRouter, FastAPI, Request  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import JSONResponse, Response  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
 from prometheus_client.core import (  # noqa: E402
     CounterMetricFamily,
     HistogramMetricFamily,
     SummaryMetricFamily,
 )
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
-from infralab.errors import InfralabError  # noqa: E402
 from infralab.models.standin import HashEmbedder  # noqa: E402, F401 - the stand-in, served here
 from infralab.serving import errors  # noqa: E402
 from infralab.serving.batching import MicroBatcher, NaiveRunner, RunnerStats  # noqa: E402
-from infralab.serving.metrics import BATCH_BUCKETS, ServiceMetrics, metrics_endpoint  # noqa: E402
-
-try:  # a fast JSON encoder for the float form (the `orjson` dependency); json as a fallback
-    import orjson as _orjson  # noqa: E402
-except ImportError:  # pragma: no cover - orjson is a dependency; kept for a partial install
-    _orjson = None
+from infralab.serving.embeddings_api import (  # noqa: E402, F401 - the contract, re-exported
+    DEFAULT_MAX_CHARS,
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_MAX_TOTAL_TOKENS,
+    DIM,
+    MODEL_ID,
+    ROUTES_HINT,
+    EmbedderLike,
+    EmbeddingRequest,
+    Limits,
+    _ClientError,
+    _describe_validation,
+    _error,
+    dumps,
+    embeddings_router,
+    encode_vectors,
+)
+from infralab.serving.metrics import BATCH_BUCKETS, ServiceMetrics  # noqa: E402
 
 log = logging.getLogger("infralab.serving")
 
-MODEL_ID = "all-MiniLM-L6-v2"
-DIM = 384
-DEFAULT_MAX_ITEMS = 256
-DEFAULT_MAX_CHARS = 8192
-DEFAULT_MAX_TOTAL_TOKENS = 16384
 DEFAULT_MAX_BODY_BYTES = errors.DEFAULT_MAX_BODY_BYTES
-ROUTES_HINT = "POST /v1/embeddings, GET /v1/models, GET /healthz and GET /metrics"
 EMBEDDER_ENV = (
     "INFRALAB_EMBEDDER"  # "onnx" (default) or "hash": which embedder a bare factory builds
 )
-
-
-class EmbedderLike(Protocol):
-    """What the service needs from an embedder (``infralab.models.encoder.Embedder`` has it)."""
-
-    def embed(self, texts: list[str]) -> np.ndarray: ...
-
-    def count_tokens(self, texts: list[str]) -> list[int]: ...
-
-
-def encode_vectors(vectors: np.ndarray, encoding_format: str) -> list[Any]:
-    """Each row as the OpenAI API sends it: a list of floats, or base64 of little-endian float32.
-
-    ``base64`` is what the ``openai`` client asks for by default: 2 KB of text per 384-float
-    vector, no float formatting on the server and no float parsing on the client. The float
-    form keeps each value exact (float32 widened to float64, as ``tolist()`` gives).
-    """
-    if encoding_format == "base64":
-        raw = np.ascontiguousarray(vectors, dtype="<f4")
-        return [base64.b64encode(row.tobytes()).decode("ascii") for row in raw]
-    if _orjson is not None:
-        return list(np.asarray(vectors, dtype=np.float64))  # rows that orjson writes directly
-    return np.asarray(vectors, dtype=np.float64).tolist()
-
-
-def dumps(body: Any) -> bytes:
-    """JSON bytes of a response body; orjson when installed (numpy rows written natively).
-
-    Formatting 384 floats per text with the standard library's ``json`` measured about 2 ms
-    per vector on a busy 2-core machine, as long as the model's own share of a batched
-    request; orjson does the same in about 1/40 of the time and parses back to identical
-    values.
-    """
-    if _orjson is not None:
-        return _orjson.dumps(body, option=_orjson.OPT_SERIALIZE_NUMPY)
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-class EmbeddingRequest(BaseModel):
-    """The OpenAI embeddings request; fields this server does not use are accepted and ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    input: str | list[str] = Field(description="A text, or a list of texts, to embed.")
-    model: str | None = Field(default=None, description=f"'{MODEL_ID}' (or omit).")
-    encoding_format: Literal["float", "base64"] = Field(
-        default="float", description="'float' (a JSON list) or 'base64' (little-endian float32)."
-    )
-    dimensions: StrictInt | None = Field(default=None, description=f"Must be {DIM} if given.")
-    user: str | None = None
-
-
-class _ClientError(InfralabError):
-    """Bad input, answered as a 4xx with this message."""
-
-    def __init__(self, message: str, *, status: int = 400, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.status, self.param = message, status, param
-
-
-def _error(status: int, message: str, *, param: str | None = None) -> JSONResponse:
-    """An OpenAI-style error body (the shared shape of :mod:`infralab.serving.errors`)."""
-    return errors.error_response(status, message, param=param)
-
-
-def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
-    """Turn pydantic's error list into one sentence a person can act on."""
-    errors = exc.errors()
-    if not errors:
-        return "The request body is not valid.", None
-    first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    kind = first.get("type", "")
-    if kind == "json_invalid":
-        return "The request body is not valid JSON.", None
-    if not loc:
-        if kind in ("missing", "model_attributes_type", "dict_type"):
-            return (
-                'The request body must be a JSON object like {"input": "some text"}.',
-                None,
-            )
-        return f"The request body is not valid: {first.get('msg', '')}.", None
-    field = loc[0]
-    if field == "input":
-        if kind == "missing":
-            return "'input' is missing: send a text or a list of texts.", "input"
-        return (
-            "'input' must be a text or a list of texts (token-id arrays are not supported here).",
-            "input",
-        )
-    path = ".".join(loc)
-    return f"'{path}': {first.get('msg', 'invalid value')}.", field
 
 
 class _RunnerCollector:
@@ -243,152 +154,6 @@ class FastLane:
         await response(scope, receive, send)
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for."""
-
-    max_items: int = DEFAULT_MAX_ITEMS
-    max_chars: int = DEFAULT_MAX_CHARS
-    max_total_tokens: int = DEFAULT_MAX_TOTAL_TOKENS
-
-
-def embeddings_router(
-    embedder: EmbedderLike,
-    runner: MicroBatcher | NaiveRunner,
-    *,
-    served_variant: str,
-    limits: Limits,
-    batch_settings: dict[str, Any],
-    startup: dict[str, Any],
-    responses: Counter,
-    metrics: ServiceMetrics,
-) -> APIRouter:
-    """``POST /v1/embeddings``, ``GET /v1/models``, ``GET /healthz`` and ``GET /metrics``."""
-    router = APIRouter()
-    served_names = {MODEL_ID, f"sentence-transformers/{MODEL_ID}", f"{MODEL_ID}-{served_variant}"}
-
-    def validate(req: EmbeddingRequest) -> list[str]:
-        """The limits, as plain checks: each failure says which item and which limit."""
-        if req.model is not None and req.model not in served_names:
-            raise _ClientError(
-                f"Model {req.model!r} is not served here; use {MODEL_ID!r} (or omit 'model').",
-                status=404,
-                param="model",
-            )
-        if req.dimensions is not None and req.dimensions != DIM:
-            raise _ClientError(
-                f"This model makes {DIM}-dimensional vectors; 'dimensions' was {req.dimensions}.",
-                param="dimensions",
-            )
-        texts = [req.input] if isinstance(req.input, str) else list(req.input)
-        if not texts:
-            raise _ClientError("'input' is an empty list: send at least one text.", param="input")
-        if len(texts) > limits.max_items:
-            raise _ClientError(
-                f"'input' has {len(texts)} texts; the limit is {limits.max_items} per request.",
-                param="input",
-            )
-        for i, text in enumerate(texts):
-            where = "'input'" if isinstance(req.input, str) else f"input[{i}]"
-            if not text.strip():
-                raise _ClientError(
-                    f"{where} is empty: every text needs some characters.", param="input"
-                )
-            if len(text) > limits.max_chars:
-                raise _ClientError(
-                    f"{where} has {len(text):,} characters; the limit is {limits.max_chars:,}.",
-                    param="input",
-                )
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise _ClientError(
-                    f"{where} contains a lone surrogate and is not valid Unicode text.",
-                    param="input",
-                ) from None
-        return texts
-
-    async def answer(req: EmbeddingRequest) -> Response:
-        """The whole contract for a parsed request: limits, model call, encoded response."""
-        texts = validate(req)
-        tokens = [int(n) for n in embedder.count_tokens(texts)]
-        total = sum(tokens)
-        if total > limits.max_total_tokens:
-            raise _ClientError(
-                f"The texts make {total:,} tokens together; the limit is {limits.max_total_tokens:,} "
-                "per request. Send fewer or shorter texts.",
-                param="input",
-            )
-        try:
-            vectors = await runner.submit(texts)
-        except RuntimeError as exc:
-            if "shutting down" in str(exc):
-                return _error(503, "The server is shutting down; retry.")
-            raise
-        encoded = encode_vectors(np.asarray(vectors, dtype=np.float32), req.encoding_format)
-        body = {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": emb}
-                for i, emb in enumerate(encoded)
-            ],
-            "model": MODEL_ID,
-            "usage": {"prompt_tokens": total, "total_tokens": total},
-        }
-        return Response(dumps(body), media_type="application/json")
-
-    @router.post("/v1/embeddings", summary="Embed texts (OpenAI-compatible)")
-    async def embeddings(req: EmbeddingRequest) -> Response:
-        return await answer(req)
-
-    router.answer_embeddings = answer  # type: ignore[attr-defined] - for the fast lane
-
-    @router.get("/v1/models", summary="The model this server serves (OpenAI-compatible)")
-    async def list_models() -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "infralab"}],
-        }
-
-    @router.get("/healthz", summary="Liveness, and when each start-up step finished")
-    async def healthz() -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "model": MODEL_ID,
-            "variant": served_variant,
-            "mode": runner.mode,
-            "pid": os.getpid(),
-            "startup": startup,
-        }
-
-    def metrics_json() -> dict[str, Any]:
-        """The JSON summary the launcher, benchmarks and lesson 02 read (plain GET)."""
-        out: dict[str, Any] = {
-            "mode": runner.mode,
-            "variant": served_variant,
-            **batch_settings,
-            "http_responses": dict(responses),
-            **runner.stats.to_dict(),
-        }
-        try:
-            import psutil
-
-            out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
-        except Exception:
-            out["rss_mb"] = None
-        if startup.get("ready"):
-            out["uptime_s"] = time.time() - startup["ready"]
-        return out
-
-    router.add_api_route(
-        "/metrics",
-        metrics_endpoint(metrics, metrics_json),
-        methods=["GET"],
-        summary="Prometheus text to a scraper (or ?format=prometheus); a JSON summary otherwise",
-    )
-    return router
-
-
 def create_app(
     embedder: EmbedderLike | str | None = None,
     *,
@@ -418,6 +183,39 @@ def create_app(
     one call at a time on that many threads. Other embedders get 1 unless told.
     """
     factory_t0 = time.time()
+    _check_limits(max_items, max_chars, max_total_tokens, max_batch_size)
+    embedder, served_variant, imports_done, model_loaded, in_flight = _make_embedder(
+        embedder, variant, threads, batch_size, in_flight, factory_t0
+    )
+    if warmup:  # the first call pays for allocations: keep that out of the first request
+        embedder.embed(["warm-up"])
+    warmed = time.time()
+
+    in_flight = 1 if in_flight is None else in_flight
+    runner = _make_runner(embedder, batching, max_batch_size, max_wait_ms, in_flight)
+    startup = _startup_record(factory_t0, imports_done, model_loaded, warmed)
+    app, responses = _wire_app(embedder, runner, startup, served_variant, max_body_bytes)
+    router = embeddings_router(
+        embedder,
+        runner,
+        served_variant=served_variant,
+        limits=Limits(max_items, max_chars, max_total_tokens),
+        batch_settings={
+            "max_batch_size": max_batch_size if batching else 1,
+            "max_wait_ms": max_wait_ms if batching else 0.0,
+            "in_flight": in_flight,
+        },
+        startup=startup,
+        responses=responses,
+        metrics=app.state.metrics,
+    )
+    app.include_router(router)
+    app.state.embeddings_router = router
+    return app
+
+
+def _check_limits(max_items: Any, max_chars: Any, max_total_tokens: Any, max_batch_size: Any):
+    """Refuse a limit that is not a whole number >= 1 (ValueError naming it)."""
     for name, value in (
         ("max_items", max_items),
         ("max_chars", max_chars),
@@ -427,58 +225,72 @@ def create_app(
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
 
+
+def _make_embedder(
+    embedder: EmbedderLike | str | None,
+    variant: str,
+    threads: int | None,
+    batch_size: int,
+    in_flight: int | None,
+    factory_t0: float,
+) -> tuple[Any, str, float, float, int | None]:
+    """The embedder create_app serves, with its variant, its start-up times and in_flight.
+
+    Returns (embedder, served_variant, imports_done, model_loaded, in_flight).
+    """
     if embedder is None:
         embedder = os.environ.get(EMBEDDER_ENV, "onnx").strip().lower() or "onnx"
-    if isinstance(embedder, str):
-        if embedder == "hash":
-            embedder, served_variant = HashEmbedder(), "hash"
-            imports_done = model_loaded = time.time()
-        elif embedder == "onnx":
-            try:
-                from infralab.models.encoder import Embedder
-            except ImportError as exc:
-                raise RuntimeError(
-                    "The ONNX embedder (infralab.models.encoder) could not be imported: "
-                    f"{exc}. Use create_app(embedder='hash') to serve without a model."
-                ) from exc
-            from infralab.runtime import physical_cores
-
-            imports_done = time.time()
-            if in_flight is None:  # one single-threaded call per core, batches side by side
-                in_flight = physical_cores() if threads is None else 1
-            # Spinning off on purpose: ORT's idle threads would otherwise busy-wait and take
-            # CPU from the event loop that accepts and answers requests (2 cores here).
-            embedder = Embedder(
-                variant=variant,
-                provider="cpu",
-                batch_size=batch_size,
-                threads=1 if threads is None else threads,
-                workers=1,
-                spinning=False,
-            )
-            served_variant = variant
-            model_loaded = time.time()
-        else:
-            raise ValueError(f"embedder must be an object, 'onnx' or 'hash', got {embedder!r}")
-    else:
+    if not isinstance(embedder, str):
         served_variant = getattr(embedder, "variant", "custom")
-        imports_done = model_loaded = factory_t0
-    if warmup:  # the first call pays for allocations: keep that out of the first request
-        embedder.embed(["warm-up"])
-    warmed = time.time()
+        return embedder, served_variant, factory_t0, factory_t0, in_flight
+    if embedder == "hash":
+        done = time.time()
+        return HashEmbedder(), "hash", done, done, in_flight
+    if embedder != "onnx":
+        raise ValueError(f"embedder must be an object, 'onnx' or 'hash', got {embedder!r}")
+    try:
+        from infralab.models.encoder import Embedder
+    except ImportError as exc:
+        raise RuntimeError(
+            "The ONNX embedder (infralab.models.encoder) could not be imported: "
+            f"{exc}. Use create_app(embedder='hash') to serve without a model."
+        ) from exc
+    from infralab.runtime import physical_cores
 
-    in_flight = 1 if in_flight is None else in_flight
-    runner: MicroBatcher | NaiveRunner = (
-        MicroBatcher(
+    imports_done = time.time()
+    if in_flight is None:  # one single-threaded call per core, batches side by side
+        in_flight = physical_cores() if threads is None else 1
+    # Spinning off on purpose: ORT's idle threads would otherwise busy-wait and take
+    # CPU from the event loop that accepts and answers requests (2 cores here).
+    onnx_embedder = Embedder(
+        variant=variant,
+        provider="cpu",
+        batch_size=batch_size,
+        threads=1 if threads is None else threads,
+        workers=1,
+        spinning=False,
+    )
+    return onnx_embedder, variant, imports_done, time.time(), in_flight
+
+
+def _make_runner(
+    embedder: Any, batching: bool, max_batch_size: int, max_wait_ms: float, in_flight: int
+) -> MicroBatcher | NaiveRunner:
+    """The micro-batcher, or one model call per request when ``batching`` is off."""
+    if batching:
+        return MicroBatcher(
             embedder.embed,
             max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms,
             in_flight=in_flight,
         )
-        if batching
-        else NaiveRunner(embedder.embed, in_flight=in_flight)
-    )
-    responses: Counter = Counter()
+    return NaiveRunner(embedder.embed, in_flight=in_flight)
+
+
+def _startup_record(
+    factory_t0: float, imports_done: float, model_loaded: float, warmed: float
+) -> dict[str, Any]:
+    """When each start-up step finished (``GET /healthz``); ``ready`` is set by the lifespan."""
     startup: dict[str, Any] = {
         "module_imported": _MODULE_T0,
         "factory_called": factory_t0,
@@ -493,6 +305,20 @@ def create_app(
         startup["process_created"] = psutil.Process().create_time()
     except Exception:  # psutil is optional here; the launcher can do without it
         startup["process_created"] = None
+    return startup
+
+
+def _wire_app(
+    embedder: Any,
+    runner: MicroBatcher | NaiveRunner,
+    startup: dict[str, Any],
+    served_variant: str,
+    max_body_bytes: int,
+) -> tuple[FastAPI, Counter]:
+    """The FastAPI app: lifespan, state, metrics, middleware and error handlers (no routes).
+
+    Returns the app and the counter of responses by status that the middleware fills.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -516,6 +342,7 @@ def create_app(
     metrics = ServiceMetrics("embeddings")
     metrics.registry.register(_RunnerCollector(runner.stats))
     app.state.metrics = metrics
+    responses: Counter = Counter()
 
     def observe(route: str, method: str, status: int, seconds: float) -> None:
         responses[str(status)] += 1
@@ -523,6 +350,12 @@ def create_app(
 
     app.add_middleware(FastLane, router=lambda: app.state.embeddings_router)
     app.add_middleware(errors.ServiceGuard, max_body_bytes=max_body_bytes, observe=observe)
+    _install_error_handlers(app)
+    return app, responses
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """The shared handlers, then the embeddings wording for a bad body and a refused request."""
     errors.install_error_handlers(app, routes_hint=ROUTES_HINT)
 
     @app.exception_handler(RequestValidationError)
@@ -536,24 +369,6 @@ def create_app(
     @app.exception_handler(_ClientError)
     async def on_client(request: Request, exc: _ClientError) -> JSONResponse:
         return _error(exc.status, exc.message, param=exc.param)
-
-    router = embeddings_router(
-        embedder,
-        runner,
-        served_variant=served_variant,
-        limits=Limits(max_items, max_chars, max_total_tokens),
-        batch_settings={
-            "max_batch_size": max_batch_size if batching else 1,
-            "max_wait_ms": max_wait_ms if batching else 0.0,
-            "in_flight": in_flight,
-        },
-        startup=startup,
-        responses=responses,
-        metrics=metrics,
-    )
-    app.include_router(router)
-    app.state.embeddings_router = router
-    return app
 
 
 def make_lambda_handler(app: FastAPI | None = None):

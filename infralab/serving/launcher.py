@@ -24,9 +24,9 @@ line, each launch records its server in a registry under :func:`runtime_dir`;
 launching process is gone, and only one that is provably the kit's: same pid and start
 time as recorded, and the random token the launcher put in its environment.
 
-Size: one module because starting, health-checking, timing the cold start, stopping and
-sweeping orphans all work on the same process registry and its lock; split, each part would
-reach into the others' internals.
+The server's watch on its parent is :mod:`infralab.serving.parent_watch`; the registry of
+running servers and the orphan sweep are :mod:`infralab.serving.server_registry` (the names
+of both are importable from here too).
 """
 
 from __future__ import annotations
@@ -52,15 +52,20 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from infralab.errors import InfralabError  # noqa: E402
+from infralab.serving.parent_watch import PARENT_ENV, _watch_parent  # noqa: E402
+from infralab.serving.server_registry import (  # noqa: E402, F401 - re-exported
+    RUNTIME_ENV,
+    TOKEN_ENV,
+    _create_time,
+    _register,
+    runtime_dir,
+    sweep_orphans,
+)
 
 APP_ENV = "INFRALAB_APP"
 KWARGS_ENV = "INFRALAB_FACTORY_KWARGS"
 LAUNCH_T0_ENV = "INFRALAB_LAUNCH_T0"
-PARENT_ENV = "INFRALAB_LAUNCH_PARENT"  # JSON: the launching process and how to watch it
-TOKEN_ENV = "INFRALAB_SERVER_TOKEN"  # a random mark that proves a process is this kit's server
-RUNTIME_ENV = "INFRALAB_RUNTIME_DIR"  # moves the registry of running servers
 EMBEDDINGS_APP = "infralab.serving.app:create_app"
-_EXIT_GRACE_S = 5.0  # after its parent died, a server that has not shut down by then is ended
 
 _LIVE: weakref.WeakSet[Server] = weakref.WeakSet()
 
@@ -85,90 +90,6 @@ def app_from_env():
     if isinstance(startup, dict):  # let the app's own report include the spawn time
         startup.setdefault("launcher_imported", _CHILD_T0)
     return app
-
-
-# ---------------------------------------------------------------- in the server: watch the parent
-def _watch_parent() -> None:
-    """Shut this server down when the process that launched it dies, however it died."""
-    raw = os.environ.pop(PARENT_ENV, None)  # popped: the server's own children do not inherit it
-    if not raw:
-        return
-    try:
-        info = json.loads(raw)
-        parent = int(info["pid"])
-    except (ValueError, KeyError, TypeError):
-        return
-    if info.get("pdeathsig"):
-        _set_parent_death_signal(signal.SIGTERM)
-    # The parent may have died before the signal was armed: then this process was already
-    # handed to another parent (init or a subreaper), and it stops now.
-    if os.name != "nt" and os.getppid() != parent:
-        _parent_gone()
-        return
-    fd = info.get("fd")
-    if isinstance(fd, int) and os.name != "nt" and _is_open(fd):
-        target, args = _wait_for_eof, (fd,)
-    else:
-        target, args = _wait_for_process, (parent, info.get("create_time"))
-    threading.Thread(target=target, args=args, name="infralab-parent-watch", daemon=True).start()
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
-def _set_parent_death_signal(sig: int) -> bool:
-    """Linux: have the kernel send ``sig`` when the launching thread exits (PR_SET_PDEATHSIG)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(1, int(sig), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return False
-
-
-def _wait_for_eof(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):  # the parent never writes: data would only be noise
-            pass
-    except OSError:
-        return  # the descriptor itself went bad: that says nothing about the parent
-    _parent_gone()
-
-
-def _wait_for_process(pid: int, create_time: float | None) -> None:
-    try:
-        import psutil
-    except ImportError:
-        return
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and abs(proc.create_time() - create_time) >= 0.05:
-            raise psutil.NoSuchProcess(pid)  # the pid was reused: the parent is gone
-        proc.wait()  # Windows: waits on the process handle
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.Error:
-        return  # cannot watch it (access denied): leave the server to atexit and the sweep
-    _parent_gone()
-
-
-def _parent_gone() -> None:
-    """Ask uvicorn for its graceful shutdown, and end the process if that does not finish."""
-    timer = threading.Timer(_EXIT_GRACE_S, os._exit, args=(1,))
-    timer.daemon = True  # a clean shutdown before the deadline exits at once
-    timer.start()
-    try:
-        os.kill(os.getpid(), signal.SIGTERM)
-    except OSError:
-        os._exit(1)
 
 
 def _resolve(spec: str):
@@ -358,174 +279,6 @@ def stop_all() -> int:
     return len(live)
 
 
-# ---------------------------------------------------------------- registry and orphan sweep
-def runtime_dir() -> Path:
-    """Where the kit keeps run-time state (its registry of servers); ``INFRALAB_RUNTIME_DIR``
-    moves it. Defaults to ``$XDG_RUNTIME_DIR/infralab`` (cleared at logout or reboot), else a
-    per-user folder in the temporary directory."""
-    env = os.environ.get(RUNTIME_ENV)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and os.path.isdir(xdg):
-        return Path(xdg) / "infralab"
-    try:
-        user = str(os.getuid())
-    except AttributeError:  # Windows
-        user = os.environ.get("USERNAME", "user")
-    return Path(tempfile.gettempdir()) / f"infralab-{user}"
-
-
-def _registry() -> Path:
-    return runtime_dir() / "servers"
-
-
-def _create_time(pid: int) -> float | None:
-    try:
-        import psutil
-
-        return psutil.Process(pid).create_time()
-    except Exception:
-        return None
-
-
-def _register(pid: int, token: str, app: str, port: int, log_path: Path) -> Path | None:
-    """Record a launched server, so a later sweep can recognise it once its parent is gone."""
-    record = {
-        "pid": pid,
-        "create_time": _create_time(pid),
-        "token": token,
-        "parent_pid": os.getpid(),
-        "parent_create_time": _create_time(os.getpid()),
-        "app": app,
-        "port": port,
-        "log": str(log_path),
-        "started": time.time(),
-    }
-    try:
-        folder = _registry()
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = folder / f"{pid}.json"
-        fd, tmp = tempfile.mkstemp(prefix=f".{pid}.", suffix=".part", dir=folder)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh)
-        os.replace(tmp, path)
-        return path
-    except OSError:
-        return None  # no registry (read-only disk): the watchdog still works
-
-
-def _same_start(recorded: object, actual: float | None) -> bool:
-    return (
-        isinstance(recorded, (int, float)) and actual is not None and abs(recorded - actual) < 0.05
-    )
-
-
-def _kit_server(record: dict[str, Any]) -> Any:
-    """The psutil.Process of the recorded server if it is provably still that server, else None.
-
-    Provably: the pid runs a process started when the record says (so the pid was not reused)
-    whose environment carries the record's random token.
-    """
-    import psutil
-
-    try:
-        proc = psutil.Process(int(record["pid"]))
-        if not _same_start(record.get("create_time"), proc.create_time()):
-            return None
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        token = proc.environ().get(TOKEN_ENV)
-    except (psutil.Error, KeyError, TypeError, ValueError):
-        return None  # gone, or not ours to read (another user): never touched
-    if not isinstance(record.get("token"), str) or token != record["token"]:
-        return None
-    return proc
-
-
-def _parent_alive(record: dict[str, Any]) -> bool:
-    import psutil
-
-    try:
-        parent = psutil.Process(int(record["parent_pid"]))
-        return _same_start(record.get("parent_create_time"), parent.create_time()) and (
-            parent.status() != psutil.STATUS_ZOMBIE
-        )
-    except (psutil.Error, KeyError, TypeError, ValueError):
-        return False
-
-
-def _forget(path: Path, record: dict[str, Any]) -> None:
-    path.unlink(missing_ok=True)
-    log = Path(str(record.get("log", "")))
-    # only a log file this launcher made: infralab-server-*.log in the temporary directory
-    if log.name.startswith("infralab-server-") and log.parent == Path(tempfile.gettempdir()):
-        log.unlink(missing_ok=True)
-
-
-def _wait_gone(proc: Any, timeout_s: float) -> bool:
-    """Wait until ``proc`` (not necessarily our child) has exited; a zombie counts as gone."""
-    import psutil
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        except psutil.Error:
-            return False
-        time.sleep(0.05)
-    return False
-
-
-def sweep_orphans(timeout_s: float = 5.0) -> list[dict[str, Any]]:
-    """Stop the kit's servers whose launching process is gone; forget records of dead ones.
-
-    A process is stopped only when the registry recorded it, it still has the recorded start
-    time and token, and its launcher no longer runs: an unrelated process, or a server whose
-    kernel is alive, is never touched. Returns one row per orphan stopped
-    (``pid``, ``app``, ``port``, ``parent_pid``).
-    """
-    import psutil
-
-    folder = _registry()
-    stopped: list[dict[str, Any]] = []
-    try:
-        entries = sorted(folder.glob("*.json"))
-    except OSError:
-        return stopped
-    for path in entries:
-        try:
-            record = json.loads(path.read_text())
-            if not isinstance(record, dict):
-                raise ValueError("not a record")
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)  # written atomically, so only a foreign file is unreadable
-            continue
-        proc = _kit_server(record)
-        if proc is None:
-            _forget(path, record)  # the server is gone (or the pid is someone else's now)
-            continue
-        if _parent_alive(record):
-            continue  # a live kernel's server: its own business
-        try:
-            group = os.getpgid(proc.pid) if os.name != "nt" else None
-            if group == proc.pid:  # launched as its own session: the group is its workers too
-                os.killpg(group, signal.SIGTERM)
-            else:
-                proc.terminate()
-            if not _wait_gone(proc, timeout_s):
-                proc.kill()
-                _wait_gone(proc, timeout_s)
-        except (psutil.Error, OSError):
-            pass
-        _forget(path, record)
-        stopped.append({k: record.get(k) for k in ("pid", "app", "port", "parent_pid")})
-    return stopped
-
-
 def _default_probe(app: str) -> dict[str, Any] | None:
     if app == EMBEDDINGS_APP:
         return {"method": "POST", "path": "/v1/embeddings", "json": {"input": "a cold start"}}
@@ -556,9 +309,38 @@ def launch(
     docstring); ``die_with_parent=False`` turns that watch off, leaving only ``atexit`` and
     the next :func:`sweep_orphans` to stop it, as servers behaved before.
     """
-    import httpx
+    import httpx  # noqa: F401 - missing, it stops the launch before anything is spawned
 
     _resolve_check(app)
+    kwargs_json, port = _check_launch_args(host, port, factory_kwargs)
+    try:
+        sweep_orphans()
+    except Exception:  # a sweep is housekeeping: it never stops a launch
+        pass
+    child_env = {**os.environ, **(env or {})}
+    child_env[APP_ENV] = app
+    child_env[KWARGS_ENV] = kwargs_json
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    token = secrets.token_hex(16)
+    child_env[TOKEN_ENV] = token
+    child_env.pop(PARENT_ENV, None)
+    proc, log_path, write_fd, t0 = _spawn(child_env, host, port, die_with_parent)
+    url = f"http://{host}:{port}"
+    record = _register(proc.pid, token, app, port, log_path)
+    server = Server(proc, url, port, log_path, app, watch_fd=write_fd, record=record)
+    probe = first_request if first_request is not None else _default_probe(app)
+    probe = probe or {"method": "GET", "path": health_path}
+    health, t_ready, first, warm = _wait_and_probe(server, health_path, ready_timeout_s, probe)
+    server.health = health
+    server.cold_start = _breakdown(t0, t_ready, first, warm, health.get("startup"))
+    return server
+
+
+def _check_launch_args(
+    host: str, port: int | None, factory_kwargs: dict[str, Any] | None
+) -> tuple[str, int]:
+    """Refuse a host off loopback, unencodable kwargs or a busy port; the kwargs as JSON and
+    the port (a free one when ``port`` is None)."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"the launcher serves on loopback only, not {host!r}")
     try:
@@ -571,31 +353,30 @@ def launch(
         port = free_port(host)
     elif not port_is_free(port, host):
         raise LaunchError(f"port {port} is already in use; pass port=None to pick a free one")
-    try:
-        sweep_orphans()
-    except Exception:  # a sweep is housekeeping: it never stops a launch
-        pass
-    child_env = {**os.environ, **(env or {})}
-    child_env[APP_ENV] = app
-    child_env[KWARGS_ENV] = kwargs_json
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
-    token = secrets.token_hex(16)
-    child_env[TOKEN_ENV] = token
-    child_env.pop(PARENT_ENV, None)
+    return kwargs_json, port
+
+
+def _watch_parent_env(child_env: dict[str, str]) -> tuple[int | None, int | None]:
+    """Tell the child how to watch this process (``PARENT_ENV``); the pipe's (read, write) fds.
+
+    The read end goes to the child; the write end stays here, so the child sees end-of-file
+    when this process dies. No pipe on Windows (the child watches the process handle).
+    """
     read_fd = write_fd = None
-    pass_fds: tuple[int, ...] = ()
-    if die_with_parent:
-        parent = {"pid": os.getpid(), "create_time": _create_time(os.getpid())}
-        if os.name != "nt":
-            read_fd, write_fd = os.pipe()  # both ends close-on-exec; the child gets read_fd
-            pass_fds = (read_fd,)
-            parent["fd"] = read_fd
-        # The parent-death signal follows the thread that forks: only the main thread lives
-        # as long as the process, so from any other thread the pipe alone watches.
-        parent["pdeathsig"] = threading.current_thread() is threading.main_thread()
-        child_env[PARENT_ENV] = json.dumps(parent)
-    log_fd, log_name = tempfile.mkstemp(prefix="infralab-server-", suffix=".log")
-    cmd = [
+    parent: dict[str, Any] = {"pid": os.getpid(), "create_time": _create_time(os.getpid())}
+    if os.name != "nt":
+        read_fd, write_fd = os.pipe()  # both ends close-on-exec; the child gets read_fd
+        parent["fd"] = read_fd
+    # The parent-death signal follows the thread that forks: only the main thread lives
+    # as long as the process, so from any other thread the pipe alone watches.
+    parent["pdeathsig"] = threading.current_thread() is threading.main_thread()
+    child_env[PARENT_ENV] = json.dumps(parent)
+    return read_fd, write_fd
+
+
+def _uvicorn_cmd(host: str, port: int) -> list[str]:
+    """The child's command line: uvicorn building the app through :func:`app_from_env`."""
+    return [
         sys.executable,
         "-m",
         "uvicorn",
@@ -611,6 +392,23 @@ def launch(
         "--timeout-graceful-shutdown",
         "3",
     ]
+
+
+def _spawn(
+    child_env: dict[str, str], host: str, port: int, die_with_parent: bool
+) -> tuple[subprocess.Popen, Path, int | None, float]:
+    """Start the uvicorn child in its own session, its output in a temporary log file.
+
+    Returns the process, the log's path, the write end of the parent-watch pipe (None
+    without one) and the time just before the spawn (the start of the cold start).
+    """
+    read_fd = write_fd = None
+    pass_fds: tuple[int, ...] = ()
+    if die_with_parent:
+        read_fd, write_fd = _watch_parent_env(child_env)
+        pass_fds = () if read_fd is None else (read_fd,)
+    log_fd, log_name = tempfile.mkstemp(prefix="infralab-server-", suffix=".log")
+    cmd = _uvicorn_cmd(host, port)
     t0 = time.time()
     child_env[LAUNCH_T0_ENV] = repr(t0)
     try:
@@ -634,14 +432,23 @@ def launch(
                 os.close(read_fd)
             except OSError:
                 pass
-    url = f"http://{host}:{port}"
-    record = _register(proc.pid, token, app, port, Path(log_name))
-    server = Server(proc, url, port, Path(log_name), app, watch_fd=write_fd, record=record)
+    return proc, Path(log_name), write_fd, t0
+
+
+def _wait_and_probe(
+    server: Server, health_path: str, ready_timeout_s: float, probe: dict[str, Any]
+) -> tuple[dict[str, Any], float, float, float]:
+    """Wait for the health check, then time ``probe`` twice (cold, then warm).
+
+    Returns (health, when ready, first seconds, warm seconds). Any failure stops the
+    server and raises :class:`LaunchError` with the end of its log.
+    """
+    import httpx
+
+    app, url = server.app, server.url
     try:
         health = _wait_ready(server, health_path, ready_timeout_s)
         t_ready = time.time()
-        probe = first_request if first_request is not None else _default_probe(app)
-        probe = probe or {"method": "GET", "path": health_path}
         with httpx.Client(timeout=ready_timeout_s) as client:
             t1 = time.perf_counter()
             r = client.request(
@@ -663,9 +470,7 @@ def launch(
     except BaseException:  # Ctrl-C while waiting: still leave nothing behind
         server.stop()
         raise
-    server.health = health
-    server.cold_start = _breakdown(t0, t_ready, first, warm, health.get("startup"))
-    return server
+    return health, t_ready, first, warm
 
 
 def _resolve_check(app: str) -> None:
