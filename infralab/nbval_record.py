@@ -80,7 +80,7 @@ class Recorder:
         self.msg_id: str | None = None
         self.cell_index: int | None = None
         self.started = time.perf_counter()
-        self.results_before: dict[str, bytes] = {}
+        self.results_before: dict[str, tuple[int, bytes]] = {}
         self._hook(file.kernel)
 
     def _hook(self, kernel: Any) -> None:
@@ -136,13 +136,18 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 (recorded, reported at the notebook's end)
             self.broken = f"recording cell {self.cell_index} failed: {type(exc).__name__}: {exc}"
 
-    def snapshot_results(self) -> dict[str, bytes]:
+    def snapshot_results(self) -> dict[str, tuple[int, bytes]]:
+        """The results folder's JSON files (the kit's records): modification time and bytes."""
         from infralab import results
 
         folder = results.results_dir()
         if not folder.is_dir():
             return {}
-        return {p.name: p.read_bytes() for p in sorted(folder.glob("*.json")) if p.is_file()}
+        return {
+            p.name: (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(folder.glob("*.json"))
+            if p.is_file()
+        }
 
     def complete(self) -> bool:
         return (
@@ -159,8 +164,8 @@ class Recorder:
         after = self.snapshot_results()
         saved = {
             name: json.loads(data)
-            for name, data in after.items()
-            if self.results_before.get(name) != data
+            for name, (mtime, data) in after.items()
+            if self.results_before.get(name) != (mtime, data)
         }
         # nbval runs cells with store_history=False (no counter): number them in run order
         for count, index in enumerate(self.code_cells, 1):
