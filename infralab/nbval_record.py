@@ -59,7 +59,7 @@ class Recorder:
 
         from infralab.notebooks import client_class
 
-        self.path = Path(str(file.fspath)).resolve()
+        self.path = Path(file.path).resolve()
         self.root = root
         self.target = out_dir / self.path.relative_to(root)
         self.source_sha256 = executed.file_sha256(self.path)
@@ -78,6 +78,8 @@ class Recorder:
         self.failed = False
         self.broken = ""  # why the copy could not be recorded (the notebook's test is unaffected)
         self.msg_id: str | None = None
+        self.setup_id: str | None = None
+        self.setup_status = ""
         self.cell_index: int | None = None
         self.started = time.perf_counter()
         self.results_before: dict[str, tuple[int, bytes]] = {}
@@ -96,6 +98,8 @@ class Recorder:
             msg = get_message(stream, timeout=timeout)
             if stream == "iopub":
                 self.feed(msg)
+            elif msg.get("parent_header", {}).get("msg_id") == self.setup_id:
+                self.setup_status = msg.get("content", {}).get("status", "")
             return msg
 
         kernel.execute_cell_input = execute_cell_input
@@ -106,9 +110,11 @@ class Recorder:
         from infralab.site import ALTAIR_SETUP
 
         self.cell_index = None
-        msg_id = kernel.execute_cell_input(ALTAIR_SETUP, allow_stdin=False)
+        self.setup_id = msg_id = kernel.execute_cell_input(ALTAIR_SETUP, allow_stdin=False)
         kernel.await_reply(msg_id, timeout=timeout)
         kernel.await_idle(msg_id, timeout)
+        if self.setup_status != "ok":
+            self.broken = f"the site's Altair set-up ended with {self.setup_status or 'no reply'}"
 
     def start_cell(self, cell_num: int) -> None:
         self.cell_index = self.code_cells[cell_num]
@@ -251,7 +257,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  #
     last = nextitem is None or nextitem.parent is not item.parent
     yield
     if last and recorder is None:  # the kernel never started: no run, so no copy either
-        path = Path(str(item.parent.fspath)).resolve()
+        path = Path(item.parent.path).resolve()
         out = _out_dir(item.config)
         (out / path.relative_to(Path(item.config.rootpath).resolve())).unlink(missing_ok=True)
     elif last:

@@ -478,12 +478,13 @@ def render_index(pages: list[Page], out_dir: Path, built: str) -> Path:
             wall = f"{p.wall_s:.1f}" if p.wall_s is not None else "-"
             rows.append(
                 f'<tr><td><a href="{p.html_name}">{html.escape(p.title)}</a></td>'
-                f"<td><code>{p.source.as_posix()}</code></td><td>{wall}</td><td>{state}</td></tr>"
+                f"<td><code>{p.source.as_posix()}</code></td><td>{wall}</td><td>{state}</td>"
+                f"<td>{html.escape(str(p.extra.get('executed_by', '')))}</td></tr>"
             )
         if rows:
             sections.append(
                 f"<h2>{heading}</h2><table class='infralab-toc'><tr><th>notebook</th><th>file</th>"
-                f"<th>run time (s)</th><th>run</th></tr>{''.join(rows)}</table>"
+                f"<th>run time (s)</th><th>run</th><th>run by</th></tr>{''.join(rows)}</table>"
             )
     text = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>infralab: the course with outputs</title>
@@ -565,14 +566,10 @@ def build(
                     target.parent.mkdir(parents=True, exist_ok=True)
                     nbformat.write(found.nb, str(target))
                     executed_copies.write_results(found.nb, results)
-                    page.extra["executed_by"] = found.nb.metadata[executed_copies.META_KEY].get(
-                        "executed_by", "?"
-                    )
                     tqdm.write(f"site: {page.source}: rendered from {found.copy_path} (not run)")
                     continue
                 why = found.reason if found is not None else "reuse turned off"
                 tqdm.write(f"site: {page.source}: executing ({why})")
-                page.extra["executed_by"] = "make site"
                 page.wall_s, page.error = execute(src, executed / page.source)
         finally:
             if saved is None:
@@ -591,6 +588,9 @@ def build(
         page.wall_s = meta.get("wall_s", page.wall_s)
         page.error = meta.get("error", page.error)
         page.title = title_of(nb, page.source.stem)
+        # a copy of the notebook tests' run says so; one executed here does not
+        by = nb.metadata.get(executed_copies.META_KEY, {}).get("executed_by", "make site")
+        page.extra["executed_by"] = by
         notebooks.append(nb)
     write_static(out)
     for index, nb in enumerate(tqdm(notebooks, desc="render", unit="page")):

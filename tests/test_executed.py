@@ -88,6 +88,7 @@ def test_site_renders_a_fresh_copy_and_runs_a_stale_one(
     html = (out / page.html_name).read_text(encoding="utf-8")
     assert "kept from the notebook tests" in html and "ran by the site" not in html
     assert page.extra["executed_by"] == "nbval (make notebooks)"
+    assert "<td>nbval (make notebooks)</td>" in (out / "index.html").read_text(encoding="utf-8")
     assert "rendered from" in capsys.readouterr().out
 
     # the lesson changes after the notebook tests ran: the copy is stale, the site runs it
@@ -96,6 +97,7 @@ def test_site_renders_a_fresh_copy_and_runs_a_stale_one(
     html = (out / page.html_name).read_text(encoding="utf-8")
     assert "ran by the site again" in html and "kept from the notebook tests" not in html
     assert page.extra["executed_by"] == "make site" and not page.error
+    assert "<td>make site</td>" in (out / "index.html").read_text(encoding="utf-8")
     assert "executing (stale: the notebook changed" in capsys.readouterr().out
 
 
