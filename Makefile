@@ -92,15 +92,20 @@ grade-deps:
 unit: setup browser-deps hub-deps db-deps grade-deps slides-deps
 	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider tests $(UNIT_ARGS) $(PYTEST_ARGS),@$(NO_TESTS))
 
+# nbval's run is kept: each notebook whose every cell passed is written, executed, to
+# artifacts/executed/ (infralab/nbval_record.py); `make site` and the thread test read those
+# copies instead of running the notebooks again (a stale or missing copy is run there).
 notebooks: setup
 	$(if $(wildcard labs/solutions),$(BIN)/python -m infralab build-labs --check,@echo "no labs/solutions here: build-labs --check is for the instructor's branch")
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=300 $(NOTEBOOKS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -p infralab.nbval_record --executed-dir artifacts/executed --nbval-lax --nbval-current-env --nbval-cell-timeout=300 $(NOTEBOOKS) $(PYTEST_ARGS)
 
 slides: setup slides-deps
 	$(BIN)/python -m infralab slides --out artifacts/slides
 
-# The full gate: lint first (cheap), then every test, notebook and the slide export.
-test: lint unit notebooks slides site-check
+# The full gate: lint first (cheap), then every notebook once (nbval, keeping the executed
+# copies), the tests (the thread test reads those copies), the slide export and the site
+# (rendered from the same copies).
+test: lint notebooks unit slides site-check
 # Within `make test` the site tests run once, against the full build (site-check).
 test: UNIT_ARGS = --ignore=tests/test_site.py
 
@@ -109,7 +114,8 @@ test-quick: setup
 	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider -m "$(QUICK_MARKERS)" tests $(PYTEST_ARGS),@$(NO_TESTS))
 
 # Every lesson and solution lab, executed once, as static HTML with outputs (no CDN needed):
-# artifacts/site/index.html. A few minutes: it runs every notebook.
+# artifacts/site/index.html. It renders the copies `make notebooks` left in artifacts/executed
+# where they are fresh and runs the rest (a few minutes when it runs every notebook).
 site: setup
 	$(BIN)/python -m infralab.site --out artifacts/site
 

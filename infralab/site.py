@@ -3,9 +3,11 @@ instructors whose Binder or Colab launch fails in front of a room.
 
 Why nbconvert and not jupyter-book 2: the kit already depends on nbconvert and nbclient, while
 jupyter-book 2 (MyST) needs Node.js and its own build toolchain, a second stack to install in
-CI and in every classroom. The build here executes each notebook once with nbclient (a real
-run, in course order, so later lessons price what earlier ones measured), keeps the executed
-copies, and renders one HTML page per notebook plus an ``index.html`` table of contents.
+CI and in every classroom. Each notebook is executed once, in course order (so later lessons
+price what earlier ones measured): by the notebook tests, whose run ``make notebooks`` keeps
+(:mod:`infralab.executed`), or, where no fresh copy of that run exists, here with nbclient. The
+build keeps the executed copies and renders one HTML page per notebook plus an ``index.html``
+table of contents.
 
 Nothing is fetched from a CDN when a page opens: Altair charts are drawn by the Vega bundle
 that vl-convert ships (written once to ``_static/``), and widgets are shown in their last
@@ -476,20 +478,21 @@ def render_index(pages: list[Page], out_dir: Path, built: str) -> Path:
             wall = f"{p.wall_s:.1f}" if p.wall_s is not None else "-"
             rows.append(
                 f'<tr><td><a href="{p.html_name}">{html.escape(p.title)}</a></td>'
-                f"<td><code>{p.source.as_posix()}</code></td><td>{wall}</td><td>{state}</td></tr>"
+                f"<td><code>{p.source.as_posix()}</code></td><td>{wall}</td><td>{state}</td>"
+                f"<td>{html.escape(str(p.extra.get('executed_by', '')))}</td></tr>"
             )
         if rows:
             sections.append(
                 f"<h2>{heading}</h2><table class='infralab-toc'><tr><th>notebook</th><th>file</th>"
-                f"<th>run time (s)</th><th>run</th></tr>{''.join(rows)}</table>"
+                f"<th>run time (s)</th><th>run</th><th>run by</th></tr>{''.join(rows)}</table>"
             )
     text = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>infralab: the course with outputs</title>
 <link rel="stylesheet" href="_static/site.css"></head>
 <body><main>
 <h1>infralab: the course, executed</h1>
-<p>Every lesson and solution lab, run top to bottom once by <code>make site</code>, with its
-outputs: built {built}. Numbers on these pages were measured on the machine that built the site; your own
+<p>Every lesson and solution lab, run top to bottom once (by the notebook tests,
+<code>make notebooks</code>, or else by <code>make site</code>), with its outputs: built {built}. Numbers on these pages were measured on the machine that built the site; your own
 run will differ. Widgets are shown in their last state; to move them, run the notebook.</p>
 {"".join(sections)}
 </main></body></html>
@@ -518,14 +521,25 @@ def build(
     *,
     execute_notebooks: bool = True,
     root: Path = REPO_ROOT,
+    executed_from: Path | str | None = None,
+    reuse: bool = True,
 ) -> list[Page]:
     """Execute (unless told to reuse ``out_dir/_executed``) and render every notebook.
 
+    A notebook the notebook tests already ran (``make notebooks`` writes each one whose every
+    cell passed to ``executed_from``, by default ``artifacts/executed``: see
+    :mod:`infralab.executed`) is rendered from that run when its copy is fresh (same notebook,
+    same kit); only a missing or stale one is executed here, and the build says which.
+    ``reuse=False`` executes every notebook.
+
     Lessons run in course order with one results folder for the whole build, so lesson 05
-    prices what 02-04 measured in the same build, as it would for a student.
+    prices what 02-04 measured in the same build, as it would for a student (a reused lesson
+    puts the results its run saved into that folder).
     """
     import nbformat
     from tqdm.auto import tqdm
+
+    from infralab import executed as executed_copies
 
     root = Path(root).resolve()
     out = Path(out_dir)
@@ -540,10 +554,22 @@ def build(
         results = out / "_results"
         saved = os.environ.get("INFRALAB_RESULTS")
         os.environ["INFRALAB_RESULTS"] = str(results)
+        folder = Path(executed_from) if executed_from else executed_copies.executed_dir(root)
+        kit = executed_copies.kit_sha256() if reuse else ""
         try:
             for page, src in zip(
                 tqdm(pages, desc="execute", unit="notebook"), sources, strict=True
             ):
+                found = executed_copies.lookup(src, root, folder, kit) if reuse else None
+                if found is not None and found.fresh:
+                    target = executed / page.source
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    nbformat.write(found.nb, str(target))
+                    executed_copies.write_results(found.nb, results)
+                    tqdm.write(f"site: {page.source}: rendered from {found.copy_path} (not run)")
+                    continue
+                why = found.reason if found is not None else "reuse turned off"
+                tqdm.write(f"site: {page.source}: executing ({why})")
                 page.wall_s, page.error = execute(src, executed / page.source)
         finally:
             if saved is None:
@@ -562,6 +588,9 @@ def build(
         page.wall_s = meta.get("wall_s", page.wall_s)
         page.error = meta.get("error", page.error)
         page.title = title_of(nb, page.source.stem)
+        # a copy of the notebook tests' run says so; one executed here does not
+        by = nb.metadata.get(executed_copies.META_KEY, {}).get("executed_by", "make site")
+        page.extra["executed_by"] = by
         notebooks.append(nb)
     write_static(out)
     for index, nb in enumerate(tqdm(notebooks, desc="render", unit="page")):
@@ -594,10 +623,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-execute", action="store_true", help=f"reuse the executed copies in OUT/{EXECUTED}"
     )
+    parser.add_argument(
+        "--executed",
+        default=None,
+        help="where the notebook tests left executed copies (default: artifacts/executed, or "
+        "$INFRALAB_EXECUTED); a fresh copy is rendered instead of running the notebook again",
+    )
+    parser.add_argument(
+        "--no-reuse", action="store_true", help="execute every notebook, even with a fresh copy"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     pages = build(
-        [Path(p) for p in args.paths] or None, args.out, execute_notebooks=not args.no_execute
+        [Path(p) for p in args.paths] or None,
+        args.out,
+        execute_notebooks=not args.no_execute,
+        executed_from=args.executed,
+        reuse=not args.no_reuse,
     )
     for p in pages:
         state = "ok" if not p.error else f"ERROR {p.error}"

@@ -2,7 +2,8 @@
 
 To keep CI short, this builds the site from a real execution of three fast notebooks (a lesson
 with Altair charts and a widget, the dashboard lesson whose charts are widgets, and a solution
-lab); ``make site`` builds every notebook the same way. Each page is opened from disk with all
+lab): the notebook tests' run where ``make notebooks`` left a fresh executed copy, else a run
+here; ``make site`` builds every notebook the same way. Each page is opened from disk with all
 network requests blocked: a page that needs a CDN, logs a console error, or leaves a chart
 container without an svg/canvas fails the test, and the table of contents must reach every page.
 """
@@ -87,8 +88,9 @@ def test_missing_executed_copies_give_a_clear_error(tmp_path: Path) -> None:
         site.build([FAST[0]], tmp_path / "site", execute_notebooks=False)
 
 
-# `make test` builds the whole site once (`make site`, every lesson and solution lab, a real
-# run) and points these tests at it; on their own they build the three fast notebooks.
+# `make test` builds the whole site once (`make site`, every lesson and solution lab, from the
+# notebook tests' run) and points these tests at it; on their own they build the three fast
+# notebooks.
 FULL_SITE = os.environ.get("INFRALAB_SITE_DIR")
 
 
