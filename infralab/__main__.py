@@ -12,10 +12,10 @@ import sys
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from infralab import env
+    from infralab import doctor
 
-    report = env.doctor(probe_providers=not args.quick)
-    print(env.format_report(report))
+    report = doctor.doctor(probe_providers=not args.quick)
+    print(doctor.format_report(report))
     return 0
 
 

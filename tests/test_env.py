@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from infralab import env
+from infralab import doctor, env
 
 
 def test_platform_detection():
@@ -57,9 +57,9 @@ def test_doctor_cli_names_the_failing_cuda_library():
 
 
 def test_doctor_dict_and_table_agree():
-    report = env.doctor()
+    report = doctor.doctor()
     json.dumps(report)  # plain data, usable from code
-    table = env.doctor_table(report)
+    table = doctor.doctor_table(report)
     assert table.loc["provider in use", "finding"] == report["provider_in_use"]
     assert "asset minilm" in table.index
 
@@ -68,7 +68,7 @@ def test_warns_loudly_when_two_ort_packages_are_installed(monkeypatch):
     monkeypatch.setattr(
         env, "ort_distributions", lambda: {"onnxruntime": "1.31.1", "onnxruntime-gpu": "1.31.1"}
     )
-    report = env.doctor(probe_providers=False)
+    report = doctor.doctor(probe_providers=False)
     assert any("More than one ONNX Runtime package" in w for w in report["warnings"])
 
 
@@ -109,8 +109,8 @@ def test_doctor_names_damaged_and_stale_built_models_with_the_fix(monkeypatch):
          "path": "/x/fp32.onnx"},
     ]  # fmt: skip
     monkeypatch.setattr(manifest, "check_built", lambda *a, **k: [dict(r) for r in rows])
-    report = env.doctor(probe_providers=False)
-    table = dict(env.doctor_rows(report))
+    report = doctor.doctor(probe_providers=False)
+    table = dict(doctor.doctor_rows(report))
     assert table["built models"].startswith("1 verified") and "1 DAMAGED" in table["built models"]
     assert "bytes differ" in table["  encoder int8"]
     damaged = [w for w in report["warnings"] if "encoder int8" in w]
@@ -125,6 +125,6 @@ def test_doctor_reports_a_broken_model_check_without_failing(monkeypatch):
         raise RuntimeError("cannot read the cache")
 
     monkeypatch.setattr(manifest, "check_built", broken)
-    report = env.doctor(probe_providers=False)
+    report = doctor.doctor(probe_providers=False)
     assert report["built_models"] == []
     assert any("cannot read the cache" in w for w in report["warnings"])

@@ -230,11 +230,11 @@ def test_same_size_rewrite_right_after_hashing_is_caught(built, monkeypatch):
 
 
 def test_the_doctor_lists_built_models(built):
-    from infralab import env
+    from infralab import doctor
 
-    report = env.doctor(probe_providers=False)
+    report = doctor.doctor(probe_providers=False)
     states = {(r["model"], r["variant"]): r["state"] for r in report["built_models"]}
     assert states[("encoder", "int8")] == "ok" and states[("decoder", "q4")] == "ok"
-    rows = dict(env.doctor_rows(report))
+    rows = dict(doctor.doctor_rows(report))
     assert "verified" in rows["built models"]
     assert not any(FIX in w for w in report["warnings"])

@@ -233,15 +233,15 @@ def test_launch_sweeps_before_starting(private_registry):
 
 
 def test_the_doctor_sweeps_and_reports(private_registry):
-    from infralab import env
+    from infralab import doctor
 
     parent, orphan, port = _start_parent(die=False, exit_at_once=True)
     parent.wait(timeout=DEADLINE_S)
     try:
-        report = env.doctor(probe_providers=False)
+        report = doctor.doctor(probe_providers=False)
         assert [row["pid"] for row in report["orphans_stopped"]] == [orphan]
         assert _wait_until(lambda: _gone(orphan) and port_is_free(port))
-        assert str(orphan) in dict(env.doctor_rows(report))["orphan servers"]
+        assert str(orphan) in dict(doctor.doctor_rows(report))["orphan servers"]
     finally:
         if not _gone(orphan):
             os.kill(orphan, signal.SIGKILL)

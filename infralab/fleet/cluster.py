@@ -103,7 +103,7 @@ def cgroup_limit_mb() -> int | None:
 def expected_footprint(limit_mb: int | None = None) -> Footprint:
     """Ray's expected memory footprint against this machine (or a limit, e.g. Binder's 2 GB).
 
-    For the doctor (``infralab.env``): call before the lesson so a student on a small
+    For the doctor (``infralab.doctor``): call before the lesson so a student on a small
     machine hears it before Ray starts, not after the kernel dies. Binder sets a memory
     limit through the cgroup, which ``psutil.virtual_memory`` does not see: the cgroup
     limit is read here too, and ``limit_mb`` overrides both (to ask "would this fit in 2 GB?").
