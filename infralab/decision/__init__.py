@@ -11,8 +11,11 @@ not depend on how ``infralab.costs`` builds its options; pass another ``pricer``
 :func:`decide` to swap it.
 
 One module per concern: ``inputs`` (scenarios and the figures a decision uses, with their
-origins), ``rules`` (pricing adapter, the decision, what flips it), ``memo`` (the Markdown
-memo), ``sensitivity`` (how far each input must move to flip the choice). The interactive explorer is ``infralab.ui.decision_explorer``.
+origins), ``bills`` (what a scenario's constraints allow, the costs beside the LLM), ``sensitivity``
+(how far each input must move to flip the choice), ``memo`` (the Markdown memo), then
+``rules`` on top (pricing adapter, the decision, what flips it): each imports only those
+before it, so a ``Decision`` renders its memo and scans itself through ``redecide``.
+The interactive explorer is ``infralab.ui.decision_explorer``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 
 from infralab.costs import model as costs
 from infralab.costs.constants import APP_CLOUD
+from infralab.decision.bills import _extra_costs, constraints
 from infralab.decision.inputs import (
     BYTES_PER_TOKEN,
     ENGINEER_USD_PER_HOUR,
@@ -24,7 +25,8 @@ from infralab.decision.inputs import (
     Scenario,
     gather_inputs,
 )
-from infralab.decision.sensitivity import NONE_ALLOWED, Flip, sensitivity
+from infralab.decision.memo import render_memo
+from infralab.decision.sensitivity import Flip, choice, sensitivity
 
 # ------------------------------------------------------------------ pricing adapter
 
@@ -90,9 +92,12 @@ class Decision:
         return out
 
     def to_markdown(self) -> str:
-        from infralab.decision.memo import render_memo
-
         return render_memo(self)
+
+    def redecide(self, sc: Scenario, inputs: dict[str, Input]) -> Decision:
+        """The same rules and pricer on a moved scenario or inputs, the choice only (what the
+        sensitivity scan compares)."""
+        return decide(sc, inputs, self.pricer, explain=False)
 
     def write(self, path: Path | str) -> Path:
         """Write the memo as Markdown; makes the folder; returns the path."""
@@ -153,25 +158,6 @@ def with_plan_costs(sc: Scenario, w: costs.Workload, b: costs.Bill) -> costs.Bil
     return replace(
         b, monthly_usd=b.monthly_usd + sum(extra.values()), breakdown={**b.breakdown, **extra}
     )
-
-
-def constraints(sc: Scenario, b: costs.Bill) -> list[str]:
-    """Why a bill is not allowed under the scenario's explicit constraints (empty: allowed)."""
-    why = []
-    if not math.isfinite(b.monthly_usd):
-        why.append("cannot serve this traffic")
-    if not b.meets_latency:
-        why.append("misses the latency target")
-    if sc.sensitive_data and b.kind == "api":
-        why.append("data residency: prompts would leave infrastructure you control")
-    if b.model == costs.CPU_MODEL and not sc.small_model_ok:
-        why.append(
-            f"quality: the 135M model's measured correctness is below the "
-            f"{sc.min_answer_correctness:.0%} this product needs"
-        )
-    if sc.demand != "stable" and "reserved" in b.option:
-        why.append(f"demand is {sc.demand}: no commitment to a reserved GPU")
-    return why
 
 
 def pick(sc: Scenario, bills: list[costs.Bill]) -> tuple[costs.Bill, dict[str, list[str]]]:
@@ -305,41 +291,11 @@ def choose(
     sc: Scenario, inputs: dict[str, Input], pricer: Pricer = price_options
 ) -> tuple[str, str]:
     """(chosen option, recommendation) alone: what the sensitivity scan compares."""
-    d = decide(sc, inputs, pricer, explain=False)
-    return d.inference_on, d.recommendation if d.allowed else NONE_ALLOWED
+    return choice(decide(sc, inputs, pricer, explain=False))
 
 
 def _money(x: float) -> str:
     return f"${x:,.0f}" if math.isfinite(x) else "cannot serve"
-
-
-def _extra_costs(sc: Scenario, inputs: dict[str, Input]) -> dict[str, float | None]:
-    """Costs beside the LLM: the embedding pipeline and the cloud app tier (None = not priced)."""
-    from infralab.costs import pricing
-
-    out: dict[str, float | None] = {}
-    days = costs.DAYS_PER_MONTH
-    emb = inputs.get("embedding")
-    if sc.rag and sc.chunks_embedded_per_day > 0:
-        if emb and emb.value:
-            per_vcpu_s, _ = pricing.serverless_cpu_price("gcp", "cloud_run_request_based", "cpu")
-            cpu_s = sc.chunks_embedded_per_day * days / emb.value  # on the measuring machine
-            out["embedding pipeline (Cloud Run, 2 vCPU)"] = cpu_s * 2 * per_vcpu_s
-        else:
-            out["embedding pipeline (Cloud Run, 2 vCPU)"] = None
-    srv = inputs.get("serving")
-    vcpus = inputs.get("serving_vcpus")
-    label = "app API tier (Lambda at the measured CPU share)"
-    if srv and srv.value:
-        from infralab.costs import billing, unit
-
-        v = vcpus.value if vcpus and vcpus.value else 1.0
-        mb = unit.lambda_memory_for(v)
-        per_1m = billing.lambda_function(1e6, srv.value, mb).monthly_usd
-        out[f"{label}, {mb:,} MB"] = sc.workload.requests_per_month / 1e6 * per_1m
-    else:
-        out[label] = None
-    return out
 
 
 def _flips(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from infralab.decision.bills import _extra_costs, constraints
 from infralab.decision.inputs import ENGINEER_USD_PER_HOUR, Input, Scenario
 from infralab.errors import InfralabError
 
@@ -135,16 +136,20 @@ def moved(
     return replace(sc, **{key: getattr(sc, key) * factor}), inputs
 
 
-def sensitivity(decision) -> list[Flip]:  # type: ignore[no-untyped-def]
-    """For each input of ``decision`` (a :class:`~infralab.decision.rules.Decision`): the
-    factors in x0.25..x4 where its chosen option changes, most sensitive first."""
-    from infralab.decision.rules import choose
+def choice(decision) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """(chosen option, recommendation) of a decision: what the scan compares."""
+    return decision.inference_on, (decision.recommendation if decision.allowed else NONE_ALLOWED)
 
+
+def sensitivity(decision) -> list[Flip]:  # type: ignore[no-untyped-def]
+    """For each input of ``decision`` (a :class:`~infralab.decision.rules.Decision`, which
+    re-decides a moved input with its ``redecide``): the factors in x0.25..x4 where its chosen
+    option changes, most sensitive first."""
     sc, inputs, base = decision.given or decision.scenario, decision.inputs, decision.inference_on
 
     def at(key: str, f: float) -> tuple[str, str]:
         s, i = moved(sc, inputs, key, f)
-        return choose(s, i, decision.pricer)
+        return choice(decision.redecide(s, i))
 
     flips = []
     for key, name, unit, origin, value in levers(sc, inputs):
@@ -175,15 +180,13 @@ def sensitivity(decision) -> list[Flip]:  # type: ignore[no-untyped-def]
 def why_still(decision, flip: Flip) -> str:  # type: ignore[no-untyped-def]
     """Why an input that cannot flip the choice cannot: which options it prices at x0.25 and
     x4, and whether the constraints allow any of them. Re-decides twice; plain words."""
-    from infralab.decision.rules import _extra_costs, constraints, decide
-
     sc, inputs = decision.given or decision.scenario, decision.inputs
     base = {b.option: (b.monthly_usd, b.meets_latency) for b in decision.bills}
     moved_opts: set[str] = set()
     extra_moves = False
     for f in (LOW, HIGH):
         s, i = moved(sc, inputs, flip.key, f)
-        d = decide(s, i, decision.pricer, explain=False)
+        d = decision.redecide(s, i)
         moved_opts |= {b.option for b in d.bills if base.get(b.option) != (b.monthly_usd,
                                                                            b.meets_latency)}  # fmt: skip
         try:
