@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from infralab import grade, notebooks
-from infralab.grading.benchmark import partly_solved
+from infralab.grade_benchmark import partly_solved
 
 LAB = "05_break_even_dashboard.ipynb"
 

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from infralab import grade, notebooks
-from infralab.grading.benchmark import partly_solved
+from infralab.grade_benchmark import partly_solved
 from infralab.grading.sandbox import bubblewrap_works
 
 LAB = "05_break_even_dashboard.ipynb"

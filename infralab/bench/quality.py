@@ -8,7 +8,7 @@ Sections (``--sections``, comma-separated, default all):
   (``--llm-questions``; about 10 s a question on a busy 2-core machine); the routed mix;
   the price of the same prompts on hosted models (sourced list prices).
 * ``drift``: :func:`infralab.rag.drift.drift_report`.
-* ``isolation``: :func:`infralab.serving.isolation.isolation_run`.
+* ``isolation``: :func:`infralab.rag.isolation.isolation_run`.
 
 ``--record`` merges the sections run into datasets/benchmarks/quality.json (each section
 keeps its own timestamp); without it the result goes to the student's results folder.
@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             section = drift_report()
         else:
-            from infralab.serving.isolation import isolation_run
+            from infralab.rag.isolation import isolation_run
 
             section = isolation_run()
         section["measured_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -15,62 +15,23 @@ One quiz, four front ends:
   explanations inside a collapsed ``<details>``;
 - anywhere at all, ``quiz.answer("02", 1, "b")`` prints the same feedback as text.
 
-The questions live in :mod:`infralab.checks.quiz_bank`, keyed by lesson number.
+The questions live in :mod:`infralab.checks.quiz_bank`, keyed by lesson number, written in
+the shape of :mod:`infralab.checks.questions` (which both import, so neither imports the other
+back).
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from typing import Any
 
 from infralab.checks import CheckFailed
+from infralab.checks.questions import Choice as Choice  # re-exported: quiz.Choice
+from infralab.checks.questions import Question
+from infralab.checks.questions import question as question  # re-exported: quiz.question
 
 MIN_QUESTIONS, MAX_QUESTIONS = 4, 6
 FALLBACK_CLASS = "infralab-quiz"  # the course site keeps this HTML instead of the widget
-
-
-@dataclass(frozen=True)
-class Choice:
-    text: str
-    why: str  # why this choice is right, or why it is wrong
-
-
-@dataclass(frozen=True)
-class Question:
-    prompt: str
-    choices: dict[str, Choice]  # letter -> choice, in order
-    answer: str  # the right letter
-
-    def __post_init__(self) -> None:
-        if self.answer not in self.choices:
-            raise ValueError(f"answer {self.answer!r} is not one of {list(self.choices)}")
-        if len(self.choices) < 2:
-            raise ValueError("a multiple-choice question needs at least two choices")
-        for letter, choice in self.choices.items():
-            if not choice.text.strip() or not choice.why.strip():
-                raise ValueError(f"choice {letter!r} of {self.prompt[:40]!r} needs text and why")
-
-    def feedback(self, letter: str) -> tuple[bool, str]:
-        """(right?, the explanation shown for this choice)."""
-        chosen = self.choices[letter]
-        if letter == self.answer:
-            return True, f"Right: {chosen.why}"
-        right = self.choices[self.answer]
-        return (
-            False,
-            f"Not {letter}) {chosen.why} The answer is {self.answer}) {right.text.rstrip('.')}.",
-        )
-
-
-def question(prompt: str, answer: str, *choices: tuple[str, str]) -> Question:
-    """A question from (text, why) pairs, lettered a, b, c, ... in order."""
-    letters = "abcdefgh"
-    return Question(
-        prompt=prompt,
-        choices={letters[i]: Choice(text, why) for i, (text, why) in enumerate(choices)},
-        answer=answer,
-    )
 
 
 def parse_letter(answer: Any, choices: dict[str, Any]) -> str:

@@ -8,8 +8,8 @@ wrong, so a student learns from a wrong click as much as from a right one.
 
 from __future__ import annotations
 
-from infralab.checks.quiz import Question
-from infralab.checks.quiz import question as q
+from infralab.checks.questions import Question
+from infralab.checks.questions import question as q
 
 QUIZZES: dict[str, list[Question]] = {
     "00": [

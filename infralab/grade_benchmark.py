@@ -1,4 +1,4 @@
-"""``python -m infralab.grading.benchmark``: a class's worth of lab-05 submissions through the grader.
+"""``python -m infralab.grade_benchmark``: a class's worth of lab-05 submissions through the grader.
 
 Why: an instructor needs to know how long a batch takes on the machine they grade on. The
 batch is realistic: a third complete (the solution), a third half done, a third untouched;
@@ -61,9 +61,7 @@ def make_class(folder: Path, size: int) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m infralab.grading.benchmark", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m infralab.grade_benchmark", description=__doc__)
     parser.add_argument("--submissions", type=int, default=30, help="class size")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks graded at once")
     parser.add_argument(
@@ -100,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         "versions": {p: version(p) for p in ("jupyter_client", "ipykernel", "hypothesis")}
         | {"python": platform.python_version()},
-        "command": f"python -m infralab.grading.benchmark --submissions {args.submissions} "
+        "command": f"python -m infralab.grade_benchmark --submissions {args.submissions} "
         f"--jobs {args.jobs}" + (" --record" if args.record else ""),
         "data": data,
     }
