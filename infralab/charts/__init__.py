@@ -5,10 +5,10 @@ Importing this package switches Altair, for the whole kernel, to charts that nee
 CDN (``cdn.jsdelivr.net``), which an air-gapped classroom, a firewalled Binder and this kit's
 CI browser cannot reach ("Error loading script"). Every chart is then a ``JupyterChart``
 widget whose Vega bundle comes from vl-convert, so it draws in JupyterLab, Notebook 7, RISE,
-VS Code and Colab's custom widget manager. Every chart of the kit goes through this package
-(its modules and ``infralab.training.charts`` import it; ``infralab.classroom.room`` too;
-``infralab.serving.observe``, below it in the layers, calls the switch itself), so the one
-switch covers every lesson, lab and the class dashboard. A renderer chosen before (the static
+VS Code and Colab's custom widget manager. Every chart of the kit is drawn in this package
+(an engine returns data, a module here draws it; import-linter forbids the engines and the
+core from importing Altair or ipywidgets), so the one switch covers every lesson, lab and the
+class dashboard. A renderer chosen before (the static
 site's, which draws Vega-Lite JSON with its local bundle; ``png`` or ``svg``) is left alone.
 """
 

@@ -1,4 +1,5 @@
-"""Charts for lesson 09: quality against cost, and the similarity behind abstention."""
+"""Charts for lesson 09: quality against cost, the similarity behind abstention, and what an
+operator sees of a load test (request rate and latency percentiles scraped from /metrics)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,32 @@ def best_cosine(frame: pd.DataFrame, threshold: float, title: str = "Best simila
     )
     rule = alt.Chart(pd.DataFrame({"t": [threshold]})).mark_rule(strokeDash=[4, 4]).encode(x="t:Q")
     return (bars + rule).properties(title=title, width=420, height=220)
+
+
+def rate_chart(rates: pd.DataFrame, title: str = "Requests per second"):
+    """Altair line of an :func:`infralab.serving.observe.rate` table."""
+    return (
+        alt.Chart(rates)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("t:Q", title="time since start (s)"),
+            y=alt.Y("per_s:Q", title="requests per second"),
+        )
+        .properties(title=title, width=420, height=180)
+    )
+
+
+def quantile_chart(q: pd.DataFrame, title: str = "Latency percentiles per scrape interval"):
+    """Altair lines of an :func:`infralab.serving.observe.quantiles_over_time` table (seconds
+    shown as ms)."""
+    data = q.assign(ms=q["value"] * 1e3)
+    return (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("t:Q", title="time since start (s)"),
+            y=alt.Y("ms:Q", title="latency (ms)"),
+            color=alt.Color("quantile:N", title="percentile"),
+        )
+        .properties(title=title, width=420, height=180)
+    )

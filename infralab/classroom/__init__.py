@@ -5,6 +5,7 @@
 * :mod:`infralab.classroom.store`: the class database (SQLite by default);
 * :mod:`infralab.classroom.service`: the FastAPI collector (``python -m infralab collector``);
 * :mod:`infralab.classroom.client`: ``python -m infralab share``, the student's opt-in upload;
-* :mod:`infralab.classroom.room`: the room as a table and Altair charts (instructor notebook);
+* :mod:`infralab.classroom.room`: the room as a table (instructor notebook; its charts are
+  :mod:`infralab.charts.classroom`);
 * :mod:`infralab.classroom.sizing`: nodes and cost of a JupyterHub for N students.
 """

@@ -4,7 +4,8 @@ turn the samples into rates and percentiles over time, and hold them to an SLO.
 Prometheus itself scrapes every 15-60 s and computes ``rate()`` and
 ``histogram_quantile()`` server-side; here a thread scrapes every ``interval_s`` into a
 DataFrame and the same two calculations are done in pandas, so a lesson can chart a
-ten-second load test. Parsing uses ``prometheus_client``'s own text parser.
+ten-second load test (its charts are ``infralab.charts.reliability.rate_chart`` and
+``quantile_chart``). Parsing uses ``prometheus_client``'s own text parser.
 
 An SLO is a target on a share of good events over a window (here: requests answered
 without a server error within a latency bound); the error budget is the share allowed to be
@@ -20,8 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from infralab.offline_charts import use_offline
 
 
 def parse(text: str) -> pd.DataFrame:
@@ -224,42 +223,3 @@ class SLO:
             "error_budget_requests": budget,
             "budget_consumed": bad / budget if budget else float("inf"),
         }
-
-
-# --- charts ---------------------------------------------------------------------------
-
-
-def rate_chart(rates: pd.DataFrame, title: str = "Requests per second"):
-    """Altair line of a :func:`rate` table."""
-    import altair as alt
-
-    use_offline()
-
-    return (
-        alt.Chart(rates)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("t:Q", title="time since start (s)"),
-            y=alt.Y("per_s:Q", title="requests per second"),
-        )
-        .properties(title=title, width=420, height=180)
-    )
-
-
-def quantile_chart(q: pd.DataFrame, title: str = "Latency percentiles per scrape interval"):
-    """Altair lines of a :func:`quantiles_over_time` table (seconds shown as ms)."""
-    import altair as alt
-
-    use_offline()
-
-    data = q.assign(ms=q["value"] * 1e3)
-    return (
-        alt.Chart(data)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("t:Q", title="time since start (s)"),
-            y=alt.Y("ms:Q", title="latency (ms)"),
-            color=alt.Color("quantile:N", title="percentile"),
-        )
-        .properties(title=title, width=420, height=180)
-    )

@@ -4,5 +4,5 @@
 ``head``: a classifier head trained with plain numpy on frozen MiniLM embeddings, with
 checkpoints that resume bit for bit. ``flops``: the arithmetic of training compute.
 ``bill``: GPU prices, the 6 x parameters x tokens rule, spot interruptions and the
-reserved-capacity trap. ``charts``: the lesson's Altair charts.
+reserved-capacity trap. The lesson's Altair charts are :mod:`infralab.charts.training`.
 """

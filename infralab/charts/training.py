@@ -1,4 +1,4 @@
-"""Altair charts for lesson 08: learning curve, spot interruptions, reserved capacity, fleet."""
+"""Charts for lesson 08: learning curve, spot interruptions, reserved capacity, fleet."""
 
 from __future__ import annotations
 
