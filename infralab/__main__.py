@@ -41,20 +41,14 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-# Model builders: each model module exposes build_all(quiet) -> dict of built files.
-MODEL_BUILDERS = {
-    "encoder": "infralab.models.encoder",
-    "decoder": "infralab.models.decoder",
-}
-
-
 def _build_models(args: argparse.Namespace) -> int:
     from infralab.assets import AssetError
     from infralab.models import manifest
 
-    names = args.models or list(MODEL_BUILDERS)
+    # The built models and their modules: one list, manifest.BUILT_MODELS.
+    names = args.models or list(manifest.BUILT_MODELS)
     for name in names:
-        module = importlib.import_module(MODEL_BUILDERS[name])
+        module = importlib.import_module(manifest.BUILT_MODELS[name][0])
         # What was wrong before (damaged, stale) is reported; build_all keeps what verifies.
         before = {row["variant"]: row for row in manifest.check_built([name])}
         try:

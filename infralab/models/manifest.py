@@ -37,9 +37,10 @@ MANIFEST_FORMAT = 1
 FIX = "python -m infralab fetch --verify"
 STATES = ("ok", "missing", "stale", "damaged")
 
-# Model modules with built outputs, and the fetched asset each is built from. Each exposes
-# VARIANTS, check(variant, full=...) -> Check, build(variant, force=..., repair=...) and
-# output_path(variant).
+# Model modules with built outputs, and the fetched asset each is built from: the one list
+# (`python -m infralab build-models` builds these too). Each exposes VARIANTS,
+# check(variant, full=...) -> Check, build(variant, force=..., repair=...),
+# output_path(variant) and build_all(quiet) -> dict of built files.
 BUILT_MODELS = {
     "encoder": ("infralab.models.encoder", "minilm"),
     "decoder": ("infralab.models.decoder", "smollm2"),
