@@ -128,7 +128,7 @@ report: setup
 	$(BIN)/python -m infralab report-notebooks --out artifacts/notebook_report.csv
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports && $(BIN)/python scripts/import_graph.py --check
 
 # After a green `make test`: pin what the suite passed with (see CONTRIBUTING.md).
 constraints: $(VENV)/.installed
