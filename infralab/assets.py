@@ -27,6 +27,15 @@ from tqdm.auto import tqdm
 
 from infralab.errors import InfralabError
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "ASSETS",
+    "cache_dir",
+    "fetch_all",
+    "status",
+]
+
+
 CACHE_ENV = "INFRALAB_CACHE"
 OVERRIDE_ENV = "INFRALAB_ASSETS_DIR"
 _MB = 1024 * 1024

@@ -39,6 +39,12 @@ from pathlib import Path
 
 from infralab.project import COLAB_INSTALL_TIME, REPOSITORY, STUDENT_BRANCH
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "bootstrap",
+]
+
+
 COLAB_ROOT = Path("/content/infralab")
 MARKER = ".infralab-bootstrapped"
 INSTALL_TIME = COLAB_INSTALL_TIME

@@ -17,6 +17,12 @@ from typing import Any
 
 from infralab import env
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "doctor",
+    "doctor_table",
+]
+
 
 def doctor(probe_providers: bool = True) -> dict[str, Any]:
     """Everything the course needs to know about this machine, as a dict."""

@@ -25,6 +25,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "explain_provider",
+    "memory_limit_bytes",
+]
+
+
 ORT_DISTRIBUTIONS = (
     "onnxruntime",
     "onnxruntime-gpu",

@@ -22,6 +22,18 @@ from infralab.costs import pricing
 from infralab.errors import InfralabError
 from infralab.paths import LANDSCAPE_CSV, PEAKS_CSV
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "break_even_sentence",
+    "cheapest_per_tflop",
+    "filter_landscape",
+    "load_landscape",
+    "load_peaks",
+    "unit_price_table",
+    "utilization_table",
+]
+
+
 LANDSCAPE_COLUMNS = ["layer", "name", "side", "what_it_does", "in_this_course", "source"]
 GPU_COLUMNS = ["provider", "instance", "gpu", "gpu_count", "gpu_memory_gb", "usd_per_hour"]
 PRECISIONS = ("fp16", "fp32")

@@ -20,6 +20,12 @@ from typing import Any
 from infralab.paths import REPO_ROOT
 from infralab.project import badges_markdown
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "show_source",
+]
+
+
 HEADER_TAG = "infralab-header"
 SETUP_TAG = "infralab-setup"
 

@@ -36,6 +36,24 @@ from typing import Any, ClassVar, Literal, TypeVar
 from infralab.errors import InfralabError
 from infralab.paths import BENCHMARKS_DIR, REPO_ROOT
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "EmbeddingResult",
+    "GenerationResult",
+    "LoadLevel",
+    "LoadTestResult",
+    "MultiStepResult",
+    "RagResult",
+    "ServingResult",
+    "load",
+    "load_recorded",
+    "machine",
+    "recorded",
+    "results_dir",
+    "save",
+]
+
+
 RESULTS_ENV = "INFRALAB_RESULTS"
 RECORDED_DIR = BENCHMARKS_DIR
 SCHEMA_VERSION = 2

@@ -25,6 +25,16 @@ import numpy as np
 
 from infralab.errors import InfralabError
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "bound_runner",
+    "cuda_usable",
+    "explain",
+    "make_session",
+    "physical_cores",
+]
+
+
 PROVIDERS: dict[str, str] = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 

@@ -18,6 +18,15 @@ import numpy as np
 
 from infralab.costs.pricing import HOURS_PER_MONTH
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "KINDS",
+    "make_trace",
+    "provisioned_cost",
+    "simulate_keep_alive",
+]
+
+
 DAY_S = 86_400.0
 MAX_TRACE_REQUESTS = 5_000_000
 KINDS = ("steady", "diurnal", "bursty")

@@ -18,6 +18,12 @@ from infralab import landscape
 from infralab.decision import Input, Scenario, decide, gather_inputs, scenario
 from infralab.decision.memo import money
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "decision_explorer",
+    "landscape_widget",
+]
+
 
 def decision_explorer(sc: Scenario | str = "legal", inputs: dict[str, Input] | None = None) -> Any:
     """Controls for volume, demand, team and confidentiality; the decision redraws as they move.

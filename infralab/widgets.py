@@ -21,6 +21,12 @@ import ipywidgets as w
 from infralab.charts import costs as charts
 from infralab.costs import model as m
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "CostDashboard",
+    "WorkloadDashboard",
+]
+
 
 class ChartSlot:
     """One chart on the dashboard, replaced in place (no flicker) when its data change."""

@@ -10,49 +10,52 @@ import pytest
 
 from infralab import results, runtime
 from infralab.bench import embed
+from infralab.models import throughput
 
 
 def test_sentences_are_deterministic_and_short() -> None:
-    a, b = embed.sample_sentences(50, seed=3), embed.sample_sentences(50, seed=3)
+    a, b = throughput.sample_sentences(50, seed=3), throughput.sample_sentences(50, seed=3)
     assert a == b and len(a) == 50 and all(isinstance(s, str) and s for s in a)
-    assert embed.sample_sentences(50, seed=4) != a
+    assert throughput.sample_sentences(50, seed=4) != a
     with pytest.raises(ValueError, match="positive"):
-        embed.sample_sentences(0)
+        throughput.sample_sentences(0)
 
 
 def test_flops_per_token_by_hand() -> None:
     h, i, layers = 384, 1536, 6
-    assert embed.encoder_flops_per_token(128) == 2 * layers * (4 * h * h + 2 * h * i + 2 * 128 * h)
-    assert embed.encoder_flops_per_token(256) > embed.encoder_flops_per_token(16)
+    assert throughput.encoder_flops_per_token(128) == 2 * layers * (
+        4 * h * h + 2 * h * i + 2 * 128 * h
+    )
+    assert throughput.encoder_flops_per_token(256) > throughput.encoder_flops_per_token(16)
 
 
 def test_fixed_batch_shape_and_errors() -> None:
-    feeds = embed.fixed_batch(3, 10)
+    feeds = throughput.fixed_batch(3, 10)
     assert feeds["input_ids"].shape == (3, 10) and feeds["attention_mask"].all()
     assert (feeds["input_ids"][:, 0] == 101).all()
     with pytest.raises(ValueError, match="seq"):
-        embed.fixed_batch(2, 1000)
+        throughput.fixed_batch(2, 1000)
 
 
 def test_compare_returns_one_row_per_engine() -> None:
     engines = {"a": lambda t: np.zeros((len(t), 2)), "b": lambda t: sum(range(1000))}
-    df = embed.compare(engines, ["x", "y", "z"], rounds=2, progress=False)
+    df = throughput.compare(engines, ["x", "y", "z"], rounds=2, progress=False)
     assert list(df.engine) == ["a", "b"]
     assert (df.sentences_per_s > 0).all() and (df.passes == 2).all()
 
 
 def test_matmul_peak_is_the_best_run_with_the_median_beside_it(monkeypatch) -> None:
-    from infralab.bench.harness import Timing
+    from infralab.timing import Timing
 
     runs = [2.0, 1.0, 4.0]  # seconds: the best is 1.0, the median 2.0
-    monkeypatch.setattr(embed, "measure", lambda fn, **kw: Timing(label="m", seconds=runs))
-    peak = embed.matmul_peak(100, repeats=3)
+    monkeypatch.setattr(throughput, "measure", lambda fn, **kw: Timing(label="m", seconds=runs))
+    peak = throughput.matmul_peak(100, repeats=3)
     flop = 2.0 * 100**3
     assert peak["best_gflops"] == pytest.approx(flop / 1.0 / 1e9)
     assert peak["median_gflops"] == pytest.approx(flop / 2.0 / 1e9)
-    assert embed.matmul_peak_gflops(100, 3) == peak["best_gflops"]
+    assert throughput.matmul_peak_gflops(100, 3) == peak["best_gflops"]
     with pytest.raises(ValueError, match="repeats"):
-        embed.matmul_peak(100, repeats=0)
+        throughput.matmul_peak(100, repeats=0)
 
 
 def test_passages_come_from_the_corpus_in_the_token_range() -> None:
@@ -84,7 +87,7 @@ def test_index_build_covers_every_chunk_once_per_round() -> None:
 
 
 def test_sweep_and_roofline_columns() -> None:
-    df = embed.sweep([("fp32", "cpu")], (2,), (16,), peak_gflops=100.0, max_time_s=0.05,
+    df = throughput.sweep([("fp32", "cpu")], (2,), (16,), peak_gflops=100.0, max_time_s=0.05,
                      progress=False)  # fmt: skip
     assert len(df) == 1
     row = df.iloc[0]
@@ -93,9 +96,9 @@ def test_sweep_and_roofline_columns() -> None:
 
 
 def test_crossover_on_cpu_and_crossover_point() -> None:
-    df = embed.crossover((16, 32), batch=4, layers=2, max_time_s=0.05, progress=False)
+    df = throughput.crossover((16, 32), batch=4, layers=2, max_time_s=0.05, progress=False)
     assert set(df.provider) == {"cpu"} and len(df) == 2 and (df.ms > 0).all()
-    assert embed.crossover_point(df) is None  # no GPU column: no crossover claimed
+    assert throughput.crossover_point(df) is None  # no GPU column: no crossover claimed
     fake = pd.DataFrame(
         [
             {"hidden": h, "provider": p, "mode": "numpy in/out", "ms": ms}
@@ -103,7 +106,7 @@ def test_crossover_on_cpu_and_crossover_point() -> None:
                              (512, "cuda", 0.2), (1024, "cpu", 4.0), (1024, "cuda", 0.3)]
         ]
     )  # fmt: skip
-    assert embed.crossover_point(fake) == 512
+    assert throughput.crossover_point(fake) == 512
 
 
 def test_quality_is_cosine_to_base() -> None:
@@ -153,14 +156,14 @@ def test_shipped_cpu_record_has_provenance() -> None:
 def test_throughput_summary_picks_best_kit_engine() -> None:
     df = pd.DataFrame(
         {
-            "engine": ["cpu/fp32", "cpu/int8", embed.ST_NAME],
+            "engine": ["cpu/fp32", "cpu/int8", throughput.ST_NAME],
             "sentences_per_s": [300.0, 500.0, 900.0],
         }
     )
-    s = embed.throughput_summary(df, 32)
+    s = throughput.throughput_summary(df, 32)
     assert s["sentences_per_s"] == 500.0 and s["best_engine"] == "cpu/int8"
-    assert s["sentences_per_s_by_engine"][embed.ST_NAME] == 900.0
-    assert embed.throughput_summary(df, 32, "cuda")["best_engine"] == "cpu/int8"
+    assert s["sentences_per_s_by_engine"][throughput.ST_NAME] == 900.0
+    assert throughput.throughput_summary(df, 32, "cuda")["best_engine"] == "cpu/int8"
 
 
 @pytest.mark.skipif(runtime.cuda_usable(), reason="CUDA works here")
@@ -178,12 +181,12 @@ def test_predict_crossover_model() -> None:
     sizes = [64, 128, 256, 512, 1024]
     # no overhead on either side: the faster GPU wins from the smallest size
     kw = {"batch": 32, "layers": 4, "cpu_gflops": 100.0, "gpu_gflops": 10000.0}
-    assert embed.predict_crossover(sizes, gpu_overhead_ms=0.0, **kw) == 64
+    assert throughput.predict_crossover(sizes, gpu_overhead_ms=0.0, **kw) == 64
     # 0.1 ms toll: the GPU wins once the CPU needs more than ~0.1 ms of compute
-    assert embed.predict_crossover(sizes, gpu_overhead_ms=0.1, **kw) == 256
-    assert embed.predict_crossover(sizes, gpu_overhead_ms=1e3, **kw) is None
+    assert throughput.predict_crossover(sizes, gpu_overhead_ms=0.1, **kw) == 256
+    assert throughput.predict_crossover(sizes, gpu_overhead_ms=1e3, **kw) is None
     with pytest.raises(ValueError):
-        embed.predict_crossover(sizes, gpu_overhead_ms=0.1, batch=1, layers=1, cpu_gflops=0,
+        throughput.predict_crossover(sizes, gpu_overhead_ms=0.1, batch=1, layers=1, cpu_gflops=0,
                                 gpu_gflops=1)  # fmt: skip
 
 

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from infralab import results
-from infralab.bench.harness import measure, percentiles
 from infralab.checks import CheckFailed, check, check_close, check_type, run_student_function
+from infralab.timing import measure, percentiles
 
 
 def test_check_passes_with_short_confirmation():

@@ -1,8 +1,29 @@
-"""Benchmarks: a timing harness shared by every lesson, and one module per benchmark target.
-
-`python -m infralab bench TARGET` runs ``infralab.bench.TARGET.main(argv)``.
+"""Benchmarks: one module per target; ``python -m infralab bench TARGET`` runs
+``infralab.bench.TARGET.main(argv)``. Command-line tools: what lessons call lives in the
+engines (the timing harness is :mod:`infralab.timing`; the embedding throughput
+measurements are :mod:`infralab.models.throughput`).
 """
 
-from infralab.bench.harness import Timing, measure, percentiles
+import importlib as _importlib
 
-__all__ = ["Timing", "measure", "percentiles"]
+# The face: what lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+# _LAZY maps a name to the submodule that defines it and _FACES lists submodules that are
+# public as a whole (each with its own __all__); both load on first use, so importing the
+# package stays as cheap as before.
+_LAZY = {
+    "PAYLOADS": "serve",
+    "kv_memory_growth": "generate",
+}
+_FACES = (
+    "embed",
+    "generate",
+    "rag",
+)
+__all__ = sorted([*_LAZY, *_FACES])
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY or name in _FACES:
+        module = _importlib.import_module(f"{__name__}.{_LAZY.get(name, name)}")
+        return getattr(module, name) if name in _LAZY else module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

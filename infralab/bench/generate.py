@@ -25,6 +25,14 @@ import numpy as np
 
 from infralab.env import gpu_info
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "decode_run",
+    "read_bandwidth_gbs",
+    "ttft_sweep",
+]
+
+
 BENCH_PROMPT = "Write a long, detailed story about a data centre engineer who learns to love GPUs."
 
 

@@ -20,6 +20,14 @@ from infralab.costs.placement import placement_costs, placements
 from infralab.rag.evaluate import calibrate_threshold, run_retrieval, stage_percentiles, summarize
 from infralab.rag.hybrid import RagIndex
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "gpu_estimate",
+    "mean_usage",
+    "measure_layouts",
+]
+
+
 GPU_GENERATION_RECORD = "generation_gpu_h200"  # a recorded run, read by results.recorded
 
 
@@ -63,9 +71,9 @@ def measure_layouts(
     """
     import time
 
-    from infralab.bench.harness import percentiles
     from infralab.rag.chunking import Chunk
     from infralab.rag.store import TenantVectorStore
+    from infralab.timing import percentiles
 
     rng = np.random.default_rng(seed)
     rows = []

@@ -227,7 +227,7 @@ def model_alone(
 
 def ceiling_probe(model: tuple[Any, list[str]]) -> Any:
     """A callable: the model alone's texts/s in full batches (``model`` from model_alone)."""
-    from infralab.bench.harness import measure
+    from infralab.timing import measure
 
     emb, batch = model
     emb.embed(batch)
@@ -252,7 +252,7 @@ def model_ceiling(
     This bounds what batching can gain behind HTTP: the API's ratio can approach it only if
     serving overhead is small next to the model.
     """
-    from infralab.bench.harness import measure
+    from infralab.timing import measure
 
     emb, batch = model or model_alone(variant, threads, max_batch_size)
     counter = iter(range(10**9))

@@ -14,6 +14,8 @@ site's, which draws Vega-Lite JSON with its local bundle; ``png`` or ``svg``) is
 
 from __future__ import annotations
 
+import importlib as _importlib
+
 import altair as alt
 
 from infralab.offline_charts import use_offline
@@ -27,3 +29,30 @@ OFFLINE = use_offline()
 def titled(chart: alt.Chart, title: str, subtitle: str | None = None) -> alt.Chart:
     """Give a chart a title (and a subtitle that says where its numbers came from)."""
     return chart.properties(title=alt.TitleParams(title, subtitle=subtitle or []))
+
+
+# The face: what lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+# _LAZY maps a name to the submodule that defines it and _FACES lists submodules that are
+# public as a whole (each with its own __all__); both load on first use, so importing the
+# package stays as cheap as before.
+_LAZY = {}
+_FACES = (
+    "classroom",
+    "costs",
+    "inference",
+    "landscape",
+    "multistep",
+    "rag",
+    "reliability",
+    "serving",
+    "tokens",
+    "training",
+)
+__all__ = sorted([*_LAZY, *_FACES])
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY or name in _FACES:
+        module = _importlib.import_module(f"{__name__}.{_LAZY.get(name, name)}")
+        return getattr(module, name) if name in _LAZY else module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

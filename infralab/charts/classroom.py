@@ -7,6 +7,11 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "charts",
+]
+
 
 def charts(df: pd.DataFrame, nickname: str | None = None):
     """Throughput and cost per workload by hardware, one dot per record; ``nickname`` in red."""

@@ -32,6 +32,15 @@ from infralab.costs.model import (
     sweep,
 )
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "bill_vs_traffic_chart",
+    "show",
+    "tornado_chart",
+    "utilization_chart",
+]
+
+
 WIDTH, HEIGHT = 300, 210
 LABEL_LIMIT = 140
 TORNADO_LABEL = 280  # px of input name a tornado chart shows before it truncates

@@ -10,6 +10,15 @@ import pandas as pd
 
 from infralab.charts import titled
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "decision_sweep_chart",
+    "landscape_chart",
+    "peak_vs_measured_chart",
+    "unit_price_chart",
+]
+
+
 METRICS: dict[str, str] = {
     "usd_per_hour": "USD per hour (whole instance)",
     "usd_per_tflop_hour": "USD per TFLOP/s of peak, per hour (log scale)",

@@ -6,6 +6,13 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "compounding_chart",
+    "context_chart",
+    "cost_chart",
+]
+
 
 def compounding_chart(df: pd.DataFrame) -> alt.LayerChart:
     """p50 and p99 request latency against the number of model calls in a chain.

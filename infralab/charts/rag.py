@@ -7,6 +7,15 @@ import pandas as pd
 
 from infralab.charts import titled
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "abstention_scores",
+    "layout_search_time",
+    "placement_map",
+    "retrieval_quality",
+    "stage_latency",
+]
+
 
 def retrieval_quality(
     summary: pd.DataFrame, *, title: str = "retrieval quality by mode"

@@ -6,6 +6,14 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "best_cosine",
+    "quality_cost",
+    "quantile_chart",
+    "rate_chart",
+]
+
 
 def quality_cost(paths: pd.DataFrame, title: str = "Answer quality against cost per path"):
     """One point per path: share of questions answered correctly vs USD per 1k questions."""

@@ -10,6 +10,14 @@ import pandas as pd
 
 from infralab.charts import titled
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "break_even",
+    "cold_start_bars",
+    "percentiles_vs_concurrency",
+    "trace_rate",
+]
+
 
 def latency_timeline(df: pd.DataFrame, *, title: str = "requests over time") -> alt.Chart:
     """Each request: when it started and how long it took (errors in red)."""

@@ -15,6 +15,19 @@ import pandas as pd
 
 from infralab import results
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "batch_chart",
+    "cost_chart",
+    "gpu_model",
+    "gpu_record",
+    "kv_chart",
+    "kv_table",
+    "speed_chart",
+    "ttft_chart",
+]
+
+
 # the kit's recorded GPU runs of ``bench generate --provider cuda``, most wanted first; each
 # must exist (a test reads every name listed here)
 GPU_RECORDS = ["generation_gpu_h200"]

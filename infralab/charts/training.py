@@ -7,6 +7,15 @@ import pandas as pd
 
 from infralab.charts import titled
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "fleet_timeline",
+    "learning_curve",
+    "reserved_chart",
+    "spot_chart",
+    "waste_chart",
+]
+
 
 def learning_curve(history: list[dict[str, float]], subtitle: str = "measured now") -> alt.Chart:
     """Loss and accuracy per epoch, training vs validation."""

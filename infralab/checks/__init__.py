@@ -496,3 +496,30 @@ def values_agree(got: Any, want: Any, rel: float = 1e-6) -> bool:
 def _short(value: Any, width: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# The face: what lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+# _LAZY maps a name to the submodule that defines it and _FACES lists submodules that are
+# public as a whole (each with its own __all__); both load on first use, so importing the
+# package stays as cheap as before.
+_LAZY: dict[str, str] = {}
+_FACES = (
+    "lab02",
+    "lab03",
+    "lab04",
+    "lab05",
+    "lab06",
+    "lab07",
+    "lab08",
+    "lab10",
+    "lesson01",
+    "quiz",
+)
+__all__ = sorted(["check_close", *_LAZY, *_FACES])
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY or name in _FACES:
+        module = importlib.import_module(f"{__name__}.{_LAZY.get(name, name)}")
+        return getattr(module, name) if name in _LAZY else module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,19 +32,31 @@ from infralab.checks import (
     same_twice,
 )
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "check_best_batch",
+    "check_crossover_prediction",
+    "check_int8_matmul",
+    "check_int8_quality",
+    "check_predict_crossover",
+    "check_provider",
+    "check_quantize",
+    "check_worst_cosine",
+]
+
 
 def _ref() -> Any:
     return checks.reference_module("lab03")
 
 
 def _kit() -> list[Callable[..., Any]]:
-    from infralab.bench import embed
+    from infralab.models import throughput
     from infralab.models.encoder import cosine
 
     ref = _ref()
     return [
         cosine,
-        embed.predict_crossover,
+        throughput.predict_crossover,
         *(
             [
                 ref.worst_cosine,
@@ -90,7 +102,9 @@ def check_best_batch(sweep: Any, best_batch: Any) -> CheckPassed:
     check_type(sweep, pd.DataFrame, name="sweep")
     for col in ("batch", "sentences_per_s"):
         if col not in sweep.columns:
-            raise CheckFailed(f"sweep has no column {col!r}.", "Use embed.sweep(...) to build it.")
+            raise CheckFailed(
+                f"sweep has no column {col!r}.", "Use throughput.sweep(...) to build it."
+            )
     if sweep["batch"].nunique() < 3:
         raise CheckFailed(
             "Your sweep tries fewer than 3 batch sizes: too few to find an optimum.",

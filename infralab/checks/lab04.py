@@ -33,6 +33,15 @@ from infralab.checks import (
     scales_as,
 )
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "check_cost_per_million",
+    "check_kv_cache_bytes",
+    "check_kv_memory",
+    "check_measure_stream",
+]
+
+
 PROBE_PROMPT = "Write a long story about a lighthouse keeper and a storm."
 
 

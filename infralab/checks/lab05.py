@@ -40,6 +40,15 @@ from infralab.checks import (
 from infralab.costs import billing
 from infralab.costs import model as m
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "check_break_even",
+    "check_break_even_function",
+    "check_cost_per_1k",
+    "check_dashboard",
+    "check_trap_function",
+]
+
 
 def _ref() -> Any:
     return checks.reference_module("lab05")

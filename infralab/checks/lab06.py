@@ -42,6 +42,21 @@ from infralab.checks import (
 )
 from infralab.rag import evaluate as ev
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "check_attack",
+    "check_choose_placement",
+    "check_make_app",
+    "check_placement",
+    "check_recall_at_k",
+    "check_rrf",
+    "check_scope_filter",
+    "check_scoped_search",
+    "check_summary",
+    "check_tenant_for_key",
+]
+
+
 RRF_K0 = 60  # the lab's constant
 
 

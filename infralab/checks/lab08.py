@@ -33,6 +33,17 @@ from infralab.checks import (
 from infralab.fleet import packing
 from infralab.training import bill
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "check_checkpoint_interval",
+    "check_first_fit",
+    "check_fragmentation",
+    "check_interval_waste",
+    "check_simulate_waste",
+    "check_spot_choice",
+]
+
+
 N_CASES = 60
 INTERVAL_HINT = (
     "Young's rule: the square root of 2 x the checkpoint cost x the mean time between "

@@ -31,6 +31,16 @@ from infralab.checks import (
 )
 from infralab.serving import orchestrate as orch
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "check_budget_stop",
+    "check_critical_path",
+    "check_live_run",
+    "check_run_graph",
+    "check_would_exceed",
+]
+
+
 PATH_HINT = (
     "A step ends at its own duration plus the latest end among the steps it comes after (0 "
     "when it has none); the request ends when its last step ends: take the largest end."

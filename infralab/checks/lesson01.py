@@ -23,6 +23,17 @@ from infralab.checks import (
 )
 from infralab.checks.quiz import parse_letter
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "ask",
+    "check_answer",
+    "check_gpu_advantage",
+    "check_reliability",
+    "check_share_of_peak",
+    "this_machine_peak_gflops",
+]
+
+
 QUESTIONS: dict[str, dict[str, Any]] = {
     "cost_driver": {
         "question": "What drives the bill of AI infrastructure most?",

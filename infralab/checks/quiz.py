@@ -30,6 +30,12 @@ from infralab.checks.questions import Choice as Choice  # re-exported: quiz.Choi
 from infralab.checks.questions import Question
 from infralab.checks.questions import question as question  # re-exported: quiz.question
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "show",
+]
+
+
 MIN_QUESTIONS, MAX_QUESTIONS = 4, 6
 FALLBACK_CLASS = "infralab-quiz"  # the course site keeps this HTML instead of the widget
 

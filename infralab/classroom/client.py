@@ -23,6 +23,12 @@ from typing import Any
 from infralab import results
 from infralab.errors import InfralabError
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "export_csv",
+    "fetch_room",
+]
+
 
 class ShareError(RuntimeError, InfralabError):
     """Why sharing did not happen, with what to do."""

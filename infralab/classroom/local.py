@@ -22,6 +22,13 @@ import httpx
 from infralab.classroom.store import new_token
 from infralab.paths import REPO_ROOT
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "LocalCollector",
+    "share_demo",
+]
+
+
 REPO = REPO_ROOT
 
 

@@ -19,6 +19,14 @@ import pandas as pd
 
 from infralab import results
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "frame",
+    "spread",
+    "standing",
+]
+
+
 # kind -> (field, unit, priced per, higher is better)
 HEADLINE: dict[str, tuple[str, str, str | None, bool]] = {
     "serving": ("throughput_rps", "requests/s", "1M requests", True),

@@ -1,4 +1,32 @@
 """Pricing and bills: published prices (datasets/pricing), serverless billing, option costs, break-even.
 
-Import from the submodules (``infralab.costs.serverless``, ``infralab.costs.model``, ...).
+Lessons import from this face: ``from infralab.costs import billing`` (a submodule the face
+names, with its own ``__all__``) or a name it re-exports.
 """
+
+import importlib as _importlib
+
+# The face: what lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+# _LAZY maps a name to the submodule that defines it and _FACES lists submodules that are
+# public as a whole (each with its own __all__); both load on first use, so importing the
+# package stays as cheap as before.
+_LAZY = {
+    "serverless_cpu_row": "pricing",
+}
+_FACES = (
+    "billing",
+    "breakeven",
+    "model",
+    "placement",
+    "pricing",
+    "serverless",
+    "unit",
+)
+__all__ = sorted([*_LAZY, *_FACES])
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY or name in _FACES:
+        module = _importlib.import_module(f"{__name__}.{_LAZY.get(name, name)}")
+        return getattr(module, name) if name in _LAZY else module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,15 @@ from infralab.costs.pricing import CostError, check_nonneg
 from infralab.costs.workload import Bill
 from infralab.results import Figure
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "cloud_run",
+    "hourly",
+    "lambda_function",
+    "managed_api",
+    "unit_cost",
+]
+
 
 def price(row, column: str = "usd_per_unit", unit: str = "USD", what: str = "") -> Figure:  # type: ignore[no-untyped-def]
     """One price row's value as a Figure labelled 'default' with its source and date."""

@@ -15,6 +15,9 @@ from infralab.costs.pricing import (
 )
 from infralab.costs.workload import Option, Workload
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = ["crossings"]
+
 
 @dataclass(frozen=True)
 class BreakEven:

@@ -14,6 +14,12 @@ import pandas as pd
 
 from infralab.costs.constants import DEFAULT_GPU
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "placement_costs",
+    "placements",
+]
+
 
 def serverless_usd_per_1k(duration_ms: float, memory_gb: float = 2.0) -> float:
     """AWS Lambda price of 1,000 calls of ``duration_ms`` (:func:`billing.lambda_function`

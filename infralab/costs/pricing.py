@@ -21,6 +21,15 @@ from infralab.costs.constants import HOURS_PER_MONTH  # noqa: F401  (kept import
 from infralab.errors import InfralabError
 from infralab.paths import PRICING_DIR, REPO_ROOT
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "api_prices",
+    "hourly_prices",
+    "load_prices",
+    "round_trip",
+]
+
+
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
 
 

@@ -24,6 +24,13 @@ from typing import Any
 from infralab.costs import pricing
 from infralab.costs.constants import HOURS_PER_MONTH
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "cloud_run_always_on_hourly",
+    "vm_capacity_requests",
+]
+
+
 SOURCE_LAMBDA = (
     "https://docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/aws-lambda.html"
 )

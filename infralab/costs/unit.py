@@ -40,6 +40,18 @@ from infralab.results import (
     ServingResult,
 )
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "embedding_costs",
+    "lambda_memory_for",
+    "load_thread",
+    "rag_costs",
+    "requests_costs",
+    "table",
+    "token_costs",
+    "vm_row",
+]
+
 
 class UnitCostError(ValueError, InfralabError):
     """Bad input to a unit cost; the message names the value and what is allowed."""

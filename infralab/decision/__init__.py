@@ -20,6 +20,7 @@ The interactive explorer is ``infralab.ui.decision_explorer``.
 
 from __future__ import annotations
 
+from infralab.decision import rules
 from infralab.decision.inputs import (
     SCENARIOS,
     SOURCES,
@@ -52,6 +53,7 @@ from infralab.decision.sensitivity import (
     Flip,
     moved,
     sensitivity,
+    why_still,
 )
 
 __all__ = [
@@ -79,6 +81,8 @@ __all__ = [
     "moved",
     "sensitivity",
     "sensitivity_range",
+    "why_still",
+    "rules",
 ]
 
 sensitivity_range = (LOW, HIGH)  # the factors each input is moved by

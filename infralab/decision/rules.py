@@ -31,6 +31,10 @@ from infralab.decision.sensitivity import Flip, choice, sensitivity
 # ------------------------------------------------------------------ pricing adapter
 
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = ["with_plan_costs"]
+
+
 def price_options(
     workload: costs.Workload, inputs: dict[str, Input]
 ) -> tuple[list[costs.Option], list[str]]:

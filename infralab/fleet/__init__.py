@@ -10,6 +10,7 @@ as a Ray Serve deployment with autoscaling replicas.
 Ray is an optional extra (``pip install 'infralab[fleet]'``); these modules import it lazily.
 """
 
+import importlib as _importlib
 import os as _os
 
 # The course's cluster is one machine. Ray otherwise resolves 127.0.0.1 to the machine's
@@ -19,3 +20,23 @@ import os as _os
 _os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 # Ray reports usage statistics to its makers unless told not to: no traffic leaves here.
 _os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+# The face: what lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+# _LAZY maps a name to the submodule that defines it and _FACES lists submodules that are
+# public as a whole (each with its own __all__); both load on first use, so importing the
+# package stays as cheap as before.
+_LAZY = {}
+_FACES = (
+    "cluster",
+    "packing",
+    "scheduler",
+    "serving",
+)
+__all__ = sorted([*_LAZY, *_FACES])
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY or name in _FACES:
+        module = _importlib.import_module(f"{__name__}.{_LAZY.get(name, name)}")
+        return getattr(module, name) if name in _LAZY else module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,19 @@ from typing import Any
 
 from infralab.errors import InfralabError
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "FleetError",
+    "SYSTEM_CONFIG",
+    "expected_footprint",
+    "footprint",
+    "ray_available",
+    "return_freed_memory",
+    "start",
+    "stop",
+]
+
+
 # Names of the processes a local Ray cluster starts (the raylet, the GCS, workers, agents).
 RAY_PROCESS_MARKERS = (
     "raylet",

@@ -15,6 +15,12 @@ from collections.abc import Sequence
 
 from infralab.errors import InfralabError
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "first_fit",
+]
+
+
 EPS = 1e-9
 
 

@@ -22,6 +22,16 @@ import pandas as pd
 
 from infralab.fleet.cluster import require_ray
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "mixed_day",
+    "packing_experiment",
+    "run_day",
+    "summary",
+    "utilization",
+]
+
+
 KIND_PRIORITY = {"inference": 2, "fine-tune": 1, "training": 0}
 
 

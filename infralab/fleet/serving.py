@@ -18,6 +18,13 @@ from typing import Any
 
 from infralab.fleet.cluster import require_ray
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "deploy_embeddings",
+    "running_replicas",
+]
+
+
 APP_NAME = "embeddings"
 
 

@@ -42,6 +42,13 @@ import numpy as np
 
 from infralab.errors import InfralabError
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "config",
+    "weight_bytes",
+]
+
+
 EXPORT_VERSION = 4  # bump when the graph changes, so cached models are rebuilt
 VARIANTS = ("fp32", "q4", "fp16", "q4f16")
 CPU_VARIANTS = ("fp32", "q4")

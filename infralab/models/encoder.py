@@ -38,6 +38,14 @@ from infralab.models.encoder_graph import (  # noqa: F401  (re-exported: the enc
     export,
 )
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "Embedder",
+    "build_all",
+    "cosine",
+]
+
+
 MAX_LENGTH = 256
 EXPORT_VERSION = 5  # bump when the graph (encoder_graph) changes, so caches rebuild
 

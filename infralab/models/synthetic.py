@@ -15,6 +15,12 @@ from typing import Any
 
 import numpy as np
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "build",
+]
+
+
 IR_VERSION = 10  # ONNX Runtime 1.31 refuses the IR 14 that onnx >= 1.23 writes by default
 OPSET = 17
 MAX_HIDDEN = 8192

@@ -4,3 +4,39 @@
 ``lexical`` (BM25) index them per tenant, ``hybrid`` fuses the two, ``generate`` answers with
 citations, ``evaluate`` scores retrieval, and ``cloud_app`` is the tenant-facing service.
 """
+
+import importlib as _importlib
+
+# The face: what lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+# _LAZY maps a name to the submodule that defines it and _FACES lists submodules that are
+# public as a whole (each with its own __all__); both load on first use, so importing the
+# package stays as cheap as before.
+_LAZY = {
+    "Generator": "generate",
+    "RagIndex": "hybrid",
+    "SYSTEM_GUARDED": "generate",
+    "ask_many": "cloud_app",
+    "check_output": "generate",
+    "create_app": "cloud_app",
+    "load_documents": "corpus",
+    "load_questions": "corpus",
+    "screen": "generate",
+    "search_all_tenants": "tenancy",
+}
+_FACES = (
+    "agent",
+    "corpus",
+    "drift",
+    "evaluate",
+    "quality",
+    "router",
+    "tenancy",
+)
+__all__ = sorted([*_LAZY, *_FACES])
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY or name in _FACES:
+        module = _importlib.import_module(f"{__name__}.{_LAZY.get(name, name)}")
+        return getattr(module, name) if name in _LAZY else module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

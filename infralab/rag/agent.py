@@ -23,6 +23,21 @@ from infralab.costs import pricing as prices
 from infralab.rag import router
 from infralab.serving.orchestrate import Outcome, Step, StepCache, Usage, percentile
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "Live",
+    "chain_sweep",
+    "compose",
+    "lambda_usd",
+    "over_the_window",
+    "request_steps",
+    "routed_answer_path",
+    "run_request",
+    "snippet",
+    "summary",
+    "ttft_sweep",
+]
+
 
 def usable_vcpus() -> float:
     """The vCPUs this process may use (what a serverless function would need to match it)."""

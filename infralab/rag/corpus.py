@@ -15,6 +15,13 @@ from pathlib import Path
 from infralab.errors import InfralabError
 from infralab.paths import REPO_ROOT
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "load_documents",
+    "load_questions",
+]
+
+
 TENANTS: tuple[str, ...] = ("saas", "lawfirm", "web3")
 CORPUS_DIR = REPO_ROOT / "datasets" / "corpus"
 REQUIRED_FIELDS = ("tenant", "doc_id", "title")

@@ -26,6 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "GPU_NOTE",
+    "best_cosine_frame",
+    "drift_report",
+]
+
+
 GPU_NOTE = (
     "CPU vs GPU: the recorded GPU run (datasets/benchmarks/embedding_gpu_h200.json) keeps "
     "throughput only, no vectors, so that pair is not measured here."

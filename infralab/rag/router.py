@@ -27,6 +27,13 @@ from typing import Any
 from infralab.rag.generate import NOT_FOUND, SENTENCE_RE, content_words
 from infralab.rag.store import Hit
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "run_paths",
+    "score_rows",
+]
+
+
 PATHS: tuple[str, ...] = ("extractive", "local_llm", "api_llm")
 DEFAULT_MIN_OVERLAP = 0.5
 

@@ -38,6 +38,14 @@ from pydantic import BaseModel, Field
 from infralab.rag.hybrid import RagIndex, reciprocal_rank_fusion
 from infralab.rag.store import Hit, parse_caller_filter
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "LEAKS",
+    "search_app",
+    "serve",
+]
+
+
 TENANT_FIELD = "tenant"
 PAYLOAD_FIELDS = ("tenant", "chunk_id", "doc_id", "title", "text")
 

@@ -22,6 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "SLO",
+    "Scraper",
+    "quantiles_over_time",
+    "rate",
+]
+
 
 def parse(text: str) -> pd.DataFrame:
     """Prometheus text -> one row per sample: ``name``, ``labels`` (dict), ``value``."""

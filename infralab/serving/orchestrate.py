@@ -41,6 +41,19 @@ from typing import Any
 
 from infralab.errors import InfralabError
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "Budget",
+    "BudgetExceeded",
+    "StepCache",
+    "Usage",
+    "critical_path_ms",
+    "kv_cache_bytes",
+    "percentile",
+    "would_exceed",
+]
+
+
 LIMITS: tuple[str, ...] = ("ms", "tokens", "usd")
 THREAD_WAIT_S = 2.0  # real seconds the virtual clock waits for a worker thread (to_thread)
 

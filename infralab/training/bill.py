@@ -30,6 +30,23 @@ from infralab.costs import pricing
 from infralab.errors import InfralabError
 from infralab.paths import PRICING_DIR
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "MFU_SOURCES",
+    "MFU_TYPICAL",
+    "TrainingRun",
+    "bill_table",
+    "break_even_utilization",
+    "expected_spot_hours",
+    "peak_tflops",
+    "price_trio",
+    "reserved_trap",
+    "spot_sweep",
+    "waste_curve",
+    "young_interval",
+]
+
+
 GPU_PRICES_CSV = PRICING_DIR / "gpu_instances.csv"
 HARDWARE_CSV = PRICING_DIR / "hardware.csv"
 

@@ -22,6 +22,14 @@ import pandas as pd
 from infralab.errors import InfralabError
 from infralab.paths import DATASETS_DIR, REPO_ROOT
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "ModelCard",
+    "routing_set",
+    "sha256_array",
+]
+
+
 QUESTIONS_CSV = DATASETS_DIR / "corpus" / "questions.csv"
 LABEL_COLUMN = "tenant"
 

@@ -23,6 +23,19 @@ import numpy as np
 from infralab.errors import InfralabError
 from infralab.training.data import sha256_file
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "HeadConfig",
+    "checkpoint_record",
+    "encoder_forward_flops",
+    "flops_per_example",
+    "flops_per_step",
+    "load_checkpoint",
+    "max_abs_difference",
+    "save_checkpoint",
+    "train",
+]
+
 
 class TrainingError(ValueError, InfralabError):
     """Bad training input or a checkpoint that does not fit; the message says what to fix."""

@@ -13,6 +13,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "measure",
+]
+
 
 def percentiles(samples: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> dict[str, float]:
     """Percentiles of ``samples`` keyed ``p50``, ``p95``...; NaN when there are none."""
