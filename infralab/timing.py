@@ -15,7 +15,9 @@ import numpy as np
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
+    "Timing",
     "measure",
+    "percentiles",
 ]
 
 

@@ -26,6 +26,7 @@ NOTEBOOKS = sorted(
     [
         *REPO_ROOT.glob("course/*.ipynb"),
         *REPO_ROOT.glob("labs/solutions/*.ipynb"),
+        *REPO_ROOT.glob("labs/*.ipynb"),  # the student copies build-labs generates
         *REPO_ROOT.glob("docs/*.ipynb"),
     ]
 )

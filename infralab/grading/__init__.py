@@ -4,3 +4,6 @@
 grader, ``kernel_rpc`` is the part that runs inside the kernel; ``infralab.grade`` puts them
 together into the command-line grader.
 """
+
+# The face is empty: the grader's machinery is for ``python -m infralab grade``, not lessons.
+__all__: list[str] = []
