@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from infralab.bench import rag as rag_bench
 from infralab.charts import rag as rag_charts
 from infralab.checks import CheckFailed, lab06
 from infralab.costs import placement
 from infralab.models.standin import HashEmbedder
 from infralab.rag import evaluate as ev
+from infralab.rag import measure as rag_measure
 from infralab.rag.chunking import chunk_documents
 from infralab.rag.cloud_app import create_app, parse_keys
 from infralab.rag.corpus import load_documents, load_questions
@@ -84,7 +84,7 @@ def test_placement_costs_and_break_even():
 
 
 def test_measure_layouts_small():
-    table = rag_bench.measure_layouts(sizes=(30, 60), queries=2)
+    table = rag_measure.measure_layouts(sizes=(30, 60), queries=2)
     assert set(table["layout"]) == {"shared", "per_tenant"} and len(table) == 4
     assert (table["p50_ms"] > 0).all()
 
@@ -98,7 +98,7 @@ def test_charts_build(index, docs):
         rag_charts.stage_latency(
             ev.stage_percentiles([{"embed_query": 1, "search": 2, "total": 3}])
         ),
-        rag_charts.layout_search_time(rag_bench.measure_layouts(sizes=(30,), queries=1)),
+        rag_charts.layout_search_time(rag_measure.measure_layouts(sizes=(30,), queries=1)),
     ):
         spec = chart.to_dict()
         assert "title" in spec
@@ -188,20 +188,20 @@ def test_gpu_generate_estimate_by_hand():
         "machine": {"gpu": "NVIDIA X, driver"},
         "date": "2026-11-28T00:00:00",
     }
-    ms, note = rag_bench.gpu_generate_ms(200, 20, record)
+    ms, note = rag_measure.gpu_generate_ms(200, 20, record)
     assert ms == pytest.approx((0.02 + 20 / 200) * 1000)
     assert "NVIDIA X" in note and "2026-11-28" in note
     with pytest.raises(ValueError):
-        rag_bench.gpu_generate_ms(-1, 3, record)
+        rag_measure.gpu_generate_ms(-1, 3, record)
     answers = [
         {"usage": {"prompt_tokens": 100, "completion_tokens": 10}},
         {"usage": {"prompt_tokens": 300, "completion_tokens": 30}},
         {"usage": {}},
     ]
-    assert rag_bench.mean_usage(answers) == {"prompt_tokens": 200.0, "completion_tokens": 20.0}
-    assert rag_bench.gpu_estimate([{"usage": {}}]) == ({}, "no token counts in the answers")
+    assert rag_measure.mean_usage(answers) == {"prompt_tokens": 200.0, "completion_tokens": 20.0}
+    assert rag_measure.gpu_estimate([{"usage": {}}]) == ({}, "no token counts in the answers")
 
 
 def test_recorded_gpu_run_gives_an_estimate():
-    ms, note = rag_bench.gpu_generate_ms(500, 22)  # the recorded run ships in datasets/benchmarks
+    ms, note = rag_measure.gpu_generate_ms(500, 22)  # the recorded run ships in datasets/benchmarks
     assert 0 < ms < 10_000 and "recorded" in note

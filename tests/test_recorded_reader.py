@@ -142,10 +142,10 @@ def test_every_recorded_file_loads_through_the_one_reader() -> None:
 def test_every_recorded_run_the_kit_names_exists() -> None:
     """A reader that lists a recorded file that is not there is a bug (it once named an
     H100 run that was never recorded)."""
-    from infralab.bench import rag as rag_bench
     from infralab.charts import tokens
+    from infralab.rag import measure as rag_measure
 
-    named = [*tokens.GPU_RECORDS, *results.RECORDED_GPU.values(), rag_bench.GPU_GENERATION_RECORD]
+    named = [*tokens.GPU_RECORDS, *results.RECORDED_GPU.values(), rag_measure.GPU_GENERATION_RECORD]
     missing = [n for n in named if not results.recorded_path(n).is_file()]
     assert not missing, f"named but not recorded: {missing}"
     assert tokens.gpu_record() is not None

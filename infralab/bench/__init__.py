@@ -17,7 +17,6 @@ _LAZY = {
 _FACES = (
     "embed",
     "generate",
-    "rag",
 )
 __all__ = sorted([*_LAZY, *_FACES])
 

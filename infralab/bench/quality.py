@@ -45,7 +45,6 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
     from infralab.assets import cache_dir
-    from infralab.bench.rag import gpu_generate_ms
     from infralab.costs.placement import gpu_usd_per_1k, gpu_usd_per_hour
     from infralab.models.encoder import Embedder
     from infralab.rag import quality, router
@@ -53,6 +52,7 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
     from infralab.rag.evaluate import calibrate_threshold, run_retrieval
     from infralab.rag.generate import Generator
     from infralab.rag.hybrid import RagIndex
+    from infralab.rag.measure import gpu_generate_ms
     from infralab.serving.launcher import launch
 
     docs = load_documents()

@@ -2,8 +2,8 @@
 
 Why here: these are pricing formulas over measured stage times; the prices come from
 ``infralab.costs.pricing`` (the one reader of price data) and the unit cost from
-``infralab.costs.unit`` (the one formula). The benchmark that measures the times is
-``infralab.bench.rag``.
+``infralab.costs.unit`` (the one formula). The times come from lesson 06's live run and
+``python -m infralab bench rag``.
 """
 
 from __future__ import annotations

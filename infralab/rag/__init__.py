@@ -28,6 +28,7 @@ _FACES = (
     "corpus",
     "drift",
     "evaluate",
+    "measure",
     "quality",
     "router",
     "tenancy",
