@@ -9,6 +9,7 @@ import pytest
 
 from infralab.bench import generate
 from infralab.bench.llama_cpp import LlamaCppPeer, LlamaCppUnavailable, default_python
+from infralab.models import decoding
 
 needs_no_llama_cpp = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is not None,
@@ -43,7 +44,7 @@ def test_threads_must_be_a_whole_number(bad, tmp_path):
 
 def test_read_bandwidth_uses_the_threads_it_is_given():
     for threads in (1, 2):
-        gbs = generate.read_bandwidth_gbs(mb=8, repeats=3, threads=threads)
+        gbs = decoding.read_bandwidth_gbs(mb=8, repeats=3, threads=threads)
         assert 0.1 < gbs < 10_000
 
 

@@ -376,8 +376,8 @@ def generator():
 def test_the_kv_memory_measurement_agrees_with_the_formula(generator):
     from dataclasses import asdict
 
-    from infralab.bench.generate import kv_memory_growth
     from infralab.models import decoder
+    from infralab.models.decoding import kv_memory_growth
 
     m = kv_memory_growth(generator, batch=2, tokens=64)
     predicted = decoder.kv_cache_bytes(asdict(generator.config), 64, 2, m["bytes_per_value"])

@@ -9,10 +9,12 @@ import importlib as _importlib
 _LAZY = {
     "Embedder": "encoder",
     "Generator": "generate",
+    "kv_memory_growth": "decoding",
     "matmul_weights": "encoder",
 }
 _FACES = (
     "decoder",
+    "decoding",
     "encoder",
     "synthetic",
     "throughput",
