@@ -3,8 +3,8 @@
 engines (the timing harness is :mod:`infralab.timing`; the embedding throughput
 measurements are :mod:`infralab.models.throughput`, the decoding ones
 :mod:`infralab.models.decoding`, lesson 06's :mod:`infralab.rag.measure`). What lessons
-still take from here (lesson 03's recorded GPU run and the sentence-transformers model, the
-payloads of lesson 08) is named in ``__all__`` below.
+still take from here (lesson 03's recorded GPU runs and the sentence-transformers model)
+is named in ``__all__`` below.
 """
 
 import importlib as _importlib
@@ -13,9 +13,7 @@ import importlib as _importlib
 # _LAZY maps a name to the submodule that defines it and _FACES lists submodules that are
 # public as a whole (each with its own __all__); both load on first use, so importing the
 # package stays as cheap as before.
-_LAZY = {
-    "PAYLOADS": "serve",
-}
+_LAZY: dict[str, str] = {}
 _FACES = ("embed",)
 __all__ = sorted([*_LAZY, *_FACES])
 

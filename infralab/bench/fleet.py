@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infralab.bench.serve import PAYLOADS
+from infralab.serving.loadgen import PAYLOADS
 
 
 def _load(url: str, concurrency: int, seconds: float) -> dict[str, Any]:

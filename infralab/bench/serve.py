@@ -21,28 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from infralab.results import ServingResult, detail_of, machine, vcpus_used, write_recorded
+from infralab.serving.loadgen import PAYLOADS, TEXTS
 
-# Short, search-query-like texts (about 8-14 tokens each): the load an embeddings API behind
-# a search box sees. Written for the kit.
-TEXTS = [
-    "how do I reset my password",
-    "serverless functions scale to zero when idle",
-    "what does a cold start cost the first user",
-    "embedding models turn sentences into vectors",
-    "latency percentiles under rising concurrency",
-    "the always-on instance bills every hour",
-    "micro-batching trades a little wait for throughput",
-    "a GPU wins when the batch is large enough",
-    "which region is closest to our customers",
-    "cheapest way to serve a small model",
-    "refund policy for annual plans",
-    "monitor p99 latency in production",
-    "why is my first request slow",
-    "compare per-second and per-hour billing",
-    "vector search with a tenant filter",
-    "keep an instance warm during office hours",
-]
-PAYLOADS = [{"input": t} for t in TEXTS]
 TARGET_RATIO = 3.0
 TARGET_P99_MS = 250.0
 # DESIGN §7: batching behind HTTP against the model alone in batches (the ceiling), 32 clients.

@@ -12,6 +12,7 @@ import importlib as _importlib
 # public as a whole (each with its own __all__); both load on first use, so importing the
 # package stays as cheap as before.
 _LAZY = {
+    "PAYLOADS": "loadgen",
     "Budget": "orchestrate",
     "HashEmbedder": "app",
     "Usage": "orchestrate",

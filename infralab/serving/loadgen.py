@@ -31,6 +31,8 @@ import pandas as pd
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
+    "PAYLOADS",
+    "TEXTS",
     "closed_loop",
 ]
 
@@ -39,6 +41,28 @@ MAX_REQUESTS = 200_000
 MAX_SECONDS = 600.0
 MAX_CONCURRENCY = 1024
 COLUMNS = ["i", "client", "start_s", "latency_s", "status", "ok", "error_kind", "bytes"]
+
+# Short, search-query-like texts (about 8-14 tokens each): the load an embeddings API behind
+# a search box sees. Written for the kit; the serving benchmark and lesson 08 send them.
+TEXTS = [
+    "how do I reset my password",
+    "serverless functions scale to zero when idle",
+    "what does a cold start cost the first user",
+    "embedding models turn sentences into vectors",
+    "latency percentiles under rising concurrency",
+    "the always-on instance bills every hour",
+    "micro-batching trades a little wait for throughput",
+    "a GPU wins when the batch is large enough",
+    "which region is closest to our customers",
+    "cheapest way to serve a small model",
+    "refund policy for annual plans",
+    "monitor p99 latency in production",
+    "why is my first request slow",
+    "compare per-second and per-hour billing",
+    "vector search with a tenant filter",
+    "keep an instance warm during office hours",
+]
+PAYLOADS = [{"input": t} for t in TEXTS]
 
 
 def check_loopback(url: str) -> str:
