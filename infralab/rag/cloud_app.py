@@ -16,7 +16,7 @@ Security rules this file enforces:
   the body is even read, so a 400 cannot reveal the API's shape);
 * bodies are bounded while they are read (chunked ones too) and a caller's filter is bounded
   in depth and size before any filter work; errors use the kit's OpenAI-style shape
-  (:mod:`infralab.serving.errors`);
+  (:mod:`infralab.serving.api_errors`);
 * the log keeps a sha256 of the question, never its text.
 """
 
@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from infralab.rag.generate import Generator
 from infralab.rag.hybrid import RagIndex
 from infralab.rag.store import TenantScopeError
-from infralab.serving.errors import (
+from infralab.serving.api_errors import (
     ServiceGuard,
     check_text,
     error_body,
