@@ -144,7 +144,7 @@ def test_keys_from_env_spec_and_network_delay(index):
         chat=SimpleNamespace(completions=SimpleNamespace(create=lambda **kw: reply))
     )
 
-    from infralab.rag.generate import Generator
+    from infralab.rag.answer import Generator
 
     app = create_app(
         {"k": "saas"}, index=index, network_delay_ms=30, generator=Generator(echo, min_score=-1)

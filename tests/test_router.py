@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from infralab.rag.generate import NOT_FOUND
+from infralab.rag.answer import NOT_FOUND
 from infralab.rag.router import extract, route, routed, sentences
 from infralab.rag.store import Hit
 

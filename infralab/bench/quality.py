@@ -48,9 +48,9 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
     from infralab.costs.placement import gpu_usd_per_1k, gpu_usd_per_hour
     from infralab.models.encoder import Embedder
     from infralab.rag import quality, router
+    from infralab.rag.answer import Generator
     from infralab.rag.corpus import load_documents, load_questions
     from infralab.rag.evaluate import calibrate_threshold, run_retrieval
-    from infralab.rag.generate import Generator
     from infralab.rag.hybrid import RagIndex
     from infralab.rag.measure import gpu_generate_ms
     from infralab.serving.launcher import launch

@@ -36,7 +36,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from infralab.rag.generate import Generator
+from infralab.rag.answer import Generator
 from infralab.rag.hybrid import RagIndex
 from infralab.rag.store import TenantScopeError
 from infralab.serving.api_errors import (

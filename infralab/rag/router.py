@@ -6,7 +6,7 @@ Paths the kit can run offline:
   most content words with the question (the top chunks' sentences, best first). It costs
   the retrieval only, and it cannot invent a number: it can only pick the wrong sentence.
 * ``local_llm``: the kit's chat server (SmolLM2-135M) writes a one-sentence answer from
-  the top chunks, through :class:`~infralab.rag.generate.Generator` and its output check.
+  the top chunks, through :class:`~infralab.rag.answer.Generator` and its output check.
 
 And one the kit can only price: ``api_llm``, a hosted model at the sourced per-token price
 (datasets/pricing/llm_api.csv). Its quality cannot be measured offline, so every table that
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infralab.rag.generate import NOT_FOUND, SENTENCE_RE, content_words
+from infralab.rag.answer import NOT_FOUND, SENTENCE_RE, content_words
 from infralab.rag.store import Hit
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
