@@ -682,11 +682,11 @@ def create_chat_app(
 ) -> FastAPI:
     """A standalone chat service: the router, ``GET /healthz``, ``GET /metrics``, errors.
 
-    ``generator``: a prebuilt :class:`~infralab.models.generate.Generator` (tests share one);
+    ``generator``: a prebuilt :class:`~infralab.models.text_generation.Generator` (tests share one);
     ``max_queue``: waiting requests before 429 (else ``INFRALAB_CHAT_MAX_QUEUE`` or 128).
     """
     if generator is None:
-        from infralab.models.generate import Generator
+        from infralab.models.text_generation import Generator
 
         generator = Generator(variant, provider, threads=threads)
     if max_queue is None:
