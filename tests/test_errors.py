@@ -43,7 +43,7 @@ def test_historical_bases_still_catch():
     from infralab.assets import AssetError
     from infralab.checks import CheckFailed
     from infralab.costs.pricing import CostError, PricingError
-    from infralab.rag.store import TenantScopeError
+    from infralab.rag.vector_store import TenantScopeError
 
     for cls, base in [
         (PricingError, ValueError),

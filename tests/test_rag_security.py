@@ -16,7 +16,7 @@ from infralab.rag.answer import NOT_FOUND, Generator, build_messages, check_outp
 from infralab.rag.cloud_app import UNAUTHORIZED, create_app, question_hash
 from infralab.rag.corpus import load_documents
 from infralab.rag.hybrid import RagIndex
-from infralab.rag.store import Hit
+from infralab.rag.vector_store import Hit
 
 CORPUS = Path(__file__).parent / "data" / "rag_corpus"
 TENANTS = ["saas", "lawfirm", "web3"]

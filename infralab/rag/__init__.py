@@ -1,9 +1,9 @@
 """Multi-tenant retrieval-augmented generation, split between cloud and AI infrastructure.
 
-``corpus`` loads documents and questions, ``chunking`` splits them, ``store`` (Qdrant) and
-``lexical`` (BM25) index them per tenant, ``hybrid`` fuses the two, ``answer`` writes the
-answer with citations, ``evaluate`` scores retrieval, and ``cloud_app`` is the tenant-facing
-service.
+``corpus`` loads documents and questions, ``chunking`` splits them, ``vector_store``
+(Qdrant) and ``lexical`` (BM25) index them per tenant, ``hybrid`` fuses the two, ``answer``
+writes the answer with citations, ``evaluate`` scores retrieval, and ``cloud_app`` is the
+tenant-facing service.
 """
 
 import importlib as _importlib

@@ -11,7 +11,7 @@ one machine) and its value an assumption the caller states, never a measured rou
 Security rules this file enforces:
 
 * the tenant comes from the API key, never from the request body; a caller's ``filter``
-  can only narrow a search inside that tenant (see :mod:`infralab.rag.store`);
+  can only narrow a search inside that tenant (see :mod:`infralab.rag.vector_store`);
 * a missing or unknown key gets ``401`` with a fixed body and nothing else (checked before
   the body is even read, so a 400 cannot reveal the API's shape);
 * bodies are bounded while they are read (chunked ones too) and a caller's filter is bounded
@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from infralab.rag.answer import Generator
 from infralab.rag.hybrid import RagIndex
-from infralab.rag.store import TenantScopeError
+from infralab.rag.vector_store import TenantScopeError
 from infralab.serving.api_errors import (
     ServiceGuard,
     check_text,

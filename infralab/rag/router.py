@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infralab.rag.answer import NOT_FOUND, SENTENCE_RE, content_words
-from infralab.rag.store import Hit
+from infralab.rag.vector_store import Hit
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
