@@ -30,7 +30,7 @@ _FACES = (
     "drift",
     "evaluate",
     "measure",
-    "quality",
+    "answer_quality",
     "router",
     "tenancy",
 )

@@ -185,7 +185,7 @@ def run_paths(
 
 
 def score_rows(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> Any:
-    """:func:`run_paths` rows with their grade (quality.score_answer) and their cost.
+    """:func:`run_paths` rows with their grade (answer_quality.score_answer) and their cost.
 
     Cost per question, each with its origin in ``cost_origin``: the measured CPU time of the
     path (retrieval + answer) priced at the published AWS Lambda GB-second and request
@@ -194,7 +194,7 @@ def score_rows(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> Any:
     import pandas as pd
 
     from infralab.costs.placement import serverless_usd_per_1k
-    from infralab.rag.quality import score_answer
+    from infralab.rag.answer_quality import score_answer
 
     by_qid = {q.qid: q for q in questions}
     out = []
