@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from infralab.charts import rag as rag_charts
+from infralab.charts import rag_pipeline as rag_charts
 from infralab.checks import CheckFailed, lab06
 from infralab.costs import placement
 from infralab.models.standin import HashEmbedder
