@@ -393,8 +393,8 @@ class WorkloadDashboard:
         units_per_month: float = 10_000_000,
         interactive: bool = True,
     ) -> None:
+        from infralab.costs import offer_comparison as wl
         from infralab.costs import unit
-        from infralab.costs import workloads as wl
 
         self._wl = wl
         self.thread = unit.load_thread()

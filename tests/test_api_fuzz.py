@@ -53,9 +53,9 @@ class FakeLLM:
 
 @pytest.fixture(scope="module")
 def rag():
+    from infralab.rag.answer import Generator
     from infralab.rag.cloud_app import create_app as create_rag_app
     from infralab.rag.corpus import load_documents
-    from infralab.rag.generate import Generator
     from infralab.rag.hybrid import RagIndex
 
     idx = RagIndex.build(load_documents(CORPUS), HashEmbedder(), size=12, overlap=3)

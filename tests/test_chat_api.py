@@ -22,7 +22,7 @@ def generator():
         decoder.gguf_path()
     except decoder.DecoderError as exc:
         pytest.skip(str(exc))
-    from infralab.models.generate import Generator
+    from infralab.models.text_generation import Generator
 
     return Generator("q4", "cpu", threads=2)
 

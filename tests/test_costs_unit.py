@@ -8,7 +8,7 @@ import pytest
 
 from infralab import results
 from infralab.costs import billing, pricing, unit
-from infralab.costs import workloads as wl
+from infralab.costs import offer_comparison as wl
 from infralab.costs.pricing import CostError
 
 SERVING = results.ServingResult(

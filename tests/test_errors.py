@@ -43,7 +43,7 @@ def test_historical_bases_still_catch():
     from infralab.assets import AssetError
     from infralab.checks import CheckFailed
     from infralab.costs.pricing import CostError, PricingError
-    from infralab.rag.store import TenantScopeError
+    from infralab.rag.vector_store import TenantScopeError
 
     for cls, base in [
         (PricingError, ValueError),
@@ -60,7 +60,7 @@ def test_historical_bases_still_catch():
 
 def test_a_hint_replaces_the_traceback_and_no_hint_keeps_it():
     from infralab.costs.pricing import PricingError
-    from infralab.serving.errors import APIError
+    from infralab.serving.api_errors import APIError
 
     err = PricingError("row 3: no source")
     assert err.hint and err._render_traceback_()[-1].count(err.hint) == 1

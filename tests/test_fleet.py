@@ -170,11 +170,11 @@ def test_dispatcher_orders_by_priority_and_never_oversubscribes(ray_cluster):
 def test_embeddings_app_on_ray_serve(ray_cluster):
     import httpx
 
-    from infralab.fleet import serving
+    from infralab.fleet import ray_serve
     from infralab.serving.app import HashEmbedder
     from infralab.serving.launcher import free_port
 
-    url = serving.deploy_embeddings(free_port(), embedder="hash", max_replicas=1)
+    url = ray_serve.deploy_embeddings(free_port(), embedder="hash", max_replicas=1)
     try:
         assert url.startswith("http://127.0.0.1:")
         r = httpx.post(f"{url}/v1/embeddings", json={"input": ["hello fleet"]}, timeout=60)
@@ -183,7 +183,7 @@ def test_embeddings_app_on_ray_serve(ray_cluster):
         assert np.allclose(vec, HashEmbedder().embed(["hello fleet"])[0], atol=1e-6)
         bad = httpx.post(f"{url}/v1/embeddings", json={"nope": 1}, timeout=60)
         assert bad.status_code == 422 or 400 <= bad.status_code < 500
-        assert serving.running_replicas() == 1
+        assert ray_serve.running_replicas() == 1
     finally:
         from ray import serve
 

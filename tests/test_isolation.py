@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from infralab.serving.isolation import pin, threads_of, unpin
+from infralab.serving.pinning import pin, threads_of, unpin
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,

@@ -367,7 +367,7 @@ def test_decoder_kv_cache_bytes_is_the_formula_and_refuses_bad_configs():
 
 @pytest.fixture(scope="module")
 def generator():
-    from infralab.models.generate import Generator
+    from infralab.models.text_generation import Generator
 
     return Generator("q4")
 

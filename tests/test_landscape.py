@@ -172,7 +172,7 @@ def test_lesson01_checks_confirm_hint_and_reject_bad_input() -> None:
 
 
 def test_charts_have_titled_axes() -> None:
-    from infralab.charts import landscape as C
+    from infralab.charts import compute_prices as C
 
     table = L.unit_price_table()
     for metric in C.METRICS:

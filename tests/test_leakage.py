@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infralab.models.standin import HashEmbedder
+from infralab.rag.answer import SYSTEM_GUARDED, Generator
 from infralab.rag.chunking import chunk_documents
 from infralab.rag.cloud_app import create_app
 from infralab.rag.corpus import load_documents
-from infralab.rag.generate import SYSTEM_GUARDED, Generator
 from infralab.rag.hybrid import RagIndex
 
 CORPUS = Path(__file__).parent / "data" / "rag_corpus"

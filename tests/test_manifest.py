@@ -71,7 +71,7 @@ def tmp_cache(tmp_path_factory):
         encoder.build("int8", quiet=True)
         decoder.build("q4", quiet=True)
         emb = encoder.Embedder("int8", threads=1).embed(SENTENCES)
-        from infralab.models.generate import Generator
+        from infralab.models.text_generation import Generator
 
         text = Generator("q4", threads=1).generate(PROMPT, max_tokens=8).text
         yield {"root": root, "embeddings": emb, "text": text}
@@ -149,7 +149,7 @@ def test_truncated_encoder_gives_the_same_message_and_build_models_repairs_it(bu
 
 
 def test_corrupted_chat_weights_are_refused_and_fetch_verify_repairs_them(built):
-    from infralab.models.generate import Generator
+    from infralab.models.text_generation import Generator
 
     data = decoder.model_dir("q4") / "model.onnx.data"
     _overwrite(data, data.stat().st_size // 2, 1024 * 1024)

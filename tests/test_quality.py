@@ -2,8 +2,7 @@
 
 import pytest
 
-from infralab.rag.corpus import load_questions
-from infralab.rag.quality import (
+from infralab.rag.answer_quality import (
     api_usd_per_question,
     fact_present,
     model_ladder,
@@ -12,6 +11,7 @@ from infralab.rag.quality import (
     summarize_quality,
     tokens,
 )
+from infralab.rag.corpus import load_questions
 
 
 def test_tokens_normalise_numbers_and_units():

@@ -105,8 +105,8 @@ def test_ray_serve_info_lines_stay_out_of_cell_output():
 
     code = (
         "import logging\n"
-        "from infralab.fleet import serving\n"
-        "serving._serve()\n"
+        "from infralab.fleet import ray_serve\n"
+        "ray_serve._serve()\n"
         "logging.getLogger('ray.serve').info(\"Started Serve in namespace 'serve'.\")\n"
         "logging.getLogger('ray.serve').warning('a real warning')\n"
     )

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from infralab.charts import rag as rag_charts
+from infralab.charts import rag_pipeline as rag_charts
 from infralab.checks import CheckFailed, lab06
 from infralab.costs import placement
 from infralab.models.standin import HashEmbedder
@@ -19,7 +19,7 @@ from infralab.rag.chunking import chunk_documents
 from infralab.rag.cloud_app import create_app, parse_keys
 from infralab.rag.corpus import load_documents, load_questions
 from infralab.rag.hybrid import RagIndex
-from infralab.rag.store import make_client
+from infralab.rag.vector_store import make_client
 
 DATA = Path(__file__).parent / "data"
 
@@ -144,7 +144,7 @@ def test_keys_from_env_spec_and_network_delay(index):
         chat=SimpleNamespace(completions=SimpleNamespace(create=lambda **kw: reply))
     )
 
-    from infralab.rag.generate import Generator
+    from infralab.rag.answer import Generator
 
     app = create_app(
         {"k": "saas"}, index=index, network_delay_ms=30, generator=Generator(echo, min_score=-1)
@@ -159,7 +159,7 @@ def test_keys_from_env_spec_and_network_delay(index):
 
 
 def test_qdrant_url_selects_a_server(monkeypatch, tmp_path):
-    import infralab.rag.store as store_mod
+    import infralab.rag.vector_store as store_mod
 
     seen: list[dict] = []
     monkeypatch.setattr(store_mod, "QdrantClient", lambda **kw: seen.append(kw) or kw)

@@ -22,7 +22,7 @@ from infralab.rag.evaluate import (
 )
 from infralab.rag.hybrid import RagIndex, reciprocal_rank_fusion
 from infralab.rag.lexical import LexicalIndex
-from infralab.rag.store import Hit, TenantScopeError, TenantVectorStore
+from infralab.rag.vector_store import Hit, TenantScopeError, TenantVectorStore
 
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "rag_corpus"

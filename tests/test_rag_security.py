@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infralab.models.standin import HashEmbedder
+from infralab.rag.answer import NOT_FOUND, Generator, build_messages, check_output, screen
 from infralab.rag.cloud_app import UNAUTHORIZED, create_app, question_hash
 from infralab.rag.corpus import load_documents
-from infralab.rag.generate import NOT_FOUND, Generator, build_messages, check_output, screen
 from infralab.rag.hybrid import RagIndex
-from infralab.rag.store import Hit
+from infralab.rag.vector_store import Hit
 
 CORPUS = Path(__file__).parent / "data" / "rag_corpus"
 TENANTS = ["saas", "lawfirm", "web3"]
@@ -294,7 +294,7 @@ def test_real_corpus_injection_document_is_screened():
 
 
 def test_citations_by_word_overlap_when_the_model_gives_none():
-    from infralab.rag.generate import attribute
+    from infralab.rag.answer import attribute
 
     hits = [
         Hit("a#0", "a", "t", "", "Digests are generated every Monday at 06:00 UTC.", 0.9),

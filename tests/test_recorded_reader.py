@@ -152,13 +152,13 @@ def test_every_recorded_run_the_kit_names_exists() -> None:
 
 
 def test_quality_sections_through_the_one_reader() -> None:
-    from infralab.rag import quality
+    from infralab.rag import answer_quality
 
     for section in ("quality", "drift", "isolation"):
-        part, label = quality.recorded(section)
+        part, label = answer_quality.recorded(section)
         assert part["measured_at"][:16].replace("T", " ") in label
     with pytest.raises(results.ResultError, match="no 'nope' section"):
-        quality.recorded("nope")
+        answer_quality.recorded("nope")
 
 
 # ---------------------------------- (c) a figure stored twice, or a missing field, is refused

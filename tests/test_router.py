@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from infralab.rag.generate import NOT_FOUND
+from infralab.rag.answer import NOT_FOUND
 from infralab.rag.router import extract, route, routed, sentences
-from infralab.rag.store import Hit
+from infralab.rag.vector_store import Hit
 
 AUDIO = Hit(
     "saas-001#0",

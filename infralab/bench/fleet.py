@@ -58,7 +58,7 @@ def kit_server(variant: str, concurrency: int, seconds: float) -> dict[str, Any]
 
 def ray_serve(variant: str, concurrency: int, seconds: float, max_replicas: int) -> dict[str, Any]:
     """The same app on Ray Serve: deploy, then load until the autoscaler adds replicas."""
-    from infralab.fleet import cluster, serving
+    from infralab.fleet import cluster, ray_serve
     from infralab.serving.launcher import free_port
 
     t0 = time.perf_counter()
@@ -66,11 +66,11 @@ def ray_serve(variant: str, concurrency: int, seconds: float, max_replicas: int)
     cluster_s = time.perf_counter() - t0
     try:
         t1 = time.perf_counter()
-        url = serving.deploy_embeddings(
+        url = ray_serve.deploy_embeddings(
             free_port(), variant=variant, threads=1, max_replicas=max_replicas
         )
         deploy_s = time.perf_counter() - t1
-        with serving.ReplicaWatch() as watch:
+        with ray_serve.ReplicaWatch() as watch:
             load = _load(url, concurrency, seconds)
         scale_up = watch.first_time_at(2)
         peak = max((n for _, n in watch.samples), default=0)

@@ -216,7 +216,7 @@ def llama_cpp_decode_tok_s(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from infralab.models import decoder
-    from infralab.models.generate import Generator
+    from infralab.models.text_generation import Generator
 
     t_start = time.perf_counter()
     out: dict[str, Any] = {

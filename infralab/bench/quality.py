@@ -47,10 +47,10 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
     from infralab.assets import cache_dir
     from infralab.costs.placement import gpu_usd_per_1k, gpu_usd_per_hour
     from infralab.models.encoder import Embedder
-    from infralab.rag import quality, router
+    from infralab.rag import answer_quality, router
+    from infralab.rag.answer import Generator
     from infralab.rag.corpus import load_documents, load_questions
     from infralab.rag.evaluate import calibrate_threshold, run_retrieval
-    from infralab.rag.generate import Generator
     from infralab.rag.hybrid import RagIndex
     from infralab.rag.measure import gpu_generate_ms
     from infralab.serving.launcher import launch
@@ -127,7 +127,9 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
     )
     default = extractive[extractive.config == "embed=int8 chunk=120 k=3"]
     per_tenant = (
-        quality.summarize_quality(default, ["tenant"]).reset_index().to_dict(orient="records")
+        answer_quality.summarize_quality(default, ["tenant"])
+        .reset_index()
+        .to_dict(orient="records")
     )
     out: dict[str, Any] = {
         "thresholds": thresholds,
@@ -168,7 +170,7 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
         gen_rows = q4[(q4.path == "local_llm") & (q4.prompt_tokens > 0)]
         p_tok = float(gen_rows.prompt_tokens.mean()) if len(gen_rows) else 0.0
         c_tok = float(gen_rows.completion_tokens.mean()) if len(gen_rows) else 0.0
-        ladder = quality.model_ladder(p_tok, c_tok) if p_tok else pd.DataFrame()
+        ladder = answer_quality.model_ladder(p_tok, c_tok) if p_tok else pd.DataFrame()
         gpu: dict[str, Any] = {}
         try:
             ms, note = gpu_generate_ms(p_tok, c_tok)

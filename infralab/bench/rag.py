@@ -31,9 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from infralab.assets import cache_dir
     from infralab.models.encoder import Embedder
+    from infralab.rag.answer import Generator
     from infralab.rag.cloud_app import ask_many, create_app
     from infralab.rag.corpus import load_documents, load_questions
-    from infralab.rag.generate import Generator
     from infralab.results import detail_of, machine, save, write_recorded
     from infralab.serving.launcher import launch
 

@@ -38,11 +38,11 @@ def titled(chart: alt.Chart, title: str, subtitle: str | None = None) -> alt.Cha
 _LAZY = {}
 _FACES = (
     "classroom",
+    "compute_prices",
     "costs",
     "inference",
-    "landscape",
     "multistep",
-    "rag",
+    "rag_pipeline",
     "reliability",
     "serving",
     "tokens",

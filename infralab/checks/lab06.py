@@ -161,11 +161,11 @@ def _for_random(strategy: Any, test: Callable[[Any], None], max_examples: int) -
 
 
 def _kit_tenancy() -> list[Callable[..., Any]]:
-    from infralab.rag import cloud_app, store, tenancy
+    from infralab.rag import cloud_app, tenancy, vector_store
 
     return [tenancy.tenant_for_key, tenancy.scope_filter, tenancy.scoped_search,
             tenancy.search_app, tenancy.standard_attack, cloud_app.KeyRing.tenant,
-            store.scoped_filter]  # fmt: skip
+            vector_store.scoped_filter]  # fmt: skip
 
 
 def _refuse_kit_calls(report: Any, name: str, hint: str) -> None:

@@ -248,7 +248,7 @@ def gather_inputs() -> dict[str, Input]:
 def small_model_quality() -> Input:
     """The 135M model's answer correctness: the share of the course's questions it answered
     with every key fact, from the kit's recorded quality run (lesson 09 shows it)."""
-    from infralab.rag.quality import recorded
+    from infralab.rag.answer_quality import recorded
 
     name = "135M model's answer correctness (lesson 09)"
     try:

@@ -4,8 +4,8 @@
 its expected memory footprint, and a check that no Ray process outlives it. ``packing``:
 what should run where (first-fit packing of fractional GPU demands), in plain Python.
 ``scheduler``: jobs that really run on Ray, queue, and get packed onto logical GPUs; a
-day of mixed traffic and the utilization it reaches. ``serving``: the kit's embeddings app
-as a Ray Serve deployment with autoscaling replicas.
+day of mixed traffic and the utilization it reaches. ``ray_serve``: the kit's embeddings
+app as a Ray Serve deployment with autoscaling replicas.
 
 Ray is an optional extra (``pip install 'infralab[fleet]'``); these modules import it lazily.
 """
@@ -30,7 +30,7 @@ _FACES = (
     "cluster",
     "packing",
     "scheduler",
-    "serving",
+    "ray_serve",
 )
 __all__ = sorted([*_LAZY, *_FACES])
 

@@ -8,7 +8,7 @@ import importlib as _importlib
 # package stays as cheap as before.
 _LAZY = {
     "Embedder": "encoder",
-    "Generator": "generate",
+    "Generator": "text_generation",
     "kv_memory_growth": "decoding",
     "matmul_weights": "encoder",
 }

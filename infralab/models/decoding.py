@@ -58,7 +58,7 @@ def decode_run(gen: Any, tokens: int, batch: int = 1) -> dict[str, Any]:
     machine other jobs steal whole slices of time, and the median ignores those slices
     where a mean would not (the mean-based rate is reported too).
     """
-    from infralab.models.generate import Engine
+    from infralab.models.text_generation import Engine
 
     seqs = []
     for _ in range(batch):
@@ -167,7 +167,7 @@ def kv_memory_growth(gen: Any, batch: int = 2, tokens: int = 256, seed: int = 0)
     import mmap
     import sys
 
-    from infralab.models.generate import Generator
+    from infralab.models.text_generation import Generator
 
     if not isinstance(gen, Generator):
         raise TypeError(f"gen must be an infralab Generator, not {type(gen).__name__}")

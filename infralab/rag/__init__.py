@@ -1,8 +1,9 @@
 """Multi-tenant retrieval-augmented generation, split between cloud and AI infrastructure.
 
-``corpus`` loads documents and questions, ``chunking`` splits them, ``store`` (Qdrant) and
-``lexical`` (BM25) index them per tenant, ``hybrid`` fuses the two, ``generate`` answers with
-citations, ``evaluate`` scores retrieval, and ``cloud_app`` is the tenant-facing service.
+``corpus`` loads documents and questions, ``chunking`` splits them, ``vector_store``
+(Qdrant) and ``lexical`` (BM25) index them per tenant, ``hybrid`` fuses the two, ``answer``
+writes the answer with citations, ``evaluate`` scores retrieval, and ``cloud_app`` is the
+tenant-facing service.
 """
 
 import importlib as _importlib
@@ -12,15 +13,15 @@ import importlib as _importlib
 # public as a whole (each with its own __all__); both load on first use, so importing the
 # package stays as cheap as before.
 _LAZY = {
-    "Generator": "generate",
+    "Generator": "answer",
     "RagIndex": "hybrid",
-    "SYSTEM_GUARDED": "generate",
+    "SYSTEM_GUARDED": "answer",
     "ask_many": "cloud_app",
-    "check_output": "generate",
+    "check_output": "answer",
     "create_app": "cloud_app",
     "load_documents": "corpus",
     "load_questions": "corpus",
-    "screen": "generate",
+    "screen": "answer",
     "search_all_tenants": "tenancy",
 }
 _FACES = (
@@ -29,7 +30,7 @@ _FACES = (
     "drift",
     "evaluate",
     "measure",
-    "quality",
+    "answer_quality",
     "router",
     "tenancy",
 )

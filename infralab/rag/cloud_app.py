@@ -11,12 +11,12 @@ one machine) and its value an assumption the caller states, never a measured rou
 Security rules this file enforces:
 
 * the tenant comes from the API key, never from the request body; a caller's ``filter``
-  can only narrow a search inside that tenant (see :mod:`infralab.rag.store`);
+  can only narrow a search inside that tenant (see :mod:`infralab.rag.vector_store`);
 * a missing or unknown key gets ``401`` with a fixed body and nothing else (checked before
   the body is even read, so a 400 cannot reveal the API's shape);
 * bodies are bounded while they are read (chunked ones too) and a caller's filter is bounded
   in depth and size before any filter work; errors use the kit's OpenAI-style shape
-  (:mod:`infralab.serving.errors`);
+  (:mod:`infralab.serving.api_errors`);
 * the log keeps a sha256 of the question, never its text.
 """
 
@@ -36,10 +36,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from infralab.rag.generate import Generator
+from infralab.rag.answer import Generator
 from infralab.rag.hybrid import RagIndex
-from infralab.rag.store import TenantScopeError
-from infralab.serving.errors import (
+from infralab.rag.vector_store import TenantScopeError
+from infralab.serving.api_errors import (
     ServiceGuard,
     check_text,
     error_body,

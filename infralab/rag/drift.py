@@ -141,7 +141,7 @@ def drift_report(
     from infralab.rag.chunking import chunk_documents
     from infralab.rag.corpus import load_documents, load_questions
     from infralab.rag.evaluate import calibrate_threshold
-    from infralab.rag.store import embed_chunks
+    from infralab.rag.vector_store import embed_chunks
 
     docs = load_documents()
     if questions is None:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from infralab.rag.corpus import Question
 from infralab.rag.hybrid import MODES, RagIndex, fuse_hits
-from infralab.rag.store import Hit
+from infralab.rag.vector_store import Hit
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [

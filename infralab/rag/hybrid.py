@@ -17,7 +17,7 @@ import numpy as np
 from infralab.rag.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE, Chunk, chunk_documents
 from infralab.rag.corpus import Document
 from infralab.rag.lexical import LexicalIndex
-from infralab.rag.store import (
+from infralab.rag.vector_store import (
     Hit,
     TenantScopeError,
     TenantVectorStore,

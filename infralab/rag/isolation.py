@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from infralab.serving.isolation import pin, unpin
+from infralab.serving.pinning import pin, unpin
 
 CHAT_BODY = {
     "messages": [{"role": "user", "content": "Write a short paragraph about tea and rain."}],

@@ -13,7 +13,7 @@ import bm25s
 import numpy as np
 
 from infralab.rag.chunking import Chunk
-from infralab.rag.store import Hit, TenantScopeError
+from infralab.rag.vector_store import Hit, TenantScopeError
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:

@@ -69,7 +69,7 @@ def measure_layouts(
     import time
 
     from infralab.rag.chunking import Chunk
-    from infralab.rag.store import TenantVectorStore
+    from infralab.rag.vector_store import TenantVectorStore
     from infralab.timing import percentiles
 
     rng = np.random.default_rng(seed)

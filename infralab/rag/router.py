@@ -6,7 +6,7 @@ Paths the kit can run offline:
   most content words with the question (the top chunks' sentences, best first). It costs
   the retrieval only, and it cannot invent a number: it can only pick the wrong sentence.
 * ``local_llm``: the kit's chat server (SmolLM2-135M) writes a one-sentence answer from
-  the top chunks, through :class:`~infralab.rag.generate.Generator` and its output check.
+  the top chunks, through :class:`~infralab.rag.answer.Generator` and its output check.
 
 And one the kit can only price: ``api_llm``, a hosted model at the sourced per-token price
 (datasets/pricing/llm_api.csv). Its quality cannot be measured offline, so every table that
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infralab.rag.generate import NOT_FOUND, SENTENCE_RE, content_words
-from infralab.rag.store import Hit
+from infralab.rag.answer import NOT_FOUND, SENTENCE_RE, content_words
+from infralab.rag.vector_store import Hit
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -185,7 +185,7 @@ def run_paths(
 
 
 def score_rows(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> Any:
-    """:func:`run_paths` rows with their grade (quality.score_answer) and their cost.
+    """:func:`run_paths` rows with their grade (answer_quality.score_answer) and their cost.
 
     Cost per question, each with its origin in ``cost_origin``: the measured CPU time of the
     path (retrieval + answer) priced at the published AWS Lambda GB-second and request
@@ -194,7 +194,7 @@ def score_rows(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> Any:
     import pandas as pd
 
     from infralab.costs.placement import serverless_usd_per_1k
-    from infralab.rag.quality import score_answer
+    from infralab.rag.answer_quality import score_answer
 
     by_qid = {q.qid: q for q in questions}
     out = []

@@ -36,7 +36,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from infralab.rag.hybrid import RagIndex, reciprocal_rank_fusion
-from infralab.rag.store import Hit, parse_caller_filter
+from infralab.rag.vector_store import Hit, parse_caller_filter
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [

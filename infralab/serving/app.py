@@ -39,7 +39,7 @@ from prometheus_client.core import (  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from infralab.models.standin import HashEmbedder  # noqa: E402, F401 - the stand-in, served here
-from infralab.serving import errors  # noqa: E402
+from infralab.serving import api_errors  # noqa: E402
 from infralab.serving.batching import MicroBatcher, NaiveRunner, RunnerStats  # noqa: E402
 from infralab.serving.embeddings_api import (  # noqa: E402, F401 - the contract, re-exported
     DEFAULT_MAX_CHARS,
@@ -62,7 +62,7 @@ from infralab.serving.metrics import BATCH_BUCKETS, ServiceMetrics  # noqa: E402
 
 log = logging.getLogger("infralab.serving")
 
-DEFAULT_MAX_BODY_BYTES = errors.DEFAULT_MAX_BODY_BYTES
+DEFAULT_MAX_BODY_BYTES = api_errors.DEFAULT_MAX_BODY_BYTES
 EMBEDDER_ENV = (
     "INFRALAB_EMBEDDER"  # "onnx" (default) or "hash": which embedder a bare factory builds
 )
@@ -148,7 +148,7 @@ class FastLane:
         try:
             response = await self._answer(EmbeddingRequest.model_validate_json(body))
         except (ValidationError, _ClientError):  # the full path words the error
-            await self.app(scope, errors.replay([body], receive), send)
+            await self.app(scope, api_errors.replay([body], receive), send)
             return
         scope["route"] = self._route  # the metrics label, as the router would set it
         await response(scope, receive, send)
@@ -349,18 +349,18 @@ def _wire_app(
         metrics.observe(route, method, status, seconds)
 
     app.add_middleware(FastLane, router=lambda: app.state.embeddings_router)
-    app.add_middleware(errors.ServiceGuard, max_body_bytes=max_body_bytes, observe=observe)
+    app.add_middleware(api_errors.ServiceGuard, max_body_bytes=max_body_bytes, observe=observe)
     _install_error_handlers(app)
     return app, responses
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     """The shared handlers, then the embeddings wording for a bad body and a refused request."""
-    errors.install_error_handlers(app, routes_hint=ROUTES_HINT)
+    api_errors.install_error_handlers(app, routes_hint=ROUTES_HINT)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        status, message, param = errors.describe_validation(exc, request)
+        status, message, param = api_errors.describe_validation(exc, request)
         json_broken = any(e.get("type") == "json_invalid" for e in exc.errors())
         if status == 400 and not json_broken:  # embeddings wording names 'input' and its forms
             message, param = _describe_validation(exc)

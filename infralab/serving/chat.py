@@ -10,10 +10,10 @@ Requests beyond the batch's free rows wait in a bounded queue, served round-robi
 clients so one busy client cannot starve the others; only a full queue answers 429 with
 ``Retry-After``. A client that goes away (streaming or not) frees its row at the next step.
 Limits are enforced by Pydantic and by the context check, so bad input gets a 4xx with the
-reason (in OpenAI's error shape, :mod:`infralab.serving.errors`) and never a 500.
+reason (in OpenAI's error shape, :mod:`infralab.serving.api_errors`) and never a 500.
 
 Size: the request models, the decode scheduler and the routes share the batch state and its
-limits; the split that fits is the one the service hardening set (errors in serving.errors,
+limits; the split that fits is the one the service hardening set (errors in serving.api_errors,
 metrics in serving.metrics).
 """
 
@@ -37,7 +37,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from infralab.errors import InfralabError
-from infralab.serving.errors import (
+from infralab.serving.api_errors import (
     DEFAULT_MAX_BODY_BYTES,
     APIError,
     ServiceGuard,
@@ -682,11 +682,11 @@ def create_chat_app(
 ) -> FastAPI:
     """A standalone chat service: the router, ``GET /healthz``, ``GET /metrics``, errors.
 
-    ``generator``: a prebuilt :class:`~infralab.models.generate.Generator` (tests share one);
+    ``generator``: a prebuilt :class:`~infralab.models.text_generation.Generator` (tests share one);
     ``max_queue``: waiting requests before 429 (else ``INFRALAB_CHAT_MAX_QUEUE`` or 128).
     """
     if generator is None:
-        from infralab.models.generate import Generator
+        from infralab.models.text_generation import Generator
 
         generator = Generator(variant, provider, threads=threads)
     if max_queue is None:

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from infralab.errors import InfralabError
-from infralab.serving import errors
+from infralab.serving import api_errors
 from infralab.serving.batching import MicroBatcher, NaiveRunner
 from infralab.serving.metrics import ServiceMetrics, metrics_endpoint
 
@@ -100,8 +100,8 @@ class _ClientError(InfralabError):
 
 
 def _error(status: int, message: str, *, param: str | None = None) -> JSONResponse:
-    """An OpenAI-style error body (the shared shape of :mod:`infralab.serving.errors`)."""
-    return errors.error_response(status, message, param=param)
+    """An OpenAI-style error body (the shared shape of :mod:`infralab.serving.api_errors`)."""
+    return api_errors.error_response(status, message, param=param)
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:

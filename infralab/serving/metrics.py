@@ -59,7 +59,7 @@ class ServiceMetrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Called by :class:`~infralab.serving.errors.ServiceGuard` once per request."""
+        """Called by :class:`~infralab.serving.api_errors.ServiceGuard` once per request."""
         if route == "/metrics":  # scrapes would otherwise dominate their own counts
             return
         key = (route, method, status)

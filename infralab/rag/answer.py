@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from infralab.rag.store import Hit
+from infralab.rag.vector_store import Hit
 
 NOT_FOUND = "not in your documents"
 DEFAULT_MIN_SCORE = 0.35  # best cosine below this: nothing relevant (calibrated in evaluate)

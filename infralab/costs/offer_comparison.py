@@ -31,7 +31,7 @@ WORKLOADS: dict[str, str] = {
 class WorkloadError(ValueError, InfralabError):
     """Bad input to the workload comparison; the message says what is allowed."""
 
-    hint = "infralab.costs.workloads lists the workloads and the fields each needs."
+    hint = "infralab.costs.offer_comparison lists the workloads and the fields each needs."
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from infralab.rag.generate import NOT_FOUND
+from infralab.rag.answer import NOT_FOUND
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
