@@ -32,7 +32,7 @@ from infralab.decision.sensitivity import Flip, choice, sensitivity
 
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
-__all__ = ["with_plan_costs"]
+__all__ = ["resolve_quality", "with_plan_costs"]
 
 
 def price_options(
