@@ -80,7 +80,7 @@ db-deps:
 	    && echo "postgresql: installed"; } || echo "WARNING: postgresql could not be installed; the Postgres test will skip"; \
 	else echo "postgresql: not installed (needs root and apt-get); the Postgres test will skip"; fi
 
-# bubblewrap walls each graded notebook off (infralab/grading/sandbox.py); without it the
+# bubblewrap walls each graded notebook off (infralab/tooling/grading/sandbox.py); without it the
 # grader refuses, and the grading tests skip and say why (a failure under CI's strict skips).
 grade-deps:
 	@if command -v bwrap >/dev/null; then echo "bubblewrap: present"; \
@@ -93,11 +93,11 @@ unit: setup browser-deps hub-deps db-deps grade-deps slides-deps
 	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider tests $(UNIT_ARGS) $(PYTEST_ARGS),@$(NO_TESTS))
 
 # nbval's run is kept: each notebook whose every cell passed is written, executed, to
-# artifacts/executed/ (infralab/nbval_record.py); `make site` and the thread test read those
+# artifacts/executed/ (infralab/tooling/nbval_record.py); `make site` and the thread test read those
 # copies instead of running the notebooks again (a stale or missing copy is run there).
 notebooks: setup
 	$(if $(wildcard labs/solutions),$(BIN)/python -m infralab build-labs --check,@echo "no labs/solutions here: build-labs --check is for the instructor's branch")
-	$(BIN)/python -m pytest -p no:cacheprovider -p infralab.nbval_record --executed-dir artifacts/executed --nbval-lax --nbval-current-env --nbval-cell-timeout=300 $(NOTEBOOKS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -p infralab.tooling.nbval_record --executed-dir artifacts/executed --nbval-lax --nbval-current-env --nbval-cell-timeout=300 $(NOTEBOOKS) $(PYTEST_ARGS)
 
 slides: setup slides-deps
 	$(BIN)/python -m infralab slides --out artifacts/slides
@@ -117,7 +117,7 @@ test-quick: setup
 # artifacts/site/index.html. It renders the copies `make notebooks` left in artifacts/executed
 # where they are fresh and runs the rest (a few minutes when it runs every notebook).
 site: setup
-	$(BIN)/python -m infralab.site --out artifacts/site
+	$(BIN)/python -m infralab.tooling.site --out artifacts/site
 
 # The whole built site in headless Chromium: every page loads offline, every chart renders,
 # the table of contents reaches every notebook (tests/test_site.py, pointed at the build).

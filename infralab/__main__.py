@@ -12,7 +12,7 @@ import sys
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from infralab import doctor
+    from infralab.tooling import doctor
 
     report = doctor.doctor(probe_providers=not args.quick)
     print(doctor.format_report(report))
@@ -20,8 +20,8 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from infralab import assets
-    from infralab.models import manifest
+    from infralab.core import assets
+    from infralab.engines.models import manifest
 
     keys = args.assets or list(assets.ASSETS)
     try:
@@ -42,8 +42,8 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _build_models(args: argparse.Namespace) -> int:
-    from infralab.assets import AssetError
-    from infralab.models import manifest
+    from infralab.core.assets import AssetError
+    from infralab.engines.models import manifest
 
     # The built models and their modules: one list, manifest.BUILT_MODELS.
     names = args.models or list(manifest.BUILT_MODELS)
@@ -67,9 +67,9 @@ def _build_models(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     try:
-        module = importlib.import_module(f"infralab.bench.{args.target.replace('-', '_')}")
+        module = importlib.import_module(f"infralab.tooling.bench.{args.target.replace('-', '_')}")
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("infralab.bench."):
+        if exc.name and exc.name.startswith("infralab.tooling.bench."):
             print(f"error: no benchmark called {args.target!r}", file=sys.stderr)
             return 2
         raise
@@ -77,14 +77,14 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from infralab.serving import cli
+    from infralab.engines.serving import cli
 
     return int(cli.main([args.app, *args.rest]) or 0)
 
 
 def _build_labs(args: argparse.Namespace) -> int:
-    from infralab import labs
-    from infralab.errors import with_hint
+    from infralab.core.errors import with_hint
+    from infralab.tooling import labs
 
     try:
         changed = labs.build_all(check=args.check)
@@ -97,13 +97,13 @@ def _build_labs(args: argparse.Namespace) -> int:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from infralab import release
+    from infralab.tooling import release
 
     return release.run(args)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from infralab import notebooks
+    from infralab.tooling import notebooks
 
     df = notebooks.report(args.paths or None, out=args.out)
     print(df.to_string(index=False))
@@ -112,13 +112,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    from infralab import preflight
+    from infralab.tooling import preflight
 
     return preflight.main(kernel=not args.no_kernel, max_price_age_days=args.max_price_age_days)
 
 
 def _slides(args: argparse.Namespace) -> int:
-    from infralab import slides
+    from infralab.tooling import slides
 
     for path in slides.export_all(args.out):
         print(f"wrote {path}")
@@ -128,7 +128,7 @@ def _slides(args: argparse.Namespace) -> int:
 def _speaker_notes(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from infralab import notebooks, slides
+    from infralab.tooling import notebooks, slides
 
     paths = [Path(p) for p in args.paths] or slides.lessons()
     changed = notebooks.set_notes_visible(paths, visible=args.action == "show")
@@ -145,7 +145,7 @@ def _speaker_notes(args: argparse.Namespace) -> int:
 def _share(args: argparse.Namespace) -> int:
     import os
 
-    from infralab.classroom import client
+    from infralab.tooling.classroom import client
 
     url = args.url or os.environ.get("INFRALAB_CLASS_URL")
     token = args.token or os.environ.get("INFRALAB_CLASS_TOKEN")
@@ -162,7 +162,7 @@ def _share(args: argparse.Namespace) -> int:
 
 
 def _collector(args: argparse.Namespace) -> int:
-    from infralab.classroom import service, store
+    from infralab.tooling.classroom import service, store
 
     try:
         if args.create_class:
@@ -177,7 +177,7 @@ def _collector(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from infralab import grade
+    from infralab.tooling import grade
 
     return grade.run(args)
 
@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="fail if anything is out of step")
     p.set_defaults(func=_build_labs)
 
-    from infralab import release
+    from infralab.tooling import release
 
     p = sub.add_parser(
         "release",
@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_collector)
 
     p = sub.add_parser("grade", help="grade student lab notebooks: gradebook CSV and feedback")
-    from infralab.grade import add_arguments
+    from infralab.tooling.grade import add_arguments
 
     add_arguments(p)
     p.set_defaults(func=_grade)

@@ -1,13 +1,15 @@
-"""Draw infralab's imports between its top-level modules as Mermaid, one box per layer.
+"""Draw infralab's imports between its packages as Mermaid, one box per layer folder.
 
     python scripts/import_graph.py            # print the drawing
     python scripts/import_graph.py --write    # put it in CONTRIBUTING.md ("Layers")
     python scripts/import_graph.py --check    # exit 1 if CONTRIBUTING.md is out of step, an
                                               # arrow points up or sideways, or there is a circle
 
-The layers are read from pyproject's import-linter layers contract, top to bottom; the
-imports are grimp's (the graph import-linter checks), every import counted, including those
-inside functions. An arrow ``a --> b`` means a module of ``a`` imports one of ``b``. The
+The layers are read from pyproject's import-linter contracts: the five folders top to bottom
+(tooling, presentation, economics, engines, core), and inside each folder its own rows. A
+node is a package or module one level inside a folder (``economics.costs``); the imports are
+grimp's (the graph import-linter checks), every import counted, including those inside
+functions. An arrow ``a --> b`` means a module of ``a`` imports one of ``b``. The
 circle check also looks inside each package: no two of its modules import each other,
 directly or round a loop. ``tests/test_import_graph.py`` runs ``--check``'s checks.
 """
@@ -33,13 +35,26 @@ def _toml(path: Path) -> dict:
 
 
 def layers() -> list[list[str]]:
-    """The layers contract's rows, top to bottom, each a list of top-level names."""
+    """Every row of every layer, top to bottom, each a list of names like ``economics.costs``:
+    the folders' order from the five-layer contract, each folder's rows from its own."""
     contracts = _toml(ROOT / "pyproject.toml")["tool"]["importlinter"]["contracts"]
-    rows = next(c["layers"] for c in contracts if c["type"] == "layers")
-    return [
-        [part.strip().removeprefix(PACKAGE + ".") for part in row.replace(":", "|").split("|")]
-        for row in rows
-    ]
+    layer_contracts = [c for c in contracts if c["type"] == "layers"]
+    folders = next(c["layers"] for c in layer_contracts if "containers" not in c)
+    inside = {c["containers"][0]: c["layers"] for c in layer_contracts if "containers" in c}
+    rows = []
+    for folder in folders:
+        short = folder.removeprefix(PACKAGE + ".")
+        for row in inside.get(folder, [short]):
+            names = [part.strip() for part in row.replace(":", "|").split("|")]
+            rows.append([n if folder not in inside else f"{short}.{n}" for n in names])
+    return rows
+
+
+def folders() -> list[str]:
+    """The layer folders, top to bottom (``__main__`` sits above them, a module of its own)."""
+    contracts = _toml(ROOT / "pyproject.toml")["tool"]["importlinter"]["contracts"]
+    rows = next(c["layers"] for c in contracts if c["type"] == "layers" and "containers" not in c)
+    return [r.removeprefix(PACKAGE + ".") for r in rows if "__" not in r]
 
 
 def _graph():
@@ -53,11 +68,15 @@ def edges(graph=None, depth: int = 1, within: str = PACKAGE) -> set[tuple[str, s
     """(importer, imported) between the modules ``depth`` levels below ``within``."""
     graph = graph or _graph()
     prefix = within + "."
+    layer_folders = set(folders())
 
     def name(module: str) -> str | None:
         if not module.startswith(prefix):
             return None
-        return ".".join(module[len(prefix) :].split(".")[:depth])
+        parts = module[len(prefix) :].split(".")
+        if within == PACKAGE and parts[0] in layer_folders:  # one level inside a folder
+            return ".".join(parts[:2]) if len(parts) > 1 else None  # a folder's face: no node
+        return ".".join(parts[:depth])
 
     out = set()
     for module in graph.modules:
@@ -116,15 +135,27 @@ def against_layers(pairs: set[tuple[str, str]], rows: list[list[str]]) -> list[s
 
 
 def _id(name: str) -> str:
-    return "m_" + name.strip("_")
+    return "m_" + name.strip("_").replace(".", "_")
 
 
 def mermaid(pairs: set[tuple[str, str]], rows: list[list[str]]) -> str:
-    """The drawing: one box per layer, top to bottom, and an arrow per importing pair."""
+    """The drawing: a box per layer folder, inside it a box per row, top to bottom, and an
+    arrow per importing pair."""
     lines = ["```mermaid", "flowchart TB"]
+    open_folder = None
     for i, row in enumerate(rows, 1):
-        lines.append(f'  subgraph L{i}["layer {i}"]')
-        lines += [f'    {_id(n)}["{n}"]' for n in row]
+        folder = row[0].split(".")[0] if "." in row[0] else None
+        if folder != open_folder:
+            if open_folder is not None:
+                lines.append("  end")
+            if folder is not None:
+                lines.append(f'  subgraph F_{folder}["{folder}"]')
+            open_folder = folder
+        indent = "    " if folder else "  "
+        lines.append(f'{indent}subgraph L{i}["row {i}"]')
+        lines += [f'{indent}  {_id(n)}["{n}"]' for n in row]
+        lines.append(f"{indent}end")
+    if open_folder is not None:
         lines.append("  end")
     lines += [f"  {_id(a)} --> {_id(b)}" for a, b in sorted(pairs)]
     lines.append("```")

@@ -8,7 +8,7 @@ after ``python -m infralab fetch`` so the pinned weight files are in the kit's c
     python scripts/make_reference.py --out /tmp/ref --compare datasets/reference
 
 Why a script: the parity tests are only as good as their reference, so anyone can re-derive
-it from the same weight files (``infralab.assets`` pins their sha256) and see which library
+it from the same weight files (``infralab.core.assets`` pins their sha256) and see which library
 versions produced it (recorded in each file's ``produced_with`` and ``versions`` fields).
 Nothing is downloaded: both models load from the local cache, offline.
 """
@@ -161,7 +161,7 @@ def smollm2(vers: dict[str, str]) -> dict:
     model = AutoModelForCausalLM.from_pretrained(
         str(gguf.parent), gguf_file=gguf.name, torch_dtype=torch.float32
     ).eval()
-    from infralab.models.decoder import chat_template
+    from infralab.engines.models.decoder import chat_template
 
     tok.chat_template = chat_template()  # the template stored in the GGUF metadata
     end_id = tok.convert_tokens_to_ids("<|im_end|>")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from infralab.paths import REFERENCE_DIR, REPO_ROOT
+from infralab.core.paths import REFERENCE_DIR, REPO_ROOT
 
 if TYPE_CHECKING:
     from jupyterlab_harness import JupyterLab

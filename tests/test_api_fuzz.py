@@ -18,13 +18,13 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infralab.models import decoder
+from infralab.engines.models import decoder
 
 try:  # the HTTP library the installed openai client speaks (httpx2 from openai 3)
     import httpx2 as openai_http
 except ImportError:
     import httpx as openai_http
-from infralab.serving.app import HashEmbedder, create_app
+from infralab.engines.serving.app import HashEmbedder, create_app
 
 CORPUS = Path(__file__).parent / "data" / "rag_corpus"
 RAG_KEY = "key-saas"
@@ -53,10 +53,10 @@ class FakeLLM:
 
 @pytest.fixture(scope="module")
 def rag():
-    from infralab.rag.answer import Generator
-    from infralab.rag.cloud_app import create_app as create_rag_app
-    from infralab.rag.corpus import load_documents
-    from infralab.rag.hybrid import RagIndex
+    from infralab.engines.rag.answer import Generator
+    from infralab.engines.rag.cloud_app import create_app as create_rag_app
+    from infralab.engines.rag.corpus import load_documents
+    from infralab.engines.rag.hybrid import RagIndex
 
     idx = RagIndex.build(load_documents(CORPUS), HashEmbedder(), size=12, overlap=3)
     app = create_rag_app({RAG_KEY: "saas"}, index=idx, generator=Generator(FakeLLM()))
@@ -70,7 +70,7 @@ def chat():
         decoder.gguf_path()
     except decoder.DecoderError as exc:
         pytest.skip(str(exc))
-    from infralab.serving.chat import create_chat_app
+    from infralab.engines.serving.chat import create_chat_app
 
     with TestClient(create_chat_app(max_body_bytes=200_000, threads=2)) as client:
         yield client

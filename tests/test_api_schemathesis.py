@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 
-from infralab.serving.app import create_app
+from infralab.engines.serving.app import create_app
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed")
 

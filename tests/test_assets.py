@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from infralab import assets
-from infralab.assets import Asset, AssetError, AssetFile
+from infralab.core import assets
+from infralab.core.assets import Asset, AssetError, AssetFile
 
 
 def _sha(data: bytes) -> str:

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from infralab.serving.batching import MicroBatcher, NaiveRunner
+from infralab.engines.serving.batching import MicroBatcher, NaiveRunner
 
 
 class Recorder:
@@ -155,7 +155,7 @@ class _FakeGen:
 
 def test_scheduler_admits_one_request_per_free_row():
     """Ten requests waiting at once, two rows: all complete, none is refused a row."""
-    from infralab.serving.chat import Scheduler, _Request
+    from infralab.engines.serving.chat import Scheduler, _Request
 
     async def main() -> list[tuple[str, object]]:
         loop = asyncio.get_running_loop()

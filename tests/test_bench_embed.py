@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infralab import results, runtime
-from infralab.bench import embed
-from infralab.models import throughput
+from infralab.core import results, runtime
+from infralab.engines.models import throughput
+from infralab.tooling.bench import embed
 
 
 def test_sentences_are_deterministic_and_short() -> None:
@@ -45,7 +45,7 @@ def test_compare_returns_one_row_per_engine() -> None:
 
 
 def test_matmul_peak_is_the_best_run_with_the_median_beside_it(monkeypatch) -> None:
-    from infralab.timing import Timing
+    from infralab.core.timing import Timing
 
     runs = [2.0, 1.0, 4.0]  # seconds: the best is 1.0, the median 2.0
     monkeypatch.setattr(throughput, "measure", lambda fn, **kw: Timing(label="m", seconds=runs))
@@ -59,8 +59,8 @@ def test_matmul_peak_is_the_best_run_with_the_median_beside_it(monkeypatch) -> N
 
 
 def test_passages_come_from_the_corpus_in_the_token_range() -> None:
-    from infralab.models.encoder import _load_tokenizer
-    from infralab.rag.corpus import load_documents
+    from infralab.engines.models.encoder import _load_tokenizer
+    from infralab.engines.rag.corpus import load_documents
 
     passages = embed.sample_passages(40, seed=1)
     assert passages == embed.sample_passages(40, seed=1) and len(set(passages)) == 40
@@ -209,7 +209,7 @@ def _fake_sweep() -> pd.DataFrame:
 
 
 def test_charts_title_every_axis() -> None:
-    from infralab.charts import inference as charts
+    from infralab.presentation.charts import inference as charts
 
     sweep = _fake_sweep()
     cross = pd.DataFrame(
@@ -228,7 +228,7 @@ def test_charts_title_every_axis() -> None:
 
 
 def test_lab03_checks_pass_and_fail_with_hints() -> None:
-    from infralab.checks import CheckFailed, lab03
+    from infralab.tooling.checks import CheckFailed, lab03
 
     sweep = _fake_sweep()
     assert "Batch 8" in lab03.check_best_batch(sweep, 8)
@@ -255,8 +255,8 @@ def test_lab03_checks_pass_and_fail_with_hints() -> None:
 
 @pytest.mark.skipif(runtime.cuda_usable(), reason="CUDA works here: the CPU embedder is not best")
 def test_check_provider_on_a_cpu_machine() -> None:
-    from infralab.checks import CheckFailed, lab03
-    from infralab.models.encoder import Embedder
+    from infralab.engines.models.encoder import Embedder
+    from infralab.tooling.checks import CheckFailed, lab03
 
     assert "runs on cpu" in lab03.check_provider(Embedder("fp32", "cpu", threads=1))
     with pytest.raises(CheckFailed, match="should be a Embedder"):

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from infralab.bench import generate
-from infralab.bench.llama_cpp import LlamaCppPeer, LlamaCppUnavailable, default_python
-from infralab.models import decoding
+from infralab.engines.models import decoding
+from infralab.tooling.bench import generate
+from infralab.tooling.bench.llama_cpp import LlamaCppPeer, LlamaCppUnavailable, default_python
 
 needs_no_llama_cpp = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is not None,

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from infralab.models import decoder
+from infralab.engines.models import decoder
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def generator():
         decoder.gguf_path()
     except decoder.DecoderError as exc:
         pytest.skip(str(exc))
-    from infralab.models.text_generation import Generator
+    from infralab.engines.models.text_generation import Generator
 
     return Generator("q4", "cpu", threads=2)
 
@@ -31,7 +31,7 @@ def generator():
 def client(generator):
     from fastapi.testclient import TestClient
 
-    from infralab.serving.chat import create_chat_app
+    from infralab.engines.serving.chat import create_chat_app
 
     app = create_chat_app(generator=generator)
     with TestClient(app) as c:
@@ -205,7 +205,7 @@ def test_user_text_cannot_forge_a_system_turn(client) -> None:
 def test_body_limits_hold_for_declared_and_chunked_bodies(generator) -> None:
     from fastapi.testclient import TestClient
 
-    from infralab.serving.chat import create_chat_app
+    from infralab.engines.serving.chat import create_chat_app
 
     with TestClient(create_chat_app(generator=generator, max_body_bytes=64_000)) as c:
         big = json.dumps(_ask("x" * 100_000)).encode()
@@ -245,7 +245,7 @@ def test_metrics_after_a_known_sequence(generator, caplog) -> None:
     from fastapi.testclient import TestClient
     from prometheus_client.parser import text_string_to_metric_families
 
-    from infralab.serving.chat import create_chat_app
+    from infralab.engines.serving.chat import create_chat_app
 
     secret = "The zebracorn launch word is quokkafish."
     caplog.set_level("DEBUG")
@@ -304,7 +304,7 @@ def test_official_openai_client_against_uvicorn() -> None:
         pytest.skip(str(exc))
     openai = pytest.importorskip("openai")
     port = _free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "infralab.serving.chat:create_chat_app",
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "infralab.engines.serving.chat:create_chat_app",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip

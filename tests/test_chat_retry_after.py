@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from infralab.serving.chat import DrainRate, QueueFull, Scheduler, _Request
+from infralab.engines.serving.chat import DrainRate, QueueFull, Scheduler, _Request
 
 STEP_S = 0.01  # one decode step
 STEPS = 20  # steps per request: 0.2 s each, two rows -> 10 requests/s

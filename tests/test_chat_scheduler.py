@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from infralab.models import decoder
+from infralab.engines.models import decoder
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +28,14 @@ def generator():
         decoder.gguf_path()
     except decoder.DecoderError as exc:
         pytest.skip(str(exc))
-    from infralab.models.text_generation import Generator
+    from infralab.engines.models.text_generation import Generator
 
     return Generator("q4", "cpu", threads=2)
 
 
 @contextmanager
 def chat_client(generator, **kwargs) -> Iterator[TestClient]:
-    from infralab.serving.chat import create_chat_app
+    from infralab.engines.serving.chat import create_chat_app
 
     with TestClient(create_chat_app(generator=generator, **kwargs)) as c:
         yield c
@@ -216,8 +216,8 @@ class _Server:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_client_that_hangs_up_stops_its_generation(generator, stream: bool) -> None:
-    from infralab.serving.chat import create_chat_app
-    from infralab.serving.metrics import sample
+    from infralab.engines.serving.chat import create_chat_app
+    from infralab.engines.serving.metrics import sample
 
     app = create_chat_app(generator=generator, max_batch=1)
     sched = app.state.scheduler

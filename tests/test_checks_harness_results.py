@@ -7,9 +7,15 @@ import math
 
 import pytest
 
-from infralab import results
-from infralab.checks import CheckFailed, check, check_close, check_type, run_student_function
-from infralab.timing import measure, percentiles
+from infralab.core import results
+from infralab.core.timing import measure, percentiles
+from infralab.tooling.checks import (
+    CheckFailed,
+    check,
+    check_close,
+    check_type,
+    run_student_function,
+)
 
 
 def test_check_passes_with_short_confirmation():

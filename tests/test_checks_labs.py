@@ -21,8 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infralab import notebooks
-from infralab.checks import (
+from infralab.economics.costs import billing
+from infralab.economics.costs import model as cost_model
+from infralab.engines.rag import tenancy
+from infralab.engines.serving import orchestrate as orch
+from infralab.tooling import notebooks
+from infralab.tooling.checks import (
     CheckFailed,
     graded_checks,
     lab02,
@@ -33,17 +37,13 @@ from infralab.checks import (
     lab07,
     lab10,
 )
-from infralab.checks.references import lab02 as R02
-from infralab.checks.references import lab03 as R03
-from infralab.checks.references import lab04 as R04
-from infralab.checks.references import lab05 as R05
-from infralab.checks.references import lab06 as R06
-from infralab.checks.references import lab07 as R07
-from infralab.checks.references import lab10 as R10
-from infralab.costs import billing
-from infralab.costs import model as cost_model
-from infralab.rag import tenancy
-from infralab.serving import orchestrate as orch
+from infralab.tooling.checks.references import lab02 as R02
+from infralab.tooling.checks.references import lab03 as R03
+from infralab.tooling.checks.references import lab04 as R04
+from infralab.tooling.checks.references import lab05 as R05
+from infralab.tooling.checks.references import lab06 as R06
+from infralab.tooling.checks.references import lab07 as R07
+from infralab.tooling.checks.references import lab10 as R10
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = {"np": np, "math": math, "pd": pd}
@@ -78,13 +78,13 @@ def notebook_function(lab: str, name: str, student: bool = False) -> Any:
 
 
 def _kit_constraints(sc, bill):
-    from infralab.decision import rules
+    from infralab.economics.decision import rules
 
     return rules.constraints(sc, bill)
 
 
 def _rrf_via_kit(rankings, k0=60):
-    from infralab.rag.hybrid import reciprocal_rank_fusion
+    from infralab.engines.rag.hybrid import reciprocal_rank_fusion
 
     return [item for item, _ in reciprocal_rank_fusion(rankings, k0)]
 
@@ -122,17 +122,17 @@ CASES = [
       lambda r, c, mb: {"vcpu_share": 1.0, "billed_ms": 50, "usd": 1.0}]),
     ("03", "worst_cosine", lab03.check_worst_cosine,
      [lambda a, b: 0.99,
-      lambda a, b: float(__import__("infralab.models.encoder", fromlist=["x"]).cosine(a, b).min())]),
+      lambda a, b: float(__import__("infralab.engines.models.encoder", fromlist=["x"]).cosine(a, b).min())]),
     ("03", "predict_crossover", lab03.check_predict_crossover,
      [lambda *a: None,
-      lambda h, b, lay, co, go, cg, gg: __import__("infralab.bench.embed", fromlist=["x"])
+      lambda h, b, lay, co, go, cg, gg: __import__("infralab.tooling.bench.embed", fromlist=["x"])
       .predict_crossover(h, batch=b, layers=lay, cpu_overhead_ms=co, gpu_overhead_ms=go,
                          cpu_gflops=cg, gpu_gflops=gg)]),
     ("03", "int8_matmul", lab03.check_int8_matmul,
      [lambda a, b: a @ b, R03.int8_matmul, lambda a, b: np.zeros((len(a), b.shape[1]))]),
     ("04", "kv_cache_bytes", lab04.check_kv_cache_bytes,
      [lambda *a: 46080, R04.kv_cache_bytes,
-      __import__("infralab.models.decoder", fromlist=["x"]).kv_cache_bytes,
+      __import__("infralab.engines.models.decoder", fromlist=["x"]).kv_cache_bytes,
       lambda c, t, b, s: 2 * c["layers"] * c["heads"] * c["hidden"] // c["heads"] * s * t * b]),
     ("04", "cost_per_million", lab04.check_cost_per_million,
      [billing.unit_cost,
@@ -147,8 +147,8 @@ CASES = [
     ("05", "trap_utilization", lab05.check_trap_function,
      [lambda p, r, a: 0.3, lambda p, r, a: R05.trap_utilization(p, r, a)]),
     ("06", "recall_at_k", lab06.check_recall_at_k,
-     [__import__("infralab.rag.evaluate", fromlist=["x"]).recall_at_k,
-      lambda r, g, k: __import__("infralab.rag.evaluate", fromlist=["x"]).recall_at_k(r, g, k),
+     [__import__("infralab.engines.rag.evaluate", fromlist=["x"]).recall_at_k,
+      lambda r, g, k: __import__("infralab.engines.rag.evaluate", fromlist=["x"]).recall_at_k(r, g, k),
       lambda r, g, k: 1.0]),
     ("06", "rrf", lab06.check_rrf, [_rrf_via_kit, lambda r, k0=60: ["c1", "c2"]]),
     ("06", "tenant_for_key", lab06.check_tenant_for_key,
@@ -275,7 +275,7 @@ def test_hints_never_print_the_expected_value():
 
 
 def test_every_graded_check_declares_points_and_is_called_by_its_lab():
-    from infralab import grade
+    from infralab.tooling import grade
 
     for module in (lab02, lab03, lab04, lab05, lab06, lab07, lab10):
         lab = module.__name__[-2:]
@@ -321,7 +321,7 @@ class FakeResult:
 
 @pytest.fixture()
 def load_result(monkeypatch):
-    from infralab.serving import loadgen
+    from infralab.engines.serving import loadgen
 
     monkeypatch.setattr(loadgen, "LoadResult", FakeResult)
     return FakeResult(300, 2.0)
@@ -478,7 +478,7 @@ def test_lab05_dashboard_starts_at_the_break_even_printed_above(tmp_path):
 
     import nbformat
 
-    from infralab.notebooks import client_class
+    from infralab.tooling.notebooks import client_class
 
     nb = nbformat.read(str(ROOT / "labs" / "solutions" / "05_break_even_dashboard.ipynb"), 4)
     nb.cells.append(nbformat.v4.new_code_cell(AGREE_CELL))
@@ -497,7 +497,7 @@ def test_lab05_dashboard_starts_at_the_break_even_printed_above(tmp_path):
 
 # ---------------------------------------------------------------- int8 (lab 03)
 def test_int8_check_refuses_one_array_twice():
-    from infralab.models.encoder import Embedder
+    from infralab.engines.models.encoder import Embedder
 
     sentences = ["a cold start", "an idle GPU costs money", "batching amortises overhead"]
     fp32 = Embedder("fp32").embed(sentences)
@@ -514,7 +514,7 @@ def memo_case(tmp_path_factory):
     """A scenario, its inputs, and the figures its memo must quote (from the references)."""
     from dataclasses import replace
 
-    from infralab import decision
+    from infralab.economics import decision
 
     sc = replace(decision.scenario("legal").with_traffic(25_000), title="Contract review",
                  story="Clause extraction for law firms.", demand="stable", ml_engineers=1)  # fmt: skip
@@ -637,7 +637,7 @@ def _run_lab07(tmp_path, wrong: bool) -> dict:
 
     import nbformat
 
-    from infralab.notebooks import client_class
+    from infralab.tooling.notebooks import client_class
 
     nb = nbformat.read(str(ROOT / "labs" / "solutions" / "07_capstone.ipynb"), 4)
     if wrong:  # right after the check of cheapest_allowed: the rest of the lab uses this one
@@ -723,7 +723,7 @@ def test_lab05_dashboard_draws_with_the_students_break_even(tmp_path):
 
     import nbformat
 
-    from infralab.notebooks import client_class
+    from infralab.tooling.notebooks import client_class
 
     def run(wrong: bool) -> dict:
         nb = nbformat.read(str(ROOT / "labs" / "solutions" / "05_break_even_dashboard.ipynb"), 4)

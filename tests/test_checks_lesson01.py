@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infralab.checks import CheckFailed
-from infralab.checks import lesson01 as q
-from infralab.checks.references import lesson01 as key
+from infralab.tooling.checks import CheckFailed
+from infralab.tooling.checks import lesson01 as q
+from infralab.tooling.checks.references import lesson01 as key
 
 
 @pytest.mark.parametrize("answer", ["b", " B ", "b)", "(b)", "how busy the GPUs you pay for are (utilization)"])  # fmt: skip

@@ -1,5 +1,5 @@
 """The public checks: what each graded check does in the student release, where the folder
-``infralab/checks/references`` is absent.
+``infralab/tooling/checks/references`` is absent.
 
 With the references hidden (``reference_module`` returning None), the solution's functions
 pass with the public note, the untouched student copies fail with a hint, a constant fails,
@@ -19,8 +19,9 @@ import pandas as pd
 import pytest
 from test_checks_labs import _run_graph_constant, _run_graph_one_by_one, notebook_function
 
-from infralab import checks
-from infralab.checks import (
+from infralab.economics.costs import billing
+from infralab.tooling import checks
+from infralab.tooling.checks import (
     PUBLIC_NOTE,
     CheckFailed,
     graded_checks,
@@ -34,7 +35,6 @@ from infralab.checks import (
     lab10,
     lesson01,
 )
-from infralab.costs import billing
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK_MODULES = {
@@ -146,7 +146,7 @@ def test_a_plain_value_fails_the_public_checks(release, lab, name, check, gamed)
 
 
 def test_the_helper_finds_the_references_and_none_for_a_missing_one():
-    assert checks.reference_module("lab05").__name__ == "infralab.checks.references.lab05"
+    assert checks.reference_module("lab05").__name__ == "infralab.tooling.checks.references.lab05"
     assert checks.reference_module("lab99") is None
 
 

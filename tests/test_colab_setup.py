@@ -3,7 +3,7 @@
 What is real: the generated cell's own text (only its repository URL and ``/content``
 folder are replaced), ``git clone`` of this worktree's committed ``HEAD`` (published as the
 student branch of a local origin, over ``file://`` so ``--depth 1`` is honoured),
-``infralab.colab.bootstrap`` with its real ``pip install -c constraints.txt -e <clone>`` into a
+``infralab.tooling.colab.bootstrap`` with its real ``pip install -c constraints.txt -e <clone>`` into a
 fresh ``python -m venv``, the import check, the model fetch (a no-op when the cache holds the
 files) and the marker.
 
@@ -31,7 +31,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from infralab import colab, notebooks, project
+from infralab.core import project
+from infralab.tooling import colab, notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +148,7 @@ def _run_and_kill_during_pip(box: dict, timeout: float = 120) -> str:
 
 
 def _imports_from_venv(box: dict) -> subprocess.CompletedProcess[str]:
-    code = "import infralab.colab, sys; print(infralab.colab.__file__)"
+    code = "import infralab.tooling.colab, sys; print(infralab.tooling.colab.__file__)"
     return subprocess.run(
         [str(box["python"]), "-c", code],
         cwd="/",
@@ -170,7 +171,9 @@ def test_setup_cell_recovers_from_a_stop_during_install(colab_box):
     out = _run_and_kill_during_pip(colab_box)
     assert "downloading the course (student branch)" in out
     assert "installing the kit with the tested versions" in out
-    assert (root / "infralab" / "colab.py").is_file()  # the clone was complete and moved
+    assert (
+        root / "infralab" / "tooling" / "colab.py"
+    ).is_file()  # the clone was complete and moved
     assert not (root / colab.MARKER).exists()  # the install never finished
 
     again = _run(colab_box)
@@ -183,7 +186,7 @@ def test_setup_cell_recovers_from_a_stop_during_install(colab_box):
     assert not root.with_name("infralab.partial").exists()
     imported = _imports_from_venv(colab_box)
     assert imported.returncode == 0, imported.stderr
-    assert imported.stdout.strip() == str(root / "infralab" / "colab.py")
+    assert imported.stdout.strip() == str(root / "infralab" / "tooling" / "colab.py")
 
     # a third run (a kernel restart after the set-up) does nothing but say so
     third = _run(colab_box)

@@ -25,10 +25,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infralab import results
-from infralab.classroom import client, room, validate
-from infralab.classroom.service import create_app
-from infralab.classroom.store import Store, StoreError
+from infralab.core import results
+from infralab.tooling.classroom import client, room, validate
+from infralab.tooling.classroom.service import create_app
+from infralab.tooling.classroom.store import Store, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN = "instructor-secret"
@@ -402,7 +402,7 @@ def test_share_and_collector_cli_explain_bad_input(tmp_path, monkeypatch):
 def test_tokens_never_start_with_a_dash_so_the_share_command_reads_them(monkeypatch):
     """argparse reads ``--token -abc`` as a missing value; one urlsafe token in 64 did that."""
     from infralab.__main__ import build_parser
-    from infralab.classroom import store as store_module
+    from infralab.tooling.classroom import store as store_module
 
     drawn = iter(["-leading-dash", "_fine_token"])
     monkeypatch.setattr(store_module.secrets, "token_urlsafe", lambda n: next(drawn))

@@ -24,10 +24,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infralab import results
-from infralab.classroom import client, room
-from infralab.classroom.service import MAX_BODY, create_app
-from infralab.classroom.store import Store
+from infralab.core import results
+from infralab.tooling.classroom import client, room
+from infralab.tooling.classroom.service import MAX_BODY, create_app
+from infralab.tooling.classroom.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN = "instructor-secret-0123456789"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from infralab.paths import REPO_ROOT
+from infralab.core.paths import REPO_ROOT
 
 RULES = ("C901", "PLR0912", "PLR0915")
 # Recorded on 2026-12-06, when the rules were turned on: 57 (file, rule) entries covering 63

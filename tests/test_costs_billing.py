@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from infralab.costs import billing, pricing
-from infralab.costs.pricing import CostError
+from infralab.economics.costs import billing, pricing
+from infralab.economics.costs.pricing import CostError
 
 
 def test_managed_api_prices_input_cached_and_output_tokens() -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infralab.costs import billing
-from infralab.costs import model as m
+from infralab.economics.costs import billing
+from infralab.economics.costs import model as m
 
 W = m.Workload(requests_per_day=100_000, tokens_in=500, tokens_out=200, latency_target_s=10)
 
@@ -255,7 +255,7 @@ def test_llm_options_are_priced_from_the_data() -> None:
 
 
 def test_measured_throughput_prefers_the_students_file(tmp_path, monkeypatch) -> None:
-    from infralab import results
+    from infralab.core import results
 
     monkeypatch.setenv("INFRALAB_RESULTS", str(tmp_path))
     results.save(results.GenerationResult(decode_tokens_per_s=42.5, cpu_vcpus=2))

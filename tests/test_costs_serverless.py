@@ -1,4 +1,4 @@
-"""Serverless bills (:mod:`infralab.costs.billing`, the one formula of each): rounding steps,
+"""Serverless bills (:mod:`infralab.economics.costs.billing`, the one formula of each): rounding steps,
 free tiers, a price left out, the always-on crossing, the capacity helpers, bad input."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from infralab.costs import billing, pricing
-from infralab.costs import model as m
-from infralab.costs import serverless as sl
-from infralab.costs.pricing import CostError
+from infralab.economics.costs import billing, pricing
+from infralab.economics.costs import model as m
+from infralab.economics.costs import serverless as sl
+from infralab.economics.costs.pricing import CostError
 
 
 def test_lambda_bill_by_hand():

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from infralab import results
-from infralab.costs import billing, pricing, unit
-from infralab.costs import offer_comparison as wl
-from infralab.costs.pricing import CostError
+from infralab.core import results
+from infralab.economics.costs import billing, pricing, unit
+from infralab.economics.costs import offer_comparison as wl
+from infralab.economics.costs.pricing import CostError
 
 SERVING = results.ServingResult(
     throughput_rps=800.0, mean_duration_s=0.0033, cpu_vcpus=2, rss_mb=170.0

@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from infralab import notebooks, site, slides
-from infralab.checks import CheckFailed, quiz
+from infralab.tooling import notebooks, site, slides
+from infralab.tooling.checks import CheckFailed, quiz
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LESSONS = slides.lessons(REPO_ROOT)

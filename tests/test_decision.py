@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from infralab import decision as D
-from infralab import results, ui
-from infralab.costs import model as costs
+from infralab.core import results
+from infralab.economics import decision as D
+from infralab.economics.costs import model as costs
+from infralab.presentation import ui
 
 
 @pytest.fixture
@@ -206,7 +207,7 @@ def test_sweep_shows_where_it_flips(no_results: Path) -> None:
 
 
 def test_lab07_checks(no_results: Path, tmp_path: Path) -> None:
-    from infralab.checks import CheckFailed, lab07
+    from infralab.tooling.checks import CheckFailed, lab07
 
     sc = D.scenario("legal")
     assert "Scenario" in lab07.check_scenario(sc)
@@ -261,7 +262,7 @@ def test_a_measurement_flips_the_choice_where_it_prices_the_winner(recorded: Pat
 
 
 def test_tornado_chart_has_titled_axes(recorded: Path) -> None:
-    from infralab.charts import costs as charts
+    from infralab.presentation.charts import costs as charts
 
     d = D.decide(D.scenario("web3"))
     spec = charts.tornado_chart([f.row() for f in d.sensitivity]).to_dict()

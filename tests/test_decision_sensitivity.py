@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from infralab import decision as D
-from infralab import results
-from infralab.decision.sensitivity import HIGH, LOW, why_still
+from infralab.core import results
+from infralab.economics import decision as D
+from infralab.economics.decision.sensitivity import HIGH, LOW, why_still
 
 NUDGE = 1.01  # the bisection finds a flip to within 0.14 %: 1 % either side is clear of it
 

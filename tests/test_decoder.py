@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infralab.models import decoder
-from infralab.paths import SMOLLM2_REFERENCE
+from infralab.core.paths import SMOLLM2_REFERENCE
+from infralab.engines.models import decoder
 
 
 def _gguf_or_skip() -> None:
@@ -67,7 +67,7 @@ def _run_steps(variant: str, ids: list[int], steps: int) -> tuple[list[np.ndarra
     """Greedy decode with a raw session: the logits of each step and the chosen ids."""
     import onnxruntime as ort
 
-    from infralab import runtime
+    from infralab.core import runtime
 
     cfg = decoder.config()
     sess = runtime.make_session(decoder.build(variant), "cpu", threads=2)
@@ -142,14 +142,14 @@ def test_export_peaks_under_1_5_gb(tmp_path: Path) -> None:
     """Build a variant in a fresh process with its own cache and read its peak RSS."""
     _gguf_or_skip()
     code = (
-        "from infralab.models import decoder\n"
+        "from infralab.engines.models import decoder\n"
         "decoder.build('fp32', quiet=True)\n"
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of a large
         # pytest process would report its parent's peak.
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
         "print(hwm.split()[1])\n"
     )
-    from infralab.assets import asset_paths
+    from infralab.core.assets import asset_paths
 
     env = {**__import__("os").environ, "INFRALAB_CACHE": str(tmp_path)}
     env["INFRALAB_ASSETS_DIR"] = str(asset_paths("smollm2")[decoder.GGUF_NAME].parent)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from infralab import preflight, site
+from infralab.tooling import preflight, site
 
 
 def _guide(repo_root) -> str:
@@ -75,7 +75,7 @@ def test_the_guide_says_what_to_do_about_the_oldest_price_list(repo_root):
 # ------------------------------------------------------------------ the answer keys
 def _recorded(repo_root, name: str) -> Mapping:
     """A recorded run as the kit's one reader returns it (each figure stored once)."""
-    from infralab import results
+    from infralab.core import results
 
     assert results.recorded_path(name.removesuffix(".json")).parent == (
         repo_root / "datasets" / "benchmarks"

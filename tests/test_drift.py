@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from infralab.rag.drift import (
+from infralab.engines.rag.drift import (
     abstention_at,
     overlap_at,
     random_rotation,
@@ -83,8 +83,8 @@ def test_abstention_at_threshold():
 @pytest.mark.slow
 def test_one_tenant_has_no_other_tenant_to_ask():
     """With one tenant the "asked to another tenant" row would ask the same tenant again."""
-    from infralab.rag import drift
-    from infralab.rag.corpus import load_questions
+    from infralab.engines.rag import drift
+    from infralab.engines.rag.corpus import load_questions
 
     tenant = sorted({q.tenant for q in load_questions()})[0]
     report = drift.drift_report(tenants=[tenant])

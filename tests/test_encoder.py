@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 import pytest
 
-from infralab import runtime
-from infralab.models import encoder
-from infralab.models.encoder import Embedder, cosine
+from infralab.core import runtime
+from infralab.engines.models import encoder
+from infralab.engines.models.encoder import Embedder, cosine
 
 
 @pytest.fixture(scope="module")

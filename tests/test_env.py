@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from infralab import doctor, env
+from infralab.core import env
+from infralab.tooling import doctor
 
 
 def test_platform_detection():
@@ -98,7 +99,7 @@ def test_failing_library_parser():
 
 
 def test_doctor_names_damaged_and_stale_built_models_with_the_fix(monkeypatch):
-    from infralab.models import manifest
+    from infralab.engines.models import manifest
 
     rows = [
         {"model": "encoder", "variant": "int8", "state": "damaged", "reason": "bytes differ",
@@ -119,7 +120,7 @@ def test_doctor_names_damaged_and_stale_built_models_with_the_fix(monkeypatch):
 
 
 def test_doctor_reports_a_broken_model_check_without_failing(monkeypatch):
-    from infralab.models import manifest
+    from infralab.engines.models import manifest
 
     def broken(*a, **k):
         raise RuntimeError("cannot read the cache")

@@ -9,7 +9,7 @@ import pkgutil
 import pytest
 
 import infralab
-from infralab.errors import InfralabError, with_hint
+from infralab.core.errors import InfralabError, with_hint
 
 # Defined in modules another branch (perf) is changing while this lands; they get the root
 # when that branch merges. Listed by name so a new exception class elsewhere cannot hide.
@@ -40,10 +40,10 @@ def test_every_kit_exception_has_the_one_root():
 
 
 def test_historical_bases_still_catch():
-    from infralab.assets import AssetError
-    from infralab.checks import CheckFailed
-    from infralab.costs.pricing import CostError, PricingError
-    from infralab.rag.vector_store import TenantScopeError
+    from infralab.core.assets import AssetError
+    from infralab.economics.costs.pricing import CostError, PricingError
+    from infralab.engines.rag.vector_store import TenantScopeError
+    from infralab.tooling.checks import CheckFailed
 
     for cls, base in [
         (PricingError, ValueError),
@@ -59,8 +59,8 @@ def test_historical_bases_still_catch():
 
 
 def test_a_hint_replaces_the_traceback_and_no_hint_keeps_it():
-    from infralab.costs.pricing import PricingError
-    from infralab.serving.api_errors import APIError
+    from infralab.economics.costs.pricing import PricingError
+    from infralab.engines.serving.api_errors import APIError
 
     err = PricingError("row 3: no source")
     assert err.hint and err._render_traceback_()[-1].count(err.hint) == 1

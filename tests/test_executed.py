@@ -1,5 +1,5 @@
 """Each notebook runs once per ``make test``: nbval's run keeps the executed notebooks
-(infralab/nbval_record.py) and the site renders them, running only a missing or stale one."""
+(infralab/tooling/nbval_record.py) and the site renders them, running only a missing or stale one."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from infralab import executed, site
+from infralab.tooling import executed, site
 
 REPO = Path(__file__).resolve().parents[1]
 v4 = nbformat.v4
@@ -137,7 +137,7 @@ def test_nbval_run_keeps_only_notebooks_whose_every_cell_passed(tmp_path: Path) 
         "INFRALAB_RESULTS": str(tmp_path / "results"),
     }
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "infralab.nbval_record",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "infralab.tooling.nbval_record",
          "--executed-dir", str(out), "--rootdir", str(tmp_path), "--nbval-lax",
          "--nbval-current-env", "--nbval-cell-timeout=120", "ok.ipynb", "bad.ipynb"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infralab.fleet import cluster, packing
+from infralab.engines.fleet import cluster, packing
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(
@@ -122,7 +122,7 @@ def test_ray_keeps_every_connection_on_loopback(ray_cluster):
     [[0.5, 0.5, 0.5, 1.0, 0.25], [0.6, 0.6, 0.6], [1.0, 0.25, 0.25, 0.5, 0.5, 0.5]],
 )
 def test_ray_runs_what_first_fit_predicts(ray_cluster, demands):
-    from infralab.fleet import scheduler
+    from infralab.engines.fleet import scheduler
 
     predicted = packing.first_fit(demands, 2)
     fits = [i for i, g in enumerate(predicted) if g is not None]
@@ -138,7 +138,7 @@ def test_ray_runs_what_first_fit_predicts(ray_cluster, demands):
 @pytest.mark.slow  # starts a Ray cluster
 @needs_ray
 def test_dispatcher_orders_by_priority_and_never_oversubscribes(ray_cluster):
-    from infralab.fleet import scheduler
+    from infralab.engines.fleet import scheduler
 
     jobs = [
         scheduler.Job("train", "training", 1.0, 1.0, 0.0),
@@ -170,9 +170,9 @@ def test_dispatcher_orders_by_priority_and_never_oversubscribes(ray_cluster):
 def test_embeddings_app_on_ray_serve(ray_cluster):
     import httpx
 
-    from infralab.fleet import ray_serve
-    from infralab.serving.app import HashEmbedder
-    from infralab.serving.launcher import free_port
+    from infralab.engines.fleet import ray_serve
+    from infralab.engines.serving.app import HashEmbedder
+    from infralab.engines.serving.launcher import free_port
 
     url = ray_serve.deploy_embeddings(free_port(), embedder="hash", max_replicas=1)
     try:
@@ -191,7 +191,7 @@ def test_embeddings_app_on_ray_serve(ray_cluster):
 
 
 def test_bench_fleet_keep_alive_comparison_scales_the_wait():
-    from infralab.bench import fleet as bench_fleet
+    from infralab.tooling.bench import fleet as bench_fleet
 
     out = bench_fleet.keep_alive_comparison({"fast": 1.0, "slow": 8.0, "never": None})
     assert set(out) == {"fast", "slow"}

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from infralab.models import decoder
-from infralab.paths import SMOLLM2_REFERENCE
+from infralab.core.paths import SMOLLM2_REFERENCE
+from infralab.engines.models import decoder
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def gen():
         decoder.gguf_path()
     except decoder.DecoderError as exc:
         pytest.skip(str(exc))
-    from infralab.models.text_generation import Generator
+    from infralab.engines.models.text_generation import Generator
 
     return Generator("q4", threads=2)
 
@@ -35,7 +35,7 @@ def _expected(item: dict, n: int) -> tuple[list[int], bool]:
 
 @pytest.mark.slow
 def test_fp32_generator_reproduces_reference_greedy(reference: dict) -> None:
-    from infralab.models.text_generation import Generator
+    from infralab.engines.models.text_generation import Generator
 
     g = Generator("fp32", threads=2)
     for item in reference["items"]:
@@ -118,7 +118,7 @@ def test_bad_arguments_get_clear_errors(gen, kwargs: dict, match: str) -> None:
 
 
 def test_bad_prompts_and_settings(gen) -> None:
-    from infralab.models.text_generation import Generator
+    from infralab.engines.models.text_generation import Generator
 
     with pytest.raises(ValueError, match="empty"):
         gen.generate("")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from infralab import grade, notebooks
-from infralab.grade_benchmark import partly_solved
+from infralab.tooling import grade, notebooks
+from infralab.tooling.grade_benchmark import partly_solved
 
 LAB = "05_break_even_dashboard.ipynb"
 
@@ -34,7 +34,7 @@ def test_check_calls_follow_the_solution():
 
 def test_lab_is_read_from_the_name_or_the_imports(tmp_path):
     assert grade.lab_of(Path("x/05_mine.ipynb"), {"cells": []}) == "05"
-    nb = {"cells": [{"cell_type": "code", "source": "from infralab.checks import lab04"}]}
+    nb = {"cells": [{"cell_type": "code", "source": "from infralab.tooling.checks import lab04"}]}
     assert grade.lab_of(Path("alice.ipynb"), nb) == "04"
     with pytest.raises(grade.GradeError, match="which lab"):
         grade.lab_of(Path("alice.ipynb"), {"cells": []})
@@ -58,7 +58,7 @@ def test_grade_three_submissions(repo_root, tmp_path):
     hidden = tmp_path / "hidden"
     hidden.mkdir()
     (hidden / "lab05_extra.py").write_text(
-        "from infralab.checks import points, check\n\n"
+        "from infralab.tooling.checks import points, check\n\n"
         "@points(3)\n"
         "def check_cheap_gpu(ns):\n"
         "    fn = ns['gpu_cost_per_1k']\n"

@@ -48,7 +48,7 @@ STUDENT = REPO_ROOT / "labs" / LAB
 SOLUTION = REPO_ROOT / "labs" / "solutions" / LAB
 BEGIN = "### BEGIN SOLUTION"
 SCREENSHOT = ARTIFACTS / "grade_browser_lab05.png"
-GREEN = "rgb(21, 127, 59)"  # infralab.checks.CheckPassed renders in #157f3b
+GREEN = "rgb(21, 127, 59)"  # infralab.tooling.checks.CheckPassed renders in #157f3b
 
 
 def _source(cell: dict[str, Any]) -> str:
@@ -155,7 +155,7 @@ def _executed(solution: Path, dest: Path) -> None:
     """The solution with the outputs of a run top to bottom (nbclient, the kit's client)."""
     import nbformat
 
-    from infralab import notebooks
+    from infralab.tooling import notebooks
 
     node = nbformat.read(solution, as_version=4)
     client = notebooks.client_class()(
@@ -202,7 +202,7 @@ def test_editor_formats_get_full_points(variant: str, tmp_path: Path) -> None:
 @pytest.fixture()
 def lab_server(tmp_path: Path) -> Iterator[tuple[JupyterLab, Path]]:
     """JupyterLab on ``<tmp>/work`` with the student lab in ``work/labs/``; yields the server
-    and the lab's path. Lab 05 reads its data through ``infralab.paths`` (the kit's own
+    and the lab's path. Lab 05 reads its data through ``infralab.core.paths`` (the kit's own
     folders), so the lab is the only file the folder needs."""
     pytest.importorskip("jupyterlab")
     pytest.importorskip("playwright", reason="playwright missing: pip install playwright")

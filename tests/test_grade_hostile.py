@@ -19,9 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from infralab import grade, notebooks
-from infralab.grade_benchmark import partly_solved
-from infralab.grading.sandbox import bubblewrap_works
+from infralab.tooling import grade, notebooks
+from infralab.tooling.grade_benchmark import partly_solved
+from infralab.tooling.grading.sandbox import bubblewrap_works
 
 LAB = "05_break_even_dashboard.ipynb"
 
@@ -61,7 +61,7 @@ def _cheat_in_every_exercise(nb: dict, code: str) -> dict:
 
 PATCH_EVERYTHING = r"""
 import builtins, sys
-import infralab.checks as C, infralab.checks.lab05 as L
+import infralab.tooling.checks as C, infralab.tooling.checks.lab05 as L
 ok = lambda *a, **k: C.CheckPassed("passed")
 for name in dir(L):
     if name.startswith("check_"):
@@ -75,7 +75,7 @@ C.CheckFailed = type("Never", (Exception,), {})
 builtins.isinstance = lambda *a: True
 builtins.NotImplementedError = type("Nope", (Exception,), {})
 try:
-    import infralab.grade as G
+    import infralab.tooling.grade as G
     G._check_row = lambda name, points, run: {"name": name, "points": points, "earned": 5000,
                                               "message": "forged", "hint": ""}
 except Exception:
@@ -122,11 +122,11 @@ for pattern in [str(root / "labs" / "solutions" / "*.ipynb"), str(root / "docs" 
         except Exception:
             pass
 try:
-    from infralab.checks.references import lab05 as R
+    from infralab.tooling.checks.references import lab05 as R
     gpu_cost_per_1k = R._reference_cost_per_1k
 except Exception:
     pass
-import infralab.checks.lab05 as L
+import infralab.tooling.checks.lab05 as L
 for name in dir(L):  # a reference left in the public check module would be copied here
     if name.startswith("_reference_cost"):
         exec(inspect.getsource(getattr(L, name)).replace(name, "gpu_cost_per_1k"))
@@ -197,7 +197,9 @@ def test_hostile_submissions_forge_nothing(repo_root: Path, tmp_path: Path, monk
     early_exit["cells"].append(_cell("import os\nos._exit(0)"))
     (folders["forker"] / LAB).write_text(json.dumps(_with_cells(early_exit, _forker(marker))))
     (folders["after"] / LAB).write_text(json.dumps(_student(repo_root)))
-    kit_before = {p: p.read_bytes() for p in (repo_root / "infralab" / "checks").glob("*.py")}
+    kit_before = {
+        p: p.read_bytes() for p in (repo_root / "infralab" / "tooling" / "checks").glob("*.py")
+    }
 
     order = ["patcher", "reader", "honest", "forker", "after"]
     subs = grade.grade([folders[n] / LAB for n in order], tmp_path / "out", timeout_s=240,

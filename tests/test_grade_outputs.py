@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from infralab import grade
-from infralab.grading.sandbox import bubblewrap_works
+from infralab.tooling import grade
+from infralab.tooling.grading.sandbox import bubblewrap_works
 
 
 def test_student_ids_are_unique_and_safe():

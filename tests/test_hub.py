@@ -68,7 +68,7 @@ def _free_ports(n: int) -> list[int]:
 def _shared_assets(tmp: Path) -> Path:
     """The fetched model files, linked read-only into one folder (``INFRALAB_ASSETS_DIR``)
     so students fetch nothing; the shared cache itself is never written."""
-    from infralab import assets
+    from infralab.core import assets
 
     folder = tmp / "shared-assets"
     folder.mkdir()
@@ -205,7 +205,7 @@ def _cells() -> list[tuple[str, bool]]:
 
 def test_three_students_run_lesson_00_through_a_local_hub(tmp_path):
     _need()
-    from infralab import assets
+    from infralab.core import assets
 
     started = time.monotonic()
     ports = _free_ports(4)
@@ -311,7 +311,7 @@ def test_three_students_run_lesson_00_through_a_local_hub(tmp_path):
                 assert kernel.run("print(s.value)")["text"].strip() == "7"
                 # a server the kit starts from a notebook, inside this user's kernel
                 served = kernel.run(
-                    "import httpx\nfrom infralab.serving.launcher import launch\n"
+                    "import httpx\nfrom infralab.engines.serving.launcher import launch\n"
                     "with launch(factory_kwargs={'embedder': 'hash', 'max_wait_ms': 1}) as srv:\n"
                     "    r = httpx.post(srv.url + '/v1/embeddings', json={'input': 'hi'})\n"
                     "print(r.status_code)"

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from infralab.classroom import sizing
-from infralab.costs import pricing
+from infralab.economics.costs import pricing
+from infralab.tooling.classroom import sizing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,6 +87,6 @@ def test_readme_tables_are_the_commands_output():
     block = text.split("<!-- sizing:begin", 1)[1].split("-->\n", 1)[1].split("<!-- sizing:end")[0]
     generated = sizing.tables(sizing.user_size(), [30, 100, 300])
     assert block.strip() == generated.strip(), (
-        "deploy/README.md is out of step: run `python -m infralab.classroom.sizing 30 100 300` "
+        "deploy/README.md is out of step: run `python -m infralab.tooling.classroom.sizing 30 100 300` "
         "and paste its output between the sizing markers"
     )

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from infralab.paths import REPO_ROOT
+from infralab.core.paths import REPO_ROOT
 
 pytest.importorskip("grimp", reason="the import graph is grimp's (it comes with import-linter)")
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from infralab.serving.pinning import pin, threads_of, unpin
+from infralab.engines.serving.pinning import pin, threads_of, unpin
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,

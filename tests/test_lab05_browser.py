@@ -24,7 +24,7 @@ from jupyterlab_harness import (
     run_all,
 )
 
-from infralab.costs import model as cost_model
+from infralab.economics.costs import model as cost_model
 
 REL = "labs/solutions/05_break_even_dashboard.ipynb"
 DRAWING = """(cell) => {

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infralab import checks, notebooks
-from infralab.checks import PUBLIC_NOTE, CheckFailed, lab02, lab03, lab04
-from infralab.checks.references import lab02 as R02
-from infralab.checks.references import lab03 as R03
-from infralab.serving import simclock
+from infralab.engines.serving import simclock
+from infralab.tooling import checks, notebooks
+from infralab.tooling.checks import PUBLIC_NOTE, CheckFailed, lab02, lab03, lab04
+from infralab.tooling.checks.references import lab02 as R02
+from infralab.tooling.checks.references import lab03 as R03
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -229,7 +229,7 @@ def test_broken_batchers_fail_with_what_went_wrong(batcher, says):
 
 
 def test_the_kits_batcher_is_not_the_lab_s():
-    from infralab.serving.batching import MicroBatcher
+    from infralab.engines.serving.batching import MicroBatcher
 
     with pytest.raises(CheckFailed):
         lab02.check_micro_batcher(MicroBatcher)
@@ -339,7 +339,7 @@ def test_int8_on_the_models_weight_is_the_students(monkeypatch):
 
 
 def test_the_kits_int8_weight_is_per_column_and_within_half_a_step():
-    from infralab.models.encoder import matmul_weights
+    from infralab.engines.models.encoder import matmul_weights
 
     w = matmul_weights("l0_w1")
     assert w["fp32"].shape == w["int8"].shape == (384, 1536)
@@ -352,7 +352,7 @@ def test_the_kits_int8_weight_is_per_column_and_within_half_a_step():
 
 # ---------------------------------------------------------------- lab 04
 def test_decoder_kv_cache_bytes_is_the_formula_and_refuses_bad_configs():
-    from infralab.models import decoder
+    from infralab.engines.models import decoder
 
     smol = {"layers": 30, "heads": 9, "kv_heads": 3, "hidden": 576}
     assert decoder.kv_cache_bytes(smol, 1) == 46080  # test_decoder: the GGUF config agrees
@@ -367,7 +367,7 @@ def test_decoder_kv_cache_bytes_is_the_formula_and_refuses_bad_configs():
 
 @pytest.fixture(scope="module")
 def generator():
-    from infralab.models.text_generation import Generator
+    from infralab.engines.models.text_generation import Generator
 
     return Generator("q4")
 
@@ -376,8 +376,8 @@ def generator():
 def test_the_kv_memory_measurement_agrees_with_the_formula(generator):
     from dataclasses import asdict
 
-    from infralab.models import decoder
-    from infralab.models.decoding import kv_memory_growth
+    from infralab.engines.models import decoder
+    from infralab.engines.models.decoding import kv_memory_growth
 
     m = kv_memory_growth(generator, batch=2, tokens=64)
     predicted = decoder.kv_cache_bytes(asdict(generator.config), 64, 2, m["bytes_per_value"])
@@ -414,7 +414,7 @@ def test_serve_in_thread_serves_and_stops():
     import httpx
     from fastapi import FastAPI
 
-    from infralab.serving.launcher import serve_in_thread
+    from infralab.engines.serving.launcher import serve_in_thread
 
     app = FastAPI()
 
@@ -430,8 +430,8 @@ def test_serve_in_thread_serves_and_stops():
 def test_the_kits_kv_formula_and_the_hidden_reference_agree_on_random_configs():
     from hypothesis import given, settings
 
-    from infralab.checks.references import lab04 as R04
-    from infralab.models import decoder
+    from infralab.engines.models import decoder
+    from infralab.tooling.checks.references import lab04 as R04
 
     @settings(max_examples=200, deadline=None, derandomize=True, database=None)
     @given(lab04._kv_configs())

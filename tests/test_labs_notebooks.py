@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from infralab import colab, labs, notebooks, project
-from infralab.project import REPOSITORY, STUDENT_BRANCH, badges_markdown
+from infralab.core import project
+from infralab.core.project import REPOSITORY, STUDENT_BRANCH, badges_markdown
+from infralab.tooling import colab, labs, notebooks
 
 
 def _cell(kind: str, source: str, tags: list[str] | None = None) -> dict:

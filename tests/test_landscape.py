@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from infralab import landscape as L
-from infralab import ui
-from infralab.paths import REPO_ROOT
+from infralab.core.paths import REPO_ROOT
+from infralab.economics import landscape as L
+from infralab.presentation import ui
 
 REPO = REPO_ROOT
 
@@ -146,8 +146,8 @@ def test_missing_price_file_says_where(tmp_path) -> None:
 
 
 def test_lesson01_checks_confirm_hint_and_reject_bad_input() -> None:
-    from infralab.checks import CheckFailed
-    from infralab.checks import lesson01 as q
+    from infralab.tooling.checks import CheckFailed
+    from infralab.tooling.checks import lesson01 as q
 
     assert "Right" in q.check_answer("cost_driver", " B ")
     with pytest.raises(CheckFailed, match="Not a"):
@@ -172,7 +172,7 @@ def test_lesson01_checks_confirm_hint_and_reject_bad_input() -> None:
 
 
 def test_charts_have_titled_axes() -> None:
-    from infralab.charts import compute_prices as C
+    from infralab.presentation.charts import compute_prices as C
 
     table = L.unit_price_table()
     for metric in C.METRICS:

@@ -6,7 +6,7 @@ import httpx
 import psutil
 import pytest
 
-from infralab.serving.launcher import LaunchError, launch, port_is_free, stop_all
+from infralab.engines.serving.launcher import LaunchError, launch, port_is_free, stop_all
 
 
 def _gone(pid: int) -> bool:
@@ -77,7 +77,7 @@ def test_a_python_that_exits_without_stopping_leaves_nothing_behind(tmp_path):
     import time
 
     script = (
-        "from infralab.serving.launcher import launch\n"
+        "from infralab.engines.serving.launcher import launch\n"
         "s = launch(factory_kwargs={'embedder': 'hash'})\n"
         "print(s.pid, s.port, flush=True)\n"
     )
@@ -93,7 +93,7 @@ def test_a_python_that_exits_without_stopping_leaves_nothing_behind(tmp_path):
 
 
 def test_serve_cli_refuses_bad_arguments_with_a_message(capsys):
-    from infralab.serving.cli import main
+    from infralab.engines.serving.cli import main
 
     assert main(["embeddings", "--port", "0"]) == 2
     assert "--port" in capsys.readouterr().err
@@ -110,7 +110,7 @@ def test_server_cpu_reading_resolves_less_than_one_clock_tick():
     import subprocess
     import sys
 
-    from infralab.bench.serve import _cpu_seconds
+    from infralab.tooling.bench.serve import _cpu_seconds
 
     burn = (
         "import sys, time\n"
@@ -132,7 +132,7 @@ def test_server_cpu_reading_resolves_less_than_one_clock_tick():
 
 @pytest.mark.slow
 def test_bench_serve_runs_both_modes_and_makes_a_result_record():
-    from infralab.bench import serve
+    from infralab.tooling.bench import serve
 
     bench = serve.run_benchmark(concurrency=4, requests=40, max_seconds=10, embedder="hash")
     assert bench["naive"]["loaded"]["requests"] == 40 and bench["batching"]["loaded"]["errors"] == 0

@@ -19,12 +19,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infralab.models.standin import HashEmbedder
-from infralab.rag.answer import SYSTEM_GUARDED, Generator
-from infralab.rag.chunking import chunk_documents
-from infralab.rag.cloud_app import create_app
-from infralab.rag.corpus import load_documents
-from infralab.rag.hybrid import RagIndex
+from infralab.engines.models.standin import HashEmbedder
+from infralab.engines.rag.answer import SYSTEM_GUARDED, Generator
+from infralab.engines.rag.chunking import chunk_documents
+from infralab.engines.rag.cloud_app import create_app
+from infralab.engines.rag.corpus import load_documents
+from infralab.engines.rag.hybrid import RagIndex
 
 CORPUS = Path(__file__).parent / "data" / "rag_corpus"
 KEYS = {"key-saas": "saas", "key-law": "lawfirm", "key-web3": "web3"}

@@ -7,15 +7,15 @@ import asyncio
 import pandas as pd
 import pytest
 
-from infralab.charts.serving import latency_timeline
-from infralab.serving.launcher import free_port, launch
-from infralab.serving.loadgen import (
+from infralab.engines.serving.launcher import free_port, launch
+from infralab.engines.serving.loadgen import (
     check_loopback,
     closed_loop,
     concurrency_sweep,
     open_loop,
     poisson_arrivals,
 )
+from infralab.presentation.charts.serving import latency_timeline
 
 PAYLOADS = [{"input": f"text number {i}"} for i in range(8)]
 

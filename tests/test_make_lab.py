@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infralab import labs, notebooks
+from infralab.tooling import labs, notebooks
 
 
 def _free_port() -> int:

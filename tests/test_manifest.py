@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infralab import assets
-from infralab.models import decoder, encoder, manifest
-from infralab.models.manifest import ModelIntegrityError
+from infralab.core import assets
+from infralab.engines.models import decoder, encoder, manifest
+from infralab.engines.models.manifest import ModelIntegrityError
 
 # Builds real models into a temporary cache and starts services on them: the full gate runs
 # these, the inner loop (make test-quick) leaves them out.
@@ -71,7 +71,7 @@ def tmp_cache(tmp_path_factory):
         encoder.build("int8", quiet=True)
         decoder.build("q4", quiet=True)
         emb = encoder.Embedder("int8", threads=1).embed(SENTENCES)
-        from infralab.models.text_generation import Generator
+        from infralab.engines.models.text_generation import Generator
 
         text = Generator("q4", threads=1).generate(PROMPT, max_tokens=8).text
         yield {"root": root, "embeddings": emb, "text": text}
@@ -119,7 +119,7 @@ def test_overwritten_int8_encoder_is_refused_and_fetch_verify_repairs_it(built):
 
 
 def test_the_embeddings_service_refuses_to_start_and_names_the_fix(built):
-    from infralab.serving.launcher import LaunchError, launch
+    from infralab.engines.serving.launcher import LaunchError, launch
 
     _overwrite(encoder.model_path("int8"), 4096, 128 * 1024)
     with pytest.raises(LaunchError) as err:
@@ -149,7 +149,7 @@ def test_truncated_encoder_gives_the_same_message_and_build_models_repairs_it(bu
 
 
 def test_corrupted_chat_weights_are_refused_and_fetch_verify_repairs_them(built):
-    from infralab.models.text_generation import Generator
+    from infralab.engines.models.text_generation import Generator
 
     data = decoder.model_dir("q4") / "model.onnx.data"
     _overwrite(data, data.stat().st_size // 2, 1024 * 1024)
@@ -163,12 +163,12 @@ def test_corrupted_chat_weights_are_refused_and_fetch_verify_repairs_them(built)
 
 
 def test_the_chat_service_refuses_to_start_on_a_truncated_graph(built):
-    from infralab.serving.launcher import LaunchError, launch
+    from infralab.engines.serving.launcher import LaunchError, launch
 
     graph = decoder.model_dir("q4") / "model.onnx"
     _truncate(graph, 1000)
     with pytest.raises(LaunchError) as err:
-        launch("infralab.serving.chat:create_chat_app", ready_timeout_s=120)
+        launch("infralab.engines.serving.chat:create_chat_app", ready_timeout_s=120)
     first = str(err.value).splitlines()[0]
     assert FIX in first and "protobuf" not in first.lower() and "DecodeError" not in first
     repaired = manifest.repair_built(["decoder"], full=False)
@@ -191,7 +191,10 @@ def test_another_builder_or_input_makes_the_model_stale(built):
     mpath = encoder.manifest_path("int8")
     original = mpath.read_text()
     try:
-        for key, value in (("builder", "infralab.models.encoder/v0"), ("inputs", {"x": "0"})):
+        for key, value in (
+            ("builder", "infralab.engines.models.encoder/v0"),
+            ("inputs", {"x": "0"}),
+        ):
             m = json.loads(original)
             m[key] = value
             mpath.write_text(json.dumps(m))
@@ -230,7 +233,7 @@ def test_same_size_rewrite_right_after_hashing_is_caught(built, monkeypatch):
 
 
 def test_the_doctor_lists_built_models(built):
-    from infralab import doctor
+    from infralab.tooling import doctor
 
     report = doctor.doctor(probe_providers=False)
     states = {(r["model"], r["variant"]): r["state"] for r in report["built_models"]}

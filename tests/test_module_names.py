@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from infralab.paths import REPO_ROOT
+from infralab.core.paths import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "infralab"
 
 
 def clashes(package: Path) -> dict[str, list[str]]:
     """File names used by more than one module under ``package``, less the allowed pairing."""
-    checks = package / "checks"
+    checks = package / "tooling" / "checks"
     by_name: dict[str, list[Path]] = defaultdict(list)
     for path in sorted(package.rglob("*.py")):
         if path.name != "__init__.py":
@@ -60,9 +60,9 @@ def test_a_plural_pair_is_found(tmp_path: Path) -> None:
 
 def test_every_reference_has_its_check() -> None:
     # The exception covers a real pairing: each hidden reference sits beside its check.
-    references = PACKAGE / "checks" / "references"
+    references = PACKAGE / "tooling" / "checks" / "references"
     names = {p.name for p in references.glob("*.py")} - {"__init__.py"}
-    assert names and names <= {p.name for p in (PACKAGE / "checks").glob("*.py")}
+    assert names and names <= {p.name for p in (PACKAGE / "tooling" / "checks").glob("*.py")}
 
 
 def test_a_shared_name_is_found(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import os
 import nbformat
 import pytest
 
-from infralab import notebooks
+from infralab.tooling import notebooks
 
 # Both tests run real kernels: left out of `make test-quick` with the notebooks.
 pytestmark = pytest.mark.notebook

@@ -1,5 +1,5 @@
 """The notebook client polls in slices: a missed ZeroMQ wake-up costs half a second, not a cell
-timeout (see ``infralab.notebooks.client_class``)."""
+timeout (see ``infralab.tooling.notebooks.client_class``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from queue import Empty
 
 import pytest
 
-from infralab import notebooks
+from infralab.tooling import notebooks
 
 
 class _Channel:
@@ -56,8 +56,8 @@ def test_no_timeout_means_wait_until_a_reply():
 def test_grading_the_site_and_the_report_use_the_sliced_client():
     import inspect
 
-    from infralab import grade, site
-    from infralab.grading import remote
+    from infralab.tooling import grade, site
+    from infralab.tooling.grading import remote
 
     for module in (site, notebooks):
         source = inspect.getsource(module)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from infralab.serving.app import create_app
-from infralab.serving.launcher import launch
-from infralab.serving.loadgen import closed_loop
-from infralab.serving.observe import (
+from infralab.engines.serving.app import create_app
+from infralab.engines.serving.launcher import launch
+from infralab.engines.serving.loadgen import closed_loop
+from infralab.engines.serving.observe import (
     SLO,
     Scraper,
     parse,

@@ -54,7 +54,7 @@ from jupyterlab_harness import (
     screenshot_notebook,
 )
 
-from infralab import labs, notebooks
+from infralab.tooling import labs, notebooks
 
 SHOTS = ARTIFACTS / "browser"
 # Every lesson, lab solution and the class dashboard, in course order.

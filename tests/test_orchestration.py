@@ -1,4 +1,4 @@
-"""The step-graph runner (infralab.serving.orchestrate): schedules on a virtual clock, the
+"""The step-graph runner (infralab.engines.serving.orchestrate): schedules on a virtual clock, the
 cache, the budget and its error, additive costs, and agreement with lab 10's reference."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infralab.checks.references import lab10 as R10
-from infralab.errors import InfralabError
-from infralab.serving import orchestrate as o
+from infralab.core.errors import InfralabError
+from infralab.engines.serving import orchestrate as o
+from infralab.tooling.checks.references import lab10 as R10
 
 
 def _spec(steps, budget=None):
@@ -187,7 +187,7 @@ def test_critical_path_refuses_a_cycle():
 
 
 def test_kv_cache_bytes_is_the_generators_formula():
-    from infralab.models import decoder
+    from infralab.engines.models import decoder
 
     cfg = decoder.Config(30, 576, 1536, 9, 3, 64, 49152, 1e5, 1e-5, 8192, 1, 2)
     assert (

@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from infralab.serving import launcher
-from infralab.serving.launcher import port_is_free
+from infralab.engines.serving import launcher
+from infralab.engines.serving.launcher import port_is_free
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals (Windows: see launcher)")
 
@@ -28,7 +28,7 @@ PARENT = """
 import os, signal, sys, time
 # a runner under nohup passes SIGHUP on as ignored; a kernel or a shell has the default
 signal.signal(signal.SIGHUP, signal.SIG_DFL)
-from infralab.serving.launcher import launch
+from infralab.engines.serving.launcher import launch
 server = launch({app!r}, factory_kwargs={kwargs!r}, die_with_parent={die!r}, ready_timeout_s=120)
 print(server.pid, server.port, flush=True)
 if {exit_at_once!r}:
@@ -109,7 +109,7 @@ def test_pipe_watch_alone_stops_the_server():
     ends), as on macOS: the pipe alone must stop the server."""
     script = (
         "import threading, time\n"
-        "from infralab.serving.launcher import launch\n"
+        "from infralab.engines.serving.launcher import launch\n"
         "box = []\n"
         "t = threading.Thread(target=lambda: box.append(launch(factory_kwargs={'embedder': "
         "'hash'})))\n"
@@ -142,11 +142,11 @@ def test_the_chat_server_dies_with_its_parent(tmp_path_factory, monkeypatch):
     cache = _tmp_model_cache(tmp_path_factory)
     monkeypatch.setenv("INFRALAB_CACHE", str(cache["cache"]))
     monkeypatch.setenv("INFRALAB_ASSETS_DIR", str(cache["assets"]))
-    from infralab.models import decoder
+    from infralab.engines.models import decoder
 
     decoder.build("q4", quiet=True)
     parent, pid, port = _start_parent(
-        "infralab.serving.chat:create_chat_app", {"variant": "q4", "threads": 1}
+        "infralab.engines.serving.chat:create_chat_app", {"variant": "q4", "threads": 1}
     )
     try:
         assert psutil.Process(pid).memory_info().rss > 100 * 2**20
@@ -161,7 +161,7 @@ def test_the_chat_server_dies_with_its_parent(tmp_path_factory, monkeypatch):
 
 
 def _tmp_model_cache(tmp_path_factory) -> dict[str, Path]:
-    from infralab import assets
+    from infralab.core import assets
 
     st = assets.status("smollm2")
     if not st["verified"]:
@@ -233,7 +233,7 @@ def test_launch_sweeps_before_starting(private_registry):
 
 
 def test_the_doctor_sweeps_and_reports(private_registry):
-    from infralab import doctor
+    from infralab.tooling import doctor
 
     parent, orphan, port = _start_parent(die=False, exit_at_once=True)
     parent.wait(timeout=DEADLINE_S)
@@ -249,7 +249,7 @@ def test_the_doctor_sweeps_and_reports(private_registry):
 
 WATCHER = (
     "import time\n"
-    "from infralab.serving import launcher\n"
+    "from infralab.engines.serving import launcher\n"
     "launcher._watch_parent()\n"
     "print('watching', flush=True)\n"
     "time.sleep(600)\n"
@@ -276,7 +276,7 @@ def test_the_process_wait_used_on_windows_also_stops_the_server():
     middle = (
         "import json, os, subprocess, sys, time\n"
         "import psutil\n"
-        "from infralab.serving import launcher\n"
+        "from infralab.engines.serving import launcher\n"
         "me = {'pid': os.getpid(), 'create_time': psutil.Process().create_time()}\n"
         "env = dict(os.environ, **{launcher.PARENT_ENV: json.dumps(me)})\n"
         f"child = subprocess.Popen([sys.executable, '-c', {WATCHER!r}], env=env,\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infralab import paths
+from infralab.core import paths
 
 LOCATIONS = {
     name: value

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from infralab import env, preflight
+from infralab.core import env
+from infralab.tooling import preflight
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECK_NAMES = [

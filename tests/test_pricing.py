@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infralab.costs import pricing
+from infralab.economics.costs import pricing
 
 
 def test_shipped_price_files_are_valid() -> None:
@@ -177,7 +177,7 @@ def test_lesson_06_simulated_round_trip_is_the_published_figure() -> None:
     names in prose and the one its code sleeps are the row in datasets/pricing/network.csv."""
     import json
 
-    from infralab.paths import REPO_ROOT
+    from infralab.core.paths import REPO_ROOT
 
     row = pricing.round_trip("within Europe regions")
     assert row["source"].startswith("https://") and row["as_of"] == "2019-10-31"

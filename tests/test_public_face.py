@@ -1,11 +1,14 @@
 """Notebooks import only from the kit's public faces, and every face names real things.
 
-A face is a package (``infralab.costs``) or a top-level module (``infralab.results``) with an
-``__all__``: what lessons and labs may use. A package's ``__all__`` may name a submodule
-(``infralab.charts.costs``, ``infralab.checks.lab04``), which is then a face of its own with
-its own ``__all__``. A notebook may write ``from infralab import <face>`` and use
-``<face>.<name>``, or ``from infralab.<face> import <name>``, where ``<name>`` is in that
-face's ``__all__``; ``from infralab.a.b import ...`` reaches past the face and fails here.
+The kit is five layer folders (``infralab.core``, ``engines``, ``economics``, ``presentation``,
+``tooling``). A face is a package (``infralab.economics.costs``) or a module
+(``infralab.core.results``) one level inside a layer, with an ``__all__``: what lessons and labs
+may use. A package's ``__all__`` may name a submodule (``infralab.presentation.charts.costs``,
+``infralab.tooling.checks.lab04``), which is then a face of its own with its own ``__all__``.
+A notebook may write ``from infralab.<layer> import <face>`` and use ``<face>.<name>``, or
+``from infralab.<layer>.<face> import <name>``, where ``<name>`` is in that face's
+``__all__``; ``from infralab.<layer>.a.b import ...`` reaches past the face, and a path from
+before the layers (``infralab.costs``) is refused here, though it still imports.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from infralab.paths import REPO_ROOT
+from infralab.core.paths import REPO_ROOT
+
+LAYERS = ("core", "engines", "economics", "presentation", "tooling")
 
 NOTEBOOKS = sorted(
     [
@@ -85,12 +90,20 @@ def face_violations(source: str) -> list[str]:
 def _import_from(node: ast.ImportFrom, bound: dict[str, types.ModuleType]) -> list[str]:
     """What is wrong with one ``from infralab... import ...``; binds the faces it names."""
     where = f"line {node.lineno}: from {node.module} import"
-    if node.module.count(".") > 1:
+    if node.module == "infralab":  # from infralab import <layer>, ...
+        layers = {
+            a.asname or a.name: _face(f"infralab.{a.name}") for a in node.names if a.name in LAYERS
+        }
+        bound.update({k: v for k, v in layers.items() if v is not None})
+        return [
+            f"{where} {a.name}: not a layer; write from infralab.<layer> import {a.name}"
+            for a in node.names
+            if a.name not in LAYERS
+        ]
+    if node.module.split(".")[1] not in LAYERS:
+        return [f"{where} ...: {node.module} is a path from before the layer folders"]
+    if node.module.count(".") > 2:
         return [f"{where} ...: {node.module} is not a face; import from its package"]
-    if node.module == "infralab":  # from infralab import <face>, ...
-        faces = {a.asname or a.name: _face(f"infralab.{a.name}") for a in node.names}
-        bound.update({k: v for k, v in faces.items() if v is not None})
-        return [f"{where} {k}: not a face (no __all__)" for k, v in faces.items() if v is None]
     parent = _face(node.module)
     if parent is None:
         return [f"{where} ...: {node.module} has no __all__ (not a face)"]
@@ -141,7 +154,9 @@ def _modules_with_all() -> list[str]:
 
 def test_every_name_in_every_all_exists() -> None:
     modules = _modules_with_all()
-    assert "infralab.serving" in modules and "infralab.results" in modules  # the scan finds faces
+    assert (
+        "infralab.engines.serving" in modules and "infralab.core.results" in modules
+    )  # the scan finds faces
     missing = [
         f"{m}.{name}"
         for m in modules
@@ -156,10 +171,10 @@ def test_a_package_face_loads_its_submodules_only_when_used() -> None:
     until a name is used (the faces re-export lazily)."""
     code = (
         "import sys\n"
-        "import infralab.serving, infralab.models, infralab.rag, infralab.costs, infralab.bench\n"
-        "print(sorted(m for m in sys.modules if m.count('.') > 1 and m.startswith('infralab.')))\n"
-        "from infralab.serving import launch\n"
-        "print('infralab.serving.launcher' in sys.modules)\n"
+        "import infralab.engines.serving, infralab.engines.models, infralab.engines.rag, infralab.economics.costs, infralab.tooling.bench\n"
+        "print(sorted(m for m in sys.modules if m.count('.') > 2 and m.startswith('infralab.')))\n"
+        "from infralab.engines.serving import launch\n"
+        "print('infralab.engines.serving.launcher' in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
@@ -170,14 +185,18 @@ def test_a_package_face_loads_its_submodules_only_when_used() -> None:
 @pytest.mark.parametrize(
     "source",
     [
-        "from infralab.serving.launcher import launch",  # past the face
-        "import infralab.serving",  # a plain import of the kit
-        "from infralab.serving import not_a_name",  # not in the face
-        "from infralab.serving import launcher",  # a submodule the face does not name
-        "from infralab import serving\nserving.launcher.free_port()",  # the same, as attribute
-        "from infralab import paths",  # a module with no face
-        "from infralab.charts import costs as c\nc.not_a_chart()",  # a sub-face, a missing name
-        "from infralab import decision\ndecision.rules.not_there",  # nested sub-face
+        "from infralab.engines.serving.launcher import launch",  # past the face
+        "import infralab.engines.serving",  # a plain import of the kit
+        "from infralab.engines.serving import not_a_name",  # not in the face
+        "from infralab.engines.serving import launcher",  # a submodule the face does not name
+        "from infralab.engines import serving\nserving.launcher.free_port()",  # as attribute
+        "from infralab.core import paths",  # a module with no face
+        "from infralab.presentation.charts import costs as c\nc.not_a_chart()",  # sub-face
+        "from infralab.economics import decision\ndecision.rules.not_there",  # nested sub-face
+        "from infralab.costs import unit",  # a path from before the layers (it still imports)
+        "from infralab import costs",  # the same, one level up
+        "from infralab import core\ncore.paths.REPO_ROOT",  # a layer face names no paths
+        "from infralab.core.paths import REPO_ROOT",  # past the face (paths has no __all__)
     ],
 )
 def test_a_planted_bad_import_fails(source: str) -> None:
@@ -188,20 +207,23 @@ def test_a_planted_bad_import_in_a_notebook_fails(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell("# a lesson"),
-        nbformat.v4.new_code_cell("%matplotlib inline\nfrom infralab.serving import launch"),
-        nbformat.v4.new_code_cell("from infralab.rag.hybrid import RagIndex"),
+        nbformat.v4.new_code_cell(
+            "%matplotlib inline\nfrom infralab.engines.serving import launch"
+        ),
+        nbformat.v4.new_code_cell("from infralab.engines.rag.hybrid import RagIndex"),
     ]
     path = tmp_path / "99_fake.ipynb"
     nbformat.write(nb, path)
     problems = face_violations(notebook_code(path))
-    assert len(problems) == 1 and "infralab.rag.hybrid" in problems[0]
+    assert len(problems) == 1 and "infralab.engines.rag.hybrid" in problems[0]
 
 
 def test_good_imports_pass() -> None:
     source = (
-        "from infralab import decision, runtime\n"
-        "from infralab.charts import costs as cost_charts\n"
-        "from infralab.serving import launch\n"
+        "from infralab.economics import decision\n"
+        "from infralab.core import runtime\n"
+        "from infralab.presentation.charts import costs as cost_charts\n"
+        "from infralab.engines.serving import launch\n"
         "runtime.cuda_usable()\n"
         "decision.rules.with_plan_costs\n"
         "cost_charts.tornado_chart\n"

@@ -2,16 +2,15 @@
 
 import pytest
 
-from infralab.rag.answer_quality import (
-    api_usd_per_question,
+from infralab.economics.costs.per_question import api_usd_per_question, model_ladder
+from infralab.engines.rag.answer_quality import (
     fact_present,
-    model_ladder,
     score_answer,
     score_table,
     summarize_quality,
     tokens,
 )
-from infralab.rag.corpus import load_questions
+from infralab.engines.rag.corpus import load_questions
 
 
 def test_tokens_normalise_numbers_and_units():

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from infralab.paths import REPO_ROOT
+from infralab.core.paths import REPO_ROOT
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="IPC transport: not on Windows")
 
@@ -105,7 +105,7 @@ def test_ray_serve_info_lines_stay_out_of_cell_output():
 
     code = (
         "import logging\n"
-        "from infralab.fleet import ray_serve\n"
+        "from infralab.engines.fleet import ray_serve\n"
         "ray_serve._serve()\n"
         "logging.getLogger('ray.serve').info(\"Started Serve in namespace 'serve'.\")\n"
         "logging.getLogger('ray.serve').warning('a real warning')\n"

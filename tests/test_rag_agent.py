@@ -1,4 +1,4 @@
-"""Lesson 10's live request (infralab.rag.agent) without servers: the step graph it builds,
+"""Lesson 10's live request (infralab.economics.agent) without servers: the step graph it builds,
 how it prices steps (the kit's billing functions), composed latencies, the saved record and
 the charts."""
 
@@ -9,11 +9,11 @@ import asyncio
 import pandas as pd
 import pytest
 
-from infralab import results
-from infralab.charts import multistep as charts
-from infralab.costs import billing, unit
-from infralab.rag import agent
-from infralab.serving import orchestrate as orch
+from infralab.core import results
+from infralab.economics import agent
+from infralab.economics.costs import billing, unit
+from infralab.engines.serving import orchestrate as orch
+from infralab.presentation.charts import multistep as charts
 
 
 class _Index:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from infralab.rag.corpus import load_documents, load_questions
+from infralab.engines.rag.corpus import load_documents, load_questions
 
 pytestmark = pytest.mark.slow
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def _models_or_skip(*keys: str) -> None:
     """Skip only when a model's weights were never fetched (checked, not guessed from an
     exception); any failure after that, e.g. a broken embedder, fails the test."""
-    from infralab import assets
+    from infralab.core import assets
 
     missing = [k for k in keys if not assets.status(k)["verified"]]
     if missing:
@@ -32,10 +32,10 @@ def corpus():
 
 def test_dense_lexical_hybrid_on_kit_corpus(corpus):
     _models_or_skip("minilm")
-    from infralab.assets import cache_dir
-    from infralab.models.encoder import Embedder
-    from infralab.rag import evaluate as ev
-    from infralab.rag.hybrid import RagIndex
+    from infralab.core.assets import cache_dir
+    from infralab.engines.models.encoder import Embedder
+    from infralab.engines.rag import evaluate as ev
+    from infralab.engines.rag.hybrid import RagIndex
 
     docs, questions = corpus
     index = RagIndex.build(
@@ -53,12 +53,14 @@ def test_dense_lexical_hybrid_on_kit_corpus(corpus):
 
 def test_cloud_app_answers_through_the_llm_server(corpus):
     _models_or_skip("minilm", "smollm2")
-    from infralab.serving.launcher import launch
+    from infralab.engines.serving.launcher import launch
 
     _, questions = corpus
     q = next(q for q in questions if q.answerable and q.tenant == "web3")
     keys = {"e2e-key": "web3"}
-    with launch("infralab.serving.chat:create_chat_app", factory_kwargs={"variant": "q4"}) as llm:
+    with launch(
+        "infralab.engines.serving.chat:create_chat_app", factory_kwargs={"variant": "q4"}
+    ) as llm:
         kwargs = {
             "api_keys": keys,
             "llm_url": llm.url + "/v1",
@@ -67,7 +69,7 @@ def test_cloud_app_answers_through_the_llm_server(corpus):
             "max_tokens": 24,
         }
         with launch(
-            "infralab.rag.cloud_app:create_app", factory_kwargs=kwargs, ready_timeout_s=180
+            "infralab.engines.rag.cloud_app:create_app", factory_kwargs=kwargs, ready_timeout_s=180
         ) as app:
             assert httpx.post(app.url + "/ask", json={"question": "x"}).status_code == 401
             resp = httpx.post(

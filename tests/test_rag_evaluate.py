@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from infralab.charts import rag_pipeline as rag_charts
-from infralab.checks import CheckFailed, lab06
-from infralab.costs import placement
-from infralab.models.standin import HashEmbedder
-from infralab.rag import evaluate as ev
-from infralab.rag import measure as rag_measure
-from infralab.rag.chunking import chunk_documents
-from infralab.rag.cloud_app import create_app, parse_keys
-from infralab.rag.corpus import load_documents, load_questions
-from infralab.rag.hybrid import RagIndex
-from infralab.rag.vector_store import make_client
+from infralab.economics.costs import placement
+from infralab.engines.models.standin import HashEmbedder
+from infralab.engines.rag import evaluate as ev
+from infralab.engines.rag import measure as rag_measure
+from infralab.engines.rag.chunking import chunk_documents
+from infralab.engines.rag.cloud_app import create_app, parse_keys
+from infralab.engines.rag.corpus import load_documents, load_questions
+from infralab.engines.rag.hybrid import RagIndex
+from infralab.engines.rag.vector_store import make_client
+from infralab.presentation.charts import rag_pipeline as rag_charts
+from infralab.tooling.checks import CheckFailed, lab06
 
 DATA = Path(__file__).parent / "data"
 
@@ -105,7 +105,7 @@ def test_charts_build(index, docs):
 
 
 def test_lab06_checks_pass_and_fail(index, docs):
-    from infralab.rag import tenancy
+    from infralab.engines.rag import tenancy
 
     def good(idx, tenant, q, flt):
         flt = {"must": [{"key": "tenant", "match": {"value": tenant}}, *([flt] if flt else [])]}
@@ -144,7 +144,7 @@ def test_keys_from_env_spec_and_network_delay(index):
         chat=SimpleNamespace(completions=SimpleNamespace(create=lambda **kw: reply))
     )
 
-    from infralab.rag.answer import Generator
+    from infralab.engines.rag.answer import Generator
 
     app = create_app(
         {"k": "saas"}, index=index, network_delay_ms=30, generator=Generator(echo, min_score=-1)
@@ -159,7 +159,7 @@ def test_keys_from_env_spec_and_network_delay(index):
 
 
 def test_qdrant_url_selects_a_server(monkeypatch, tmp_path):
-    import infralab.rag.vector_store as store_mod
+    import infralab.engines.rag.vector_store as store_mod
 
     seen: list[dict] = []
     monkeypatch.setattr(store_mod, "QdrantClient", lambda **kw: seen.append(kw) or kw)

@@ -1,4 +1,4 @@
-"""Corpus loading, chunking, fusion, metrics and retrieval of infralab.rag (no model needed)."""
+"""Corpus loading, chunking, fusion, metrics and retrieval of infralab.engines.rag (no model needed)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infralab.models.standin import HashEmbedder
-from infralab.rag.chunking import chunk_documents, split_words
-from infralab.rag.corpus import CorpusError, load_documents, load_questions, parse_front_matter
-from infralab.rag.evaluate import (
+from infralab.engines.models.standin import HashEmbedder
+from infralab.engines.rag.chunking import chunk_documents, split_words
+from infralab.engines.rag.corpus import (
+    CorpusError,
+    load_documents,
+    load_questions,
+    parse_front_matter,
+)
+from infralab.engines.rag.evaluate import (
     calibrate_threshold,
     doc_ranking,
     ndcg_at_k,
@@ -20,9 +25,9 @@ from infralab.rag.evaluate import (
     run_retrieval,
     summarize,
 )
-from infralab.rag.hybrid import RagIndex, reciprocal_rank_fusion
-from infralab.rag.lexical import LexicalIndex
-from infralab.rag.vector_store import Hit, TenantScopeError, TenantVectorStore
+from infralab.engines.rag.hybrid import RagIndex, reciprocal_rank_fusion
+from infralab.engines.rag.lexical import LexicalIndex
+from infralab.engines.rag.vector_store import Hit, TenantScopeError, TenantVectorStore
 
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "rag_corpus"

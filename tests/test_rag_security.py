@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infralab.models.standin import HashEmbedder
-from infralab.rag.answer import NOT_FOUND, Generator, build_messages, check_output, screen
-from infralab.rag.cloud_app import UNAUTHORIZED, create_app, question_hash
-from infralab.rag.corpus import load_documents
-from infralab.rag.hybrid import RagIndex
-from infralab.rag.vector_store import Hit
+from infralab.engines.models.standin import HashEmbedder
+from infralab.engines.rag.answer import NOT_FOUND, Generator, build_messages, check_output, screen
+from infralab.engines.rag.cloud_app import UNAUTHORIZED, create_app, question_hash
+from infralab.engines.rag.corpus import load_documents
+from infralab.engines.rag.hybrid import RagIndex
+from infralab.engines.rag.vector_store import Hit
 
 CORPUS = Path(__file__).parent / "data" / "rag_corpus"
 TENANTS = ["saas", "lawfirm", "web3"]
@@ -36,7 +36,7 @@ def index(request, docs):
 @pytest.fixture(scope="module")
 def owner(docs):
     """Ground truth from the files, not from the store's payloads."""
-    from infralab.rag.chunking import chunk_documents
+    from infralab.engines.rag.chunking import chunk_documents
 
     return {c.chunk_id: c.tenant for c in chunk_documents(docs, 12, 3)}
 
@@ -294,7 +294,7 @@ def test_real_corpus_injection_document_is_screened():
 
 
 def test_citations_by_word_overlap_when_the_model_gives_none():
-    from infralab.rag.answer import attribute
+    from infralab.engines.rag.answer import attribute
 
     hits = [
         Hit("a#0", "a", "t", "", "Digests are generated every Monday at 06:00 UTC.", 0.9),

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from qdrant_client import QdrantClient, models
 
-from infralab.rag import tenancy
+from infralab.engines.rag import tenancy
 
 DOCS = [
     {"tenant": "acme", "doc_id": "acme-1", "title": "Leave", "text": "Twenty days of leave. zebrafrost"},

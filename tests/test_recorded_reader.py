@@ -1,5 +1,5 @@
 """The kit's recorded benchmark runs (datasets/benchmarks/) have one reader and store each
-figure once: ``infralab.results.recorded`` opens them, and nothing else in the package does."""
+figure once: ``infralab.core.results.recorded`` opens them, and nothing else in the package does."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from infralab import results
-from infralab.errors import InfralabError
+from infralab.core import results
+from infralab.core.errors import InfralabError
 
 PACKAGE = Path(results.__file__).parent
 # results.py reads and writes the folder; paths.py names it
@@ -85,9 +85,9 @@ def test_the_scan_finds_a_direct_read() -> None:
     """The scan below is a real check: each way of reaching the folder directly is found."""
     names = results.recorded_names()
     bad = {
-        "from infralab.paths import BENCHMARKS_DIR\n": "import BENCHMARKS_DIR",
+        "from infralab.core.paths import BENCHMARKS_DIR\n": "import BENCHMARKS_DIR",
         "from infralab import results\nx = results.RECORDED_DIR / 'a.json'\n": ".RECORDED_DIR",
-        "import json\nfrom infralab.paths import DATASETS_DIR\n"
+        "import json\nfrom infralab.core.paths import DATASETS_DIR\n"
         "json.loads((DATASETS_DIR / 'benchmarks' / 'x.json').read_text())\n": "'benchmarks'",
         "from pathlib import Path\nPath('datasets/benchmarks/serving.json').read_text()\n": "Path(",
         "def f(folder):\n    return sorted(folder.glob('embedding_gpu_*.json'))\n": "glob(",
@@ -116,7 +116,7 @@ def test_no_module_but_results_opens_a_recorded_file() -> None:
         if found:
             offenders[str(path.relative_to(PACKAGE.parent))] = found
     assert not offenders, (
-        "read recorded runs with infralab.results.recorded (write them with "
+        "read recorded runs with infralab.core.results.recorded (write them with "
         f"results.write_recorded), not directly: {offenders}"
     )
 
@@ -142,8 +142,8 @@ def test_every_recorded_file_loads_through_the_one_reader() -> None:
 def test_every_recorded_run_the_kit_names_exists() -> None:
     """A reader that lists a recorded file that is not there is a bug (it once named an
     H100 run that was never recorded)."""
-    from infralab.charts import tokens
-    from infralab.rag import measure as rag_measure
+    from infralab.engines.rag import measure as rag_measure
+    from infralab.presentation.charts import tokens
 
     named = [*tokens.GPU_RECORDS, *results.RECORDED_GPU.values(), rag_measure.GPU_GENERATION_RECORD]
     missing = [n for n in named if not results.recorded_path(n).is_file()]
@@ -152,7 +152,7 @@ def test_every_recorded_run_the_kit_names_exists() -> None:
 
 
 def test_quality_sections_through_the_one_reader() -> None:
-    from infralab.rag import answer_quality
+    from infralab.engines.rag import answer_quality
 
     for section in ("quality", "drift", "isolation"):
         part, label = answer_quality.recorded(section)

@@ -1,6 +1,6 @@
 """The student release: nothing an instructor keeps back ships; everything a student runs does.
 
-The searches here are written independently of ``infralab.release.audit`` (the command's own
+The searches here are written independently of ``infralab.tooling.release.audit`` (the command's own
 guard), so a bug in one does not hide a leak from both.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from infralab import labs, notebooks, release
-from infralab.project import REPOSITORY, STUDENT_BRANCH
+from infralab.core.project import REPOSITORY, STUDENT_BRANCH
+from infralab.tooling import labs, notebooks, release
 
 GIT_ID = {
     "GIT_AUTHOR_NAME": "t",
@@ -28,7 +28,7 @@ GIT_ID = {
     "GIT_COMMITTER_NAME": "t",
     "GIT_COMMITTER_EMAIL": "t@t",
 }
-FORBIDDEN_DIRS = ("labs/solutions", "docs/answers", "infralab/checks/references", "tests")
+FORBIDDEN_DIRS = ("labs/solutions", "docs/answers", "infralab/tooling/checks/references", "tests")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -123,7 +123,7 @@ def _function_bodies(py_source: str) -> list[tuple[str, str]]:
 
 def _reference_bodies(root: Path) -> list[tuple[str, str]]:
     refs = []
-    for path in sorted((root / "infralab" / "checks" / "references").rglob("*.py")):
+    for path in sorted((root / "infralab" / "tooling" / "checks" / "references").rglob("*.py")):
         refs += [(f"{path.name}:{n}", d) for n, d in _function_bodies(path.read_text())]
     return refs
 
@@ -183,7 +183,7 @@ def test_no_notebook_has_a_solution_marker_or_a_solution_block(built, repo_root)
 
 
 def test_no_file_holds_a_reference_function(built, repo_root):
-    # Whatever functions infralab/checks/references/ has in this checkout (none before the
+    # Whatever functions infralab/tooling/checks/references/ has in this checkout (none before the
     # references move lands): the planted-leak test below shows the search finds them.
     assert reference_leaks(built.out, repo_root) == []
     for where, dump in _reference_bodies(repo_root):
@@ -193,7 +193,7 @@ def test_no_file_holds_a_reference_function(built, repo_root):
 
 
 def test_the_release_passes_its_own_audit(built, repo_root):
-    assert (repo_root / "infralab" / "checks" / "references").is_dir()
+    assert (repo_root / "infralab" / "tooling" / "checks" / "references").is_dir()
     assert release.audit(built.out, repo_root) == []
 
 
@@ -210,7 +210,7 @@ def test_every_lesson_and_student_lab_ships(built, repo_root):
 def test_what_make_lab_binder_and_colab_need_ships(built):
     for name in ("README.md", "pyproject.toml", "Makefile", "environment.yml", "postBuild",
                  "start", "constraints.txt", ".jupyter/labconfig/page_config.json",
-                 "datasets/pricing/llm_api.csv", "infralab/__init__.py", "infralab/colab.py"):  # fmt: skip
+                 "datasets/pricing/llm_api.csv", "infralab/__init__.py", "infralab/tooling/colab.py"):  # fmt: skip
         assert (built.out / name).is_file(), name
     for name in ("postBuild", "start"):
         assert os.access(built.out / name, os.X_OK), f"{name} lost its executable bit"
@@ -237,9 +237,9 @@ def test_the_readme_says_what_it_is(built):
 def test_the_kit_imports_and_stops_instructor_commands_without_them(built, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(built.out)}
     code = (
-        "import importlib.util, infralab, infralab.checks.lab05, infralab.colab; "
+        "import importlib.util, infralab, infralab.tooling.checks.lab05, infralab.tooling.colab; "
         "print(infralab.__file__); "
-        "print(importlib.util.find_spec('infralab.checks.references'))"
+        "print(importlib.util.find_spec('infralab.tooling.checks.references'))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
@@ -283,11 +283,11 @@ def helper(requests_per_s, busy):
 
 def test_a_planted_reference_copy_is_found(repo_root, tmp_path):
     clone = _clone(repo_root, tmp_path / "repo")
-    refs = clone / "infralab" / "checks" / "references"
+    refs = clone / "infralab" / "tooling" / "checks" / "references"
     refs.mkdir(parents=True, exist_ok=True)
     (refs / "__init__.py").touch()
     (refs / "lab99.py").write_text(LEAKY_REFERENCE)
-    (clone / "infralab" / "costs" / "leaky.py").write_text(LEAK)
+    (clone / "infralab" / "economics" / "costs" / "leaky.py").write_text(LEAK)
     leaky_nb = notebooks.read(clone / "course" / "00_start_here.ipynb")
     leaky_nb["cells"].append(
         {
@@ -304,10 +304,10 @@ def test_a_planted_reference_copy_is_found(repo_root, tmp_path):
 
     out = tmp_path / "student"
     release.build(out, clone, strict=False)
-    assert not (out / "infralab" / "checks" / "references").exists()
-    assert (out / "infralab" / "costs" / "leaky.py").exists()
+    assert not (out / "infralab" / "tooling" / "checks" / "references").exists()
+    assert (out / "infralab" / "economics" / "costs" / "leaky.py").exists()
     leaks = reference_leaks(out, clone)
-    assert any(x.startswith("infralab/costs/leaky.py: helper") for x in leaks), leaks
+    assert any(x.startswith("infralab/economics/costs/leaky.py: helper") for x in leaks), leaks
     assert any(x.startswith("docs/leak.ipynb: helper") for x in leaks), leaks
     problems = release.audit(out, clone)
     assert any("leaky.py" in p and "lab99.py" in p for p in problems), problems

@@ -81,7 +81,7 @@ def _snapshot(folder: Path) -> dict[str, tuple]:
 
 @pytest.mark.slow
 def test_postbuild_runs_twice_on_a_copy_of_the_cache(tmp_path):
-    from infralab import assets
+    from infralab.core import assets
 
     shared = assets.cache_dir()
     needed = [shared / "assets", shared / "models"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infralab import results
+from infralab.core import results
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_recorded_records_agree_with_their_detail() -> None:
 
 
 def test_one_machine_description() -> None:
-    from infralab.bench import embed, generate
+    from infralab.tooling.bench import embed, generate
 
     m = results.machine(threads=2)
     assert {"platform", "cpu_model", "cpus", "python"} <= set(m) and m["threads"] == 2

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from infralab.rag.answer import NOT_FOUND
-from infralab.rag.router import extract, route, routed, sentences
-from infralab.rag.vector_store import Hit
+from infralab.engines.rag.answer import NOT_FOUND
+from infralab.engines.rag.router import extract, route, routed, sentences
+from infralab.engines.rag.vector_store import Hit
 
 AUDIO = Hit(
     "saas-001#0",

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from infralab import runtime
-from infralab.models import synthetic
+from infralab.core import runtime
+from infralab.engines.models import synthetic
 
 
 @pytest.fixture(scope="module")

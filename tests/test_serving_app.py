@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from infralab.serving import app as app_module
-from infralab.serving.app import HashEmbedder, create_app, make_lambda_handler
+from infralab.engines.serving import app as app_module
+from infralab.engines.serving.app import HashEmbedder, create_app, make_lambda_handler
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +192,7 @@ def test_module_level_lambda_handler_builds_its_app_once(monkeypatch):
 
 
 def test_real_model_through_the_api_matches_the_reference(reference_dir):
-    from infralab.assets import AssetError, asset_paths
+    from infralab.core.assets import AssetError, asset_paths
 
     try:  # the one optional thing: the pinned MiniLM files (a failure past this one fails)
         asset_paths("minilm")
@@ -263,8 +263,8 @@ def test_metrics_prometheus_and_json_after_a_known_sequence():
 
 def test_the_stand_in_embedder_is_the_same_everywhere():
     """The service's stand-in and the neutral one the RAG app uses give the same vectors
-    (serving.app keeps its own copy until it imports infralab.models.standin)."""
-    from infralab.models.standin import HashEmbedder as Neutral
+    (serving.app keeps its own copy until it imports infralab.engines.models.standin)."""
+    from infralab.engines.models.standin import HashEmbedder as Neutral
 
     texts = ["a", "the same text", "ünïcode \ud800 surrogate"]
     np.testing.assert_array_equal(Neutral().embed(texts), HashEmbedder().embed(texts))
@@ -286,7 +286,7 @@ def test_float_form_is_exact_and_fast_encoder_matches_the_standard_library():
 def test_openai_client_round_trip_base64_by_default_and_float():
     """The official client asks for base64 unless told otherwise; both forms give our floats."""
     openai = pytest.importorskip("openai")
-    from infralab.serving.launcher import launch
+    from infralab.engines.serving.launcher import launch
 
     texts = ["a short text", "another, somewhat longer, text to embed", "x"]
     want = HashEmbedder().embed(texts)

@@ -1,5 +1,5 @@
 """Lessons teach in the open: the functions lessons 05 and 07 show with
-``infralab.notebooks.show_source`` are the kit's real ones, and short enough to read."""
+``infralab.tooling.notebooks.show_source`` are the kit's real ones, and short enough to read."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import re
 
 import pytest
 
-from infralab.notebooks import show_source
-from infralab.paths import REPO_ROOT
+from infralab.core.paths import REPO_ROOT
+from infralab.tooling.notebooks import show_source
 
-MODULES = {"billing": "infralab.costs.billing", "breakeven": "infralab.costs.breakeven",
-           "decision": "infralab.decision"}  # fmt: skip
+MODULES = {"billing": "infralab.economics.costs.billing", "breakeven": "infralab.economics.costs.breakeven",
+           "decision": "infralab.economics.decision"}  # fmt: skip
 MAX_LINES = 60  # what fits on a slide and a screen
 
 

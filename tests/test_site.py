@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from infralab import site
+from infralab.tooling import site
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

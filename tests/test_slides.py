@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from infralab import slides
+from infralab.tooling import slides
 
 
 def _nb() -> dict:

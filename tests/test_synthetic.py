@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 import pytest
 
-from infralab import runtime
-from infralab.models import synthetic
+from infralab.core import runtime
+from infralab.engines.models import synthetic
 
 
 def test_mlp_matches_numpy() -> None:

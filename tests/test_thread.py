@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from infralab import decision, results
+from infralab.core import results
+from infralab.economics import decision
 
 REPO = results.REPO_ROOT
 LESSONS = ("02_serverless_api", "03_onnx_gpu_vs_cpu", "04_llm_tokens", "06_hybrid_rag")
@@ -24,7 +25,7 @@ THREAD = [
 
 def _walk_the_thread(folder: Path) -> None:
     """Assert that every saved figure reaches the dashboard and the memo, labelled."""
-    from infralab.widgets import WorkloadDashboard
+    from infralab.presentation.widgets import WorkloadDashboard
 
     saved = {k: json.loads((folder / f"{k}.json").read_text()) for k, _, _ in THREAD}
     for data in saved.values():
@@ -96,7 +97,7 @@ def _from_executed_copies(results_folder: Path) -> bool:
     """Put what lessons 02, 03, 04 and 06 saved in the notebook tests' run (``make notebooks``
     keeps each executed lesson with the results it wrote) into ``results_folder``; False, with
     the reason printed, when a copy is missing or stale (then the lessons are run here)."""
-    from infralab import executed
+    from infralab.tooling import executed
 
     kit = executed.kit_sha256()
     found = [executed.lookup(REPO / "course" / f"{name}.ipynb", REPO, kit=kit) for name in LESSONS]
@@ -118,7 +119,7 @@ def test_lessons_executed_on_cpu_feed_dashboard_and_memo(results_folder: Path) -
     each lesson saved); alone, or with a stale copy, this executes them (several minutes)."""
     import nbformat
 
-    from infralab.notebooks import client_class
+    from infralab.tooling.notebooks import client_class
 
     if _from_executed_copies(results_folder):
         assert {p.name for p in results_folder.iterdir()} >= {f"{k}.json" for k, _, _ in THREAD}

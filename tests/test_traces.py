@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infralab.traces import KINDS, make_trace, provisioned_cost, simulate_keep_alive
+from infralab.economics.traces import KINDS, make_trace, provisioned_cost, simulate_keep_alive
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infralab.training import baselines, bill, data, head
+from infralab.economics.costs import training_bill as bill
+from infralab.engines.training import baselines, data, head
 
 # Resumed and uninterrupted runs take the same batches in the same order with the same
 # arithmetic, so they should agree to the last bit; the stated tolerance allows for a

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from infralab.checks import CheckFailed, lab08
-from infralab.fleet import packing
-from infralab.training import bill
+from infralab.economics.costs import training_bill as bill
+from infralab.engines.fleet import packing
+from infralab.tooling.checks import CheckFailed, lab08
 
 
 def _valid(c, m):

@@ -7,9 +7,9 @@ import json
 import altair as alt
 import pytest
 
-from infralab.charts import costs as charts
-from infralab.costs import model as m
-from infralab.widgets import CostDashboard
+from infralab.economics.costs import model as m
+from infralab.presentation.charts import costs as charts
+from infralab.presentation.widgets import CostDashboard
 
 
 def _titles(spec: dict) -> list[str]:
@@ -139,8 +139,8 @@ def test_every_option_set_draws(dash: CostDashboard) -> None:
 def test_workload_dashboard_covers_four_workloads_with_origins_and_people_cost(
     tmp_path, monkeypatch
 ) -> None:
-    from infralab import results
-    from infralab.widgets import WorkloadDashboard
+    from infralab.core import results
+    from infralab.presentation.widgets import WorkloadDashboard
 
     monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "none"))
     dash = WorkloadDashboard(interactive=False)

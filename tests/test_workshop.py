@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infralab import slides
+from infralab.tooling import slides
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ANSWERS = REPO_ROOT / "docs" / "answers"

@@ -1,0 +1,245 @@
+"""Request traces and a scale-to-zero simulation: who waits for a cold start, and what avoids it.
+
+A serverless platform keeps an idle instance warm for a while (the keep-alive window) and
+then reclaims it; the next request after that waits for a cold start. How often that
+happens depends on the shape of the traffic, not only its volume: a steady trickle, a
+day-night cycle and sudden bursts with the same daily total behave very differently.
+This module makes seeded traces of those three shapes and replays them against a
+keep-alive policy, with an optional number of always-warm (provisioned) instances.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import Any
+
+import numpy as np
+
+from infralab.economics.costs.pricing import HOURS_PER_MONTH
+
+# What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
+__all__ = [
+    "KINDS",
+    "make_trace",
+    "provisioned_cost",
+    "simulate_keep_alive",
+]
+
+
+DAY_S = 86_400.0
+MAX_TRACE_REQUESTS = 5_000_000
+KINDS = ("steady", "diurnal", "bursty")
+
+
+def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return float(value)
+
+
+def _poisson(rng: np.random.Generator, rate: float, start: float, end: float) -> np.ndarray:
+    n = rng.poisson(rate * (end - start))
+    return np.sort(rng.uniform(start, end, size=n))
+
+
+def make_trace(
+    kind: str,
+    *,
+    mean_rps: float,
+    period_s: float = DAY_S,
+    seed: int = 0,
+    peak_to_mean: float = 1.8,
+    burst_share: float = 0.8,
+    bursts_per_hour: float = 1.0,
+    burst_s: float = 120.0,
+) -> np.ndarray:
+    """Sorted request times (seconds from 0) over ``period_s``, averaging ``mean_rps``.
+
+    - ``steady``: independent users at a constant rate (Poisson).
+    - ``diurnal``: the rate follows the day, peaking mid-afternoon at ``peak_to_mean`` times
+      the mean and falling near ``2 - peak_to_mean`` times it at night.
+    - ``bursty``: a low background plus bursts (about ``bursts_per_hour``, each lasting about
+      ``burst_s``) that carry ``burst_share`` of all requests, like a batch job or a
+      campaign.
+    The same ``seed`` gives the same trace.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    rate = _positive("mean_rps", mean_rps)
+    period = _positive("period_s", period_s)
+    expected = rate * period
+    if expected > MAX_TRACE_REQUESTS:
+        raise ValueError(
+            f"{rate:g} req/s over {period:g} s is {expected:,.0f} requests; the limit is "
+            f"{MAX_TRACE_REQUESTS:,}. Lower mean_rps or period_s."
+        )
+    rng = np.random.default_rng(seed)
+    if kind == "steady":
+        return _poisson(rng, rate, 0.0, period)
+    if kind == "diurnal":
+        if not 1 <= peak_to_mean < 2:
+            raise ValueError(f"peak_to_mean must be in [1, 2), got {peak_to_mean!r}")
+        amp = peak_to_mean - 1
+        candidates = _poisson(rng, rate * peak_to_mean, 0.0, period)
+        # Thinning: keep each candidate with probability rate(t) / peak rate.
+        phase = 2 * np.pi * (candidates / DAY_S - 0.375)  # peak at 15:00
+        keep = rng.uniform(size=candidates.size) < (1 + amp * np.sin(phase)) / peak_to_mean
+        return candidates[keep]
+    # bursty
+    if not 0 <= burst_share < 1:
+        raise ValueError(f"burst_share must be in [0, 1), got {burst_share!r}")
+    _positive("bursts_per_hour", bursts_per_hour)
+    _positive("burst_s", burst_s)
+    starts = _poisson(rng, bursts_per_hour / 3600.0, 0.0, period)
+    lengths = rng.exponential(burst_s, size=starts.size)
+    parts = [_poisson(rng, rate * (1 - burst_share), 0.0, period)]
+    total_burst = float(np.minimum(lengths, period - starts).sum())
+    if total_burst > 0 and burst_share > 0:
+        burst_rate = rate * burst_share * period / total_burst
+        for s, length in zip(starts, lengths, strict=True):
+            parts.append(_poisson(rng, burst_rate, s, min(s + length, period)))
+    return np.sort(np.concatenate(parts))
+
+
+def simulate_keep_alive(
+    timestamps: np.ndarray,
+    keep_alive_s: float,
+    *,
+    duration_s: float = 0.05,
+    cold_start_s: float = 1.0,
+    concurrency: int = 1,
+    min_warm: int = 0,
+) -> dict[str, Any]:
+    """Replay ``timestamps`` against a scale-to-zero platform.
+
+    Each instance serves up to ``concurrency`` requests at once (Lambda: 1). A request that
+    finds no free warm instance starts a new one and waits ``cold_start_s`` first. An
+    instance idle for longer than ``keep_alive_s`` is reclaimed; ``min_warm`` instances
+    (provisioned concurrency, or Cloud Run's minimum instances) are never reclaimed and
+    start warm. Returns counts of cold starts, the peak number of instances, and the
+    instance-seconds spent busy and kept warm while idle.
+    """
+    ts = np.asarray(timestamps, dtype=float)
+    if ts.ndim != 1:
+        raise ValueError("timestamps must be a 1-D array of request times in seconds")
+    if ts.size > MAX_TRACE_REQUESTS:
+        raise ValueError(f"at most {MAX_TRACE_REQUESTS:,} requests, got {ts.size:,}")
+    if ts.size and (not np.all(np.isfinite(ts)) or np.any(np.diff(ts) < 0)):
+        raise ValueError("timestamps must be finite and sorted (use np.sort)")
+    keep = _positive("keep_alive_s", keep_alive_s, allow_zero=True)
+    dur = _positive("duration_s", duration_s, allow_zero=True)
+    cold = _positive("cold_start_s", cold_start_s, allow_zero=True)
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+    if not isinstance(min_warm, int) or min_warm < 0:
+        raise ValueError(f"min_warm must be a whole number >= 0, got {min_warm!r}")
+
+    active: dict[int, int] = {}  # instance -> requests in flight
+    finishing: list[tuple[float, int]] = []  # heap of (finish time, instance)
+    partial: set[int] = set()  # busy but with a free slot
+    reserved = set(range(min_warm))
+    reserved_idle: list[int] = list(range(min_warm))
+    idle: list[tuple[float, int]] = []  # on-demand instances idle since t (stack: newest last)
+    next_id = min_warm
+    cold_starts = 0
+    busy_s = idle_warm_s = 0.0
+    peak = live = min_warm
+
+    def reclaim_before(t: float) -> None:
+        """Reclaim on-demand instances idle for longer than the keep-alive window."""
+        nonlocal idle_warm_s, live
+        k = 0  # the stack is ordered by idle-since time, oldest first
+        while k < len(idle) and idle[k][0] + keep < t:
+            k += 1
+        if k:
+            idle_warm_s += keep * k
+            live -= k
+            del idle[:k]
+
+    for t in ts:
+        while finishing and finishing[0][0] <= t:
+            done_at, inst = heapq.heappop(finishing)
+            active[inst] -= 1
+            if active[inst] == 0:
+                partial.discard(inst)
+                del active[inst]
+                if inst in reserved:
+                    reserved_idle.append(inst)
+                else:
+                    idle.append((done_at, inst))
+            else:
+                partial.add(inst)
+        reclaim_before(t)
+        extra = 0.0
+        if partial:
+            inst = next(iter(partial))
+        elif reserved_idle:
+            inst = reserved_idle.pop()
+        elif idle:
+            since, inst = idle.pop()  # the most recently used: it stays warm longest
+            idle_warm_s += t - since
+        else:
+            inst, extra = next_id, cold
+            next_id += 1
+            cold_starts += 1
+            live += 1
+            peak = max(peak, live)
+        active[inst] = active.get(inst, 0) + 1
+        if active[inst] < concurrency:
+            partial.add(inst)
+        else:
+            partial.discard(inst)
+        heapq.heappush(finishing, (t + extra + dur, inst))
+        busy_s += extra + dur
+    end = float(ts[-1]) + cold + dur if ts.size else 0.0
+    idle_warm_s += sum(min(keep, max(end - since, 0.0)) for since, _ in idle)
+    n = int(ts.size)
+    return {
+        "requests": n,
+        "cold_starts": cold_starts,
+        "cold_fraction": cold_starts / n if n else 0.0,
+        "peak_instances": peak,
+        "instances_started": next_id - min_warm,
+        "busy_instance_s": busy_s,
+        "idle_warm_instance_s": float(idle_warm_s),
+        "keep_alive_s": keep,
+        "min_warm": min_warm,
+    }
+
+
+def provisioned_cost(
+    instances: int,
+    memory_gb: float,
+    *,
+    hours: float = HOURS_PER_MONTH,
+    price_per_gb_s: float | None = None,
+) -> dict[str, Any]:
+    """Monthly cost of keeping ``instances`` warm all the time, at ``memory_gb`` each.
+
+    The kit's price notes have no rate for Lambda provisioned concurrency, so by default
+    the kept-warm GB-seconds are priced at the on-demand GB-second price; pass the published
+    provisioned rate as ``price_per_gb_s`` when you have it.
+    """
+    from infralab.economics.costs.serverless import LAMBDA_PRICE_PER_GB_S
+
+    if not isinstance(instances, int) or instances < 0:
+        raise ValueError(f"instances must be a whole number >= 0, got {instances!r}")
+    memory = _positive("memory_gb", memory_gb)
+    hrs = _positive("hours", hours, allow_zero=True)
+    price = (
+        LAMBDA_PRICE_PER_GB_S
+        if price_per_gb_s is None
+        else _positive("price_per_gb_s", price_per_gb_s)
+    )
+    gb_s = instances * memory * hrs * 3600
+    return {
+        "total_usd": gb_s * price,
+        "gb_seconds": gb_s,
+        "price_per_gb_s": price,
+        "priced_as": "on-demand GB-second price (no provisioned rate in the kit's notes)"
+        if price_per_gb_s is None
+        else "given price",
+    }
