@@ -36,6 +36,10 @@ def test_lab_is_read_from_the_name_or_the_imports(tmp_path):
     assert grade.lab_of(Path("x/05_mine.ipynb"), {"cells": []}) == "05"
     nb = {"cells": [{"cell_type": "code", "source": "from infralab.tooling.checks import lab04"}]}
     assert grade.lab_of(Path("alice.ipynb"), nb) == "04"
+    saved_before_the_layers = {
+        "cells": [{"cell_type": "code", "source": "from infralab.checks import lab06"}]
+    }
+    assert grade.lab_of(Path("bob.ipynb"), saved_before_the_layers) == "06"
     with pytest.raises(grade.GradeError, match="which lab"):
         grade.lab_of(Path("alice.ipynb"), {"cells": []})
 

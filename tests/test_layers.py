@@ -29,6 +29,7 @@ ALLOWED = (
     "CONTRIBUTING.md",
     "tests/test_layers.py",
     "tests/test_public_face.py",
+    "tests/test_grade.py",  # a notebook saved before the layers still grades
     "datasets/benchmarks/",
 )
 

@@ -71,10 +71,10 @@ def test_a_shared_name_is_found(tmp_path: Path) -> None:
 
 
 def test_the_check_pairing_is_allowed_and_nothing_wider(tmp_path: Path) -> None:
-    pair = ["checks/lab04.py", "checks/references/lab04.py"]
+    pair = ["tooling/checks/lab04.py", "tooling/checks/references/lab04.py"]
     assert clashes(_tree(tmp_path / "ok", pair)) == {}
-    third = [*pair, "bench/lab04.py"]
+    third = [*pair, "tooling/bench/lab04.py"]
     assert list(clashes(_tree(tmp_path / "bad", third))) == ["lab04.py"]
     # the same name twice outside checks/ and references/ is no pairing
-    other = ["checks/x/lab05.py", "checks/references/lab05.py"]
+    other = ["tooling/checks/x/lab05.py", "tooling/checks/references/lab05.py"]
     assert list(clashes(_tree(tmp_path / "other", other))) == ["lab05.py"]

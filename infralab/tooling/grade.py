@@ -46,7 +46,8 @@ from infralab.tooling.notebooks import REPO_ROOT, _source_text
 GRADE_COMMAND = "python -m infralab grade"
 
 LAB_NUMBER = re.compile(r"(?:^|/)(\d{2})_[^/]*\.ipynb$")
-CHECK_IMPORT = re.compile(r"infralab\.checks(?:\.lab(\d{2})| import lab(\d{2}))")
+# Either path of the checks: the layer folders (kit 0.2) or before them (a notebook saved then).
+CHECK_IMPORT = re.compile(r"infralab\.(?:tooling\.)?checks(?:\.lab(\d{2})| import lab(\d{2}))")
 ANSWER_PROMPT = "_Your answer here._"
 # Free text a person scores: (variable in the student's namespace, points) per lab. Markdown
 # answers (cells whose template says "_Your answer here._") are found on their own.
