@@ -82,6 +82,8 @@ def measure(
     ``max_time_s`` stops early after at least one measured call (for slow ones).
     """
     if repeats < 1:
+        # builtin on purpose: timing sits beside infralab.errors in the layer contract
+        # (pyproject [tool.importlinter]) and may not import it
         raise ValueError("repeats must be at least 1")
     for _ in range(warmup):
         fn()

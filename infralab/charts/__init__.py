@@ -18,12 +18,17 @@ import importlib as _importlib
 
 import altair as alt
 
+from infralab.errors import InfralabError
 from infralab.offline_charts import use_offline
 
 # Notebooks on Binder and Colab render inline; the default row limit would break sweeps.
 alt.data_transformers.disable_max_rows()
 
 OFFLINE = use_offline()
+
+
+class ChartError(ValueError, InfralabError):
+    """Data a chart cannot draw (empty, or missing a column); the message says what it needs."""
 
 
 def titled(chart: alt.Chart, title: str, subtitle: str | None = None) -> alt.Chart:

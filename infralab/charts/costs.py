@@ -22,7 +22,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from infralab.charts import titled
+from infralab.charts import ChartError, titled
 from infralab.costs.billing import unit_cost
 from infralab.costs.model import (
     Bill,
@@ -457,7 +457,10 @@ def tornado_chart(rows: Sequence[dict[str, Any]], low: float = 0.25, high: float
     """
     df = pd.DataFrame(list(rows))
     if df.empty:
-        raise ValueError("tornado_chart needs at least one input row")
+        raise ChartError(
+            "tornado_chart needs at least one input row",
+            hint="Pass [f.row() for f in infralab.decision.sensitivity(decision)].",
+        )
     df["from"] = df["low_factor"].fillna(low)
     df["to"] = df["high_factor"].fillna(high)
     df["flips"] = df["low_factor"].notna() | df["high_factor"].notna()
