@@ -39,6 +39,12 @@ PROVIDERS: dict[str, str] = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecuti
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
+class SessionOptionError(ValueError, InfralabError):
+    """A session option out of range (threads, spinning, opt_level, provider)."""
+
+    hint = "help(infralab.core.runtime.session_options) lists each option and its values."
+
+
 class ProviderUnavailable(RuntimeError, InfralabError):
     """A requested execution provider that does not actually run here; says why."""
 
@@ -99,11 +105,20 @@ def session_options(
     import onnxruntime as ort
 
     if not (isinstance(spinning, bool) or spinning == "run"):
-        raise ValueError(f"spinning must be False, True or 'run', not {spinning!r}.")
+        raise SessionOptionError(
+            f"spinning must be False, True or 'run', not {spinning!r}.",
+            hint="Pass the bool False or True (not the text 'False'), or the text 'run'.",
+        )
     if opt_level not in OPT_LEVELS:
-        raise ValueError(f"opt_level must be one of {', '.join(OPT_LEVELS)}, not {opt_level!r}.")
+        raise SessionOptionError(
+            f"opt_level must be one of {', '.join(OPT_LEVELS)}, not {opt_level!r}.",
+            hint="Pass one of those words as a string, e.g. opt_level='all'.",
+        )
     if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a positive whole number or None, not {threads!r}.")
+        raise SessionOptionError(
+            f"threads must be a positive whole number or None, not {threads!r}.",
+            hint="threads=None uses infralab.core.runtime.physical_cores(); else pass an int >= 1.",
+        )
     opts = ort.SessionOptions()
     opts.graph_optimization_level = {
         "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -150,7 +165,10 @@ def make_session(
     fusion that is a gain on the GPU can be a loss there).
     """
     if provider not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
+        raise SessionOptionError(
+            f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.",
+            hint="Use provider='cpu' here; 'auto' picks the GPU when one really works.",
+        )
     if isinstance(model_path, (str, Path)):
         path = Path(model_path)
         if not path.is_file():

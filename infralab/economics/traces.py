@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from infralab.core.errors import InfralabError
 from infralab.economics.costs.pricing import HOURS_PER_MONTH
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
@@ -32,11 +33,23 @@ MAX_TRACE_REQUESTS = 5_000_000
 KINDS = ("steady", "diurnal", "bursty")
 
 
+class TraceError(ValueError, InfralabError):
+    """Bad input to a trace or the keep-alive simulation; the message names the value."""
+
+    hint = "make_trace's docstring (help(make_trace)) lists each argument and its range."
+
+
 def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise TraceError(
+            f"{name} must be a finite number, got {value!r}",
+            hint=f"Pass {name} as a plain int or float (seconds or requests per second).",
+        )
     if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+        raise TraceError(
+            f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}",
+            hint=f"Use a {name} {'of 0 or more' if allow_zero else 'above 0'}.",
+        )
     return float(value)
 
 
@@ -67,21 +80,28 @@ def make_trace(
     The same ``seed`` gives the same trace.
     """
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        raise TraceError(
+            f"kind must be one of {', '.join(KINDS)}; got {kind!r}",
+            hint="infralab.economics.traces.KINDS lists the trace shapes: 'steady', 'diurnal', 'bursty'.",
+        )
     rate = _positive("mean_rps", mean_rps)
     period = _positive("period_s", period_s)
     expected = rate * period
     if expected > MAX_TRACE_REQUESTS:
-        raise ValueError(
+        raise TraceError(
             f"{rate:g} req/s over {period:g} s is {expected:,.0f} requests; the limit is "
-            f"{MAX_TRACE_REQUESTS:,}. Lower mean_rps or period_s."
+            f"{MAX_TRACE_REQUESTS:,}. Lower mean_rps or period_s.",
+            hint="Simulate one day (period_s=86400) at a lower rate and scale the counts up.",
         )
     rng = np.random.default_rng(seed)
     if kind == "steady":
         return _poisson(rng, rate, 0.0, period)
     if kind == "diurnal":
         if not 1 <= peak_to_mean < 2:
-            raise ValueError(f"peak_to_mean must be in [1, 2), got {peak_to_mean!r}")
+            raise TraceError(
+                f"peak_to_mean must be in [1, 2), got {peak_to_mean!r}",
+                hint="peak_to_mean=1 is flat; 1.8 (the default) is a strong afternoon peak.",
+            )
         amp = peak_to_mean - 1
         candidates = _poisson(rng, rate * peak_to_mean, 0.0, period)
         # Thinning: keep each candidate with probability rate(t) / peak rate.
@@ -90,7 +110,10 @@ def make_trace(
         return candidates[keep]
     # bursty
     if not 0 <= burst_share < 1:
-        raise ValueError(f"burst_share must be in [0, 1), got {burst_share!r}")
+        raise TraceError(
+            f"burst_share must be in [0, 1), got {burst_share!r}",
+            hint="burst_share is the share of requests that arrive in bursts, e.g. 0.8.",
+        )
     _positive("bursts_per_hour", bursts_per_hour)
     _positive("burst_s", burst_s)
     starts = _poisson(rng, bursts_per_hour / 3600.0, 0.0, period)
@@ -124,18 +147,33 @@ def simulate_keep_alive(
     """
     ts = np.asarray(timestamps, dtype=float)
     if ts.ndim != 1:
-        raise ValueError("timestamps must be a 1-D array of request times in seconds")
+        raise TraceError(
+            "timestamps must be a 1-D array of request times in seconds",
+            hint="Pass the array make_trace returns (one request time per entry).",
+        )
     if ts.size > MAX_TRACE_REQUESTS:
-        raise ValueError(f"at most {MAX_TRACE_REQUESTS:,} requests, got {ts.size:,}")
+        raise TraceError(
+            f"at most {MAX_TRACE_REQUESTS:,} requests, got {ts.size:,}",
+            hint="Replay a shorter period or a lower rate and scale the counts up.",
+        )
     if ts.size and (not np.all(np.isfinite(ts)) or np.any(np.diff(ts) < 0)):
-        raise ValueError("timestamps must be finite and sorted (use np.sort)")
+        raise TraceError(
+            "timestamps must be finite and sorted (use np.sort)",
+            hint="Sort the times with np.sort(ts) and drop NaN or inf entries first.",
+        )
     keep = _positive("keep_alive_s", keep_alive_s, allow_zero=True)
     dur = _positive("duration_s", duration_s, allow_zero=True)
     cold = _positive("cold_start_s", cold_start_s, allow_zero=True)
     if not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+        raise TraceError(
+            f"concurrency must be a whole number >= 1, got {concurrency!r}",
+            hint="concurrency is how many requests one instance serves at once (Lambda: 1).",
+        )
     if not isinstance(min_warm, int) or min_warm < 0:
-        raise ValueError(f"min_warm must be a whole number >= 0, got {min_warm!r}")
+        raise TraceError(
+            f"min_warm must be a whole number >= 0, got {min_warm!r}",
+            hint="min_warm is the number of always-warm instances; 0 means pure scale-to-zero.",
+        )
 
     active: dict[int, int] = {}  # instance -> requests in flight
     finishing: list[tuple[float, int]] = []  # heap of (finish time, instance)
@@ -226,7 +264,10 @@ def provisioned_cost(
     from infralab.economics.costs.serverless import LAMBDA_PRICE_PER_GB_S
 
     if not isinstance(instances, int) or instances < 0:
-        raise ValueError(f"instances must be a whole number >= 0, got {instances!r}")
+        raise TraceError(
+            f"instances must be a whole number >= 0, got {instances!r}",
+            hint="instances is the count of provisioned (always-warm) instances, e.g. 1.",
+        )
     memory = _positive("memory_gb", memory_gb)
     hrs = _positive("hours", hours, allow_zero=True)
     price = (

@@ -37,6 +37,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from infralab.core.errors import InfralabError
 from infralab.core.project import COLAB_INSTALL_TIME, REPOSITORY, STUDENT_BRANCH
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
@@ -95,10 +96,19 @@ def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     )
 
 
+class ColabSetupError(RuntimeError, InfralabError):
+    """A step of the Colab set-up (git or pip) failed; the message has its last lines."""
+
+    hint = (
+        "Run the set-up cell again: it resumes where it stopped. If it fails the same way, "
+        "use Runtime > Disconnect and delete runtime, then run it once more."
+    )
+
+
 def _checked(proc: subprocess.CompletedProcess[str], what: str) -> None:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"{what} failed: " + " | ".join(tail))
+        raise ColabSetupError(f"{what} failed: " + " | ".join(tail))
 
 
 def clone_fresh(root: Path, repo_url: str, branch: str) -> None:

@@ -233,12 +233,13 @@ class StudentNamespace:
         self._kernel = kernel
 
     def __getitem__(self, name: str) -> Any:
+        # builtin on purpose (both): the mapping protocol; .get() and `in` rely on KeyError
         if not name.isidentifier():
             raise KeyError(name)
         try:
             return self._kernel.evaluate(name)
         except NameError:
-            raise KeyError(name) from None
+            raise KeyError(name) from None  # builtin on purpose: the mapping protocol
 
     def get(self, name: str, default: Any = None) -> Any:
         try:

@@ -28,6 +28,7 @@ def partly_solved(exercises: int, lab: str = LAB) -> dict:
     """The student copy of ``lab`` with its first ``exercises`` exercise cells taken from the
     solution (the batch's half-done students; the grading tests use it too)."""
     from infralab.tooling import labs, notebooks
+    from infralab.tooling.grade import GradeError
 
     solution = notebooks.read(LABS_DIR / "solutions" / lab)
     student = notebooks.read(LABS_DIR / lab)
@@ -38,7 +39,10 @@ def partly_solved(exercises: int, lab: str = LAB) -> dict:
             stu["source"] = src
             done += 1
     if done < exercises:
-        raise ValueError(f"{lab} has only {done} exercise cells")
+        raise GradeError(
+            f"{lab} has only {done} exercise cells",
+            hint=f"Ask for fewer exercises, or check the solution's {labs.BEGIN} markers.",
+        )
     return student
 
 

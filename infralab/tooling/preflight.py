@@ -20,12 +20,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from infralab.core.errors import InfralabError
 from infralab.core.paths import PRICING_DIR, REPO_ROOT
 
 STATUSES = ("ok", "warn", "fail", "skip")
 MAX_PRICE_AGE_DAYS = 180
 HEADROOM_MB = 512  # beyond the heaviest notebook: the browser tab, a second kernel, noise
 SLOW_FIRST_CELL_S = 30.0  # a room waits; past this, pre-warm (Binder) or pre-build
+
+
+class PreflightError(ValueError, InfralabError):
+    """A pre-flight check that reports something the table cannot show."""
 
 
 @dataclass
@@ -38,7 +43,10 @@ class Check:
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+            raise PreflightError(
+                f"status must be one of {STATUSES}, not {self.status!r}",
+                hint="A check reports 'ok', 'warn', 'fail' or 'skip' (only 'fail' stops the room).",
+            )
 
 
 # ---------------------------------------------------------------- time to first cell

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from infralab.economics.costs.placement import serverless_usd_per_1k
-from infralab.economics.costs.pricing import load_prices
+from infralab.economics.costs.pricing import CostError, load_prices
 from infralab.engines.rag.answer_quality import score_answer
 
 __all__ = ["api_usd_per_question", "model_ladder", "score_rows"]
@@ -61,8 +61,9 @@ def api_usd_per_question(
     prices = load_prices("llm_api")
     row = prices[prices.model == model]
     if row.empty:
-        raise ValueError(
-            f"no price for model {model!r}; known: {', '.join(prices.model.astype(str))}."
+        raise CostError(
+            f"no price for model {model!r}; known: {', '.join(prices.model.astype(str))}.",
+            hint="Use a model from that list; datasets/pricing/llm_api.csv holds the prices.",
         )
     r = row.iloc[0]
     usd = (

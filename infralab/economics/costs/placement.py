@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from infralab.economics.costs.constants import DEFAULT_GPU
+from infralab.economics.costs.pricing import CostError
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -28,7 +29,10 @@ def serverless_usd_per_1k(duration_ms: float, memory_gb: float = 2.0) -> float:
     from infralab.economics.costs import billing
 
     if duration_ms < 0:
-        raise ValueError(f"duration must be >= 0 ms, got {duration_ms}.")
+        raise CostError(
+            f"duration must be >= 0 ms, got {duration_ms}.",
+            hint="Pass a measured stage time in milliseconds (0 or more).",
+        )
     return billing.lambda_function(1000, duration_ms / 1000.0, memory_gb * 1024.0).monthly_usd
 
 
@@ -45,7 +49,10 @@ def gpu_usd_per_1k(duration_ms: float, usd_per_hour: float, utilization: float) 
     from infralab.economics.costs.billing import unit_cost
 
     if duration_ms <= 0:
-        raise ValueError("a GPU stage needs a duration above 0 ms.")
+        raise CostError(
+            "a GPU stage needs a duration above 0 ms.",
+            hint="Pass the GPU time you measured in ms, or leave the stage out of gpu_ms.",
+        )
     return unit_cost(usd_per_hour, 1000.0 / duration_ms, utilization, per=1000.0)
 
 
@@ -64,7 +71,10 @@ def placement_costs(
     time (column ``gpu_time``). Either way the table gives the speed-up the GPU would need
     to break even, instead of an invented GPU number."""
     if not 0 < utilization <= 1:
-        raise ValueError(f"utilization is a share in (0, 1], got {utilization}.")
+        raise CostError(
+            f"utilization is a share in (0, 1], got {utilization}.",
+            hint="Write utilization as a share: 0.3 for 30 % of the hour busy, at most 1.",
+        )
     price, source = gpu_usd_per_hour(gpu)
     gpu_ms = dict(gpu_ms or {})
     rows = []

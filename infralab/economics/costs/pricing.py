@@ -369,6 +369,11 @@ class CostError(ValueError, InfralabError):
     hint = "Prices, rates and counts are numbers >= 0; utilization is a share between 0 and 1."
 
 
+class CostTypeError(TypeError, CostError):
+    """A cost input of the wrong type (text, True/False, None): a CostError that is still
+    the TypeError it always was, for callers that catch that."""
+
+
 def check_nonneg(name: str, value: float) -> float:
     """``value`` as a finite float >= 0, else a :class:`CostError` naming it (text and
     True/False are refused: ``float("0.1")`` would hide a caller's mistake)."""

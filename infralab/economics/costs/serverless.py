@@ -71,13 +71,21 @@ CLOUD_RUN_STEP_S = float(_RUN_CPU["billing_increment_s"])
 def _number(name: str, value: Any, *, low: float = 0.0, allow_zero: bool = True) -> float:
     """A finite number >= ``low``; a clear message otherwise (sliders and students pass odd things)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+        raise pricing.CostTypeError(
+            f"{name} must be a number, got {type(value).__name__} ({value!r})",
+            hint=f"Pass {name} as an int or float (a slider's .value, not the slider).",
+        )
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
+        raise pricing.CostError(
+            f"{name} must be a finite number, got {value}",
+            hint=f"{name} is NaN or infinite: check the measurement or arithmetic that made it.",
+        )
     if value < low or (not allow_zero and value == 0):
         bound = f"> {low:g}" if not allow_zero else f">= {low:g}"
-        raise ValueError(f"{name} must be {bound}, got {value:g}")
+        raise pricing.CostError(
+            f"{name} must be {bound}, got {value:g}", hint=f"Use a {name} {bound}."
+        )
     return value
 
 
@@ -88,7 +96,10 @@ def vm_capacity_requests(
     rps = _number("throughput_rps", throughput_rps)
     util = _number("utilization", utilization)
     if util > 1:
-        raise ValueError(f"utilization is a fraction between 0 and 1, got {util:g}")
+        raise pricing.CostError(
+            f"utilization is a fraction between 0 and 1, got {util:g}",
+            hint="Write utilization as a share: 0.6 for 60 %, at most 1.",
+        )
     return rps * util * _number("hours", hours) * 3600
 
 

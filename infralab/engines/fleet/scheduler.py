@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from infralab.engines.fleet.cluster import require_ray
+from infralab.engines.fleet.packing import PackingError
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -92,7 +93,10 @@ def packing_experiment(
     """
     ray = require_ray()
     if len(expect_start) != len(demands):
-        raise ValueError("expect_start needs one True/False per demand.")
+        raise PackingError(
+            "expect_start needs one True/False per demand.",
+            hint="Give expect_start the same length as demands, in the same order.",
+        )
     gate = _gate_actor().remote()
 
     @ray.remote(num_cpus=0)
@@ -191,9 +195,10 @@ def run_day(
 
     for j in jobs:
         if not 0 < j.gpu <= n_gpus or j.hours <= 0:
-            raise ValueError(
+            raise PackingError(
                 f"job {j.name!r} asks for {j.gpu} GPU for {j.hours} h on a {n_gpus}-GPU fleet: "
-                "a job needs a positive share that the fleet can hold, for a positive time."
+                "a job needs a positive share that the fleet can hold, for a positive time.",
+                hint=f"Give each job a gpu share in (0, {n_gpus}] and hours above 0.",
             )
     pending = sorted(jobs, key=lambda j: j.submit_h)
     dispatched = 0

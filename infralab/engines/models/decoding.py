@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from infralab.engines.models.model_errors import ModelError, ModelTypeError, ModelUnsupported
+
 __all__ = [
     "BENCH_PROMPT",
     "decode_run",
@@ -129,7 +131,10 @@ def _release_zero_pages(arrays: list[np.ndarray]) -> None:
     libc, page = _libc(), mmap.PAGESIZE
     for a in arrays:
         if a.any():
-            raise ValueError("only an unused (all-zero) cache can be released")
+            raise ModelError(
+                "only an unused (all-zero) cache can be released",
+                hint="Release the cache's pages right after allocating it, before any token.",
+            )
         start = -(-a.ctypes.data // page) * page
         stop = (a.ctypes.data + a.nbytes) // page * page
         if stop > start and libc.madvise(ctypes.c_void_p(start), stop - start, 4) != 0:
@@ -170,16 +175,31 @@ def kv_memory_growth(gen: Any, batch: int = 2, tokens: int = 256, seed: int = 0)
     from infralab.engines.models.text_generation import Generator
 
     if not isinstance(gen, Generator):
-        raise TypeError(f"gen must be an infralab Generator, not {type(gen).__name__}")
+        raise ModelTypeError(
+            f"gen must be an infralab Generator, not {type(gen).__name__}",
+            hint="Make one with infralab.engines.models.text_generation.Generator(provider='cpu').",
+        )
     if gen.device != "cpu":
-        raise ValueError("the KV cache lives in host memory only on the CPU; use provider='cpu'")
+        raise ModelError(
+            "the KV cache lives in host memory only on the CPU; use provider='cpu'",
+            hint="Build the Generator with provider='cpu' for this measurement.",
+        )
     if not sys.platform.startswith("linux"):
-        raise RuntimeError("measuring resident pages needs Linux (mincore); run it on Colab")
+        raise ModelUnsupported(
+            "measuring resident pages needs Linux (mincore); run it on Colab",
+            hint="Open the notebook on Colab or any Linux machine; the other cells run here.",
+        )
     for name, value in (("batch", batch), ("tokens", tokens)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
+            raise ModelError(
+                f"{name} must be a whole number >= 1, not {value!r}",
+                hint=f"Pass {name} as an int, e.g. {name}=2.",
+            )
     if tokens + 2 > gen.max_context:
-        raise ValueError(f"tokens must leave room for two new tokens in {gen.max_context}")
+        raise ModelError(
+            f"tokens must leave room for two new tokens in {gen.max_context}",
+            hint=f"Use tokens <= {gen.max_context - 2} (the model's context minus two).",
+        )
     rng = np.random.default_rng(seed)
     eng = gen.engine(batch, tokens + 2)
     arrays = eng.cache.arrays

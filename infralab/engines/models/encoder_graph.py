@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from infralab.engines.models.model_errors import ModelError
+
 HIDDEN = 384
 HEADS = 12
 LAYERS = 6
@@ -101,7 +103,10 @@ def export(weights: dict[str, np.ndarray], fused: bool = True, half: bool = Fals
     since sums of up to 256 token vectors are where half precision would lose digits.
     """
     if half and not fused:
-        raise ValueError("float16 is built on the fused graph only.")
+        raise ModelError(
+            "float16 is built on the fused graph only.",
+            hint="Pass fused=True with half=True, or half=False for the unfused graph.",
+        )
     g = _Graph(np.float16 if half else np.float32)
     maskf, word, pos, emb_g, emb_b = _embedding_weights(g, weights)
     if fused:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from infralab.core.errors import InfralabError
+from infralab.engines.models.model_errors import ModelError
 
 MANIFEST_FORMAT = 1
 FIX = "python -m infralab fetch --verify"
@@ -110,7 +111,10 @@ def write(path: Path, ident: dict[str, Any], outputs: Sequence[Path]) -> dict[st
     for out in outputs:
         out = Path(out)
         if out.parent.resolve() != folder.resolve():
-            raise ValueError(f"{out} is not in the manifest's folder {folder}")
+            raise ModelError(
+                f"{out} is not in the manifest's folder {folder}",
+                hint="Write each built file next to its manifest; the manifest names files, not paths.",
+            )
         entries[out.name] = {"size": out.stat().st_size, "sha256": assets.sha256_file(out)}
     manifest = {
         "format": MANIFEST_FORMAT,

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from infralab.engines.models.model_errors import ModelError
+
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
     "build",
@@ -28,9 +30,15 @@ MAX_HIDDEN = 8192
 
 def _check(hidden: int, layers: int) -> None:
     if not isinstance(hidden, int) or not 1 <= hidden <= MAX_HIDDEN:
-        raise ValueError(f"hidden must be a whole number from 1 to {MAX_HIDDEN}, not {hidden!r}.")
+        raise ModelError(
+            f"hidden must be a whole number from 1 to {MAX_HIDDEN}, not {hidden!r}.",
+            hint="hidden is the layer width, e.g. 384 (MiniLM's) or 1024.",
+        )
     if not isinstance(layers, int) or not 1 <= layers <= 64:
-        raise ValueError(f"layers must be a whole number from 1 to 64, not {layers!r}.")
+        raise ModelError(
+            f"layers must be a whole number from 1 to 64, not {layers!r}.",
+            hint="layers is the number of stacked matmuls, e.g. 4.",
+        )
 
 
 def mlp(hidden: int, layers: int = 4, *, dtype: str = "float32", seed: int = 0) -> Any:
@@ -39,7 +47,10 @@ def mlp(hidden: int, layers: int = 4, *, dtype: str = "float32", seed: int = 0) 
 
     _check(hidden, layers)
     if dtype not in ("float32", "float16"):
-        raise ValueError(f"dtype must be 'float32' or 'float16', not {dtype!r}.")
+        raise ModelError(
+            f"dtype must be 'float32' or 'float16', not {dtype!r}.",
+            hint="Pass the dtype as a string: dtype='float16'.",
+        )
     np_dtype = np.float32 if dtype == "float32" else np.float16
     onnx_dtype = TensorProto.FLOAT if dtype == "float32" else TensorProto.FLOAT16
     rng = np.random.default_rng(seed)

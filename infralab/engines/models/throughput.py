@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from infralab.core.timing import Timing, measure
+from infralab.engines.models.model_errors import ModelError
 
 __all__ = [
     "ST_NAME",
@@ -72,7 +73,10 @@ _ENDINGS = [
 def sample_sentences(n: int = 256, seed: int = 0) -> list[str]:
     """``n`` short English sentences (about 15 tokens each), the same for a given seed."""
     if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive whole number, not {n!r}.")
+        raise ModelError(
+            f"n must be a positive whole number, not {n!r}.",
+            hint="n is how many sentences to make, e.g. 256 (the default).",
+        )
     rng = random.Random(seed)
     return [
         f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_ENDINGS)}" for _ in range(n)
@@ -82,7 +86,10 @@ def sample_sentences(n: int = 256, seed: int = 0) -> list[str]:
 def fixed_batch(batch: int, seq: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Inputs of exactly ``batch`` x ``seq`` tokens (no padding), for shape sweeps."""
     if batch < 1 or not 2 <= seq <= 256:
-        raise ValueError(f"need batch >= 1 and 2 <= seq <= 256, got batch={batch}, seq={seq}.")
+        raise ModelError(
+            f"need batch >= 1 and 2 <= seq <= 256, got batch={batch}, seq={seq}.",
+            hint="seq is tokens per input, from 2 up to the encoder's 256; e.g. batch=32, seq=128.",
+        )
     rng = np.random.default_rng(seed)
     ids = rng.integers(1000, 30000, size=(batch, seq), dtype=np.int64)
     ids[:, 0], ids[:, -1] = 101, 102  # [CLS] ... [SEP]
@@ -111,7 +118,10 @@ def matmul_peak(n: int = 2048, repeats: int = 5) -> dict[str, float]:
     machine cannot flatter the encoder; the median is reported beside it.
     """
     if not isinstance(n, int) or n < 16 or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"need n >= 16 and repeats >= 1, got n={n!r}, repeats={repeats!r}.")
+        raise ModelError(
+            f"need n >= 16 and repeats >= 1, got n={n!r}, repeats={repeats!r}.",
+            hint="n is the matrix size (default 2048) and repeats the runs to take the best of (default 5).",
+        )
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
@@ -286,7 +296,10 @@ def predict_crossover(
     from infralab.engines.models.synthetic import mlp_flops
 
     if min(cpu_gflops, gpu_gflops) <= 0 or min(gpu_overhead_ms, cpu_overhead_ms) < 0:
-        raise ValueError("rates must be positive and the overhead not negative.")
+        raise ModelError(
+            "rates must be positive and the overhead not negative.",
+            hint="Pass measured GFLOP/s (> 0) and overheads in ms (0 or more).",
+        )
     for h in sorted(hiddens):
         flops = mlp_flops(batch, h, layers)
         cpu_ms = cpu_overhead_ms + flops / (cpu_gflops * 1e9) * 1e3
@@ -309,7 +322,10 @@ def throughput_summary(cmp_df: Any, batch: int, provider: str = "cpu") -> dict[s
         e: v for e, v in by_engine.items() if e != ST_NAME
     }
     if not mine:
-        raise ValueError("no kit engine in the comparison: nothing to summarise.")
+        raise ModelError(
+            "no kit engine in the comparison: nothing to summarise.",
+            hint="Run the comparison with at least one kit engine, not only the original.",
+        )
     best = max(mine, key=mine.get)
     return {
         "sentences_per_s": mine[best],

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from infralab.engines.rag.rag_errors import RagError
 from infralab.engines.rag.vector_store import Hit
 
 NOT_FOUND = "not in your documents"
@@ -230,9 +231,11 @@ def default_client(base_url: str | None = None, api_key: str | None = None) -> A
 
     url = base_url or os.environ.get("OPENAI_BASE_URL")
     if not url:
-        raise ValueError(
+        raise RagError(
             "no LLM endpoint: pass base_url (the kit's chat server, e.g. srv.url + '/v1') "
-            "or set OPENAI_BASE_URL."
+            "or set OPENAI_BASE_URL.",
+            hint="Start the chat server with infralab.engines.serving.launcher.launch first; "
+            "its .url + '/v1' is the base_url.",
         )
     key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed-for-the-local-server"
     return openai.OpenAI(base_url=url, api_key=key, timeout=120.0, max_retries=0)

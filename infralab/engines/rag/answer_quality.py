@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from infralab.engines.rag.answer import NOT_FOUND
+from infralab.engines.rag.rag_errors import RagError
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -118,7 +119,10 @@ def fact_present(fact: str, answer: str) -> bool:
     f = tokens(fact)
     a = tokens(answer)
     if not f:
-        raise ValueError(f"the key fact {fact!r} has nothing to match.")
+        raise RagError(
+            f"the key fact {fact!r} has nothing to match.",
+            hint="A key fact needs at least one word or number, e.g. '30 days'.",
+        )
     positions: dict[str, list[int]] = {}
     for i, tok in enumerate(a):
         positions.setdefault(tok, []).append(i)
@@ -177,7 +181,10 @@ def score_answer(
     """Grade one answer (an ``/ask`` body or plain text) against its question's facts."""
     facts = [f for f in key_facts if f.strip()]
     if answerable and not facts:
-        raise ValueError("an answerable question needs at least one key fact to score.")
+        raise RagError(
+            "an answerable question needs at least one key fact to score.",
+            hint="Give key_facts (the words a correct answer must contain) or answerable=False.",
+        )
     text = answer if isinstance(answer, str) else str(answer.get("answer", ""))
     abstained = is_abstention(answer)
     found = 0 if abstained else sum(fact_present(f, text) for f in facts)
@@ -190,7 +197,10 @@ def score_table(
     """One row per answer: qid, tenant, outcome, correct; ``labels`` become extra columns
     (path, configuration, ...). ``questions`` are :class:`~infralab.engines.rag.corpus.Question`."""
     if len(answers) != len(questions):
-        raise ValueError(f"{len(answers)} answers for {len(questions)} questions.")
+        raise RagError(
+            f"{len(answers)} answers for {len(questions)} questions.",
+            hint="Pass one answer per question, in the same order (ask every question once).",
+        )
     rows = []
     for ans, q in zip(answers, questions, strict=True):
         s = score_answer(ans, q.key_facts, q.answerable)
@@ -214,7 +224,10 @@ def summarize_quality(scores: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFr
     """Share correct overall, on answerable questions (all facts) and on unanswerable ones
     (abstained), per group of ``by`` columns."""
     if scores.empty:
-        raise ValueError("no scored answers to summarise.")
+        raise RagError(
+            "no scored answers to summarise.",
+            hint="Score some answers first with score_table and pass the table it returns.",
+        )
 
     def agg(g: pd.DataFrame) -> pd.Series:
         ans, una = g[g.answerable], g[~g.answerable]

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from infralab.engines.rag.corpus import Document
+from infralab.engines.rag.rag_errors import RagError
 
 DEFAULT_SIZE = 120
 DEFAULT_OVERLAP = 30
@@ -40,11 +41,15 @@ def split_words(text: str, size: int = DEFAULT_SIZE, overlap: int = DEFAULT_OVER
     Line breaks inside a window are kept: paragraphs still mean something downstream (the
     injection screen removes a whole paragraph, not one sentence of it)."""
     if not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive whole number of words, got {size!r}.")
+        raise RagError(
+            f"size must be a positive whole number of words, got {size!r}.",
+            hint=f"Try the default: size={DEFAULT_SIZE} words.",
+        )
     if not isinstance(overlap, int) or overlap < 0 or overlap >= size:
-        raise ValueError(
+        raise RagError(
             f"overlap must be a whole number from 0 to size-1 (= {size - 1}), got {overlap!r}; "
-            "an overlap as large as the chunk would never move forward."
+            "an overlap as large as the chunk would never move forward.",
+            hint=f"A quarter of the chunk is a common choice (the default: {DEFAULT_OVERLAP} of {DEFAULT_SIZE}).",
         )
     words = re.findall(r"\S+\s*", text)  # each word keeps its trailing space or line break
     if not words:

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from infralab.engines.rag.answer import Generator
 from infralab.engines.rag.hybrid import RagIndex
+from infralab.engines.rag.rag_errors import RagError, RagServiceError
 from infralab.engines.rag.vector_store import TenantScopeError
 from infralab.engines.serving.api_errors import (
     ServiceGuard,
@@ -94,7 +95,10 @@ def parse_keys(spec: str) -> dict[str, str]:
             continue
         key, sep, tenant = part.partition("=")
         if not sep or not key.strip() or not tenant.strip():
-            raise ValueError(f"API key entry {part!r} must look like key=tenant.")
+            raise RagError(
+                f"API key entry {part!r} must look like key=tenant.",
+                hint=f"Write {API_KEYS_ENV} as comma-separated pairs: key1=tenant_a,key2=tenant_b.",
+            )
         keys[key.strip()] = tenant.strip()
     return keys
 
@@ -104,7 +108,10 @@ class KeyRing:
 
     def __init__(self, keys: Mapping[str, str]) -> None:
         if not keys:
-            raise ValueError(f"no API keys: pass api_keys={{key: tenant}} or set {API_KEYS_ENV}.")
+            raise RagError(
+                f"no API keys: pass api_keys={{key: tenant}} or set {API_KEYS_ENV}.",
+                hint="Each tenant needs its own key; the key decides which tenant's documents a caller sees.",
+            )
         self._digests = [(hashlib.sha256(k.encode()).digest(), t) for k, t in keys.items()]
 
     def tenant(self, key: str | None) -> str | None:
@@ -158,6 +165,7 @@ class AskRequest(BaseModel):
     def _text(cls, v: str) -> str:
         check_text(v, "question")
         if not v.strip():
+            # builtin on purpose: a pydantic validator must raise ValueError (it becomes the 4xx body)
             raise ValueError("the question is empty: ask something")
         return v
 
@@ -168,6 +176,7 @@ class AskRequest(BaseModel):
             return v
         depth, nodes = filter_shape(v)
         if depth > MAX_FILTER_DEPTH or nodes > MAX_FILTER_NODES:
+            # builtin on purpose: a pydantic validator must raise ValueError (it becomes the 4xx body)
             raise ValueError(
                 f"the filter is too large (limits: {MAX_FILTER_DEPTH} levels of nesting, "
                 f"{MAX_FILTER_NODES} values); use fewer nested must/should clauses"
@@ -385,7 +394,10 @@ def create_app(
     if layout == "auto":  # local mode filters in Python: one collection per tenant is faster
         layout = "shared" if os.environ.get("QDRANT_URL") else "per_tenant"
     if network_delay_ms < 0:
-        raise ValueError(f"network_delay_ms must be >= 0, got {network_delay_ms}.")
+        raise RagError(
+            f"network_delay_ms must be >= 0, got {network_delay_ms}.",
+            hint="network_delay_ms simulates a round trip to a remote store; 0 means none.",
+        )
     keys = KeyRing(
         api_keys if api_keys is not None else parse_keys(os.environ.get(API_KEYS_ENV, ""))
     )
@@ -462,6 +474,6 @@ def ask_many(
     for q in tqdm(questions, desc="asking", leave=False, disable=not progress):
         resp = client.post("/ask", headers={"X-API-Key": key}, json={"question": q, **body})
         if resp.status_code != 200:
-            raise RuntimeError(f"/ask answered {resp.status_code}: {resp.text[:300]}")
+            raise RagServiceError(f"/ask answered {resp.status_code}: {resp.text[:300]}")
         out.append(resp.json())
     return out

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from infralab.engines.rag.rag_errors import RagError
+
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
     "GPU_NOTE",
@@ -45,7 +47,10 @@ def row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}; embed the same texts.")
+        raise RagError(
+            f"shapes differ: {a.shape} vs {b.shape}; embed the same texts.",
+            hint="Embed one list of texts with both embedders: row i of each must be the same text.",
+        )
     num = np.sum(a * b, axis=1)
     den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return num / np.where(den == 0, 1.0, den)
@@ -72,7 +77,10 @@ def search_docs(
     for i, (vec, tenant) in enumerate(zip(query_vecs, tenants, strict=True)):
         mask = chunk_tenants == tenant
         if not mask.any():
-            raise ValueError(f"no chunks for tenant {tenant!r}.")
+            raise RagError(
+                f"no chunks for tenant {tenant!r}.",
+                hint="Index that tenant's documents too, or leave its questions out.",
+            )
         sims = chunk_vecs[mask] @ vec
         order = np.argsort(-sims, kind="stable")
         best[i] = float(sims[order[0]])
@@ -85,7 +93,10 @@ def recall_at(rankings: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], 
     """Mean recall@k over questions with gold documents."""
     vals = [len(set(r[:k]) & set(g)) / len(g) for r, g in zip(rankings, gold, strict=True) if g]
     if not vals:
-        raise ValueError("no question with gold documents.")
+        raise RagError(
+            "no question with gold documents.",
+            hint="recall needs answerable questions: pass questions whose gold list is not empty.",
+        )
     return float(np.mean(vals))
 
 
@@ -150,7 +161,10 @@ def drift_report(
         questions = [q for q in questions if q.tenant in set(tenants)]
         docs = [d for d in docs if d.tenant in set(tenants)]
     if not questions:
-        raise ValueError("no questions to measure drift on.")
+        raise RagError(
+            "no questions to measure drift on.",
+            hint="Check the tenants you passed: they must be tenants the questions belong to.",
+        )
     chunks = chunk_documents(docs)
     c_ten = np.array([c.tenant for c in chunks])
     c_doc = np.array([c.doc_id for c in chunks])

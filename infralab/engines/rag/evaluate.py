@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from infralab.engines.rag.corpus import Question
 from infralab.engines.rag.hybrid import MODES, RagIndex, fuse_hits
+from infralab.engines.rag.rag_errors import RagError
 from infralab.engines.rag.vector_store import Hit
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
@@ -43,7 +44,10 @@ def doc_ranking(hits: Iterable[Hit]) -> list[str]:
 def recall_at_k(ranked: Sequence[str], gold: Iterable[str], k: int) -> float:
     gold_set = set(gold)
     if not gold_set:
-        raise ValueError("recall is undefined for a question without gold documents.")
+        raise RagError(
+            "recall is undefined for a question without gold documents.",
+            hint="Score recall on answerable questions only (those with gold documents).",
+        )
     return len(gold_set & set(ranked[:k])) / len(gold_set)
 
 
@@ -58,7 +62,10 @@ def reciprocal_rank(ranked: Sequence[str], gold: Iterable[str], k: int = 10) -> 
 def ndcg_at_k(ranked: Sequence[str], gold: Iterable[str], k: int = 10) -> float:
     gold_set = set(gold)
     if not gold_set:
-        raise ValueError("nDCG is undefined for a question without gold documents.")
+        raise RagError(
+            "nDCG is undefined for a question without gold documents.",
+            hint="Score nDCG on answerable questions only (those with gold documents).",
+        )
     dcg = sum(1.0 / math.log2(i + 1) for i, d in enumerate(ranked[:k], start=1) if d in gold_set)
     ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(gold_set), k) + 1))
     return dcg / ideal
@@ -74,7 +81,10 @@ def run_retrieval(
     """One row per (question, mode): ranked doc ids, metrics, best dense similarity."""
     for mode in modes:
         if mode not in MODES:
-            raise ValueError(f"mode must be among {MODES}, got {mode!r}.")
+            raise RagError(
+                f"mode must be among {MODES}, got {mode!r}.",
+                hint="Use 'dense', 'lexical' or 'hybrid' (infralab.engines.rag.hybrid.MODES).",
+            )
     texts = [q.question for q in questions]
     vectors = (
         np.concatenate(
@@ -117,7 +127,10 @@ def summarize(per_question: pd.DataFrame) -> pd.DataFrame:
     cols = ["recall@1", "recall@3", "recall@5", "recall@10", "mrr", "ndcg@10"]
     ans = per_question[per_question["answerable"]]
     if ans.empty:
-        raise ValueError("no answerable questions to score.")
+        raise RagError(
+            "no answerable questions to score.",
+            hint="The question set needs some answerable questions (with gold documents).",
+        )
     table = ans.groupby("mode", sort=False)[cols].mean()
     table["questions"] = ans.groupby("mode", sort=False).size()
     return table
@@ -131,7 +144,10 @@ def calibrate_threshold(
     a = np.asarray(answerable_scores, float)
     u = np.asarray(unanswerable_scores, float)
     if a.size == 0 or u.size == 0:
-        raise ValueError("need both answerable and unanswerable questions to calibrate.")
+        raise RagError(
+            "need both answerable and unanswerable questions to calibrate.",
+            hint="Pass the scores of both kinds: a threshold separates one from the other.",
+        )
     candidates = np.unique(np.concatenate([a, u]))
     best = (-1.0, 0.0, 0.0, 0.0)
     for t in candidates:
@@ -167,7 +183,10 @@ STAGES: tuple[str, ...] = ("embed_query", "search", "generate", "network")
 def stage_percentiles(timings: Sequence[Mapping[str, float]]) -> pd.DataFrame:
     """p50 / p95 (ms) of each stage over many ``/ask`` responses' ``timings_ms``."""
     if not timings:
-        raise ValueError("no timings: ask some questions first.")
+        raise RagError(
+            "no timings: ask some questions first.",
+            hint="Pass the timings_ms of /ask responses: ask the service a few questions first.",
+        )
     rows = []
     for stage in (*STAGES, "total"):
         vals = [float(t[stage]) for t in timings if stage in t]

@@ -17,6 +17,7 @@ import numpy as np
 from infralab.engines.rag.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE, Chunk, chunk_documents
 from infralab.engines.rag.corpus import Document
 from infralab.engines.rag.lexical import LexicalIndex
+from infralab.engines.rag.rag_errors import RagError
 from infralab.engines.rag.vector_store import (
     Hit,
     TenantScopeError,
@@ -36,7 +37,10 @@ def reciprocal_rank_fusion(
     Ties keep the order in which ids were first seen, so the result is deterministic.
     """
     if k0 < 0:
-        raise ValueError(f"k0 must be zero or more, got {k0}.")
+        raise RagError(
+            f"k0 must be zero or more, got {k0}.",
+            hint="k0 damps the top ranks in reciprocal-rank fusion; 60 is the usual value.",
+        )
     scores: dict[str, float] = {}
     for ranking in rankings:
         seen: set[str] = set()
@@ -128,12 +132,18 @@ class RagIndex:
     ) -> list[Hit]:
         """Search with an already embedded query (``vector``; unused for lexical)."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+            raise RagError(
+                f"mode must be one of {MODES}, got {mode!r}.",
+                hint="Use 'dense', 'lexical' or 'hybrid' (infralab.engines.rag.hybrid.MODES).",
+            )
         dense: list[Hit] = []
         lexical: list[Hit] = []
         if mode in ("dense", "hybrid"):
             if vector is None:
-                raise ValueError("dense and hybrid search need the query vector.")
+                raise RagError(
+                    "dense and hybrid search need the query vector.",
+                    hint="Pass vector=index.embed_query(question), or call retrieve(), which embeds it.",
+                )
             dense = self.store.search(
                 tenant,
                 vector,
@@ -156,7 +166,9 @@ class RagIndex:
     ) -> tuple[list[Hit], dict[str, float]]:
         """Embed and search; returns hits and ``{"embed_ms", "search_ms"}``."""
         if not isinstance(query, str) or not query.strip():
-            raise ValueError("the question is empty.")
+            raise RagError(
+                "the question is empty.", hint="Pass the question as a non-empty string."
+            )
         if tenant not in self.tenants:
             raise TenantScopeError(f"no index for tenant {tenant!r}.")
         t0 = time.perf_counter()

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from infralab.engines.rag.rag_errors import RagServiceError
 from infralab.engines.serving.pinning import pin, unpin
 
 CHAT_BODY = {
@@ -40,7 +41,7 @@ def _probe(client: Any, key: str, question: str, n: int, gap_s: float) -> list[f
             "/ask", headers={"X-API-Key": key}, json={"question": question, "generate": False}
         )
         if r.status_code != 200:
-            raise RuntimeError(f"/ask answered {r.status_code}: {r.text[:200]}")
+            raise RagServiceError(f"/ask answered {r.status_code}: {r.text[:200]}")
         out.append((time.perf_counter() - t0) * 1e3)
         time.sleep(gap_s)
     return out

@@ -13,6 +13,7 @@ import bm25s
 import numpy as np
 
 from infralab.engines.rag.chunking import Chunk
+from infralab.engines.rag.rag_errors import RagError
 from infralab.engines.rag.vector_store import Hit, TenantScopeError
 
 
@@ -44,7 +45,10 @@ class LexicalIndex:
         if tenant not in self._bm25:
             raise TenantScopeError(f"no lexical index for tenant {tenant!r}.")
         if not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive whole number, got {k!r}.")
+            raise RagError(
+                f"k must be a positive whole number, got {k!r}.",
+                hint="k is how many chunks to return, e.g. 5.",
+            )
         tokens = tokenize([query])[0]
         if not tokens:
             return []

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from infralab.engines.rag.rag_errors import RagError
+
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
     "GPU_GENERATION_RECORD",
@@ -38,7 +40,10 @@ def gpu_generate_ms(
     from infralab.core import results
 
     if prompt_tokens < 0 or new_tokens < 0:
-        raise ValueError("token counts must be >= 0.")
+        raise RagError(
+            "token counts must be >= 0.",
+            hint="Pass prompt_tokens and new_tokens as counts (0 or more), e.g. 500 and 120.",
+        )
     if record is None:
         record = results.recorded(GPU_GENERATION_RECORD)
     rows = sorted(record["ttft_vs_prompt"]["rows"], key=lambda r: r["prompt_tokens"])

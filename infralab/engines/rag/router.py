@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infralab.engines.rag.answer import NOT_FOUND, SENTENCE_RE, content_words
+from infralab.engines.rag.rag_errors import RagError
 from infralab.engines.rag.vector_store import Hit
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
@@ -91,7 +92,10 @@ def route(
     """Which path answers ``question``: ``"abstain"``, ``"extractive"`` or ``"local_llm"``;
     returns the extract too when one was computed (so the caller need not redo it)."""
     if not 0 <= min_overlap <= 1:
-        raise ValueError(f"min_overlap is a share in [0, 1], got {min_overlap}.")
+        raise RagError(
+            f"min_overlap is a share in [0, 1], got {min_overlap}.",
+            hint="min_overlap is a share between 0 and 1: write 50 % as 0.5.",
+        )
     if not hits or relevance < min_score:
         return "abstain", None
     ex = extract(question, hits)
@@ -206,7 +210,9 @@ def routed(scored: Any, min_overlap: float = DEFAULT_MIN_OVERLAP) -> Any:
 def path_summary(scored: Any) -> Any:
     """Quality, latency and cost per path (means over the questions each path answered)."""
     if scored.empty:
-        raise ValueError("nothing scored.")
+        raise RagError(
+            "nothing scored.", hint="Pass the table score_rows returns (after run_paths)."
+        )
     g = scored.groupby("path", sort=False)
     table = g.agg(
         questions=("qid", "size"),

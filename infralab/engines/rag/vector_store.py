@@ -30,6 +30,7 @@ from qdrant_client import QdrantClient, models
 
 from infralab.core.errors import InfralabError
 from infralab.engines.rag.chunking import Chunk
+from infralab.engines.rag.rag_errors import RagError
 
 Layout = Literal["shared", "per_tenant"]
 LAYOUTS: tuple[str, ...] = ("shared", "per_tenant")
@@ -81,13 +82,17 @@ def parse_caller_filter(raw: Any) -> models.Filter | None:
     if isinstance(raw, models.Filter):
         return raw
     if not isinstance(raw, Mapping):
-        raise ValueError(
-            f"filter must be a JSON object such as {{'must': [...]}}, got {type(raw).__name__}."
+        raise RagError(
+            f"filter must be a JSON object such as {{'must': [...]}}, got {type(raw).__name__}.",
+            hint="Qdrant's filter docs show the form: {'must': [{'key': 'year', 'match': {'value': 2024}}]}.",
         )
     try:
         return models.Filter.model_validate(dict(raw))
     except Exception as exc:  # pydantic's message names the bad field
-        raise ValueError(f"not a valid Qdrant filter: {exc}".splitlines()[0]) from None
+        raise RagError(
+            f"not a valid Qdrant filter: {exc}".splitlines()[0],
+            hint="Top-level keys are must, should and must_not, each a list of conditions.",
+        ) from None
 
 
 def scoped_filter(tenant: str, caller: models.Filter | None, layout: str) -> models.Filter | None:
@@ -113,7 +118,10 @@ class TenantVectorStore:
         client: QdrantClient | None = None,
     ) -> None:
         if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
+            raise RagError(
+                f"layout must be one of {LAYOUTS}, got {layout!r}.",
+                hint="'shared': one collection filtered by tenant; 'per_tenant': one collection each.",
+            )
         self.layout: str = layout
         self.name = name
         self.dim = dim
@@ -144,8 +152,9 @@ class TenantVectorStore:
         """Insert chunks with their (L2-normalised) vectors."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(chunks), self.dim):
-            raise ValueError(
-                f"expected vectors of shape ({len(chunks)}, {self.dim}), got {vectors.shape}."
+            raise RagError(
+                f"expected vectors of shape ({len(chunks)}, {self.dim}), got {vectors.shape}.",
+                hint="Embed every chunk's text with the store's embedder: one row per chunk.",
             )
         by_collection: dict[str, list[models.PointStruct]] = {}
         for chunk, vec in zip(chunks, vectors, strict=True):
@@ -176,11 +185,17 @@ class TenantVectorStore:
         if tenant not in self.tenants:
             raise TenantScopeError(f"no index for tenant {tenant!r}.")
         if not isinstance(k, int) or not 1 <= k <= 100:
-            raise ValueError(f"k must be a whole number from 1 to 100, got {k!r}.")
+            raise RagError(
+                f"k must be a whole number from 1 to 100, got {k!r}.",
+                hint="k is how many chunks to return, e.g. 5.",
+            )
         flt = scoped_filter(tenant, parse_caller_filter(query_filter), self.layout)
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vec.shape != (self.dim,):
-            raise ValueError(f"query vector must have {self.dim} numbers, got {vec.shape[0]}.")
+            raise RagError(
+                f"query vector must have {self.dim} numbers, got {vec.shape[0]}.",
+                hint="Embed the query with the same embedder as the documents.",
+            )
         points = self.client.query_points(
             self.collection(tenant),
             query=vec.tolist(),

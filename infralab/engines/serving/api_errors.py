@@ -99,12 +99,18 @@ class APIError(InfralabError):
         self.code, self.headers = code, headers
 
 
+class TextRejected(ValueError, InfralabError):
+    """Request text that is not Unicode; a ValueError, so pydantic validators turn it into a 4xx."""
+
+    hint = "Drop the unpaired \\ud800-\\udfff escape: text typed or read from a file never has one."
+
+
 def check_text(text: str, where: str) -> None:
     """Refuse a lone surrogate (valid JSON, but not Unicode text) with a clear 400."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError(
+        raise TextRejected(
             f"{where} contains a lone surrogate (character {exc.start}) and is not valid "
             "Unicode text; send UTF-8 text (pair every \\ud800-\\udfff escape)."
         ) from None

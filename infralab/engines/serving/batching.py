@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from infralab.core.errors import InfralabError
+
 EmbedFn = Callable[[list[str]], np.ndarray]
 
 
@@ -75,9 +77,16 @@ def _executor(runner: NaiveRunner | MicroBatcher) -> ThreadPoolExecutor:
     return runner._pool
 
 
+class BatchingError(ValueError, InfralabError):
+    """A runner or batcher setting out of range; the message names it."""
+
+
 def _check_in_flight(in_flight: int) -> int:
     if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
-        raise ValueError(f"in_flight must be a whole number >= 1, got {in_flight!r}")
+        raise BatchingError(
+            f"in_flight must be a whole number >= 1, got {in_flight!r}",
+            hint="in_flight is how many model calls run at once: 1, or up to your core count.",
+        )
     return in_flight
 
 
@@ -151,9 +160,15 @@ class MicroBatcher:
     ) -> None:
         self.in_flight = _check_in_flight(in_flight)
         if not isinstance(max_batch_size, int) or max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be a whole number >= 1, got {max_batch_size!r}")
+            raise BatchingError(
+                f"max_batch_size must be a whole number >= 1, got {max_batch_size!r}",
+                hint="max_batch_size is the most texts in one model call, e.g. 32 (the default).",
+            )
         if not (0 <= float(max_wait_ms) <= 1000):
-            raise ValueError(f"max_wait_ms must be between 0 and 1000 ms, got {max_wait_ms!r}")
+            raise BatchingError(
+                f"max_wait_ms must be between 0 and 1000 ms, got {max_wait_ms!r}",
+                hint="max_wait_ms is how long a batch waits to fill: 0 sends at once, 5 is the default.",
+            )
         self._fn = fn
         self.max_batch_size = max_batch_size
         # max_batch_size texts in the model at once, shared by the calls in flight: with 32

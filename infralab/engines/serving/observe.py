@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from infralab.core.errors import InfralabError
+
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
     "SLO",
@@ -60,13 +62,31 @@ def scrape_once(base_url: str, timeout_s: float = 5.0) -> pd.DataFrame:
     return parse(resp.text)
 
 
+class ObserveError(ValueError, InfralabError):
+    """Bad input to the metrics helpers; the message names the value."""
+
+
+class MetricMissing(KeyError, ObserveError):
+    """A metric, label set or route the scrapes do not hold (a KeyError, as it always was)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole sentence
+        return str(self.args[0]) if self.args else ""
+
+
+class ScrapeFailed(RuntimeError, ObserveError):
+    """Not one scrape of /metrics succeeded (a RuntimeError, as it always was)."""
+
+
 class Scraper:
     """``with Scraper(url, interval_s=0.5) as s: <load test>``; then ``s.frame`` holds every
     sample with ``t`` (seconds since the first scrape). Scrapes once more on exit."""
 
     def __init__(self, base_url: str, interval_s: float = 0.5) -> None:
         if interval_s <= 0:
-            raise ValueError(f"interval_s must be above 0, got {interval_s}.")
+            raise ObserveError(
+                f"interval_s must be above 0, got {interval_s}.",
+                hint="interval_s is the seconds between scrapes, e.g. 0.5 (the default).",
+            )
         self.base_url = base_url
         self.interval_s = interval_s
         self._frames: list[pd.DataFrame] = []
@@ -104,7 +124,10 @@ class Scraper:
     @property
     def frame(self) -> pd.DataFrame:
         if not self._frames:
-            raise RuntimeError("no scrape succeeded: is the service up and serving /metrics?")
+            raise ScrapeFailed(
+                "no scrape succeeded: is the service up and serving /metrics?",
+                hint="Open base_url + '/metrics' in a browser; start the service before the Scraper.",
+            )
         return pd.concat(self._frames, ignore_index=True)
 
 
@@ -120,7 +143,10 @@ def series(df: pd.DataFrame, name: str, **labels: str) -> pd.Series:
     sel = _select(df, name, **labels)
     if sel.empty:
         known = sorted(df["name"].unique())[:20]
-        raise KeyError(f"no samples of {name!r} {labels or ''}; some present: {known}")
+        raise MetricMissing(
+            f"no samples of {name!r} {labels or ''}; some present: {known}",
+            hint="Pick a name from the list above (check the spelling and the labels).",
+        )
     return sel.groupby("t")["value"].sum().sort_index()
 
 
@@ -138,7 +164,9 @@ def quantile_from_buckets(bounds: np.ndarray, counts: np.ndarray, q: float) -> f
     ``bounds`` are the upper bounds (``le``, +Inf last) and ``counts`` the cumulative counts.
     NaN when there are no observations; the last finite bound when q falls in +Inf."""
     if not 0 <= q <= 1:
-        raise ValueError(f"q is a share in [0, 1], got {q}.")
+        raise ObserveError(
+            f"q is a share in [0, 1], got {q}.", hint="Write the p95 as q=0.95, not 95."
+        )
     total = counts[-1] if len(counts) else 0
     if total <= 0:
         return float("nan")
@@ -155,7 +183,10 @@ def quantile_from_buckets(bounds: np.ndarray, counts: np.ndarray, q: float) -> f
 def _buckets(df: pd.DataFrame, name: str, **labels: str) -> pd.DataFrame:
     sel = _select(df, name + "_bucket", **labels)
     if sel.empty:
-        raise KeyError(f"no histogram {name!r} with labels {labels}.")
+        raise MetricMissing(
+            f"no histogram {name!r} with labels {labels}.",
+            hint="Pass the histogram's name without _bucket, and labels its samples carry.",
+        )
     sel = sel.assign(le=sel["labels"].map(lambda lab: float(lab["le"])))
     return sel.groupby(["t", "le"])["value"].sum().unstack("le").sort_index()
 
@@ -195,7 +226,10 @@ class SLO:
 
     def __post_init__(self) -> None:
         if not 0 < self.objective < 1:
-            raise ValueError(f"objective is a share in (0, 1), got {self.objective}.")
+            raise ObserveError(
+                f"objective is a share in (0, 1), got {self.objective}.",
+                hint="Write 99 % as objective=0.99; 1.0 would leave no error budget at all.",
+            )
 
     def report(self, df: pd.DataFrame) -> dict[str, Any]:
         """Good and bad requests over the whole scraped window and the budget they used.
@@ -205,16 +239,20 @@ class SLO:
         last = df[df["t"] == df["t"].max()]
         reqs = _select(last, "infralab_http_requests_total", route=self.route)
         if reqs.empty:
-            raise KeyError(f"no requests counted for route {self.route!r} yet.")
+            raise MetricMissing(
+                f"no requests counted for route {self.route!r} yet.",
+                hint="Send some requests to that route while the Scraper runs, then report.",
+            )
         total = float(reqs["value"].sum())
         errors = float(
             reqs[reqs["labels"].map(lambda lab: lab["status"].startswith("5"))]["value"].sum()
         )
         b = _buckets(last, "infralab_http_request_duration_seconds", route=self.route)
         if self.latency_s not in b.columns:
-            raise ValueError(
+            raise ObserveError(
                 f"latency_s={self.latency_s} is not a bucket bound; choose from "
-                f"{[float(x) for x in b.columns]}."
+                f"{[float(x) for x in b.columns]}.",
+                hint="A histogram counts only at its bucket bounds; pick latency_s from that list.",
             )
         observed = float(b.iloc[-1].iloc[-1])
         fast = float(b.iloc[-1][self.latency_s])

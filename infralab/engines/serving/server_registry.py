@@ -162,9 +162,9 @@ def sweep_orphans(timeout_s: float = 5.0) -> list[dict[str, Any]]:
     for path in entries:
         try:
             record = json.loads(path.read_text())
-            if not isinstance(record, dict):
-                raise ValueError("not a record")
         except (OSError, ValueError):
+            record = None
+        if not isinstance(record, dict):  # unreadable or not a record
             path.unlink(missing_ok=True)  # written atomically, so only a foreign file is unreadable
             continue
         proc = _kit_server(record)

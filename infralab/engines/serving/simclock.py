@@ -97,6 +97,7 @@ def drive_batcher(batcher_class: Any, plan: dict[str, Any]) -> dict[str, Any]:
                                            for i in items]])  # fmt: skip
         broken = sorted(i for i in items if i in bad)
         if broken:
+            # builtin on purpose: the simulated model fails the way a real model call does
             raise ValueError(f"the model cannot process item {broken[0]}")
         return [_answer(i) for i in items]
 

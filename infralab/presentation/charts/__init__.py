@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import altair as alt
 
+from infralab.core.errors import InfralabError
 from infralab.core.faces import lazy_face
 from infralab.presentation.offline_charts import use_offline
 
@@ -23,6 +24,10 @@ from infralab.presentation.offline_charts import use_offline
 alt.data_transformers.disable_max_rows()
 
 OFFLINE = use_offline()
+
+
+class ChartError(ValueError, InfralabError):
+    """Data a chart cannot draw (empty, or missing a column); the message says what it needs."""
 
 
 def titled(chart: alt.Chart, title: str, subtitle: str | None = None) -> alt.Chart:

@@ -8,7 +8,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from infralab.presentation.charts import titled
+from infralab.presentation.charts import ChartError, titled
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -29,10 +29,16 @@ METRICS: dict[str, str] = {
 def unit_price_chart(table: pd.DataFrame, metric: str = "usd_per_tflop_hour") -> alt.Chart:
     """One bar per priced instance, CPU and GPU coloured apart; rows without a figure are left out."""
     if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+        raise ChartError(
+            f"metric must be one of {', '.join(METRICS)}, not {metric!r}",
+            hint="Pick a metric from that list, e.g. metric='usd_per_tflop_hour'.",
+        )
     df = table.dropna(subset=[metric]).copy()
     if df.empty:
-        raise ValueError(f"No row has a value for {metric}.")
+        raise ChartError(
+            f"No row has a value for {metric}.",
+            hint="Pass the unit-price table itself; rows without that figure are left out.",
+        )
     pricing = (
         df["pricing"].fillna("").astype(str).str.replace("_", "-")
         if "pricing" in df.columns
@@ -75,7 +81,10 @@ def unit_price_chart(table: pd.DataFrame, metric: str = "usd_per_tflop_hour") ->
 def peak_vs_measured_chart(measured_gflops: float, peaks: pd.DataFrame) -> alt.Chart:
     """Your CPU's measured matmul GFLOP/s beside the sourced peaks (log scale: they differ 10,000x)."""
     if not measured_gflops or measured_gflops <= 0:
-        raise ValueError("measured_gflops must be a positive number (run the matmul cell first).")
+        raise ChartError(
+            "measured_gflops must be a positive number (run the matmul cell first).",
+            hint="Run the matmul cell above and pass the GFLOP/s it printed.",
+        )
     rows = [
         {
             "what": "your CPU, measured now (numpy matmul)",
@@ -128,7 +137,10 @@ def decision_sweep_chart(rows: Iterable[dict[str, Any]]) -> alt.Chart:
     """Monthly bill of each option against traffic (log-log); where lines cross, the choice flips."""
     df = pd.DataFrame(list(rows))
     if df.empty:
-        raise ValueError("No rows to plot.")
+        raise ChartError(
+            "No rows to plot.",
+            hint="Pass the sweep's rows (one dict per option and traffic level), not an empty list.",
+        )
     df = df[df["monthly_usd"].apply(lambda v: v is not None and v == v and v != float("inf"))]
     df = df[df["monthly_usd"] > 0]
     chart = (

@@ -30,7 +30,7 @@ from infralab.economics.costs.model import (
     Workload,
     sweep,
 )
-from infralab.presentation.charts import titled
+from infralab.presentation.charts import ChartError, titled
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -457,7 +457,10 @@ def tornado_chart(rows: Sequence[dict[str, Any]], low: float = 0.25, high: float
     """
     df = pd.DataFrame(list(rows))
     if df.empty:
-        raise ValueError("tornado_chart needs at least one input row")
+        raise ChartError(
+            "tornado_chart needs at least one input row",
+            hint="Pass [f.row() for f in infralab.economics.decision.sensitivity(decision)].",
+        )
     df["from"] = df["low_factor"].fillna(low)
     df["to"] = df["high_factor"].fillna(high)
     df["flips"] = df["low_factor"].notna() | df["high_factor"].notna()

@@ -13,7 +13,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from infralab.presentation.charts import titled
+from infralab.presentation.charts import ChartError, titled
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -29,10 +29,16 @@ WIDTH, HEIGHT = 360, 220
 
 def _need(df: Any, columns: Sequence[str], what: str) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame) or df.empty:
-        raise ValueError(f"{what} needs a non-empty DataFrame (from infralab.tooling.bench.embed).")
+        raise ChartError(
+            f"{what} needs a non-empty DataFrame (from infralab.tooling.bench.embed).",
+            hint="Run the benchmark cell above first and pass the table it returned.",
+        )
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"{what} needs the columns {', '.join(missing)}; got {list(df.columns)}.")
+        raise ChartError(
+            f"{what} needs the columns {', '.join(missing)}; got {list(df.columns)}.",
+            hint="Pass the benchmark's table unchanged (renamed or dropped columns break the chart).",
+        )
     return df
 
 

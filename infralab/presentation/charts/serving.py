@@ -8,7 +8,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from infralab.presentation.charts import titled
+from infralab.presentation.charts import ChartError, titled
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -140,7 +140,10 @@ def trace_rate(
     """Requests per second, averaged over ``bin_s``-second bins, against hours."""
     ts = np.asarray(timestamps, dtype=float)
     if ts.size == 0:
-        raise ValueError("the trace has no requests")
+        raise ChartError(
+            "the trace has no requests",
+            hint="Make a trace with infralab.economics.traces.make_trace and a mean_rps above 0.",
+        )
     edges = np.arange(0, ts.max() + bin_s, bin_s)
     counts, _ = np.histogram(ts, bins=edges)
     data = pd.DataFrame({"hour": edges[:-1] / 3600, "rps": counts / bin_s})

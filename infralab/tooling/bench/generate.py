@@ -32,6 +32,7 @@ from infralab.engines.models.decoding import (
     read_bandwidth_gbs,
     ttft_sweep,
 )
+from infralab.engines.models.model_errors import ModelUnsupported
 
 
 def _say(msg: str) -> None:
@@ -114,7 +115,11 @@ def _torch_llama_from_gguf() -> Any:
         })  # fmt: skip
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [m for m in missing if "lm_head" not in m and "rotary" not in m]:
-        raise RuntimeError(f"weights did not map: missing {missing}, unexpected {unexpected}")
+        raise ModelUnsupported(
+            f"weights did not map: missing {missing}, unexpected {unexpected}",
+            hint="This transformers names Llama weights differently; install the tested range "
+            "with `pip install 'infralab[compare]'`.",
+        )
     model.tie_weights()
     return model
 

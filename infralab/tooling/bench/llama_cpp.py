@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from infralab.core.errors import InfralabError
+from infralab.engines.models.model_errors import ModelError
 
 # Runs inside the peer's Python. Reads one JSON request per line; answers one JSON line.
 _CHILD = r"""
@@ -53,7 +54,10 @@ class LlamaCppPeer:
 
     def __init__(self, python: str | Path, gguf: str | Path, threads: int) -> None:
         if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a whole number >= 1, not {threads!r}")
+            raise ModelError(
+                f"threads must be a whole number >= 1, not {threads!r}",
+                hint="Give llama.cpp as many threads as physical cores (infralab.core.runtime.physical_cores()).",
+            )
         self.python, self.threads = str(python), threads
         try:
             self._proc = subprocess.Popen(

@@ -21,6 +21,7 @@ from infralab.tooling.checks import (
     number,
     public_pass,
 )
+from infralab.tooling.checks.questions import UnknownQuestion
 from infralab.tooling.checks.quiz import parse_letter
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
@@ -94,7 +95,10 @@ def _letter(answer: Any, choices: dict[str, str]) -> str:
 def ask(key: str) -> str:
     """The question and its choices as text (the notebook prints it)."""
     if key not in QUESTIONS:
-        raise KeyError(f"No question {key!r}; there are: {', '.join(QUESTIONS)}")
+        raise UnknownQuestion(
+            f"No question {key!r}; there are: {', '.join(QUESTIONS)}",
+            hint="Copy the key from that list, e.g. lesson01.ask('cost_driver').",
+        )
     q = QUESTIONS[key]
     return q["question"] + "\n" + "\n".join(f"  {k}) {v}" for k, v in q["choices"].items())
 

@@ -6,6 +6,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infralab.core.errors import InfralabError
+
+
+class QuestionError(ValueError, InfralabError):
+    """A self-check question written wrong, or asked for by a key that does not exist."""
+
+    hint = "infralab/tooling/checks/quiz_bank.py shows complete questions to copy."
+
+
+class UnknownQuestion(KeyError, QuestionError):
+    """A question key that is not in the bank (a KeyError, as it always was)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole sentence
+        return str(self.args[0]) if self.args else ""
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -21,12 +36,21 @@ class Question:
 
     def __post_init__(self) -> None:
         if self.answer not in self.choices:
-            raise ValueError(f"answer {self.answer!r} is not one of {list(self.choices)}")
+            raise QuestionError(
+                f"answer {self.answer!r} is not one of {list(self.choices)}",
+                hint="answer is the right choice's letter, one of the keys of choices.",
+            )
         if len(self.choices) < 2:
-            raise ValueError("a multiple-choice question needs at least two choices")
+            raise QuestionError(
+                "a multiple-choice question needs at least two choices",
+                hint="Add a wrong choice that a student could believe, with why it is wrong.",
+            )
         for letter, choice in self.choices.items():
             if not choice.text.strip() or not choice.why.strip():
-                raise ValueError(f"choice {letter!r} of {self.prompt[:40]!r} needs text and why")
+                raise QuestionError(
+                    f"choice {letter!r} of {self.prompt[:40]!r} needs text and why",
+                    hint="Every choice says why it is right or wrong: that is the feedback shown.",
+                )
 
     def feedback(self, letter: str) -> tuple[bool, str]:
         """(right?, the explanation shown for this choice)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from infralab.core.errors import InfralabError
 from infralab.core.paths import REPO_ROOT
 from infralab.tooling.classroom.store import new_token
 
@@ -30,6 +31,12 @@ __all__ = [
 
 
 REPO = REPO_ROOT
+
+
+class CollectorError(RuntimeError, InfralabError):
+    """The local collector did not start or answer; the message has its error output."""
+
+    hint = "Run `python -m infralab collector --help` in a terminal to see the same error there."
 
 
 class LocalCollector:
@@ -53,14 +60,17 @@ class LocalCollector:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the collector did not start: {self.proc.stderr.read()}")
+                raise CollectorError(f"the collector did not start: {self.proc.stderr.read()}")
             try:
                 if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"the collector did not answer within {timeout_s:g} s")
+        raise CollectorError(
+            f"the collector did not answer within {timeout_s:g} s",
+            hint="A busy machine starts it slowly: pass a larger timeout_s, or try again.",
+        )
 
     def create_class(self, name: str) -> str:
         """A new class; returns its join token (what students pass to ``share``)."""

@@ -139,7 +139,10 @@ class Store:
         """A new class and its join token (printed once; only its hash is stored)."""
         name = name.strip()
         if not 1 <= len(name) <= 80:
-            raise ValueError("a class name has 1-80 characters")
+            raise StoreError(
+                "a class name has 1-80 characters",
+                hint="Name the class briefly, e.g. 'infra-2026-spring'.",
+            )
         info = ClassInfo(secrets.token_hex(4), name, new_token())
         with self._connect() as db:
             db.execute(

@@ -127,6 +127,7 @@ def decode(value):
         return functools.partial(_resolve(value["fn"]), *decode(value["v"]))
     if tag == "dataclass":
         return _resolve(value["cls"])(**{k: decode(v) for k, v in value["v"].items()})
+    # builtin on purpose: this file imports nothing from infralab (it runs in the kernel)
     raise ValueError(f"unknown tag {tag!r}")
 
 
@@ -196,6 +197,7 @@ def _op(request: dict):
         return _calls_into(target, args, kwargs, request["names"])
     if op == "repr":
         return repr(target)[:2000]
+    # builtin on purpose: this file imports nothing from infralab (it runs in the kernel)
     raise ValueError(f"unknown operation {op!r}")
 
 

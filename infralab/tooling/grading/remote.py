@@ -125,6 +125,7 @@ def _kit_dataclass(path: str, items: dict, kernel: KernelSession, depth: int) ->
 def _encode(value: Any, depth: int = 0) -> Any:
     """The grader's arguments as the kernel's decoder reads them."""
     if depth > 60:
+        # builtin on purpose: a check's own bug (what it passed cannot travel), not the student's
         raise ValueError("argument nested too deeply")
     if isinstance(value, Remote):
         return {"__t__": "ref", "id": value._id}
@@ -169,6 +170,7 @@ def _encode(value: Any, depth: int = 0) -> Any:
     if is_dataclass(value) and not isinstance(value, type) and module.startswith("infralab."):
         return {"__t__": "dataclass", "cls": f"{module}:{type(value).__qualname__}",
                 "v": {f.name: _encode(getattr(value, f.name), depth + 1) for f in fields(value)}}  # fmt: skip
+    # builtin on purpose: a check's own bug (what it passed cannot travel), not the student's
     raise TypeError(f"cannot send a {type(value).__name__} into the student's kernel")
 
 
@@ -307,6 +309,7 @@ class Remote:
     def __len__(self) -> int:
         n = self._ask("len")
         if type(n) is not int:
+            # builtin on purpose: Python's len() protocol raises TypeError for this
             raise TypeError("len() of the student's object is not an int")
         return n
 
