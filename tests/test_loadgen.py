@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from infralab.charts.serving import latency_timeline
-from infralab.serving.launcher import free_port, launch
+from infralab.serving.launcher import launch
 from infralab.serving.loadgen import (
     check_loopback,
     closed_loop,
@@ -16,6 +16,7 @@ from infralab.serving.loadgen import (
     open_loop,
     poisson_arrivals,
 )
+from infralab.serving.server_process import free_port
 
 PAYLOADS = [{"input": f"text number {i}"} for i in range(8)]
 

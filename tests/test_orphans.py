@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from infralab.serving import launcher
-from infralab.serving.launcher import port_is_free
+from infralab.serving.server_process import port_is_free
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals (Windows: see launcher)")
 
