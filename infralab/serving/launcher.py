@@ -349,7 +349,8 @@ def _resolve_check(app: str) -> None:
         found = None
     if found is None:
         raise LaunchArgumentError(
-            f"no module {module_name!r} (app {app!r}): is it written yet, and is the kit installed?",
+            f"no module {module_name!r} (app {app!r}): is it written yet, and is the kit "
+            "installed?",
             hint="Save the module where Python finds it (the kit's own apps live in "
             "infralab/serving/), or install the kit in this environment with `pip install -e .`.",
         )
