@@ -25,7 +25,7 @@ _LAZY = {
     "launch": "launcher",
     "make_lambda_handler": "app",
     "serve_in_thread": "in_thread_server",
-    "simulate": "orchestrate",
+    "simulate": "orchestration_sim",
 }
 _FACES = (
     "loadgen",
