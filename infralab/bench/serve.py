@@ -76,7 +76,8 @@ def measure_mode(
     from infralab.serving.loadgen import closed_loop
 
     kwargs: dict[str, Any] = {"batching": batching, "variant": variant, "threads": threads,
-                              "max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms}  # fmt: skip
+                              "max_batch_size": max_batch_size,
+                              "max_wait_ms": max_wait_ms}  # fmt: skip
     if embedder is not None:
         kwargs["embedder"] = embedder
     with launch(factory_kwargs=kwargs, ready_timeout_s=120) as server:
