@@ -325,31 +325,35 @@ def search_app(index: RagIndex, keys: Mapping[str, str], *, leak: str | None = N
             else raw
         )
         try:
-            if leak == "caller_filter":
-                flt = body.filter or scope_filter(tenant, None)  # the bug: replaces the scope
-                hits = search_all_tenants(
-                    index, body.question, index.embed_query(body.question), k=body.k,
-                    query_filter=flt,
-                )  # fmt: skip
-            elif leak == "lexical_unscoped":
-                scoped = scope_filter(tenant, body.filter)
-                vector = index.embed_query(body.question)
-                dense = search_all_tenants(index, body.question, vector, mode="dense",
-                                           k=body.k, query_filter=scoped)  # fmt: skip
-                lexical = search_all_tenants(index, body.question, None, mode="lexical",
-                                             k=body.k, query_filter=body.filter)  # fmt: skip
-                by_id = {h.chunk_id: h for h in [*lexical, *dense]}
-                fused = reciprocal_rank_fusion(
-                    [[h.chunk_id for h in dense], [h.chunk_id for h in lexical]], limit=body.k
-                )
-                hits = [by_id[c] for c, _ in fused]
-            else:
-                hits = scoped_search(index, tenant, body.question, body.filter, k=body.k)
+            hits = _search_hits(index, tenant, body, leak)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
         return {"tenant": tenant, "hits": [payload_of(h) | {"score": h.score} for h in hits]}
 
     return app
+
+
+def _search_hits(index: RagIndex, tenant: str, body: SearchBody, leak: str | None) -> list[Hit]:
+    """The hits for ``body`` inside ``tenant`` (:func:`scoped_search`), or, on a leaky
+    server, what its mistake returns."""
+    if leak == "caller_filter":
+        flt = body.filter or scope_filter(tenant, None)  # the bug: replaces the scope
+        return search_all_tenants(
+            index, body.question, index.embed_query(body.question), k=body.k, query_filter=flt
+        )
+    if leak == "lexical_unscoped":
+        scoped = scope_filter(tenant, body.filter)
+        vector = index.embed_query(body.question)
+        dense = search_all_tenants(index, body.question, vector, mode="dense",
+                                   k=body.k, query_filter=scoped)  # fmt: skip
+        lexical = search_all_tenants(index, body.question, None, mode="lexical",
+                                     k=body.k, query_filter=body.filter)  # fmt: skip
+        by_id = {h.chunk_id: h for h in [*lexical, *dense]}
+        fused = reciprocal_rank_fusion(
+            [[h.chunk_id for h in dense], [h.chunk_id for h in lexical]], limit=body.k
+        )
+        return [by_id[c] for c, _ in fused]
+    return scoped_search(index, tenant, body.question, body.filter, k=body.k)
 
 
 @contextlib.contextmanager
