@@ -155,13 +155,15 @@ class _FakeGen:
 
 def test_scheduler_admits_one_request_per_free_row():
     """Ten requests waiting at once, two rows: all complete, none is refused a row."""
-    from infralab.engines.serving.chat import Scheduler, _Request
+    from infralab.engines.serving.chat_scheduler import ScheduledRequest, Scheduler
 
     async def main() -> list[tuple[str, object]]:
         loop = asyncio.get_running_loop()
         gen = _FakeGen()
         sched = Scheduler(gen, max_batch=2, max_queue=10)
-        reqs = [_Request(_FakeSeq(3), loop, client=f"c{i % 3}", stream=False) for i in range(10)]
+        reqs = [
+            ScheduledRequest(_FakeSeq(3), loop, client=f"c{i % 3}", stream=False) for i in range(10)
+        ]
         with sched.cond:  # all ten are queued before the loop looks at them
             for r in reqs:
                 sched.submit(r)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infralab.tooling.bench.serve import client_bound
+from infralab.tooling.bench.serve_ceiling import client_bound
 
 
 def test_a_free_client_leaves_the_whole_ceiling():

@@ -12,7 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from infralab.engines.serving.chat import DrainRate, QueueFull, Scheduler, _Request
+from infralab.engines.serving.chat_scheduler import (
+    DrainRate,
+    QueueFull,
+    ScheduledRequest,
+    Scheduler,
+)
 
 STEP_S = 0.01  # one decode step
 STEPS = 20  # steps per request: 0.2 s each, two rows -> 10 requests/s
@@ -68,7 +73,7 @@ def test_burst_advice_is_within_a_factor_of_two_of_the_real_drain_time() -> None
     try:
 
         def submit(i: int) -> None:
-            sched.submit(_Request(_Seq(), loop, client=f"c{i % 7}", stream=False))
+            sched.submit(ScheduledRequest(_Seq(), loop, client=f"c{i % 7}", stream=False))
 
         for i in range(42):  # a burst: two rows busy, the queue full
             try:
@@ -128,7 +133,7 @@ def test_scheduler_thread_safety_smoke() -> None:
         threads = [
             threading.Thread(
                 target=lambda k=k: [
-                    sched.submit(_Request(_Seq(), loop, client=f"t{k}", stream=False))
+                    sched.submit(ScheduledRequest(_Seq(), loop, client=f"t{k}", stream=False))
                     for _ in range(5)
                 ]
             )

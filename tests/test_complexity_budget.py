@@ -21,8 +21,9 @@ from infralab.core.paths import REPO_ROOT
 RULES = ("C901", "PLR0912", "PLR0915")
 # Recorded on 2026-12-06, when the rules were turned on: 57 (file, rule) entries covering 63
 # offences (a function over two limits counts twice). Lower these when you split a function.
-RECORDED_ENTRIES = 57
-RECORDED_OFFENCES = 63
+# 53 and 58 since serving/chat.py and serving/orchestrate.py were split (4 entries, 5 offences).
+RECORDED_ENTRIES = 53
+RECORDED_OFFENCES = 58
 
 
 def _listed() -> set[tuple[str, str]]:

@@ -414,7 +414,7 @@ def test_serve_in_thread_serves_and_stops():
     import httpx
     from fastapi import FastAPI
 
-    from infralab.engines.serving.launcher import serve_in_thread
+    from infralab.engines.serving.in_thread_server import serve_in_thread
 
     app = FastAPI()
 

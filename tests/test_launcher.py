@@ -6,7 +6,8 @@ import httpx
 import psutil
 import pytest
 
-from infralab.engines.serving.launcher import LaunchError, launch, port_is_free, stop_all
+from infralab.engines.serving.launcher import LaunchError, launch
+from infralab.engines.serving.server_process import port_is_free, stop_all
 
 
 def _gone(pid: int) -> bool:

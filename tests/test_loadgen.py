@@ -7,7 +7,7 @@ import asyncio
 import pandas as pd
 import pytest
 
-from infralab.engines.serving.launcher import free_port, launch
+from infralab.engines.serving.launcher import launch
 from infralab.engines.serving.loadgen import (
     check_loopback,
     closed_loop,
@@ -15,6 +15,7 @@ from infralab.engines.serving.loadgen import (
     open_loop,
     poisson_arrivals,
 )
+from infralab.engines.serving.server_process import free_port
 from infralab.presentation.charts.serving import latency_timeline
 
 PAYLOADS = [{"input": f"text number {i}"} for i in range(8)]

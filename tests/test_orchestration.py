@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from infralab.core.errors import InfralabError
 from infralab.engines.serving import orchestrate as o
+from infralab.engines.serving import orchestration_sim as sim
 from infralab.tooling.checks.references import lab10 as R10
 
 
@@ -33,18 +34,18 @@ KIT = functools.partial(o.run_graph, strict=False)
 
 def test_parallel_steps_take_the_longest_not_the_sum():
     fan = _spec([("a", (), 0.5, 10), ("b", (), 0.25, 10), ("c", (), 0.125, 10)])
-    out = o.simulate(KIT, fan)
+    out = sim.simulate(KIT, fan)
     assert out["elapsed_ms"] == 500.0  # max(500, 250, 125), not 875
     assert {name: e[0] for name, e in out["events"].items()} == {"a": 0.0, "b": 0.0, "c": 0.0}
     chain = _spec([("a", (), 0.5, 10), ("b", ("a",), 0.25, 10), ("c", ("b",), 0.125, 10)])
-    out = o.simulate(KIT, chain)
+    out = sim.simulate(KIT, chain)
     assert out["elapsed_ms"] == 875.0
     assert out["events"]["b"][0] == out["events"]["a"][1]  # starts the moment a ends
 
 
 def test_a_step_receives_its_dependencies_values():
     spec = _spec([("x", (), 0.25, 1), ("y", (), 0.5, 1), ("z", ("y", "x"), 0.125, 1)])
-    out = o.simulate(KIT, spec)
+    out = sim.simulate(KIT, spec)
     assert out["received"]["z"] == ["x", "y"]
     assert out["report"]["outputs"]["z"] == "z(x(),y())"
     assert out["events"]["z"][0] == 500.0
@@ -52,7 +53,7 @@ def test_a_step_receives_its_dependencies_values():
 
 def test_cost_compounds_additively_over_steps():
     spec = _spec([("a", (), 0.25, 30), ("b", ("a",), 0.25, 50), ("c", (), 0.5, 7)])
-    spent = o.simulate(KIT, spec)["report"]["spent"]
+    spent = sim.simulate(KIT, spec)["report"]["spent"]
     assert spent["tokens"] == 87 and spent["usd"] == 87 * 2**-16
     assert (o.Usage(1.0, 2, 0.5) + o.Usage(2.0, 3, 0.25)) == o.Usage(3.0, 5, 0.75)
 
@@ -70,7 +71,7 @@ def test_a_budget_refuses_the_step_that_would_break_it_and_raises_the_kits_error
 
     steps = [step("retrieve", tokens=0), step("draft", ["retrieve"]), step("polish", ["draft"])]
     with pytest.raises(o.BudgetExceeded) as err:
-        o.run_virtual(lambda: o.run_graph(steps, o.Budget(tokens=60)))
+        sim.run_virtual(lambda: o.run_graph(steps, o.Budget(tokens=60)))
     assert isinstance(err.value, InfralabError) and err.value.hint
     assert err.value.report.stopped == ("polish", "tokens")
     assert err.value.report.spent.tokens == 40
@@ -80,11 +81,11 @@ def test_a_budget_refuses_the_step_that_would_break_it_and_raises_the_kits_error
 
 def test_a_budget_exactly_met_is_not_exceeded():
     spec = _spec([("a", (), 0.25, 30), ("b", ("a",), 0.25, 30)], {"tokens": 60, "ms": 500.0})
-    assert o.simulate(KIT, spec)["report"]["stopped"] is None
+    assert sim.simulate(KIT, spec)["report"]["stopped"] is None
     spec["budget"] = {"tokens": 59}
-    assert o.simulate(KIT, spec)["report"]["stopped"] == {"step": "b", "limit": "tokens"}
+    assert sim.simulate(KIT, spec)["report"]["stopped"] == {"step": "b", "limit": "tokens"}
     spec["budget"] = {"ms": 499.0}
-    assert o.simulate(KIT, spec)["report"]["stopped"] == {"step": "b", "limit": "ms"}
+    assert sim.simulate(KIT, spec)["report"]["stopped"] == {"step": "b", "limit": "ms"}
 
 
 def test_the_latency_limit_is_reported_before_tokens_and_usd():
@@ -98,7 +99,7 @@ def test_the_latency_limit_is_reported_before_tokens_and_usd():
 def test_running_steps_finish_after_a_refusal_and_no_new_one_starts():
     spec = _spec([("long", (), 0.5, 10), ("short", (), 0.125, 10), ("next", ("short",), 0.25, 10)],
                  {"tokens": 25})  # fmt: skip
-    out = o.simulate(KIT, spec)
+    out = sim.simulate(KIT, spec)
     # at 125 ms: 10 used by short + 10 reserved for long + 10 for next > 25
     assert out["report"]["stopped"] == {"step": "next", "limit": "tokens"}
     assert "next" not in out["events"] and out["elapsed_ms"] == 500.0  # long still finished
@@ -115,14 +116,14 @@ def test_cache_hits_skip_the_call_and_cost_nothing():
     cache = o.StepCache()
     key = o.StepCache.key("model", "prompt", 0.0)
     steps = [o.Step("answer", llm, (), o.Usage(200.0, 50, 0.001), cache_key=key)]
-    first = o.run_virtual(lambda: o.run_graph(steps, cache=cache))
-    second = o.run_virtual(lambda: o.run_graph(steps, cache=cache))
+    first = sim.run_virtual(lambda: o.run_graph(steps, cache=cache))
+    second = sim.run_virtual(lambda: o.run_graph(steps, cache=cache))
     assert len(calls) == 1 and (cache.hits, cache.misses) == (1, 1)
     assert first.spent == o.Usage(200.0, 50, 0.001)
     assert second.spent == o.Usage(0.0, 0, 0.0) and second.steps[0].cached
     assert second.outputs == first.outputs
     # a hit needs no budget: it is free
-    third = o.run_virtual(lambda: o.run_graph(steps, o.Budget(0.0, 0, 0.0), cache=cache))
+    third = sim.run_virtual(lambda: o.run_graph(steps, o.Budget(0.0, 0, 0.0), cache=cache))
     assert third.stopped is None
 
 
@@ -137,7 +138,7 @@ def test_bad_graphs_get_the_kits_error_with_a_hint():
     ]
     for steps in bad:
         with pytest.raises(o.OrchestrationError) as err:
-            o.run_virtual(lambda s=steps: o.run_graph(s))
+            sim.run_virtual(lambda s=steps: o.run_graph(s))
         assert err.value.hint
 
 
@@ -146,7 +147,7 @@ def test_a_step_that_returns_no_outcome_is_named():
         return "text"
 
     with pytest.raises(o.OrchestrationError, match="'w'"):
-        o.run_virtual(lambda: o.run_graph([o.Step("w", plain)]))
+        sim.run_virtual(lambda: o.run_graph([o.Step("w", plain)]))
 
 
 def test_the_virtual_clock_reports_a_deadlock_instead_of_hanging():
@@ -154,15 +155,15 @@ def test_the_virtual_clock_reports_a_deadlock_instead_of_hanging():
         await asyncio.get_running_loop().create_future()
 
     with pytest.raises(o.OrchestrationError, match="never happens"):
-        o.run_virtual(lambda: o.run_graph([o.Step("w", forever)]))
+        sim.run_virtual(lambda: o.run_graph([o.Step("w", forever)]))
 
 
 def test_the_kit_and_lab_10s_reference_agree_on_random_graphs():
     rng = random.Random(10)
     stops = 0
     for _ in range(150):
-        spec = o.random_spec(rng)
-        kit, ref = o.simulate(KIT, spec), o.simulate(R10.run_graph, spec)
+        spec = sim.random_spec(rng)
+        kit, ref = sim.simulate(KIT, spec), sim.simulate(R10.run_graph, spec)
         assert kit.pop("used_kit") == "run_graph" and ref.pop("used_kit") == ""
         assert kit == ref, spec
         stops += kit["report"]["stopped"] is not None

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from infralab.engines.serving import launcher
-from infralab.engines.serving.launcher import port_is_free
+from infralab.engines.serving.server_process import port_is_free
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals (Windows: see launcher)")
 

@@ -13,6 +13,7 @@ from infralab.core import results
 from infralab.economics import agent
 from infralab.economics.costs import billing, unit
 from infralab.engines.serving import orchestrate as orch
+from infralab.engines.serving import orchestration_sim as sim
 from infralab.presentation.charts import multistep as charts
 
 
@@ -38,8 +39,8 @@ def _fake_live(delay_s: float = 0.25) -> agent.Live:
 
 def test_a_chain_waits_for_each_call_and_a_fan_out_does_not():
     live = _fake_live()
-    chain = orch.run_virtual(lambda: agent.run_request(live, "q", 3))
-    fan = orch.run_virtual(lambda: agent.run_request(live, "q", 3, parallel=True))
+    chain = sim.run_virtual(lambda: agent.run_request(live, "q", 3))
+    fan = sim.run_virtual(lambda: agent.run_request(live, "q", 3, parallel=True))
     starts = {s.name: s.start_ms for s in fan.steps}
     assert starts["model_0"] == starts["model_1"] == starts["model_2"]
     assert chain.spent.ms >= 750.0 > fan.spent.ms >= 250.0
@@ -62,7 +63,7 @@ def test_a_budget_stops_a_live_style_request_before_the_call_that_breaks_it():
     live = _fake_live()
     est = orch.Usage(250.0, 10, 0.001)
     with pytest.raises(orch.BudgetExceeded) as err:
-        orch.run_virtual(
+        sim.run_virtual(
             lambda: agent.run_request(live, "q", 4, estimate=est, budget=orch.Budget(tokens=25))
         )
     assert err.value.report.stopped == ("model_2", "tokens")

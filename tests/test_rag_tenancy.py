@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from qdrant_client import QdrantClient, models
 
-from infralab.engines.rag import tenancy
+from infralab.engines.rag import tenancy, tenancy_probes
 
 DOCS = [
     {"tenant": "acme", "doc_id": "acme-1", "title": "Leave", "text": "Twenty days of leave. zebrafrost"},
@@ -26,7 +26,7 @@ VICTIM = {"tenant": "bolt", "doc_id": "bolt-1", "phrase": "quartzlynx"}
 
 @pytest.fixture(scope="module")
 def index():
-    return tenancy.probe_index(DOCS)
+    return tenancy_probes.probe_index(DOCS)
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_scope_filter_only_narrows():
     }
     widen = {"should": [{"key": "tenant", "match": {"value": "bolt"}}]}
     scoped = tenancy.scope_filter("acme", widen)
-    payloads = [tenancy.payload_of(c) for c in tenancy.probe_index(DOCS).chunks]
+    payloads = [tenancy.payload_of(c) for c in tenancy_probes.probe_index(DOCS).chunks]
     assert not any(tenancy.filter_matches(scoped, p) for p in payloads)
 
 
@@ -121,10 +121,11 @@ def test_each_leaky_server_is_caught_by_the_standard_attack(index, leak):
     with TestClient(tenancy.search_app(index, KEYS, leak=leak)) as client:
         with pytest.raises(AssertionError):
             tenancy.standard_attack(client, ME, VICTIM)
-    out = tenancy.run_attack(tenancy.standard_attack, DOCS, KEYS, ME, VICTIM, leak)
+    out = tenancy_probes.run_attack(tenancy.standard_attack, DOCS, KEYS, ME, VICTIM, leak)
     assert out["outcome"] == "raised" and out["type"] == "AssertionError"
     assert (
-        tenancy.run_attack(lambda c, m, v: None, DOCS, KEYS, ME, VICTIM, leak)["outcome"] == "held"
+        tenancy_probes.run_attack(lambda c, m, v: None, DOCS, KEYS, ME, VICTIM, leak)["outcome"]
+        == "held"
     )
 
 
@@ -147,10 +148,10 @@ def test_serve_starts_and_stops_its_thread(index):
 
 def test_attack_app_reports_a_leaky_make_app():
     own = {"doc_id": "acme-1", "phrase": "zebrafrost"}
-    sound = tenancy.attack_app(tenancy.search_app, DOCS, KEYS, ME, VICTIM, own)
+    sound = tenancy_probes.attack_app(tenancy.search_app, DOCS, KEYS, ME, VICTIM, own)
     assert sound["outcome"] == "held" and sound["status"] == 200 and "acme-1" in sound["docs"]
 
     def leaky(index, keys):
         return tenancy.search_app(index, keys, leak="caller_filter")
 
-    assert tenancy.attack_app(leaky, DOCS, KEYS, ME, VICTIM, own)["outcome"] == "leaked"
+    assert tenancy_probes.attack_app(leaky, DOCS, KEYS, ME, VICTIM, own)["outcome"] == "leaked"

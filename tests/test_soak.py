@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from infralab.engines.serving.launcher import launch, port_is_free
+from infralab.engines.serving.launcher import launch
 from infralab.engines.serving.loadgen import MAX_SECONDS, TEXTS, closed_loop
+from infralab.engines.serving.server_process import port_is_free
 
 REQUEST_TIMEOUT_S = 120.0  # only a hung server takes this long for one request
 

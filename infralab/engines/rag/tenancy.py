@@ -3,7 +3,9 @@
 Why a module of its own: lab 06 has students build this mechanism (key -> tenant, the filter
 that scopes every query, a search service, an attack that proves the scope holds), and its
 checks need the kit's sound implementation beside deliberately leaky ones to attack; it is
-one module (about 500 lines) so the sound server and its leaky variants share one code path.
+one module so the sound server and its leaky variants share one code path. What the checks
+run beside a student's code (a probe index, the attack runners, the watch on which kit
+functions ran) is :mod:`infralab.engines.rag.tenancy_probes`.
 
 * :func:`tenant_for_key` compares the presented key with every stored key in constant time
   (``hmac.compare_digest`` on sha256 digests, no early exit), so timing does not say which
@@ -25,16 +27,16 @@ import hashlib
 import hmac
 import json
 import socket
-import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from infralab.core.errors import InfralabError
 from infralab.engines.rag.hybrid import RagIndex, reciprocal_rank_fusion
 from infralab.engines.rag.vector_store import Hit, parse_caller_filter
 
@@ -58,6 +60,32 @@ LEAKS: dict[str, str] = {
     "missing_key": "serves a request without a key as a default tenant",
     "unknown_key": "serves a request with an unknown key as a default tenant",
 }
+
+
+FILTER_HINT = (
+    "Write the filter in Qdrant's JSON form: {'must': [{'key': 'doc_id', 'match': {'value': "
+    "'d1'}}]} (clauses must, should, must_not; a match of value, any, except or text)."
+)
+
+
+class TenancyInputError(ValueError, InfralabError):
+    """A search, filter or server setting this module refuses (before any search runs)."""
+
+    hint = FILTER_HINT
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class SearchServerError(RuntimeError, InfralabError):
+    """The background search server did not come up."""
+
+    hint = (
+        "Look for the server's error above this message (the app may have failed to build); "
+        "a port taken between probing and binding is rare: run the cell again."
+    )
 
 
 # ------------------------------------------------------------------ key -> tenant
@@ -100,13 +128,13 @@ def _as_dict(flt: Any) -> Any:
 def _condition_matches(cond: Any, payload: Mapping[str, Any]) -> bool:
     cond = _as_dict(cond)
     if not isinstance(cond, Mapping):
-        raise ValueError(f"a filter condition must be an object, got {type(cond).__name__}.")
+        raise TenancyInputError(f"a filter condition must be an object, got {type(cond).__name__}.")
     if "key" not in cond:  # a nested filter
         return filter_matches(cond, payload)
     value = payload.get(cond["key"])
     match = cond.get("match")
     if not isinstance(match, Mapping):
-        raise ValueError(f"condition on {cond['key']!r} needs a 'match' object.")
+        raise TenancyInputError(f"condition on {cond['key']!r} needs a 'match' object.")
     if "value" in match:
         return value == match["value"]
     if "any" in match:
@@ -115,7 +143,7 @@ def _condition_matches(cond: Any, payload: Mapping[str, Any]) -> bool:
         return value is not None and value not in list(match["except"])
     if "text" in match:
         return isinstance(value, str) and str(match["text"]) in value
-    raise ValueError(f"unsupported match {sorted(match)} (use value, any, except or text).")
+    raise TenancyInputError(f"unsupported match {sorted(match)} (use value, any, except or text).")
 
 
 def _clauses(flt: Mapping[str, Any], name: str) -> list[Any]:
@@ -135,12 +163,12 @@ def filter_matches(flt: Any, payload: Mapping[str, Any]) -> bool:
     if flt is None or flt == {}:
         return True
     if not isinstance(flt, Mapping):
-        raise ValueError(f"a filter must be an object, got {type(flt).__name__}.")
+        raise TenancyInputError(f"a filter must be an object, got {type(flt).__name__}.")
     unknown = set(flt) - {"must", "should", "must_not", "min_should"}
     if unknown:
-        raise ValueError(f"unsupported filter clauses {sorted(unknown)}.")
+        raise TenancyInputError(f"unsupported filter clauses {sorted(unknown)}.")
     if flt.get("min_should") is not None:
-        raise ValueError("min_should is not supported here.")
+        raise TenancyInputError("min_should is not supported here.")
     # every condition is evaluated (no short cut), so an unreadable one always raises
     must = [_condition_matches(c, payload) for c in _clauses(flt, "must")]
     should = [_condition_matches(c, payload) for c in _clauses(flt, "should")]
@@ -197,7 +225,10 @@ def search_all_tenants(
     filter (:func:`scope_filter`). Dense and lexical rankings are fused with RRF in hybrid mode.
     """
     if mode not in ("dense", "lexical", "hybrid"):
-        raise ValueError(f"mode must be dense, lexical or hybrid, got {mode!r}.")
+        raise TenancyInputError(
+            f"mode must be dense, lexical or hybrid, got {mode!r}.",
+            "Use mode='hybrid' (dense and BM25 fused), 'dense' or 'lexical'.",
+        )
     parse_caller_filter(query_filter)  # a malformed filter is refused before any search,
     filter_matches(query_filter, {})  # and so is one this module could only half read
     wide = max(k, depth)
@@ -206,7 +237,10 @@ def search_all_tenants(
     for tenant, whole in _reach(index, query_filter):
         if mode != "lexical":
             if vector is None:
-                raise ValueError("dense and hybrid search need the query vector.")
+                raise TenancyInputError(
+                    "dense and hybrid search need the query vector.",
+                    "Pass index.embed_query(query) as the vector, or use mode='lexical'.",
+                )
             # the per-tenant collections are an implementation detail here: the filter alone
             # decides what comes back (checked on every hit below)
             flt = None if whole else query_filter
@@ -259,7 +293,10 @@ def search_app(index: RagIndex, keys: Mapping[str, str], *, leak: str | None = N
 
     ``leak`` (one of :data:`LEAKS`) builds a deliberately broken server for attack suites."""
     if leak is not None and leak not in LEAKS:
-        raise ValueError(f"leak must be one of {sorted(LEAKS)}, got {leak!r}.")
+        raise TenancyInputError(
+            f"leak must be one of {sorted(LEAKS)}, got {leak!r}.",
+            "Leave leak=None for the sound server; tenancy.LEAKS names each broken one.",
+        )
     keys = dict(keys)
     default_tenant = sorted(set(keys.values()))[0]
 
@@ -288,31 +325,35 @@ def search_app(index: RagIndex, keys: Mapping[str, str], *, leak: str | None = N
             else raw
         )
         try:
-            if leak == "caller_filter":
-                flt = body.filter or scope_filter(tenant, None)  # the bug: replaces the scope
-                hits = search_all_tenants(
-                    index, body.question, index.embed_query(body.question), k=body.k,
-                    query_filter=flt,
-                )  # fmt: skip
-            elif leak == "lexical_unscoped":
-                scoped = scope_filter(tenant, body.filter)
-                vector = index.embed_query(body.question)
-                dense = search_all_tenants(index, body.question, vector, mode="dense",
-                                           k=body.k, query_filter=scoped)  # fmt: skip
-                lexical = search_all_tenants(index, body.question, None, mode="lexical",
-                                             k=body.k, query_filter=body.filter)  # fmt: skip
-                by_id = {h.chunk_id: h for h in [*lexical, *dense]}
-                fused = reciprocal_rank_fusion(
-                    [[h.chunk_id for h in dense], [h.chunk_id for h in lexical]], limit=body.k
-                )
-                hits = [by_id[c] for c, _ in fused]
-            else:
-                hits = scoped_search(index, tenant, body.question, body.filter, k=body.k)
+            hits = _search_hits(index, tenant, body, leak)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
         return {"tenant": tenant, "hits": [payload_of(h) | {"score": h.score} for h in hits]}
 
     return app
+
+
+def _search_hits(index: RagIndex, tenant: str, body: SearchBody, leak: str | None) -> list[Hit]:
+    """The hits for ``body`` inside ``tenant`` (:func:`scoped_search`), or, on a leaky
+    server, what its mistake returns."""
+    if leak == "caller_filter":
+        flt = body.filter or scope_filter(tenant, None)  # the bug: replaces the scope
+        return search_all_tenants(
+            index, body.question, index.embed_query(body.question), k=body.k, query_filter=flt
+        )
+    if leak == "lexical_unscoped":
+        scoped = scope_filter(tenant, body.filter)
+        vector = index.embed_query(body.question)
+        dense = search_all_tenants(index, body.question, vector, mode="dense",
+                                   k=body.k, query_filter=scoped)  # fmt: skip
+        lexical = search_all_tenants(index, body.question, None, mode="lexical",
+                                     k=body.k, query_filter=body.filter)  # fmt: skip
+        by_id = {h.chunk_id: h for h in [*lexical, *dense]}
+        fused = reciprocal_rank_fusion(
+            [[h.chunk_id for h in dense], [h.chunk_id for h in lexical]], limit=body.k
+        )
+        return [by_id[c] for c, _ in fused]
+    return scoped_search(index, tenant, body.question, body.filter, k=body.k)
 
 
 @contextlib.contextmanager
@@ -333,7 +374,7 @@ def serve(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError(f"the server on port {port} did not start.")
+            raise SearchServerError(f"the server on port {port} did not start.")
         time.sleep(0.02)
     try:
         yield f"http://{host}:{port}"
@@ -342,89 +383,7 @@ def serve(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
         thread.join(timeout=10)
 
 
-# ------------------------------------------------------------------ probes for the checks
-def _kit_codes(*, but: tuple[str, ...] = ()) -> set[Any]:
-    """The code objects of the functions lab 06 asks students to write themselves."""
-    fns = [tenant_for_key, scope_filter, scoped_search, search_app, standard_attack]
-    return {fn.__code__ for fn in fns if fn.__name__ not in but}
-
-
-@contextlib.contextmanager
-def _watch(codes: set[Any]) -> Iterator[list[str]]:
-    """Names of the ``codes`` entered meanwhile, in this thread and in threads started now
-    (a test client's server threads): how a probe tells a student's code from the kit's."""
-    entered: list[str] = []
-
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code in codes:
-            entered.append(frame.f_code.co_name)
-
-    previous, previous_threads = sys.getprofile(), threading.getprofile()
-    sys.setprofile(profile)
-    threading.setprofile(profile)
-    try:
-        yield entered
-    finally:
-        sys.setprofile(previous)
-        threading.setprofile(previous_threads)  # type: ignore[arg-type]
-
-
-def probe_index(docs: Sequence[Mapping[str, str]]) -> RagIndex:
-    """A small in-memory index of plain records (``tenant``, ``doc_id``, ``title``, ``text``)
-    embedded with the model-free stand-in: what a check builds from its random documents."""
-    from infralab.engines.models.standin import HashEmbedder
-    from infralab.engines.rag.corpus import Document
-
-    documents = [
-        Document(str(d["doc_id"]), str(d["tenant"]), str(d["title"]), str(d["text"])) for d in docs
-    ]
-    return RagIndex.build(documents, HashEmbedder(), size=60, overlap=10, layout="per_tenant")
-
-
-def probe_hits(
-    search: Callable[..., Any],
-    docs: Sequence[Mapping[str, str]],
-    queries: Sequence[tuple[str, str, Any]],
-) -> list[list[dict[str, Any]]]:
-    """Build :func:`probe_index` from ``docs`` and run ``search(index, tenant, question,
-    caller_filter)`` for each query: ``{"hits": [payloads per query], "kit": [the kit's own
-    lab functions it entered]}``, plain data for the check."""
-    index = probe_index(docs)
-    out = []
-    with _watch(_kit_codes()) as kit:
-        for tenant, question, flt in queries:
-            hits = search(index, tenant, question, flt)
-            out.append([payload_of(h) for h in hits] if isinstance(hits, list) else [repr(hits)])
-    return {"hits": out, "kit": sorted(set(kit))}
-
-
-def run_attack(
-    attack: Callable[..., Any],
-    docs: Sequence[Mapping[str, str]],
-    keys: Mapping[str, str],
-    me: Mapping[str, str],
-    victim: Mapping[str, str],
-    leak: str | None,
-) -> dict[str, str]:
-    """Run a student's ``attack(client, me, victim)`` against the kit's sound server
-    (``leak=None``) or a leaky one, through an httpx client; returns what happened as data:
-    ``{"outcome": "held" | "raised", "type", "message", "kit"}`` (``kit``: whether the attack
-    ran the kit's own :func:`standard_attack`)."""
-    from fastapi.testclient import TestClient
-
-    app = search_app(probe_index(docs), keys, leak=leak)
-    out = {"outcome": "held", "type": "", "message": ""}
-    with TestClient(app, raise_server_exceptions=False) as client:
-        with _watch({standard_attack.__code__}) as kit:
-            try:
-                attack(client, dict(me), dict(victim))
-            except AssertionError as exc:
-                out = {"outcome": "raised", "type": "AssertionError", "message": str(exc)[:300]}
-            except Exception as exc:  # noqa: BLE001 - reported to the check as data
-                out = {"outcome": "raised", "type": type(exc).__name__, "message": str(exc)[:300]}
-    return {**out, "kit": sorted(set(kit))}
-
-
+# ------------------------------------------------------------------ the kit's attack suite
 def standard_attack(client: Any, me: Mapping[str, str], victim: Mapping[str, str]) -> None:
     """The kit's attack suite: raises AssertionError naming the first probe that got past the
     tenant scope (forged tenant header or body field, filters on the victim's document or
@@ -464,50 +423,3 @@ def standard_attack(client: Any, me: Mapping[str, str], victim: Mapping[str, str
     for name, headers in {"no key": {}, "a made-up key": {"X-API-Key": me["key"] + "-x"}}.items():
         resp = client.post("/search", headers=headers, json={"question": words})
         assert resp.status_code == 401, f"{name}: got {resp.status_code}, not 401"
-
-
-def attack_app(
-    make_app: Callable[..., Any],
-    docs: Sequence[Mapping[str, str]],
-    keys: Mapping[str, str],
-    me: Mapping[str, str],
-    victim: Mapping[str, str],
-    own: Mapping[str, str],
-) -> dict[str, Any]:
-    """Build ``make_app(index, keys)`` on :func:`probe_index` (``docs``), run
-    :func:`standard_attack` on it, and ask it one honest question (``own``: a phrase and the
-    document of ``me``'s tenant that holds it); the outcome as plain data for a check, with
-    ``kit``: the kit's own lab functions the app ran."""
-    index = probe_index(docs)
-    out: dict[str, Any] = {"outcome": "held", "message": "", "status": None, "docs": []}
-    with _watch(_kit_codes(but=("standard_attack",))) as kit:
-        _attack_app(make_app(index, dict(keys)), me, victim, own, out)
-    out["kit"] = sorted(set(kit))
-    return out
-
-
-def _attack_app(
-    app: Any,
-    me: Mapping[str, str],
-    victim: Mapping[str, str],
-    own: Mapping[str, str],
-    out: dict[str, Any],
-) -> None:
-    from fastapi.testclient import TestClient
-
-    with TestClient(app, raise_server_exceptions=False) as client:
-        try:
-            standard_attack(client, me, victim)
-        except AssertionError as exc:
-            out.update(outcome="leaked", message=str(exc)[:300])
-        except Exception as exc:  # noqa: BLE001 - reported to the check as data
-            out.update(outcome="crashed", message=f"{type(exc).__name__}: {exc}"[:300])
-        resp = client.post(
-            "/search", headers={"X-API-Key": me["key"]}, json={"question": own["phrase"]}
-        )
-        out["status"] = resp.status_code
-        if resp.status_code == 200:
-            try:
-                out["docs"] = [str(h.get("doc_id")) for h in resp.json().get("hits", [])]
-            except (ValueError, AttributeError):
-                out["docs"] = []

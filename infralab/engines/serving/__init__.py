@@ -20,12 +20,12 @@ _LAZY = {
     "closed_loop": "loadgen",
     "concurrency_sweep": "loadgen",
     "create_app": "app",
-    "free_port": "launcher",
+    "free_port": "server_process",
     "invoke_locally": "app",
     "launch": "launcher",
     "make_lambda_handler": "app",
-    "serve_in_thread": "launcher",
-    "simulate": "orchestrate",
+    "serve_in_thread": "in_thread_server",
+    "simulate": "orchestration_sim",
 }
 _FACES = (
     "loadgen",

@@ -38,6 +38,7 @@ from prometheus_client.core import (  # noqa: E402
 )
 from pydantic import ValidationError  # noqa: E402
 
+from infralab.core.errors import InfralabError  # noqa: E402
 from infralab.engines.models.standin import HashEmbedder  # noqa: E402, F401 - the stand-in, served here
 from infralab.engines.serving import api_errors  # noqa: E402
 from infralab.engines.serving.batching import MicroBatcher, NaiveRunner, RunnerStats  # noqa: E402
@@ -66,6 +67,26 @@ DEFAULT_MAX_BODY_BYTES = api_errors.DEFAULT_MAX_BODY_BYTES
 EMBEDDER_ENV = (
     "INFRALAB_EMBEDDER"  # "onnx" (default) or "hash": which embedder a bare factory builds
 )
+
+
+class AppSettingError(ValueError, InfralabError):
+    """``create_app`` got a setting it cannot serve with (checked before any model loads)."""
+
+    hint = "Limits are whole numbers >= 1; create_app's docstring lists each one."
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class EmbedderUnavailable(RuntimeError, InfralabError):
+    """The ONNX embedder could not be imported in this environment."""
+
+    hint = (
+        "`python -m infralab doctor` says what is missing; create_app(embedder='hash') serves "
+        "without a model meanwhile."
+    )
 
 
 class _RunnerCollector:
@@ -223,7 +244,7 @@ def _check_limits(max_items: Any, max_chars: Any, max_total_tokens: Any, max_bat
         ("max_batch_size", max_batch_size),
     ):
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+            raise AppSettingError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
 def _make_embedder(
@@ -247,11 +268,15 @@ def _make_embedder(
         done = time.time()
         return HashEmbedder(), "hash", done, done, in_flight
     if embedder != "onnx":
-        raise ValueError(f"embedder must be an object, 'onnx' or 'hash', got {embedder!r}")
+        raise AppSettingError(
+            f"embedder must be an object, 'onnx' or 'hash', got {embedder!r}",
+            "Pass 'onnx' (the real model), 'hash' (the model-free stand-in) or an object with "
+            "embed(texts) and count_tokens(texts).",
+        )
     try:
         from infralab.engines.models.encoder import Embedder
     except ImportError as exc:
-        raise RuntimeError(
+        raise EmbedderUnavailable(
             "The ONNX embedder (infralab.engines.models.encoder) could not be imported: "
             f"{exc}. Use create_app(embedder='hash') to serve without a model."
         ) from exc

@@ -26,7 +26,9 @@ time as recorded, and the random token the launcher put in its environment.
 
 The server's watch on its parent is :mod:`infralab.engines.serving.parent_watch`; the registry of
 running servers and the orphan sweep are :mod:`infralab.engines.serving.server_registry` (the names
-of both are importable from here too).
+of both are importable from here too). The handle of a running server (:class:`Server`, its
+stop and the port checks) is :mod:`infralab.engines.serving.server_process`; an app object served on
+a thread of this process is :mod:`infralab.engines.serving.in_thread_server`.
 """
 
 from __future__ import annotations
@@ -35,24 +37,21 @@ import time
 
 _CHILD_T0 = time.time()  # in the child: the moment Python reached this module
 
-import atexit  # noqa: E402
 import importlib  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
-import weakref  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from infralab.core.errors import InfralabError  # noqa: E402
 from infralab.engines.serving.parent_watch import PARENT_ENV, _watch_parent  # noqa: E402
+from infralab.engines.serving.server_process import Server, free_port, port_is_free  # noqa: E402
 from infralab.engines.serving.server_registry import (  # noqa: E402, F401 - re-exported
     RUNTIME_ENV,
     TOKEN_ENV,
@@ -66,8 +65,11 @@ APP_ENV = "INFRALAB_APP"
 KWARGS_ENV = "INFRALAB_FACTORY_KWARGS"
 LAUNCH_T0_ENV = "INFRALAB_LAUNCH_T0"
 EMBEDDINGS_APP = "infralab.engines.serving.app:create_app"
-
-_LIVE: weakref.WeakSet[Server] = weakref.WeakSet()
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+APP_FORM_HINT = (
+    "Name the app as 'package.module:factory', e.g. 'infralab.engines.serving.app:create_app' or "
+    "'infralab.engines.serving.chat:create_chat_app'."
+)
 
 
 class LaunchError(RuntimeError, InfralabError):
@@ -76,6 +78,37 @@ class LaunchError(RuntimeError, InfralabError):
     hint = (
         "The message ends with the server's log; `python -m infralab doctor` checks this machine."
     )
+
+
+class LaunchArgumentError(ValueError, InfralabError):
+    """``launch`` or ``serve_in_thread`` was asked for something it cannot serve (checked
+    before any process or thread starts)."""
+
+    hint = APP_FORM_HINT
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class FactoryKwargsError(TypeError, InfralabError):
+    """``factory_kwargs`` cannot travel to the child as JSON."""
+
+    hint = (
+        "Pass plain values (str, int, float, bool, None, lists and dicts of them); build "
+        "objects inside the factory from those."
+    )
+
+
+def refuse_off_loopback(host: str) -> None:
+    """The launcher serves on this machine only: refuse any other host before binding."""
+    if host not in LOOPBACK_HOSTS:
+        raise LaunchArgumentError(
+            f"the launcher serves on loopback only, not {host!r}",
+            hint="Leave host at '127.0.0.1' (or use 'localhost', '::1'): a launched server is "
+            "for this machine only; `python -m infralab serve --host` serves on a network.",
+        )
 
 
 def app_from_env():
@@ -94,189 +127,23 @@ def app_from_env():
 
 def _resolve(spec: str):
     if not isinstance(spec, str) or spec.count(":") != 1:
-        raise ValueError(f"app must look like 'package.module:factory', got {spec!r}")
+        raise LaunchArgumentError(f"app must look like 'package.module:factory', got {spec!r}")
     module_name, attr = spec.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise ValueError(f"cannot import {module_name!r} for app {spec!r}: {exc}") from exc
+        raise LaunchArgumentError(
+            f"cannot import {module_name!r} for app {spec!r}: {exc}",
+            hint="Install the kit in this environment (`pip install -e .`) or fix the module "
+            "name in the app string.",
+        ) from exc
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise ValueError(f"{module_name!r} has no {attr!r} (app {spec!r})") from None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when a server could bind ``port`` now (what a leftover process would prevent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-class Server:
-    """A running service process. Use as a context manager, or call :meth:`stop`."""
-
-    def __init__(
-        self,
-        proc: subprocess.Popen,
-        url: str,
-        port: int,
-        log_path: Path,
-        app: str,
-        *,
-        watch_fd: int | None = None,
-        record: Path | None = None,
-    ) -> None:
-        self.proc = proc
-        self.url = url
-        self.port = port
-        self.app = app
-        self.log_path = log_path
-        self._watch_fd = watch_fd  # the write end of the pipe the server watches
-        self._record = record  # its entry in the registry of running servers
-        self.cold_start: dict[str, float | None] = {}
-        self.health: dict[str, Any] = {}
-        self._stopped = False
-        self._lock = threading.Lock()
-        _LIVE.add(self)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def running(self) -> bool:
-        return not self._stopped and self.proc.poll() is None
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"<Server {self.app} at {self.url} pid={self.pid} {state}>"
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The end of the server's stdout/stderr, to see why it failed."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def rss_mb(self) -> float:
-        """Resident memory of the server and its children, in MiB (0 once stopped)."""
-        import psutil
-
-        try:
-            proc = psutil.Process(self.pid)
-            procs = [proc, *proc.children(recursive=True)]
-            return sum(p.memory_info().rss for p in procs) / 2**20
-        except psutil.Error:
-            return 0.0
-
-    def metrics(self) -> dict[str, Any]:
-        """The server's ``GET /metrics`` as JSON (empty when it has none).
-
-        Asks for JSON explicitly: the same route answers Prometheus text to a scraper.
-        """
-        import httpx
-
-        r = httpx.get(self.url + "/metrics", headers={"Accept": "application/json"}, timeout=10)
-        return r.json() if r.status_code == 200 else {}
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the process group: SIGTERM, then SIGKILL. Safe to call twice."""
-        with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-        _signal_group(self.proc, signal.SIGTERM if os.name != "nt" else None)
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _signal_group(self.proc, getattr(signal, "SIGKILL", None))
-            self.proc.wait(timeout=timeout_s)
-        # Children that ignored the group signal (or re-grouped) are killed by pid.
-        _kill_stragglers(self.proc.pid)
-        if self._watch_fd is not None:
-            try:
-                os.close(self._watch_fd)
-            except OSError:
-                pass
-            self._watch_fd = None
-        if self._record is not None:
-            self._record.unlink(missing_ok=True)
-        # The socket closes with the process; give the kernel a moment to release the port.
-        deadline = time.monotonic() + 5
-        while not port_is_free(self.port) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        try:
-            self.log_path.unlink()
-        except OSError:
-            pass
-
-
-_DESCENDANTS: dict[int, list[int]] = {}
-
-
-def _signal_group(proc: subprocess.Popen, sig: int | None) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        import psutil
-
-        _DESCENDANTS[proc.pid] = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-    except Exception:
-        pass
-    try:
-        if os.name != "nt" and sig is not None:
-            os.killpg(proc.pid, sig)
-        else:
-            proc.terminate() if sig != getattr(signal, "SIGKILL", -1) else proc.kill()
-    except ProcessLookupError:
-        pass
-
-
-def _kill_stragglers(pid: int) -> None:
-    try:
-        import psutil
-    except ImportError:
-        return
-    for child_pid in _DESCENDANTS.pop(pid, []):
-        try:
-            psutil.Process(child_pid).kill()
-        except psutil.Error:
-            pass
-
-
-@atexit.register
-def _stop_all() -> None:
-    for server in list(_LIVE):
-        try:
-            server.stop(timeout_s=3)
-        except Exception:
-            pass
-
-
-def stop_all() -> int:
-    """Stop every server this Python process launched; returns how many were running."""
-    live = [s for s in list(_LIVE) if s.running]
-    for server in live:
-        server.stop()
-    return len(live)
+        raise LaunchArgumentError(
+            f"{module_name!r} has no {attr!r} (app {spec!r})",
+            hint=f"Check the factory's name after the colon: {module_name!r} must define it.",
+        ) from None
 
 
 def _default_probe(app: str) -> dict[str, Any] | None:
@@ -341,12 +208,11 @@ def _check_launch_args(
 ) -> tuple[str, int]:
     """Refuse a host off loopback, unencodable kwargs or a busy port; the kwargs as JSON and
     the port (a free one when ``port`` is None)."""
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError(f"the launcher serves on loopback only, not {host!r}")
+    refuse_off_loopback(host)
     try:
         kwargs_json = json.dumps(factory_kwargs or {})
     except TypeError as exc:
-        raise TypeError(
+        raise FactoryKwargsError(
             f"factory_kwargs must be JSON-able (they travel in an environment variable): {exc}"
         ) from None
     if port is None:
@@ -475,15 +341,18 @@ def _wait_and_probe(
 
 def _resolve_check(app: str) -> None:
     if not isinstance(app, str) or app.count(":") != 1 or not all(app.split(":")):
-        raise ValueError(f"app must look like 'package.module:factory', got {app!r}")
+        raise LaunchArgumentError(f"app must look like 'package.module:factory', got {app!r}")
     module_name = app.split(":")[0]
     try:
         found = importlib.util.find_spec(module_name)
     except (ModuleNotFoundError, ValueError):
         found = None
     if found is None:
-        raise ValueError(
-            f"no module {module_name!r} (app {app!r}): is it written yet, and is the kit installed?"
+        raise LaunchArgumentError(
+            f"no module {module_name!r} (app {app!r}): is it written yet, and is the kit "
+            "installed?",
+            hint="Save the module where Python finds it (the kit's own apps live in "
+            "infralab/engines/serving/), or install the kit in this environment with `pip install -e .`.",
         )
 
 
@@ -544,62 +413,3 @@ def _breakdown(
         if imported and loaded:
             out["model_load_s"] = max(loaded - imported, 0.0)
     return out
-
-
-class InThreadServer:
-    """An ASGI app served by uvicorn on a thread of this process: ``url``, then ``stop()``.
-
-    For an app built in a notebook (say, around the student's own batcher), which a fresh
-    process (:func:`launch`) could not import. Loopback only; the server has its own event
-    loop on its thread, so objects it uses must not be tied to the notebook's loop.
-    """
-
-    def __init__(self, server: Any, thread: threading.Thread, url: str) -> None:
-        self._server, self._thread, self.url = server, thread, url
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout_s)
-
-    def __enter__(self) -> InThreadServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        return f"<InThreadServer at {self.url} {'running' if self.running else 'stopped'}>"
-
-
-def serve_in_thread(
-    app: Any, *, port: int | None = None, host: str = "127.0.0.1", ready_timeout_s: float = 15
-) -> InThreadServer:
-    """Serve ``app`` (an ASGI app object) on a thread of this process; wait until it listens.
-
-    Use it as a context manager: the block's end stops the server, whatever happens inside.
-    """
-    import uvicorn
-
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError(f"the launcher serves on loopback only, not {host!r}")
-    port = free_port(host) if port is None else port
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="infralab-in-thread-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + ready_timeout_s
-    while not server.started:
-        if not thread.is_alive():
-            raise LaunchError(
-                f"the in-thread server on port {port} stopped while starting (see the log above)"
-            )
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise LaunchError(f"the in-thread server on port {port} was not ready in "
-                              f"{ready_timeout_s:g} s")  # fmt: skip
-        time.sleep(0.01)
-    return InThreadServer(server, thread, f"http://{host}:{port}")

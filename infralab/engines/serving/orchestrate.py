@@ -19,11 +19,10 @@ The rules, exactly (the lab's checks and this module's tests rely on them):
 * Once one step is refused, no further step starts; the running ones finish (their work is
   paid for already) and the run reports what it spent and where it stopped.
 
-:func:`simulate` runs any orchestrator on a virtual clock (asyncio with simulated time), so
-tests and checks compare schedules exactly, without wall-clock thresholds.
-
-Size: the runner, the rules it follows and the virtual clock that checks them change together
-(a rule changed in one place and not the other would fail every lab 10 submission).
+The virtual clock that checks these rules exactly (:func:`simulate`, which runs any
+orchestrator with simulated time, so tests and checks compare schedules without wall-clock
+thresholds) is :mod:`infralab.engines.serving.orchestration_sim`; a rule changed here is a rule its
+checks hold every lab 10 submission to.
 """
 
 from __future__ import annotations
@@ -32,9 +31,6 @@ import asyncio
 import hashlib
 import json
 import math
-import selectors
-import sys
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +51,6 @@ __all__ = [
 
 
 LIMITS: tuple[str, ...] = ("ms", "tokens", "usd")
-THREAD_WAIT_S = 2.0  # real seconds the virtual clock waits for a worker thread (to_thread)
 
 
 class OrchestrationError(ValueError, InfralabError):
@@ -261,240 +256,102 @@ async def run_graph(
     """Run a step graph under the module's rules; :class:`BudgetExceeded` when a step is
     refused (``strict=False`` returns the report with ``stopped`` set instead)."""
     check_graph(steps)
-    budget = budget or Budget()
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    outputs: dict[str, Any] = {}
-    records: dict[str, StepRecord] = {}
-    running: dict[asyncio.Task[Outcome], tuple[Step, float]] = {}
-    committed = Usage()
-    stopped: tuple[str, str] | None = None
-    pending = list(steps)
-
-    def now_ms() -> float:
-        return (loop.time() - t0) * 1000.0
-
+    run = _GraphRun(steps, budget or Budget(), cache, asyncio.get_running_loop())
     try:
         while True:
-            progressed = True
-            while progressed and stopped is None:  # a cache hit can make more steps ready
-                progressed = False
-                for step in [s for s in pending if all(a in outputs for a in s.after)]:
-                    hit = cache.get(step.cache_key) if cache and step.cache_key else None
-                    if hit is not None:
-                        pending.remove(step)
-                        outputs[step.name] = hit.value
-                        records[step.name] = StepRecord(step.name, now_ms(), now_ms(), 0, 0.0, True)
-                        progressed = True
-                        continue
-                    limit = would_exceed(budget, committed, now_ms(), step.estimate)
-                    if limit is not None:
-                        stopped = (step.name, limit)
-                        break
-                    pending.remove(step)
-                    inputs = {a: outputs[a] for a in step.after}
-                    task = asyncio.ensure_future(step.run(inputs))
-                    running[task] = (step, now_ms())
-                    committed = committed + Usage(0.0, step.estimate.tokens, step.estimate.usd)
-            if not running:
+            run.start_ready()
+            if not run.running:
                 break
-            finished, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
-            order = {s.name: i for i, s in enumerate(steps)}
-            for task in sorted(finished, key=lambda t: order[running[t][0].name]):
-                step, started = running.pop(task)
-                out = task.result()
-                if not isinstance(out, Outcome):
-                    raise OrchestrationError(
-                        f"step {step.name!r} returned {type(out).__name__}, not an Outcome"
-                    )
-                committed = committed - Usage(0.0, step.estimate.tokens, step.estimate.usd)
-                committed = committed + Usage(0.0, int(out.tokens), float(out.usd))
-                outputs[step.name] = out.value
-                records[step.name] = StepRecord(
-                    step.name, started, now_ms(), int(out.tokens), float(out.usd)
-                )
-                if cache is not None and step.cache_key:
-                    cache.put(step.cache_key, Outcome(out.value))
+            finished, _ = await asyncio.wait(list(run.running), return_when=asyncio.FIRST_COMPLETED)
+            run.collect(finished)
     finally:
-        for task in running:  # a failed step: the others are not left running
+        for task in run.running:  # a failed step: the others are not left running
             task.cancel()
-    spent = Usage(now_ms(), committed.tokens, committed.usd)
-    report = RunReport(outputs, [records[n] for n in planned_order(steps) if n in records], spent,
-                       stopped)  # fmt: skip
-    if stopped is not None and strict:
+    report = run.report()
+    if report.stopped is not None and strict:
         raise BudgetExceeded(report)
     return report
 
 
-# --------------------------------------------------------------------------- virtual clock
-class _VirtualSelector(selectors.SelectSelector):
-    """A selector that never blocks: waiting for ``timeout`` moves the virtual clock."""
+class _GraphRun:
+    """The state of one :func:`run_graph` call: what is pending, running and done, and the
+    usage committed so far (finished steps' actual usage plus running steps' estimates)."""
 
-    def __init__(self, clock: list[float], max_s: float) -> None:
-        super().__init__()
-        self.clock = clock
-        self.max_s = max_s
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        budget: Budget,
+        cache: StepCache | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.steps, self.budget, self.cache, self.loop = steps, budget, cache, loop
+        self.t0 = loop.time()
+        self.order = {s.name: i for i, s in enumerate(steps)}
+        self.outputs: dict[str, Any] = {}
+        self.records: dict[str, StepRecord] = {}
+        self.running: dict[asyncio.Task[Outcome], tuple[Step, float]] = {}
+        self.committed = Usage()
+        self.stopped: tuple[str, str] | None = None
+        self.pending = list(steps)
 
-    def select(self, timeout: float | None = None) -> list[Any]:
-        if timeout is None:  # nothing scheduled: only a worker thread can still wake the loop
-            events = super().select(THREAD_WAIT_S)
-            if not events:
+    def now_ms(self) -> float:
+        return (self.loop.time() - self.t0) * 1000.0
+
+    def start_ready(self) -> None:
+        """Serve ready steps from the cache and start the rest, in the given order, until a
+        step is refused (then nothing more starts); a cache hit can make more steps ready."""
+        progressed = True
+        while progressed and self.stopped is None:
+            progressed = False
+            for step in [s for s in self.pending if all(a in self.outputs for a in s.after)]:
+                if self._serve_from_cache(step):
+                    progressed = True
+                    continue
+                limit = would_exceed(self.budget, self.committed, self.now_ms(), step.estimate)
+                if limit is not None:
+                    self.stopped = (step.name, limit)
+                    break
+                self._start(step)
+
+    def _serve_from_cache(self, step: Step) -> bool:
+        hit = self.cache.get(step.cache_key) if self.cache and step.cache_key else None
+        if hit is None:
+            return False
+        self.pending.remove(step)
+        self.outputs[step.name] = hit.value
+        self.records[step.name] = StepRecord(step.name, self.now_ms(), self.now_ms(), 0, 0.0, True)
+        return True
+
+    def _start(self, step: Step) -> None:
+        self.pending.remove(step)
+        inputs = {a: self.outputs[a] for a in step.after}
+        task = asyncio.ensure_future(step.run(inputs))
+        self.running[task] = (step, self.now_ms())
+        self.committed = self.committed + Usage(0.0, step.estimate.tokens, step.estimate.usd)
+
+    def collect(self, finished: set[asyncio.Task[Outcome]]) -> None:
+        """Record finished steps (in the given order): their actual usage replaces their
+        estimate in what is committed, and a cacheable outcome goes into the cache."""
+        for task in sorted(finished, key=lambda t: self.order[self.running[t][0].name]):
+            step, started = self.running.pop(task)
+            out = task.result()
+            if not isinstance(out, Outcome):
                 raise OrchestrationError(
-                    "the orchestration waits for something that never happens (no step is "
-                    "running and none is scheduled)"
+                    f"step {step.name!r} returned {type(out).__name__}, not an Outcome"
                 )
-            return events
-        self.clock[0] += max(timeout, 0.0)
-        if self.clock[0] > self.max_s:
-            raise OrchestrationError(f"the orchestration ran past {self.max_s:g} simulated s")
-        return []
+            self.committed = self.committed - Usage(0.0, step.estimate.tokens, step.estimate.usd)
+            self.committed = self.committed + Usage(0.0, int(out.tokens), float(out.usd))
+            self.outputs[step.name] = out.value
+            self.records[step.name] = StepRecord(
+                step.name, started, self.now_ms(), int(out.tokens), float(out.usd)
+            )
+            if self.cache is not None and step.cache_key:
+                self.cache.put(step.cache_key, Outcome(out.value))
 
-
-class _VirtualLoop(asyncio.SelectorEventLoop):
-    def __init__(self, max_s: float) -> None:
-        self.clock = [0.0]
-        super().__init__(_VirtualSelector(self.clock, max_s))
-
-    def time(self) -> float:
-        return self.clock[0]
-
-
-def run_virtual(
-    make: Callable[[], Awaitable[Any]], max_s: float = 3600.0, watch: Any = None
-) -> Any:
-    """Run ``make()`` on an event loop whose clock only moves when every task waits, so
-    ``asyncio.sleep(0.5)`` takes no real time and schedules are exact. It runs in its own
-    thread, so it works inside Jupyter's running loop too. ``watch``: a profile function
-    for that thread (``sys.setprofile``)."""
-    box: dict[str, Any] = {}
-
-    def main() -> None:
-        if watch is not None:
-            sys.setprofile(watch)  # this thread only: which code the run enters
-        loop = _VirtualLoop(max_s)
-        try:
-            box["value"] = loop.run_until_complete(make())
-        except BaseException as exc:  # handed back to the caller's thread
-            box["error"] = exc
-        finally:
-            left = asyncio.all_tasks(loop)
-            for task in left:
-                task.cancel()
-            try:
-                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
-            except Exception:  # a task that will not end: the loop is closed regardless
-                pass
-            loop.close()
-
-    worker = threading.Thread(target=main, name="infralab-virtual-clock")
-    worker.start()
-    worker.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def simulate(orchestrator: Callable[..., Any], spec: dict[str, Any]) -> dict[str, Any]:
-    """Run ``orchestrator(steps, budget)`` on fake steps with a virtual clock; plain data back.
-
-    ``spec``: ``{"steps": [{"name", "after", "seconds", "tokens", "usd", "actual_tokens",
-    "actual_usd"}], "budget": {"ms", "tokens", "usd"}}``. Each fake step sleeps ``seconds``
-    and returns its name applied to its inputs (so the outputs show what was passed where).
-    The answer lists each step's start and end (virtual ms), the orchestrator's report in
-    plain form (a :class:`RunReport` or the lab's dict), or the error it raised.
-    """
-    events: dict[str, list[float]] = {}
-    received: dict[str, list[str]] = {}
-
-    def fake(s: dict[str, Any]) -> StepCall:
-        async def call(inputs: dict[str, Any]) -> Outcome:
-            loop = asyncio.get_running_loop()
-            received[s["name"]] = sorted(inputs)
-            events[s["name"]] = [loop.time() * 1000.0]
-            await asyncio.sleep(float(s["seconds"]))
-            events[s["name"]].append(loop.time() * 1000.0)
-            args = ",".join(str(inputs[k]) for k in sorted(inputs))
-            return Outcome(f"{s['name']}({args})", int(s["actual_tokens"]), float(s["actual_usd"]))
-
-        return call
-
-    steps = [
-        Step(s["name"], fake(s), tuple(s["after"]),
-             Usage(float(s["seconds"]) * 1000.0, int(s["tokens"]), float(s["usd"])))
-        for s in spec["steps"]
-    ]  # fmt: skip
-    b = spec.get("budget") or {}
-    budget = Budget(b.get("ms"), b.get("tokens"), b.get("usd"))
-
-    async def main() -> Any:
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        try:
-            out = await orchestrator(steps, budget)
-        except BudgetExceeded as exc:
-            out = exc.report
-        return out, (loop.time() - t0) * 1000.0
-
-    kit_code = {run_graph.__code__, would_exceed.__code__, critical_path_ms.__code__}
-    entered: list[str] = []
-
-    def watch(frame: Any, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code in kit_code and not entered:
-            entered.append(frame.f_code.co_name)
-
-    answer: dict[str, Any] = {"events": events, "received": received}
-    try:
-        report, elapsed = run_virtual(main, watch=watch)
-        answer["used_kit"] = entered[0] if entered else ""
-    except Exception as exc:  # the orchestrator's own error, reported as data
-        answer["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        return answer
-    if isinstance(report, RunReport):
-        report = report.to_dict()
-    answer["report"] = _plain(report)
-    answer["elapsed_ms"] = elapsed
-    return answer
-
-
-def _plain(value: Any, depth: int = 0) -> Any:
-    """Built-in types only (what the grader can copy out of a kernel)."""
-    if depth > 20:
-        return repr(value)[:200]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, depth + 1) for v in value]
-    return repr(value)[:200]
-
-
-def random_spec(rng: Any, *, max_steps: int = 7) -> dict[str, Any]:
-    """A random step graph and budget whose timings never tie (durations are distinct powers
-    of two of 1/1024 s, so every chain ends at its own moment) and whose sums are exact."""
-    n = rng.randint(1, max_steps)
-    powers = rng.sample(range(10), n)
-    steps = []
-    for i in range(n):
-        earlier = [f"s{j}" for j in range(i)]
-        after = sorted(rng.sample(earlier, rng.randint(0, min(3, len(earlier)))))
-        tokens = rng.randint(0, 200)
-        actual = max(0, tokens + rng.randint(-tokens // 2, tokens // 2))
-        steps.append({"name": f"s{i}", "after": after, "seconds": 2 ** powers[i] / 1024,
-                      "tokens": tokens, "usd": tokens * 2**-16,
-                      "actual_tokens": actual, "actual_usd": actual * 2**-16})  # fmt: skip
-    rng.shuffle(steps)  # the given order is not always a dependency order
-    path_ms = critical_path_ms({s["name"]: s["seconds"] * 1000 for s in steps},
-                               {s["name"]: s["after"] for s in steps})  # fmt: skip
-    total_tokens = sum(s["tokens"] for s in steps)
-    unit_ms = 1000 / 1024
-    top = int(1.6 * total_tokens) + 2
-    budget = {
-        "ms": None if rng.random() < 0.4 else (rng.randint(0, int(1.6 * path_ms / unit_ms)) + 0.5) * unit_ms,
-        "tokens": None if rng.random() < 0.4 else rng.randint(0, top),
-        "usd": None if rng.random() < 0.6 else rng.randint(0, top) * 2**-16,
-    }  # fmt: skip
-    return {"steps": steps, "budget": budget}
+    def report(self) -> RunReport:
+        spent = Usage(self.now_ms(), self.committed.tokens, self.committed.usd)
+        done = [self.records[n] for n in planned_order(self.steps) if n in self.records]
+        return RunReport(self.outputs, done, spent, self.stopped)
 
 
 # --------------------------------------------------------------------------- models and bills

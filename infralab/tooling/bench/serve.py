@@ -5,7 +5,9 @@ request), measures one client alone (the duration a per-request bill charges) an
 concurrent clients; then does the same with micro-batching on. Both runs share the machine
 state of the moment, so their ratio means more than either number on a busy machine.
 ``--record`` writes the result as the kit's recorded benchmark
-(datasets/benchmarks/serving.json) in the format ``infralab.core.results`` reads.
+(datasets/benchmarks/serving.json) in the format ``infralab.core.results`` reads. The ceiling the
+batching run is held against (the model alone, in-process, in full batches) is
+:mod:`infralab.tooling.bench.serve_ceiling`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from typing import Any
 
 from infralab.core.results import ServingResult, detail_of, machine, vcpus_used, write_recorded
 from infralab.engines.serving.loadgen import PAYLOADS, TEXTS
+from infralab.tooling.bench.serve_ceiling import (
+    ceiling_probe,
+    client_bound,
+    model_alone,
+    model_ceiling,
+)
 
 TARGET_RATIO = 3.0
 TARGET_P99_MS = 250.0
@@ -72,13 +80,9 @@ def measure_mode(
     from infralab.engines.serving.launcher import launch
     from infralab.engines.serving.loadgen import closed_loop
 
-    kwargs: dict[str, Any] = {
-        "batching": batching,
-        "variant": variant,
-        "threads": threads,
-        "max_batch_size": max_batch_size,
-        "max_wait_ms": max_wait_ms,
-    }
+    kwargs: dict[str, Any] = {"batching": batching, "variant": variant, "threads": threads,
+                              "max_batch_size": max_batch_size,
+                              "max_wait_ms": max_wait_ms}  # fmt: skip
     if embedder is not None:
         kwargs["embedder"] = embedder
     with launch(factory_kwargs=kwargs, ready_timeout_s=120) as server:
@@ -91,87 +95,102 @@ def measure_mode(
             max_seconds=max_seconds,
             warmup_requests=10,
         )
-        before = server.metrics()
-        cpu_before = _cpu_seconds(server.pid)
-        client_before = time.process_time()  # the load generator runs in this process
-        loaded = closed_loop(
-            url,
-            PAYLOADS,
-            concurrency,
-            total_requests=requests,
-            max_seconds=max_seconds,
-            warmup_requests=concurrency,
-        )
-        client_s = time.process_time() - client_before
-        cpu_after = _cpu_seconds(server.pid)
-        metrics = server.metrics()
-        rss = server.rss_mb()
-        cold = dict(server.cold_start)
-        turns = []
-        for _ in range(rounds if ceiling_probe is not None else 0):
-            ceiling = ceiling_probe()
-            again = closed_loop(
-                url,
-                PAYLOADS,
-                concurrency,
-                total_requests=max(requests // 2, concurrency),
-                max_seconds=max_seconds,
-                warmup_requests=concurrency,
-            ).summary
-            turns.append(
-                {
-                    "ceiling_texts_per_s": ceiling,
-                    "api_texts_per_s": again["throughput_rps"],
-                    "fraction_of_ceiling": again["throughput_rps"] / ceiling,
-                    "p99_ms": again["p99_ms"],
-                }
-            )
-    # Batch size and model time under the N-client load alone (the counters are cumulative).
-    calls = metrics.get("model_calls", 0) - before.get("model_calls", 0)
-    texts = metrics.get("texts", 0) - before.get("texts", 0)
-    model_ms = metrics.get("model_ms_mean", 0) * metrics.get("model_calls", 0) - before.get(
-        "model_ms_mean", 0
-    ) * before.get("model_calls", 0)
-    served = loaded.summary.get("ok", 0)
-    cpu_s = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
+        run = _loaded_run(server, url, concurrency, requests, max_seconds)
+        turns = [
+            _round_with_ceiling(url, ceiling_probe, concurrency, requests, max_seconds)
+            for _ in range(rounds if ceiling_probe is not None else 0)
+        ]
     return {
         "mode": "batching" if batching else "naive",
-        "cold_start": cold,
+        "cold_start": run["cold"],
         "single_client": {k: v for k, v in single.summary.items() if k != "errors_by_kind"},
-        "loaded": loaded.summary,
-        "server": {
-            "rss_mb": rss,
-            "model_calls_under_load": calls,
-            "mean_batch_size_under_load": texts / calls if calls else None,
-            "model_ms_mean_under_load": model_ms / calls if calls else None,
-            "queue_ms_mean_overall": metrics.get("queue_ms_mean"),
-            # the server process's CPU (user + system, all threads) over the loaded run
-            "cpu_s_under_load": cpu_s,
-            "cpu_ms_per_request": 1e3 * cpu_s / served if cpu_s is not None and served else None,
-            "model_ms_per_text_under_load": model_ms / texts if texts else None,
-        },
+        "loaded": run["loaded"].summary,
+        "server": _server_under_load(run),
         # the load generator shares the cores: its CPU per request is taken from the server's
         "client": {
-            "cpu_s_under_load": client_s,
-            "cpu_ms_per_request": 1e3 * client_s / served if served else None,
+            "cpu_s_under_load": run["client_s"],
+            "cpu_ms_per_request": 1e3 * run["client_s"] / run["served"] if run["served"] else None,
         },
         "rounds_with_ceiling": turns,
     }
 
 
-def client_bound(
-    ceiling_texts_per_s: float, model_cpu_ms: float, client_cpu_ms: float, cores: float
-) -> float:
-    """The most of the model-alone ceiling any server could reach here with no overhead.
+def _loaded_run(
+    server: Any, url: str, concurrency: int, requests: int, max_seconds: float
+) -> dict[str, Any]:
+    """N clients against ``server``, with its counters, its CPU clock and this process's CPU
+    (the load generator's) read before and after; then its memory and cold start."""
+    from infralab.engines.serving.loadgen import closed_loop
 
-    Each text costs the model ``model_cpu_ms`` of CPU (measured at the ceiling) and the load
-    generator, on the same cores, ``client_cpu_ms`` per request; the cores' CPU-seconds
-    cap the throughput at ``cores / (model + client)``.
-    """
-    if ceiling_texts_per_s <= 0 or cores <= 0 or model_cpu_ms <= 0 or client_cpu_ms < 0:
-        raise ValueError("need a positive ceiling, core count and model CPU, and a client CPU >= 0")
-    cap = 1e3 * cores / (model_cpu_ms + client_cpu_ms)
-    return min(1.0, cap / ceiling_texts_per_s)
+    before = server.metrics()
+    cpu_before = _cpu_seconds(server.pid)
+    client_before = time.process_time()  # the load generator runs in this process
+    loaded = closed_loop(
+        url,
+        PAYLOADS,
+        concurrency,
+        total_requests=requests,
+        max_seconds=max_seconds,
+        warmup_requests=concurrency,
+    )
+    client_s = time.process_time() - client_before
+    cpu_after = _cpu_seconds(server.pid)
+    cpu_s = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
+    return {
+        "loaded": loaded,
+        "served": loaded.summary.get("ok", 0),
+        "before": before,
+        "after": server.metrics(),
+        "cpu_s": cpu_s,
+        "client_s": client_s,
+        "rss": server.rss_mb(),
+        "cold": dict(server.cold_start),
+    }
+
+
+def _round_with_ceiling(
+    url: str, ceiling_probe: Any, concurrency: int, requests: int, max_seconds: float
+) -> dict[str, float]:
+    """One round: the model alone's ceiling, then the loaded API, back to back."""
+    from infralab.engines.serving.loadgen import closed_loop
+
+    ceiling = ceiling_probe()
+    again = closed_loop(
+        url,
+        PAYLOADS,
+        concurrency,
+        total_requests=max(requests // 2, concurrency),
+        max_seconds=max_seconds,
+        warmup_requests=concurrency,
+    ).summary
+    return {
+        "ceiling_texts_per_s": ceiling,
+        "api_texts_per_s": again["throughput_rps"],
+        "fraction_of_ceiling": again["throughput_rps"] / ceiling,
+        "p99_ms": again["p99_ms"],
+    }
+
+
+def _server_under_load(run: dict[str, Any]) -> dict[str, Any]:
+    """Batch size, model time and CPU under the N-client load alone (the server's counters
+    are cumulative, so the reading before the load is subtracted)."""
+    metrics, before, cpu_s, served = run["after"], run["before"], run["cpu_s"], run["served"]
+    calls = metrics.get("model_calls", 0) - before.get("model_calls", 0)
+    texts = metrics.get("texts", 0) - before.get("texts", 0)
+    model_ms = metrics.get("model_ms_mean", 0) * metrics.get("model_calls", 0) - before.get(
+        "model_ms_mean", 0
+    ) * before.get("model_calls", 0)
+    return {
+        "rss_mb": run["rss"],
+        "model_calls_under_load": calls,
+        "mean_batch_size_under_load": texts / calls if calls else None,
+        "model_ms_mean_under_load": model_ms / calls if calls else None,
+        "queue_ms_mean_overall": metrics.get("queue_ms_mean"),
+        # the server process's CPU (user + system, all threads) over the loaded run
+        "cpu_s_under_load": cpu_s,
+        "cpu_ms_per_request": 1e3 * cpu_s / served if cpu_s is not None and served else None,
+        "model_ms_per_text_under_load": model_ms / texts if texts else None,
+    }
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -195,63 +214,6 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def model_alone(
-    variant: str = "int8", threads: int | None = None, max_batch_size: int = 32
-) -> tuple[Any, list[str]]:
-    """The in-process embedder and one full batch that the ceiling measurements share."""
-    from infralab.engines.models.encoder import Embedder
-
-    emb = Embedder(variant=variant, provider="cpu", batch_size=max_batch_size, threads=threads)
-    return emb, (TEXTS * (max_batch_size // len(TEXTS) + 1))[:max_batch_size]
-
-
-def ceiling_probe(model: tuple[Any, list[str]]) -> Any:
-    """A callable: the model alone's texts/s in full batches (``model`` from model_alone)."""
-    from infralab.core.timing import measure
-
-    emb, batch = model
-    emb.embed(batch)
-
-    def probe() -> float:
-        full = measure(
-            lambda: emb.embed(batch), items_per_call=len(batch), warmup=1, repeats=9, max_time_s=2
-        )
-        return full.items_per_s
-
-    return probe
-
-
-def model_ceiling(
-    variant: str = "int8",
-    threads: int | None = None,
-    max_batch_size: int = 32,
-    model: tuple[Any, list[str]] | None = None,
-) -> dict[str, float]:
-    """The model alone, in-process: texts/s one at a time vs in batches of ``max_batch_size``.
-
-    This bounds what batching can gain behind HTTP: the API's ratio can approach it only if
-    serving overhead is small next to the model.
-    """
-    from infralab.core.timing import measure
-
-    emb, batch = model or model_alone(variant, threads, max_batch_size)
-    counter = iter(range(10**9))
-    one = measure(lambda: emb.embed([TEXTS[next(counter) % len(TEXTS)]]), repeats=50, max_time_s=3)
-    cpu_before = time.process_time()
-    full = measure(
-        lambda: emb.embed(batch), items_per_call=len(batch), warmup=2, repeats=5, max_time_s=3
-    )
-    cpu_s = time.process_time() - cpu_before
-    texts = (2 + len(full.seconds)) * len(batch)  # the warm-up calls used the CPU too
-    return {
-        "texts_per_s_batch_1": one.items_per_s,
-        "texts_per_s_batch_full": full.items_per_s,
-        "ratio": full.items_per_s / one.items_per_s,
-        # CPU (all threads) per text in full batches: what the model alone costs the cores
-        "cpu_ms_per_text_batch_full": 1e3 * cpu_s / texts if texts else None,
-    }
-
-
 def run_benchmark(
     *,
     concurrency: int = 32,
@@ -268,19 +230,13 @@ def run_benchmark(
 
     alone = model_alone(variant, threads, max_batch_size) if embedder in (None, "onnx") else None
     probe = ceiling_probe(alone) if alone is not None else None
+    settings = {"concurrency": concurrency, "requests": requests, "max_seconds": max_seconds,
+                "variant": variant, "threads": threads, "max_batch_size": max_batch_size,
+                "max_wait_ms": max_wait_ms}  # fmt: skip
     runs = {}
     for batching in tqdm([False, True], desc="serve benchmark", unit="mode", leave=False):
         runs["batching" if batching else "naive"] = measure_mode(
-            batching,
-            concurrency=concurrency,
-            requests=requests,
-            max_seconds=max_seconds,
-            variant=variant,
-            threads=threads,
-            max_batch_size=max_batch_size,
-            max_wait_ms=max_wait_ms,
-            embedder=embedder,
-            ceiling_probe=probe if batching else None,
+            batching, **settings, embedder=embedder, ceiling_probe=probe if batching else None
         )
     try:
         ceiling = (
@@ -289,45 +245,16 @@ def run_benchmark(
     except Exception as exc:  # the API numbers still stand without the ceiling
         ceiling = {"error": str(exc)}
     naive, batched = runs["naive"]["loaded"], runs["batching"]["loaded"]
-    # One text per request, so requests/s is texts/s: batching behind HTTP as a fraction of
-    # the model alone in full batches (what HTTP, JSON and the load generator leave of it).
-    full = ceiling.get("texts_per_s_batch_full") if isinstance(ceiling, dict) else None
-    turns = runs["batching"]["rounds_with_ceiling"]
-    if turns:  # the median of the interleaved rounds: both sides saw the same machine
-        order = sorted(turns, key=lambda t: t["fraction_of_ceiling"])
-        middle = order[len(order) // 2]
-        of_ceiling, p99_at_ceiling = middle["fraction_of_ceiling"], middle["p99_ms"]
-    else:
-        of_ceiling = batched["throughput_rps"] / full if full else None
-        p99_at_ceiling = batched["p99_ms"]
-    client_ms = runs["batching"]["client"]["cpu_ms_per_request"]
-    model_ms = ceiling.get("cpu_ms_per_text_batch_full") if isinstance(ceiling, dict) else None
-    from infralab.core.env import usable_cores
-
-    cores = float(usable_cores())  # affinity and a cgroup quota, as the recorded machine says
-    bound = (
-        client_bound(full, model_ms, client_ms, cores)
-        if full and model_ms and client_ms is not None
-        else None
-    )
+    of_ceiling, p99_at_ceiling = _share_of_ceiling(runs["batching"], ceiling)
+    cores, bound = _client_bound_here(runs["batching"], ceiling)
     ratio = (
         batched["throughput_rps"] / naive["throughput_rps"]
         if naive["throughput_rps"]
         else float("nan")
     )
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = None
     return {
         "settings": {
-            "concurrency": concurrency,
-            "requests": requests,
-            "max_seconds": max_seconds,
-            "variant": variant,
-            "threads": threads,
-            "max_batch_size": max_batch_size,
-            "max_wait_ms": max_wait_ms,
+            **settings,
             "payload": f"{len(TEXTS)} short query-like texts, one per request",
             "client": "infralab.engines.serving.loadgen raw HTTP/1.1 client on the same machine",
         },
@@ -341,21 +268,73 @@ def run_benchmark(
         # what the load generator on the same cores leaves of the ceiling (server overhead 0)
         "client_bound_fraction_of_ceiling": bound,
         "cores": cores,
-        "targets": {
-            "fraction_of_ceiling_min": TARGET_CEILING_FRACTION,
-            "fraction_of_ceiling_p99_ms_max": TARGET_CEILING_P99_MS,
-            "fraction_of_ceiling_met": None
-            if of_ceiling is None
-            else bool(
-                of_ceiling >= TARGET_CEILING_FRACTION and p99_at_ceiling <= TARGET_CEILING_P99_MS
-            ),
-            "throughput_ratio_min": TARGET_RATIO,
-            "p99_ms_max": TARGET_P99_MS,
-            "ratio_met": bool(ratio >= TARGET_RATIO),
-            "p99_met": bool(batched["p99_ms"] <= TARGET_P99_MS),
-        },
-        "load_average_after": load,
+        "targets": _targets(of_ceiling, p99_at_ceiling, ratio, batched["p99_ms"]),
+        "load_average_after": _load_average(),
     }
+
+
+def _share_of_ceiling(
+    batching: dict[str, Any], ceiling: dict[str, Any] | None
+) -> tuple[float | None, float]:
+    """Batching behind HTTP as a fraction of the model alone in full batches, and its p99.
+
+    One text per request, so requests/s is texts/s: the fraction is what HTTP, JSON and the
+    load generator leave of the ceiling. With interleaved rounds, the median round (both
+    sides saw the same machine); without, the loaded run against the ceiling measured after.
+    """
+    full = ceiling.get("texts_per_s_batch_full") if isinstance(ceiling, dict) else None
+    turns = batching["rounds_with_ceiling"]
+    if turns:
+        order = sorted(turns, key=lambda t: t["fraction_of_ceiling"])
+        middle = order[len(order) // 2]
+        return middle["fraction_of_ceiling"], middle["p99_ms"]
+    loaded = batching["loaded"]
+    return (loaded["throughput_rps"] / full if full else None), loaded["p99_ms"]
+
+
+def _client_bound_here(
+    batching: dict[str, Any], ceiling: dict[str, Any] | None
+) -> tuple[float, float | None]:
+    """This machine's usable cores and :func:`client_bound` for them (None without the
+    figures it needs)."""
+    from infralab.core.env import usable_cores
+
+    full = ceiling.get("texts_per_s_batch_full") if isinstance(ceiling, dict) else None
+    model_ms = ceiling.get("cpu_ms_per_text_batch_full") if isinstance(ceiling, dict) else None
+    client_ms = batching["client"]["cpu_ms_per_request"]
+    cores = float(usable_cores())  # affinity and a cgroup quota, as the recorded machine says
+    bound = (
+        client_bound(full, model_ms, client_ms, cores)
+        if full and model_ms and client_ms is not None
+        else None
+    )
+    return cores, bound
+
+
+def _targets(
+    of_ceiling: float | None, p99_at_ceiling: float, ratio: float, p99_ms: float
+) -> dict[str, Any]:
+    """The run against DESIGN's targets: each target beside whether it was met."""
+    return {
+        "fraction_of_ceiling_min": TARGET_CEILING_FRACTION,
+        "fraction_of_ceiling_p99_ms_max": TARGET_CEILING_P99_MS,
+        "fraction_of_ceiling_met": None
+        if of_ceiling is None
+        else bool(
+            of_ceiling >= TARGET_CEILING_FRACTION and p99_at_ceiling <= TARGET_CEILING_P99_MS
+        ),
+        "throughput_ratio_min": TARGET_RATIO,
+        "p99_ms_max": TARGET_P99_MS,
+        "ratio_met": bool(ratio >= TARGET_RATIO),
+        "p99_met": bool(p99_ms <= TARGET_P99_MS),
+    }
+
+
+def _load_average() -> tuple[float, float, float] | None:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return None
 
 
 def result_record(bench: dict[str, Any]) -> dict[str, Any]:
@@ -397,11 +376,17 @@ def _print(bench: dict[str, Any]) -> None:
         f"{'met' if t['ratio_met'] else 'NOT met'}); batching p99 {bench['batching']['loaded']['p99_ms']:.0f} ms "
         f"(target <= {t['p99_ms_max']:g} ms: {'met' if t['p99_met'] else 'NOT met'})"
     )
+    _print_ceiling(bench)
+    _print_cpu(bench)
+
+
+def _print_ceiling(bench: dict[str, Any]) -> None:
+    """The model alone, the interleaved rounds and batching's share of the ceiling."""
     ceiling = bench.get("model_only") or {}
     if "ratio" in ceiling:
         print(
             f"the model alone, in-process: {ceiling['texts_per_s_batch_1']:.0f} texts/s one at a time, "
-            f"{ceiling['texts_per_s_batch_full']:.0f} in batches of {s['max_batch_size']}: "
+            f"{ceiling['texts_per_s_batch_full']:.0f} in batches of {bench['settings']['max_batch_size']}: "
             f"{ceiling['ratio']:.2f}x is the most batching can give here"
         )
     frac = bench.get("batching_fraction_of_ceiling")
@@ -416,12 +401,17 @@ def _print(bench: dict[str, Any]) -> None:
             )
         )
     if frac is not None:
+        met = bench["targets"]["fraction_of_ceiling_met"]
         print(
             f"batching behind HTTP reaches {frac:.0%} of the model alone in full batches "
             + ("(median of the rounds) " if turns else "")
             + f"(target >= {TARGET_CEILING_FRACTION:.0%} with p99 <= {TARGET_CEILING_P99_MS:g} ms: "
-            f"{'met' if t['fraction_of_ceiling_met'] else 'NOT met'})"
+            f"{'met' if met else 'NOT met'})"
         )
+
+
+def _print_cpu(bench: dict[str, Any]) -> None:
+    """CPU per request (server and load generator), the same-machine bound, the load."""
     for mode in ("naive", "batching"):
         cpu = bench[mode]["server"].get("cpu_ms_per_request")
         client = (bench[mode].get("client") or {}).get("cpu_ms_per_request")

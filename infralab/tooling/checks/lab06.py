@@ -332,7 +332,7 @@ def check_scoped_search(fn: Any) -> CheckPassed:
     """``fn(index, tenant, question, caller_filter)`` on random tenants and documents: never
     another tenant's document (hostile filters, another tenant's words), a tenant's own
     phrase finds its document, and the caller's filter narrows."""
-    from infralab.engines.rag import tenancy
+    from infralab.engines.rag import tenancy_probes
 
     name = "scoped_search"
     if not callable(fn):
@@ -342,8 +342,8 @@ def check_scoped_search(fn: Any) -> CheckPassed:
     def test(world: dict[str, Any]) -> None:
         owner = {d["doc_id"]: d["tenant"] for d in world["docs"]}
         queries = _queries(world)
-        answers = run_student_function(run_beside, fn, tenancy.probe_hits, fn, world["docs"],
-                                       [(t, q, f) for t, q, f, _ in queries],
+        answers = run_student_function(run_beside, fn, tenancy_probes.probe_hits, fn,
+                                       world["docs"], [(t, q, f) for t, q, f, _ in queries],
                                        name=name, hint=SEARCH_HINT)  # fmt: skip
         _refuse_kit_calls(answers, name, SEARCH_HINT)
         for (me, question, flt, kind), hits in zip(queries, answers["hits"], strict=True):
@@ -382,14 +382,14 @@ def _roles(world: dict[str, Any]) -> tuple[dict, dict, dict]:
 def check_make_app(make_app: Any) -> CheckPassed:
     """``make_app(index, keys)`` -> a FastAPI app that survives the kit's attack suite on
     random tenants and documents, and still answers its own tenant's question."""
-    from infralab.engines.rag import tenancy
+    from infralab.engines.rag import tenancy_probes
 
     name = "make_app"
     refuse_kit_function(make_app, _kit_tenancy(), name=name, hint=SERVER_HINT)
 
     def test(world: dict[str, Any]) -> None:
         me, victim, own = _roles(world)
-        out = run_student_function(run_beside, make_app, tenancy.attack_app, make_app,
+        out = run_student_function(run_beside, make_app, tenancy_probes.attack_app, make_app,
                                    world["docs"], world["keys"], me, victim, own,
                                    name=name, hint=SERVER_HINT)  # fmt: skip
         _refuse_kit_calls(out, name, SERVER_HINT)
@@ -409,7 +409,7 @@ def check_make_app(make_app: Any) -> CheckPassed:
 def check_attack(attack: Any) -> CheckPassed:
     """``attack(client, me, victim)`` passes against the kit's sound server and raises
     AssertionError against each deliberately leaky one (:data:`tenancy.LEAKS`)."""
-    from infralab.engines.rag import tenancy
+    from infralab.engines.rag import tenancy, tenancy_probes
 
     name = "attack"
     refuse_kit_function(attack, _kit_tenancy(), name=name, hint=ATTACK_HINT)
@@ -419,7 +419,7 @@ def check_attack(attack: Any) -> CheckPassed:
         me, victim, _ = _roles(world)
         for leak in [None, *tenancy.LEAKS]:
             try:
-                out = run_beside(attack, tenancy.run_attack, attack, world["docs"],
+                out = run_beside(attack, tenancy_probes.run_attack, attack, world["docs"],
                                  world["keys"], me, victim, leak)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - the kit helper failed: the kernel's state
                 if getattr(exc, "fatal", False):

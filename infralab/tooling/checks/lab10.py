@@ -2,7 +2,7 @@
 step-graph runner, and a live run that the chat server's own counters confirm.
 
 The runner is tested on random step graphs and budgets (hypothesis) on a virtual clock
-(:func:`infralab.engines.serving.orchestrate.simulate`, run beside the student's function), so the
+(:func:`infralab.engines.serving.orchestration_sim.simulate`, run beside the student's function), so the
 schedules compare exactly and a busy machine cannot fail correct code. The references are in
 ``infralab.tooling.checks.references.lab10``; where they are absent (the student release) each check
 tests properties instead: a chain adds up, a fan-out takes the longest, a zero budget runs
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infralab.engines.serving import orchestrate as orch
+from infralab.engines.serving import orchestration_sim as sim
 from infralab.tooling import checks
 from infralab.tooling.checks import (
     CheckFailed,
@@ -269,8 +270,8 @@ def _describe(spec: dict[str, Any], got: dict[str, Any], kind: str) -> str:
 
 
 def _compare(fn: Any, reference: Any, spec: dict[str, Any]) -> None:
-    got = _view(run_beside(fn, orch.simulate, fn, spec))
-    want = _view(orch.simulate(reference, spec))
+    got = _view(run_beside(fn, sim.simulate, fn, spec))
+    want = _view(sim.simulate(reference, spec))
     kind = _differs(got, want)
     if kind is not None:
         raise CheckFailed(_describe(spec, got, kind), RUN_HINTS[kind])
@@ -298,7 +299,7 @@ def check_run_graph(run_graph: Callable[..., Any]) -> CheckPassed:
     @given(st.randoms(use_true_random=False))
     def random_graphs(rnd: random.Random) -> None:
         tried[0] += 1
-        _compare(run_graph, ref.run_graph, orch.random_spec(rnd))
+        _compare(run_graph, ref.run_graph, sim.random_spec(rnd))
 
     try:
         random_graphs()
@@ -312,7 +313,7 @@ def _public_run(fn: Any) -> CheckPassed:
     """Properties with answers any reader of the rules can work out by hand."""
 
     def view(spec: dict[str, Any]) -> dict[str, Any]:
-        got = _view(run_beside(fn, orch.simulate, fn, spec))
+        got = _view(run_beside(fn, sim.simulate, fn, spec))
         _placeholder(got)
         if got.get("used_kit"):
             raise CheckFailed(_describe(spec, got, "kit"), RUN_HINTS["kit"])
