@@ -16,6 +16,7 @@ PRICING_DIR = DATASETS_DIR / "pricing"
 BENCHMARKS_DIR = DATASETS_DIR / "benchmarks"
 # Outputs of the original implementations (sentence-transformers, transformers) that the
 # fp32-parity tests and `bench embed` compare against; made by scripts/make_reference.py.
+CORPUS_DIR = DATASETS_DIR / "corpus"
 REFERENCE_DIR = DATASETS_DIR / "reference"
 MINILM_REFERENCE = REFERENCE_DIR / "minilm_reference.json"
 SMOLLM2_REFERENCE = REFERENCE_DIR / "smollm2_reference.json"

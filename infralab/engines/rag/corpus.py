@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infralab.core.errors import InfralabError
-from infralab.core.paths import REPO_ROOT
+from infralab.core.paths import CORPUS_DIR
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
 
 
 TENANTS: tuple[str, ...] = ("saas", "lawfirm", "web3")
-CORPUS_DIR = REPO_ROOT / "datasets" / "corpus"
+# CORPUS_DIR (datasets/corpus) comes from infralab.core.paths, the one map of the repository.
 REQUIRED_FIELDS = ("tenant", "doc_id", "title")
 
 
