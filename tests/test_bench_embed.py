@@ -11,6 +11,7 @@ import pytest
 from infralab import results, runtime
 from infralab.bench import embed
 from infralab.models import throughput
+from infralab.results import recorded_runs
 
 
 def test_sentences_are_deterministic_and_short() -> None:
@@ -131,17 +132,17 @@ def _gpu_run(folder, name: str, date: str) -> None:
 
 
 def test_recorded_gpu_runs_and_provenance(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path)
-    assert embed.recorded_gpu_runs() == []
+    monkeypatch.setattr(recorded_runs, "RECORDED_DIR", tmp_path)
+    assert results.recorded_gpu_runs() == []
     _gpu_run(tmp_path, "embedding_gpu_h100", "2026-11-28T01:00:00+00:00")
-    runs = embed.recorded_gpu_runs()
+    runs = results.recorded_gpu_runs()
     assert len(runs) == 1
-    line = embed.provenance(runs[0])
+    line = results.provenance(runs[0])
     assert "NVIDIA H100" in line and "1.31.1" in line and "2026-11-28" in line
     assert "(embedding_gpu_h100.json)" in line
     (tmp_path / "embedding_gpu_broken.json").write_text("{not json")
     with pytest.raises(results.ResultError, match="embedding_gpu_broken.json is not valid JSON"):
-        embed.recorded_gpu_runs()  # a damaged kit file is named, never skipped in silence
+        results.recorded_gpu_runs()  # a damaged kit file is named, never skipped in silence
 
 
 def test_shipped_cpu_record_has_provenance() -> None:
@@ -191,11 +192,11 @@ def test_predict_crossover_model() -> None:
 
 
 def test_latest_gpu_run_is_the_newest(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path)
-    assert embed.latest_gpu_run() is None
+    monkeypatch.setattr(recorded_runs, "RECORDED_DIR", tmp_path)
+    assert results.latest_gpu_run() is None
     for name, when in [("a", "2026-01-01"), ("b", "2026-06-01")]:
         _gpu_run(tmp_path, f"embedding_gpu_{name}", when)
-    assert embed.latest_gpu_run()["date"] == "2026-06-01"
+    assert results.latest_gpu_run()["date"] == "2026-06-01"
 
 
 def _fake_sweep() -> pd.DataFrame:

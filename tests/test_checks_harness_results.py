@@ -9,6 +9,7 @@ import pytest
 
 from infralab import results
 from infralab.checks import CheckFailed, check, check_close, check_type, run_student_function
+from infralab.results import recorded_runs
 from infralab.timing import measure, percentiles
 
 
@@ -69,7 +70,7 @@ def test_results_prefer_measured_over_recorded(tmp_path, monkeypatch):
     recorded.mkdir()
     run = {"name": "serving", "machine": {"cpus": 2}, "command": "bench", "data": {"rps": 1.0}}
     (recorded / "serving.json").write_text(json.dumps(run))
-    monkeypatch.setattr(results, "RECORDED_DIR", recorded)
+    monkeypatch.setattr(recorded_runs, "RECORDED_DIR", recorded)
     record, source = results.load_result("serving")
     assert source == "recorded" and record["data"]["rps"] == 1.0
     results.save_result("serving", {"rps": 2.0})

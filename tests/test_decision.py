@@ -10,13 +10,14 @@ import pytest
 from infralab import decision as D
 from infralab import results, ui
 from infralab.costs import model as costs
+from infralab.results import recorded_runs
 
 
 @pytest.fixture
 def no_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No student measurements and no recorded benchmarks: only the kit's defaults."""
     monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "mine"))
-    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path / "recorded")
+    monkeypatch.setattr(recorded_runs, "RECORDED_DIR", tmp_path / "recorded")
     return tmp_path
 
 

@@ -2,9 +2,9 @@
 ``infralab.bench.TARGET.main(argv)``. Command-line tools: what lessons call lives in the
 engines (the timing harness is :mod:`infralab.timing`; the embedding throughput
 measurements are :mod:`infralab.models.throughput`, the decoding ones
-:mod:`infralab.models.decoding`, lesson 06's :mod:`infralab.rag.measure`). What lessons
-still take from here (lesson 03's recorded GPU runs and the sentence-transformers model)
-is named in ``__all__`` below.
+:mod:`infralab.models.decoding`, lesson 06's :mod:`infralab.rag.measure`, lesson 03's
+recorded GPU runs :mod:`infralab.results` and its sentence-transformers model
+:mod:`infralab.models`). Nothing here is a lesson's face: ``__all__`` is empty.
 """
 
 import importlib as _importlib
@@ -14,7 +14,7 @@ import importlib as _importlib
 # public as a whole (each with its own __all__); both load on first use, so importing the
 # package stays as cheap as before.
 _LAZY: dict[str, str] = {}
-_FACES = ("embed",)
+_FACES: tuple[str, ...] = ()
 __all__ = sorted([*_LAZY, *_FACES])
 
 
