@@ -21,8 +21,8 @@ from infralab.paths import REPO_ROOT
 RULES = ("C901", "PLR0912", "PLR0915")
 # Recorded on 2026-12-06, when the rules were turned on: 57 (file, rule) entries covering 63
 # offences (a function over two limits counts twice). Lower these when you split a function.
-RECORDED_ENTRIES = 57
-RECORDED_OFFENCES = 63
+RECORDED_ENTRIES = 54
+RECORDED_OFFENCES = 60
 
 
 def _listed() -> set[tuple[str, str]]:
