@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from infralab.errors import InfralabError
 from infralab.models.pytorch_peer import sentence_transformers_model
 from infralab.models.throughput import (
     ST_NAME,
@@ -53,6 +54,12 @@ REFERENCE = MINILM_REFERENCE
 PASSAGE_TOKENS = (120, 150)
 
 
+class PassageError(ValueError, InfralabError):
+    """The corpus cannot give the passages asked for; the message says how many it gave."""
+
+    hint = "Ask for fewer passages or a wider token range (4 <= lo <= hi <= 256 tokens)."
+
+
 def sample_passages(
     n: int = 128, tokens: tuple[int, int] = PASSAGE_TOKENS, seed: int = 0
 ) -> list[str]:
@@ -67,7 +74,7 @@ def sample_passages(
 
     lo, hi = tokens
     if not isinstance(n, int) or n < 1 or not 4 <= lo <= hi <= 256:
-        raise ValueError(f"need n >= 1 and 4 <= lo <= hi <= 256, got n={n!r}, tokens={tokens!r}.")
+        raise PassageError(f"need n >= 1 and 4 <= lo <= hi <= 256, got n={n!r}, tokens={tokens!r}.")
     tok = _load_tokenizer(256)
     tok.no_truncation()
     rng = random.Random(seed)
@@ -86,7 +93,7 @@ def sample_passages(
                 passages.append(piece)
             start += width
     if len(passages) < n:
-        raise ValueError(
+        raise PassageError(
             f"the corpus gave {len(passages)} passages of {lo}-{hi} tokens, fewer than {n}: "
             "ask for fewer or widen the range."
         )

@@ -13,6 +13,25 @@ from typing import Any
 
 import numpy as np
 
+from infralab.errors import InfralabError
+
+
+class GenerationError(ValueError, InfralabError):
+    """Bad input to text generation (a prompt, a setting); the message names the value."""
+
+    hint = (
+        "A prompt is a string, a list of {'role', 'content'} messages or a list of token ids; "
+        "max_tokens >= 1, temperature 0..5 (0 = greedy), top_p in (0, 1]. "
+        "help(infralab.models.Generator.generate) lists them."
+    )
+
+
+class EngineError(RuntimeError, InfralabError):
+    """A step engine asked for what it cannot do (a full batch, a partial device batch)."""
+
+    hint = "Wait for a row to finish (Engine.free says how many are free) or build a larger engine."
+
+
 STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
 # Below this temperature sampling is greedy: the softmax is already a one-hot to float64
 # precision, and dividing by a subnormal (5e-324) would overflow to inf and NaN.

@@ -51,6 +51,7 @@ from infralab.models.gguf_source import (  # noqa: F401  (re-exported: the decod
     KV_KEYS,
     Config,
     DecoderError,
+    DecoderInputError,
     _field,
     _gguf_sha256,
     _reader,
@@ -117,10 +118,12 @@ def apply_chat_template(messages: list[dict[str, str]], add_generation_prompt: b
     import jinja2
 
     if not isinstance(messages, list) or not messages:
-        raise ValueError("messages must be a non-empty list of {'role': ..., 'content': ...}")
+        raise DecoderInputError(
+            "messages must be a non-empty list of {'role': ..., 'content': ...}"
+        )
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or "role" not in m or "content" not in m:
-            raise ValueError(
+            raise DecoderInputError(
                 f"message {i} must be a dict with 'role' and 'content', got {m!r}; "
                 "for example {'role': 'user', 'content': 'Hello'}"
             )

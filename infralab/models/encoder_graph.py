@@ -36,6 +36,18 @@ from typing import Any
 
 import numpy as np
 
+from infralab.errors import InfralabError
+
+
+class EncoderError(ValueError, InfralabError):
+    """Bad input to the encoder (a variant, an argument, texts); the message names it."""
+
+    hint = (
+        "help(infralab.models.Embedder) lists every argument and what it accepts; texts are a "
+        "string or a list of strings."
+    )
+
+
 HIDDEN = 384
 HEADS = 12
 LAYERS = 6
@@ -101,7 +113,7 @@ def export(weights: dict[str, np.ndarray], fused: bool = True, half: bool = Fals
     since sums of up to 256 token vectors are where half precision would lose digits.
     """
     if half and not fused:
-        raise ValueError("float16 is built on the fused graph only.")
+        raise EncoderError("float16 is built on the fused graph only.")
     g = _Graph(np.float16 if half else np.float32)
     maskf, word, pos, emb_g, emb_b = _embedding_weights(g, weights)
     if fused:

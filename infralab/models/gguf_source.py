@@ -20,6 +20,17 @@ from infralab.errors import InfralabError
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+class DecoderInputError(ValueError, InfralabError):
+    """Bad input to a decoder function (a shape, a count, chat messages); the message says
+    which value and what is allowed."""
+
+    hint = (
+        "kv_cache_bytes takes a dict with layers, heads, kv_heads and hidden (for example "
+        "dataclasses.asdict(decoder.config())); chat messages are a list of {'role', 'content'} "
+        "dicts."
+    )
+
+
 class DecoderError(RuntimeError, InfralabError):
     """A problem the user can fix (unknown variant, missing model file); the message says how."""
 
@@ -94,7 +105,7 @@ KV_KEYS = ("layers", "heads", "kv_heads", "hidden")
 
 def _whole(value: Any, name: str, least: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise ValueError(f"{name} must be a whole number >= {least}, not {value!r}")
+        raise DecoderInputError(f"{name} must be a whole number >= {least}, not {value!r}")
     return int(value)
 
 
@@ -105,18 +116,22 @@ def kv_cache_bytes(config: Any, tokens: int, batch: int = 1, bytes_per_value: in
     ``config`` maps ``layers``, ``heads``, ``kv_heads`` and ``hidden`` (a :class:`Config` as
     a dict, or a model card's numbers); the head dimension is ``hidden / heads``. With
     grouped-query attention several query heads share one KV head (``kv_heads < heads``), which
-    is what shrinks the cache. Inconsistent shapes raise ValueError.
+    is what shrinks the cache. Inconsistent shapes raise DecoderInputError (a ValueError).
     """
     if not hasattr(config, "get"):
-        raise ValueError(f"config must be a dict with {', '.join(KV_KEYS)}, not {config!r:.60}")
+        raise DecoderInputError(
+            f"config must be a dict with {', '.join(KV_KEYS)}, not {config!r:.60}"
+        )
     missing = [k for k in KV_KEYS if k not in config]
     if missing:
-        raise ValueError(f"config lacks {', '.join(missing)} (it needs {', '.join(KV_KEYS)})")
+        raise DecoderInputError(
+            f"config lacks {', '.join(missing)} (it needs {', '.join(KV_KEYS)})"
+        )
     layers, heads, kv_heads, hidden = (_whole(config[k], k, 1) for k in KV_KEYS)
     if hidden % heads:
-        raise ValueError(f"hidden ({hidden}) is not a multiple of heads ({heads})")
+        raise DecoderInputError(f"hidden ({hidden}) is not a multiple of heads ({heads})")
     if kv_heads > heads or heads % kv_heads:
-        raise ValueError(
+        raise DecoderInputError(
             f"kv_heads ({kv_heads}) must divide heads ({heads}): each KV head serves a whole "
             "group of query heads"
         )

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from infralab.models.decode_sequence import SeqState, sample_token
+from infralab.models.decode_sequence import EngineError, GenerationError, SeqState, sample_token
 
 
 class StepModel(Protocol):
@@ -75,7 +75,7 @@ class _Cache:
             elif (start, stop) == (0, self.capacity):
                 self._views[key] = self.values
             else:
-                raise RuntimeError("device caches bind whole batches only")
+                raise EngineError("device caches bind whole batches only")
         return self._views[key]
 
     def move_row(self, src: int, dst: int, length: int) -> None:
@@ -99,7 +99,7 @@ class Engine:
 
     def __init__(self, gen: StepModel, capacity: int, max_len: int) -> None:
         if capacity < 1:
-            raise ValueError("capacity must be at least 1")
+            raise GenerationError("capacity must be at least 1")
         self.gen = gen
         self.capacity = capacity
         self.max_len = max_len
@@ -113,9 +113,9 @@ class Engine:
     def admit(self, seq: SeqState) -> None:
         """Prefill ``seq`` into the next free row (its first token is sampled here)."""
         if not self.free:
-            raise RuntimeError("no free row in this batch")
+            raise EngineError("no free row in this batch")
         if len(seq.prompt_ids) + seq.max_tokens > self.max_len:
-            raise ValueError(f"prompt + max_tokens exceeds this batch's {self.max_len} tokens")
+            raise GenerationError(f"prompt + max_tokens exceeds this batch's {self.max_len} tokens")
         row = len(self.active)
         if self.cache.on_cpu or self.capacity == 1:
             self.gen._prefill(seq, self.cache.rows(row, row + 1))

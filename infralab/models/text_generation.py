@@ -26,6 +26,7 @@ from infralab.models import decoder
 from infralab.models.decode_sequence import (
     STOP_TOKENS,
     BatchResult,
+    GenerationError,
     GenerationResult,
     Prompt,
     SeqState,
@@ -57,12 +58,14 @@ class Generator:
         from infralab import runtime
 
         if variant not in decoder.CPU_VARIANTS:
-            raise ValueError(f"variant must be 'q4' or 'fp32', not {variant!r}.")
+            raise GenerationError(f"variant must be 'q4' or 'fp32', not {variant!r}.")
         if provider not in ("cpu", "cuda", "auto"):
-            raise ValueError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
+            raise GenerationError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
         self.config = decoder.config()
         if not isinstance(max_context, int) or not 16 <= max_context <= self.config.context:
-            raise ValueError(f"max_context must be a whole number in 16..{self.config.context}.")
+            raise GenerationError(
+                f"max_context must be a whole number in 16..{self.config.context}."
+            )
         if provider == "auto":
             provider = "cuda" if runtime.cuda_usable() else "cpu"
         self.variant = variant
@@ -97,7 +100,7 @@ class Generator:
         of chat messages, or a list of token ids used as they are."""
         if isinstance(prompt, str):
             if not prompt:
-                raise ValueError("the prompt is empty; give some text")
+                raise GenerationError("the prompt is empty; give some text")
             return self.encode_chat([{"role": "user", "content": prompt}])
         if (
             isinstance(prompt, list)
@@ -106,11 +109,11 @@ class Generator:
         ):
             ids = [int(t) for t in prompt]
             if min(ids) < 0 or max(ids) >= self.config.vocab:
-                raise ValueError(f"token ids must lie in 0..{self.config.vocab - 1}")
+                raise GenerationError(f"token ids must lie in 0..{self.config.vocab - 1}")
             return ids
         if isinstance(prompt, list) and prompt:
             return self.encode_chat(prompt)
-        raise ValueError(
+        raise GenerationError(
             "prompt must be a string, a list of {'role', 'content'} messages or a list of "
             f"token ids, not {type(prompt).__name__}"
         )
@@ -133,7 +136,7 @@ class Generator:
         if "".join(p if i % 2 == 0 else str(contents[int(p)]) for i, p in enumerate(parts)) != (
             rendered
         ):
-            raise ValueError("the chat template changed message text; cannot escape it safely")
+            raise GenerationError("the chat template changed message text; cannot escape it safely")
         if self._plain is None:
             from tokenizers import Tokenizer
 
@@ -160,17 +163,17 @@ class Generator:
     ) -> SeqState:
         t0 = time.perf_counter()
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ValueError(f"max_tokens must be a whole number >= 1, not {max_tokens!r}")
+            raise GenerationError(f"max_tokens must be a whole number >= 1, not {max_tokens!r}")
         if not 0.0 <= float(temperature) <= 5.0:
-            raise ValueError(f"temperature must lie in 0..5 (0 = greedy), not {temperature!r}")
+            raise GenerationError(f"temperature must lie in 0..5 (0 = greedy), not {temperature!r}")
         if not 0.0 < float(top_p) <= 1.0:
-            raise ValueError(f"top_p must lie in (0, 1], not {top_p!r}")
+            raise GenerationError(f"top_p must lie in (0, 1], not {top_p!r}")
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         if not all(isinstance(s, str) and s for s in stops):
-            raise ValueError("stop must be a non-empty string or a list of them")
+            raise GenerationError("stop must be a non-empty string or a list of them")
         ids = self.encode(prompt)
         if len(ids) + max_tokens > self.max_context:
-            raise ValueError(
+            raise GenerationError(
                 f"prompt ({len(ids)} tokens) + max_tokens ({max_tokens}) exceeds the context "
                 f"of {self.max_context} tokens; shorten the prompt or lower max_tokens"
             )
@@ -344,7 +347,7 @@ class Generator:
     ) -> BatchResult:
         """Complete prompts of different lengths together: one decode step serves them all."""
         if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
-            raise ValueError("prompts must be a non-empty list of prompts")
+            raise GenerationError("prompts must be a non-empty list of prompts")
         t0 = time.perf_counter()
         seqs = [
             self._new_seq(

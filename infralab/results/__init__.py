@@ -52,7 +52,10 @@ from infralab.results.records import (
     Figure,
     Origin,
     Record,
+    RecordedKeyError,
+    RecordedRunMissing,
     ResultError,
+    ResultNameError,
     machine,
     vcpus_used,
 )

@@ -18,7 +18,12 @@ from typing import Any
 
 from infralab.paths import BENCHMARKS_DIR, REPO_ROOT
 from infralab.results.record_types import from_dict
-from infralab.results.records import Record, ResultError
+from infralab.results.records import (
+    Record,
+    RecordedKeyError,
+    RecordedRunMissing,
+    ResultError,
+)
 
 RECORDED_DIR = BENCHMARKS_DIR
 
@@ -79,7 +84,7 @@ class Recorded(Mapping[str, Any]):
         try:
             return self._keys[key]
         except KeyError:
-            raise KeyError(
+            raise RecordedKeyError(
                 f"{self.file} has no {key!r}; it holds: {', '.join(self._keys)}"
             ) from None
 
@@ -117,7 +122,7 @@ def recorded(name: str) -> Recorded:
     path = recorded_path(name)
     rel = _relative(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No recorded run at {rel}: is this a full checkout of the kit?")
+        raise RecordedRunMissing(f"No recorded run at {rel}: is this a full checkout of the kit?")
     try:
         raw = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:

@@ -36,6 +36,27 @@ class ResultError(ValueError, InfralabError):
     )
 
 
+class RecordedRunMissing(FileNotFoundError, InfralabError):
+    """No measurement of that name: neither the student's saved one nor the kit's recorded run."""
+
+    hint = (
+        "Run the lesson that measures it (it saves your run); a full clone of the kit has its "
+        "recorded runs in datasets/benchmarks/."
+    )
+
+
+class RecordedKeyError(KeyError, InfralabError):
+    """A recorded run has no such figure or section; the message lists what it holds."""
+
+    hint = "Use one of the keys the message lists (print(list(run)) shows them)."
+
+
+class ResultNameError(ResultError):
+    """A free-form result name that cannot be a file name."""
+
+    hint = "Name a result with letters, digits, '-' or '_', for example 'my_load_test'."
+
+
 def machine(threads: int | None = None) -> dict[str, Any]:
     """The one description of the machine a figure was measured on (CPU, cores, GPU, load).
 

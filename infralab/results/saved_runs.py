@@ -16,7 +16,14 @@ from typing import Any
 
 from infralab.results.record_types import KINDS, check_values, from_dict
 from infralab.results.recorded_runs import recorded, recorded_folder
-from infralab.results.records import Record, ResultError, machine, utc_now
+from infralab.results.records import (
+    Record,
+    RecordedRunMissing,
+    ResultError,
+    ResultNameError,
+    machine,
+    utc_now,
+)
 
 RESULTS_ENV = "INFRALAB_RESULTS"
 
@@ -85,7 +92,7 @@ def load_recorded(kind: str, name: str | None = None) -> Record:
     try:
         run = recorded(name or kind)
     except FileNotFoundError as exc:
-        raise FileNotFoundError(
+        raise RecordedRunMissing(
             str(exc).replace("No recorded run", f"No recorded {kind} run")
         ) from None
     if run.record is None or run.record.kind != kind:
@@ -145,7 +152,7 @@ def save_result(name: str, data: dict[str, Any]) -> Path:
     which does not read these files.
     """
     if not name.replace("_", "").replace("-", "").isalnum():
-        raise ValueError(f"result name {name!r} must be letters, digits, '-' or '_'")
+        raise ResultNameError(f"result name {name!r} must be letters, digits, '-' or '_'")
     folder = results_dir() / "free"
     folder.mkdir(parents=True, exist_ok=True)
     record = {"name": name, "measured_at": utc_now(), "machine": machine(), "data": data}
@@ -167,7 +174,7 @@ def load_result(name: str) -> tuple[Mapping[str, Any], str]:
     try:
         return recorded(name), "recorded"
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise RecordedRunMissing(
             f"No measurement called {name!r}: run the lesson that measures it, or check "
             f"that {recorded_folder()} holds the kit's recorded benchmarks."
         ) from None
