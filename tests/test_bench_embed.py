@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from infralab import results, runtime
-from infralab.bench import embed
+from infralab.bench import embed, embed_measures
 from infralab.models import throughput
 from infralab.results import recorded_runs
 
@@ -63,24 +63,27 @@ def test_passages_come_from_the_corpus_in_the_token_range() -> None:
     from infralab.models.encoder import _load_tokenizer
     from infralab.rag.corpus import load_documents
 
-    passages = embed.sample_passages(40, seed=1)
-    assert passages == embed.sample_passages(40, seed=1) and len(set(passages)) == 40
+    passages = embed_measures.sample_passages(40, seed=1)
+    assert passages == embed_measures.sample_passages(40, seed=1) and len(set(passages)) == 40
     tok = _load_tokenizer(256)
     counts = [len(tok.encode(p).ids) for p in passages]
-    assert min(counts) >= embed.PASSAGE_TOKENS[0] and max(counts) <= embed.PASSAGE_TOKENS[1]
+    assert (
+        min(counts) >= embed_measures.PASSAGE_TOKENS[0]
+        and max(counts) <= embed_measures.PASSAGE_TOKENS[1]
+    )
     corpus = " ".join(d.text for d in load_documents())
     assert all(p in corpus for p in passages)  # verbatim windows of the corpus
     with pytest.raises(ValueError, match="fewer than"):
-        embed.sample_passages(100_000)
+        embed_measures.sample_passages(100_000)
     with pytest.raises(ValueError, match="lo <= hi"):
-        embed.sample_passages(4, tokens=(150, 120))
+        embed_measures.sample_passages(4, tokens=(150, 120))
 
 
 def test_index_build_covers_every_chunk_once_per_round() -> None:
     seen: list[int] = []
     engines = {"a": lambda t: seen.append(len(t)), "b": lambda t: seen.append(len(t))}
-    chunks = embed.corpus_chunks()
-    df = embed.index_build(engines, chunks, rounds=1, progress=False)
+    chunks = embed_measures.corpus_chunks()
+    df = embed_measures.index_build(engines, chunks, rounds=1, progress=False)
     assert seen == [len(chunks), len(chunks)]  # no untimed pass: one timed pass each
     assert list(df.columns) == ["engine", "chunks", "seconds", "chunks_per_s", "passes"]
     assert (df.chunks == len(chunks)).all()
@@ -112,7 +115,7 @@ def test_crossover_on_cpu_and_crossover_point() -> None:
 
 def test_quality_is_cosine_to_base() -> None:
     x = np.eye(3, 4, dtype=np.float32)
-    q = embed.quality({"fp32": x, "same": x.copy(), "other": np.roll(x, 1, axis=1)})
+    q = embed_measures.quality({"fp32": x, "same": x.copy(), "other": np.roll(x, 1, axis=1)})
     assert q["same"]["min_cosine"] == pytest.approx(1.0)
     assert q["other"]["min_cosine"] == pytest.approx(0.0)
 

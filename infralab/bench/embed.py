@@ -9,10 +9,9 @@ best of several numpy float32 matmul runs measured here (the roofline; the media
 beside it); a batch x sequence sweep; and the synthetic-MLP crossover where a GPU overtakes
 the CPU. ``--out`` writes everything as JSON with the machine, versions and date.
 
-Size: one module because every figure here is a ratio against another figure of the same
-run (the peak, sentence-transformers, the other variants), and splitting the measurements
-from the run that interleaves them would only move the shared helpers apart. A command-line
-tool only: what lesson and lab 03 call lives in the engines and the results
+The measurements beyond the engine's sweeps (passages, the index build, single-thread
+ratios, quality) are :mod:`infralab.bench.embed_measures`; this module interleaves them with
+the rest in :func:`run`, one named step each, and records the run. A command-line tool only: what lesson and lab 03 call lives in the engines and the results
 (``infralab.models.throughput``: ``sweep``, ``crossover``, ``predict_crossover``, ...;
 ``infralab.models.sentence_transformers_model``; ``infralab.results.latest_gpu_run`` and
 ``provenance``); this module runs and records them.
@@ -22,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import random
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from infralab.errors import InfralabError
+from infralab.bench.embed_measures import (
+    corpus_chunks,
+    cpu_time_ratios,
+    index_build,
+    quality,
+    reference_items,
+    sample_passages,
+)
 from infralab.models.pytorch_peer import sentence_transformers_model
 from infralab.models.throughput import (
     ST_NAME,
@@ -45,147 +49,7 @@ from infralab.models.throughput import (
     sweep,
     throughput_summary,
 )
-from infralab.paths import MINILM_REFERENCE
 from infralab.results import EmbeddingResult
-
-REFERENCE = MINILM_REFERENCE
-
-# ---------------------------------------------------------------- passages and the corpus
-PASSAGE_TOKENS = (120, 150)
-
-
-class PassageError(ValueError, InfralabError):
-    """The corpus cannot give the passages asked for; the message says how many it gave."""
-
-    hint = "Ask for fewer passages or a wider token range (4 <= lo <= hi <= 256 tokens)."
-
-
-def sample_passages(
-    n: int = 128, tokens: tuple[int, int] = PASSAGE_TOKENS, seed: int = 0
-) -> list[str]:
-    """``n`` passages of the kit's corpus (datasets/corpus) of ``tokens`` model tokens each.
-
-    What a RAG index embeds: windows of the corpus documents cut at token boundaries (with
-    the model's tokenizer, [CLS] and [SEP] counted), each checked after re-tokenizing. The
-    same for a given seed; raises when the corpus cannot give ``n`` distinct passages.
-    """
-    from infralab.models.encoder import _load_tokenizer
-    from infralab.rag.corpus import load_documents
-
-    lo, hi = tokens
-    if not isinstance(n, int) or n < 1 or not 4 <= lo <= hi <= 256:
-        raise PassageError(f"need n >= 1 and 4 <= lo <= hi <= 256, got n={n!r}, tokens={tokens!r}.")
-    tok = _load_tokenizer(256)
-    tok.no_truncation()
-    rng = random.Random(seed)
-    passages: list[str] = []
-    for doc in load_documents():
-        text = doc.text
-        enc = tok.encode(text, add_special_tokens=False)
-        start = 0
-        while start < len(enc.offsets) and len(passages) < 4 * n:
-            width = rng.randint(lo, hi) - 2  # room for [CLS] and [SEP]
-            span = enc.offsets[start : start + width]
-            if len(span) < width:
-                break
-            piece = text[span[0][0] : span[-1][1]].strip()
-            if lo <= len(tok.encode(piece).ids) <= hi:
-                passages.append(piece)
-            start += width
-    if len(passages) < n:
-        raise PassageError(
-            f"the corpus gave {len(passages)} passages of {lo}-{hi} tokens, fewer than {n}: "
-            "ask for fewer or widen the range."
-        )
-    rng.shuffle(passages)
-    return passages[:n]
-
-
-def corpus_chunks() -> list[str]:
-    """Every chunk the RAG lesson indexes (the kit's corpus, the default chunking)."""
-    from infralab.rag.chunking import chunk_documents
-    from infralab.rag.corpus import load_documents
-
-    return [c.text for c in chunk_documents(load_documents())]
-
-
-def index_build(
-    engines: dict[str, Callable[[list[str]], Any]],
-    texts: Sequence[str],
-    *,
-    rounds: int = 1,
-    progress: bool = True,
-) -> Any:
-    """The RAG index build (embedding every chunk of the corpus), per engine, interleaved.
-
-    Engines should have run once already (no untimed pass: the corpus takes a while).
-    Returns a DataFrame: engine, chunks, seconds (median of ``rounds``), chunks_per_s.
-    """
-    df = compare(engines, texts, rounds=rounds, progress=progress, warmup=False)
-    df = df.rename(columns={"sentences_per_s": "chunks_per_s"})
-    df["chunks"] = len(texts)
-    df["seconds"] = len(texts) / df["chunks_per_s"]
-    return df[["engine", "chunks", "seconds", "chunks_per_s", "passes"]]
-
-
-# ---------------------------------------------------------------- engines
-def cpu_time_ratios(
-    st: Any, sentences: Sequence[str], batch: int = 32, *, rounds: int = 3
-) -> dict[str, float]:
-    """fp32 and int8 against sentence-transformers, one thread each, in CPU seconds.
-
-    On a shared machine wall-clock ratios depend on how each runtime copes with competing
-    processes (PyTorch's OpenMP threads suffer more); CPU time of a single thread is the
-    like-for-like work each does per sentence.
-    """
-    import torch
-
-    from infralab.models.encoder import Embedder
-
-    texts = list(sentences)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        engines = {
-            "cpu/fp32": Embedder("fp32", "cpu", batch_size=batch, threads=1).embed,
-            "cpu/int8": Embedder("int8", "cpu", batch_size=batch, threads=1).embed,
-            "cpu/int8-mixed": Embedder("int8-mixed", "cpu", batch_size=batch, threads=1).embed,
-            ST_NAME: lambda t: st.encode(t, batch_size=batch),
-        }
-        cpu_s: dict[str, list[float]] = {k: [] for k in engines}
-        for fn in engines.values():
-            fn(texts)
-        for _ in range(rounds):
-            for name, fn in engines.items():
-                t0 = time.process_time()
-                fn(texts)
-                cpu_s[name].append(time.process_time() - t0)
-    finally:
-        torch.set_num_threads(before)
-    st_s = float(np.median(cpu_s[ST_NAME]))
-    return {f"{k} / sentence-transformers": st_s / float(np.median(v))
-            for k, v in cpu_s.items() if k != ST_NAME}  # fmt: skip
-
-
-# ---------------------------------------------------------------- quality
-def reference_items() -> list[dict] | None:
-    """Items of datasets/reference/minilm_reference.json, or None when it is absent."""
-    if not REFERENCE.is_file():
-        return None
-    return json.loads(REFERENCE.read_text())["items"]
-
-
-def quality(embeddings: dict[str, np.ndarray], base: str = "fp32") -> dict[str, dict[str, float]]:
-    """Cosine of each variant's embeddings to ``base`` on the same sentences (min and mean)."""
-    from infralab.models.encoder import cosine
-
-    out = {}
-    for name, emb in embeddings.items():
-        if name == base:
-            continue
-        c = cosine(emb, embeddings[base])
-        out[name] = {"min_cosine": float(c.min()), "mean_cosine": float(c.mean())}
-    return out
 
 
 # ---------------------------------------------------------------- provenance
