@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from infralab import decision, results
+from infralab.paths import REPO_ROOT
 
-REPO = results.REPO_ROOT
+REPO = REPO_ROOT
 LESSONS = ("02_serverless_api", "03_onnx_gpu_vs_cpu", "04_llm_tokens", "06_hybrid_rag")
 # (record kind, dashboard workload, the field the dashboard shows)
 THREAD = [
