@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from infralab.core import results, runtime
+from infralab.core.results import recorded_runs
 from infralab.engines.models import throughput
-from infralab.tooling.bench import embed
+from infralab.tooling.bench import embed, embed_measures
 
 
 def test_sentences_are_deterministic_and_short() -> None:
@@ -62,24 +63,27 @@ def test_passages_come_from_the_corpus_in_the_token_range() -> None:
     from infralab.engines.models.encoder import _load_tokenizer
     from infralab.engines.rag.corpus import load_documents
 
-    passages = embed.sample_passages(40, seed=1)
-    assert passages == embed.sample_passages(40, seed=1) and len(set(passages)) == 40
+    passages = embed_measures.sample_passages(40, seed=1)
+    assert passages == embed_measures.sample_passages(40, seed=1) and len(set(passages)) == 40
     tok = _load_tokenizer(256)
     counts = [len(tok.encode(p).ids) for p in passages]
-    assert min(counts) >= embed.PASSAGE_TOKENS[0] and max(counts) <= embed.PASSAGE_TOKENS[1]
+    assert (
+        min(counts) >= embed_measures.PASSAGE_TOKENS[0]
+        and max(counts) <= embed_measures.PASSAGE_TOKENS[1]
+    )
     corpus = " ".join(d.text for d in load_documents())
     assert all(p in corpus for p in passages)  # verbatim windows of the corpus
     with pytest.raises(ValueError, match="fewer than"):
-        embed.sample_passages(100_000)
+        embed_measures.sample_passages(100_000)
     with pytest.raises(ValueError, match="lo <= hi"):
-        embed.sample_passages(4, tokens=(150, 120))
+        embed_measures.sample_passages(4, tokens=(150, 120))
 
 
 def test_index_build_covers_every_chunk_once_per_round() -> None:
     seen: list[int] = []
     engines = {"a": lambda t: seen.append(len(t)), "b": lambda t: seen.append(len(t))}
-    chunks = embed.corpus_chunks()
-    df = embed.index_build(engines, chunks, rounds=1, progress=False)
+    chunks = embed_measures.corpus_chunks()
+    df = embed_measures.index_build(engines, chunks, rounds=1, progress=False)
     assert seen == [len(chunks), len(chunks)]  # no untimed pass: one timed pass each
     assert list(df.columns) == ["engine", "chunks", "seconds", "chunks_per_s", "passes"]
     assert (df.chunks == len(chunks)).all()
@@ -111,7 +115,7 @@ def test_crossover_on_cpu_and_crossover_point() -> None:
 
 def test_quality_is_cosine_to_base() -> None:
     x = np.eye(3, 4, dtype=np.float32)
-    q = embed.quality({"fp32": x, "same": x.copy(), "other": np.roll(x, 1, axis=1)})
+    q = embed_measures.quality({"fp32": x, "same": x.copy(), "other": np.roll(x, 1, axis=1)})
     assert q["same"]["min_cosine"] == pytest.approx(1.0)
     assert q["other"]["min_cosine"] == pytest.approx(0.0)
 
@@ -131,17 +135,17 @@ def _gpu_run(folder, name: str, date: str) -> None:
 
 
 def test_recorded_gpu_runs_and_provenance(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path)
-    assert embed.recorded_gpu_runs() == []
+    monkeypatch.setattr(recorded_runs, "RECORDED_DIR", tmp_path)
+    assert results.recorded_gpu_runs() == []
     _gpu_run(tmp_path, "embedding_gpu_h100", "2026-11-28T01:00:00+00:00")
-    runs = embed.recorded_gpu_runs()
+    runs = results.recorded_gpu_runs()
     assert len(runs) == 1
-    line = embed.provenance(runs[0])
+    line = results.provenance(runs[0])
     assert "NVIDIA H100" in line and "1.31.1" in line and "2026-11-28" in line
     assert "(embedding_gpu_h100.json)" in line
     (tmp_path / "embedding_gpu_broken.json").write_text("{not json")
     with pytest.raises(results.ResultError, match="embedding_gpu_broken.json is not valid JSON"):
-        embed.recorded_gpu_runs()  # a damaged kit file is named, never skipped in silence
+        results.recorded_gpu_runs()  # a damaged kit file is named, never skipped in silence
 
 
 def test_shipped_cpu_record_has_provenance() -> None:
@@ -191,11 +195,11 @@ def test_predict_crossover_model() -> None:
 
 
 def test_latest_gpu_run_is_the_newest(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path)
-    assert embed.latest_gpu_run() is None
+    monkeypatch.setattr(recorded_runs, "RECORDED_DIR", tmp_path)
+    assert results.latest_gpu_run() is None
     for name, when in [("a", "2026-01-01"), ("b", "2026-06-01")]:
         _gpu_run(tmp_path, f"embedding_gpu_{name}", when)
-    assert embed.latest_gpu_run()["date"] == "2026-06-01"
+    assert results.latest_gpu_run()["date"] == "2026-06-01"
 
 
 def _fake_sweep() -> pd.DataFrame:

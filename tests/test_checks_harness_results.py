@@ -8,6 +8,7 @@ import math
 import pytest
 
 from infralab.core import results
+from infralab.core.results import recorded_runs
 from infralab.core.timing import measure, percentiles
 from infralab.tooling.checks import (
     CheckFailed,
@@ -75,7 +76,7 @@ def test_results_prefer_measured_over_recorded(tmp_path, monkeypatch):
     recorded.mkdir()
     run = {"name": "serving", "machine": {"cpus": 2}, "command": "bench", "data": {"rps": 1.0}}
     (recorded / "serving.json").write_text(json.dumps(run))
-    monkeypatch.setattr(results, "RECORDED_DIR", recorded)
+    monkeypatch.setattr(recorded_runs, "RECORDED_DIR", recorded)
     record, source = results.load_result("serving")
     assert source == "recorded" and record["data"]["rps"] == 1.0
     results.save_result("serving", {"rps": 2.0})

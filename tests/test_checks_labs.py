@@ -125,7 +125,7 @@ CASES = [
       lambda a, b: float(__import__("infralab.engines.models.encoder", fromlist=["x"]).cosine(a, b).min())]),
     ("03", "predict_crossover", lab03.check_predict_crossover,
      [lambda *a: None,
-      lambda h, b, lay, co, go, cg, gg: __import__("infralab.tooling.bench.embed", fromlist=["x"])
+      lambda h, b, lay, co, go, cg, gg: __import__("infralab.engines.models.throughput", fromlist=["x"])
       .predict_crossover(h, batch=b, layers=lay, cpu_overhead_ms=co, gpu_overhead_ms=go,
                          cpu_gflops=cg, gpu_gflops=gg)]),
     ("03", "int8_matmul", lab03.check_int8_matmul,

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from infralab.core import results
-from infralab.economics.costs import billing, pricing, unit
+from infralab.economics.costs import billing, pricing, unit, unit_rules
 from infralab.economics.costs import offer_comparison as wl
 from infralab.economics.costs.pricing import CostError
 
@@ -22,9 +22,9 @@ def test_lambda_memory_follows_the_sourced_vcpu_rule() -> None:
     assert unit.lambda_memory_for(0.01) == 128  # Lambda's smallest size
     assert unit.lambda_vcpus_at(512) == pytest.approx(512 / 1769)
     assert unit.lambda_vcpus_at(10240) == pytest.approx(10240 / 1769)  # under the 6-vCPU top
-    with pytest.raises(unit.UnitCostError, match="10,240"):
+    with pytest.raises(unit_rules.UnitCostError, match="10,240"):
         unit.lambda_memory_for(7)
-    with pytest.raises(unit.UnitCostError, match="128"):
+    with pytest.raises(unit_rules.UnitCostError, match="128"):
         unit.lambda_vcpus_at(64)
 
 
@@ -63,7 +63,7 @@ def test_embedding_costs_use_cpu_and_gpu_throughput() -> None:
     price = pricing.gpu_hourly("H200").iloc[0]["usd_per_gpu_hour"]
     assert g.usd == pytest.approx(price / (gpu.sentences_per_s * 3600 * 0.25) * 1e6)
     assert any(f.origin == "recorded" and "embedding_gpu_h200" in f.source for f in g.inputs)
-    with pytest.raises(unit.UnitCostError, match="share"):
+    with pytest.raises(unit_rules.UnitCostError, match="share"):
         unit.embedding_costs(cpu, gpu, utilization=1.5)
 
 

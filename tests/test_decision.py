@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from infralab.core import results
+from infralab.core.results import recorded_runs
 from infralab.economics import decision as D
 from infralab.economics.costs import model as costs
 from infralab.presentation import ui
@@ -17,7 +18,7 @@ from infralab.presentation import ui
 def no_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No student measurements and no recorded benchmarks: only the kit's defaults."""
     monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "mine"))
-    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path / "recorded")
+    monkeypatch.setattr(recorded_runs, "RECORDED_DIR", tmp_path / "recorded")
     return tmp_path
 
 

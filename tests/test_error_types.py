@@ -25,14 +25,6 @@ BUILTINS = {"ValueError", "RuntimeError", "TypeError", "KeyError"}
 ALLOWED_FILES = {
     # hidden reference solutions mimic student code, which raises builtins
     "infralab/tooling/checks/references/": "reference solutions written as a student would",
-    # owned by another branch; to be converted
-    "infralab/tooling/bench/embed.py": "owned by another branch; to be converted",
-    "infralab/engines/models/encoder.py": "owned by another branch; to be converted",
-    "infralab/engines/models/decoder.py": "owned by another branch; to be converted",
-    "infralab/engines/models/text_generation.py": "owned by another branch; to be converted",
-    "infralab/core/results.py": "owned by another branch; to be converted",
-    "infralab/economics/costs/unit.py": "owned by another branch; to be converted",
-    "infralab/presentation/widgets.py": "owned by another branch; to be converted",
     # the kernel half of the grader's RPC imports nothing from infralab (exec'd in the kernel)
     "infralab/tooling/grading/kernel_rpc.py": "runs in the student's kernel without the kit",
 }

@@ -13,10 +13,11 @@ import pytest
 
 from infralab.core import results
 from infralab.core.errors import InfralabError
+from infralab.core.results import recorded_runs
 
-PACKAGE = Path(results.__file__).parent
-# results.py reads and writes the folder; paths.py names it
-ALLOWED = {PACKAGE / "results.py", PACKAGE / "paths.py"}
+PACKAGE = Path(results.__file__).parents[1]
+# results/recorded_runs.py reads and writes the folder; paths.py names it
+ALLOWED = {Path(recorded_runs.__file__), PACKAGE / "paths.py"}
 FOLDER_NAMES = {"RECORDED_DIR", "BENCHMARKS_DIR"}
 UNTYPED = {"quality", "grading"}  # recorded runs with no record type yet
 
@@ -123,7 +124,7 @@ def test_no_module_but_results_opens_a_recorded_file() -> None:
 
 # ------------------------------------------- (b) every file loads into its typed record
 def test_every_recorded_file_loads_through_the_one_reader() -> None:
-    files = sorted(p.stem for p in results.RECORDED_DIR.iterdir() if p.suffix == ".json")
+    files = sorted(p.stem for p in recorded_runs.RECORDED_DIR.iterdir() if p.suffix == ".json")
     assert files == results.recorded_names() and len(files) >= 9
     for name in files:
         run = results.recorded(name)
@@ -164,12 +165,12 @@ def test_quality_sections_through_the_one_reader() -> None:
 # ---------------------------------- (c) a figure stored twice, or a missing field, is refused
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(results, "RECORDED_DIR", tmp_path)
+    monkeypatch.setattr(recorded_runs, "RECORDED_DIR", tmp_path)
     monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "mine"))
     return tmp_path
 
 
-SHIPPED = json.loads((results.RECORDED_DIR / "serving.json").read_text())
+SHIPPED = json.loads((recorded_runs.RECORDED_DIR / "serving.json").read_text())
 
 
 def _write(folder: Path, name: str, content: dict) -> None:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from infralab.core import results
+from infralab.core.paths import REPO_ROOT
 from infralab.economics import decision
 
-REPO = results.REPO_ROOT
+REPO = REPO_ROOT
 LESSONS = ("02_serverless_api", "03_onnx_gpu_vs_cpu", "04_llm_tokens", "06_hybrid_rag")
 # (record kind, dashboard workload, the field the dashboard shows)
 THREAD = [

@@ -15,19 +15,17 @@ Assumptions, stated where they are used:
 * A VM serves ``throughput * vm_vcpus / measured_vcpus`` at the utilization you plan; it is
   billed for every hour.
 
-Size: one pricing function per record type, each next to the assumptions it states, and the
-table that shows them; they share the origin bookkeeping.
+One pricing function per record type, each next to the assumptions it states; the unit cost
+itself, the Lambda rule and the price rows they share are :mod:`infralab.economics.costs.unit_rules`
+(``table``, ``lambda_memory_for`` and ``vm_row`` are re-exported here, this module being the
+lessons' face).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import pandas as pd
-
-from infralab.core.errors import InfralabError
 from infralab.core.results import (
     EmbeddingResult,
     Figure,
@@ -38,7 +36,19 @@ from infralab.core.results import (
 )
 from infralab.economics.costs import billing, pricing
 from infralab.economics.costs.constants import DEFAULT_GPU, DEFAULT_VM
-from infralab.economics.costs.workload import Bill
+from infralab.economics.costs.unit_rules import (
+    UnitCost,
+    _from_bill,
+    _price,
+    _share,
+    gpu_row,
+    lambda_mb_per_vcpu,
+    lambda_memory_for,
+    lambda_vcpus_at,
+    table,
+    vm_row,
+    vm_unit_cost,
+)
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -51,139 +61,6 @@ __all__ = [
     "token_costs",
     "vm_row",
 ]
-
-
-class UnitCostError(ValueError, InfralabError):
-    """Bad input to a unit cost; the message names the value and what is allowed."""
-
-    hint = (
-        "Save the measurement first (the lesson that measures it calls infralab.core.results.save)."
-    )
-
-
-@dataclass(frozen=True)
-class UnitCost:
-    """What one unit of work costs on one option, and every figure behind it."""
-
-    option: str
-    usd: float | None  # per ``per``; None when the option cannot serve (``note`` says why)
-    per: str  # "1M requests", "1M embeddings", "1M tokens", "1k questions"
-    basis: str  # how it was computed, in words and numbers
-    inputs: tuple[Figure, ...] = ()
-    model: str = ""  # what runs on it (options that run another model are another product)
-    quality: str = ""  # its measured or sourced quality, in words
-    note: str = ""
-    stage: str = ""  # for RAG: which stage of a question
-
-    def row(self) -> dict[str, object]:
-        return {
-            "option": self.option,
-            "stage": self.stage,
-            f"usd_per_{self.per.replace(' ', '_')}": self.usd,
-            "model": self.model,
-            "quality": self.quality,
-            "basis": self.basis,
-            "origins": "; ".join(f.label() for f in self.inputs),
-            "note": self.note,
-        }
-
-
-def table(costs: Iterable[UnitCost]) -> pd.DataFrame:
-    """Unit costs as a table, one row per option (and stage)."""
-    return pd.DataFrame([c.row() for c in costs])
-
-
-def _positive(name: str, value: float) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise UnitCostError(f"{name} must be a number, not {value!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise UnitCostError(f"{name} must be a positive, finite number, not {value!r}")
-    return v
-
-
-def _share(name: str, value: float) -> float:
-    v = _positive(name, value)
-    if v > 1:
-        raise UnitCostError(f"{name} is a share between 0 and 1, not {value!r}")
-    return v
-
-
-def _price(value: float, unit: str, row: pd.Series | dict, detail: str = "") -> Figure:
-    return Figure(float(value), unit, "default", str(row["source"]), f"{row['as_of']} {detail}")
-
-
-def _from_bill(b: Bill) -> tuple[float, str, tuple[Figure, ...]]:
-    """(USD, basis, price figures) of a bill."""
-    return b.monthly_usd, b.basis, b.inputs
-
-
-# ----------------------------------------------------------------------------- Lambda rule
-
-
-def lambda_mb_per_vcpu() -> Figure:
-    """Lambda's memory per vCPU (1,769 MB), with its source."""
-    value, source, as_of = pricing.serverless_fact("aws", "lambda", "memory_mb_per_vcpu")
-    return Figure(value, "MB per vCPU", "default", source, as_of)
-
-
-def lambda_memory_for(vcpus: float) -> int:
-    """The Lambda memory (MB) that buys ``vcpus`` of CPU, within Lambda's 128-10,240 MB."""
-    per = lambda_mb_per_vcpu().value
-    lo, _, _ = pricing.serverless_fact("aws", "lambda", "min_memory_mb")
-    hi, _, _ = pricing.serverless_fact("aws", "lambda", "max_memory_mb")
-    mb = math.ceil(_positive("vcpus", vcpus) * per)
-    if mb > hi:
-        raise UnitCostError(
-            f"{vcpus:g} vCPUs need {mb:,} MB, above Lambda's {hi:,.0f} MB: measure with fewer "
-            "threads (e.g. 2) to price it on Lambda"
-        )
-    return int(max(lo, mb))
-
-
-def lambda_vcpus_at(memory_mb: float) -> float:
-    """The vCPU share a function with ``memory_mb`` gets (linear in memory, capped)."""
-    lo, _, _ = pricing.serverless_fact("aws", "lambda", "min_memory_mb")
-    hi, _, _ = pricing.serverless_fact("aws", "lambda", "max_memory_mb")
-    top, _, _ = pricing.serverless_fact("aws", "lambda", "max_vcpu")
-    mb = _positive("memory_mb", memory_mb)
-    if not lo <= mb <= hi:
-        raise UnitCostError(f"Lambda memory must be {lo:.0f} to {hi:,.0f} MB, not {memory_mb:g}")
-    return min(mb / lambda_mb_per_vcpu().value, top)
-
-
-def vm_row(instance: str = DEFAULT_VM) -> pd.Series:
-    """One CPU VM's on-demand price row."""
-    return pricing.cpu_vm(instance).iloc[0]
-
-
-def gpu_row(gpu: str = DEFAULT_GPU) -> pd.Series:
-    """The cheapest on-demand price per GPU-hour for ``gpu`` (:func:`pricing.gpu_hour`)."""
-    return pricing.gpu_hour(gpu, "on_demand")
-
-
-def vm_unit_cost(
-    rate: Figure, vcpus: Figure, vm: str, util: float, per: str, what: str, model: str,
-    quality: str, note: str = "",
-) -> UnitCost:  # fmt: skip
-    """Per 1M units on a CPU VM busy ``util`` of the time: the rate measured on ``vcpus``
-    scaled to the VM's vCPUs, priced by :func:`billing.unit_cost`."""
-    row = vm_row(vm)
-    n = int(row["vcpu"])
-    vm_rate = rate.value * n / vcpus.value
-    usd_h = float(row["usd_per_hour"])
-    return UnitCost(
-        f"CPU VM {vm} ({n} vCPU), {util:.0%} busy",
-        billing.unit_cost(usd_h, vm_rate, util),
-        per,
-        f"{rate.value:,.1f} {what}/s on {vcpus.value:g} vCPU -> {vm_rate:,.1f} on {n} vCPU"
-        + (f", {note}" if note else "")
-        + f"; {usd_h:g} USD/h",
-        (rate, vcpus, _price(row["usd_per_hour"], "USD/h", row, vm)),
-        model,
-        quality,
-    )
 
 
 # -------------------------------------------------------------------------- lesson 02
@@ -210,12 +87,23 @@ def requests_costs(
     rps = serving.figure("throughput_rps")
     util = _share("vm_utilization", vm_utilization)
     model = f"{serving.model if isinstance(serving, ServingResult) else 'your service'}"
-    out: list[UnitCost] = []
+    return [
+        *_lambda_requests(d, v, memory_mb, architecture, model),
+        _cloud_run_requests(serving, d, v, cloud_run_vcpu, cloud_run_memory_gib, model),
+        _vm_requests(rps, v, vm, util, model),
+    ]
+
+
+def _lambda_requests(
+    d: Figure, v: Figure, memory_mb: float | None, architecture: str, model: str
+) -> list[UnitCost]:
+    """Lambda at the memory that buys the measured CPU share, and at ``memory_mb`` if another."""
     rule = lambda_mb_per_vcpu()
     matched = lambda_memory_for(v.value)
     picks = [(matched, "the measured CPU share")]
     if memory_mb is not None and round(memory_mb) != matched:
         picks.append((float(memory_mb), "your memory"))
+    out = []
     for mb, why in picks:
         share = lambda_vcpus_at(mb)
         dur = billing.scaled_duration(d.value, v.value, share)
@@ -234,6 +122,18 @@ def requests_costs(
                 "the same model",
             )
         )
+    return out
+
+
+def _cloud_run_requests(
+    serving: ServingResult | LoadTestResult,
+    d: Figure,
+    v: Figure,
+    cloud_run_vcpu: float | None,
+    cloud_run_memory_gib: float | None,
+    model: str,
+) -> UnitCost:
+    """Cloud Run at the measured CPU share (or ``cloud_run_vcpu``); memory from the RSS."""
     cr_vcpu = cloud_run_vcpu if cloud_run_vcpu is not None else v.value
     mem = cloud_run_memory_gib
     inputs: tuple[Figure, ...] = (d, v)
@@ -244,34 +144,33 @@ def requests_costs(
             inputs += (serving.figure("rss_mb"),)
     dur = billing.scaled_duration(d.value, v.value, cr_vcpu)
     usd, basis, prices = _from_bill(billing.cloud_run(1e6, dur, cr_vcpu, mem))
-    out.append(
-        UnitCost(
-            f"Cloud Run, {cr_vcpu:g} vCPU, {mem:g} GiB",
-            usd,
-            "1M requests",
-            f"{dur * 1000:.2f} ms per request; {basis}",
-            (*inputs, *prices),
-            model,
-            "the same model",
-            note="a request shorter than 100 ms is billed as 100 ms" if dur < 0.1 else "",
-        )
+    return UnitCost(
+        f"Cloud Run, {cr_vcpu:g} vCPU, {mem:g} GiB",
+        usd,
+        "1M requests",
+        f"{dur * 1000:.2f} ms per request; {basis}",
+        (*inputs, *prices),
+        model,
+        "the same model",
+        note="a request shorter than 100 ms is billed as 100 ms" if dur < 0.1 else "",
     )
+
+
+def _vm_requests(rps: Figure, v: Figure, vm: str, util: float, model: str) -> UnitCost:
+    """A VM serving the measured throughput scaled to its vCPUs, busy ``util`` of the time."""
     row = vm_row(vm)
     vm_rps = rps.value * float(row["vcpu"]) / v.value
-    out.append(
-        UnitCost(
-            f"VM {row['provider']} {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
-            billing.unit_cost(float(row["usd_per_hour"]), vm_rps, util),
-            "1M requests",
-            f"{rps.value:,.0f} req/s measured on {v.value:g} vCPU -> {vm_rps:,.0f} req/s on "
-            f"{int(row['vcpu'])} vCPU; {float(row['usd_per_hour']):g} USD/h / "
-            f"({vm_rps:,.0f} req/s x 3,600 s x {util:.0%})",
-            (rps, v, _price(row["usd_per_hour"], "USD/h", row, vm)),
-            model,
-            "the same model",
-        )
+    return UnitCost(
+        f"VM {row['provider']} {vm} ({int(row['vcpu'])} vCPU), {util:.0%} busy",
+        billing.unit_cost(float(row["usd_per_hour"]), vm_rps, util),
+        "1M requests",
+        f"{rps.value:,.0f} req/s measured on {v.value:g} vCPU -> {vm_rps:,.0f} req/s on "
+        f"{int(row['vcpu'])} vCPU; {float(row['usd_per_hour']):g} USD/h / "
+        f"({vm_rps:,.0f} req/s x 3,600 s x {util:.0%})",
+        (rps, v, _price(row["usd_per_hour"], "USD/h", row, vm)),
+        model,
+        "the same model",
     )
-    return out
 
 
 # -------------------------------------------------------------------------- lesson 03
@@ -313,6 +212,8 @@ def embedding_costs(
 
 # -------------------------------------------------------------------------- lesson 04
 
+SMALL_MODEL = "small model (135M parameters)"
+
 
 def token_costs(
     gen: GenerationResult,
@@ -338,53 +239,62 @@ def token_costs(
             "1M tokens",
             "tokens",
             gen.model,
-            "small model (135M parameters)",
+            SMALL_MODEL,
             "one stream",
         ),  # fmt: skip
     ]
+    out.append(_lambda_tokens(tps, v, gen.model))
+    if gpu is not None:
+        out.append(_gpu_tokens(gpu, gpu_name, util))
+    out.append(_api_tokens(api_model))
+    return out
+
+
+def _lambda_tokens(tps: Figure, v: Figure, model: str) -> UnitCost:
+    """Lambda at the memory that buys the measured CPU share, 1,000 tokens per call."""
     mb = lambda_memory_for(v.value)
     # 1,000 tokens a call, so 1M tokens are 1,000 calls: the price of 1M calls / 1,000
     usd, basis, prices = _from_bill(billing.lambda_function(1e6, 1000 / tps.value, mb))
-    out.append(
-        UnitCost(
-            f"AWS Lambda, {mb:,} MB ({v.value:g} vCPU), 1,000 tokens per call",
-            usd / 1000,
-            "1M tokens",
-            f"{1000 / tps.value:.1f} s per call of 1,000 tokens; per 1M calls: {basis}; / 1,000",
-            (tps, v, lambda_mb_per_vcpu(), *prices),
-            gen.model,
-            "small model (135M parameters)",
-        )
+    return UnitCost(
+        f"AWS Lambda, {mb:,} MB ({v.value:g} vCPU), 1,000 tokens per call",
+        usd / 1000,
+        "1M tokens",
+        f"{1000 / tps.value:.1f} s per call of 1,000 tokens; per 1M calls: {basis}; / 1,000",
+        (tps, v, lambda_mb_per_vcpu(), *prices),
+        model,
+        SMALL_MODEL,
     )
-    if gpu is not None:
-        g = gpu_row(gpu_name)
-        gt = gpu.figure("decode_tokens_per_s")
-        out.append(
-            UnitCost(
-                f"GPU {gpu_name} ({g['provider']}), batch 1, {util:.0%} busy",
-                billing.unit_cost(float(g["usd_per_gpu_hour"]), gt.value, util),
-                "1M tokens",
-                f"{gt.value:,.0f} tokens/s on {gpu.device or gpu_name}, one stream",
-                (gt, _price(g["usd_per_gpu_hour"], "USD/GPU-h", g, str(g["instance"]))),
-                gpu.model,
-                "small model (135M parameters)",
-                note="one stream leaves the GPU mostly idle: batching is what makes it pay",
-            )
-        )
+
+
+def _gpu_tokens(gpu: GenerationResult, gpu_name: str, util: float) -> UnitCost:
+    """One decode stream on a GPU busy ``util`` of the time (the cheapest on-demand row)."""
+    g = gpu_row(gpu_name)
+    gt = gpu.figure("decode_tokens_per_s")
+    return UnitCost(
+        f"GPU {gpu_name} ({g['provider']}), batch 1, {util:.0%} busy",
+        billing.unit_cost(float(g["usd_per_gpu_hour"]), gt.value, util),
+        "1M tokens",
+        f"{gt.value:,.0f} tokens/s on {gpu.device or gpu_name}, one stream",
+        (gt, _price(g["usd_per_gpu_hour"], "USD/GPU-h", g, str(g["instance"]))),
+        gpu.model,
+        SMALL_MODEL,
+        note="one stream leaves the GPU mostly idle: batching is what makes it pay",
+    )
+
+
+def _api_tokens(api_model: str) -> UnitCost:
+    """The API's published output-token price (another, much larger model)."""
     api = pricing.load_prices("llm_api").set_index("model").loc[api_model]
-    out.append(
-        UnitCost(
-            f"API {api_model}",
-            float(api["usd_per_1m_output_tokens"]),
-            "1M tokens",
-            "the published output-token price",
-            (_price(api["usd_per_1m_output_tokens"], "USD/1M output tokens", api, api_model),),
-            api_model,
-            "a much larger model: answers differ in quality",
-            note="not the same product: another model",
-        )
+    return UnitCost(
+        f"API {api_model}",
+        float(api["usd_per_1m_output_tokens"]),
+        "1M tokens",
+        "the published output-token price",
+        (_price(api["usd_per_1m_output_tokens"], "USD/1M output tokens", api, api_model),),
+        api_model,
+        "a much larger model: answers differ in quality",
+        note="not the same product: another model",
     )
-    return out
 
 
 # -------------------------------------------------------------------------- lesson 06
@@ -408,75 +318,82 @@ def rag_costs(
     util = _share("utilization", utilization)
     v = cpu_vcpus or float(rag.machine.get("usable_cpus") or rag.machine.get("cpus") or 1)
     vcpu = Figure(float(v), "vCPU", rag.origin, rag.source or "rag.json", "machine's CPUs")
+    stages = [("embed_query", "embed_query_ms"), ("search", "search_ms")]
+    if rag.generate_ms:
+        stages.append(("generate", "generate_ms"))
+    out: list[UnitCost] = []
+    for stage, name in stages:
+        out += _rag_stage(rag, stage, rag.figure(name), vcpu, vm, util)
+    if rag.prompt_tokens and rag.completion_tokens:
+        out.append(_rag_api_answer(rag, api_model))
+    return out
+
+
+def _rag_stage(
+    rag: RagResult, stage: str, ms: Figure, vcpu: Figure, vm: str, util: float
+) -> list[UnitCost]:
+    """One stage's CPU time priced on a VM busy ``util`` of the time and on Lambda."""
+    v = vcpu.value
     row = vm_row(vm)
     vm_price = _price(row["usd_per_hour"], "USD/h", row, vm)
     per_vcpu_s = float(row["usd_per_hour"]) / float(row["vcpu"]) / 3600.0
     mb = lambda_memory_for(v)
-    out: list[UnitCost] = []
-    stages = [("embed_query", "embed_query_ms"), ("search", "search_ms")]
-    if rag.generate_ms:
-        stages.append(("generate", "generate_ms"))
-    for stage, name in stages:
-        ms = rag.figure(name)
-        cpu_s = ms.value / 1000 * v
-        model = rag.generate_model if stage == "generate" else rag.embed_model
-        out.append(
-            UnitCost(
-                f"VM {vm}, {util:.0%} busy",
-                1000 * cpu_s * per_vcpu_s / util,
-                "1k questions",
-                f"{ms.value:.1f} ms x {v:g} vCPU = {cpu_s:.4f} vCPU-s per question at "
-                f"{per_vcpu_s * 3600:.4f} USD per vCPU-hour / {util:.0%}",
-                (ms, vcpu, vm_price),
-                model,
-                "as measured",
-                stage=stage,
-            )
+    cpu_s = ms.value / 1000 * v
+    model = rag.generate_model if stage == "generate" else rag.embed_model
+    on_vm = UnitCost(
+        f"VM {vm}, {util:.0%} busy",
+        1000 * cpu_s * per_vcpu_s / util,
+        "1k questions",
+        f"{ms.value:.1f} ms x {v:g} vCPU = {cpu_s:.4f} vCPU-s per question at "
+        f"{per_vcpu_s * 3600:.4f} USD per vCPU-hour / {util:.0%}",
+        (ms, vcpu, vm_price),
+        model,
+        "as measured",
+        stage=stage,
+    )
+    usd, basis, prices = _from_bill(billing.lambda_function(1e6, ms.value / 1000, mb))
+    on_lambda = UnitCost(
+        f"AWS Lambda, {mb:,} MB ({v:g} vCPU)",
+        usd / 1000,
+        "1k questions",
+        f"per 1M invocations: {basis}; / 1,000",
+        (ms, vcpu, lambda_mb_per_vcpu(), *prices),
+        model,
+        "as measured",
+        note="one invocation per stage per question",
+        stage=stage,
+    )
+    return [on_vm, on_lambda]
+
+
+def _rag_api_answer(rag: RagResult, api_model: str) -> UnitCost:
+    """The answer's stage on an API at its published token prices (another model)."""
+    api = pricing.load_prices("llm_api").set_index("model").loc[api_model]
+    usd = (
+        1000
+        * (
+            rag.prompt_tokens * float(api["usd_per_1m_input_tokens"])
+            + rag.completion_tokens * float(api["usd_per_1m_output_tokens"])
         )
-        usd, basis, prices = _from_bill(billing.lambda_function(1e6, ms.value / 1000, mb))
-        out.append(
-            UnitCost(
-                f"AWS Lambda, {mb:,} MB ({v:g} vCPU)",
-                usd / 1000,
-                "1k questions",
-                f"per 1M invocations: {basis}; / 1,000",
-                (ms, vcpu, lambda_mb_per_vcpu(), *prices),
-                model,
-                "as measured",
-                note="one invocation per stage per question",
-                stage=stage,
-            )
-        )
-    if rag.prompt_tokens and rag.completion_tokens:
-        api = pricing.load_prices("llm_api").set_index("model").loc[api_model]
-        usd = (
-            1000
-            * (
-                rag.prompt_tokens * float(api["usd_per_1m_input_tokens"])
-                + rag.completion_tokens * float(api["usd_per_1m_output_tokens"])
-            )
-            / 1e6
-        )
-        out.append(
-            UnitCost(
-                f"API {api_model}",
-                usd,
-                "1k questions",
-                f"{rag.prompt_tokens:.0f} prompt + {rag.completion_tokens:.0f} answer tokens per "
-                "question at the published token prices",
-                (
-                    rag.figure("prompt_tokens"),
-                    rag.figure("completion_tokens"),
-                    _price(api["usd_per_1m_input_tokens"], "USD/1M input tokens", api, api_model),
-                    _price(api["usd_per_1m_output_tokens"], "USD/1M output", api, api_model),
-                ),
-                api_model,
-                "a much larger model: answers differ in quality",
-                note="not the same product: another model",
-                stage="generate",
-            )
-        )
-    return out
+        / 1e6
+    )
+    return UnitCost(
+        f"API {api_model}",
+        usd,
+        "1k questions",
+        f"{rag.prompt_tokens:.0f} prompt + {rag.completion_tokens:.0f} answer tokens per "
+        "question at the published token prices",
+        (
+            rag.figure("prompt_tokens"),
+            rag.figure("completion_tokens"),
+            _price(api["usd_per_1m_input_tokens"], "USD/1M input tokens", api, api_model),
+            _price(api["usd_per_1m_output_tokens"], "USD/1M output", api, api_model),
+        ),
+        api_model,
+        "a much larger model: answers differ in quality",
+        note="not the same product: another model",
+        stage="generate",
+    )
 
 
 @dataclass

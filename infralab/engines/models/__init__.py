@@ -1,4 +1,5 @@
-"""Model engines on ONNX Runtime: the encoder (embeddings), the decoder (LLM), synthetic graphs."""
+"""Model engines on ONNX Runtime: the encoder (embeddings), the decoder (LLM), synthetic graphs;
+and sentence-transformers on PyTorch, the encoder's peer in lesson 03's comparison."""
 
 from infralab.core.faces import lazy_face
 
@@ -11,6 +12,7 @@ _LAZY = {
     "Generator": "text_generation",
     "kv_memory_growth": "decoding",
     "matmul_weights": "encoder",
+    "sentence_transformers_model": "pytorch_peer",
 }
 _FACES = (
     "decoder",

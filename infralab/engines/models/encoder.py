@@ -33,6 +33,7 @@ from infralab.engines.models.encoder_graph import (  # noqa: F401  (re-exported:
     IR_VERSION,
     LAYERS,
     OPSET,
+    EncoderError,
     _skip_mask_when_unpadded,
     _to_int8,
     export,
@@ -70,7 +71,7 @@ EXACT_CALL_MIN_TOKENS = 128
 
 def _check_variant(variant: str) -> str:
     if variant not in VARIANTS:
-        raise ValueError(
+        raise EncoderError(
             f"Unknown encoder variant {variant!r}: choose one of {', '.join(VARIANTS)} "
             "(fp32 for CPU or GPU, fp16 for the GPU, int8 for the CPU)."
         )
@@ -126,7 +127,7 @@ def matmul_weights(name: str = "l0_w1") -> dict[str, np.ndarray]:
                 out[wanted[init.name]] = numpy_helper.to_array(init)
         missing = set(wanted.values()) - set(out)
         if missing:
-            raise ValueError(
+            raise EncoderError(
                 f"the {variant} model has no MatMul weight {name!r} ({sorted(missing)} missing); "
                 "try 'l0_w1', 'l0_w2' or 'l0_wo' (layers 0 to 5)"
             )
@@ -278,14 +279,14 @@ def _as_texts(texts: str | Iterable[str]) -> list[str]:
     try:
         items = list(texts)
     except TypeError:
-        raise ValueError(
+        raise EncoderError(
             f"texts must be a string or a list of strings, not {type(texts).__name__}."
         ) from None
     if not items:
-        raise ValueError("texts is empty: pass at least one string to embed.")
+        raise EncoderError("texts is empty: pass at least one string to embed.")
     for i, t in enumerate(items):
         if not isinstance(t, str):
-            raise ValueError(
+            raise EncoderError(
                 f"texts[{i}] is a {type(t).__name__} ({t!r:.40}), not a string: "
                 "convert your items with str() or drop them."
             )
@@ -300,25 +301,25 @@ def _check_embedder_args(
     max_length: int,
     max_batch_tokens: int | None,
 ) -> None:
-    """Refuse an Embedder's bad arguments with a clear ValueError, before any model loads."""
+    """Refuse an Embedder's bad arguments with a clear EncoderError (a ValueError), before any model loads."""
     _check_variant(variant)
     if max_batch_tokens is not None and (
         not isinstance(max_batch_tokens, int) or max_batch_tokens < 1
     ):
-        raise ValueError(
+        raise EncoderError(
             f"max_batch_tokens must be a positive whole number or None (512 on the CPU, no "
             f"limit on a GPU), not {max_batch_tokens!r}."
         )
     if provider not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
+        raise EncoderError(f"provider must be 'cpu', 'cuda' or 'auto', not {provider!r}.")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}.")
+        raise EncoderError(f"batch_size must be a positive whole number, not {batch_size!r}.")
     if not isinstance(max_length, int) or not 2 <= max_length <= MAX_LENGTH:
-        raise ValueError(f"max_length must be between 2 and {MAX_LENGTH}, not {max_length!r}.")
+        raise EncoderError(f"max_length must be between 2 and {MAX_LENGTH}, not {max_length!r}.")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive whole number or None, not {workers!r}.")
+        raise EncoderError(f"workers must be a positive whole number or None, not {workers!r}.")
     if workers is not None and workers > 1 and provider == "cuda":
-        raise ValueError("workers > 1 is for the CPU; a GPU session already runs in parallel.")
+        raise EncoderError("workers > 1 is for the CPU; a GPU session already runs in parallel.")
 
 
 class Embedder:

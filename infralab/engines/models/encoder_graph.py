@@ -36,7 +36,18 @@ from typing import Any
 
 import numpy as np
 
+from infralab.core.errors import InfralabError
 from infralab.engines.models.model_errors import ModelError
+
+
+class EncoderError(ValueError, InfralabError):
+    """Bad input to the encoder (a variant, an argument, texts); the message names it."""
+
+    hint = (
+        "help(infralab.engines.models.Embedder) lists every argument and what it accepts; texts are a "
+        "string or a list of strings."
+    )
+
 
 HIDDEN = 384
 HEADS = 12

@@ -213,7 +213,7 @@ def _finite(value: Any, where: str, depth: int = 0) -> None:
 
 
 def _fits(value: Any, hint: Any) -> bool:
-    """Whether a JSON value fits a dataclass field's type hint (the types results.py uses)."""
+    """Whether a JSON value fits a dataclass field's type hint (the types results uses)."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         return any(_fits(value, h) for h in typing.get_args(hint))
@@ -245,12 +245,12 @@ def _name(hint: Any) -> str:
     return (
         getattr(hint, "__name__", None)
         if isinstance(hint, type)
-        else str(hint).replace("infralab.core.results.", "")
+        else re.sub(r"infralab\.results\.(?:\w+\.)*", "", str(hint))
     )
 
 
 def _hints(cls: type) -> list[tuple[dataclasses.Field, Any]]:
-    hints = typing.get_type_hints(cls, vars(results))
+    hints = typing.get_type_hints(cls)  # each class's own module resolves its annotations
     return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
 
 
