@@ -1,7 +1,8 @@
 """Charts for lesson 03: throughput against batch and sequence, variants, the GPU crossover.
 
-Each builder takes the DataFrames that ``infralab.tooling.bench.embed`` produces and returns an
-Altair chart with every axis titled in its unit; the subtitle says where numbers came from
+Each builder takes the DataFrames that ``infralab.engines.models.throughput`` measures (the
+sweeps lesson 03 runs, and ``python -m infralab bench embed`` records) and returns an Altair
+chart with every axis titled in its unit; the subtitle says where numbers came from
 (measured here, or recorded elsewhere with the machine named).
 """
 
@@ -30,7 +31,7 @@ WIDTH, HEIGHT = 360, 220
 def _need(df: Any, columns: Sequence[str], what: str) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame) or df.empty:
         raise ChartError(
-            f"{what} needs a non-empty DataFrame (from infralab.tooling.bench.embed).",
+            f"{what} needs a non-empty DataFrame (from infralab.engines.models.throughput).",
             hint="Run the benchmark cell above first and pass the table it returned.",
         )
     missing = [c for c in columns if c not in df.columns]
