@@ -150,6 +150,19 @@ def _api_options() -> tuple[list[Option], list[str]]:
     return opts, notes
 
 
+def _h100_estimate(
+    workload: Workload, batch: int, gpu_anchor_tokens_per_s: float | None
+) -> tuple[DecodePoint, float, float, float]:
+    """The 8B model on one H100 at ``batch``: (operating point, prefill s, requests/s, latency s)."""
+    anchor = GPU_ANCHOR.value if gpu_anchor_tokens_per_s is None else gpu_anchor_tokens_per_s
+    point = decode_operating_point(batch, anchor_tokens_per_s=_nonneg("gpu_anchor", anchor))
+    prefill_s = estimated_prefill_s(workload.tokens_in)
+    gpu_s = prefill_s + point.step_s * workload.tokens_out / point.batch  # GPU time a request
+    rps = 1.0 / gpu_s if gpu_s > 0 else 0.0
+    latency = prefill_s + point.step_s * workload.tokens_out
+    return point, prefill_s, rps, latency
+
+
 def _h100_options(
     rps: float,
     latency: float,
@@ -282,12 +295,7 @@ def llm_options(
 
     if "api" in kinds:
         add(_api_options())
-    anchor = GPU_ANCHOR.value if gpu_anchor_tokens_per_s is None else gpu_anchor_tokens_per_s
-    point = decode_operating_point(batch, anchor_tokens_per_s=_nonneg("gpu_anchor", anchor))
-    prefill_s = estimated_prefill_s(workload.tokens_in)
-    gpu_s = prefill_s + point.step_s * workload.tokens_out / point.batch  # GPU time a request
-    rps = 1.0 / gpu_s if gpu_s > 0 else 0.0
-    latency = prefill_s + point.step_s * workload.tokens_out
+    point, prefill_s, rps, latency = _h100_estimate(workload, batch, gpu_anchor_tokens_per_s)
     if "gpu" in kinds:
         add(_h100_options(rps, latency, prefill_s, gpu_usd_per_hour=gpu_usd_per_hour,
                           max_utilization=max_utilization,
