@@ -185,7 +185,9 @@ def _check_instance_counts(concurrency: int, min_warm: int) -> None:
 class _WarmPool:
     """A scale-to-zero platform's instances while a trace replays: busy, idle, reclaimed."""
 
-    def __init__(self, keep: float, dur: float, cold: float, concurrency: int, min_warm: int):
+    def __init__(
+        self, keep: float, dur: float, cold: float, concurrency: int, min_warm: int
+    ) -> None:
         self.keep, self.dur, self.cold = keep, dur, cold
         self.concurrency, self.min_warm = concurrency, min_warm
         self.active: dict[int, int] = {}  # instance -> requests in flight

@@ -198,10 +198,12 @@ def _sleeper_task(ray: Any) -> Any:
 class _Dispatcher:
     """The dispatcher's ledger: jobs not yet submitted, queued, running, and the free share."""
 
-    def __init__(self, jobs: Sequence[Job], n_gpus: int, seconds_per_hour: float, work: Any):
+    def __init__(
+        self, jobs: Sequence[Job], n_gpus: int, seconds_per_hour: float, work: Any
+    ) -> None:
         self.pending = sorted(jobs, key=lambda j: j.submit_h)
         self.waiting: list[tuple[int, float, int, Job]] = []  # (-rank, submit, seq, job)
-        self.running: dict = {}
+        self.running: dict[Any, tuple[Job, int, float]] = {}  # Ray ref -> (job, order, sent h)
         self.rows: list[dict[str, Any]] = []
         self.free = float(n_gpus)
         self.seq = self.dispatched = 0
