@@ -224,6 +224,106 @@ def load_serverless_cpu(path: Path | str | None = None) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def _flat_serverless_rates(serverless: pd.DataFrame) -> pd.DataFrame:
+    """Serverless rows with a numeric price, one per meter (the flat rate, not the tiers)."""
+    prices = serverless.copy()
+    prices["usd_per_unit"] = pd.to_numeric(prices["usd_per_unit"], errors="coerce")
+    priced = prices[prices["usd_per_unit"].notna()]
+    if "tier_from_units_per_month" in priced.columns:  # one row per meter: the flat rate
+        priced = priced[priced["tier_from_units_per_month"].isna()]
+    return priced
+
+
+def _vm_note(rated: bool, burstable: bool) -> str:
+    """Why a VM has a peak (the shared AVX2 figure) or has none."""
+    if rated:
+        return "peak = the 2-core AVX2 figure per vCPU (an assumption)"
+    return "burstable: no sustained peak" if burstable else "arm64: no sourced peak in the kit"
+
+
+def _vm_rows(per_vcpu_tflops: float, cpu: pd.Series) -> list[dict[str, Any]]:
+    """One row per on-demand CPU VM; only full-speed x86 VMs get the sourced peak."""
+    rows: list[dict[str, Any]] = []
+    for _, row in pricing.load_prices("cpu_vm").iterrows():
+        x86 = row["architecture"] == "x86_64"
+        burstable = str(row["instance"]).startswith("t")  # full speed only on CPU credits
+        rated = x86 and not burstable
+        tflops = per_vcpu_tflops * float(row["vcpu"]) if rated else float("nan")
+        mem_gb = float(row["memory_gib"]) * 1.073741824
+        rows.append(
+            {
+                "kind": "CPU",
+                "provider": row["provider"],
+                "instance": f"{row['instance']} VM, {int(row['vcpu'])} vCPU",
+                "pricing": row["pricing"],
+                "usd_per_hour": float(row["usd_per_hour"]),
+                "memory_gb": mem_gb,
+                "usd_per_gb_hour": float(row["usd_per_hour"]) / mem_gb,
+                "precision": "fp32",
+                "peak_tflops": tflops,
+                "usd_per_tflop_hour": float(row["usd_per_hour"]) / tflops,
+                "note": _vm_note(rated, burstable),
+                "source": row["source"],
+                "as_of": row["as_of"],
+                "spec_source": cpu["source"] if rated else "",
+            }
+        )
+    return rows
+
+
+def _vcpu_second_rows(
+    priced: pd.DataFrame, per_vcpu_tflops: float, vcpus: int, cpu: pd.Series
+) -> list[dict[str, Any]]:
+    """Serverless services billed per vCPU-second (Cloud Run): an hour of ``vcpus`` vCPUs."""
+    rows: list[dict[str, Any]] = []
+    for _, row in priced[priced["unit"] == "vcpu_second"].iterrows():
+        hour = float(row["usd_per_unit"]) * 3600 * vcpus
+        tflops = per_vcpu_tflops * vcpus
+        rows.append(
+            {
+                "kind": "CPU",
+                "provider": row["provider"],
+                "instance": f"{row['service']}, {vcpus} vCPU",
+                "usd_per_hour": hour,
+                "memory_gb": float("nan"),
+                "usd_per_gb_hour": float("nan"),
+                "precision": "fp32",
+                "peak_tflops": tflops,
+                "usd_per_tflop_hour": hour / tflops,
+                "note": "memory is billed apart (per GiB-second)",
+                "source": row["source"],
+                "as_of": row["as_of"],
+                "spec_source": cpu["source"],
+            }
+        )
+    return rows
+
+
+def _gb_second_rows(priced: pd.DataFrame) -> list[dict[str, Any]]:
+    """Serverless services billed per GB-second (Lambda): memory is priced, not cores."""
+    rows: list[dict[str, Any]] = []
+    for _, row in priced[priced["unit"] == "gb_second"].iterrows():
+        hour = float(row["usd_per_unit"]) * 3600
+        rows.append(
+            {
+                "kind": "CPU",
+                "provider": row["provider"],
+                "instance": f"{row['service']}, 1 GB",
+                "usd_per_hour": hour,
+                "memory_gb": 1.0,
+                "usd_per_gb_hour": hour,
+                "precision": "fp32",
+                "peak_tflops": float("nan"),
+                "usd_per_tflop_hour": float("nan"),
+                "note": "CPU share grows with memory: one vCPU at 1,769 MB",
+                "source": row["source"],
+                "as_of": row["as_of"],
+                "spec_source": "",
+            }
+        )
+    return rows
+
+
 def cpu_unit_prices(
     serverless: pd.DataFrame | None = None,
     peaks: pd.DataFrame | None = None,
@@ -247,80 +347,12 @@ def cpu_unit_prices(
         raise LandscapeError("No sourced CPU peak in compute_peaks.csv.")
     cpu = cpu_rows.iloc[0]
     per_vcpu_tflops = float(cpu["peak_tflops"]) / 2.0  # the sourced figure is for 2 cores
-    prices = serverless.copy()
-    prices["usd_per_unit"] = pd.to_numeric(prices["usd_per_unit"], errors="coerce")
-    priced = prices[prices["usd_per_unit"].notna()]
-    if "tier_from_units_per_month" in priced.columns:  # one row per meter: the flat rate
-        priced = priced[priced["tier_from_units_per_month"].isna()]
-    rows: list[dict[str, Any]] = []
-    vms = pricing.load_prices("cpu_vm")
-    for _, row in vms.iterrows():
-        x86 = row["architecture"] == "x86_64"
-        burstable = str(row["instance"]).startswith("t")  # full speed only on CPU credits
-        rated = x86 and not burstable
-        tflops = per_vcpu_tflops * float(row["vcpu"]) if rated else float("nan")
-        mem_gb = float(row["memory_gib"]) * 1.073741824
-        rows.append(
-            {
-                "kind": "CPU",
-                "provider": row["provider"],
-                "instance": f"{row['instance']} VM, {int(row['vcpu'])} vCPU",
-                "pricing": row["pricing"],
-                "usd_per_hour": float(row["usd_per_hour"]),
-                "memory_gb": mem_gb,
-                "usd_per_gb_hour": float(row["usd_per_hour"]) / mem_gb,
-                "precision": "fp32",
-                "peak_tflops": tflops,
-                "usd_per_tflop_hour": float(row["usd_per_hour"]) / tflops,
-                "note": "peak = the 2-core AVX2 figure per vCPU (an assumption)"
-                if rated
-                else "burstable: no sustained peak"
-                if burstable
-                else "arm64: no sourced peak in the kit",
-                "source": row["source"],
-                "as_of": row["as_of"],
-                "spec_source": cpu["source"] if rated else "",
-            }
-        )
-    for _, row in priced[priced["unit"] == "vcpu_second"].iterrows():
-        hour = float(row["usd_per_unit"]) * 3600 * vcpus
-        tflops = per_vcpu_tflops * vcpus
-        rows.append(
-            {
-                "kind": "CPU",
-                "provider": row["provider"],
-                "instance": f"{row['service']}, {vcpus} vCPU",
-                "usd_per_hour": hour,
-                "memory_gb": float("nan"),
-                "usd_per_gb_hour": float("nan"),
-                "precision": "fp32",
-                "peak_tflops": tflops,
-                "usd_per_tflop_hour": hour / tflops,
-                "note": "memory is billed apart (per GiB-second)",
-                "source": row["source"],
-                "as_of": row["as_of"],
-                "spec_source": cpu["source"],
-            }
-        )
-    for _, row in priced[priced["unit"] == "gb_second"].iterrows():
-        hour = float(row["usd_per_unit"]) * 3600
-        rows.append(
-            {
-                "kind": "CPU",
-                "provider": row["provider"],
-                "instance": f"{row['service']}, 1 GB",
-                "usd_per_hour": hour,
-                "memory_gb": 1.0,
-                "usd_per_gb_hour": hour,
-                "precision": "fp32",
-                "peak_tflops": float("nan"),
-                "usd_per_tflop_hour": float("nan"),
-                "note": "CPU share grows with memory: one vCPU at 1,769 MB",
-                "source": row["source"],
-                "as_of": row["as_of"],
-                "spec_source": "",
-            }
-        )
+    priced = _flat_serverless_rates(serverless)
+    rows = [
+        *_vm_rows(per_vcpu_tflops, cpu),
+        *_vcpu_second_rows(priced, per_vcpu_tflops, vcpus, cpu),
+        *_gb_second_rows(priced),
+    ]
     if not rows:
         raise LandscapeError("No vCPU-second or GB-second price in the serverless CPU list.")
     return pd.DataFrame(rows)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from infralab.core.results import Figure
+from infralab.economics.costs import pricing
 from infralab.economics.costs.constants import DEFAULT_GPU
 from infralab.economics.costs.measured import DEFAULTS
 from infralab.economics.costs.options import (
@@ -135,6 +136,123 @@ def gpu_name(device: str) -> str:
     return DEFAULT_GPU
 
 
+def _api_options() -> tuple[list[Option], list[str]]:
+    """The managed APIs, billed per input and output token at their listed prices."""
+    api = pricing.load_prices("llm_api").set_index("model")
+    opts: list[Option] = []
+    notes: list[str] = []
+    for model in ("gpt-4o-mini", "Llama-3.1-8B-Instruct-Turbo"):
+        row = api.loc[model]
+        opts.append(ManagedAPI(f"API {model}", row["usd_per_1m_input_tokens"],
+                               row["usd_per_1m_output_tokens"], model=model,
+                               provider=str(row["provider"])))  # fmt: skip
+        notes.append(f"API {model}: {row['provider']}, {row['source']}, {row['as_of']}")
+    return opts, notes
+
+
+def _h100_estimate(
+    workload: Workload, batch: int, gpu_anchor_tokens_per_s: float | None
+) -> tuple[DecodePoint, float, float, float]:
+    """The 8B model on one H100 at ``batch``: (operating point, prefill s, requests/s, latency s)."""
+    anchor = GPU_ANCHOR.value if gpu_anchor_tokens_per_s is None else gpu_anchor_tokens_per_s
+    point = decode_operating_point(batch, anchor_tokens_per_s=_nonneg("gpu_anchor", anchor))
+    prefill_s = estimated_prefill_s(workload.tokens_in)
+    gpu_s = prefill_s + point.step_s * workload.tokens_out / point.batch  # GPU time a request
+    rps = 1.0 / gpu_s if gpu_s > 0 else 0.0
+    latency = prefill_s + point.step_s * workload.tokens_out
+    return point, prefill_s, rps, latency
+
+
+def _h100_options(
+    rps: float,
+    latency: float,
+    prefill_s: float,
+    *,
+    gpu_usd_per_hour: float | None,
+    max_utilization: float,
+    spot_interruptions_per_hour: float,
+) -> tuple[list[Option], list[str]]:
+    """The estimated 8B model on an H100 on-demand, reserved and spot (a missing price is noted, not guessed)."""
+    opts: list[Option] = []
+    notes: list[str] = []
+    for kind in ("on_demand", "reserved", "spot"):
+        try:
+            rows = pricing.gpu_hourly("H100", kind)
+            sxm = rows[rows["instance"].str.contains("SXM|HGX|p5|a3", regex=True)]
+            row = (sxm if not sxm.empty else rows).iloc[0]  # the anchor ran on an H100 SXM
+        except pricing.PricingError:
+            notes.append(f"H100 {kind}: no price in datasets/pricing (missing, not guessed)")
+            continue
+        price = float(row["usd_per_gpu_hour"])
+        if kind == "on_demand" and gpu_usd_per_hour is not None:
+            price = _nonneg("gpu_usd_per_hour", gpu_usd_per_hour)
+            notes.append(f"H100 on-demand: ${price:.2f}/GPU-hour (your slider)")
+        else:
+            notes.append(f"H100 {kind}: ${price:.3f}/GPU-hour, {row['provider']} "
+                         f"{row['instance']}, {row['as_of']}")  # fmt: skip
+        if kind == "spot":
+            notes.append(f"H100 spot: assumed {spot_interruptions_per_hour:g} interruptions/hour, "
+                         "5 min lost each (an assumption, not a published rate)")  # fmt: skip
+        opts.append(DedicatedGPU(
+            f"H100 {kind.replace('_', '-')}", price, rps, latency, pricing=kind,
+            max_utilization=max_utilization,
+            interruptions_per_hour=spot_interruptions_per_hour if kind == "spot" else 0.0,
+            model=GPU_MODEL, provider=str(row["provider"]), prefill_s=prefill_s))  # fmt: skip
+    return opts, notes
+
+
+def _measured_gpu_option(
+    gpu: Speed, workload: Workload, max_utilization: float
+) -> tuple[list[Option], list[str]]:
+    """The measured GPU run (the student's or the recorded one), priced at that GPU's hour."""
+    name = gpu_name(gpu.device)
+    pre, dec = gpu.seconds(workload.tokens_in, workload.tokens_out)
+    try:
+        row = pricing.gpu_hour(name, "on_demand")
+    except pricing.PricingError:
+        return [], [f"{name}: no price in datasets/pricing: the measured GPU run is not priced"]
+    option = DedicatedGPU(
+        f"{name} on-demand ({gpu.model}, {gpu.decode.origin} run)",
+        float(row["usd_per_gpu_hour"]), 1.0 / (pre + dec) if pre + dec else 0.0,
+        pre + dec, max_utilization=max_utilization, model=gpu.model,
+        provider=str(row["provider"]), prefill_s=pre)  # fmt: skip
+    note = (f"{name} ({gpu.decode.origin} run, batch 1): {pre:.3f} s prefill + "
+            f"{dec:.2f} s decode a request; ${float(row['usd_per_gpu_hour']):.2f}"
+            f"/GPU-hour, {row['provider']}, {row['as_of']}")  # fmt: skip
+    return [option], [note]
+
+
+def _per_second_option(
+    rps: float, latency: float, max_utilization: float
+) -> tuple[list[Option], list[str]]:
+    """The same H100 estimate billed per second of use (Modal), for bursty traffic."""
+    sg = pricing.load_prices("serverless_gpu")
+    row = sg[(sg["provider"] == "modal") & (sg["gpu"] == "H100")].iloc[0]
+    option = PerSecondGPU("H100 per-second (Modal)", row["usd_per_hour"], rps, latency,
+                          max_utilization=max_utilization, model=GPU_MODEL, provider="modal")  # fmt: skip
+    return [option], [f"Modal H100: ${row['usd_per_hour']:.4f}/h billed per second, {row['as_of']}"]
+
+
+def _serverless_cpu_options(
+    cpu: Speed, workload: Workload, kinds: tuple[str, ...]
+) -> tuple[list[Option], list[str]]:
+    """Lesson 04's model on Lambda and Cloud Run: a request lasts its prefill plus its decode."""
+    pre, dec = cpu.seconds(workload.tokens_in, workload.tokens_out)
+    if not math.isfinite(dec):
+        return [], [f"serverless CPU left out: {NO_REQUESTS} at 0 tokens/s"]
+    duration = pre + dec
+    notes = [f"serverless CPU: {pre:.2f} s prefill ({workload.tokens_in:,.0f} prompt "
+             f"tokens) + {dec:.2f} s decode a request"]  # fmt: skip
+    opts: list[Option] = []
+    if "cpu" in kinds:
+        opts.append(ServerlessCPU("Serverless CPU (SmolLM2-135M, Lambda 2 GB)", duration,
+                                  model=CPU_MODEL))  # fmt: skip
+    if "cloud_run" in kinds:
+        opts.append(CloudRunCPU("Serverless CPU (SmolLM2-135M, Cloud Run 1 vCPU)", duration,
+                                model=CPU_MODEL))  # fmt: skip
+    return opts, notes
+
+
 def llm_options(
     workload: Workload,
     *,
@@ -165,88 +283,29 @@ def llm_options(
     Returns ``(options, notes)``; each note says where a number came from or why an option
     is missing (a price the data does not hold is not guessed).
     """
-    from infralab.economics.costs import pricing
-
     if option_set not in OPTION_SETS:
         raise CostError(f"option_set must be one of {', '.join(OPTION_SETS)}")
     kinds = OPTION_SETS[option_set]
     cpu, gpu, notes = measured_speeds(cpu_tokens_per_s, speeds)
     opts: list[Option] = []
+
+    def add(found: tuple[list[Option], list[str]]) -> None:
+        opts.extend(found[0])
+        notes.extend(found[1])
+
     if "api" in kinds:
-        api = pricing.load_prices("llm_api").set_index("model")
-        for model in ("gpt-4o-mini", "Llama-3.1-8B-Instruct-Turbo"):
-            row = api.loc[model]
-            opts.append(ManagedAPI(f"API {model}", row["usd_per_1m_input_tokens"],
-                                   row["usd_per_1m_output_tokens"], model=model,
-                                   provider=str(row["provider"])))  # fmt: skip
-            notes.append(f"API {model}: {row['provider']}, {row['source']}, {row['as_of']}")
-    anchor = GPU_ANCHOR.value if gpu_anchor_tokens_per_s is None else gpu_anchor_tokens_per_s
-    point = decode_operating_point(batch, anchor_tokens_per_s=_nonneg("gpu_anchor", anchor))
-    prefill_s = estimated_prefill_s(workload.tokens_in)
-    gpu_s = prefill_s + point.step_s * workload.tokens_out / point.batch  # GPU time a request
-    rps = 1.0 / gpu_s if gpu_s > 0 else 0.0
-    latency = prefill_s + point.step_s * workload.tokens_out
+        add(_api_options())
+    point, prefill_s, rps, latency = _h100_estimate(workload, batch, gpu_anchor_tokens_per_s)
     if "gpu" in kinds:
-        for kind in ("on_demand", "reserved", "spot"):
-            try:
-                rows = pricing.gpu_hourly("H100", kind)
-                sxm = rows[rows["instance"].str.contains("SXM|HGX|p5|a3", regex=True)]
-                row = (sxm if not sxm.empty else rows).iloc[0]  # the anchor ran on an H100 SXM
-            except pricing.PricingError:
-                notes.append(f"H100 {kind}: no price in datasets/pricing (missing, not guessed)")
-                continue
-            price = float(row["usd_per_gpu_hour"])
-            if kind == "on_demand" and gpu_usd_per_hour is not None:
-                price = _nonneg("gpu_usd_per_hour", gpu_usd_per_hour)
-                notes.append(f"H100 on-demand: ${price:.2f}/GPU-hour (your slider)")
-            else:
-                notes.append(f"H100 {kind}: ${price:.3f}/GPU-hour, {row['provider']} "
-                             f"{row['instance']}, {row['as_of']}")  # fmt: skip
-            if kind == "spot":
-                notes.append(f"H100 spot: assumed {spot_interruptions_per_hour:g} interruptions/hour, "
-                             "5 min lost each (an assumption, not a published rate)")  # fmt: skip
-            opts.append(DedicatedGPU(
-                f"H100 {kind.replace('_', '-')}", price, rps, latency, pricing=kind,
-                max_utilization=max_utilization,
-                interruptions_per_hour=spot_interruptions_per_hour if kind == "spot" else 0.0,
-                model=GPU_MODEL, provider=str(row["provider"]), prefill_s=prefill_s))  # fmt: skip
+        add(_h100_options(rps, latency, prefill_s, gpu_usd_per_hour=gpu_usd_per_hour,
+                          max_utilization=max_utilization,
+                          spot_interruptions_per_hour=spot_interruptions_per_hour))  # fmt: skip
         if gpu is not None:
-            name = gpu_name(gpu.device)
-            pre, dec = gpu.seconds(workload.tokens_in, workload.tokens_out)
-            try:
-                row = pricing.gpu_hour(name, "on_demand")
-                opts.append(DedicatedGPU(
-                    f"{name} on-demand ({gpu.model}, {gpu.decode.origin} run)",
-                    float(row["usd_per_gpu_hour"]), 1.0 / (pre + dec) if pre + dec else 0.0,
-                    pre + dec, max_utilization=max_utilization, model=gpu.model,
-                    provider=str(row["provider"]), prefill_s=pre))  # fmt: skip
-                notes.append(f"{name} ({gpu.decode.origin} run, batch 1): {pre:.3f} s prefill + "
-                             f"{dec:.2f} s decode a request; ${float(row['usd_per_gpu_hour']):.2f}"
-                             f"/GPU-hour, {row['provider']}, {row['as_of']}")  # fmt: skip
-            except pricing.PricingError:
-                notes.append(
-                    f"{name}: no price in datasets/pricing: the measured GPU run is not priced"
-                )
+            add(_measured_gpu_option(gpu, workload, max_utilization))
     if "per_second" in kinds:
-        sg = pricing.load_prices("serverless_gpu")
-        row = sg[(sg["provider"] == "modal") & (sg["gpu"] == "H100")].iloc[0]
-        opts.append(PerSecondGPU("H100 per-second (Modal)", row["usd_per_hour"], rps, latency,
-                                 max_utilization=max_utilization, model=GPU_MODEL, provider="modal"))  # fmt: skip
-        notes.append(f"Modal H100: ${row['usd_per_hour']:.4f}/h billed per second, {row['as_of']}")
+        add(_per_second_option(rps, latency, max_utilization))
     if "cpu" in kinds or "cloud_run" in kinds:
-        pre, dec = cpu.seconds(workload.tokens_in, workload.tokens_out)
-        if not math.isfinite(dec):
-            notes.append(f"serverless CPU left out: {NO_REQUESTS} at 0 tokens/s")
-        else:
-            duration = pre + dec
-            notes.append(f"serverless CPU: {pre:.2f} s prefill ({workload.tokens_in:,.0f} prompt "
-                         f"tokens) + {dec:.2f} s decode a request")  # fmt: skip
-            if "cpu" in kinds:
-                opts.append(ServerlessCPU("Serverless CPU (SmolLM2-135M, Lambda 2 GB)", duration,
-                                          model=CPU_MODEL))  # fmt: skip
-            if "cloud_run" in kinds:
-                opts.append(CloudRunCPU("Serverless CPU (SmolLM2-135M, Cloud Run 1 vCPU)", duration,
-                                        model=CPU_MODEL))  # fmt: skip
+        add(_serverless_cpu_options(cpu, workload, kinds))
     notes.append(
         f"H100 at batch {point.batch} (estimate, {GPU_MODEL}): {point.tokens_per_s:,.0f} tokens/s, "
         f"{1 / point.step_s:,.1f} tokens/s per user (bandwidth model anchored on silybench); "

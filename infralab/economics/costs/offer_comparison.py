@@ -104,6 +104,163 @@ def _per_unit(c: unit.UnitCost, per: float, name: str | None = None) -> Offer:
     return Offer(name or c.option, "per_unit", c.model, c.quality, c.inputs, c.usd / per)
 
 
+@dataclass(frozen=True)
+class _AlwaysOnVm:
+    """The CPU VM every workload can run on, priced once: its name, hourly price and vCPUs."""
+
+    name: str
+    price: Figure
+    usd_per_hour: float
+    vcpu: float
+    max_utilization: float
+
+    @classmethod
+    def priced(cls, vm: str, max_utilization: float) -> _AlwaysOnVm:
+        """Look the VM up in the price data (one row, with its source and date)."""
+        row = unit.vm_row(vm)
+        vcpu = float(row["vcpu"])
+        return cls(
+            name=f"VM {row['provider']} {vm} ({int(vcpu)} vCPU), always on",
+            price=unit._price(row["usd_per_hour"], "USD/h", row, vm),
+            usd_per_hour=float(row["usd_per_hour"]),
+            vcpu=vcpu,
+            max_utilization=max_utilization,
+        )
+
+    def offer(self, rate: Figure, vcpus: Figure, model: str, quality: str) -> Offer:
+        """The measured rate scaled from the vCPUs it ran on to the VM's, billed per hour."""
+        return Offer(
+            self.name,
+            "per_hour",
+            model,
+            quality,
+            (rate, vcpus, self.price),
+            usd_per_hour=self.usd_per_hour,
+            units_per_s=rate.value * self.vcpu / vcpus.value,
+            max_utilization=self.max_utilization,
+            self_run=True,
+        )
+
+
+def _gpu_offer(
+    name: str, model: str, quality: str, rate: Figure, gpu: str, max_utilization: float
+) -> Offer:
+    """One always-on GPU billed per GPU-hour, serving at its measured rate."""
+    grow = unit.gpu_row(gpu)
+    return Offer(
+        name.format(provider=grow["provider"], instance=grow["instance"]),
+        "per_hour",
+        model,
+        quality,
+        (rate, unit._price(grow["usd_per_gpu_hour"], "USD/GPU-h", grow, gpu)),
+        usd_per_hour=float(grow["usd_per_gpu_hour"]),
+        units_per_s=rate.value,
+        max_utilization=max_utilization,
+        self_run=True,
+    )
+
+
+def _request_offers(thread: unit.Thread, vm: _AlwaysOnVm) -> list[Offer]:
+    """Lesson 02's API requests: serverless per request, or the measured rate on a VM."""
+    s = thread.serving
+    out = [
+        _per_unit(c, 1e6)
+        for c in unit.requests_costs(s)
+        if c.option.startswith(("AWS Lambda", "Cloud Run"))
+    ]
+    rps, v = s.figure("throughput_rps"), s.figure("cpu_vcpus")
+    return [*out, vm.offer(rps, v, s.model, "the same model")]
+
+
+def _embedding_offers(thread: unit.Thread, vm: _AlwaysOnVm, vm_name: str, gpu: str) -> list[Offer]:
+    """Lesson 03's sentences: Lambda per batch call, a VM, or a GPU, each at its measured rate."""
+    e, g = thread.embedding, thread.embedding_gpu
+    sps, v = e.figure("sentences_per_s"), e.figure("cpu_vcpus")
+    q = unit.embedding_costs(e, g, utilization=1.0, vm=vm_name, gpu_name=gpu)
+    mb = unit.lambda_memory_for(v.value)
+    batch = float(e.batch_size)
+    b = billing.lambda_function(1e6, batch / sps.value, mb)
+    lam = Offer(
+        f"AWS Lambda, {mb:,} MB, {batch:.0f} sentences per call",
+        "per_unit",
+        e.model,
+        q[0].quality,
+        (sps, v, unit.lambda_mb_per_vcpu(), *b.inputs),
+        usd_per_unit=b.monthly_usd / 1e6 / batch,
+    )
+    name = f"GPU {gpu} ({{provider}} {{instance}}), always on"
+    gpu_offer = _gpu_offer(
+        name, g.model, q[1].quality, g.figure("sentences_per_s"), gpu, vm.max_utilization
+    )
+    return [lam, vm.offer(sps, v, e.model, q[0].quality), gpu_offer]
+
+
+def _token_offers(thread: unit.Thread, vm: _AlwaysOnVm, vm_name: str, gpu: str) -> list[Offer]:
+    """Lesson 04's generated tokens: Lambda or an API per token, a VM, or a GPU at batch 1."""
+    gen, small = thread.generation, "small model (135M parameters)"
+    out = [
+        _per_unit(c, 1e6)
+        for c in unit.token_costs(gen, utilization=1.0, vm=vm_name, gpu=thread.generation_gpu)
+        if c.option.startswith(("AWS Lambda", "API"))
+    ]
+    tps, v = gen.figure("decode_tokens_per_s"), gen.figure("cpu_vcpus")
+    out.append(vm.offer(tps, v, gen.model, small))
+    gt = thread.generation_gpu.figure("decode_tokens_per_s")
+    name = f"GPU {gpu} ({{provider}}), batch 1, always on"
+    out.append(_gpu_offer(name, thread.generation_gpu.model, small, gt, gpu, vm.max_utilization))
+    return out
+
+
+def _rag_offers(thread: unit.Thread, vm: _AlwaysOnVm, vm_name: str) -> list[Offer]:
+    """Lesson 06's questions: every stage on Lambda, Lambda retrieval + API answers, or a VM."""
+    rag = thread.rag
+    costs = unit.rag_costs(rag, utilization=1.0, vm=vm_name)
+    lam = [c for c in costs if c.option.startswith("AWS Lambda")]
+    api = [c for c in costs if c.option.startswith("API")]
+    retrieval = [c for c in lam if c.stage != "generate"]
+    out = [
+        Offer(
+            f"{lam[0].option}, every stage",
+            "per_unit",
+            f"{rag.embed_model} + {rag.generate_model}",
+            f"hybrid recall@5 {rag.recall_at_5:.2f}; small answer model"
+            if rag.recall_at_5
+            else "small answer model",
+            _unique(tuple(f for c in lam for f in c.inputs)),
+            usd_per_unit=sum(c.usd or 0.0 for c in lam) / 1e3,
+        )
+    ]
+    if api:
+        out.append(
+            Offer(
+                f"{lam[0].option} retrieval + {api[0].option} answers",
+                "per_unit",
+                f"{rag.embed_model} + {api[0].model}",
+                "a much larger answer model: answers differ in quality",
+                _unique(tuple(f for c in (*retrieval, *api) for f in c.inputs)),
+                usd_per_unit=sum(c.usd or 0.0 for c in (*retrieval, *api)) / 1e3,
+            )
+        )
+    v = float(rag.machine.get("usable_cpus") or rag.machine.get("cpus") or 1)
+    stage_ms = [rag.figure(n) for n in ("embed_query_ms", "search_ms", "generate_ms")
+                if getattr(rag, n)]  # fmt: skip
+    cpu_s = sum(f.value for f in stage_ms) / 1000 * v
+    out.append(
+        Offer(
+            vm.name,
+            "per_hour",
+            f"{rag.embed_model} + {rag.generate_model}",
+            "small answer model",
+            (*stage_ms, vm.price),
+            usd_per_hour=vm.usd_per_hour,
+            units_per_s=vm.vcpu / cpu_s,
+            max_utilization=vm.max_utilization,
+            self_run=True,
+        )
+    )
+    return out
+
+
 def offers(
     kind: str,
     thread: unit.Thread,
@@ -117,138 +274,14 @@ def offers(
         raise WorkloadError(f"workload must be one of {', '.join(WORKLOADS)}, not {kind!r}")
     if not 0 < max_utilization <= 1:
         raise WorkloadError(f"max_utilization is a share in (0, 1], not {max_utilization!r}")
-    row = unit.vm_row(vm)
-    vm_price = unit._price(row["usd_per_hour"], "USD/h", row, vm)
-    vm_vcpu = float(row["vcpu"])
-    vm_name = f"VM {row['provider']} {vm} ({int(vm_vcpu)} vCPU), always on"
-    out: list[Offer] = []
-
-    def vm_offer(rate: Figure, vcpus: Figure, model: str, quality: str) -> Offer:
-        """The measured rate scaled from the vCPUs it ran on to the VM's, billed per hour."""
-        return Offer(
-            vm_name,
-            "per_hour",
-            model,
-            quality,
-            (rate, vcpus, vm_price),
-            usd_per_hour=float(row["usd_per_hour"]),
-            units_per_s=rate.value * vm_vcpu / vcpus.value,
-            max_utilization=max_utilization,
-            self_run=True,
-        )
-
+    always_on = _AlwaysOnVm.priced(vm, max_utilization)
     if kind == "requests":
-        s = thread.serving
-        for c in unit.requests_costs(s):
-            if c.option.startswith(("AWS Lambda", "Cloud Run")):
-                out.append(_per_unit(c, 1e6))
-        rps, v = s.figure("throughput_rps"), s.figure("cpu_vcpus")
-        out.append(vm_offer(rps, v, s.model, "the same model"))
-    elif kind == "embeddings":
-        e, g = thread.embedding, thread.embedding_gpu
-        sps, v = e.figure("sentences_per_s"), e.figure("cpu_vcpus")
-        q = unit.embedding_costs(e, g, utilization=1.0, vm=vm, gpu_name=gpu)
-        mb = unit.lambda_memory_for(v.value)
-        batch = float(e.batch_size)
-        b = billing.lambda_function(1e6, batch / sps.value, mb)
-        usd, prices = b.monthly_usd, b.inputs
-        out.append(
-            Offer(
-                f"AWS Lambda, {mb:,} MB, {batch:.0f} sentences per call",
-                "per_unit",
-                e.model,
-                q[0].quality,
-                (sps, v, unit.lambda_mb_per_vcpu(), *prices),
-                usd_per_unit=usd / 1e6 / batch,
-            )
-        )
-        out.append(vm_offer(sps, v, e.model, q[0].quality))
-        grow = unit.gpu_row(gpu)
-        gps = g.figure("sentences_per_s")
-        out.append(
-            Offer(
-                f"GPU {gpu} ({grow['provider']} {grow['instance']}), always on",
-                "per_hour",
-                g.model,
-                q[1].quality,
-                (gps, unit._price(grow["usd_per_gpu_hour"], "USD/GPU-h", grow, gpu)),
-                usd_per_hour=float(grow["usd_per_gpu_hour"]),
-                units_per_s=gps.value,
-                max_utilization=max_utilization,
-                self_run=True,
-            )
-        )
-    elif kind == "tokens":
-        gen = thread.generation
-        for c in unit.token_costs(gen, utilization=1.0, vm=vm, gpu=thread.generation_gpu):
-            if c.option.startswith(("AWS Lambda", "API")):
-                out.append(_per_unit(c, 1e6))
-        tps, v = gen.figure("decode_tokens_per_s"), gen.figure("cpu_vcpus")
-        out.append(vm_offer(tps, v, gen.model, "small model (135M parameters)"))
-        grow = unit.gpu_row(gpu)
-        gt = thread.generation_gpu.figure("decode_tokens_per_s")
-        out.append(
-            Offer(
-                f"GPU {gpu} ({grow['provider']}), batch 1, always on",
-                "per_hour",
-                thread.generation_gpu.model,
-                "small model (135M parameters)",
-                (gt, unit._price(grow["usd_per_gpu_hour"], "USD/GPU-h", grow, gpu)),
-                usd_per_hour=float(grow["usd_per_gpu_hour"]),
-                units_per_s=gt.value,
-                max_utilization=max_utilization,
-                self_run=True,
-            )
-        )
-    else:
-        rag = thread.rag
-        costs = unit.rag_costs(rag, utilization=1.0, vm=vm)
-        lam = [c for c in costs if c.option.startswith("AWS Lambda")]
-        api = [c for c in costs if c.option.startswith("API")]
-        retrieval = [c for c in lam if c.stage != "generate"]
-        inputs = tuple(f for c in lam for f in c.inputs)
-        out.append(
-            Offer(
-                f"{lam[0].option}, every stage",
-                "per_unit",
-                f"{rag.embed_model} + {rag.generate_model}",
-                f"hybrid recall@5 {rag.recall_at_5:.2f}; small answer model"
-                if rag.recall_at_5
-                else "small answer model",
-                _unique(inputs),
-                usd_per_unit=sum(c.usd or 0.0 for c in lam) / 1e3,
-            )
-        )
-        if api:
-            inputs = tuple(f for c in (*retrieval, *api) for f in c.inputs)
-            out.append(
-                Offer(
-                    f"{lam[0].option} retrieval + {api[0].option} answers",
-                    "per_unit",
-                    f"{rag.embed_model} + {api[0].model}",
-                    "a much larger answer model: answers differ in quality",
-                    _unique(inputs),
-                    usd_per_unit=sum(c.usd or 0.0 for c in (*retrieval, *api)) / 1e3,
-                )
-            )
-        v = float(rag.machine.get("usable_cpus") or rag.machine.get("cpus") or 1)
-        stage_ms = [rag.figure(n) for n in ("embed_query_ms", "search_ms", "generate_ms")
-                    if getattr(rag, n)]  # fmt: skip
-        cpu_s = sum(f.value for f in stage_ms) / 1000 * v
-        out.append(
-            Offer(
-                vm_name,
-                "per_hour",
-                f"{rag.embed_model} + {rag.generate_model}",
-                "small answer model",
-                (*stage_ms, vm_price),
-                usd_per_hour=float(row["usd_per_hour"]),
-                units_per_s=vm_vcpu / cpu_s,
-                max_utilization=max_utilization,
-                self_run=True,
-            )
-        )
-    return out
+        return _request_offers(thread, always_on)
+    if kind == "embeddings":
+        return _embedding_offers(thread, always_on, vm, gpu)
+    if kind == "tokens":
+        return _token_offers(thread, always_on, vm, gpu)
+    return _rag_offers(thread, always_on, vm)
 
 
 def _unique(figs: tuple[Figure, ...]) -> tuple[Figure, ...]:

@@ -25,13 +25,12 @@ def _egress(d) -> float:  # type: ignore[no-untyped-def]
     return float(d.chosen.breakdown.get("egress", 0.0))
 
 
-def render_memo(d) -> str:  # type: ignore[no-untyped-def]
-    """The one-page Markdown memo."""
-    sc, w = d.scenario, d.scenario.workload
-    src = d.sources()
-    measured = ", ".join(src["measured"]) or "none"
+def _heading_lines(d) -> list[str]:  # type: ignore[no-untyped-def]
+    """Title, where the inputs came from, and the recommendation: what a reader sees first."""
+    sc = d.scenario
+    measured = ", ".join(d.sources()["measured"]) or "none"
     fallback = [f"{i.name} ({i.origin})" for i in d.inputs.values() if i.origin != "measured"]
-    lines = [
+    return [
         f"# Decision memo: {sc.title}",
         "",
         f"*{d.generated} · infralab capstone · inputs measured on this machine: {measured}; "
@@ -43,6 +42,13 @@ def render_memo(d) -> str:  # type: ignore[no-untyped-def]
         "",
         f"{sc.story}",
         "",
+    ]
+
+
+def _workload_lines(d) -> list[str]:  # type: ignore[no-untyped-def]
+    """The scenario's assumptions as one table row, so the reader can check what was priced."""
+    sc, w = d.scenario, d.scenario.workload
+    return [
         "## The workload (scenario assumptions)",
         "",
         "| requests/day | tokens in / out | traffic | latency target | answers correct | demand | ML engineers | confidential data |",
@@ -51,6 +57,12 @@ def render_memo(d) -> str:  # type: ignore[no-untyped-def]
         f"{w.latency_target_s:g} s | >= {sc.min_answer_correctness:.0%} | {sc.demand} | "
         f"{sc.ml_engineers} | {'yes' if sc.sensitive_data else 'no'} |",
         "",
+    ]
+
+
+def _input_lines(d) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every input with its origin (measured, recorded, default, missing) and source."""
+    lines = [
         "## Inputs and where they came from",
         "",
         "| input | value | source | detail |",
@@ -59,12 +71,18 @@ def render_memo(d) -> str:  # type: ignore[no-untyped-def]
     for i in d.inputs.values():
         where = f"{i.source}, {i.detail}" if i.detail else i.source
         lines.append(f"| {i.name} | {i.shown()} | **{i.origin}** | {where} |")
-    lines += [
+    return lines + [
         "",
         "*measured*: your run of the lesson on this machine (your results folder); *recorded*: "
         "the kit's own benchmark (the datasets/benchmarks file named); *default*: a sourced "
         "figure; *missing*: not measured, so not priced.",
         "",
+    ]
+
+
+def _bill_lines(d) -> list[str]:  # type: ignore[no-untyped-def]
+    """The monthly bill of every LLM option (the chosen one marked), then the costs beside it."""
+    lines = [
         "## The numbers (LLM part, per month)",
         "",
         "| option | monthly | per 1k requests | utilization | latency | meets target |",
@@ -86,10 +104,12 @@ def render_memo(d) -> str:  # type: ignore[no-untyped-def]
             for k, v in d.extra_costs.items()
         ]
         lines += ["", "Beside the LLM: " + "; ".join(parts) + "."]
-    lines += ["", "## Why", ""] + [f"- {r}" for r in d.reasons]
-    lines += ["", "## What would flip it", ""] + [f"- {f}" for f in d.flips]
-    lines += ["", *sensitivity_lines(d)]
-    lines += [
+    return lines
+
+
+def _scope_lines(d) -> list[str]:  # type: ignore[no-untyped-def]
+    """What the numbers include and leave out, so nobody reads the bill as the whole cost."""
+    return [
         "",
         "## In these numbers, and not",
         "",
@@ -105,8 +125,20 @@ def render_memo(d) -> str:  # type: ignore[no-untyped-def]
         "",
         "Prices: " + "; ".join(d.notes),
     ]
-    if sc.article_choice:
-        lines += ["", f"*The source article's choice for this scenario: {sc.article_choice}.*"]
+
+
+def render_memo(d) -> str:  # type: ignore[no-untyped-def]
+    """The one-page Markdown memo."""
+    lines = _heading_lines(d) + _workload_lines(d) + _input_lines(d) + _bill_lines(d)
+    lines += ["", "## Why", ""] + [f"- {r}" for r in d.reasons]
+    lines += ["", "## What would flip it", ""] + [f"- {f}" for f in d.flips]
+    lines += ["", *sensitivity_lines(d)]
+    lines += _scope_lines(d)
+    if d.scenario.article_choice:
+        lines += [
+            "",
+            f"*The source article's choice for this scenario: {d.scenario.article_choice}.*",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -201,6 +201,61 @@ def label(sc: Scenario, best: costs.Bill) -> Recommendation:
     return "hybrid" if best.provider != APP_CLOUD and sc.app_on_cloud else "AI infrastructure"
 
 
+def _generation_budget(
+    sc: Scenario, w: costs.Workload, inputs: dict[str, Input]
+) -> tuple[costs.Workload, list[str]]:
+    """In a RAG product, retrieval eats into the latency budget before the model starts."""
+    rag = inputs.get("rag")
+    if not (sc.rag and rag and rag.value):
+        return w, []
+    retrieval_s = rag.value / 1000.0
+    budget = max(w.latency_target_s - retrieval_s, 1e-3)
+    reason = (
+        f"Retrieval takes {retrieval_s * 1000:,.0f} ms ({rag.origin}: "
+        f"{rag.source}, {rag.detail}), leaving "
+        f"{budget:.2f} s of the {w.latency_target_s:g} s target for generation."
+    )
+    return replace(w, latency_target_s=budget), [reason]
+
+
+def _exclusion_reasons(bills: list[costs.Bill], excluded: dict[str, list[str]]) -> list[str]:
+    """One line per option the constraints rule out, so the memo says why each is gone."""
+    return [
+        f"Not allowed: {b.option} ({_money(b.monthly_usd)}/month): "
+        + "; ".join(excluded[b.option])
+        + "."
+        for b in bills
+        if excluded[b.option]
+    ]
+
+
+def _choice_reason(
+    sc: Scenario, rec: Recommendation, best: costs.Bill, allowed: list[costs.Bill]
+) -> str:
+    """Why the chosen option wins, worded for its label (hybrid must be earned by the bill)."""
+    if rec == "AI infrastructure":
+        return f"Cheapest allowed option: {best.option} at {_money(best.monthly_usd)}/month."
+    if rec != "hybrid":
+        return (
+            f"Cheapest allowed option: {best.option} at {_money(best.monthly_usd)}/month; it runs "
+            "on ordinary cloud services (a managed API or serverless CPU)."
+        )
+    # the traditional-cloud side alone: everything on the app's cloud, or it plus a managed API
+    same_cloud = [
+        b
+        for b in allowed
+        if b is not best and (b.kind in ("api", "serverless_cpu") or b.provider == APP_CLOUD)
+    ]
+    alone = (f"the cheapest allowed traditional-cloud option ({APP_CLOUD} alone or with a managed API) costs "
+             f"{_money(min(b.monthly_usd for b in same_cloud))}" if same_cloud
+             else "no traditional-cloud option is allowed")  # fmt: skip
+    return (
+        f"Hybrid, earned by the split bill: {best.option} at {_money(best.monthly_usd)}/month "
+        f"including egress and people, while {alone}; the app tier ({', '.join(sc.app_on_cloud)}) "
+        f"stays on {APP_CLOUD} (moving it to {best.provider} is not priced: no app-hosting price in the data)."
+    )
+
+
 def decide(
     sc: Scenario,
     inputs: dict[str, Input] | None = None,
@@ -217,30 +272,13 @@ def decide(
     inputs = gather_inputs() if inputs is None else inputs
     given = sc
     sc, quality_reason = resolve_quality(sc, inputs)
-    w = sc.workload
-    reasons: list[str] = [quality_reason]
-    # In a RAG product, retrieval eats into the latency budget before the model starts.
-    if sc.rag and inputs.get("rag") and inputs["rag"].value:
-        retrieval_s = inputs["rag"].value / 1000.0
-        budget = max(w.latency_target_s - retrieval_s, 1e-3)
-        reasons.append(
-            f"Retrieval takes {retrieval_s * 1000:,.0f} ms ({inputs['rag'].origin}: "
-            f"{inputs['rag'].source}, {inputs['rag'].detail}), leaving "
-            f"{budget:.2f} s of the {w.latency_target_s:g} s target for generation."
-        )
-        w = replace(w, latency_target_s=budget)
+    w, retrieval_reasons = _generation_budget(sc, sc.workload, inputs)
     options, notes = pricer(w, inputs)
     bills = [with_plan_costs(sc, w, b) for b in costs.compare(options, w)]
     bills.sort(key=lambda b: (not math.isfinite(b.monthly_usd), b.monthly_usd))
     best, excluded = pick(sc, bills)
     allowed = [b for b in bills if not excluded[b.option]]
-    for b in bills:
-        if excluded[b.option]:
-            reasons.append(
-                f"Not allowed: {b.option} ({_money(b.monthly_usd)}/month): "
-                + "; ".join(excluded[b.option])
-                + "."
-            )
+    reasons = [quality_reason, *retrieval_reasons, *_exclusion_reasons(bills, excluded)]
     people, how = people_usd(sc)
     reasons.append(f"People: self-hosted GPU options carry {_money(people)}/month: {how}.")
     if not allowed:
@@ -248,32 +286,7 @@ def decide(
         reasons.append("No option meets every constraint; the cheapest finite one is shown, and "
                        "the memo's flip conditions say what to change.")  # fmt: skip
     rec = label(sc, best)
-    # the traditional-cloud side alone: everything on the app's cloud, or it plus a managed API
-    same_cloud = [
-        b
-        for b in allowed
-        if b is not best and (b.kind in ("api", "serverless_cpu") or b.provider == APP_CLOUD)
-    ]
-    if rec == "hybrid":
-        alone = (f"the cheapest allowed traditional-cloud option ({APP_CLOUD} alone or with a managed API) costs "
-                 f"{_money(min(b.monthly_usd for b in same_cloud))}" if same_cloud
-                 else "no traditional-cloud option is allowed")  # fmt: skip
-        reasons.append(
-            f"Hybrid, earned by the split bill: {best.option} at {_money(best.monthly_usd)}/month "
-            f"including egress and people, while {alone}; the app tier ({', '.join(sc.app_on_cloud)}) "
-            f"stays on {APP_CLOUD} (moving it to {best.provider} is not priced: no app-hosting price in the data)."
-        )
-    elif rec == "AI infrastructure":
-        reasons.append(
-            f"Cheapest allowed option: {best.option} at {_money(best.monthly_usd)}/month."
-        )
-    else:
-        reasons.append(
-            f"Cheapest allowed option: {best.option} at {_money(best.monthly_usd)}/month; it runs "
-            "on ordinary cloud services (a managed API or serverless CPU)."
-        )
-    extra = _extra_costs(sc, inputs) if explain else {}
-    flips = _flips(sc, w, best, bills, allowed, options, []) if explain else []
+    reasons.append(_choice_reason(sc, rec, best, allowed))
     return Decision(
         scenario=sc,
         recommendation=rec,
@@ -281,8 +294,8 @@ def decide(
         bills=bills,
         inputs=inputs,
         reasons=reasons,
-        flips=flips,
-        extra_costs=extra,
+        extra_costs=_extra_costs(sc, inputs) if explain else {},
+        flips=_flips(sc, w, best, bills, allowed, options, []) if explain else [],
         notes=notes,
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         pricer=pricer,

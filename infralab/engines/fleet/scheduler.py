@@ -16,6 +16,7 @@ import heapq
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -171,6 +172,113 @@ def mixed_day(
     return sorted(jobs, key=lambda j: (j.submit_h, -j.rank, j.name))
 
 
+def _check_jobs(jobs: Sequence[Job], n_gpus: int) -> None:
+    """Refuse a job the fleet could never hold before any starts (else it would wait forever)."""
+    for j in jobs:
+        if not 0 < j.gpu <= n_gpus or j.hours <= 0:
+            raise PackingError(
+                f"job {j.name!r} asks for {j.gpu} GPU for {j.hours} h on a {n_gpus}-GPU fleet: "
+                "a job needs a positive share that the fleet can hold, for a positive time.",
+                hint=f"Give each job a gpu share in (0, {n_gpus}] and hours above 0.",
+            )
+
+
+def _sleeper_task(ray: Any) -> Any:
+    """A Ray task that holds its GPU share for a while and reports when it really ran."""
+
+    @ray.remote(num_cpus=0)
+    def work(duration_s: float) -> tuple[float, float]:
+        t0 = time.time()
+        time.sleep(duration_s)
+        return t0, time.time()
+
+    return work
+
+
+class _Dispatcher:
+    """The dispatcher's ledger: jobs not yet submitted, queued, running, and the free share."""
+
+    def __init__(
+        self, jobs: Sequence[Job], n_gpus: int, seconds_per_hour: float, work: Any
+    ) -> None:
+        self.pending = sorted(jobs, key=lambda j: j.submit_h)
+        self.waiting: list[tuple[int, float, int, Job]] = []  # (-rank, submit, seq, job)
+        self.running: dict[Any, tuple[Job, int, float]] = {}  # Ray ref -> (job, order, sent h)
+        self.rows: list[dict[str, Any]] = []
+        self.free = float(n_gpus)
+        self.seq = self.dispatched = 0
+        self.seconds_per_hour = seconds_per_hour
+        self.work = work
+        self.t0 = time.time()
+
+    def busy(self) -> bool:
+        """Whether any job is still to submit, queued or running."""
+        return bool(self.pending or self.waiting or self.running)
+
+    def hour(self, at: float | None = None) -> float:
+        """Simulated hours since the day started (``at``: a wall-clock time, default now)."""
+        return ((time.time() if at is None else at) - self.t0) / self.seconds_per_hour
+
+    def queue_submitted(self, now_h: float) -> None:
+        """Move every job submitted by ``now_h`` into the priority queue."""
+        while self.pending and self.pending[0].submit_h <= now_h:
+            j = self.pending.pop(0)
+            heapq.heappush(self.waiting, (-j.rank, j.submit_h, self.seq, j))
+            self.seq += 1
+
+    def release(self) -> None:
+        """Send queued jobs to Ray, highest priority first, while the free share covers them."""
+        # A job that does not fit blocks lower ones only if it is inference (so a big
+        # training job cannot starve serving, but serving can wait).
+        skipped = []
+        while self.waiting:
+            item = heapq.heappop(self.waiting)
+            j = item[3]
+            if j.gpu <= self.free + 1e-9:
+                sent_h = self.hour()  # before: the task may start at once
+                ref = self.work.options(num_gpus=j.gpu).remote(j.hours * self.seconds_per_hour)
+                self.running[ref] = (j, self.dispatched, sent_h)
+                self.dispatched += 1
+                self.free -= j.gpu
+            else:
+                skipped.append(item)
+                if j.kind == "inference":
+                    break
+        for item in skipped:
+            heapq.heappush(self.waiting, item)
+
+    def collect(self, ray: Any, bar: Any) -> None:
+        """Wait briefly for a running job to end; record each that did and free its share."""
+        wait_s = self.seconds_per_hour / 4
+        done, _ = ray.wait(list(self.running), num_returns=1, timeout=wait_s)
+        for ref in done:
+            j, order, sent_h = self.running.pop(ref)
+            s, e = ray.get(ref)
+            self.free += j.gpu
+            self.rows.append(
+                {
+                    "job": j.name,
+                    "kind": j.kind,
+                    "gpu": j.gpu,
+                    "priority": j.rank,
+                    "submit_h": j.submit_h,
+                    "dispatch_order": order,
+                    "dispatched_h": sent_h,
+                    "start_h": self.hour(s),
+                    "end_h": self.hour(e),
+                }
+            )
+            if bar is not None:
+                bar.update(1)
+
+    def sleep_until_next(self, now_h: float) -> None:
+        """Nothing runs: sleep until the next submission (at most a quarter simulated hour)."""
+        ahead_s = (
+            (self.pending[0].submit_h - now_h) * self.seconds_per_hour if self.pending else 0.0
+        )
+        time.sleep(min(self.seconds_per_hour / 4, max(0.0, ahead_s)))
+
+
 def run_day(
     jobs: Sequence[Job],
     n_gpus: int,
@@ -186,88 +294,25 @@ def run_day(
     share (its own ledger) covers it; Ray then places it on one GPU or holds it in its queue.
     """
     ray = require_ray()
-
-    @ray.remote(num_cpus=0)
-    def work(duration_s: float) -> tuple[float, float]:
-        t0 = time.time()
-        time.sleep(duration_s)
-        return t0, time.time()
-
-    for j in jobs:
-        if not 0 < j.gpu <= n_gpus or j.hours <= 0:
-            raise PackingError(
-                f"job {j.name!r} asks for {j.gpu} GPU for {j.hours} h on a {n_gpus}-GPU fleet: "
-                "a job needs a positive share that the fleet can hold, for a positive time.",
-                hint=f"Give each job a gpu share in (0, {n_gpus}] and hours above 0.",
-            )
-    pending = sorted(jobs, key=lambda j: j.submit_h)
-    dispatched = 0
-    waiting: list[tuple[int, float, int, Job]] = []  # (-rank, submit, seq, job)
-    running: dict = {}
-    rows = []
-    free = float(n_gpus)
-    seq = 0
+    work = _sleeper_task(ray)
+    _check_jobs(jobs, n_gpus)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(pending), desc="jobs finished", unit="job")
-    t0 = time.time()
-    while pending or waiting or running:
-        now_h = (time.time() - t0) / seconds_per_hour
-        while pending and pending[0].submit_h <= now_h:
-            j = pending.pop(0)
-            heapq.heappush(waiting, (-j.rank, j.submit_h, seq, j))
-            seq += 1
-        # Highest priority first; a job that does not fit blocks lower ones only if it
-        # is inference (so a big training job cannot starve serving, but serving can wait).
-        skipped = []
-        while waiting:
-            item = heapq.heappop(waiting)
-            j = item[3]
-            if j.gpu <= free + 1e-9:
-                sent_h = (time.time() - t0) / seconds_per_hour  # before: the task may start at once
-                ref = work.options(num_gpus=j.gpu).remote(j.hours * seconds_per_hour)
-                running[ref] = (j, dispatched, sent_h)
-                dispatched += 1
-                free -= j.gpu
-            else:
-                skipped.append(item)
-                if j.kind == "inference":
-                    break
-        for item in skipped:
-            heapq.heappush(waiting, item)
-        if running:
-            done, _ = ray.wait(list(running), num_returns=1, timeout=seconds_per_hour / 4)
-            for ref in done:
-                j, order, sent_h = running.pop(ref)
-                s, e = ray.get(ref)
-                free += j.gpu
-                rows.append(
-                    {
-                        "job": j.name,
-                        "kind": j.kind,
-                        "gpu": j.gpu,
-                        "priority": j.rank,
-                        "submit_h": j.submit_h,
-                        "dispatch_order": order,
-                        "dispatched_h": sent_h,
-                        "start_h": (s - t0) / seconds_per_hour,
-                        "end_h": (e - t0) / seconds_per_hour,
-                    }
-                )
-                if bar is not None:
-                    bar.update(1)
+        bar = tqdm(total=len(jobs), desc="jobs finished", unit="job")
+    fleet = _Dispatcher(jobs, n_gpus, seconds_per_hour, work)
+    while fleet.busy():
+        now_h = fleet.hour()
+        fleet.queue_submitted(now_h)
+        fleet.release()
+        if fleet.running:
+            fleet.collect(ray, bar)
         else:
-            time.sleep(
-                min(
-                    seconds_per_hour / 4,
-                    max(0.0, (pending[0].submit_h - now_h) * seconds_per_hour) if pending else 0.0,
-                )
-            )
+            fleet.sleep_until_next(now_h)
     if bar is not None:
         bar.close()
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(fleet.rows)
     df["wait_h"] = (df["start_h"] - df["submit_h"]).clip(lower=0)
     return df.sort_values("start_h").reset_index(drop=True)
 

@@ -159,17 +159,8 @@ def _resident_bytes(arrays: list[np.ndarray]) -> int:
     return total
 
 
-def kv_memory_growth(gen: Any, batch: int = 2, tokens: int = 256, seed: int = 0) -> dict[str, Any]:
-    """Measure the memory the runtime's KV cache takes as ``batch`` prompts of ``tokens``
-    tokens each are prefilled into it: the bytes of the cache buffers the operating system
-    holds in RAM (``mincore``, page by page) before and after, on this machine, now.
-
-    The cache starts with its pages handed back to the OS (see :func:`_release_zero_pages`),
-    so memory grows only where tokens are written; page granularity (4 KiB per layer, KV
-    head, key or value and sequence, one more where a region starts mid-page) adds a little.
-    Prompts are random token ids. Linux on a CPU only (a GPU cache is not in host memory).
-    """
-    import mmap
+def _check_kv_measurement(gen: Any, batch: int, tokens: int) -> None:
+    """Refuse what this measurement cannot do: a non-CPU cache, no mincore, bad sizes."""
     import sys
 
     from infralab.engines.models.text_generation import Generator
@@ -200,6 +191,21 @@ def kv_memory_growth(gen: Any, batch: int = 2, tokens: int = 256, seed: int = 0)
             f"tokens must leave room for two new tokens in {gen.max_context}",
             hint=f"Use tokens <= {gen.max_context - 2} (the model's context minus two).",
         )
+
+
+def kv_memory_growth(gen: Any, batch: int = 2, tokens: int = 256, seed: int = 0) -> dict[str, Any]:
+    """Measure the memory the runtime's KV cache takes as ``batch`` prompts of ``tokens``
+    tokens each are prefilled into it: the bytes of the cache buffers the operating system
+    holds in RAM (``mincore``, page by page) before and after, on this machine, now.
+
+    The cache starts with its pages handed back to the OS (see :func:`_release_zero_pages`),
+    so memory grows only where tokens are written; page granularity (4 KiB per layer, KV
+    head, key or value and sequence, one more where a region starts mid-page) adds a little.
+    Prompts are random token ids. Linux on a CPU only (a GPU cache is not in host memory).
+    """
+    import mmap
+
+    _check_kv_measurement(gen, batch, tokens)
     rng = np.random.default_rng(seed)
     eng = gen.engine(batch, tokens + 2)
     arrays = eng.cache.arrays

@@ -28,7 +28,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -231,6 +231,124 @@ def build_index(
     )
 
 
+class _AskHandler:
+    """What ``POST /ask`` does for one tenant: embed, search, maybe generate, time each stage."""
+
+    def __init__(
+        self,
+        index: RagIndex,
+        generator: Generator,
+        query_embedder: Any,
+        *,
+        remote_embed: bool,
+        delay_s: float,
+        metrics: ServiceMetrics,
+    ) -> None:
+        self.index, self.generator, self.query_embedder = index, generator, query_embedder
+        self.remote_embed, self.delay_s = remote_embed, delay_s
+        self.stage_seconds = metrics.histogram(
+            "infralab_rag_stage_seconds",
+            "Time in each /ask stage (embed_query, search, generate, network, total).",
+            LATENCY_BUCKETS,
+            ("stage",),
+        )
+        self.upstream_errors = metrics.counter(
+            "infralab_rag_upstream_errors", "LLM calls across the boundary that failed."
+        )
+
+    def remote(self, call: Callable[[], Any], timings: dict[str, float], stage: str) -> Any:
+        """A cross-system call: injected round trip, then the call, timed apart."""
+        t0 = time.perf_counter()
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        t1 = time.perf_counter()
+        out = call()
+        t2 = time.perf_counter()
+        timings["network"] = timings.get("network", 0.0) + (t1 - t0) * 1e3
+        timings[stage] = timings.get(stage, 0.0) + (t2 - t1) * 1e3
+        return out
+
+    def embed_query(self, question: str, timings: dict[str, float]) -> np.ndarray:
+        """The question's vector, here or on the embeddings server (then the round trip counts)."""
+        if self.remote_embed:
+            vectors = self.remote(
+                lambda: self.query_embedder.embed([question]), timings, "embed_query"
+            )
+        else:
+            t0 = time.perf_counter()
+            vectors = self.query_embedder.embed([question])
+            timings["embed_query"] = (time.perf_counter() - t0) * 1e3
+        return np.asarray(vectors, dtype=np.float32)[0]
+
+    def generate(
+        self, question: str, hits: list[Any], relevance: float, timings: dict[str, float]
+    ) -> Any:
+        """The answer, or a 502 when the LLM across the boundary fails (an abstention calls nothing)."""
+        try:
+            if self.generator.abstains(hits, relevance):  # no call across the boundary
+                return self.generator.answer(question, hits, relevance)
+            return self.remote(
+                lambda: self.generator.answer(question, hits, relevance), timings, "generate"
+            )
+        except Exception as exc:  # the AI-infra side failed, not this app
+            self.upstream_errors.inc()
+            log.warning("LLM call failed: %s", type(exc).__name__)
+            return _error(
+                502,
+                f"the AI-infra LLM service did not answer ({type(exc).__name__})",
+                "upstream_error",
+            )
+
+    def respond(self, tenant: str, body: AskRequest, started: float) -> JSONResponse:
+        """The /ask response: 404 without documents, 400 on a bad filter, else the hits (and answer)."""
+        timings: dict[str, float] = {"embed_query": 0.0, "search": 0.0}
+        vector = None
+        if body.mode != "lexical" or body.generate:
+            vector = self.embed_query(body.question, timings)
+        t0 = time.perf_counter()
+        try:
+            hits = self.index.search(tenant, body.question, vector, mode=body.mode, k=body.k,
+                                     query_filter=body.filter)  # fmt: skip
+            relevance = self.index.relevance(tenant, vector) if vector is not None else 0.0
+        except TenantScopeError:
+            return _error(404, "your tenant has no documents indexed yet", "not_found")
+        except ValueError as exc:
+            return _error(400, f"filter: {exc}; send a Qdrant filter (must/should/must_not)")
+        timings["search"] = (time.perf_counter() - t0) * 1e3
+        result: dict[str, Any] = {"tenant": tenant, "mode": body.mode}
+        if body.generate:
+            answer = self.generate(body.question, hits, relevance, timings)
+            if isinstance(answer, JSONResponse):
+                return answer
+            result.update(answer.to_dict())
+        result["relevance"] = relevance
+        result["chunks"] = [
+            {"chunk_id": h.chunk_id, "doc_id": h.doc_id, "title": h.title, "score": h.score}
+            for h in hits
+        ]
+        timings["total"] = (time.perf_counter() - started) * 1e3
+        result["timings_ms"] = timings
+        for stage, ms in timings.items():
+            self.stage_seconds.labels(stage).observe(ms / 1e3)
+        return JSONResponse(result)
+
+
+def _log_request(
+    request_log: deque[dict[str, Any]], tenant: str, body: AskRequest, status: int, started: float
+) -> None:
+    """Keep a request in the log by its hash, never its text (``GET /requests`` shows it)."""
+    entry = {
+        "ts": time.time(),
+        "tenant": tenant,
+        "question_sha256": question_hash(body.question),
+        "mode": body.mode,
+        "status": status,
+        "latency_ms": (time.perf_counter() - started) * 1e3,
+    }
+    request_log.append(entry)
+    log.info("ask %s", entry)
+
+
 def rag_router(
     index: RagIndex,
     generator: Generator,
@@ -246,15 +364,8 @@ def rag_router(
     The tenant comes from ``request.state.tenant``, which the app's authentication gate sets
     before the body is read; nothing in a body can set it.
     """
-    stage_seconds = metrics.histogram(
-        "infralab_rag_stage_seconds",
-        "Time in each /ask stage (embed_query, search, generate, network, total).",
-        LATENCY_BUCKETS,
-        ("stage",),
-    )
-    upstream_errors = metrics.counter(
-        "infralab_rag_upstream_errors", "LLM calls across the boundary that failed."
-    )
+    handler = _AskHandler(index, generator, query_embedder, remote_embed=remote_embed,
+                          delay_s=delay_s, metrics=metrics)  # fmt: skip
     router = APIRouter()
 
     @router.get("/healthz")
@@ -263,96 +374,17 @@ def rag_router(
 
     router.add_api_route("/metrics", metrics_endpoint(metrics), methods=["GET"])
 
-    def remote(call, timings: dict[str, float], stage: str):
-        """A cross-system call: injected round trip, then the call, timed apart."""
-        t0 = time.perf_counter()
-        if delay_s:
-            time.sleep(delay_s)
-        t1 = time.perf_counter()
-        out = call()
-        t2 = time.perf_counter()
-        timings["network"] = timings.get("network", 0.0) + (t1 - t0) * 1e3
-        timings[stage] = timings.get(stage, 0.0) + (t2 - t1) * 1e3
-        return out
-
     @router.post("/ask")
     def ask(body: AskRequest, request: Request) -> JSONResponse:
         tenant: str = request.state.tenant  # set by authentication, never by the body
         started = time.perf_counter()
-        timings: dict[str, float] = {"embed_query": 0.0, "search": 0.0}
-        status = 200
+        response = None
         try:
-            vector = None
-            if body.mode != "lexical" or body.generate:
-                if remote_embed:
-                    vectors = remote(
-                        lambda: query_embedder.embed([body.question]), timings, "embed_query"
-                    )
-                else:
-                    t0 = time.perf_counter()
-                    vectors = query_embedder.embed([body.question])
-                    timings["embed_query"] = (time.perf_counter() - t0) * 1e3
-                vector = np.asarray(vectors, dtype=np.float32)[0]
-            t0 = time.perf_counter()
-            try:
-                hits = index.search(
-                    tenant,
-                    body.question,
-                    vector,
-                    mode=body.mode,
-                    k=body.k,
-                    query_filter=body.filter,
-                )
-                relevance = index.relevance(tenant, vector) if vector is not None else 0.0
-            except TenantScopeError:
-                status = 404
-                return _error(404, "your tenant has no documents indexed yet", "not_found")
-            except ValueError as exc:
-                status = 400
-                return _error(400, f"filter: {exc}; send a Qdrant filter (must/should/must_not)")
-            timings["search"] = (time.perf_counter() - t0) * 1e3
-            result: dict[str, Any] = {"tenant": tenant, "mode": body.mode}
-            if body.generate:
-                try:
-                    if generator.abstains(hits, relevance):  # no call across the boundary
-                        answer = generator.answer(body.question, hits, relevance)
-                    else:
-                        answer = remote(
-                            lambda: generator.answer(body.question, hits, relevance),
-                            timings,
-                            "generate",
-                        )
-                except Exception as exc:  # the AI-infra side failed, not this app
-                    status = 502
-                    upstream_errors.inc()
-                    log.warning("LLM call failed: %s", type(exc).__name__)
-                    return _error(
-                        502,
-                        f"the AI-infra LLM service did not answer ({type(exc).__name__})",
-                        "upstream_error",
-                    )
-                result.update(answer.to_dict())
-            result["relevance"] = relevance
-            result["chunks"] = [
-                {"chunk_id": h.chunk_id, "doc_id": h.doc_id, "title": h.title, "score": h.score}
-                for h in hits
-            ]
-            timings["total"] = (time.perf_counter() - started) * 1e3
-            result["timings_ms"] = timings
-            for stage, ms in timings.items():
-                stage_seconds.labels(stage).observe(ms / 1e3)
-            return JSONResponse(result)
-        finally:
-            entry = {
-                "ts": time.time(),
-                "tenant": tenant,
-                "question_sha256": question_hash(body.question),
-                "mode": body.mode,
-                "status": status,
-                "latency_ms": (time.perf_counter() - started) * 1e3,
-            }
-            request_log.append(entry)
-            log.info("ask %s", entry)
+            response = handler.respond(tenant, body, started)
+            return response
+        finally:  # logged even when the request fails
+            status = 200 if response is None else response.status_code
+            _log_request(request_log, tenant, body, status, started)
 
     @router.get("/requests")
     def requests_log(request: Request) -> dict[str, Any]:
@@ -361,6 +393,40 @@ def rag_router(
         return {"requests": [e for e in request_log if e["tenant"] == tenant]}
 
     return router
+
+
+def _serving_index(
+    corpus_dir: str | None, embedder: Any, variant: str, layout: str, size: int, overlap: int
+) -> RagIndex:
+    """Build the index the app serves with the chosen embedder (ONNX, hash stand-in or given)."""
+    if embedder is None:
+        from infralab.engines.models.encoder import Embedder
+
+        embedder, label = Embedder(variant=variant, provider="cpu", batch_size=32), variant
+    elif embedder == "hash":
+        from infralab.engines.models.standin import HashEmbedder
+
+        embedder, label = HashEmbedder(), "hash"
+    else:
+        label = getattr(embedder, "variant", type(embedder).__name__)
+    return build_index(corpus_dir=corpus_dir, embedder=embedder, layout=layout,
+                       size=size, overlap=overlap, label=label)  # fmt: skip
+
+
+def _tenant_gate(keys: KeyRing) -> Callable[[dict], JSONResponse | None]:
+    """The authentication gate the guard runs before the body is read."""
+
+    def authenticate(scope: dict) -> JSONResponse | None:
+        """Runs before the body is read: 401 unless the key names a tenant."""
+        if scope.get("path") in PUBLIC_PATHS:
+            return None
+        tenant = keys.tenant(api_key_from(Request(scope)))
+        if tenant is None:
+            return JSONResponse(UNAUTHORIZED, status_code=401)
+        scope.setdefault("state", {})["tenant"] = tenant
+        return None
+
+    return authenticate
 
 
 def create_app(
@@ -401,27 +467,8 @@ def create_app(
     keys = KeyRing(
         api_keys if api_keys is not None else parse_keys(os.environ.get(API_KEYS_ENV, ""))
     )
-    delay_s = network_delay_ms / 1000.0
-
     if index is None:
-        if embedder is None:
-            from infralab.engines.models.encoder import Embedder
-
-            embedder, label = Embedder(variant=variant, provider="cpu", batch_size=32), variant
-        elif embedder == "hash":
-            from infralab.engines.models.standin import HashEmbedder
-
-            embedder, label = HashEmbedder(), "hash"
-        else:
-            label = getattr(embedder, "variant", type(embedder).__name__)
-        index = build_index(
-            corpus_dir=corpus_dir,
-            embedder=embedder,
-            layout=layout,
-            size=chunk_size,
-            overlap=chunk_overlap,
-            label=label,
-        )
+        index = _serving_index(corpus_dir, embedder, variant, layout, chunk_size, chunk_overlap)
     query_embedder = RemoteEmbedder(embed_url) if embed_url else index.embedder
     if generator is None:
         kwargs: dict[str, Any] = {"base_url": llm_url, "max_tokens": max_tokens}
@@ -429,36 +476,17 @@ def create_app(
             kwargs["min_score"] = min_score
         generator = Generator(**kwargs)
     request_log: deque[dict[str, Any]] = deque(maxlen=log_size)
-
     metrics = ServiceMetrics("rag")
     app = FastAPI(title="infralab RAG cloud app", version="1")
     app.state.request_log = request_log
     app.state.index = index
     app.state.metrics = metrics
-
-    def authenticate(scope: dict) -> JSONResponse | None:
-        """Runs before the body is read: 401 unless the key names a tenant."""
-        if scope.get("path") in PUBLIC_PATHS:
-            return None
-        tenant = keys.tenant(api_key_from(Request(scope)))
-        if tenant is None:
-            return JSONResponse(UNAUTHORIZED, status_code=401)
-        scope.setdefault("state", {})["tenant"] = tenant
-        return None
-
-    app.add_middleware(
-        ServiceGuard, max_body_bytes=max_body_bytes, observe=metrics.observe, gate=authenticate
-    )
+    app.add_middleware(ServiceGuard, max_body_bytes=max_body_bytes, observe=metrics.observe,
+                       gate=_tenant_gate(keys))  # fmt: skip
     install_error_handlers(app, routes_hint=ROUTES_HINT)
-    router = rag_router(
-        index,
-        generator,
-        query_embedder,
-        remote_embed=bool(embed_url),
-        delay_s=delay_s,
-        request_log=request_log,
-        metrics=metrics,
-    )
+    router = rag_router(index, generator, query_embedder, remote_embed=bool(embed_url),
+                        delay_s=network_delay_ms / 1000.0, request_log=request_log,
+                        metrics=metrics)  # fmt: skip
     app.include_router(router)
     return app
 

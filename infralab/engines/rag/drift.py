@@ -21,6 +21,7 @@ vector store computes, without building one store per combination.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -135,24 +136,36 @@ def abstention_at(best_answerable: np.ndarray, best_other: np.ndarray, thr: floa
     }
 
 
-def drift_report(
-    questions: Sequence[Any] | None = None,
-    *,
-    tenants: Sequence[str] | None = None,
-    vectors: dict[str, tuple[Any, np.ndarray]] | None = None,
-    threshold: float | None = None,
-) -> dict[str, Any]:
-    """All three measurements on ``questions`` (default: the whole set) restricted to
-    ``tenants``; ``vectors`` may pass prebuilt ``{variant: (chunks, chunk_vectors)}``.
-    ``threshold``: the abstention threshold to hold the drifted questions to; by default
-    it is calibrated on these questions (few unanswerable ones make that unstable).
-    Returns plain data (tables as lists of records) for the benchmark and the lesson."""
-    from infralab.core.assets import cache_dir
-    from infralab.engines.models.encoder import Embedder
-    from infralab.engines.rag.chunking import chunk_documents
+@dataclass
+class _DriftData:
+    """The questions and chunks of one drift run, embedded by both builds (fp32 and int8)."""
+
+    questions: list[Any]
+    chunks: list[Any]
+    c_ten: np.ndarray
+    c_doc: np.ndarray
+    q_ten: list[str]
+    emb: dict[str, Any]
+    cv: dict[str, np.ndarray]
+    qv: dict[str, np.ndarray]
+    ans: np.ndarray
+    a_idx: np.ndarray
+    g_ans: list[list[str]]
+
+    def search(self, qvec: np.ndarray, tenants: Sequence[str], cvec: np.ndarray) -> tuple:
+        """Rank each question's tenant documents by its vectors (:func:`search_docs`)."""
+        return search_docs(qvec, tenants, cvec, self.c_ten, self.c_doc)
+
+    def recall(self, rankings: list[list[str]]) -> float:
+        """Recall@5 over the answerable questions only (the others have no gold document)."""
+        return recall_at([rankings[i] for i in self.a_idx], self.g_ans, 5)
+
+
+def _chosen_questions(
+    questions: Sequence[Any] | None, tenants: Sequence[str] | None
+) -> tuple[list[Any], list[Any]]:
+    """The questions and documents to measure on (default all), cut to ``tenants``."""
     from infralab.engines.rag.corpus import load_documents, load_questions
-    from infralab.engines.rag.evaluate import calibrate_threshold
-    from infralab.engines.rag.vector_store import embed_chunks
 
     docs = load_documents()
     if questions is None:
@@ -165,11 +178,20 @@ def drift_report(
             "no questions to measure drift on.",
             hint="Check the tenants you passed: they must be tenants the questions belong to.",
         )
+    return list(questions), docs
+
+
+def _embedded(
+    questions: list[Any], docs: list[Any], vectors: dict[str, tuple[Any, np.ndarray]] | None
+) -> _DriftData:
+    """Chunk the documents and embed chunks and questions with both builds (cached or given)."""
+    from infralab.core.assets import cache_dir
+    from infralab.engines.models.encoder import Embedder
+    from infralab.engines.rag.chunking import chunk_documents
+    from infralab.engines.rag.vector_store import embed_chunks
+
     chunks = chunk_documents(docs)
-    c_ten = np.array([c.tenant for c in chunks])
-    c_doc = np.array([c.doc_id for c in chunks])
     q_text = [q.question for q in questions]
-    q_ten = [q.tenant for q in questions]
     gold = [list(q.gold_doc_ids) for q in questions]
     emb: dict[str, Any] = {}
     cv: dict[str, np.ndarray] = {}
@@ -182,21 +204,19 @@ def drift_report(
             cv[variant] = embed_chunks(chunks, emb[variant], cache_dir() / "rag", variant)
         qv[variant] = np.asarray(emb[variant].embed(q_text), np.float32)
     ans = np.array([q.answerable for q in questions])
-
-    # consistency: same text, two builds
-    chunk_cos = row_cosine(cv["fp32"], cv["int8"])
-    query_cos = row_cosine(qv["fp32"], qv["int8"])
-    rank = {}
-    best = {}
-    for v in ("fp32", "int8"):
-        rank[v], best[v] = search_docs(qv[v], q_ten, cv[v], c_ten, c_doc)
     a_idx = np.flatnonzero(ans)
-    g_ans = [gold[i] for i in a_idx]
+    return _DriftData(
+        questions, chunks, np.array([c.tenant for c in chunks]),
+        np.array([c.doc_id for c in chunks]), [q.tenant for q in questions],
+        emb, cv, qv, ans, a_idx, [gold[i] for i in a_idx],
+    )  # fmt: skip
 
-    def rec(r: list[list[str]]) -> float:
-        return recall_at([r[i] for i in a_idx], g_ans, 5)
 
-    consistency = {
+def _consistency(m: _DriftData, rank: dict[str, list[list[str]]]) -> dict[str, Any]:
+    """Same text, two builds: how close the vectors are and how much the rankings agree."""
+    chunk_cos = row_cosine(m.cv["fp32"], m.cv["int8"])
+    query_cos = row_cosine(m.qv["fp32"], m.qv["int8"])
+    return {
         "chunk_cosine_mean": float(chunk_cos.mean()),
         "chunk_cosine_min": float(chunk_cos.min()),
         "query_cosine_mean": float(query_cos.mean()),
@@ -205,12 +225,15 @@ def drift_report(
         "top1_same": float(
             np.mean([a[:1] == b[:1] for a, b in zip(rank["fp32"], rank["int8"], strict=True)])
         ),
-        "recall_at_5_fp32": rec(rank["fp32"]),
-        "recall_at_5_int8": rec(rank["int8"]),
+        "recall_at_5_fp32": m.recall(rank["fp32"]),
+        "recall_at_5_int8": m.recall(rank["int8"]),
         "gpu_note": GPU_NOTE,
     }
 
-    # the rebuild rule: query model x index model
+
+def _mixing(m: _DriftData) -> list[dict[str, Any]]:
+    """The rebuild rule: recall for each query model x index model, a rotated 'new model' too."""
+    qv, cv = m.qv, m.cv
     rot = random_rotation(cv["fp32"].shape[1]).astype(np.float32)
     new_q, new_c = qv["fp32"] @ rot, cv["fp32"] @ rot
     combos = [
@@ -223,34 +246,41 @@ def drift_report(
     ]
     mixing = []
     for qm, im, qvec, cvec in combos:
-        r, _ = search_docs(qvec, q_ten, cvec, c_ten, c_doc)
-        mixing.append({"query_model": qm, "index_model": im, "recall_at_5": rec(r)})
+        r, _ = m.search(qvec, m.q_ten, cvec)
+        mixing.append({"query_model": qm, "index_model": im, "recall_at_5": m.recall(r)})
+    return mixing
 
-    # input drift
-    if threshold is None:
-        threshold = calibrate_threshold(best["int8"][ans], best["int8"][~ans])["threshold"]
-    thr = float(threshold)
-    a_qs = [questions[i] for i in a_idx]
-    stripped = [strip_vocabulary(q.question) for q in a_qs]
-    s_vec = np.asarray(emb["int8"].embed(stripped), np.float32)
-    s_rank, s_best = search_docs(s_vec, [q.tenant for q in a_qs], cv["int8"], c_ten, c_doc)
-    all_ten = sorted(set(c_ten.tolist()))
-    if len(all_ten) > 1:  # each question asked to the next tenant in name order
-        other = [all_ten[(all_ten.index(q.tenant) + 1) % len(all_ten)] for q in a_qs]
-        o_best = search_docs(qv["int8"][a_idx], other, cv["int8"], c_ten, c_doc)[1]
-    else:  # one tenant: there is no other tenant to ask, so that row is left out
-        o_best = np.zeros(0)
-    una_best = best["int8"][~ans]
+
+def _other_tenant_best(m: _DriftData, a_qs: list[Any]) -> np.ndarray:
+    """Best cosine when each answerable question is asked to the next tenant in name order."""
+    all_ten = sorted(set(m.c_ten.tolist()))
+    if len(all_ten) <= 1:  # one tenant: there is no other tenant to ask, so that row is left out
+        return np.zeros(0)
+    other = [all_ten[(all_ten.index(q.tenant) + 1) % len(all_ten)] for q in a_qs]
+    return m.search(m.qv["int8"][m.a_idx], other, m.cv["int8"])[1]
+
+
+def _drift_rows(
+    m: _DriftData,
+    rank_int8: list[list[str]],
+    best_int8: np.ndarray,
+    stripped: tuple[list[list[str]], np.ndarray],
+    o_best: np.ndarray,
+    thr: float,
+) -> list[dict[str, Any]]:
+    """Recall and abstention at ``thr`` for questions as written, stripped, and misrouted."""
+    s_rank, s_best = stripped
+    una_best = best_int8[~m.ans]
     drift = [
         {
             "questions": "as written",
-            "recall_at_5": rec(rank["int8"]),
-            "median_best_cosine": float(np.median(best["int8"][ans])),
-            **abstention_at(best["int8"][ans], una_best, thr),
+            "recall_at_5": m.recall(rank_int8),
+            "median_best_cosine": float(np.median(best_int8[m.ans])),
+            **abstention_at(best_int8[m.ans], una_best, thr),
         },
         {
             "questions": "names and codes removed",
-            "recall_at_5": recall_at(s_rank, g_ans, 5),
+            "recall_at_5": recall_at(s_rank, m.g_ans, 5),
             "median_best_cosine": float(np.median(s_best)),
             **abstention_at(s_best, una_best, thr),
         },
@@ -265,14 +295,45 @@ def drift_report(
                 "others_abstained": float(np.mean(o_best < thr)),
             }
         )
-    examples = [
-        {"before": q.question, "after": s}
-        for q, s in zip(a_qs, stripped, strict=True)
-        if s != q.question
-    ][:4]
+    return drift
+
+
+def drift_report(
+    questions: Sequence[Any] | None = None,
+    *,
+    tenants: Sequence[str] | None = None,
+    vectors: dict[str, tuple[Any, np.ndarray]] | None = None,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """All three measurements on ``questions`` (default: the whole set) restricted to
+    ``tenants``; ``vectors`` may pass prebuilt ``{variant: (chunks, chunk_vectors)}``.
+    ``threshold``: the abstention threshold to hold the drifted questions to; by default
+    it is calibrated on these questions (few unanswerable ones make that unstable).
+    Returns plain data (tables as lists of records) for the benchmark and the lesson."""
+    from infralab.engines.rag.evaluate import calibrate_threshold
+
+    m = _embedded(*_chosen_questions(questions, tenants), vectors)
+    rank, best = {}, {}
+    for v in ("fp32", "int8"):
+        rank[v], best[v] = m.search(m.qv[v], m.q_ten, m.cv[v])
+    consistency = _consistency(m, rank)
+    mixing = _mixing(m)
+    # input drift
+    ans = m.ans
+    if threshold is None:
+        threshold = calibrate_threshold(best["int8"][ans], best["int8"][~ans])["threshold"]
+    thr = float(threshold)
+    a_qs = [m.questions[i] for i in m.a_idx]
+    stripped = [strip_vocabulary(q.question) for q in a_qs]
+    s_vec = np.asarray(m.emb["int8"].embed(stripped), np.float32)
+    s_rank, s_best = m.search(s_vec, [q.tenant for q in a_qs], m.cv["int8"])
+    o_best = _other_tenant_best(m, a_qs)
+    drift = _drift_rows(m, rank["int8"], best["int8"], (s_rank, s_best), o_best, thr)
+    examples = [{"before": q.question, "after": s}
+                for q, s in zip(a_qs, stripped, strict=True) if s != q.question][:4]  # fmt: skip
     return {
-        "questions": len(questions),
-        "chunks": len(chunks),
+        "questions": len(m.questions),
+        "chunks": len(m.chunks),
         "threshold": thr,
         "consistency": consistency,
         "mixing": mixing,
@@ -280,7 +341,7 @@ def drift_report(
         "drift_examples": examples,
         "best_cosine": {
             "answerable": best["int8"][ans].round(4).tolist(),
-            "unanswerable": una_best.round(4).tolist(),
+            "unanswerable": best["int8"][~ans].round(4).tolist(),
             "names_removed": s_best.round(4).tolist(),
             "other_tenant": o_best.round(4).tolist(),
         },

@@ -20,6 +20,7 @@ content words (a factoid whose wording is in the document); otherwise pay for th
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +118,46 @@ def abstained_answer(relevance: float, min_score: float) -> dict[str, Any]:
 # --- running the paths over a question set ----------------------------------------------
 
 
+def _retrieve(index: Any, q: Any, *, k: int, mode: str) -> tuple[list[Hit], float, float]:
+    """Embed the question and search once: (hits, best relevance, retrieval time in ms, measured now)."""
+    import numpy as np
+
+    t0 = time.perf_counter()
+    vec = np.asarray(index.embedder.embed([q.question]), dtype=np.float32)[0]
+    hits = index.search(q.tenant, q.question, vec, mode=mode, k=k)
+    relevance = index.relevance(q.tenant, vec)
+    return hits, relevance, (time.perf_counter() - t0) * 1e3
+
+
+def _extractive_answer(
+    question: str, hits: list[Hit], relevance: float, min_score: float
+) -> tuple[str, Extract | None, dict[str, Any], float]:
+    """Route the question, then answer it extractively (or abstain): (route, extract, body, ms)."""
+    t1 = time.perf_counter()
+    decision, ex = route(question, hits, relevance, min_score=min_score)
+    if decision == "abstain":
+        body = abstained_answer(relevance, min_score)
+    else:
+        body = (ex or extract(question, hits)).to_dict()
+    return decision, ex, body, (time.perf_counter() - t1) * 1e3
+
+
+def _llm_row(
+    generator: Any, question: str, hits: list[Hit], relevance: float, retrieval_ms: float
+) -> dict[str, Any]:
+    """The local LLM's answer on the same hits, timed now, with the tokens it used."""
+    t2 = time.perf_counter()
+    ans = generator.answer(question, hits, relevance)
+    return {
+        "path": "local_llm",
+        "body": ans.to_dict(),
+        "retrieval_ms": retrieval_ms,
+        "answer_ms": (time.perf_counter() - t2) * 1e3,
+        "prompt_tokens": ans.usage.get("prompt_tokens", 0),
+        "completion_tokens": ans.usage.get("completion_tokens", 0),
+    }
+
+
 def run_paths(
     index: Any,
     questions: Sequence[Any],
@@ -133,25 +174,14 @@ def run_paths(
     with the answer body, its retrieval and answer time (measured now, ms), and tokens.
 
     Retrieval is done once per question and shared by both paths, as a router would."""
-    import time
-
-    import numpy as np
     from tqdm.auto import tqdm
 
     rows: list[dict[str, Any]] = []
     for q in tqdm(list(questions), desc="answering", leave=False, disable=not progress):
-        t0 = time.perf_counter()
-        vec = np.asarray(index.embedder.embed([q.question]), dtype=np.float32)[0]
-        hits = index.search(q.tenant, q.question, vec, mode=mode, k=k)
-        relevance = index.relevance(q.tenant, vec)
-        retrieval_ms = (time.perf_counter() - t0) * 1e3
-        t1 = time.perf_counter()
-        decision, ex = route(q.question, hits, relevance, min_score=min_score)
-        if decision == "abstain":
-            ext_body = abstained_answer(relevance, min_score)
-        else:
-            ext_body = (ex or extract(q.question, hits)).to_dict()
-        extract_ms = (time.perf_counter() - t1) * 1e3
+        hits, relevance, retrieval_ms = _retrieve(index, q, k=k, mode=mode)
+        decision, ex, ext_body, extract_ms = _extractive_answer(
+            q.question, hits, relevance, min_score
+        )
         base = {
             "qid": q.qid,
             "tenant": q.tenant,
@@ -171,19 +201,7 @@ def run_paths(
             }
         )
         if generator is not None and (llm_qids is None or q.qid in llm_qids):
-            t2 = time.perf_counter()
-            ans = generator.answer(q.question, hits, relevance)
-            rows.append(
-                base
-                | {
-                    "path": "local_llm",
-                    "body": ans.to_dict(),
-                    "retrieval_ms": retrieval_ms,
-                    "answer_ms": (time.perf_counter() - t2) * 1e3,
-                    "prompt_tokens": ans.usage.get("prompt_tokens", 0),
-                    "completion_tokens": ans.usage.get("completion_tokens", 0),
-                }
-            )
+            rows.append(base | _llm_row(generator, q.question, hits, relevance, retrieval_ms))
     return rows
 
 

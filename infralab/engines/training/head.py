@@ -136,6 +136,58 @@ def _check_data(X: np.ndarray, y: np.ndarray, n_classes: int) -> None:
         raise TrainingError(f"labels must be 0..{n_classes - 1}; got {y.min()}..{y.max()}.")
 
 
+def _adam_step(state: HeadState, c: HeadConfig, gW: np.ndarray, gb: np.ndarray) -> None:
+    """One Adam update of weights and bias in place, with bias-corrected moments."""
+    state.step += 1
+    for param, g, m, v in (
+        (state.W, gW, state.mW, state.vW),
+        (state.b, gb, state.mb, state.vb),
+    ):
+        m *= c.beta1
+        m += (1 - c.beta1) * g
+        v *= c.beta2
+        v += (1 - c.beta2) * g * g
+        mhat = m / (1 - c.beta1**state.step)
+        vhat = v / (1 - c.beta2**state.step)
+        param -= c.lr * mhat / (np.sqrt(vhat) + c.eps)
+
+
+def _train_epoch(state: HeadState, X: np.ndarray, y: np.ndarray, c: HeadConfig, epoch: int) -> None:
+    """One pass over the data in a shuffled order that depends only on seed and epoch (so a resume repeats it)."""
+    t0 = time.perf_counter()
+    n = len(X)
+    order = np.random.default_rng([c.seed, epoch]).permutation(n)
+    for start in range(0, n, c.batch_size):
+        idx = order[start : start + c.batch_size]
+        xb, yb = X[idx], y[idx]
+        p = softmax(xb @ state.W + state.b)
+        p[np.arange(len(yb)), yb] -= 1.0
+        p /= len(yb)
+        gW = xb.T @ p + c.weight_decay * state.W
+        gb = p.sum(axis=0)
+        _adam_step(state, c, gW, gb)
+        state.examples_seen += len(idx)
+    state.train_seconds += time.perf_counter() - t0
+    state.epoch = epoch + 1
+
+
+def _record_epoch(
+    state: HeadState,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+) -> None:
+    """Append the epoch's train (and validation) loss and accuracy to the learning curve."""
+    row = {"epoch": float(state.epoch)}
+    row["train_loss"], row["train_accuracy"] = loss_and_accuracy(state, X, y)
+    if X_val is not None and y_val is not None:
+        row["val_loss"], row["val_accuracy"] = loss_and_accuracy(
+            state, np.asarray(X_val, dtype=np.float64), np.asarray(y_val)
+        )
+    state.history.append(row)
+
+
 def train(
     X: np.ndarray,
     y: np.ndarray,
@@ -172,40 +224,9 @@ def train(
         from tqdm.auto import tqdm
 
         epochs = tqdm(epochs, desc="training the head", unit="epoch")
-    n = len(X)
     for epoch in epochs:
-        t0 = time.perf_counter()
-        order = np.random.default_rng([c.seed, epoch]).permutation(n)
-        for start in range(0, n, c.batch_size):
-            idx = order[start : start + c.batch_size]
-            xb, yb = X[idx], y[idx]
-            p = softmax(xb @ state.W + state.b)
-            p[np.arange(len(yb)), yb] -= 1.0
-            p /= len(yb)
-            gW = xb.T @ p + c.weight_decay * state.W
-            gb = p.sum(axis=0)
-            state.step += 1
-            for param, g, m, v in (
-                (state.W, gW, state.mW, state.vW),
-                (state.b, gb, state.mb, state.vb),
-            ):
-                m *= c.beta1
-                m += (1 - c.beta1) * g
-                v *= c.beta2
-                v += (1 - c.beta2) * g * g
-                mhat = m / (1 - c.beta1**state.step)
-                vhat = v / (1 - c.beta2**state.step)
-                param -= c.lr * mhat / (np.sqrt(vhat) + c.eps)
-            state.examples_seen += len(idx)
-        state.train_seconds += time.perf_counter() - t0
-        state.epoch = epoch + 1
-        row = {"epoch": float(state.epoch)}
-        row["train_loss"], row["train_accuracy"] = loss_and_accuracy(state, X, y)
-        if X_val is not None and y_val is not None:
-            row["val_loss"], row["val_accuracy"] = loss_and_accuracy(
-                state, np.asarray(X_val, dtype=np.float64), np.asarray(y_val)
-            )
-        state.history.append(row)
+        _train_epoch(state, X, y, c, epoch)
+        _record_epoch(state, X, y, X_val, y_val)
         if checkpoint_dir is not None:
             save_checkpoint(state, config, Path(checkpoint_dir) / f"epoch_{state.epoch:03d}.npz")
     return state
