@@ -22,8 +22,9 @@ RULES = ("C901", "PLR0912", "PLR0915")
 # Recorded on 2026-12-06, when the rules were turned on: 57 (file, rule) entries covering 63
 # offences (a function over two limits counts twice). Lower these when you split a function.
 # 53 and 58 since serving/chat.py and serving/orchestrate.py were split (4 entries, 5 offences).
-RECORDED_ENTRIES = 53
-RECORDED_OFFENCES = 58
+# 41 and 46 since issue #29's long tooling functions were split (12 entries, 12 offences).
+RECORDED_ENTRIES = 41
+RECORDED_OFFENCES = 46
 
 
 def _listed() -> set[tuple[str, str]]:
