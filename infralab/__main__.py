@@ -185,7 +185,15 @@ def _grade(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infralab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    # The order of these calls is the order of the commands in --help.
+    _add_machine_commands(sub)
+    _add_course_commands(sub)
+    _add_class_commands(sub)
+    return parser
 
+
+def _add_machine_commands(sub: argparse._SubParsersAction) -> None:
+    """doctor, fetch, build-models, bench, serve: what runs on the student's machine."""
     p = sub.add_parser("doctor", help="what this machine has and what the kit can use")
     p.add_argument("--quick", action="store_true", help="skip creating a test session per provider")
     p.set_defaults(func=_doctor)
@@ -214,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_serve)
 
+
+def _add_course_commands(sub: argparse._SubParsersAction) -> None:
+    """build-labs, release, slides, speaker-notes, preflight, report-notebooks: course upkeep."""
     p = sub.add_parser("build-labs", help="student labs and notebook headers from one source")
     p.add_argument("--check", action="store_true", help="fail if anything is out of step")
     p.set_defaults(func=_build_labs)
@@ -252,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="artifacts/notebook_report.csv")
     p.set_defaults(func=_report)
 
+
+def _add_class_commands(sub: argparse._SubParsersAction) -> None:
+    """share, collector, grade: the class's shared measurements and grading."""
     p = sub.add_parser("share", help="send your saved measurements to your class's collector")
     p.add_argument("--url", help="the collector (or env INFRALAB_CLASS_URL)")
     p.add_argument("--token", help="the class join token (or env INFRALAB_CLASS_TOKEN)")
@@ -275,7 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(func=_grade)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

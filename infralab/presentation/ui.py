@@ -32,11 +32,34 @@ def decision_explorer(sc: Scenario | str = "legal", inputs: dict[str, Input] | N
     :class:`Decision` (so code, and tests, can read what the widgets show).
     """
     import ipywidgets as w
-    import pandas as pd
-    from IPython.display import Markdown, display
 
     base = scenario(sc) if isinstance(sc, str) else sc
     inputs = gather_inputs() if inputs is None else inputs
+    volume, demand, team, secret = _explorer_controls(base)
+    out = w.Output()
+    box = w.VBox([w.HBox([volume, demand]), w.HBox([team, secret]), out])
+
+    def redraw(_: Any = None) -> None:
+        current = replace(
+            base.with_traffic(volume.value),
+            demand=demand.value,
+            ml_engineers=team.value,
+            sensitive_data=secret.value,
+        )
+        d = decide(current, inputs)
+        box.decision = d
+        _show_decision(out, d, volume.value)
+
+    for control in (volume, demand, team, secret):
+        control.observe(redraw, names="value")
+    redraw()
+    return box
+
+
+def _explorer_controls(base: Scenario) -> tuple[Any, Any, Any, Any]:
+    """The volume, demand, team and confidentiality widgets, set to the scenario's values."""
+    import ipywidgets as w
+
     volume = w.FloatLogSlider(
         value=base.workload.requests_per_day,
         base=10,
@@ -59,35 +82,26 @@ def decision_explorer(sc: Scenario | str = "legal", inputs: dict[str, Input] | N
         style={"description_width": "initial"},
     )
     secret = w.Checkbox(value=base.sensitive_data, description="confidential data")
-    out = w.Output()
-    box = w.VBox([w.HBox([volume, demand]), w.HBox([team, secret]), out])
+    return volume, demand, team, secret
 
-    def redraw(_: Any = None) -> None:
-        current = replace(
-            base.with_traffic(volume.value),
-            demand=demand.value,
-            ml_engineers=team.value,
-            sensitive_data=secret.value,
-        )
-        d = decide(current, inputs)
-        box.decision = d
-        table = pd.DataFrame([b.as_row() for b in d.bills])[
-            ["option", "monthly_usd", "usd_per_1k_requests", "utilization", "meets_latency"]
-        ]
-        out.clear_output(wait=True)
-        with out:
-            display(
-                Markdown(
-                    f"**{d.recommendation}**: LLM inference on **{d.inference_on}** "
-                    f"({money(d.chosen.monthly_usd)}/month at {volume.value:,.0f} requests/day)"
-                )
+
+def _show_decision(out: Any, d: Any, requests_per_day: float) -> None:
+    """Replace ``out``'s content with the recommendation and the bill of every option."""
+    import pandas as pd
+    from IPython.display import Markdown, display
+
+    table = pd.DataFrame([b.as_row() for b in d.bills])[
+        ["option", "monthly_usd", "usd_per_1k_requests", "utilization", "meets_latency"]
+    ]
+    out.clear_output(wait=True)
+    with out:
+        display(
+            Markdown(
+                f"**{d.recommendation}**: LLM inference on **{d.inference_on}** "
+                f"({money(d.chosen.monthly_usd)}/month at {requests_per_day:,.0f} requests/day)"
             )
-            display(table.round(3))
-
-    for control in (volume, demand, team, secret):
-        control.observe(redraw, names="value")
-    redraw()
-    return box
+        )
+        display(table.round(3))
 
 
 def landscape_widget(df: pd.DataFrame | None = None) -> Any:

@@ -165,6 +165,18 @@ def doctor_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("cpu vector units", report["cpu_vector_isa"]),
         ("ram", f"{report['ram_gb']} GB ({report['ram_source']})"),
     ]
+    rows += _gpu_rows(report)
+    rows += _onnxruntime_rows(report)
+    rows.append(("cache", report["cache_dir"]))
+    rows += _asset_rows(report)
+    rows += _built_model_rows(report)
+    rows += _housekeeping_rows(report)
+    return rows
+
+
+def _gpu_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """One row per GPU nvidia-smi lists, or one saying none was found."""
+    rows: list[tuple[str, str]] = []
     gpus = report.get("gpus") or []
     if gpus:
         for i, gpu in enumerate(gpus):
@@ -177,6 +189,12 @@ def doctor_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             )
     else:
         rows.append(("gpu", "none found (no nvidia-smi or no NVIDIA GPU)"))
+    return rows
+
+
+def _onnxruntime_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The ONNX Runtime build, its providers and whether each one works here."""
+    rows: list[tuple[str, str]] = []
     if report.get("onnxruntime"):
         pkgs = ", ".join(f"{k} {v}" for k, v in report.get("onnxruntime_packages", {}).items())
         rows.append(("onnxruntime", f"{report['onnxruntime']} ({pkgs})"))
@@ -190,7 +208,12 @@ def doctor_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append(("provider in use", str(report["provider_in_use"])))
     else:
         rows.append(("onnxruntime", "not importable"))
-    rows.append(("cache", report["cache_dir"]))
+    return rows
+
+
+def _asset_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each pinned asset: verified or not fetched yet, with its size and source."""
+    rows: list[tuple[str, str]] = []
     for asset in report["assets"]:
         state = "verified" if asset["verified"] else "not fetched yet"
         rows.append(
@@ -199,6 +222,12 @@ def doctor_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{state} ({asset['package']}, {asset['size_mb']} MB, {asset['source']})",
             )
         )
+    return rows
+
+
+def _built_model_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The built models checked against their manifests; a row per damaged one."""
+    rows: list[tuple[str, str]] = []
     built = report.get("built_models")
     if built is not None:
         counts = {
@@ -216,6 +245,12 @@ def doctor_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             for r in built:  # stale ones are named in the warning; damaged ones get a row
                 if r["state"] == "damaged":
                     rows.append((f"  {r['model']} {r['variant']}", f"{r['state']}: {r['reason']}"))
+    return rows
+
+
+def _housekeeping_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """Lesson 08's Ray footprint and the orphan servers the doctor stopped."""
+    rows: list[tuple[str, str]] = []
     if "lesson_08_ray" in report:
         rows.append(("lesson 08 (Ray)", report["lesson_08_ray"]))
     if "orphans_stopped" in report:

@@ -34,6 +34,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,8 +297,6 @@ def run_submission(
     root: Path = REPO_ROOT,
 ) -> list[dict[str, Any]]:
     """Run one notebook in its sandbox, each graded check right after the cell that calls it."""
-    from infralab.tooling.checks import grading_mode
-    from infralab.tooling.grading.remote import KernelSession
     from infralab.tooling.grading.sandbox import Limits, sandboxed_kernel
 
     module = importlib.import_module(f"infralab.tooling.checks.lab{sub.lab}")
@@ -318,44 +317,18 @@ def run_submission(
         ) as (km, client, watch):
             import nbformat
 
+            from infralab.tooling.grading.remote import KernelSession
+
             nbformat.write(nb, str(scratch / "work" / sub.path.name))
             kernel = KernelSession(client, km.is_alive, km.interrupt_kernel)
             kernel.deadline = t0 + timeout_s
-            pending = list(calls)
-
-            def grade_now(call: CheckCall) -> None:
-                fn = getattr(module, call.name)
-
-                def run() -> Any:
-                    if not kernel.install():
-                        from infralab.tooling.grading.remote import KernelGone
-
-                        raise KernelGone("KernelDied", "the kernel stopped before this check")
-                    args, kwargs = _arguments(kernel, call, scratch)
-                    with grading_mode():
-                        return fn(*args, **kwargs)
-
-                rows.append(_check_row(call.name, int(fn.points), run))
-
-            for cell in nb.cells:
-                if cell.cell_type != "code" or not cell.source.strip():
-                    continue
-                status, _ = kernel.execute(cell.source, timeout=kernel.remaining())
-                if status in ("timeout", "dead"):
-                    break
-                for call in list(pending):
-                    if re.search(rf"\b{call.name}\s*\(", cell.source):
-                        grade_now(call)
-                        pending.remove(call)
+            grade_now = _check_runner(module, kernel, scratch, rows)
+            pending = _run_cells(nb, kernel, list(calls), grade_now)
             for call in pending:  # checks the student never called: graded at the end
                 if km.is_alive() and kernel.remaining() > 0:
                     grade_now(call)
             if km.is_alive() and kernel.remaining() > 0:
-                namespace = StudentNamespace(kernel)
-                for name, points, fn in _hidden_checks(extra):
-                    rows.append(_check_row(name, points, lambda f=fn: f(namespace)))
-                if kernel.install():
-                    sub.free_text.update(_free_text_values(kernel, sub.lab))
+                _hidden_checks_and_free_text(sub, kernel, extra, rows)
             sub.status = watch.reason or ("kernel died" if not km.is_alive() else "ok")
             if sub.status == "ok" and kernel.remaining() <= 0:
                 sub.status = "time limit"
@@ -363,6 +336,58 @@ def run_submission(
         sub.seconds = time.monotonic() - t0
         shutil.rmtree(scratch, ignore_errors=True)
     return rows
+
+
+def _check_runner(
+    module: Any, kernel: Any, scratch: Path, rows: list[dict[str, Any]]
+) -> Callable[[CheckCall], None]:
+    """A function that grades one check call in the grader, on values copied out of the kernel."""
+    from infralab.tooling.checks import grading_mode
+
+    def grade_now(call: CheckCall) -> None:
+        fn = getattr(module, call.name)
+
+        def run() -> Any:
+            if not kernel.install():
+                from infralab.tooling.grading.remote import KernelGone
+
+                raise KernelGone("KernelDied", "the kernel stopped before this check")
+            args, kwargs = _arguments(kernel, call, scratch)
+            with grading_mode():
+                return fn(*args, **kwargs)
+
+        rows.append(_check_row(call.name, int(fn.points), run))
+
+    return grade_now
+
+
+def _run_cells(
+    nb: Any, kernel: Any, pending: list[CheckCall], grade_now: Callable[[CheckCall], None]
+) -> list[CheckCall]:
+    """Run the code cells in order, grading each check after the cell that calls it; the
+    checks never called are left in ``pending``, which is returned."""
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        status, _ = kernel.execute(cell.source, timeout=kernel.remaining())
+        if status in ("timeout", "dead"):
+            break
+        for call in list(pending):
+            if re.search(rf"\b{call.name}\s*\(", cell.source):
+                grade_now(call)
+                pending.remove(call)
+    return pending
+
+
+def _hidden_checks_and_free_text(
+    sub: Submission, kernel: Any, extra: list[Path], rows: list[dict[str, Any]]
+) -> None:
+    """The instructor's hidden checks on the student's namespace, then the free-text answers."""
+    namespace = StudentNamespace(kernel)
+    for name, points, fn in _hidden_checks(extra):
+        rows.append(_check_row(name, points, lambda f=fn: f(namespace)))
+    if kernel.install():
+        sub.free_text.update(_free_text_values(kernel, sub.lab))
 
 
 def _free_text_values(kernel: Any, lab: str) -> dict[str, str]:
@@ -438,8 +463,6 @@ def grade(
     ``sandbox``: "require" (refuse without bubblewrap), "auto" (use it when it works) or
     "off" (scratch folder and process-tree limits only; the notebook can read the repo).
     """
-    from tqdm.auto import tqdm
-
     from infralab.tooling.grading.sandbox import SandboxError, bubblewrap_works
 
     require_solutions(GRADE_COMMAND, root)  # before any folder is made: say so at once
@@ -466,6 +489,15 @@ def grade(
     if jobs < 1:
         raise GradeError(f"--jobs {jobs}: give 1 or more")
     settings = (extra_dir, timeout_s, memory_mb, hide, use_bwrap, root)
+    _grade_all(subs, settings, jobs=jobs, progress=progress)
+    _write_outputs(subs, out_dir, rubric)
+    return subs
+
+
+def _grade_all(subs: list[Submission], settings: tuple, *, jobs: int, progress: bool) -> None:
+    """Grade each submission in place: in this process, or one spawned grader per job."""
+    from tqdm.auto import tqdm
+
     bar = tqdm(total=len(subs), desc="grading", unit="notebook", disable=not progress)
     if jobs == 1:
         for sub in subs:
@@ -481,12 +513,15 @@ def grade(
                 subs[i] = future.result()
                 bar.update()
     bar.close()
+
+
+def _write_outputs(subs: list[Submission], out_dir: Path, rubric: Path | None) -> None:
+    """Feedback per student, then the gradebook and rubric sheet (with any filled rubric)."""
     for sub in subs:
         _write_feedback(sub, out_dir / "feedback" / f"{sub.student}.md")
     scores = read_rubric(rubric) if rubric is not None else {}
     write_gradebook(subs, out_dir, scores)
     write_rubric_sheet(subs, out_dir / "rubric.csv", scores)
-    return subs
 
 
 def _graded(sub: Submission, settings: tuple) -> Submission:

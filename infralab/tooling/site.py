@@ -536,11 +536,6 @@ def build(
     prices what 02-04 measured in the same build, as it would for a student (a reused lesson
     puts the results its run saved into that folder).
     """
-    import nbformat
-    from tqdm.auto import tqdm
-
-    from infralab.tooling import executed as executed_copies
-
     root = Path(root).resolve()
     out = Path(out_dir)
     if not out.is_absolute():
@@ -551,31 +546,70 @@ def build(
     pages = [Page(source=s.relative_to(root)) for s in sources]
     executed = out / EXECUTED
     if execute_notebooks:
-        results = out / "_results"
-        saved = os.environ.get("INFRALAB_RESULTS")
-        os.environ["INFRALAB_RESULTS"] = str(results)
-        folder = Path(executed_from) if executed_from else executed_copies.executed_dir(root)
-        kit = executed_copies.kit_sha256() if reuse else ""
-        try:
-            for page, src in zip(
-                tqdm(pages, desc="execute", unit="notebook"), sources, strict=True
-            ):
-                found = executed_copies.lookup(src, root, folder, kit) if reuse else None
-                if found is not None and found.fresh:
-                    target = executed / page.source
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    nbformat.write(found.nb, str(target))
-                    executed_copies.write_results(found.nb, results)
-                    tqdm.write(f"site: {page.source}: rendered from {found.copy_path} (not run)")
-                    continue
-                why = found.reason if found is not None else "reuse turned off"
-                tqdm.write(f"site: {page.source}: executing ({why})")
-                page.wall_s, page.error = execute(src, executed / page.source)
-        finally:
-            if saved is None:
-                os.environ.pop("INFRALAB_RESULTS", None)
-            else:
-                os.environ["INFRALAB_RESULTS"] = saved
+        _execute_all(pages, sources, out, root, executed_from, reuse)
+    notebooks = _read_executed(pages, executed)
+    write_static(out)
+    _render_pages(notebooks, pages, root, out)
+    render_index(pages, out, _built_on())
+    _write_timings(pages, out)
+    return pages
+
+
+def _execute_all(
+    pages: list[Page],
+    sources: list[Path],
+    out: Path,
+    root: Path,
+    executed_from: Path | str | None,
+    reuse: bool,
+) -> None:
+    """Run (or reuse) every notebook in order with one results folder, restored afterwards."""
+    from tqdm.auto import tqdm
+
+    from infralab.tooling import executed as executed_copies
+
+    executed = out / EXECUTED
+    results = out / "_results"
+    saved = os.environ.get("INFRALAB_RESULTS")
+    os.environ["INFRALAB_RESULTS"] = str(results)
+    folder = Path(executed_from) if executed_from else executed_copies.executed_dir(root)
+    kit = executed_copies.kit_sha256() if reuse else ""
+    try:
+        for page, src in zip(tqdm(pages, desc="execute", unit="notebook"), sources, strict=True):
+            found = executed_copies.lookup(src, root, folder, kit) if reuse else None
+            if found is not None and found.fresh:
+                _reuse_copy(found, page, executed, results)
+                continue
+            why = found.reason if found is not None else "reuse turned off"
+            tqdm.write(f"site: {page.source}: executing ({why})")
+            page.wall_s, page.error = execute(src, executed / page.source)
+    finally:
+        if saved is None:
+            os.environ.pop("INFRALAB_RESULTS", None)
+        else:
+            os.environ["INFRALAB_RESULTS"] = saved
+
+
+def _reuse_copy(found: Any, page: Page, executed: Path, results: Path) -> None:
+    """Take the notebook tests' fresh run of a page, and the results that run saved."""
+    import nbformat
+    from tqdm.auto import tqdm
+
+    from infralab.tooling import executed as executed_copies
+
+    target = executed / page.source
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(found.nb, str(target))
+    executed_copies.write_results(found.nb, results)
+    tqdm.write(f"site: {page.source}: rendered from {found.copy_path} (not run)")
+
+
+def _read_executed(pages: list[Page], executed: Path) -> list[Any]:
+    """The executed copy of every page, with its time, error, title and who executed it."""
+    import nbformat
+
+    from infralab.tooling import executed as executed_copies
+
     notebooks = []
     for page in pages:
         path = executed / page.source
@@ -592,26 +626,38 @@ def build(
         by = nb.metadata.get(executed_copies.META_KEY, {}).get("executed_by", "make site")
         page.extra["executed_by"] = by
         notebooks.append(nb)
-    write_static(out)
+    return notebooks
+
+
+def _render_pages(notebooks: list[Any], pages: list[Page], root: Path, out: Path) -> None:
+    """Each notebook as a static page: charts and widgets frozen, links pointing at pages."""
+    from tqdm.auto import tqdm
+
     for index, nb in enumerate(tqdm(notebooks, desc="render", unit="page")):
         nb = copy.deepcopy(nb)
         pages[index].charts, pages[index].widgets = staticize(nb)
         rewrite_links(nb, pages[index], pages, root, out)
         render_page(nb, pages, index, out)
+
+
+def _built_on() -> str:
+    """When and on which machine the site was built, for the index page."""
     from infralab.core import env
 
     gpus = ", ".join(g.get("name", "?") for g in env.gpu_info()) or "no GPU"
-    built = (
+    return (
         f"{time.strftime('%Y-%m-%d %H:%M %Z')} on {html.escape(env.cpu_model())}, "
         f"{env.usable_cores()} usable cores, {gpus}"
     )
-    render_index(pages, out, built)
+
+
+def _write_timings(pages: list[Page], out: Path) -> None:
+    """timings.csv: wall time, charts, widgets and error per notebook."""
     with (out / "timings.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["notebook", "wall_s", "charts", "widgets", "error"])
         for p in pages:
             writer.writerow([p.source.as_posix(), p.wall_s, p.charts, p.widgets, p.error])
-    return pages
 
 
 def main(argv: list[str] | None = None) -> int:

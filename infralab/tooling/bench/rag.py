@@ -26,30 +26,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Benchmark the whole pipeline: retrieval quality, per-stage latency through the cloud
     app with the kit's LLM server, and the placement bill. ``--record`` writes the kit's
     recorded reference (datasets/benchmarks/rag.json) instead of the student's results."""
-    import argparse
-    import datetime as dt
-    import json
-    import platform
-    from importlib.metadata import version
-
-    from fastapi.testclient import TestClient
-
     from infralab.core.assets import cache_dir
-    from infralab.core.results import detail_of, machine, save, write_recorded
+    from infralab.core.results import detail_of, save, write_recorded
     from infralab.engines.models.encoder import Embedder
-    from infralab.engines.rag.answer import Generator
-    from infralab.engines.rag.cloud_app import ask_many, create_app
     from infralab.engines.rag.corpus import load_documents, load_questions
-    from infralab.engines.serving.launcher import launch
 
-    parser = argparse.ArgumentParser(prog="python -m infralab bench rag")
-    parser.add_argument("--generate", type=int, default=10, help="questions answered by the LLM")
-    parser.add_argument("--retrieve", type=int, default=60, help="retrieval-only questions")
-    parser.add_argument("--delay-ms", type=float, default=20.0, help="injected network delay")
-    parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--record", action="store_true", help="write datasets/benchmarks/rag.json")
-    args = parser.parse_args(list(argv or []))
-
+    args = _parse_args(argv)
     docs = load_documents()
     questions = load_questions(documents=docs)
     embedder = Embedder(variant="int8", provider="cpu", batch_size=32)
@@ -62,36 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     abstain = calibrate_threshold(
         first[first.answerable].best_cosine, first[~first.answerable].best_cosine
     )
-    keys = {"bench-saas": "saas", "bench-law": "lawfirm", "bench-web3": "web3"}
-    by_key = {
-        k: [q.question for q in questions if q.tenant == t and q.answerable]
-        for k, t in keys.items()
-    }
-    with launch(
-        "infralab.engines.serving.chat:create_chat_app", factory_kwargs={"variant": "q4"}
-    ) as llm:
-        gen = Generator(
-            base_url=llm.url + "/v1", max_tokens=args.max_tokens, min_score=abstain["threshold"]
-        )
-        app = create_app(keys, index=index, generator=gen, network_delay_ms=args.delay_ms)
-        with TestClient(app) as client:
-            answered: list[dict[str, Any]] = []
-            retrieved: list[dict[str, Any]] = []
-            for i, key in enumerate(keys):
-                n_gen = args.generate // len(keys) + (i < args.generate % len(keys))
-                answered += ask_many(client, key, by_key[key][:n_gen])
-                retrieved += ask_many(
-                    client,
-                    key,
-                    by_key[key][n_gen : n_gen + args.retrieve // len(keys)],
-                    generate=False,
-                )
-            llm_cold = {k: v for k, v in llm.cold_start.items() if isinstance(v, float)}
-    timings = [a["timings_ms"] for a in answered] + [
-        {k: v for k, v in a["timings_ms"].items() if k in ("embed_query", "search")}
-        for a in retrieved
-    ]
-    stages = stage_percentiles(timings)
+    answered, retrieved, llm_cold = _ask_through_app(args, index, questions, abstain["threshold"])
+    stages = stage_percentiles(_stage_timings(answered, retrieved))
     stage_ms = stages["p50_ms"].to_dict()
     gpu_ms, gpu_note = gpu_estimate(answered)
     costs = placement_costs(stage_ms, gpu="H200", utilization=0.3, gpu_ms=gpu_ms, gpu_note=gpu_note)
@@ -106,6 +60,89 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "abstention": abstain,
         "stage_ms": stages.to_dict(orient="index"),
+        **_answer_counts(answered),
+        "network_delay_ms": args.delay_ms,
+        "llm_cold_start_s": llm_cold,
+        "gpu_generate_ms": gpu_ms.get("generate"),
+        "gpu_generate_note": gpu_note,
+        "mean_usage": mean_usage(answered),
+        **_placement_data(costs, plan),
+        "chunks": len(index.chunks),
+        "documents": len(docs),
+    }
+    out = _envelope(args.record, data)
+    typed = typed_record(out)  # the typed record lessons and readers use
+    if args.record:
+        path = write_recorded("rag", typed, detail_of(typed, out, ("mean_usage",)))
+    else:  # the student's run: the same typed record lesson 06 saves
+        path = save(typed)
+    _print_tables(summary, stages, plan)
+    print(f"wrote {path}")
+    return 0
+
+
+def _parse_args(argv: Sequence[str] | None) -> Any:
+    """The command line of ``python -m infralab bench rag``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m infralab bench rag")
+    parser.add_argument("--generate", type=int, default=10, help="questions answered by the LLM")
+    parser.add_argument("--retrieve", type=int, default=60, help="retrieval-only questions")
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="injected network delay")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--record", action="store_true", help="write datasets/benchmarks/rag.json")
+    return parser.parse_args(list(argv or []))
+
+
+def _ask_through_app(
+    args: Any, index: RagIndex, questions: Sequence[Any], threshold: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
+    """Questions through the cloud app with the LLM server: answered, retrieved, cold start."""
+    from fastapi.testclient import TestClient
+
+    from infralab.engines.rag.answer import Generator
+    from infralab.engines.rag.cloud_app import ask_many, create_app
+    from infralab.engines.serving.launcher import launch
+
+    keys = {"bench-saas": "saas", "bench-law": "lawfirm", "bench-web3": "web3"}
+    by_key = {
+        k: [q.question for q in questions if q.tenant == t and q.answerable]
+        for k, t in keys.items()
+    }
+    with launch(
+        "infralab.engines.serving.chat:create_chat_app", factory_kwargs={"variant": "q4"}
+    ) as llm:
+        gen = Generator(base_url=llm.url + "/v1", max_tokens=args.max_tokens, min_score=threshold)
+        app = create_app(keys, index=index, generator=gen, network_delay_ms=args.delay_ms)
+        with TestClient(app) as client:
+            answered: list[dict[str, Any]] = []
+            retrieved: list[dict[str, Any]] = []
+            for i, key in enumerate(keys):
+                n_gen = args.generate // len(keys) + (i < args.generate % len(keys))
+                answered += ask_many(client, key, by_key[key][:n_gen])
+                retrieved += ask_many(
+                    client,
+                    key,
+                    by_key[key][n_gen : n_gen + args.retrieve // len(keys)],
+                    generate=False,
+                )
+            llm_cold = {k: v for k, v in llm.cold_start.items() if isinstance(v, float)}
+    return answered, retrieved, llm_cold
+
+
+def _stage_timings(
+    answered: list[dict[str, Any]], retrieved: list[dict[str, Any]]
+) -> list[dict[str, float]]:
+    """Per-request stage times: all stages when answered, retrieval's only when retrieved."""
+    return [a["timings_ms"] for a in answered] + [
+        {k: v for k, v in a["timings_ms"].items() if k in ("embed_query", "search")}
+        for a in retrieved
+    ]
+
+
+def _answer_counts(answered: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the generated answers did: citations, abstentions, blocks and a few samples."""
+    return {
         "cited_by_model": sum(a["cited_by_model"] for a in answered),
         "answers_with_citations": sum(bool(a["citations"]) for a in answered),
         "answered": len(answered),
@@ -114,18 +151,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sample_answers": [
             {"answer": a["answer"], "citations": a["citations"]} for a in answered[:3]
         ],
-        "network_delay_ms": args.delay_ms,
-        "llm_cold_start_s": llm_cold,
-        "gpu_generate_ms": gpu_ms.get("generate"),
-        "gpu_generate_note": gpu_note,
-        "mean_usage": mean_usage(answered),
+    }
+
+
+def _placement_data(costs: Any, plan: Any) -> dict[str, Any]:
+    """The placement bill as JSON-ready fields: costs, their price sources and the plan."""
+    import json
+
+    return {
         "placement_costs": json.loads(costs.to_json(orient="index")),
         "placement_prices": dict(costs.attrs),
         "placements": plan.to_dict(orient="index"),
-        "chunks": len(index.chunks),
-        "documents": len(docs),
     }
-    out = {
+
+
+def _envelope(record: bool, data: dict[str, Any]) -> dict[str, Any]:
+    """The run's data with when, where, which versions and which command measured it."""
+    import datetime as dt
+    import platform
+    from importlib.metadata import version
+
+    from infralab.core.results import machine
+
+    return {
         "name": "rag",
         "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -135,19 +183,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if _installed(p)
         }
         | {"python": platform.python_version()},
-        "command": "python -m infralab bench rag" + (" --record" if args.record else ""),
+        "command": "python -m infralab bench rag" + (" --record" if record else ""),
         "data": data,
     }
-    typed = typed_record(out)  # the typed record lessons and readers use
-    if args.record:
-        path = write_recorded("rag", typed, detail_of(typed, out, ("mean_usage",)))
-    else:  # the student's run: the same typed record lesson 06 saves
-        path = save(typed)
+
+
+def _print_tables(summary: Any, stages: Any, plan: Any) -> None:
+    """The retrieval summary, stage latencies and placement plan for the terminal."""
     print(summary.round(3).to_string())
     print(stages.round(1).to_string())
     print(plan.round(5).to_string())
-    print(f"wrote {path}")
-    return 0
 
 
 def typed_record(out: dict[str, Any]) -> Any:

@@ -405,12 +405,11 @@ def agrees_with_reference(
     inputs tried. Derandomized, so a grade does not depend on luck; no deadline, so a busy
     machine cannot fail correct code.
     """
-    from hypothesis import HealthCheck, given, settings
-
     same = same or values_agree
     tried = 0
     outputs: list[Any] = []
     wanted: list[Any] = []
+    edge_cases = [tuple(args) for args in edge_cases]
 
     def compare(args: tuple) -> None:
         nonlocal tried
@@ -420,27 +419,50 @@ def agrees_with_reference(
         outputs.append(got)
         wanted.append(want)
         if not same(got, want):
-            shown = ", ".join(_short(a) for a in args)
-            for other in edge_cases[:4]:  # a constant shows itself on a few more inputs
-                if len(outputs) > 3:
-                    break
-                try:
-                    outputs.append(fn(*other))
-                    wanted.append(reference(*other))
-                except Exception:
-                    break
-            constant = len(outputs) > 1 and all(values_agree(o, got) for o in outputs)
-            if constant and not all(values_agree(w, want) for w in wanted):
-                raise CheckFailed(
-                    f"{name} returns {_short(got)} whatever the input: a constant, not a "
-                    "computation.",
-                    hint,
-                )
-            raise CheckFailed(f"{name}({shown}) returned {_short(got)}, which is not right.", hint)
+            raise _mismatch(fn, reference, args, got, want, outputs, wanted, edge_cases, name, hint)
 
-    edge_cases = [tuple(args) for args in edge_cases]
     for args in edge_cases:
         compare(args)
+    _compare_on_random_inputs(compare, strategy, max_examples, name)
+    return tried
+
+
+def _mismatch(
+    fn: Callable[..., Any],
+    reference: Callable[..., Any],
+    args: tuple,
+    got: Any,
+    want: Any,
+    outputs: list[Any],
+    wanted: list[Any],
+    edge_cases: list[tuple],
+    name: str,
+    hint: str,
+) -> CheckFailed:
+    """The failure to report for one wrong answer: a constant named as such, else the input."""
+    shown = ", ".join(_short(a) for a in args)
+    for other in edge_cases[:4]:  # a constant shows itself on a few more inputs
+        if len(outputs) > 3:
+            break
+        try:
+            outputs.append(fn(*other))
+            wanted.append(reference(*other))
+        except Exception:
+            break
+    constant = len(outputs) > 1 and all(values_agree(o, got) for o in outputs)
+    if constant and not all(values_agree(w, want) for w in wanted):
+        return CheckFailed(
+            f"{name} returns {_short(got)} whatever the input: a constant, not a computation.",
+            hint,
+        )
+    return CheckFailed(f"{name}({shown}) returned {_short(got)}, which is not right.", hint)
+
+
+def _compare_on_random_inputs(
+    compare: Callable[[tuple], None], strategy: Any, max_examples: int, name: str
+) -> None:
+    """Run ``compare`` on hypothesis' inputs; its own errors become a CheckFailed for ``name``."""
+    from hypothesis import HealthCheck, given, settings
 
     @settings(
         max_examples=max_examples,
@@ -465,7 +487,6 @@ def agrees_with_reference(
             f"{name} gave different results for the same input ({type(exc).__name__}).",
             "Your function should depend only on its arguments: no randomness, no globals.",
         ) from None
-    return tried
 
 
 def values_agree(got: Any, want: Any, rel: float = 1e-6) -> bool:

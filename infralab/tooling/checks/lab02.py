@@ -335,12 +335,28 @@ def _first_dispatch(calls: list) -> tuple[dict[int, float], list[tuple[float, li
 
 
 def _judge_batcher(plan: dict[str, Any], trace: Any, ref: Any) -> None:
+    """Fail with the first rule the batcher broke on this arrival plan, naming the plan."""
     size, wait = plan["max_batch_size"], plan["max_wait_s"]
     arrivals, bad = plan["arrivals"], set(plan["bad"])
+    where = _plan_text(size, wait, arrivals, bad)
+    _judge_trace_shape(trace, where)
+    calls, answers = trace["calls"], trace["answers"]
+    _judge_answers(calls, answers, len(arrivals), size, bad, where)
+    first, groups = _first_dispatch(calls)
+    _judge_waits(arrivals, first, groups, size, wait, where)
+    _judge_grouping(ref, arrivals, groups, size, wait, where)
+
+
+def _plan_text(size: int, wait: float, arrivals: list[float], bad: set[int]) -> str:
+    """The arrival plan in words, for every failure message about it."""
     n = len(arrivals)
-    where = (f"max_batch_size={size}, max_wait_s={wait:g}, {n} requests arriving at "
-             f"{', '.join(f'{1e3 * t:.3g}' for t in arrivals[:8])}{' ...' if n > 8 else ''} ms"
-             + (f", the model failing on request {sorted(bad)}" if bad else ""))  # fmt: skip
+    return (f"max_batch_size={size}, max_wait_s={wait:g}, {n} requests arriving at "
+            f"{', '.join(f'{1e3 * t:.3g}' for t in arrivals[:8])}{' ...' if n > 8 else ''} ms"
+            + (f", the model failing on request {sorted(bad)}" if bad else ""))  # fmt: skip
+
+
+def _judge_trace_shape(trace: Any, where: str) -> None:
+    """The batcher could be driven and raised nothing (a placeholder is named as such)."""
     expect(isinstance(trace, dict) and {"calls", "answers", "problem"} <= set(trace),
            "The batcher could not be driven.", BATCHER_HINT)  # fmt: skip
     if trace["problem"]:
@@ -348,7 +364,12 @@ def _judge_batcher(plan: dict[str, Any], trace: Any, ref: Any) -> None:
             raise CheckFailed("MicroBatcher is still the placeholder.",
                               "Replace `raise NotImplementedError` with code.")  # fmt: skip
         raise CheckFailed(f"With {where}: {str(trace['problem'])[:300]}", BATCHER_HINT)
-    calls, answers = trace["calls"], trace["answers"]
+
+
+def _judge_answers(
+    calls: list, answers: list, n: int, size: int, bad: set[int], where: str
+) -> None:
+    """Calls within max_batch_size; each request answered once, with its own answer or error."""
     for _when, items in calls:
         expect(1 <= len(items) <= size,
                f"With {where}: a model call carried {len(items)} items.",
@@ -375,7 +396,17 @@ def _judge_batcher(plan: dict[str, Any], trace: Any, ref: Any) -> None:
                    f"With {where}: request {i} got {value[:80]!r}, not its own answer.",
                    "Answers come back in the order of the items you gave fn: give the k-th "
                    "answer to the k-th item's future.")  # fmt: skip
-    first, groups = _first_dispatch(calls)
+
+
+def _judge_waits(
+    arrivals: list[float],
+    first: dict[int, float],
+    groups: list[tuple[float, list[int]]],
+    size: int,
+    wait: float,
+    where: str,
+) -> None:
+    """No request waits past max_wait; a call that is not full waited max_wait and took all."""
     for i, arrived in enumerate(arrivals):
         waited = first[i] - arrived
         expect(waited <= wait + WAIT_TOLERANCE_S,
@@ -398,6 +429,17 @@ def _judge_batcher(plan: dict[str, Any], trace: Any, ref: Any) -> None:
                f"With {where}: a call at {1e3 * when:.4g} ms had room but left request "
                f"{left[:1]} waiting.",
                "When a call goes, take every waiting item, up to max_batch_size.")  # fmt: skip
+
+
+def _judge_grouping(
+    ref: Any,
+    arrivals: list[float],
+    groups: list[tuple[float, list[int]]],
+    size: int,
+    wait: float,
+    where: str,
+) -> None:
+    """With the hidden reference present: the first calls are grouped as the rule groups them."""
     if ref is not None:
         want = ref.batch_plan(arrivals, size, wait)
         mine = [(when, len(new)) for when, new in groups]
@@ -653,6 +695,14 @@ def check_batching(result: Any, batched_rps: Any, metrics: Any, naive_rps: Any) 
             f"Your load test reports {ok} answered requests, but this server counted {counted}.",
             "Measure with closed_loop against this server, and keep the counters of that very run.",
         )
+    rps = _judged_throughput(result, batched_rps, ok)
+    texts, calls = _batched_counters(metrics)
+    return _batching_passed(texts, calls, rps, naive_rps)
+
+
+def _judged_throughput(result: Any, batched_rps: Any, ok: int) -> float:
+    """batched_rps as a number, and the throughput of that very load test (the reference's
+    formula where it is present, else any positive finite rate)."""
     wall = float(result.summary["wall_s"])
     try:
         rps = float(batched_rps)
@@ -668,6 +718,11 @@ def check_batching(result: Any, batched_rps: Any, metrics: Any, naive_rps: Any) 
             f"batched_rps = {rps:.4g} is not the throughput of your load test.",
             "Take the throughput of that very run from its result.",
         )
+    return rps
+
+
+def _batched_counters(metrics: dict[str, Any]) -> tuple[int, int]:
+    """The server's (texts, model calls), once it is shown to have batched more than one text."""
     if metrics.get("mode") != "batching":
         raise CheckFailed(
             "This server ran one model call per request: batching was off.",
@@ -679,6 +734,11 @@ def check_batching(result: Any, batched_rps: Any, metrics: Any, naive_rps: Any) 
             "The server never put more than one text into a model call.",
             "Batches form only when requests overlap: load it with many concurrent clients.",
         )
+    return texts, calls
+
+
+def _batching_passed(texts: int, calls: int, rps: float, naive_rps: Any) -> CheckPassed:
+    """Texts per model call, and the speed-up over batch 1 explained (never judged)."""
     mean = texts / calls
     naive = float(naive_rps) if isinstance(naive_rps, (int, float)) and naive_rps > 0 else None
     if naive is None:

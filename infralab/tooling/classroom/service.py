@@ -138,6 +138,17 @@ def create_app(store: Store, admin_token: str, prefix: str = "/") -> FastAPI:
         headers = {"Connection": "close"} if exc.status == 413 else None
         return JSONResponse({"detail": detail}, status_code=exc.status, headers=headers)
 
+    # The order of these calls is the order the routes are matched in.
+    _add_instructor_routes(router, store, admin_token)
+    _add_student_routes(router, store)
+    _add_read_routes(router, store)
+    app.include_router(router)
+    return app
+
+
+def _add_instructor_routes(router: APIRouter, store: Store, admin_token: str) -> None:
+    """health (no data) and new_class (the instructor token only)."""
+
     @router.get("/api/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -152,6 +163,10 @@ def create_app(store: Store, admin_token: str, prefix: str = "/") -> FastAPI:
             raise _Refused(422, 'send {"name": "<class name, 1-80 characters>"}')
         info = store.create_class(name)
         return {"class_id": info.id, "name": info.name, "token": info.token}
+
+
+def _add_student_routes(router: APIRouter, store: Store) -> None:
+    """join (the class's join token) and share (a student token, only as its own nickname)."""
 
     @router.post("/api/join")
     async def join(request: Request) -> dict[str, str]:
@@ -183,29 +198,7 @@ def create_app(store: Store, admin_token: str, prefix: str = "/") -> FastAPI:
     async def share(request: Request) -> dict[str, Any]:
         class_id, class_name, nickname = _student(store, request)
         body = await _json(request)
-        if (
-            not isinstance(body, dict)
-            or "records" not in body
-            or not set(body)
-            <= {
-                "nickname",
-                "records",
-            }
-        ):
-            raise _Refused(422, 'send {"records": [ ...result records... ]}')
-        if "nickname" in body and body["nickname"] != nickname:
-            raise _Refused(
-                403, f"this student token is {nickname!r}'s: a record cannot be shared as another"
-            )
-        records = body["records"]
-        if not isinstance(records, list) or not 1 <= len(records) <= validate.MAX_RECORDS:
-            raise _Refused(422, f"records must be a list of 1-{validate.MAX_RECORDS} records")
-        try:
-            checked = [validate.check_record(r, i) for i, r in enumerate(records)]
-        except validate.RecordRejected as exc:
-            raise _Refused(422, f"{exc}. Nothing was stored.") from None
-        rows = [(r.kind, validate.content_hash(r), validate.canonical(r)) for r in checked]
-        unique = list({digest: (k, digest, rec) for k, digest, rec in rows}.values())
+        records, unique = _share_rows(body, nickname)
         new = store.add(class_id, nickname, unique)
         return {
             "class": class_name,
@@ -213,6 +206,10 @@ def create_app(store: Store, admin_token: str, prefix: str = "/") -> FastAPI:
             "received": len(records),
             "stored": new,
         }
+
+
+def _add_read_routes(router: APIRouter, store: Store) -> None:
+    """records and export.csv: the class's records, for its join token or a student token."""
 
     @router.get("/api/records")
     def records(request: Request) -> dict[str, Any]:
@@ -226,8 +223,34 @@ def create_app(store: Store, admin_token: str, prefix: str = "/") -> FastAPI:
         class_id, _ = _class(store, request)
         return PlainTextResponse(room.to_csv(_rows(store, class_id)), media_type="text/csv")
 
-    app.include_router(router)
-    return app
+
+def _share_rows(body: Any, nickname: str) -> tuple[list[Any], list[tuple[str, str, str]]]:
+    """A share body checked whole (any bad record refuses all): its records, and the
+    (kind, hash, canonical record) rows to store, one per distinct record."""
+    if (
+        not isinstance(body, dict)
+        or "records" not in body
+        or not set(body)
+        <= {
+            "nickname",
+            "records",
+        }
+    ):
+        raise _Refused(422, 'send {"records": [ ...result records... ]}')
+    if "nickname" in body and body["nickname"] != nickname:
+        raise _Refused(
+            403, f"this student token is {nickname!r}'s: a record cannot be shared as another"
+        )
+    records = body["records"]
+    if not isinstance(records, list) or not 1 <= len(records) <= validate.MAX_RECORDS:
+        raise _Refused(422, f"records must be a list of 1-{validate.MAX_RECORDS} records")
+    try:
+        checked = [validate.check_record(r, i) for i, r in enumerate(records)]
+    except validate.RecordRejected as exc:
+        raise _Refused(422, f"{exc}. Nothing was stored.") from None
+    rows = [(r.kind, validate.content_hash(r), validate.canonical(r)) for r in checked]
+    unique = list({digest: (k, digest, rec) for k, digest, rec in rows}.values())
+    return records, unique
 
 
 def token_file(store: Store) -> Path:

@@ -178,7 +178,37 @@ def sandboxed_kernel(
     """Start a kernel in ``scratch``; yield (kernel manager, blocking client, watch).
 
     On exit the kernel and every process under it are killed, whatever they did."""
-    from jupyter_client import BlockingKernelClient, KernelManager
+    from jupyter_client import BlockingKernelClient
+
+    km = _kernel_manager(root=root, scratch=scratch, hide=hide, use_bwrap=use_bwrap)
+    watch = Watch()
+    started = time.monotonic()
+    reaper = become_subreaper() if not use_bwrap else False
+    before = _child_pids()
+    km.start_kernel(env=env, cwd=str(scratch / "work"))
+    pid = km.provisioner.pid if km.provisioner else None
+    client: BlockingKernelClient = km.blocking_client()
+    client.start_channels()
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_watchdog,
+        args=(pid, started, limits, watch, stop),
+        daemon=True,
+        name="grade-watchdog",
+    )
+    thread.start()
+    try:
+        client.wait_for_ready(timeout=min(120.0, limits.seconds))
+        yield km, client, watch
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        _kill_kernel_and_orphans(km, client, pid, reaper, before)
+
+
+def _kernel_manager(*, root: Path, scratch: Path, hide: list[Path], use_bwrap: bool) -> Any:
+    """A kernel manager whose kernel starts in ``scratch/work``, inside bwrap when asked."""
+    from jupyter_client import KernelManager
     from jupyter_client.kernelspec import KernelSpec
 
     (scratch / "work").mkdir(parents=True, exist_ok=True)
@@ -193,51 +223,44 @@ def sandboxed_kernel(
         connection_file=str(scratch / "connection.json"), transport="ipc", ip=str(scratch / "k")
     )
     km._kernel_spec = KernelSpec(argv=argv, display_name="grader", language="python")
-    watch = Watch()
-    started = time.monotonic()
-    reaper = become_subreaper() if not use_bwrap else False
-    before = _child_pids()
-    km.start_kernel(env=env, cwd=str(scratch / "work"))
-    pid = km.provisioner.pid if km.provisioner else None
-    client: BlockingKernelClient = km.blocking_client()
-    client.start_channels()
-    stop = threading.Event()
+    return km
 
-    def watchdog() -> None:
-        while not stop.wait(0.25):
-            if pid is None:
-                return
-            rss = tree_rss_mb(pid)
-            watch.peak_mb = max(watch.peak_mb, rss)
-            if time.monotonic() - started > limits.seconds:
-                watch.reason = "time limit"
-            elif rss > limits.memory_mb:
-                watch.reason = "memory limit"
-            else:
-                continue
-            kill_tree(pid)
+
+def _watchdog(
+    pid: int | None, started: float, limits: Limits, watch: Watch, stop: threading.Event
+) -> None:
+    """Every 0.25 s until ``stop``: kill the kernel's tree past its time or memory limit."""
+    while not stop.wait(0.25):
+        if pid is None:
             return
+        rss = tree_rss_mb(pid)
+        watch.peak_mb = max(watch.peak_mb, rss)
+        if time.monotonic() - started > limits.seconds:
+            watch.reason = "time limit"
+        elif rss > limits.memory_mb:
+            watch.reason = "memory limit"
+        else:
+            continue
+        kill_tree(pid)
+        return
 
-    thread = threading.Thread(target=watchdog, daemon=True, name="grade-watchdog")
-    thread.start()
-    try:
-        client.wait_for_ready(timeout=min(120.0, limits.seconds))
-        yield km, client, watch
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        with contextlib.suppress(Exception):
-            client.stop_channels()
-        if pid is not None:
-            kill_tree(pid)
-        with contextlib.suppress(Exception):
-            km.shutdown_kernel(now=True)
-        if reaper:  # orphans that re-parented to us while the kernel ran
-            for child in _child_pids() - before:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(child, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            km.cleanup_resources()
+
+def _kill_kernel_and_orphans(
+    km: Any, client: Any, pid: int | None, reaper: bool, before: set[int]
+) -> None:
+    """Stop the channels, kill the kernel's tree, shut it down and kill re-parented orphans."""
+    with contextlib.suppress(Exception):
+        client.stop_channels()
+    if pid is not None:
+        kill_tree(pid)
+    with contextlib.suppress(Exception):
+        km.shutdown_kernel(now=True)
+    if reaper:  # orphans that re-parented to us while the kernel ran
+        for child in _child_pids() - before:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        km.cleanup_resources()
 
 
 def _child_pids() -> set[int]:
