@@ -151,7 +151,9 @@ def _check_variant(variant: str) -> None:
         )
 
 
-BUILDER = f"infralab.engines.models.decoder/v{EXPORT_VERSION}"
+# The builder's name in every manifest: a name, not an import path, kept as it was before the
+# layer folders (kit 0.1) so that moving the module does not make built models stale.
+BUILDER = f"infralab.models.decoder/v{EXPORT_VERSION}"
 MANIFEST_NAME = "manifest.json"
 
 

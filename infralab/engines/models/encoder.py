@@ -148,7 +148,9 @@ def _save_atomic(model: Any, path: Path) -> None:
             os.unlink(tmp)
 
 
-BUILDER = f"infralab.engines.models.encoder/v{EXPORT_VERSION}"
+# The builder's name in every manifest: a name, not an import path, kept as it was before the
+# layer folders (kit 0.1) so that moving the module does not make built models stale.
+BUILDER = f"infralab.models.encoder/v{EXPORT_VERSION}"
 # What each variant is built with, recorded in its manifest (another value means a rebuild).
 _OPTIONS: dict[str, dict[str, Any]] = {
     "fp32": {"fused": True, "half": False, "opset": OPSET, "ir_version": IR_VERSION},
