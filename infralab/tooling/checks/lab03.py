@@ -5,6 +5,8 @@ and the crossover model; each is tested on random inputs and edge cases (constan
 extreme matrices) against its definition and the references kept in
 ``infralab.tooling.checks.references.lab03`` (public checks where the references are absent). The int8 verdict is checked on embeddings the check
 computes itself from the same sentences, so handing in one array twice fails.
+The judgements behind these checks live beside them: ``cosine_crossover_judges`` (worst cosine,
+crossover) and ``int8_judges`` (int8 by hand); this module is the list of public checks.
 """
 
 from __future__ import annotations
@@ -19,17 +21,30 @@ from infralab.tooling.checks import (
     CheckFailed,
     CheckPassed,
     agrees_with_reference,
-    call_number,
     check,
     check_type,
     expect,
     number,
     points,
     public_pass,
-    public_rng,
     refuse_kit_function,
     run_student_function,
-    same_twice,
+)
+from infralab.tooling.checks.cosine_crossover_judges import (
+    COSINE_HINT,
+    CROSSOVER_HINT,
+    _crossover_inputs,
+    _pairs,
+    _public_crossover,
+    _public_worst_cosine,
+)
+from infralab.tooling.checks.int8_judges import (
+    KINDS,
+    MATMUL_HINT,
+    _judge_matmul,
+    _judge_round_trip,
+    _matrices,
+    _pair,
 )
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
@@ -133,67 +148,6 @@ def check_best_batch(sweep: Any, best_batch: Any) -> CheckPassed:
     )
 
 
-def _pairs():
-    from hypothesis import strategies as st
-
-    def build(args: tuple[int, int, int, bool]) -> tuple[np.ndarray, np.ndarray]:
-        seed, n, d, close = args
-        rng = np.random.default_rng(seed)
-        a = rng.standard_normal((n, d))
-        b = a + 0.05 * rng.standard_normal((n, d)) if close else rng.standard_normal((n, d))
-        return a, b
-
-    return st.tuples(
-        st.integers(0, 2**32 - 1), st.integers(1, 12), st.integers(1, 48), st.booleans()
-    ).map(build)
-
-
-COSINE_HINT = (
-    "Row by row: the dot product of the two rows over the product of their lengths; then the "
-    "smallest of those, not the mean, and not one cosine of the flattened arrays."
-)
-
-
-def _public_worst_cosine(fn: Any) -> CheckPassed:
-    """A float in [-1, 1]; 1 for identical arrays, -1 for opposite ones; blind to the length
-    of each row; never above the value of any single row; the same twice."""
-    rng = np.random.default_rng(3)
-
-    def value(a: np.ndarray, b: np.ndarray) -> float:
-        got = run_student_function(fn, a, b, name="worst_cosine")
-        expect(
-            isinstance(got, (float, np.floating)),
-            f"worst_cosine returned {type(got).__name__}, not a float.",
-            "Return one float: wrap a numpy scalar in float(...).",
-        )
-        return call_number(lambda: got, name="worst_cosine")
-
-    for _ in range(20):
-        n, d = int(rng.integers(1, 10)), int(rng.integers(2, 40))
-        a, b = rng.standard_normal((n, d)), rng.standard_normal((n, d))
-        got = value(a, b)
-        expect(-1 - 1e-9 <= got <= 1 + 1e-9, f"worst_cosine returned {got:.4g}.", COSINE_HINT)
-        expect(abs(value(a, a.copy()) - 1) < 1e-6, "Two identical arrays should give 1.",
-               COSINE_HINT)  # fmt: skip
-        expect(abs(value(a, -a) + 1) < 1e-6, "An array and its negative should give -1.",
-               COSINE_HINT)  # fmt: skip
-        scale = rng.uniform(0.1, 10, size=(n, 1))
-        expect(
-            abs(value(a * scale, b) - got) < 1e-6,
-            "Stretching a row (multiplying it by a positive number) changed the result.",
-            COSINE_HINT,
-        )
-        rows = [value(a[i : i + 1], b[i : i + 1]) for i in range(n)]
-        expect(
-            got <= min(rows) + 1e-6,
-            "The worst row of two arrays came out higher than one of its rows alone.",
-            COSINE_HINT,
-        )
-        same_twice(fn, (a, b), got, name="worst_cosine")
-    return public_pass("worst_cosine stays in [-1, 1], ignores row lengths and is never above "
-                       "any single row")  # fmt: skip
-
-
 @points(2)
 def check_worst_cosine(fn: Any) -> CheckPassed:
     """``fn(a, b)`` -> the smallest row-wise cosine similarity of two (n, d) arrays."""
@@ -220,128 +174,6 @@ def check_worst_cosine(fn: Any) -> CheckPassed:
 
 
 # ---------------------------------------------------------------- int8 by hand
-def _matrix(seed: int, rows: int, cols: int, kind: str) -> np.ndarray:
-    """A float32 matrix of one of the shapes of data a quantizer meets."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((rows, cols))
-    if kind == "positive":
-        x = np.abs(x) + 0.5
-    elif kind == "negative":
-        x = -np.abs(x) - 0.5
-    elif kind == "zeros_inside":
-        x[rng.random(x.shape) < 0.3] = 0.0
-    elif kind == "constant":
-        x = np.full(x.shape, rng.choice([-3.5, 0.25, 7.0]))
-    elif kind == "all_zeros":
-        x = np.zeros(x.shape)
-    elif kind == "extreme":
-        x = x * 1e30
-    elif kind == "tiny":
-        x = x * 1e-20
-    elif kind == "outlier":
-        x[0, 0] = 1000.0  # one large value stretches the scale for every other element
-    return x.astype(np.float32)
-
-
-KINDS = ("normal", "positive", "negative", "zeros_inside", "constant", "all_zeros", "extreme",
-         "tiny", "outlier")  # fmt: skip
-
-
-def _matrices():
-    from hypothesis import strategies as st
-
-    return st.builds(
-        _matrix, st.integers(0, 2**32 - 1), st.integers(1, 9), st.integers(1, 9),
-        st.sampled_from(KINDS),
-    )  # fmt: skip
-
-
-QUANT_HINT = (
-    "The range is [min(x, 0), max(x, 0)] so that 0 is inside it; scale = range / 255 (1.0 when "
-    "the range is 0); zero_point = -128 - round(min / scale); q = clip(round(x / scale) + "
-    "zero_point, -128, 127) as int8. Compute in float64."
-)
-
-
-def _quantized(fn: Any, x: np.ndarray) -> tuple[np.ndarray, float, int]:
-    got = run_student_function(fn, x, name="quantize_int8")
-    expect(
-        isinstance(got, (tuple, list)) and len(got) == 3,
-        f"quantize_int8 returned {str(got)[:60]}, not (q, scale, zero_point).",
-        "Return a tuple of three: the int8 array, the scale (a float), the zero point (an int).",
-    )
-    q, scale, zero_point = got
-    expect(
-        isinstance(q, np.ndarray) and q.dtype == np.int8 and q.shape == x.shape,
-        f"q should be an int8 array of shape {x.shape}, but it is "
-        f"{getattr(q, 'dtype', type(q).__name__)} of shape {getattr(q, 'shape', '?')}.",
-        "Round, clip to [-128, 127], then .astype(np.int8).",
-    )
-    scale = number(scale, name="scale")
-    expect(scale > 0, f"scale = {scale:.4g}: a scale must be positive.", QUANT_HINT)
-    expect(
-        isinstance(zero_point, (int, np.integer))
-        and not isinstance(zero_point, bool)
-        and -128 <= int(zero_point) <= 127,
-        f"zero_point = {zero_point!r} should be a whole number in [-128, 127].",
-        "The zero point is the int8 code of 0.0: round it and make it an int.",
-    )
-    return q, scale, int(zero_point)
-
-
-def _judge_round_trip(quantize: Any, dequantize: Any, x: np.ndarray, ref: Any) -> None:
-    q, scale, zero_point = _quantized(quantize, x)
-    wide = x.astype(np.float64)
-    lo, hi = min(float(wide.min()), 0.0), max(float(wide.max()), 0.0)
-    tight = (hi - lo) / 255 if hi > lo else None
-    shown = f"a {x.shape[0]}x{x.shape[1]} matrix from {wide.min():.3g} to {wide.max():.3g}"
-    if tight is not None:
-        expect(
-            abs(scale - tight) <= 1e-6 * tight,
-            f"For {shown} your scale {scale:.6g} does not spread the range over the 256 codes.",
-            QUANT_HINT,
-        )
-    if ref is not None:
-        want = ref.quantize_int8(x)[1]
-        expect(abs(scale - want) <= 1e-6 * want, f"For {shown} your scale is {scale:.6g}.",
-               QUANT_HINT)  # fmt: skip
-    back = run_student_function(dequantize, q, scale, zero_point, name="dequantize")
-    expect(
-        isinstance(back, np.ndarray) and back.shape == x.shape,
-        f"dequantize returned {type(back).__name__} of shape {getattr(back, 'shape', '?')}, not "
-        f"an array of shape {x.shape}.",
-        "(q - zero_point) * scale, as a float array of q's shape.",
-    )
-    back = back.astype(np.float64)
-    expect(bool(np.isfinite(back).all()), f"dequantize gave inf or NaN for {shown}.",
-           "Convert q to float before subtracting the zero point.")  # fmt: skip
-    error = float(np.abs(back - wide).max())
-    bound = scale / 2 + 1e-6 * float(np.abs(wide).max()) + 1e-30
-    expect(
-        error <= bound,
-        f"For {shown} the round trip is off by {error:.3g}, more than half a step "
-        f"(scale / 2 = {scale / 2:.3g}).",
-        "Each element should come back within half a step: round to the nearest code and keep "
-        "the zero point the same in both directions. " + QUANT_HINT,
-    )
-    zeros = wide == 0
-    expect(
-        not zeros.any() or bool((back[zeros] == 0).all()),
-        f"For {shown} a 0.0 came back as {back[zeros][back[zeros] != 0][:1]} instead of exactly 0.",
-        "0.0 must map to the zero point exactly (so padding and ReLU zeros stay zero): the zero "
-        "point is an integer code, and dequantize subtracts exactly that code.",
-    )
-    if ref is not None:
-        codes = np.random.default_rng(int(q.size)).integers(-128, 128, size=x.shape, dtype=np.int8)
-        got = run_student_function(dequantize, codes, scale, zero_point, name="dequantize")
-        want = ref.dequantize(codes, scale, zero_point)
-        expect(
-            isinstance(got, np.ndarray)
-            and got.shape == want.shape
-            and np.allclose(np.asarray(got, np.float64), want, rtol=1e-6, atol=1e-30),
-            "dequantize does not turn codes back into (code - zero_point) x scale.",
-            "(q.astype(np.float64) - zero_point) * scale.",
-        )
 
 
 @points(2)
@@ -377,68 +209,6 @@ def check_quantize(quantize_int8: Any, dequantize: Any) -> CheckPassed:
     text = (f"quantize_int8 and dequantize round-trip {tried[0]} matrices within half a step, "
             "with 0.0 exact, constant, all-zero and extreme ones too")  # fmt: skip
     return CheckPassed(text + ".") if ref is not None else public_pass(text)
-
-
-MATMUL_HINT = (
-    "Quantize both sides with your quantize_int8, multiply the integer codes minus their zero "
-    "points (as int32, so the sums do not overflow), then multiply the result by the two "
-    "scales. Not the float product: the point is to see what int8 does to it."
-)
-
-
-def _pair(seed: int, m: int, k: int, n: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    return _matrix(seed, m, k, kind), _matrix(seed + 1, k, n, "normal")
-
-
-def _bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Elementwise bound on |int8_matmul(a, b) - a @ b| from the two scales.
-
-    With dequantized a' = a + ea and b' = b + eb (|ea| <= sa/2, |eb| <= sb/2 per element),
-    a'b' - ab = ea b + a eb + ea eb: each of the k terms of a sum is at most
-    |b| sa/2 + |a| sb/2 + sa sb/4.
-    """
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-
-    def step(x: np.ndarray) -> float:
-        lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
-        return (hi - lo) / 255 if hi > lo else 1.0
-
-    sa, sb = step(a64), step(b64)
-    return (
-        np.abs(a64) @ np.ones_like(b64) * (sb / 2)
-        + np.ones_like(a64) @ np.abs(b64) * (sa / 2)
-        + a64.shape[1] * sa * sb / 4
-    )
-
-
-def _judge_matmul(fn: Any, a: np.ndarray, b: np.ndarray, ref: Any) -> None:
-    got = run_student_function(fn, a, b, name="int8_matmul")
-    want_shape = (a.shape[0], b.shape[1])
-    expect(
-        isinstance(got, np.ndarray) and got.shape == want_shape,
-        f"int8_matmul of {a.shape} and {b.shape} returned "
-        f"{getattr(got, 'shape', type(got).__name__)}, not an array of shape {want_shape}.",
-        MATMUL_HINT,
-    )
-    got = got.astype(np.float64)
-    exact = a.astype(np.float64) @ b.astype(np.float64)
-    scale = float(np.abs(a).astype(np.float64).max() * np.abs(b).astype(np.float64).max())
-    slack = 1e-5 * a.shape[1] * scale + 1e-300
-    error = np.abs(got - exact)
-    bound = _bound(a, b) * (1 + 1e-6) + slack
-    expect(
-        bool(np.isfinite(got).all()) and bool((error <= bound).all()),
-        f"int8_matmul of {a.shape} and {b.shape} is off the float product by up to "
-        f"{float(np.nanmax(error)):.3g}, more than the rounding of the two inputs allows.",
-        MATMUL_HINT,
-    )
-    if ref is not None:
-        want = ref.int8_matmul(a, b)
-        expect(
-            bool(np.allclose(got, want, rtol=1e-5, atol=slack)),
-            f"int8_matmul of {a.shape} and {b.shape} is not the product of the quantized matrices.",
-            MATMUL_HINT,
-        )
 
 
 @points(2)
@@ -557,84 +327,6 @@ def check_int8_quality(
         problem=f"Your verdict {verdict!r} does not follow from a worst cosine of {expected:.4f}.",
         hint="The verdict is a bool: is the worst cosine at or above the course's bar (0.98)?",
     )
-
-
-def _crossover_inputs():
-    from hypothesis import strategies as st
-
-    pos = lambda lo, hi: st.floats(lo, hi, allow_nan=False, allow_infinity=False)  # noqa: E731
-    return st.tuples(
-        st.lists(st.integers(1, 8192), min_size=0, max_size=8, unique=True),
-        st.integers(1, 256),
-        st.integers(1, 12),
-        pos(0.0, 2.0),
-        pos(0.0, 20.0),
-        pos(1.0, 500.0),
-        pos(100.0, 100_000.0),
-    )
-
-
-CROSSOVER_HINT = (
-    "Per width: the FLOPs of the MLP, then on each side its fixed overhead plus FLOPs over its "
-    "rate (mind GFLOP/s and ms). Widths in increasing order, even if given shuffled; the first "
-    "where the GPU is strictly faster, else None."
-)
-
-
-def _public_crossover(fn: Any) -> CheckPassed:
-    """One of the widths or None; no widths, None; the order of the widths does not matter; a
-    GPU with no overhead and a higher rate wins from the start, one slower in both never; a
-    faster GPU never moves the crossover to a wider model."""
-    rng = public_rng(3)
-
-    def call(*args: Any) -> int | None:
-        got = run_student_function(fn, *args, name="predict_crossover")
-        expect(
-            got is None or (isinstance(got, (int, np.integer)) and not isinstance(got, bool)),
-            f"predict_crossover returned {got!r}, not a width or None.",
-            CROSSOVER_HINT,
-        )
-        expect(
-            got is None or got in args[0],
-            f"predict_crossover returned {got!r}, which is not one of the widths given.",
-            CROSSOVER_HINT,
-        )
-        return got
-
-    expect(call([], 8, 2, 0.01, 0.1, 50.0, 5e3) is None, "With no widths there is no crossover.",
-           CROSSOVER_HINT)  # fmt: skip
-    rank = lambda h, ws: len(ws) if h is None else sorted(ws).index(h)  # noqa: E731
-    for _ in range(30):
-        widths = rng.sample([2**k for k in range(4, 14)] + [96, 384, 768, 1536], rng.randint(2, 8))
-        batch, layers = rng.randint(1, 128), rng.randint(1, 12)
-        cpu_o, gpu_o = rng.uniform(0, 1), rng.uniform(0, 10)
-        cpu_r, gpu_r = rng.uniform(5, 300), rng.uniform(500, 50_000)
-        got = call(widths, batch, layers, cpu_o, gpu_o, cpu_r, gpu_r)
-        expect(
-            call(sorted(widths, reverse=True), batch, layers, cpu_o, gpu_o, cpu_r, gpu_r) == got,
-            "Giving the same widths in another order changed your answer.",
-            CROSSOVER_HINT,
-        )
-        faster = call(widths, batch, layers, cpu_o, gpu_o / 2, cpu_r, gpu_r * 4)
-        expect(
-            rank(faster, widths) <= rank(got, widths),
-            "A GPU with less overhead and a higher rate moved the crossover to a wider model.",
-            CROSSOVER_HINT,
-        )
-        expect(
-            call(widths, batch, layers, cpu_o, 0.0, cpu_r, gpu_r) == min(widths),
-            "A GPU with no overhead and a higher rate is faster at every width.",
-            CROSSOVER_HINT,
-        )
-        expect(
-            call(widths, batch, layers, cpu_o, cpu_o + 1, cpu_r, cpu_r / 2) is None,
-            "A GPU with more overhead and a lower rate than the CPU never wins.",
-            CROSSOVER_HINT,
-        )
-        same_twice(fn, (widths, batch, layers, cpu_o, gpu_o, cpu_r, gpu_r), got,
-                   name="predict_crossover")  # fmt: skip
-    return public_pass("predict_crossover picks one of the widths, whatever their order, and "
-                       "moves the right way with the GPU's speed")  # fmt: skip
 
 
 @points(2)

@@ -11,13 +11,13 @@ deliberately leaky one (:data:`infralab.engines.rag.tenancy.LEAKS`). The pure fu
 on random inputs with references kept in ``infralab.tooling.checks.references.lab06`` (public checks
 where the references are absent); the kit's own implementations handed in are refused.
 
-One module of about 750 lines because the grader loads one check module per lab and reloads
-it fresh for every submission (``infralab.tooling.grade``).
+The judgements behind these checks live beside them: ``tenant_world_probes`` (random tenants,
+documents, keys and the probes tried on them) and ``retrieval_judges`` (recall, fusion,
+placement); this module is the list of public checks.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -35,11 +35,37 @@ from infralab.tooling.checks import (
     expect,
     points,
     public_pass,
-    public_rng,
     refuse_kit_function,
     run_beside,
     run_student_function,
-    same_twice,
+)
+from infralab.tooling.checks.retrieval_judges import (
+    PLACEMENT_HINT,
+    RECALL_HINT,
+    RRF_HINT,
+    YOURS_TOLERANCE,
+    _plans,
+    _public_placement,
+    _public_recall,
+    _public_rrf,
+    _your_service_recall,
+)
+from infralab.tooling.checks.tenant_world_probes import (
+    ATTACK_HINT,
+    KEY_HINT,
+    SCOPE_HINT,
+    SEARCH_HINT,
+    SERVER_HINT,
+    _code_names,
+    _for_random,
+    _hostile_filters,
+    _kit_tenancy,
+    _names,
+    _payloads,
+    _queries,
+    _refuse_kit_calls,
+    _roles,
+    _world_strategy,
 )
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
@@ -77,119 +103,7 @@ def _kit() -> list[Callable[..., Any]]:
     ]
 
 
-# ---------------------------------------------------------------- random tenants, documents, keys
-WORDS = ("policy leave audio invoice retention travel contract backup laptop meeting refund "
-         "payroll storage vendor wallet audit deploy privacy office expense").split()  # fmt: skip
-KEY_HINT = (
-    "Hash (or encode) the presented key and every stored key and compare each pair with "
-    "hmac.compare_digest, without stopping at the first match; a missing (None or empty) or "
-    "unknown key gives None."
-)
-SCOPE_HINT = (
-    "Return {'must': [the tenant condition, the caller's filter]}: the tenant condition is "
-    "{'key': 'tenant', 'match': {'value': tenant}}; add the caller's filter as a second item "
-    "(only when there is one), never merged into or in place of the tenant condition."
-)
-SEARCH_HINT = (
-    "Build the filter with your scope_filter(tenant, caller_filter) and give it to both "
-    "search_all_tenants calls (dense and lexical), then fuse the two rankings with your rrf."
-)
-ATTACK_HINT = (
-    "Use the client you are given: one request per trick (a forged X-Tenant header, a 'tenant' "
-    "field in the body, a filter on the victim's doc_id, a filter that widens to the victim's "
-    "tenant, the victim's own phrase, no key, a made-up key) and `assert` that nothing of the "
-    "victim comes back and that a bad key gets 401. Take names from `me` and `victim`."
-)
-SERVER_HINT = (
-    "Take the tenant from the X-API-Key header through your tenant_for_key (401 when it gives "
-    "None), never from a header or body field the caller chooses, and search with your "
-    "scoped_search."
-)
-
-
-def _names(draw: Any, st: Any, n: int, size: tuple[int, int]) -> list[str]:
-    letters = st.text("abcdefghijklmnopqrstuvwxyz", min_size=size[0], max_size=size[1])
-    return draw(st.lists(letters, min_size=n, max_size=n, unique=True))
-
-
-def _world_strategy() -> Any:
-    """Random tenants, their documents (each with a unique marker phrase) and API keys."""
-    from hypothesis import strategies as st
-
-    @st.composite
-    def world(draw: Any) -> dict[str, Any]:
-        n = draw(st.integers(2, 3))
-        tenants = _names(draw, st, n, (3, 8))
-        per = [draw(st.integers(1, 3)) for _ in tenants]
-        markers = _names(draw, st, 2 * sum(per), (9, 12))
-        docs, m = [], iter(markers)
-        for t, count in zip(tenants, per, strict=True):
-            for i in range(count):
-                filler = " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=3, max_size=8)))
-                phrase = f"{next(m)} {next(m)}"
-                docs.append({"tenant": t, "doc_id": f"{t}-{i}", "title": f"{t} note {i}",
-                             "text": f"{filler} {phrase} {filler}.", "phrase": phrase})  # fmt: skip
-        alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
-        keys = draw(st.lists(st.text(alphabet, min_size=8, max_size=24), min_size=n, max_size=n,
-                             unique=True))  # fmt: skip
-        return {"tenants": tenants, "docs": docs, "keys": dict(zip(keys, tenants, strict=True))}
-
-    return world()
-
-
-def _for_random(strategy: Any, test: Callable[[Any], None], max_examples: int) -> int:
-    """Run ``test`` on random draws (derandomized outside grading); CheckFailed passes through
-    with the first failing draw (no shrinking: each draw may start a small index)."""
-    from hypothesis import HealthCheck, Phase, given, settings
-
-    tried = 0
-
-    @settings(max_examples=max_examples, deadline=None, database=None, print_blob=False,
-              derandomize=not checks._GRADING.get(), phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))  # fmt: skip
-    @given(strategy)
-    def run(value: Any) -> None:
-        nonlocal tried
-        tried += 1
-        test(value)
-
-    try:
-        run()
-    except CheckFailed as exc:
-        raise CheckFailed(exc.problem, exc.hint) from None
-    return tried
-
-
-def _kit_tenancy() -> list[Callable[..., Any]]:
-    from infralab.engines.rag import cloud_app, tenancy, vector_store
-
-    return [tenancy.tenant_for_key, tenancy.scope_filter, tenancy.scoped_search,
-            tenancy.search_app, tenancy.standard_attack, cloud_app.KeyRing.tenant,
-            vector_store.scoped_filter]  # fmt: skip
-
-
-def _refuse_kit_calls(report: Any, name: str, hint: str) -> None:
-    """A probe's report names the kit's own lab functions the student's code ran: refused."""
-    used = report.get("kit") if isinstance(report, dict) else None
-    if not isinstance(report, dict) or not isinstance(used, list):
-        raise CheckFailed(f"{name} could not be probed (the kit's probe sent back {report!r}"[:200]
-                          + ").", "Run the lab's cells in order and try again.")  # fmt: skip
-    if used:
-        raise CheckFailed(f"{name} runs the kit's own {', '.join(map(str, used))}: the lab asks "
-                          "for yours.", hint)  # fmt: skip
-
-
 # ---------------------------------------------------------------- 1. key -> tenant
-def _code_names(fn: Any) -> set[str]:
-    """The global and attribute names a function's code uses (through the proxy too)."""
-    if hasattr(fn, "attribute") and hasattr(fn, "remote_type"):
-        code = fn.attribute("__code__")
-        names = code.attribute("co_names") if hasattr(code, "attribute") else ()
-        return (
-            {n for n in names if isinstance(n, str)} if isinstance(names, tuple | list) else set()
-        )
-    code = getattr(checks._unwrap(fn), "__code__", None)
-    return set(code.co_names) if code is not None else set()
 
 
 @points(2)
@@ -239,31 +153,6 @@ def check_tenant_for_key(fn: Any) -> CheckPassed:
 
 
 # ---------------------------------------------------------------- 2. the scope filter
-def _hostile_filters(world: dict[str, Any], me: str) -> list[Any]:
-    others = [t for t in world["tenants"] if t != me]
-    theirs = [d["doc_id"] for d in world["docs"] if d["tenant"] != me]
-    mine = [d["doc_id"] for d in world["docs"] if d["tenant"] == me]
-
-    def cond(key: str, value: Any) -> dict[str, Any]:
-        return {"key": key, "match": {"value": value}}
-
-    return [
-        None,
-        {},
-        {"should": [cond("tenant", others[0])]},
-        {"must": [{"key": "tenant", "match": {"any": world["tenants"]}}]},
-        {"must_not": [cond("tenant", me)]},
-        {"must": [cond("doc_id", theirs[0])]},
-        {"should": [cond("doc_id", theirs[0]), cond("doc_id", mine[0])]},
-        {"must": [{"should": [cond("tenant", others[-1])]}]},
-        {"must": [cond("doc_id", mine[0])]},
-        {"must_not": [cond("doc_id", mine[0])]},
-    ]
-
-
-def _payloads(world: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"tenant": d["tenant"], "doc_id": d["doc_id"], "chunk_id": f"{d['doc_id']}#0",
-             "title": d["title"], "text": d["text"]} for d in world["docs"]]  # fmt: skip
 
 
 @points(2)
@@ -312,19 +201,6 @@ def check_scope_filter(fn: Any) -> CheckPassed:
 
 
 # ---------------------------------------------------------------- 4. the scoped search
-def _queries(world: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
-    """(tenant, question, caller filter, what it tests) for every tenant of a random world."""
-    out = []
-    for me in world["tenants"]:
-        own = [d for d in world["docs"] if d["tenant"] == me]
-        other = next(d for d in world["docs"] if d["tenant"] != me)
-        out.append((me, own[0]["phrase"], None, "own"))
-        for flt in _hostile_filters(world, me):
-            out.append((me, other["phrase"], flt, "attack"))
-        if len(own) > 1:
-            only = {"must": [{"key": "doc_id", "match": {"value": own[1]["doc_id"]}}]}
-            out.append((me, own[0]["phrase"], only, "narrow"))
-    return out
 
 
 @points(3)
@@ -366,16 +242,6 @@ def check_scoped_search(fn: Any) -> CheckPassed:
 
 
 # ---------------------------------------------------------------- 5. the server
-def _roles(world: dict[str, Any]) -> tuple[dict, dict, dict]:
-    by_tenant = {v: k for k, v in world["keys"].items()}
-    me_t, victim_t = world["tenants"][0], world["tenants"][1]
-    victim_doc = next(d for d in world["docs"] if d["tenant"] == victim_t)
-    own_doc = next(d for d in world["docs"] if d["tenant"] == me_t)
-    return (
-        {"key": by_tenant[me_t], "tenant": me_t},
-        {"tenant": victim_t, "doc_id": victim_doc["doc_id"], "phrase": victim_doc["phrase"]},
-        {"doc_id": own_doc["doc_id"], "phrase": own_doc["phrase"]},
-    )
 
 
 @points(2)
@@ -444,119 +310,6 @@ def check_attack(attack: Any) -> CheckPassed:
     tried = _for_random(_world_strategy(), test, 3)
     return CheckPassed(f"Your attack passes against the sound server and catches all "
                        f"{len(caught)} leaky ones, on {tried} random sets of tenants.")  # fmt: skip
-
-
-RECALL_HINT = (
-    "Which gold documents appear among the first k ranked? Divide by how many gold documents "
-    "there are; k may be larger than the ranking."
-)
-RRF_HINT = (
-    "Each list gives an id 1 / (k0 + its rank), ranks starting at 1; add an id's shares over "
-    "all lists; sort by the sum, highest first, keeping first-seen order on ties (Python's sort "
-    "is stable)."
-)
-PLACEMENT_HINT = (
-    "First keep the placements whose latency fits the budget (a tie with the budget fits), then "
-    "take the cheapest of those by name; none fits: None."
-)
-IDS = [f"d{i}" for i in range(12)]
-
-
-def _public_recall(fn: Any) -> CheckPassed:
-    """A share in [0, 1]; 0 when no gold document is ranked, 1 when all are in the top k;
-    never lower for a larger k; blind to the order of the gold list."""
-    name = "recall_at_k"
-    rng = public_rng(61)
-    for _ in range(40):
-        ranked = rng.sample(IDS, rng.randint(0, 12))
-        gold = rng.sample(IDS, rng.randint(1, 4))
-        k = rng.randint(1, 15)
-        got = call_number(fn, ranked, gold, k, name=name)
-        expect(0 <= got <= 1, f"{name}({ranked}, {gold}, {k}) returned {got:g}, not a share.",
-               RECALL_HINT)  # fmt: skip
-        more = call_number(fn, ranked, gold, k + 1, name=name)
-        expect(more >= got - 1e-12, "Looking at more ranked documents lowered the recall.",
-               RECALL_HINT)  # fmt: skip
-        expect(
-            math.isclose(call_number(fn, ranked, gold[::-1], k, name=name), got),
-            "The order of the gold documents changed the recall.",
-            RECALL_HINT,
-        )
-        others = [i for i in IDS if i not in gold]
-        expect(call_number(fn, others, gold, 12, name=name) == 0,
-               "With no gold document in the ranking the recall should be 0.", RECALL_HINT)  # fmt: skip
-        found = gold + [i for i in ranked if i not in gold]
-        expect(math.isclose(call_number(fn, found, gold, len(gold), name=name), 1.0),
-               "With every gold document in the top k the recall should be 1.", RECALL_HINT)  # fmt: skip
-        same_twice(fn, (ranked, gold, k), got, name=name)
-    return public_pass(f"{name} is a share that is 0 with no hit, 1 with all, and grows with k")
-
-
-def _public_rrf(fn: Any) -> CheckPassed:
-    """A list holding every id of the rankings exactly once; empty in, empty out; an id first
-    in every ranking comes first; a ranking on its own keeps its order."""
-    name = "rrf"
-    rng = public_rng(62)
-    pool = [f"c{i}" for i in range(10)]
-
-    def fuse(rankings: list[list[str]]) -> list[str]:
-        got = run_student_function(fn, rankings, name=name)
-        expect(isinstance(got, list), f"{name} returned {type(got).__name__}, not a list.",
-               RRF_HINT)  # fmt: skip
-        return got
-
-    expect(fuse([]) == [], "Fusing no rankings should give an empty list.", RRF_HINT)
-    for _ in range(40):
-        rankings = [rng.sample(pool, rng.randint(0, 8)) for _ in range(rng.randint(1, 4))]
-        got = fuse(rankings)
-        union = {i for r in rankings for i in r}
-        expect(
-            len(got) == len(set(got)) and set(got) == union,
-            f"{name}({rankings}) returned {got}: it should hold every id of the rankings once.",
-            RRF_HINT,
-        )
-        expect(fuse([rankings[0]]) == rankings[0], "One ranking alone should keep its order.",
-               RRF_HINT)  # fmt: skip
-        top = rng.choice(pool)
-        led = [[top, *[i for i in r if i != top]] for r in rankings]
-        expect(fuse(led)[0] == top, "An id ranked first everywhere should come first.", RRF_HINT)
-        same_twice(fn, (rankings,), got, name=name)
-    return public_pass(f"{name} keeps every id once, puts a unanimous first first, and keeps a "
-                       "lone ranking's order")  # fmt: skip
-
-
-def _public_placement(fn: Any) -> CheckPassed:
-    """A placement of the plan within the budget, or None when none fits; a larger budget
-    never ends on a dearer placement."""
-    name = "choose_placement"
-    rng = public_rng(63)
-    names = ["all serverless", "GPU generate", "all GPU", "CPU VM", "edge"]
-    for _ in range(40):
-        n = rng.randint(1, 5)
-        plan = pd.DataFrame(
-            {"latency_ms": [rng.uniform(1, 5000) for _ in range(n)],
-             "usd_per_1k_questions": rng.sample([round(0.01 * i, 2) for i in range(1, 500)], n)},
-            index=names[:n],
-        )  # fmt: skip
-        budget = rng.uniform(1, 6000)
-        got = run_student_function(fn, plan, budget, name=name)
-        fits = plan[plan["latency_ms"] <= budget]
-        if fits.empty:
-            expect(got is None, f"No placement meets {budget:.0f} ms, but you chose {got!r}.",
-                   PLACEMENT_HINT)  # fmt: skip
-            continue
-        expect(got in fits.index,
-               f"{got!r} is not a placement of the plan that meets {budget:.0f} ms.",
-               PLACEMENT_HINT)  # fmt: skip
-        wide = run_student_function(fn, plan, 1e9, name=name)
-        expect(
-            wide in plan.index
-            and plan.loc[wide, "usd_per_1k_questions"] <= plan.loc[got, "usd_per_1k_questions"],
-            "A larger budget ended on a dearer placement.",
-            PLACEMENT_HINT,
-        )
-        same_twice(fn, (plan, budget), got, name=name)
-    return public_pass(f"{name} stays within the budget and never gets dearer with more room")
 
 
 @points(2)
@@ -657,40 +410,6 @@ def check_summary(summary: Any, per_question: pd.DataFrame) -> CheckPassed:
         + ", ".join(f"{m} {want.loc[m, 'recall@5']:.3f}" for m in want.index)
         + f"; your service {yours:.3f}"
     )
-
-
-YOURS = "your service"
-YOURS_TOLERANCE = 0.02  # one query embedded alone vs in a batch can swap near-tied chunks
-
-
-def _your_service_recall(summary: pd.DataFrame) -> float:
-    expect(
-        YOURS in summary.index and "recall@5" in summary.columns,
-        f"summary has no row {YOURS!r}.",
-        f"Add your service's mean recall@5 as a row named {YOURS!r} (see the cell above).",
-    )
-    value = call_number(lambda: summary.loc[YOURS, "recall@5"], name=f"recall@5 ({YOURS})")
-    expect(0 <= value <= 1, f"recall@5 ({YOURS}) = {value:g} is not a share.",
-           "Average your recall_at_k over the answerable questions.")  # fmt: skip
-    return value
-
-
-def _plans():
-    from hypothesis import strategies as st
-
-    names = ["all serverless", "GPU generate", "all GPU", "CPU VM", "edge"]
-
-    def build(args: tuple[list[tuple[float, float]], float]) -> tuple[pd.DataFrame, float]:
-        rows, budget = args
-        plan = pd.DataFrame(
-            rows, columns=["latency_ms", "usd_per_1k_questions"], index=names[: len(rows)]
-        )
-        return plan, budget
-
-    row = st.tuples(st.floats(1, 5000), st.floats(0.001, 50))
-    return st.tuples(
-        st.lists(row, min_size=1, max_size=5, unique_by=lambda r: r[1]), st.floats(1, 6000)
-    ).map(build)
 
 
 @points(2)

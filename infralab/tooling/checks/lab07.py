@@ -9,13 +9,14 @@ kit's own rules handed in as the student's are refused. The memo check reads the
 section of the student's memo and compares every figure with the one recomputed here from the
 scenario and inputs; the recommendation must be one of the three labels exactly. The free-text
 reasons are not judged here: the grader puts them on the rubric sheet for a person to score.
+The judgements behind these checks live beside them: ``capstone_scenarios`` (random scenarios
+and bills) and ``memo_reading`` (reading the memo); this module is the list of public checks.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -37,6 +38,23 @@ from infralab.tooling.checks import (
     same_twice,
     scales_as,
 )
+from infralab.tooling.checks.capstone_scenarios import (
+    KINDS,
+    OPTION_NAMES,
+    _bill,
+    _bills,
+    _models,
+    _scenario,
+    _scenarios,
+)
+from infralab.tooling.checks.memo_reading import (
+    FLIP_TOLERANCE,
+    MEMO_HINT,
+    _as_number,
+    _compare,
+    _parse_numbers,
+    _section,
+)
 
 # What lessons and labs may use (tests/test_public_face.py holds notebooks to it).
 __all__ = [
@@ -50,7 +68,6 @@ __all__ = [
 
 
 LABELS = ("traditional cloud", "AI infrastructure", "hybrid")
-FLIP_TOLERANCE = 0.015  # the lab asks for 1 %; the reference bisects to 0.01 %
 # The memo's numbers section, label by label, and how each figure is compared: "count" exact,
 # "usd0"/"rpd0" within the rounding of a whole number, "usd2" within a cent, "flip" within
 # FLIP_TOLERANCE (a bisection), "text" exactly.
@@ -64,7 +81,6 @@ MEMO_NUMBERS = {
     "choice changes below (requests/day)": "flip",
     "choice changes above (requests/day)": "flip",
 }
-NOTHING = ("none", "no option allowed", "no option")
 
 
 def _ref() -> Any:
@@ -115,62 +131,6 @@ def check_scenario(sc: Any) -> CheckPassed:
         f"Scenario '{sc.title}': {w.requests_per_day:,.0f} requests/day, "
         f"{w.tokens_in:,.0f} in / {w.tokens_out:,.0f} out tokens, {sc.demand} demand."
     )
-
-
-# ---------------------------------------------------------------- random scenarios and bills
-OPTION_NAMES = (
-    "API gpt-4o-mini",
-    "Serverless CPU (SmolLM2-135M, Lambda 2 GB)",
-    "H100 on-demand",
-    "H100 reserved 1 yr",
-    "H100 spot",
-    "H100 per-second (Modal)",
-)
-KINDS = ("api", "serverless_cpu", "dedicated_gpu", "per_second_gpu")
-
-
-def _scenario(sensitive: bool, small_ok: bool, demand: str) -> Any:
-    from dataclasses import replace
-
-    from infralab.economics import decision
-
-    return replace(decision.scenario("legal"), sensitive_data=sensitive, small_model_ok=small_ok,
-                   demand=demand)  # fmt: skip
-
-
-def _bill(option: str, kind: str, usd: float, meets: bool, model: str) -> Any:
-    from infralab.economics.costs import model as costs
-
-    return costs.Bill(option=option, kind=kind, monthly_usd=usd, requests_per_month=1e6,
-                      tokens_per_month=1e9, meets_latency=meets, model=model)  # fmt: skip
-
-
-def _models() -> tuple[str, ...]:
-    from infralab.economics.costs import model as costs
-
-    return (costs.CPU_MODEL, costs.GPU_MODEL, "gpt-4o-mini")
-
-
-def _scenarios():
-    from hypothesis import strategies as st
-
-    return st.builds(_scenario, st.booleans(), st.booleans(),
-                     st.sampled_from(["volatile", "growing", "stable"]))  # fmt: skip
-
-
-def _bills(usd=None):
-    from hypothesis import strategies as st
-
-    usd = (
-        usd
-        if usd is not None
-        else st.one_of(
-            st.floats(0, 1e6, allow_nan=False, allow_infinity=False),
-            st.sampled_from([250.0, 1000.0, math.inf]),
-        )
-    )
-    return st.builds(_bill, st.sampled_from(OPTION_NAMES), st.sampled_from(KINDS), usd,
-                     st.booleans(), st.sampled_from(_models()))  # fmt: skip
 
 
 # ---------------------------------------------------------------- 2. the constraint filter
@@ -439,50 +399,6 @@ def check_flip_point(fn: Any) -> CheckPassed:
 
 
 # ---------------------------------------------------------------- 6. the memo
-MEMO_HINT = (
-    "Fill MEMO_TEMPLATE with .format(...) from your own variables (my_choice, "
-    "cost_per_customer(...), your flip points times today's traffic), write it to memo_path, "
-    "and keep every label of the numbers section as the template has it."
-)
-
-
-def _section(text: str, heading: str) -> str:
-    m = re.search(rf"^##\s+{re.escape(heading)}\s*$(.*?)(?=^##\s|\Z)", text, re.M | re.S | re.I)
-    return m.group(1).strip() if m else ""
-
-
-def _parse_numbers(section: str) -> dict[str, str]:
-    out = {}
-    for line in section.splitlines():
-        m = re.match(r"\s*[-*]\s*(.+?):\s*(.*?)\s*$", line)
-        if m:
-            out[m.group(1).strip().lower()] = m.group(2).strip()
-    return out
-
-
-def _as_number(text: str) -> float | None:
-    cleaned = text.replace(",", "").replace("$", "").strip()
-    m = re.fullmatch(r"-?\d+(?:\.\d+)?", cleaned)
-    return float(m.group(0)) if m else None
-
-
-def _compare(label: str, how: str, shown: str, want: Any) -> None:
-    if want is None:
-        expect(shown.lower() in NOTHING, f"The memo says {label}: {shown!r}; your results "
-               "say there is none.", "Write `none` where your function returned None.")  # fmt: skip
-        return
-    if how == "text":
-        expect(shown == str(want), f"The memo's {label} ({shown!r}) is not the option your "
-               "results choose.", MEMO_HINT)  # fmt: skip
-        return
-    got = _as_number(shown)
-    expect(got is not None, f"The memo's {label} ({shown!r}) is not a number.", MEMO_HINT)
-    limit = {"count": 0.0, "rpd0": 0.5, "usd0": 0.5, "usd2": 0.005}.get(how)
-    if limit is None:
-        close = math.isclose(got, float(want), rel_tol=FLIP_TOLERANCE)
-    else:
-        close = abs(got - float(want)) <= limit + 1e-9 * abs(float(want))
-    expect(close, f"The memo's {label} ({shown}) does not match your results.", MEMO_HINT)
 
 
 @points(3)

@@ -1,6 +1,6 @@
 """The self-check questions of every lesson, keyed by lesson number.
 
-Why one module of about 500 lines: it is data, not logic, and one file lets an instructor
+Why one module of about 1,000 lines: it is data, not logic, and one file lets an instructor
 review the wording of all quizzes in one place (the mechanism is :mod:`infralab.tooling.checks.quiz`).
 Each question tests an idea the lesson teaches, and each choice says why it is right or
 wrong, so a student learns from a wrong click as much as from a right one.

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from infralab.economics.costs import billing, pricing
-from infralab.tooling.checks.lab02 import MAX_CHARS, MAX_TEXTS
+from infralab.tooling.checks.endpoint_request_judges import MAX_CHARS, MAX_TEXTS
 
 # AWS Lambda: memory sets the CPU, one vCPU at 1,769 MB (datasets/pricing/serverless_limits.csv,
 # from https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html). The bill
