@@ -32,7 +32,7 @@ ALLOWED_FILES = {
 # Single functions (file, enclosing function) whose builtin raise is part of a protocol.
 ALLOWED_FUNCTIONS = {
     (
-        "infralab/tooling/grade.py",
+        "infralab/tooling/submission_run.py",
         "StudentNamespace.__getitem__",
     ): "mapping protocol: .get() needs KeyError",
     ("infralab/tooling/grading/remote.py", "Remote.__len__"): "len() protocol raises TypeError",
