@@ -8,6 +8,7 @@ runs, gets the very same module object and a warning naming the new path.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -78,24 +79,14 @@ def test_the_scan_sees_an_old_path_and_passes_a_new_one() -> None:
     assert old_paths_in("du -sh ~/.cache/infralab/models") == []  # a folder, not the package
 
 
-def test_every_module_in_a_folder_has_its_old_name() -> None:
-    """The shim knows every package and module one level inside a folder (so every module
-    a kit-0.1 notebook could name maps to where it lives now)."""
-    inside = {
-        p.stem
-        for folder in FOLDERS
-        for p in (REPO_ROOT / "infralab" / folder).iterdir()
-        if (p.suffix == ".py" or (p / "__init__.py").is_file()) and p.stem != "__init__"
-    }
-    # New since the move (no kit-0.1 name): the faces helper and the two moved bills, and the
-    # modules issue #29 split out of tooling's grade and site (kit 0.1 had them inside those).
-    new = {"faces", "agent", "submissions", "submission_run", "gradebook", "site_pages",
-           "offline_pages"}  # fmt: skip
-    assert inside - new == set(_moved.LAYER_OF), inside ^ set(_moved.LAYER_OF)
+def test_every_old_name_leads_to_a_module_that_exists() -> None:
+    """Each top-level name of kit 0.1 maps to a package or module that is really in its
+    folder (new modules need no old name: kit 0.1 never had them)."""
     for old, layer in _moved.LAYER_OF.items():
-        assert (REPO_ROOT / "infralab" / layer / old).exists() or (
-            REPO_ROOT / "infralab" / layer / f"{old}.py"
-        ).is_file()
+        place = REPO_ROOT / "infralab" / layer
+        assert (place / old / "__init__.py").is_file() or (place / f"{old}.py").is_file(), old
+    for old, new in _moved.RENAMED.items():
+        assert importlib.util.find_spec(new) is not None, (old, new)
 
 
 @pytest.mark.parametrize(
