@@ -70,6 +70,49 @@ def jupyterlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupy
         server.stop()
 
 
+# Under pytest-xdist (`make unit` and `make test-quick` run `-n auto --dist loadgroup`), tests
+# that share set-up stay in one worker, so it is built once as in a run without xdist: those of
+# the session's JupyterLab (one server serves them all, and test_run_all_offline keeps its
+# course order), and those of one module that share a fixture of that module wider than one test
+# (module, class or session scope). Every other test goes to whichever worker is free.
+SHARED_SERVER_GROUP = "jupyterlab-server"
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """The worker group of a test: tests with the same group run in the same worker."""
+    names = getattr(item, "fixturenames", ())
+    if "jupyterlab_server" in names:
+        return SHARED_SERVER_GROUP
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    module = item.nodeid.split("::", 1)[0]
+    shared = [d[-1] for d in defs if d and d[-1].scope != "function"]
+    if any(d.scope in ("module", "class") or d.baseid == module for d in shared):
+        return module  # a module's own fixture shared by its tests (a session one: its server)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist: group the tests that share set-up (above), and hand out the longest work
+    first (the shared server's tests, then the ``slow`` ones) so no worker is left with a long
+    test at the end. Each test's fixtures and assertions are untouched; without xdist nothing
+    changes (collection order)."""
+    if not hasattr(config, "workerinput"):  # not an xdist worker
+        return
+    for item in items:
+        group = xdist_group_of(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+    def rank(item: pytest.Item) -> int:
+        if xdist_group_of(item) == SHARED_SERVER_GROUP:
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)  # stable: the collection order within each rank
+
+
 def strict_skips() -> bool:
     """Whether a disallowed skip fails the session: on CI, or when asked explicitly."""
     return any(os.environ.get(k, "").strip().lower() in {"1", "true", "yes"} for k in STRICT_ENV)

@@ -496,6 +496,7 @@ def test_lab05_dashboard_starts_at_the_break_even_printed_above(tmp_path):
 
 
 # ---------------------------------------------------------------- int8 (lab 03)
+@pytest.mark.slow
 def test_int8_check_refuses_one_array_twice():
     from infralab.models.encoder import Embedder
 
