@@ -53,9 +53,10 @@ def reference_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def jupyterlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """One JupyterLab for every browser test of the session (tests/jupyterlab_harness.py),
-    over an empty temporary folder: each test copies what it opens into a folder of its own
-    under ``server.root``. Stopped, with every kernel it started, at the end of the session."""
+    """One JupyterLab for every browser test of the session (of the worker, under xdist:
+    tests/jupyterlab_harness.py), over an empty temporary folder: each test copies what it opens
+    into a folder of its own under ``server.root``. Stopped, with every kernel it started, at
+    the end of the session."""
     pytest.importorskip("jupyterlab")
     pytest.importorskip("playwright", reason="playwright missing: pip install playwright")
     from jupyterlab_harness import JupyterLab
@@ -72,17 +73,21 @@ def jupyterlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupy
 
 # Under pytest-xdist (`make unit` and `make test-quick` run `-n auto --dist loadgroup`), tests
 # that share set-up stay in one worker, so it is built once as in a run without xdist: those of
-# the session's JupyterLab (one server serves them all, and test_run_all_offline keeps its
-# course order), and those of one module that share a fixture of that module wider than one test
-# (module, class or session scope). Every other test goes to whichever worker is free.
+# the session's JupyterLab (one server per worker that runs them; test_run_all_offline's
+# notebooks all in one worker, in course order), and those of one module that share a fixture
+# of that module wider than one test (module, class or session scope). Every other test goes to
+# whichever worker is free.
 SHARED_SERVER_GROUP = "jupyterlab-server"
+# test_run_all_offline is the longest run of the suite: its notebooks, in order, have a worker
+# (and so a JupyterLab) of their own when there are two workers or more.
+RUN_ALL_GROUP = "jupyterlab-run-all"
 
 
 def xdist_group_of(item: pytest.Item) -> str | None:
     """The worker group of a test: tests with the same group run in the same worker."""
     names = getattr(item, "fixturenames", ())
     if "jupyterlab_server" in names:
-        return SHARED_SERVER_GROUP
+        return RUN_ALL_GROUP if "run_all_copy" in names else SHARED_SERVER_GROUP
     info = getattr(item, "_fixtureinfo", None)
     defs = info.name2fixturedefs.values() if info is not None else ()
     module = item.nodeid.split("::", 1)[0]
@@ -106,7 +111,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(group))
 
     def rank(item: pytest.Item) -> int:
-        if xdist_group_of(item) == SHARED_SERVER_GROUP:
+        if xdist_group_of(item) in (RUN_ALL_GROUP, SHARED_SERVER_GROUP):
             return 0
         return 1 if item.get_closest_marker("slow") else 2
 
