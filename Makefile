@@ -17,10 +17,10 @@ PYTEST_ARGS ?=
 # frozen on; elsewhere the ranges in pyproject.toml decide. CONSTRAINTS= turns them off.
 CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
 QUICK_MARKERS ?= not slow and not browser and not notebook
-# The tests run in one pytest-xdist worker per core (many wait on kernels, servers and
-# browsers); the tests that share one JupyterLab stay in one worker (tests/conftest.py).
+# The tests run in one pytest-xdist worker per core (many wait on kernels, servers, browsers
+# and the grader's time limits), each test file in one worker (tests/conftest.py says why).
 # XDIST= runs them in one process.
-XDIST ?= -n auto --dist loadgroup
+XDIST ?= -n auto --dist loadfile
 
 .PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps db-deps grade-deps slides-deps slides report lint constraints clean site site-check
 

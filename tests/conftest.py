@@ -53,7 +53,7 @@ def reference_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def jupyterlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """One JupyterLab for every browser test of the session (of the worker, under xdist:
+    """One JupyterLab for every browser test of the session (of the worker, under xdist;
     tests/jupyterlab_harness.py), over an empty temporary folder: each test copies what it opens
     into a folder of its own under ``server.root``. Stopped, with every kernel it started, at
     the end of the session."""
@@ -71,51 +71,33 @@ def jupyterlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupy
         server.stop()
 
 
-# Under pytest-xdist (`make unit` and `make test-quick` run `-n auto --dist loadgroup`), tests
-# that share set-up stay in one worker, so it is built once as in a run without xdist: those of
-# the session's JupyterLab (one server per worker that runs them; test_run_all_offline's
-# notebooks all in one worker, in course order), and those of one module that share a fixture
-# of that module wider than one test (module, class or session scope). Every other test goes to
-# whichever worker is free.
-SHARED_SERVER_GROUP = "jupyterlab-server"
-# test_run_all_offline is the longest run of the suite: its notebooks, in order, have a worker
-# (and so a JupyterLab) of their own when there are two workers or more.
-RUN_ALL_GROUP = "jupyterlab-run-all"
+# Under pytest-xdist (`make unit` and `make test-quick` run `-n auto --dist loadfile`), each
+# test file runs in one worker, so a module's shared set-up is built once, as without xdist,
+# and test_offline_browser.py runs its notebooks in course order in one JupyterLab. (Not
+# `--dist loadgroup`: pytest-xdist 3.8 marks a group by rewriting ``item._nodeid``, which
+# pytest 9 no longer reads, so groups are silently ignored.) A worker that runs JupyterLab
+# tests starts its own server (`jupyterlab_server` is per session, i.e. per worker).
 
 
-def xdist_group_of(item: pytest.Item) -> str | None:
-    """The worker group of a test: tests with the same group run in the same worker."""
-    names = getattr(item, "fixturenames", ())
-    if "jupyterlab_server" in names:
-        return RUN_ALL_GROUP if "run_all_copy" in names else SHARED_SERVER_GROUP
-    info = getattr(item, "_fixtureinfo", None)
-    defs = info.name2fixturedefs.values() if info is not None else ()
-    module = item.nodeid.split("::", 1)[0]
-    shared = [d[-1] for d in defs if d and d[-1].scope != "function"]
-    if any(d.scope in ("module", "class") or d.baseid == module for d in shared):
-        return module  # a module's own fixture shared by its tests (a session one: its server)
-    return None
+def _rank(item: pytest.Item) -> int:
+    """0: a file whose tests share the session's JupyterLab (the longest); 1: a file with a
+    ``slow`` test; 2: the rest."""
+    if "jupyterlab_server" in getattr(item, "fixturenames", ()):
+        return 0
+    return 1 if item.get_closest_marker("slow") else 2
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist: group the tests that share set-up (above), and hand out the longest work
-    first (the shared server's tests, then the ``slow`` ones) so no worker is left with a long
-    test at the end. Each test's fixtures and assertions are untouched; without xdist nothing
-    changes (collection order)."""
+    """Under xdist, hand out the longest files first, so no worker is left with a long file at
+    the end. Whole files move; the order of tests within a file, their fixtures and their
+    assertions are untouched. Without xdist the order is the collection order."""
     if not hasattr(config, "workerinput"):  # not an xdist worker
         return
+    files: dict[str, int] = {}
     for item in items:
-        group = xdist_group_of(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-    def rank(item: pytest.Item) -> int:
-        if xdist_group_of(item) in (RUN_ALL_GROUP, SHARED_SERVER_GROUP):
-            return 0
-        return 1 if item.get_closest_marker("slow") else 2
-
-    items.sort(key=rank)  # stable: the collection order within each rank
+        path = item.nodeid.split("::", 1)[0]
+        files[path] = min(files.get(path, 2), _rank(item))
+    items.sort(key=lambda item: files[item.nodeid.split("::", 1)[0]])  # stable
 
 
 def strict_skips() -> bool:

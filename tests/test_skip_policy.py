@@ -60,7 +60,7 @@ def test_a_disallowed_skip_fails_the_run_under_xdist_too(suite, monkeypatch):
     which applies the same policy."""
     pytest.importorskip("xdist", reason="pytest-xdist missing: pip install -e '.[dev]'")
     monkeypatch.setenv("CI", "true")
-    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup")
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile")
     result.assert_outcomes(passed=1, skipped=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*skips that are not allowed*", "*embedder failed: boom*"])
