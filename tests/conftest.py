@@ -80,11 +80,14 @@ def jupyterlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupy
 
 
 def _rank(item: pytest.Item) -> int:
-    """0: a file whose tests share the session's JupyterLab (the longest); 1: a file with a
-    ``slow`` test; 2: the rest."""
-    if "jupyterlab_server" in getattr(item, "fixturenames", ()):
+    """0: the Run All notebooks (the longest file); 1: another file of JupyterLab tests; 2: a
+    file with a ``slow`` test; 3: the rest."""
+    names = getattr(item, "fixturenames", ())
+    if "run_all_copy" in names:
         return 0
-    return 1 if item.get_closest_marker("slow") else 2
+    if "jupyterlab_server" in names:
+        return 1
+    return 2 if item.get_closest_marker("slow") else 3
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -96,7 +99,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     files: dict[str, int] = {}
     for item in items:
         path = item.nodeid.split("::", 1)[0]
-        files[path] = min(files.get(path, 2), _rank(item))
+        files[path] = min(files.get(path, 3), _rank(item))
     items.sort(key=lambda item: files[item.nodeid.split("::", 1)[0]])  # stable
 
 
