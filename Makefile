@@ -17,6 +17,10 @@ PYTEST_ARGS ?=
 # frozen on; elsewhere the ranges in pyproject.toml decide. CONSTRAINTS= turns them off.
 CONSTRAINTS ?= $(if $(filter Linux x86_64,$(shell uname -sm 2>/dev/null)),constraints.txt,)
 QUICK_MARKERS ?= not slow and not browser and not notebook
+# The tests run in one pytest-xdist worker per core (many wait on kernels, servers, browsers
+# and the grader's time limits), each test file in one worker (tests/conftest.py says why).
+# XDIST= runs them in one process.
+XDIST ?= -n auto --dist loadfile
 
 .PHONY: setup lab serve-lab test test-quick unit notebooks browser-deps hub-deps db-deps grade-deps slides-deps slides report lint constraints clean site site-check
 
@@ -90,7 +94,7 @@ grade-deps:
 	else echo "bubblewrap: not installed (needs root and apt-get); grading tests will skip"; fi
 
 unit: setup browser-deps hub-deps db-deps grade-deps slides-deps
-	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider tests $(UNIT_ARGS) $(PYTEST_ARGS),@$(NO_TESTS))
+	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider $(XDIST) tests $(UNIT_ARGS) $(PYTEST_ARGS),@$(NO_TESTS))
 
 # nbval's run is kept: each notebook whose every cell passed is written, executed, to
 # artifacts/executed/ (infralab/tooling/nbval_record.py); `make site` and the thread test read those
@@ -111,7 +115,7 @@ test: UNIT_ARGS = --ignore=tests/test_site.py
 
 # The inner loop: unit tests without slow, browser and notebook tests (about 1-2 minutes).
 test-quick: setup
-	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider -m "$(QUICK_MARKERS)" tests $(PYTEST_ARGS),@$(NO_TESTS))
+	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider $(XDIST) -m "$(QUICK_MARKERS)" tests $(PYTEST_ARGS),@$(NO_TESTS))
 
 # Every lesson and solution lab, executed once, as static HTML with outputs (no CDN needed):
 # artifacts/site/index.html. It renders the copies `make notebooks` left in artifacts/executed

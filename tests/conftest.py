@@ -53,9 +53,10 @@ def reference_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def jupyterlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """One JupyterLab for every browser test of the session (tests/jupyterlab_harness.py),
-    over an empty temporary folder: each test copies what it opens into a folder of its own
-    under ``server.root``. Stopped, with every kernel it started, at the end of the session."""
+    """One JupyterLab for every browser test of the session (of the worker, under xdist;
+    tests/jupyterlab_harness.py), over an empty temporary folder: each test copies what it opens
+    into a folder of its own under ``server.root``. Stopped, with every kernel it started, at
+    the end of the session."""
     pytest.importorskip("jupyterlab")
     pytest.importorskip("playwright", reason="playwright missing: pip install playwright")
     from jupyterlab_harness import JupyterLab
@@ -68,6 +69,38 @@ def jupyterlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupy
         yield server
     finally:
         server.stop()
+
+
+# Under pytest-xdist (`make unit` and `make test-quick` run `-n auto --dist loadfile`), each
+# test file runs in one worker, so a module's shared set-up is built once, as without xdist,
+# and test_offline_browser.py runs its notebooks in course order in one JupyterLab. (Not
+# `--dist loadgroup`: pytest-xdist 3.8 marks a group by rewriting ``item._nodeid``, which
+# pytest 9 no longer reads, so groups are silently ignored.) A worker that runs JupyterLab
+# tests starts its own server (`jupyterlab_server` is per session, i.e. per worker).
+
+
+def _rank(item: pytest.Item) -> int:
+    """0: the Run All notebooks (the longest file); 1: another file of JupyterLab tests; 2: a
+    file with a ``slow`` test; 3: the rest."""
+    names = getattr(item, "fixturenames", ())
+    if "run_all_copy" in names:
+        return 0
+    if "jupyterlab_server" in names:
+        return 1
+    return 2 if item.get_closest_marker("slow") else 3
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, hand out the longest files first, so no worker is left with a long file at
+    the end. Whole files move; the order of tests within a file, their fixtures and their
+    assertions are untouched. Without xdist the order is the collection order."""
+    if not hasattr(config, "workerinput"):  # not an xdist worker
+        return
+    files: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        files[path] = min(files.get(path, 3), _rank(item))
+    items.sort(key=lambda item: files[item.nodeid.split("::", 1)[0]])  # stable
 
 
 def strict_skips() -> bool:

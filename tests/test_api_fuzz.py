@@ -247,6 +247,7 @@ valid_chat = st.fixed_dictionaries(  # mostly valid: hostile text must still get
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 @given(raw=raw_bodies(st.one_of(chat_bodies, valid_chat, valid_chat)), chunked=st.booleans())
 def test_chat_any_body(chat, raw, chunked):
@@ -256,6 +257,7 @@ def test_chat_any_body(chat, raw, chunked):
         assert r.text.rstrip().endswith("data: [DONE]") and '"error"' not in r.text
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     path=st.one_of(

@@ -80,6 +80,7 @@ def _stream_text(resp_lines: list[str]) -> tuple[str, str | None, bool]:
     return text, finish, error
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream", [False, True])
 def test_32_concurrent_requests_all_complete(generator, stream: bool) -> None:
     """A class at once: every request queues for a row and completes (the old loop 503'd)."""

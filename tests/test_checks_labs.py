@@ -496,6 +496,7 @@ def test_lab05_dashboard_starts_at_the_break_even_printed_above(tmp_path):
 
 
 # ---------------------------------------------------------------- int8 (lab 03)
+@pytest.mark.slow
 def test_int8_check_refuses_one_array_twice():
     from infralab.engines.models.encoder import Embedder
 
@@ -559,6 +560,7 @@ def test_memo_passes_when_every_figure_matches_the_results(memo_case, tmp_path):
     assert "all 8 figures match" in out and "rubric" in out
 
 
+@pytest.mark.slow
 def test_memo_refuses_nonsense_words_and_a_made_up_number(memo_case, tmp_path):
     """The old check passed 60 nonsense words with a "42"; now the figures must be the results."""
     sc, inputs, customers, figures = memo_case

@@ -211,6 +211,7 @@ def mutated_records(draw):
     return rec
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -327,6 +328,7 @@ def test_a_room_sharing_at_once_loses_and_duplicates_nothing(collector):
     assert sorted(r["record"]["throughput_rps"] for r in rows) == [100.0 + i for i in range(72)]
 
 
+@pytest.mark.slow
 def test_data_survives_a_restart_and_share_cli_is_idempotent(collector, tmp_path):
     url, token, db, port, proc = collector
     saved = tmp_path / "results"

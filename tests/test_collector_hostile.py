@@ -161,6 +161,7 @@ ODD_HEADERS = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -43,6 +43,7 @@ def test_defaults_are_labelled(no_results: Path) -> None:
     assert "not priced (no measurement)" in memo
 
 
+@pytest.mark.slow
 def test_measured_inputs_are_labelled(measured: Path) -> None:
     inputs = D.gather_inputs()
     assert {k: i.origin for k, i in inputs.items()} == {
@@ -129,6 +130,7 @@ def test_data_residency_excludes_the_apis_and_hybrid_is_a_cheaper_split(no_resul
     assert open_data.chosen.monthly_usd <= d.chosen.monthly_usd
 
 
+@pytest.mark.slow
 def test_cheap_cpu_model_is_shown_but_not_chosen_unless_allowed(no_results: Path) -> None:
     sc = D.scenario("saas")
     d = D.decide(sc)
@@ -245,6 +247,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_measurement_flips_the_choice_where_it_prices_the_winner(recorded: Path) -> None:
     """Where the 135M model is good enough, the CPU's measured decode speed decides: slow it
     down and the serverless CPU misses the latency target."""
@@ -262,6 +265,7 @@ def test_a_measurement_flips_the_choice_where_it_prices_the_winner(recorded: Pat
     assert f"- {cpu.sentence()}" in deciding
 
 
+@pytest.mark.slow
 def test_tornado_chart_has_titled_axes(recorded: Path) -> None:
     from infralab.presentation.charts import costs as charts
 

@@ -21,6 +21,9 @@ from infralab.core import results
 from infralab.economics import decision as D
 from infralab.economics.decision.sensitivity import HIGH, LOW, why_still
 
+# The module's fixture decides every scenario with its sensitivity (about 25 s on 2 cores).
+pytestmark = pytest.mark.slow
+
 NUDGE = 1.01  # the bisection finds a flip to within 0.14 %: 1 % either side is clear of it
 
 

@@ -96,6 +96,7 @@ def _run_steps(variant: str, ids: list[int], steps: int) -> tuple[list[np.ndarra
     return all_logits, out
 
 
+@pytest.mark.slow
 def test_fp32_matches_reference_logits_and_greedy_tokens(reference: dict) -> None:
     for item in reference["items"][:2]:
         logits, out = _run_steps("fp32", item["prompt_ids"], 16)

@@ -23,6 +23,7 @@ CHECK_NAMES = [
 ]
 
 
+@pytest.mark.slow
 def test_the_command_reports_every_check_and_exits_zero_without_a_failure() -> None:
     env_vars = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.run(

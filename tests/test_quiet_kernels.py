@@ -50,6 +50,7 @@ def _stderr_of(code: str, tmp_path) -> tuple[str, str]:
     return proc.stdout, proc.stderr
 
 
+@pytest.mark.slow
 def test_a_notebook_run_through_the_kits_client_prints_no_tcp_warning(tmp_path):
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(NOTEBOOK))
@@ -65,6 +66,7 @@ def test_a_notebook_run_through_the_kits_client_prints_no_tcp_warning(tmp_path):
     assert not list(tmp_path.glob("kernel*")), "IPC sockets belong in a private temp folder"
 
 
+@pytest.mark.slow
 def test_the_site_and_preflight_kernels_print_no_tcp_warning(tmp_path):
     path = tmp_path / "nb.ipynb"
     code = (
@@ -94,6 +96,7 @@ def test_the_warning_is_what_a_tcp_kernel_prints(tmp_path):
     assert WARNING in err
 
 
+@pytest.mark.slow
 def test_ray_serve_info_lines_stay_out_of_cell_output():
     """Lesson 08: importing Serve through the kit leaves warnings visible and INFO silent.
 

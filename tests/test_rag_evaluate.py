@@ -104,6 +104,7 @@ def test_charts_build(index, docs):
         assert "title" in spec
 
 
+@pytest.mark.slow
 def test_lab06_checks_pass_and_fail(index, docs):
     from infralab.engines.rag import tenancy
 

@@ -182,6 +182,7 @@ def test_no_notebook_has_a_solution_marker_or_a_solution_block(built, repo_root)
             assert block not in code, f"{path}: the solution of {lab}:\n{block}"
 
 
+@pytest.mark.slow
 def test_no_file_holds_a_reference_function(built, repo_root):
     # Whatever functions infralab/tooling/checks/references/ has in this checkout (none before the
     # references move lands): the planted-leak test below shows the search finds them.
@@ -192,6 +193,7 @@ def test_no_file_holds_a_reference_function(built, repo_root):
                 assert dump not in path.read_text(errors="replace"), (path, where)
 
 
+@pytest.mark.slow
 def test_the_release_passes_its_own_audit(built, repo_root):
     assert (repo_root / "infralab" / "tooling" / "checks" / "references").is_dir()
     assert release.audit(built.out, repo_root) == []
@@ -281,6 +283,7 @@ def helper(requests_per_s, busy):
 """
 
 
+@pytest.mark.slow
 def test_a_planted_reference_copy_is_found(repo_root, tmp_path):
     clone = _clone(repo_root, tmp_path / "repo")
     refs = clone / "infralab" / "tooling" / "checks" / "references"
@@ -316,6 +319,7 @@ def test_a_planted_reference_copy_is_found(repo_root, tmp_path):
         release.build(tmp_path / "strict", clone)
 
 
+@pytest.mark.slow
 def test_a_solution_copied_into_a_lesson_is_found(repo_root, tmp_path):
     clone = _clone(repo_root, tmp_path / "repo")
     lab, block = _solution_blocks(clone)[0]

@@ -34,7 +34,7 @@ def test_spinning_off_by_default_and_threads_default_to_physical_cores() -> None
 
 
 def _cpu_over_gaps_between_runs(
-    spinning: bool | str, gaps: int = 12, gap_s: float = 0.025
+    spinning: bool | str, gaps: int = 24, gap_s: float = 0.025
 ) -> float:
     """CPU seconds this process burns over ``gaps`` short sleeps between tiny runs (a decode
     loop's shape); ONNX Runtime's spinning workers keep spinning for a while after a run."""
@@ -46,7 +46,7 @@ def _cpu_over_gaps_between_runs(
     x = np.ones((64, k), np.float32)
     sess.run(None, {"x": x})
     before = time.process_time()
-    for _ in range(gaps):  # each run is ~0.3 ms of work; the gaps are 0.3 s in all
+    for _ in range(gaps):  # each run is ~0.3 ms of work; the gaps are 0.6 s in all
         sess.run(None, {"x": x})
         time.sleep(gap_s)
     return time.process_time() - before

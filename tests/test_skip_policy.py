@@ -52,3 +52,15 @@ def test_a_reason_can_be_allowed_for_one_machine(suite, monkeypatch):
     monkeypatch.setenv("INFRALAB_NO_SKIP_EXCEPT", "embedder failed")
     result = suite.runpytest_inprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.slow
+def test_a_disallowed_skip_fails_the_run_under_xdist_too(suite, monkeypatch):
+    """`make unit` runs the tests in xdist workers: the skips they report reach the controller,
+    which applies the same policy."""
+    pytest.importorskip("xdist", reason="pytest-xdist missing: pip install -e '.[dev]'")
+    monkeypatch.setenv("CI", "true")
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile")
+    result.assert_outcomes(passed=1, skipped=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*skips that are not allowed*", "*embedder failed: boom*"])

@@ -62,6 +62,7 @@ def test_export_one_notebook(tmp_path: Path) -> None:
     assert "99 · Title" in html
 
 
+@pytest.mark.slow
 def test_every_lesson_exports_to_reveal_html(tmp_path: Path) -> None:
     lessons = slides.lessons()
     if not lessons:
@@ -124,6 +125,7 @@ def test_coverage_map_check_catches_a_stale_heading(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_decks_need_no_cdn(tmp_path: Path) -> None:
     """The exported HTML loads reveal.js from the copy beside it, nothing from the web."""
     import re

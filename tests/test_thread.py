@@ -75,6 +75,7 @@ def results_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_saved_records_reach_dashboard_and_memo(results_folder: Path) -> None:
     """The records the lessons save (same classes, same save function), with odd values so
     that nothing recorded or default could match them by chance."""

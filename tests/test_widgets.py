@@ -70,6 +70,7 @@ def test_gpu_price_slider_moves_the_gpu_bill(dash: CostDashboard) -> None:
     assert dear == pytest.approx(cheap * 4)
 
 
+@pytest.mark.slow
 def test_zero_utilization_and_zero_traffic_say_so(dash: CostDashboard) -> None:
     dash.controls["utilization"].value = 0.0
     assert m.NO_REQUESTS in dash.status.value
@@ -84,6 +85,7 @@ def test_dashboard_shows_where_numbers_come_from(dash: CostDashboard) -> None:
     assert "tokens/s" in dash.sources.value
 
 
+@pytest.mark.slow
 def test_debounce_waits_for_the_last_event() -> None:
     import asyncio
 
