@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import time
 from pathlib import Path
 
@@ -169,11 +170,15 @@ def _survivors(marker: str) -> list[psutil.Process]:
     return found
 
 
-def test_hostile_submissions_forge_nothing(repo_root: Path, tmp_path: Path, monkeypatch) -> None:
+def test_hostile_submissions_forge_nothing(
+    repo_root: Path, tmp_path: Path, monkeypatch, request
+) -> None:
     import tempfile
 
-    scratch_root = tmp_path / "scratch"
-    scratch_root.mkdir()
+    # Short, in /tmp: the kernels' IPC sockets live under it and a socket path must fit in
+    # 107 bytes (pytest-xdist's tmp_path, .../popen-gw0/test_hostile.../, does not).
+    scratch_root = Path(tempfile.mkdtemp(prefix="hostile-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(scratch_root, ignore_errors=True))
     monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
     marker = f"infralab-survivor-{secrets.token_hex(4)}"
     pwned = Path(f"/tmp/infralab-pwned-{marker}")

@@ -137,11 +137,17 @@ def test_unknown_leak_is_refused(index):
 def test_serve_starts_and_stops_its_thread(index):
     import threading
 
-    before = {t.name for t in threading.enumerate()}
+    def servers() -> set[threading.Thread]:  # serve's own threads (other tests may leave
+        # AnyIO workers running in the same process, e.g. under pytest-xdist)
+        return {t for t in threading.enumerate() if t.name.startswith("infralab-serve-")}
+
+    before = servers()
     with tenancy.serve(tenancy.search_app(index, KEYS)) as url:
+        started = servers() - before
+        assert len(started) == 1  # the server runs in a thread of its own
         r = httpx.post(f"{url}/search", json={"question": "x"}, timeout=10)
         assert r.status_code == 401
-    assert {t.name for t in threading.enumerate()} <= before
+    assert not any(t.is_alive() for t in started) and servers() <= before
     with pytest.raises(httpx.ConnectError):
         httpx.post(f"{url}/search", json={"question": "x"}, timeout=2)
 
