@@ -30,7 +30,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from infralab import assets  # noqa: E402
+from infralab.core import assets  # noqa: E402
 
 MINILM_TEXTS = [
     "A serverless function scales to zero when no requests arrive.",

@@ -116,7 +116,7 @@ def test_nbval_run_keeps_only_notebooks_whose_every_cell_passed(tmp_path: Path) 
                 "display(out)"
             ),
             v4.new_code_cell(
-                "from infralab import results\n"
+                "from infralab.core import results\n"
                 "results.save(results.ServingResult(throughput_rps=321.5, mean_duration_s=0.00731,"
                 " cpu_vcpus=2))"
             ),

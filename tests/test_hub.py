@@ -288,7 +288,7 @@ def test_three_students_run_lesson_00_through_a_local_hub(tmp_path):
                 # base URL, own cache and results
                 probe = kernel.run(
                     "import json, os\n"
-                    "from infralab import assets, results\n"
+                    "from infralab.core import assets, results\n"
                     f"p = results.save(results.ServingResult(throughput_rps={MARKS[i]!r}, "
                     "mean_duration_s=0.01))\n"
                     "print(json.dumps({'prefix': os.environ.get('JUPYTERHUB_SERVICE_PREFIX'),"

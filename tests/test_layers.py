@@ -22,6 +22,8 @@ from infralab.core.paths import REPO_ROOT
 FOLDERS = ("core", "economics", "engines", "presentation", "tooling")
 OLD_NAMES = "|".join(sorted(_moved.LAYER_OF, key=len, reverse=True))
 OLD_PATH = re.compile(rf"(?<![\w./])infralab[./](?:{OLD_NAMES})\b")  # not ~/.cache/infralab/models
+# ... and ``from infralab import results`` (also inside a string a test or a tool runs).
+OLD_FROM = re.compile(rf"\bfrom infralab import (?:\w+(?: as \w+)?,\s*)*(?:{OLD_NAMES})\b")
 # Files that name old paths on purpose: the shim, the pages that explain it, the tests that
 # plant them, and recorded runs (a record says how it was measured then).
 ALLOWED = (
@@ -55,7 +57,12 @@ KEPT_NAMES = re.compile(r'^BUILDER = f"infralab\.models\.(?:encoder|decoder)/v\{
 
 def old_paths_in(text: str) -> list[str]:
     lines = (line for line in text.splitlines() if not KEPT_NAMES.match(line))
-    return [m.group(0) for line in lines for m in OLD_PATH.finditer(line)]
+    return [
+        m.group(0)
+        for line in lines
+        for pattern in (OLD_PATH, OLD_FROM)
+        for m in pattern.finditer(line)
+    ]
 
 
 def test_nothing_in_the_repository_uses_a_path_from_before_the_folders() -> None:
@@ -77,6 +84,13 @@ def test_the_scan_sees_an_old_path_and_passes_a_new_one() -> None:
     assert old_paths_in("from infralab.economics.costs import unit") == []
     assert old_paths_in("python -m infralab.tooling.grade_benchmark, myinfralab.costs") == []
     assert old_paths_in("du -sh ~/.cache/infralab/models") == []  # a folder, not the package
+    assert old_paths_in('code = "from infralab import doctor; doctor.doctor()"') == [
+        "from infralab import doctor"
+    ]
+    assert old_paths_in("from infralab import core, results") == [
+        "from infralab import core, results"
+    ]
+    assert old_paths_in("from infralab import core, economics") == []
 
 
 def test_every_old_name_leads_to_a_module_that_exists() -> None:

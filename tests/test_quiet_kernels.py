@@ -55,7 +55,7 @@ def test_a_notebook_run_through_the_kits_client_prints_no_tcp_warning(tmp_path):
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(NOTEBOOK))
     code = (
-        "from infralab import notebooks\n"
+        "from infralab.tooling import notebooks\n"
         f"row = notebooks.measure_notebook({str(path)!r}, timeout_s=120)\n"
         "assert row['error'] == '', row\n"
         "print('ran')\n"
@@ -71,7 +71,7 @@ def test_the_site_and_preflight_kernels_print_no_tcp_warning(tmp_path):
     path = tmp_path / "nb.ipynb"
     code = (
         "from pathlib import Path\n"
-        "from infralab import preflight, site\n"
+        "from infralab.tooling import preflight, site\n"
         f"Path({str(path)!r}).write_text({json.dumps(json.dumps(NOTEBOOK))})\n"
         f"wall, error = site.execute(Path({str(path)!r}), Path({str(tmp_path / 'out.ipynb')!r}))\n"
         "assert error == '', error\n"

@@ -87,7 +87,7 @@ def test_the_scan_finds_a_direct_read() -> None:
     names = results.recorded_names()
     bad = {
         "from infralab.core.paths import BENCHMARKS_DIR\n": "import BENCHMARKS_DIR",
-        "from infralab import results\nx = results.RECORDED_DIR / 'a.json'\n": ".RECORDED_DIR",
+        "from infralab.core import results\nx = results.RECORDED_DIR / 'a.json'\n": ".RECORDED_DIR",
         "import json\nfrom infralab.core.paths import DATASETS_DIR\n"
         "json.loads((DATASETS_DIR / 'benchmarks' / 'x.json').read_text())\n": "'benchmarks'",
         "from pathlib import Path\nPath('datasets/benchmarks/serving.json').read_text()\n": "Path(",

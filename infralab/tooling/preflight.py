@@ -52,7 +52,7 @@ class Check:
 # ---------------------------------------------------------------- time to first cell
 def _time_import() -> tuple[float, str]:
     """Seconds for a fresh interpreter to import the kit and run the doctor's quick probe."""
-    code = "from infralab import doctor; doctor.doctor(probe_providers=False)"
+    code = "from infralab.tooling import doctor; doctor.doctor(probe_providers=False)"
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT
